@@ -1,0 +1,311 @@
+"""EventBridge "Batch Job State Change" (FAILED) -> one SNS alert, optionally a GitHub issue.
+
+The alert names the job (name and id), the video id, the status reason, the exit code and the job's
+last log lines from CloudWatch Logs. A missing log stream still yields the alert, saying the logs were
+not found: the alert is the point, the logs are a convenience.
+
+When ``GITHUB_REPOSITORY`` and ``GITHUB_TOKEN_SECRET_ARN`` are both set, the function also opens a
+GitHub issue (title ``Batch job failed: <job name>``, labels ``bug`` and ``aws-batch``) with urllib.
+A GitHub failure is logged and reported in the return value but does not fail the invocation: the
+SNS alert has already gone out, and an EventBridge retry would only send it twice.
+
+Environment:
+    ALERT_TOPIC_ARN          SNS topic for the alert (required)
+    LOG_GROUP                log group of the Batch jobs; when unset, the group named in the job's
+                             awslogs configuration, else ``/aws/batch/job`` (Batch's default)
+    LOG_LINES                how many trailing log lines to include (default 20)
+    GITHUB_REPOSITORY        ``owner/name``; enables the GitHub issue together with the next one
+    GITHUB_TOKEN_SECRET_ARN  Secrets Manager secret holding the token (plain string, or JSON with a
+                             ``token`` field)
+    GITHUB_API_URL           REST API root (default https://api.github.com; tests point it at a stub)
+
+Standard library and boto3 only (what the Lambda runtime ships).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+DEFAULT_LOG_GROUP = "/aws/batch/job"
+DEFAULT_LOG_LINES = 20
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+GITHUB_LABELS = ("bug", "aws-batch")
+GITHUB_TIMEOUT_SECONDS = 10
+MAX_LINE_CHARS = 500  # one runaway line (a tensor dump) must not swamp the alert
+SNS_SUBJECT_MAX = 100  # SNS rejects longer subjects
+
+
+class MonitorError(Exception):
+    """The alert could not be sent; the invocation fails so EventBridge retries it."""
+
+
+class GitHubIssueError(Exception):
+    """The optional GitHub issue could not be opened (the alert was sent regardless)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    alert_topic_arn: str
+    log_group: str | None = None
+    log_lines: int = DEFAULT_LOG_LINES
+    github_repository: str | None = None
+    github_token_secret_arn: str | None = None
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+
+    @property
+    def github_enabled(self) -> bool:
+        return bool(self.github_repository and self.github_token_secret_arn)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        if not env.get("ALERT_TOPIC_ARN"):
+            raise MonitorError("missing environment variable: ALERT_TOPIC_ARN")
+        raw_lines = env.get("LOG_LINES") or str(DEFAULT_LOG_LINES)
+        if not raw_lines.isdigit() or int(raw_lines) < 1:
+            raise MonitorError(f"LOG_LINES must be a positive integer, got {raw_lines!r}")
+        return cls(
+            alert_topic_arn=env["ALERT_TOPIC_ARN"],
+            log_group=env.get("LOG_GROUP") or None,
+            log_lines=min(int(raw_lines), 10_000),  # GetLogEvents' own limit
+            github_repository=env.get("GITHUB_REPOSITORY") or None,
+            github_token_secret_arn=env.get("GITHUB_TOKEN_SECRET_ARN") or None,
+            github_api_url=(env.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailedJob:
+    job_id: str
+    job_name: str
+    job_queue: str | None
+    video_id: str | None
+    status_reason: str | None
+    exit_code: int | None
+    log_group: str | None  # from the job's awslogs configuration, if any
+    log_stream: str | None
+
+    @classmethod
+    def from_detail(cls, detail: Mapping[str, Any]) -> FailedJob:
+        container = detail.get("container") or {}
+        attempts = detail.get("attempts") or []
+        last_attempt = (attempts[-1] if attempts else {}) or {}
+        attempt_container = last_attempt.get("container") or {}
+        environment = {
+            e.get("name"): e.get("value") for e in container.get("environment") or [] if isinstance(e, dict)
+        }
+        parameters = detail.get("parameters") or {}
+        log_options = (container.get("logConfiguration") or {}).get("options") or {}
+        exit_code = container.get("exitCode", attempt_container.get("exitCode"))
+        # Batch reports the job-level reason; the container's (e.g. OutOfMemoryError) is often sharper.
+        reasons = [
+            r
+            for r in (
+                detail.get("statusReason"),
+                container.get("reason"),
+                last_attempt.get("statusReason"),
+                attempt_container.get("reason"),
+            )
+            if r
+        ]
+        return cls(
+            job_id=str(detail.get("jobId") or "unknown"),
+            job_name=str(detail.get("jobName") or "unknown"),
+            job_queue=detail.get("jobQueue"),
+            video_id=environment.get("VIDEO_ID") or parameters.get("video_id"),
+            status_reason="; ".join(dict.fromkeys(reasons)) or None,
+            exit_code=exit_code if isinstance(exit_code, int) else None,
+            log_group=log_options.get("awslogs-group"),
+            log_stream=container.get("logStreamName") or attempt_container.get("logStreamName"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobLogs:
+    group: str
+    stream: str | None
+    lines: tuple[str, ...] = ()
+    problem: str | None = None  # why there are no lines
+
+    @property
+    def found(self) -> bool:
+        return self.problem is None
+
+
+@dataclass(frozen=True)
+class Clients:
+    logs: Any
+    sns: Any
+    secretsmanager: Any
+
+
+@lru_cache(maxsize=1)
+def clients() -> Clients:
+    """Clients created on first use (after a test's mock starts) and reused while the runtime is warm."""
+    return Clients(
+        logs=boto3.client("logs"), sns=boto3.client("sns"), secretsmanager=boto3.client("secretsmanager")
+    )
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    detail = event.get("detail") or {}
+    if event.get("detail-type") != "Batch Job State Change" or detail.get("status") != "FAILED":
+        # The EventBridge rule filters these out; a stray test event must not page anyone.
+        _emit({"level": "INFO", "outcome": "ignored", "detail_type": event.get("detail-type"),
+               "status": detail.get("status")})
+        return {"status": "ignored"}
+    return process_event(event, clients=clients(), settings=Settings.from_env())
+
+
+def process_event(event: Mapping[str, Any], *, clients: Clients, settings: Settings) -> dict[str, Any]:
+    job = FailedJob.from_detail(event.get("detail") or {})
+    logs = fetch_logs(clients.logs, job, settings)
+    subject, message = format_alert(job, logs)
+    try:
+        published = clients.sns.publish(TopicArn=settings.alert_topic_arn, Subject=subject, Message=message)
+    except (ClientError, BotoCoreError) as exc:
+        raise MonitorError(f"SNS publish failed for job {job.job_id}: {exc}") from exc
+
+    result: dict[str, Any] = {
+        "status": "alerted",
+        "job_id": job.job_id,
+        "job_name": job.job_name,
+        "video_id": job.video_id,
+        "sns_message_id": published.get("MessageId"),
+        "logs_found": logs.found,
+    }
+    if settings.github_enabled:
+        try:
+            result["github_issue_url"] = open_github_issue(clients.secretsmanager, job, logs, settings)
+        except GitHubIssueError as exc:
+            result["github_error"] = str(exc)
+    _emit({"level": "ERROR" if "github_error" in result else "INFO", **result})
+    return result
+
+
+def fetch_logs(logs_client: Any, job: FailedJob, settings: Settings) -> JobLogs:
+    group = settings.log_group or job.log_group or DEFAULT_LOG_GROUP
+    if not job.log_stream:
+        return JobLogs(group=group, stream=None, problem="the event names no log stream")
+    try:
+        # startFromHead=False + limit returns the *last* events, oldest first, in one call.
+        response = logs_client.get_log_events(
+            logGroupName=group, logStreamName=job.log_stream, limit=settings.log_lines, startFromHead=False
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "ResourceNotFoundException":
+            return JobLogs(group=group, stream=job.log_stream, problem="log stream not found")
+        return JobLogs(group=group, stream=job.log_stream, problem=f"logs unavailable ({code})")
+    except BotoCoreError as exc:
+        return JobLogs(group=group, stream=job.log_stream, problem=f"logs unavailable ({exc})")
+    lines = tuple(_clip(e.get("message", "").rstrip("\n")) for e in response.get("events", []))
+    if not lines:
+        return JobLogs(group=group, stream=job.log_stream, problem="log stream is empty")
+    return JobLogs(group=group, stream=job.log_stream, lines=lines)
+
+
+def format_alert(job: FailedJob, logs: JobLogs) -> tuple[str, str]:
+    subject = _sns_subject(f"Batch job failed: {job.job_name}")
+    header = [
+        "AWS Batch job FAILED",
+        f"Job name:      {job.job_name}",
+        f"Job id:        {job.job_id}",
+        f"Video id:      {job.video_id or 'unknown'}",
+        f"Status reason: {job.status_reason or 'unknown'}",
+        f"Exit code:     {job.exit_code if job.exit_code is not None else 'unknown'}",
+    ]
+    if job.job_queue:
+        header.append(f"Job queue:     {job.job_queue}")
+    header.append(f"Log:           {logs.group} / {logs.stream or '-'}")
+    if logs.found:
+        body = [f"Last {len(logs.lines)} log lines:", *(f"  {line}" for line in logs.lines)]
+    else:
+        body = [f"Logs not found: {logs.problem}."]
+    return subject, "\n".join([*header, "", *body]) + "\n"
+
+
+def open_github_issue(secrets_client: Any, job: FailedJob, logs: JobLogs, settings: Settings) -> str:
+    """Open the issue; returns its URL. Raises :class:`GitHubIssueError`."""
+    token = _github_token(secrets_client, settings.github_token_secret_arn or "")
+    log_block = "\n".join(logs.lines) if logs.found else f"Logs not found: {logs.problem}."
+    body = "\n".join(
+        [
+            f"AWS Batch job `{job.job_name}` failed.",
+            "",
+            "| field | value |",
+            "|---|---|",
+            f"| job id | `{job.job_id}` |",
+            f"| video id | `{job.video_id or 'unknown'}` |",
+            f"| status reason | {(job.status_reason or 'unknown').replace('|', '/')} |",
+            f"| exit code | {job.exit_code if job.exit_code is not None else 'unknown'} |",
+            f"| log | `{logs.group}` / `{logs.stream or '-'}` |",
+            "",
+            "```",
+            log_block.replace("```", "'''"),
+            "```",
+        ]
+    )
+    payload = {"title": f"Batch job failed: {job.job_name}", "body": body, "labels": list(GITHUB_LABELS)}
+    request = urllib.request.Request(
+        f"{settings.github_api_url}/repos/{settings.github_repository}/issues",
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={
+            "Accept": "application/vnd.github+json",
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "User-Agent": "deepsentinel-batch-failure-monitor",
+            "X-GitHub-Api-Version": "2022-11-28",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=GITHUB_TIMEOUT_SECONDS) as response:  # noqa: S310
+            data = json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(300).decode(errors="replace")
+        raise GitHubIssueError(f"GitHub API returned {exc.code}: {detail}") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise GitHubIssueError(f"GitHub API call failed: {exc}") from exc
+    return str(data.get("html_url") or data.get("url") or "")
+
+
+def _github_token(secrets_client: Any, secret_arn: str) -> str:
+    try:
+        secret = secrets_client.get_secret_value(SecretId=secret_arn).get("SecretString") or ""
+    except (ClientError, BotoCoreError) as exc:
+        raise GitHubIssueError(f"token secret unreadable: {exc}") from exc
+    token = secret.strip()
+    if token.startswith("{"):
+        try:
+            token = str(json.loads(token).get("token", "")).strip()
+        except (ValueError, AttributeError):
+            token = ""
+    if not token:
+        raise GitHubIssueError("token secret is empty")
+    return token
+
+
+def _sns_subject(text: str) -> str:
+    # SNS subjects: ASCII, no line breaks, under 100 characters.
+    ascii_text = text.encode("ascii", "replace").decode().replace("\n", " ").replace("\r", " ")
+    return ascii_text if len(ascii_text) <= SNS_SUBJECT_MAX else ascii_text[: SNS_SUBJECT_MAX - 3] + "..."
+
+
+def _clip(line: str) -> str:
+    return line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 3] + "..."
+
+
+def _emit(line: Mapping[str, Any]) -> None:
+    sys.stdout.write(json.dumps(line, default=str) + "\n")
+
