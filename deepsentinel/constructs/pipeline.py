@@ -1,0 +1,190 @@
+"""Pipeline: SQS jobs queue -> sqs_to_batch Lambda -> Batch jobs; failure monitor, ECR cleanup, alarms."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdktf import AssetType, TerraformAsset
+from cdktf_cdktf_provider_aws.batch_job_definition import (BatchJobDefinition, BatchJobDefinitionRetryStrategy,
+                                                           BatchJobDefinitionRetryStrategyEvaluateOnExit,
+                                                           BatchJobDefinitionTimeout)
+from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from cdktf_cdktf_provider_aws.dynamodb_table import (DynamodbTable, DynamodbTableAttribute,
+                                                     DynamodbTablePointInTimeRecovery,
+                                                     DynamodbTableServerSideEncryption, DynamodbTableTtl)
+from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (LambdaEventSourceMapping,
+                                                                  LambdaEventSourceMappingScalingConfig)
+from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction, LambdaFunctionEnvironment
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
+from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+from constructs import Construct
+
+from deepsentinel.constructs.names import ECR_REPOSITORIES, LAMBDA_FUNCTIONS, ResourceNames
+from deepsentinel.settings import PlatformSettings
+
+LAMBDA_RUNTIME = "python3.12"
+LAMBDA_MEMORY_MB = 256
+SQS_BATCH_SIZE = 10
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+CLAIM_TTL_SECONDS = 6 * 3600
+# The worker's exit codes (worker_image/src/video_worker/exit_codes.py): bad input is final.
+WORKER_EXIT_BAD_INPUT = 65
+WORKER_EXIT_RETRYABLE = 75
+GPU_JOB_RESOURCES = {"VCPU": "4", "MEMORY": "15360", "GPU": "1"}
+CPU_JOB_RESOURCES = {"VCPU": "4", "MEMORY": "15360"}
+QUEUE_AGE_ALARM_SECONDS = 900
+QUEUE_DEPTH_ALARM_MESSAGES = 100
+DEFAULT_LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
+
+
+class MissingHandlerError(FileNotFoundError):
+    """A Lambda folder has no handler.py: synth stops instead of deploying an empty function."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineProps:
+    settings: PlatformSettings
+    job_queue_arn: str
+    batch_log_group_name: str
+    worker_image_url: str  # ECR repository URL of the video-analysis image
+    batch_job_role_arn: str
+    lambda_role_arns: dict[str, str]  # function folder -> role ARN
+    raw_bucket_name: str
+    highlights_bucket_name: str
+    models_bucket_name: str
+    db_secret_arn: str
+    lambdas_dir: Path = DEFAULT_LAMBDAS_DIR  # one folder per function, each with handler.py
+
+
+class Pipeline(Construct):
+    jobs_queue_url: str
+    jobs_queue_arn: str
+    dlq_arn: str
+    idempotency_table_name: str
+    alerts_topic_arn: str
+    function_names: dict[str, str]
+    job_definition_arns: dict[str, str]  # gpu, cpu
+
+    def __init__(self, scope: Construct, id_: str, *, props: PipelineProps) -> None:
+        super().__init__(scope, id_)
+        s = props.settings
+        self._s, self._names, self._props = s, ResourceNames(s), props
+        missing = [f for f in LAMBDA_FUNCTIONS if not (props.lambdas_dir / f / "handler.py").is_file()]
+        if missing:
+            raise MissingHandlerError(f"Lambda folders without handler.py under {props.lambdas_dir}: "
+                                      f"{', '.join(missing)}; each function needs <folder>/handler.py "
+                                      "defining handler(event, context)")
+        n = self._names
+        dlq = SqsQueue(self, "jobs-dlq", name=n.jobs_dlq, message_retention_seconds=DLQ_RETENTION_SECONDS,
+                       sqs_managed_sse_enabled=True)
+        queue = SqsQueue(self, "jobs-queue", name=n.jobs_queue, sqs_managed_sse_enabled=True,
+                         visibility_timeout_seconds=s.queue_visibility_timeout_seconds,
+                         redrive_policy=json.dumps({"deadLetterTargetArn": dlq.arn,
+                                                    "maxReceiveCount": s.max_receive_count}))
+        table = DynamodbTable(self, "idempotency-table", name=n.idempotency_table, billing_mode="PAY_PER_REQUEST",
+                              hash_key="video_id", attribute=[DynamodbTableAttribute(name="video_id", type="S")],
+                              ttl=DynamodbTableTtl(attribute_name="expires_at", enabled=True),
+                              point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
+                              server_side_encryption=DynamodbTableServerSideEncryption(enabled=True),
+                              deletion_protection_enabled=s.deletion_protection)
+        topic = SnsTopic(self, "alerts", name=n.alerts_topic, kms_master_key_id="alias/aws/sns")
+        if s.alarm_email:
+            SnsTopicSubscription(self, "alerts-email", topic_arn=topic.arn, protocol="email",
+                                 endpoint=s.alarm_email)
+
+        job_definitions = {kind: self._job_definition(kind, resources) for kind, resources in
+                           (("gpu", GPU_JOB_RESOURCES), ("cpu", CPU_JOB_RESOURCES))}
+        environments = {
+            "sqs_to_batch": {"JOB_QUEUE": props.job_queue_arn, "JOB_DEFINITION": n.gpu_job_definition,
+                             "IDEMPOTENCY_TABLE": table.name, "CLAIM_TTL_SECONDS": str(CLAIM_TTL_SECONDS)},
+            "batch_failure_monitor": {"ALERT_TOPIC_ARN": topic.arn, "LOG_GROUP": props.batch_log_group_name},
+            "ecr_cleanup": {"REPOSITORIES": ",".join(n.ecr_repository(r) for r in ECR_REPOSITORIES),
+                            "MAX_AGE_DAYS": "30", "KEEP_LATEST": str(s.ecr_keep_images), "DRY_RUN": "false"},
+        }
+        functions = {folder: self._function(folder, environments[folder]) for folder in LAMBDA_FUNCTIONS}
+
+        LambdaEventSourceMapping(self, "jobs-to-lambda", event_source_arn=queue.arn,
+                                 function_name=functions["sqs_to_batch"].arn, batch_size=SQS_BATCH_SIZE,
+                                 maximum_batching_window_in_seconds=5,
+                                 function_response_types=["ReportBatchItemFailures"],
+                                 scaling_config=LambdaEventSourceMappingScalingConfig(
+                                     maximum_concurrency=s.lambda_max_concurrency))
+        self._event_rule("batch-failed", functions["batch_failure_monitor"], event_pattern=json.dumps({
+            "source": ["aws.batch"], "detail-type": ["Batch Job State Change"],
+            "detail": {"status": ["FAILED"], "jobQueue": [props.job_queue_arn]}}))
+        self._event_rule("ecr-cleanup", functions["ecr_cleanup"], schedule_expression=s.ecr_cleanup_schedule)
+        self._alarms(queue, dlq, functions, topic.arn)
+
+        self.jobs_queue_url = queue.url
+        self.jobs_queue_arn = queue.arn
+        self.dlq_arn = dlq.arn
+        self.idempotency_table_name = table.name
+        self.alerts_topic_arn = topic.arn
+        self.function_names = {folder: fn.function_name for folder, fn in functions.items()}
+        self.job_definition_arns = job_definitions
+
+    def _function(self, folder: str, environment: dict[str, str]) -> LambdaFunction:
+        s, props = self._s, self._props
+        code = TerraformAsset(self, f"{folder}-code", path=str(props.lambdas_dir / folder), type=AssetType.ARCHIVE)
+        log_group = CloudwatchLogGroup(self, f"{folder}-logs", name=self._names.function_log_group(folder),
+                                       retention_in_days=s.log_retention_days)
+        return LambdaFunction(self, folder, function_name=self._names.function(folder),
+                              role=props.lambda_role_arns[folder], runtime=LAMBDA_RUNTIME, handler="handler.handler",
+                              filename=code.path, source_code_hash=code.asset_hash, memory_size=LAMBDA_MEMORY_MB,
+                              timeout=s.lambda_timeout_seconds,
+                              environment=LambdaFunctionEnvironment(variables=environment),
+                              depends_on=[log_group])  # the function must not create its own unmanaged group
+
+    def _job_definition(self, kind: str, resources: dict[str, str]) -> str:
+        s, props, n = self._s, self._props, self._names
+        container = {
+            "image": f"{props.worker_image_url}:{s.image_tag}",
+            "jobRoleArn": props.batch_job_role_arn,
+            "resourceRequirements": [{"type": k, "value": v} for k, v in resources.items()],
+            "environment": [{"name": k, "value": v} for k, v in sorted({
+                "RAW_BUCKET": props.raw_bucket_name, "HIGHLIGHTS_BUCKET": props.highlights_bucket_name,
+                "MODEL_URI": f"s3://{props.models_bucket_name}/yolov8n.pt", "DB_SECRET_ARN": props.db_secret_arn,
+                "SAMPLE_FPS": "5", "DEVICE": "cuda" if kind == "gpu" else "cpu"}.items())],
+            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": props.batch_log_group_name}},
+        }
+        definition = BatchJobDefinition(
+            self, f"{kind}-job-definition", name=n.gpu_job_definition if kind == "gpu" else n.cpu_job_definition,
+            type="container", platform_capabilities=["EC2"], container_properties=json.dumps(container),
+            propagate_tags=True,
+            retry_strategy=BatchJobDefinitionRetryStrategy(attempts=s.job_attempts, evaluate_on_exit=[
+                BatchJobDefinitionRetryStrategyEvaluateOnExit(on_exit_code=str(WORKER_EXIT_BAD_INPUT), action="EXIT"),
+                BatchJobDefinitionRetryStrategyEvaluateOnExit(on_exit_code=str(WORKER_EXIT_RETRYABLE), action="RETRY"),
+                BatchJobDefinitionRetryStrategyEvaluateOnExit(on_status_reason="Host EC2*", action="RETRY")]),
+            timeout=BatchJobDefinitionTimeout(attempt_duration_seconds=s.job_timeout_seconds))
+        return definition.arn
+
+    def _event_rule(self, purpose: str, function: LambdaFunction, **rule: str) -> None:
+        target_rule = CloudwatchEventRule(self, f"{purpose}-rule", name=self._s.name(purpose), **rule)
+        CloudwatchEventTarget(self, f"{purpose}-target", rule=target_rule.name, arn=function.arn)
+        LambdaPermission(self, f"{purpose}-permission", statement_id="AllowEventBridge", action="lambda:InvokeFunction",
+                         function_name=function.function_name, principal="events.amazonaws.com",
+                         source_arn=target_rule.arn)
+
+    def _alarms(self, queue: SqsQueue, dlq: SqsQueue, functions: dict[str, LambdaFunction], topic_arn: str) -> None:
+        alarms = [
+            ("dlq-depth", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": dlq.name}, "Maximum", 0),
+            ("queue-age", "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": queue.name}, "Maximum",
+             QUEUE_AGE_ALARM_SECONDS),
+            ("queue-depth", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue.name}, "Maximum",
+             QUEUE_DEPTH_ALARM_MESSAGES),
+            *[(f"{folder.replace('_', '-')}-errors", "AWS/Lambda", "Errors", {"FunctionName": fn.function_name},
+               "Sum", 0) for folder, fn in functions.items()],
+        ]
+        for purpose, namespace, metric, dimensions, statistic, threshold in alarms:
+            CloudwatchMetricAlarm(self, f"{purpose}-alarm", alarm_name=self._s.name(purpose), namespace=namespace,
+                                  metric_name=metric, dimensions=dimensions, statistic=statistic, period=300,
+                                  evaluation_periods=1, threshold=threshold,
+                                  comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+                                  alarm_actions=[topic_arn], ok_actions=[topic_arn])

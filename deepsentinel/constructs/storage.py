@@ -1,0 +1,169 @@
+"""Storage: the five S3 buckets, RDS PostgreSQL 16 and the application secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.data_aws_secretsmanager_random_password import DataAwsSecretsmanagerRandomPassword
+from cdktf_cdktf_provider_aws.db_instance import DbInstance
+from cdktf_cdktf_provider_aws.db_parameter_group import DbParameterGroup, DbParameterGroupParameter
+from cdktf_cdktf_provider_aws.db_subnet_group import DbSubnetGroup
+from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
+    S3BucketLifecycleConfiguration, S3BucketLifecycleConfigurationRule,
+    S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload, S3BucketLifecycleConfigurationRuleExpiration,
+    S3BucketLifecycleConfigurationRuleFilter, S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
+    S3BucketLifecycleConfigurationRuleTransition)
+from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (S3BucketOwnershipControls,
+                                                                   S3BucketOwnershipControlsRule)
+from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
+from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
+from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
+    S3BucketServerSideEncryptionConfigurationA, S3BucketServerSideEncryptionConfigurationRuleA,
+    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA)
+from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S3BucketVersioningVersioningConfiguration
+from cdktf_cdktf_provider_aws.secretsmanager_secret import SecretsmanagerSecret
+from cdktf_cdktf_provider_aws.secretsmanager_secret_version import SecretsmanagerSecretVersion
+from cdktf import Token
+from constructs import Construct
+
+from deepsentinel.constructs.policies import tls_only_bucket_policy
+from deepsentinel.settings import PlatformSettings
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """Retention of one bucket: None means kept forever."""
+
+    purpose: str
+    versioned: bool
+    glacier_after_days: int | None = None
+    expire_after_days: int | None = None
+    noncurrent_expire_after_days: int | None = 90
+
+
+BUCKETS = (
+    BucketSpec("raw-videos", versioned=True, glacier_after_days=30),
+    BucketSpec("thumbnails", versioned=False, expire_after_days=90, noncurrent_expire_after_days=None),
+    BucketSpec("highlights", versioned=True),
+    BucketSpec("terraform-state", versioned=True, noncurrent_expire_after_days=None),  # keep every state version
+    BucketSpec("analysis-models", versioned=True, noncurrent_expire_after_days=None),
+)
+ABORT_MULTIPART_AFTER_DAYS = 7
+DB_NAME = "deepsentinel"
+DB_USERNAME = "deepsentinel"
+# pgvector itself is enabled per database (CREATE EXTENSION vector); these make its index builds and
+# nearest-neighbour scans practical on a small instance.
+PGVECTOR_PARAMETERS = {
+    "shared_preload_libraries": ("pg_stat_statements", "pending-reboot"),
+    "maintenance_work_mem": ("131072", "immediate"),  # KB: HNSW index builds
+    "work_mem": ("16384", "immediate"),
+    "rds.force_ssl": ("1", "immediate"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StorageProps:
+    settings: PlatformSettings
+    private_subnet_ids: list[str]
+    rds_security_group_id: str
+
+
+class Storage(Construct):
+    """Buckets are private, encrypted, TLS-only; the DB password is generated and kept by RDS itself."""
+
+    bucket_names: dict[str, str]  # purpose -> name, for every entry of BUCKETS
+    bucket_arns: dict[str, str]
+    db_instance_identifier: str
+    db_host: str
+    db_port: str
+    db_name: str
+    db_secret_arn: str  # RDS-managed secret {"username", "password"}: never in Terraform state
+    django_secret_arn: str
+
+    def __init__(self, scope: Construct, id_: str, *, props: StorageProps) -> None:
+        super().__init__(scope, id_)
+        s = props.settings
+        self.bucket_names, self.bucket_arns = {}, {}
+        for spec in BUCKETS:
+            bucket = self._bucket(s, spec)
+            self.bucket_names[spec.purpose] = bucket.bucket
+            self.bucket_arns[spec.purpose] = bucket.arn
+        self._database(s, props)
+        self._django_secret(s)
+
+    def _bucket(self, s: PlatformSettings, spec: BucketSpec) -> S3Bucket:
+        p = spec.purpose
+        bucket = S3Bucket(self, p, bucket=s.bucket_name(p), force_destroy=not s.deletion_protection,
+                          tags={"Name": s.bucket_name(p), "Purpose": p})
+        S3BucketOwnershipControls(self, f"{p}-ownership", bucket=bucket.id,
+                                  rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"))
+        S3BucketPublicAccessBlock(self, f"{p}-public-access-block", bucket=bucket.id, block_public_acls=True,
+                                  block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True)
+        S3BucketServerSideEncryptionConfigurationA(
+            self, f"{p}-encryption", bucket=bucket.id,
+            rule=[S3BucketServerSideEncryptionConfigurationRuleA(
+                bucket_key_enabled=True,
+                apply_server_side_encryption_by_default=(
+                    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                        sse_algorithm="aws:kms")))])
+        S3BucketPolicy(self, f"{p}-tls-only", bucket=bucket.id, policy=tls_only_bucket_policy(bucket.arn))
+        if spec.versioned:
+            S3BucketVersioningA(self, f"{p}-versioning", bucket=bucket.id,
+                                versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"))
+        S3BucketLifecycleConfiguration(self, f"{p}-lifecycle", bucket=bucket.id, rule=[self._lifecycle_rule(spec)])
+        return bucket
+
+    @staticmethod
+    def _lifecycle_rule(spec: BucketSpec) -> S3BucketLifecycleConfigurationRule:
+        return S3BucketLifecycleConfigurationRule(
+            id=f"{spec.purpose}-retention", status="Enabled", filter=[S3BucketLifecycleConfigurationRuleFilter()],
+            abort_incomplete_multipart_upload=[S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                days_after_initiation=ABORT_MULTIPART_AFTER_DAYS)],
+            transition=[S3BucketLifecycleConfigurationRuleTransition(days=spec.glacier_after_days,
+                                                                     storage_class="GLACIER")]
+            if spec.glacier_after_days else None,
+            expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=spec.expire_after_days)]
+            if spec.expire_after_days else None,
+            noncurrent_version_expiration=[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                noncurrent_days=spec.noncurrent_expire_after_days)]
+            if spec.versioned and spec.noncurrent_expire_after_days else None)
+
+    def _database(self, s: PlatformSettings, props: StorageProps) -> None:
+        subnets = DbSubnetGroup(self, "db-subnets", name=s.name("db"), subnet_ids=props.private_subnet_ids,
+                                tags={"Name": s.name("db")})
+        parameters = DbParameterGroup(
+            self, "db-parameters", name=s.name("postgres16"), family="postgres16",
+            description="PostgreSQL 16 with pgvector-friendly memory settings",
+            parameter=[DbParameterGroupParameter(name=k, value=v, apply_method=m)
+                       for k, (v, m) in PGVECTOR_PARAMETERS.items()])
+        db = DbInstance(
+            self, "db", identifier=s.name("postgres"), engine="postgres", engine_version="16",
+            instance_class=s.db_instance_class, allocated_storage=s.db_allocated_storage_gb,
+            max_allocated_storage=s.db_max_allocated_storage_gb, storage_type="gp3", storage_encrypted=True,
+            db_name=DB_NAME, username=DB_USERNAME, manage_master_user_password=True,
+            db_subnet_group_name=subnets.name, parameter_group_name=parameters.name,
+            vpc_security_group_ids=[props.rds_security_group_id], publicly_accessible=False,
+            multi_az=s.db_multi_az, deletion_protection=s.deletion_protection,
+            backup_retention_period=s.db_backup_retention_days, backup_window="17:00-18:00",  # 02:00 KST
+            maintenance_window="sun:18:30-sun:19:30", copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True, performance_insights_enabled=s.environment == "prod",
+            skip_final_snapshot=not s.deletion_protection,
+            final_snapshot_identifier=s.name("postgres-final") if s.deletion_protection else None,
+            enabled_cloudwatch_logs_exports=["postgresql"], tags={"Name": s.name("postgres")})
+        self.db_instance_identifier = db.identifier
+        self.db_host = db.address
+        self.db_port = Token.as_string(db.port)
+        self.db_name = DB_NAME
+        self.db_secret_arn = db.master_user_secret.get(0).secret_arn
+
+    def _django_secret(self, s: PlatformSettings) -> None:
+        secret = SecretsmanagerSecret(self, "django-secret-key", name=s.name("django-secret-key"),
+                                      description="Django SECRET_KEY for the backend",
+                                      recovery_window_in_days=7 if s.deletion_protection else 0)
+        # Generated by Secrets Manager and written write-only: the value is never stored on the resource.
+        generated = DataAwsSecretsmanagerRandomPassword(self, "django-secret-value", password_length=64,
+                                                        exclude_punctuation=True)
+        SecretsmanagerSecretVersion(self, "django-secret-key-value", secret_id=secret.id,
+                                    secret_string_wo=generated.random_password, secret_string_wo_version=1)
+        self.django_secret_arn = secret.arn

@@ -1,0 +1,24 @@
+"""Make `cdktf_cdktf_provider_aws.<service>` importable without running the package `__init__`.
+
+The binding's `__init__` imports all 2,135 service modules (8-9 s, ~1.1 GB with Node). Registering an
+empty package object with the right `__path__` lets Python import only the submodules our constructs
+name in their ordinary `from cdktf_cdktf_provider_aws.x import Y` lines, so a new resource type is
+picked up by its import line alone; nothing needs listing here. Each submodule loads the jsii
+assembly itself through `cdktf_cdktf_provider_aws._jsii`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+PACKAGE = "cdktf_cdktf_provider_aws"
+
+
+def register_provider_package() -> None:
+    if PACKAGE in sys.modules:
+        return
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None:  # not installed: the import error surfaces where a construct imports it
+        return
+    sys.modules[PACKAGE] = importlib.util.module_from_spec(spec)

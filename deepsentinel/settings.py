@@ -1,0 +1,319 @@
+"""Typed per-environment settings, overrides from TOML or `key=value`, and naming.
+
+Every size and switch of the platform lives in `PlatformSettings`; dev and prod differ only through
+the two defaults below. `load_settings` applies overrides and validates everything at once, before
+anything is synthesized, so a bad value never leaves a half-written `cdktf.out/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENVIRONMENTS = ("dev", "prod")
+GPU_INSTANCE_FAMILIES = ("g4dn", "g5", "g5g", "g6", "g6e", "gr6", "p3", "p4d", "p4de", "p5")
+_S3_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_NAME_PART = re.compile(r"^[a-z][a-z0-9-]{0,13}$")
+_IAM_USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_SCHEDULE = re.compile(r"^(cron|at|rate)\(.+\)$")
+
+
+class SettingsError(ValueError):
+    """All problems found in one settings object, raised together."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformSettings:
+    """Every size and switch of one environment. Field comments are the settings reference."""
+
+    project: str = "deepsentinel"  # first half of every name: {project}-{environment}-...
+    environment: str = "dev"  # dev | prod
+    region: str = "ap-northeast-2"
+    availability_zones: tuple[str, ...] = ("ap-northeast-2a", "ap-northeast-2c")
+    vpc_cidr: str = "10.0.0.0/16"
+    public_subnet_cidrs: tuple[str, ...] = ("10.0.1.0/24", "10.0.2.0/24")  # one per AZ
+    private_subnet_cidrs: tuple[str, ...] = ("10.0.11.0/24", "10.0.12.0/24")  # one per AZ
+    nat_per_az: bool = False  # False: one NAT gateway shared by both AZs (cheaper, not AZ-resilient)
+    interface_endpoints: bool = False  # ECR api/dkr, logs, SQS, Secrets Manager endpoints
+    flow_log_retention_days: int = 14
+    domain_name: str | None = None  # None: no Route53 zone, no ACM certificate, ALB serves HTTP only
+    bucket_suffix: str = ""  # appended to bucket names to make them globally unique (e.g. account id)
+
+    db_instance_class: str = "db.t3.micro"
+    db_allocated_storage_gb: int = 20
+    db_max_allocated_storage_gb: int = 100  # storage autoscaling ceiling
+    db_backup_retention_days: int = 7
+    db_multi_az: bool = False
+    deletion_protection: bool = False  # RDS deletion protection and ALB deletion protection
+
+    frontend_cpu: int = 512  # Fargate CPU units (1024 = 1 vCPU)
+    frontend_memory_mb: int = 1024
+    backend_cpu: int = 1024
+    backend_memory_mb: int = 2048
+    service_min_tasks: int = 1
+    service_max_tasks: int = 3
+    cpu_target_percent: int = 70
+    scale_out_cooldown_seconds: int = 60
+    scale_in_cooldown_seconds: int = 300
+    night_scale_down: bool = True  # scale services to 0 at night (dev only by default)
+    scale_down_schedule: str = "cron(0 20 * * ? *)"  # in schedule_timezone
+    scale_up_schedule: str = "cron(0 9 * * ? *)"
+    schedule_timezone: str = "Asia/Seoul"
+    image_tag: str = "1.0.0"  # tag of the frontend, backend and worker images (tags are immutable)
+    ecr_keep_images: int = 10  # ECR lifecycle: tagged images kept per repository
+    log_retention_days: int = 30
+
+    gpu_instance_types: tuple[str, ...] = ("g5.xlarge",)
+    gpu_min_instances: int = 0
+    gpu_max_instances: int = 4
+    gpu_vcpus_per_instance: int = 4  # g5.xlarge; sets the compute environment's max vCPUs
+    gpu_ami_id: str | None = None  # None: the Batch-managed ECS GPU AMI
+    gpu_use_spot: bool = False
+    job_timeout_seconds: int = 3600
+    job_attempts: int = 3
+
+    lambda_timeout_seconds: int = 60
+    lambda_max_concurrency: int = 5  # SQS event source maximum concurrency (2..1000)
+    queue_visibility_timeout_seconds: int = 360  # must exceed lambda_timeout_seconds
+    max_receive_count: int = 3  # receives before a message moves to the DLQ
+    alarm_email: str | None = None  # None: SNS topic without subscription
+    ecr_cleanup_schedule: str = "cron(0 3 ? * SUN *)"
+
+    user_names: tuple[str, ...] = ("alice", "bob", "carol")  # members of admin/developer groups
+    admin_user_names: tuple[str, ...] = ("alice",)  # subset of user_names in the admin group
+    ci_user_name: str = "ci-plan"
+    tags: dict[str, str] = field(default_factory=dict)  # merged over the common tags
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.project}-{self.environment}"
+
+    def name(self, *parts: str) -> str:
+        """`{project}-{env}-part-part`: the one naming rule of the platform."""
+        return "-".join((self.prefix, *parts))
+
+    def bucket_name(self, purpose: str) -> str:
+        return self.name(purpose) + (f"-{self.bucket_suffix}" if self.bucket_suffix else "")
+
+    @property
+    def state_bucket_name(self) -> str:
+        """Backend bucket of the state stack, shared by every environment of the project."""
+        return f"{self.project}-tfstate" + (f"-{self.bucket_suffix}" if self.bucket_suffix else "")
+
+    @property
+    def state_lock_table_name(self) -> str:
+        return f"{self.project}-tfstate-lock"
+
+    @property
+    def common_tags(self) -> dict[str, str]:
+        return {"Project": self.project, "Environment": self.environment, "ManagedBy": "deepsentinel-cdktf",
+                **self.tags}
+
+
+DEFAULTS: dict[str, PlatformSettings] = {
+    "dev": PlatformSettings(environment="dev"),
+    "prod": PlatformSettings(
+        environment="prod",
+        nat_per_az=True,
+        interface_endpoints=True,
+        db_instance_class="db.t3.small",
+        db_multi_az=True,
+        deletion_protection=True,
+        service_max_tasks=3,
+        night_scale_down=False,
+        log_retention_days=90,
+        flow_log_retention_days=90,
+    ),
+}
+FIELDS = {f.name: f for f in dataclasses.fields(PlatformSettings)}
+
+
+def load_settings(environment: str, *, settings_file: Path | None = None,
+                  overrides: typing.Iterable[str] = ()) -> PlatformSettings:
+    """Defaults for `environment`, then the TOML file (top level or an `[env]` table), then `key=value`."""
+    if environment not in DEFAULTS:
+        raise SettingsError([f"environment: unknown environment {environment!r}; allowed: {', '.join(ENVIRONMENTS)}"])
+    values: dict[str, object] = {}
+    problems: list[str] = []
+    if settings_file is not None:
+        document = tomllib.loads(Path(settings_file).read_text())
+        values.update({k: v for k, v in document.items() if not isinstance(v, dict) or k == "tags"})
+        values.update(document.get(environment, {}))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            problems.append(f"-c {item!r}: expected key=value")
+            continue
+        values[key.strip()] = raw.strip()
+    for key in sorted(set(values) - set(FIELDS)):
+        problems.append(f"{key}: unknown setting; known settings: {', '.join(FIELDS)}")
+    coerced: dict[str, object] = {}
+    for key, value in values.items():
+        if key in FIELDS:
+            try:
+                coerced[key] = _coerce(key, value)
+            except ValueError as error:
+                problems.append(str(error))
+    if "environment" in coerced and coerced["environment"] != environment:
+        problems.append(f"environment: set to {coerced['environment']!r} but {environment!r} was chosen")
+    if problems:
+        raise SettingsError(problems)
+    settings = dataclasses.replace(DEFAULTS[environment], **coerced)
+    validate(settings)
+    return settings
+
+
+def _coerce(key: str, value: object) -> object:
+    """Turn a TOML value or a `-c` string into the field's declared type."""
+    hint = typing.get_type_hints(PlatformSettings)[key]
+    optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+    if optional:
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
+            return None
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise ValueError(f"{key}: expected a list, got {value!r}")
+        return tuple(str(i).strip() for i in items if str(i).strip())
+    if origin is dict:
+        if isinstance(value, str):
+            pairs = [p.split(":", 1) for p in value.split(",") if p]
+            if any(len(p) != 2 for p in pairs):
+                raise ValueError(f"{key}: expected Key:Value,Key:Value, got {value!r}")
+            return {k.strip(): v.strip() for k, v in pairs}
+        if not isinstance(value, dict):
+            raise ValueError(f"{key}: expected a table, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "yes", "1", "on"):
+            return True
+        if str(value).lower() in ("false", "no", "0", "off"):
+            return False
+        raise ValueError(f"{key}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ValueError(f"{key}: expected an integer, got {value!r}")
+        try:
+            return int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ValueError(f"{key}: expected an integer, got {value!r}") from None
+    return str(value)
+
+
+def validate(s: PlatformSettings) -> None:
+    """Collect every problem of a settings object and raise them once."""
+    problems: list[str] = []
+    if s.environment not in ENVIRONMENTS:
+        problems.append(f"environment: {s.environment!r} is not allowed; allowed: {', '.join(ENVIRONMENTS)}")
+    if not _NAME_PART.match(s.project):
+        problems.append(f"project: {s.project!r} must be 1-14 lowercase letters, digits or hyphens, starting with a letter")
+    if len(s.availability_zones) < 2:
+        problems.append(f"availability_zones: at least 2 are required, got {len(s.availability_zones)}")
+    if len(set(s.availability_zones)) != len(s.availability_zones):
+        problems.append("availability_zones: must be distinct")
+    for az in s.availability_zones:
+        if not az.startswith(s.region):
+            problems.append(f"availability_zones: {az!r} is not in region {s.region!r}")
+    problems += _network_problems(s)
+    for purpose in ("raw-videos", "terraform-state"):
+        name = s.bucket_name(purpose)
+        if not _S3_BUCKET_NAME.match(name) or ".." in name:
+            problems.append(f"bucket_suffix/project: bucket name {name!r} is not a valid S3 name "
+                            "(3-63 chars: lowercase letters, digits, '.', '-'; start and end alphanumeric)")
+    for low, high in (("db_allocated_storage_gb", "db_max_allocated_storage_gb"),
+                      ("service_min_tasks", "service_max_tasks"),
+                      ("gpu_min_instances", "gpu_max_instances")):
+        if getattr(s, low) > getattr(s, high):
+            problems.append(f"{low}: {getattr(s, low)} is above {high} ({getattr(s, high)})")
+    for name in ("db_allocated_storage_gb", "service_max_tasks", "gpu_max_instances", "gpu_vcpus_per_instance",
+                 "lambda_timeout_seconds", "job_timeout_seconds", "job_attempts", "max_receive_count"):
+        if getattr(s, name) < 1:
+            problems.append(f"{name}: must be at least 1, got {getattr(s, name)}")
+    for name in ("service_min_tasks", "gpu_min_instances", "db_backup_retention_days"):
+        if getattr(s, name) < 0:
+            problems.append(f"{name}: must not be negative, got {getattr(s, name)}")
+    if not 1 <= s.job_attempts <= 10:
+        problems.append(f"job_attempts: AWS Batch allows 1..10, got {s.job_attempts}")
+    if not 2 <= s.lambda_max_concurrency <= 1000:
+        problems.append(f"lambda_max_concurrency: SQS event sources allow 2..1000, got {s.lambda_max_concurrency}")
+    if not 1 <= s.lambda_timeout_seconds <= 900:
+        problems.append(f"lambda_timeout_seconds: Lambda allows 1..900, got {s.lambda_timeout_seconds}")
+    if s.queue_visibility_timeout_seconds <= s.lambda_timeout_seconds:
+        problems.append(f"queue_visibility_timeout_seconds: {s.queue_visibility_timeout_seconds} must be above "
+                        f"lambda_timeout_seconds ({s.lambda_timeout_seconds}) or messages are received twice")
+    if not 10 <= s.cpu_target_percent <= 95:
+        problems.append(f"cpu_target_percent: allowed 10..95, got {s.cpu_target_percent}")
+    for name in ("log_retention_days", "flow_log_retention_days"):
+        if getattr(s, name) not in _LOG_RETENTION_DAYS:
+            problems.append(f"{name}: {getattr(s, name)} is not a CloudWatch retention; allowed: "
+                            f"{', '.join(map(str, _LOG_RETENTION_DAYS))}")
+    if not s.gpu_instance_types:
+        problems.append("gpu_instance_types: at least one instance type is required")
+    for itype in s.gpu_instance_types:
+        if itype.split(".")[0] not in GPU_INSTANCE_FAMILIES:
+            problems.append(f"gpu_instance_types: {itype!r} is not a GPU instance type; allowed families: "
+                            f"{', '.join(GPU_INSTANCE_FAMILIES)}")
+    if s.gpu_ami_id is not None and not re.match(r"^ami-[0-9a-f]{8,17}$", s.gpu_ami_id):
+        problems.append(f"gpu_ami_id: {s.gpu_ami_id!r} is not an AMI id (ami- followed by 8-17 hex digits)")
+    for name in ("scale_down_schedule", "scale_up_schedule", "ecr_cleanup_schedule"):
+        if not _SCHEDULE.match(getattr(s, name)):
+            problems.append(f"{name}: {getattr(s, name)!r} must be cron(...), rate(...) or at(...)")
+    if s.domain_name is not None and not re.match(r"^([a-z0-9-]+\.)+[a-z]{2,}$", s.domain_name):
+        problems.append(f"domain_name: {s.domain_name!r} is not a lowercase DNS name")
+    for user in (*s.user_names, s.ci_user_name):
+        if not _IAM_USER_NAME.match(user):
+            problems.append(f"user_names: {user!r} is not a valid IAM user name")
+    if len(set(s.user_names)) != len(s.user_names) or s.ci_user_name in s.user_names:
+        problems.append("user_names: names must be distinct and differ from ci_user_name")
+    if not set(s.admin_user_names) <= set(s.user_names):
+        problems.append(f"admin_user_names: {sorted(set(s.admin_user_names) - set(s.user_names))} not in user_names")
+    if problems:
+        raise SettingsError(problems)
+
+
+_LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                       2922, 3288, 3653)
+
+
+def _network_problems(s: PlatformSettings) -> list[str]:
+    problems: list[str] = []
+    try:
+        vpc = ipaddress.ip_network(s.vpc_cidr)
+    except ValueError as error:
+        return [f"vpc_cidr: {s.vpc_cidr!r} is not a valid CIDR ({error})"]
+    if not 16 <= vpc.prefixlen <= 28:
+        problems.append(f"vpc_cidr: prefix /{vpc.prefixlen} is outside the VPC range /16../28")
+    subnets: list[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
+    for setting in ("public_subnet_cidrs", "private_subnet_cidrs"):
+        cidrs = getattr(s, setting)
+        if len(cidrs) != len(s.availability_zones):
+            problems.append(f"{setting}: {len(cidrs)} given, one per availability zone "
+                            f"({len(s.availability_zones)}) is required")
+        for cidr in cidrs:
+            try:
+                net = ipaddress.ip_network(cidr)
+            except ValueError as error:
+                problems.append(f"{setting}: {cidr!r} is not a valid CIDR ({error})")
+                continue
+            if not net.subnet_of(vpc):  # type: ignore[arg-type]
+                problems.append(f"{setting}: {cidr} is not inside vpc_cidr {s.vpc_cidr}")
+            subnets.append((setting, net))
+    for i, (name_a, a) in enumerate(subnets):
+        for name_b, b in subnets[i + 1:]:
+            if a.overlaps(b):  # type: ignore[arg-type]
+                problems.append(f"{name_b}: {b} overlaps {a} of {name_a}")
+    return problems

@@ -1,0 +1,87 @@
+"""One environment of the platform: the six modules, wired through their typed attributes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cdktf import Fn, TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from constructs import Construct
+
+from deepsentinel.constructs.compute import Compute, ComputeProps
+from deepsentinel.constructs.iam import Iam, IamProps
+from deepsentinel.constructs.network import Network, NetworkProps
+from deepsentinel.constructs.pipeline import DEFAULT_LAMBDAS_DIR, Pipeline, PipelineProps
+from deepsentinel.constructs.security import Security, SecurityProps
+from deepsentinel.constructs.storage import Storage, StorageProps
+from deepsentinel.settings import PlatformSettings
+from deepsentinel.stacks.provider import StackOptions, configure_stack
+
+# Construct ids double as the module names of reports (synth table, review, graph).
+MODULES = ("network", "security", "storage", "iam", "compute", "pipeline")
+
+
+class PlatformStack(TerraformStack):
+    def __init__(self, scope: Construct, id_: str, *, settings: PlatformSettings, options: StackOptions,
+                 lambdas_dir: Path = DEFAULT_LAMBDAS_DIR) -> None:
+        super().__init__(scope, id_)
+        s = settings
+        configure_stack(self, s, options, s.prefix)
+        account_id = DataAwsCallerIdentity(self, "current").account_id
+
+        network = Network(self, "network", props=NetworkProps(settings=s))
+        security = Security(self, "security", props=SecurityProps(
+            settings=s, vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr, public_subnet_ids=network.public_subnet_ids,
+            private_subnet_ids=network.private_subnet_ids, alb_security_group_id=network.alb_security_group_id))
+        storage = Storage(self, "storage", props=StorageProps(
+            settings=s, private_subnet_ids=network.private_subnet_ids,
+            rds_security_group_id=security.rds_security_group_id))
+        iam = Iam(self, "iam", props=IamProps(
+            settings=s, account_id=account_id, bucket_arns=storage.bucket_arns, db_secret_arn=storage.db_secret_arn,
+            django_secret_arn=storage.django_secret_arn))
+        compute = Compute(self, "compute", props=ComputeProps(
+            settings=s, private_subnet_ids=network.private_subnet_ids,
+            ecs_security_group_id=security.ecs_security_group_id,
+            batch_security_group_id=security.batch_security_group_id,
+            frontend_target_group_arn=network.frontend_target_group_arn,
+            backend_target_group_arn=network.backend_target_group_arn,
+            ecs_task_execution_role_arn=iam.ecs_task_execution_role_arn,
+            frontend_task_role_arn=iam.frontend_task_role_arn, backend_task_role_arn=iam.backend_task_role_arn,
+            batch_service_role_arn=iam.batch_service_role_arn,
+            batch_instance_profile_arn=iam.batch_instance_profile_arn,
+            backend_environment={
+                "DB_HOST": storage.db_host, "DB_PORT": storage.db_port, "DB_NAME": storage.db_name,
+                "RAW_BUCKET": storage.bucket_names["raw-videos"],
+                "HIGHLIGHTS_BUCKET": storage.bucket_names["highlights"],
+                "THUMBNAILS_BUCKET": storage.bucket_names["thumbnails"],
+                "JOBS_QUEUE_NAME": f"{s.prefix}-jobs", "AWS_REGION_NAME": s.region},
+            backend_secrets={"DB_USERNAME": f"{storage.db_secret_arn}:username::",
+                             "DB_PASSWORD": f"{storage.db_secret_arn}:password::",
+                             "DJANGO_SECRET_KEY": storage.django_secret_arn}))
+        pipeline = Pipeline(self, "pipeline", props=PipelineProps(
+            settings=s, job_queue_arn=compute.job_queue_arn, batch_log_group_name=compute.batch_log_group_name,
+            worker_image_url=compute.ecr_repository_urls["video-analysis"], batch_job_role_arn=iam.batch_job_role_arn,
+            lambda_role_arns=iam.lambda_role_arns, raw_bucket_name=storage.bucket_names["raw-videos"],
+            highlights_bucket_name=storage.bucket_names["highlights"],
+            models_bucket_name=storage.bucket_names["analysis-models"], db_secret_arn=storage.db_secret_arn,
+            lambdas_dir=lambdas_dir))
+
+        outputs: dict[str, object] = {
+            "vpc_id": network.vpc_id,
+            "public_subnet_ids": network.public_subnet_ids,
+            "private_subnet_ids": network.private_subnet_ids,
+            "alb_dns_name": network.alb_dns_name,
+            "db_host": storage.db_host,
+            "db_secret_arn": storage.db_secret_arn,
+            "bucket_names": storage.bucket_names,
+            "jobs_queue_url": pipeline.jobs_queue_url,
+            "job_queue_arn": compute.job_queue_arn,
+            "ecr_repository_urls": compute.ecr_repository_urls,
+            "ecs_cluster_name": compute.cluster_name,
+            "lambda_function_names": pipeline.function_names,
+            "idempotency_table_name": pipeline.idempotency_table_name,
+            "gpu_job_definition_arn": pipeline.job_definition_arns["gpu"],
+        }
+        for name, value in outputs.items():
+            TerraformOutput(self, name, value=value)
+        self.outputs = outputs

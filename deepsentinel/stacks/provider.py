@@ -1,0 +1,43 @@
+"""The AWS provider and backend of every stack: real AWS, or every endpoint pointed at one URL (moto)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf import LocalBackend, S3Backend, TerraformStack
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
+
+from deepsentinel.settings import PlatformSettings
+
+# Every service the stacks use; AwsProviderEndpoints takes one keyword per service.
+ENDPOINT_SERVICES = ("acm", "applicationautoscaling", "batch", "cloudwatch", "cloudwatchlogs", "dynamodb", "ec2",
+                     "ecr", "ecs", "elbv2", "events", "iam", "lambda", "rds", "route53", "s3", "secretsmanager",
+                     "sns", "sqs", "sts")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackOptions:
+    """How a stack reaches AWS and keeps its state.
+
+    endpoint_url: None for real AWS; a URL (a local moto server) sends every API call there.
+    local_state_dir: None keeps state in the S3 backend of the state stack; a directory keeps it in a
+    local terraform.tfstate there (local deploys and the state stack's own bootstrap).
+    """
+
+    endpoint_url: str | None = None
+    local_state_dir: str | None = None
+
+
+def configure_stack(stack: TerraformStack, settings: PlatformSettings, options: StackOptions, state_key: str) -> None:
+    endpoint = options.endpoint_url
+    AwsProvider(
+        stack, "aws", region=settings.region, default_tags=[AwsProviderDefaultTags(tags=settings.common_tags)],
+        access_key="test" if endpoint else None, secret_key="test" if endpoint else None,
+        skip_credentials_validation=True if endpoint else None, skip_requesting_account_id=True if endpoint else None,
+        skip_metadata_api_check="true" if endpoint else None, s3_use_path_style=True if endpoint else None,
+        endpoints=[AwsProviderEndpoints(**{service: endpoint for service in ENDPOINT_SERVICES})] if endpoint else None)
+    if options.local_state_dir is not None:
+        LocalBackend(stack, path=f"{options.local_state_dir}/{state_key}.tfstate")
+    else:
+        S3Backend(stack, bucket=settings.state_bucket_name, key=f"{state_key}/terraform.tfstate",
+                  region=settings.region, dynamodb_table=settings.state_lock_table_name, encrypt=True)
