@@ -1,0 +1,208 @@
+"""End to end: main(env) with real ffmpeg, an untrained YOLO, moto S3 and PostgreSQL 16 + pgvector."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from botocore.config import Config
+
+from video_worker import pipeline, store
+from video_worker.__main__ import main
+from video_worker.errors import BadInputError
+from video_worker.events import EMBEDDING_DIM
+from video_worker.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_RETRYABLE
+
+
+def _setup_s3(env: dict[str, str], video: Path | None) -> Any:
+    s3 = boto3.client("s3", region_name="ap-northeast-2")
+    for bucket in (env["RAW_BUCKET"], env["HIGHLIGHTS_BUCKET"]):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
+    if video is not None:
+        s3.upload_file(str(video), env["RAW_BUCKET"], env["S3_KEY"])
+    return s3
+
+
+def _highlight_keys(s3: Any, env: dict[str, str]) -> list[str]:
+    resp = s3.list_objects_v2(Bucket=env["HIGHLIGHTS_BUCKET"], Prefix=env["VIDEO_ID"] + "/")
+    return sorted(o["Key"] for o in resp.get("Contents", []))
+
+
+def _rows(db: psycopg.Connection, video_id: str) -> dict[str, Any]:
+    video = db.execute(
+        "SELECT status, failure_reason, frames_analyzed, detection_count, event_count FROM videos"
+        " WHERE video_id = %s", (video_id,)).fetchone()
+    dets = db.execute("SELECT count(*) FROM detections WHERE video_id = %s", (video_id,)).fetchone()[0]
+    events = db.execute(
+        "SELECT id, class_name, start_s, end_s, peak_count, best_confidence, highlight_key,"
+        " vector_dims(embedding) FROM events WHERE video_id = %s ORDER BY id", (video_id,)).fetchall()
+    return {"video": video, "detections": dets, "events": events}
+
+
+@pytest.fixture(scope="module")
+def completed(videos: dict[str, Path], pg_url: str, tmp_path_factory: pytest.TempPathFactory,
+              tools: Any) -> dict[str, Any]:
+    """Run the real job once (the model is loaded by main from MODEL_URI) and read back all state."""
+    from moto import mock_aws
+
+    work = tmp_path_factory.mktemp("work")
+    env = {
+        "VIDEO_ID": "e2e-1", "S3_KEY": "uploads/e2e-1.mp4", "RAW_BUCKET": "raw-videos",
+        "HIGHLIGHTS_BUCKET": "highlights", "DATABASE_URL": pg_url, "MODEL_URI": "yolov8n.yaml",
+        "SAMPLE_FPS": "5", "BATCH_SIZE": "4", "DEVICE": "cpu", "IMGSZ": str(tools.imgsz),
+        "CONF_THRESHOLD": tools.conf, "MAX_DET": "20", "WORK_DIR": str(work),
+    }
+    logs: list[str] = []
+    with tools.no_network(), tools.aws_env(), mock_aws():
+        s3 = _setup_s3(env, videos["good"])
+        orig = pipeline.log_event
+        pipeline.log_event = lambda event, **kw: (logs.append(json.dumps({"event": event, **kw})),
+                                                  orig(event, **kw))  # type: ignore[assignment]
+        try:
+            code = main(env, s3=s3)
+        finally:
+            pipeline.log_event = orig  # type: ignore[assignment]
+        objects = {k: s3.get_object(Bucket=env["HIGHLIGHTS_BUCKET"], Key=k)["Body"].read()
+                   for k in _highlight_keys(s3, env)}
+    with psycopg.connect(pg_url) as db:
+        rows = _rows(db, env["VIDEO_ID"])
+    return {"code": code, "env": env, "objects": objects, "rows": rows, "logs": logs, "work": work}
+
+
+def test_worker_run_completes_and_writes_rows(completed: dict[str, Any]) -> None:
+    assert completed["code"] == EXIT_OK
+    status, reason, frames, det_count, ev_count = completed["rows"]["video"]
+    assert (status, reason) == ("COMPLETED", None)
+    assert frames == 15  # 3 s sampled at 5 fps
+    assert det_count == completed["rows"]["detections"] > 0
+    assert ev_count == len(completed["rows"]["events"]) > 0
+
+
+def test_worker_events_have_embeddings_and_highlights(completed: dict[str, Any]) -> None:
+    events = completed["rows"]["events"]
+    keys = {e[6] for e in events}
+    assert set(completed["objects"]) == keys  # one JPEG per event, nothing else under the prefix
+    for _id, _cls, start, end, peak, conf, key, dims in events:
+        assert 0 <= start <= end <= 3.0
+        assert peak >= 1 and conf > 0
+        assert key.startswith("e2e-1/") and key.endswith(".jpg")
+        assert dims == EMBEDDING_DIM
+    assert all(body[:3] == b"\xff\xd8\xff" for body in completed["objects"].values())  # JPEG magic
+
+
+def test_worker_nearest_neighbour_returns_an_event(completed: dict[str, Any], db: psycopg.Connection) -> None:
+    event_id = completed["rows"]["events"][0][0]
+    (emb,) = db.execute("SELECT embedding::text FROM events WHERE id = %s", (event_id,)).fetchone()
+    query = [float(x) for x in emb.strip("[]").split(",")]
+    hits = store.nearest_events(db, query, limit=3)
+    assert hits and hits[0][0] == event_id and hits[0][3] == pytest.approx(0.0, abs=1e-6)
+    # The planner can serve the ORDER BY from the HNSW index.
+    db.execute("SET enable_seqscan = off")
+    plan = "\n".join(r[0] for r in db.execute(
+        "EXPLAIN SELECT id FROM events ORDER BY embedding <=> %s::vector LIMIT 3",
+        (store.vector_literal(query),)).fetchall())
+    assert "events_embedding_hnsw_idx" in plan
+
+
+def test_worker_logs_one_timings_line_and_cleans_temp(completed: dict[str, Any]) -> None:
+    timings = [json.loads(line) for line in completed["logs"] if json.loads(line)["event"] == "timings"]
+    assert len(timings) == 1
+    stages = timings[0]["stages_s"]
+    for stage in ("download", "probe", "decode", "inference", "upload", "db_write"):
+        assert stage in stages and stages[stage] >= 0
+    assert list(completed["work"].iterdir()) == []  # temp video removed
+
+
+def test_worker_retry_replaces_rows(videos: dict[str, Path], aws: None, job_env: dict[str, str],
+                                    detector: Any, db: psycopg.Connection) -> None:
+    s3 = _setup_s3(job_env, videos["good"])
+    job_env["VIDEO_ID"] = "retry-1"
+    assert main(job_env, s3=s3, detector=detector) == EXIT_OK
+    first = _rows(db, "retry-1")
+    assert main(job_env, s3=s3, detector=detector) == EXIT_OK  # Batch retried a finished job
+    second = _rows(db, "retry-1")
+    assert second["detections"] == first["detections"] and len(second["events"]) == len(first["events"])
+    assert len(_highlight_keys(s3, job_env)) == len(second["events"])
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "empty", "audio"])
+def test_worker_bad_video_is_failed_without_partial_rows(
+    kind: str, videos: dict[str, Path], aws: None, job_env: dict[str, str], detector: Any,
+    db: psycopg.Connection,
+) -> None:
+    job_env["VIDEO_ID"] = f"bad-{kind}"
+    s3 = _setup_s3(job_env, videos[kind])
+    assert main(job_env, s3=s3, detector=detector) == EXIT_BAD_INPUT == 65
+    rows = _rows(db, job_env["VIDEO_ID"])
+    status, reason, *_ = rows["video"]
+    assert status == "FAILED" and reason
+    assert rows["detections"] == 0 and rows["events"] == []
+    assert _highlight_keys(s3, job_env) == []
+    assert list(Path(job_env["WORK_DIR"]).iterdir()) == []
+
+
+def test_worker_missing_object_is_bad_input(aws: None, job_env: dict[str, str], detector: Any,
+                                            db: psycopg.Connection) -> None:
+    job_env["VIDEO_ID"] = "missing-1"
+    s3 = _setup_s3(job_env, None)
+    assert main(job_env, s3=s3, detector=detector) == EXIT_BAD_INPUT
+    assert _rows(db, "missing-1")["video"][0] == "FAILED"
+
+
+def test_worker_failure_mid_stream_removes_uploaded_highlights(
+    videos: dict[str, Path], aws: None, job_env: dict[str, str], detector: Any,
+    db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Frames decode and events close (highlights uploaded), then the stream turns out corrupt."""
+    real = pipeline.decode_frames
+
+    def decode_then_fail(*args: Any, **kwargs: Any) -> Any:
+        yield from real(*args, **kwargs)
+        raise BadInputError("corrupt tail")
+
+    monkeypatch.setattr(pipeline, "decode_frames", decode_then_fail)
+    job_env.update(VIDEO_ID="tail-1", EVENT_GAP_S="0", BATCH_SIZE="2")
+    s3 = _setup_s3(job_env, videos["good"])
+    uploaded: list[str] = []
+    real_upload = pipeline.upload_highlight
+    monkeypatch.setattr(pipeline, "upload_highlight",
+                        lambda s3, **kw: (uploaded.append(kw["key"]), real_upload(s3, **kw))[1])
+    assert main(job_env, s3=s3, detector=detector) == EXIT_BAD_INPUT
+    rows = _rows(db, "tail-1")
+    assert rows["video"][:2] == ("FAILED", "corrupt tail")
+    assert rows["detections"] == 0 and rows["events"] == []
+    assert uploaded, "the scenario needs highlights uploaded before the failure"
+    assert _highlight_keys(s3, job_env) == []  # ...and they were deleted again
+    assert list(Path(job_env["WORK_DIR"]).iterdir()) == []
+
+
+def test_worker_database_unreachable_is_retryable(videos: dict[str, Path], aws: None, job_env: dict[str, str],
+                                                  detector: Any, tmp_path: Path) -> None:
+    s3 = _setup_s3(job_env, videos["good"])
+    job_env["DATABASE_URL"] = f"postgresql://postgres@/postgres?host={tmp_path}&connect_timeout=2"
+    assert main(job_env, s3=s3, detector=detector) == EXIT_RETRYABLE == 75
+
+
+def test_worker_s3_unreachable_is_retryable(aws: None, job_env: dict[str, str], detector: Any) -> None:
+    # A closed loopback port: the same failure as an S3 outage, without leaving the machine.
+    s3 = boto3.client("s3", region_name="ap-northeast-2", endpoint_url="http://127.0.0.1:9",
+                      config=Config(retries={"max_attempts": 1}, connect_timeout=1))
+    assert main(job_env, s3=s3, detector=detector) == EXIT_RETRYABLE
+
+
+def test_worker_reads_database_secret(videos: dict[str, Path], aws: None, job_env: dict[str, str],
+                                      detector: Any, pg_url: str, db: psycopg.Connection) -> None:
+    """DB_SECRET_ARN path: the RDS-style secret JSON is turned into a connection."""
+    socket_dir = pg_url.split("host=")[1]
+    sm = boto3.client("secretsmanager", region_name="ap-northeast-2")
+    arn = sm.create_secret(Name="db", SecretString=json.dumps(
+        {"host": socket_dir, "port": 5432, "username": "postgres", "password": "x", "dbname": "postgres"}))["ARN"]
+    job_env.pop("DATABASE_URL")
+    job_env.update(DB_SECRET_ARN=arn, VIDEO_ID="secret-1")
+    s3 = _setup_s3(job_env, videos["good"])
+    assert main(job_env, s3=s3, secrets=sm, detector=detector) == EXIT_OK
+    assert _rows(db, "secret-1")["video"][0] == "COMPLETED"

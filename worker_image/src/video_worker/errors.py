@@ -1,0 +1,29 @@
+"""Exceptions that carry the exit code the process should end with."""
+
+from __future__ import annotations
+
+from .exit_codes import EXIT_BAD_INPUT, EXIT_RETRYABLE
+
+
+class WorkerError(Exception):
+    """Base class; ``exit_code`` is what ``__main__`` returns for it."""
+
+    exit_code: int = EXIT_RETRYABLE
+
+
+class BadInputError(WorkerError):
+    """The video cannot be analysed (unreadable, empty, zero-length, missing). Never retried."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ConfigError(WorkerError):
+    """The job's environment is invalid. Retrying the same job definition cannot fix it."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class RetryableError(WorkerError):
+    """S3 / Secrets Manager / database failure: transient from the job's point of view."""
+
+    exit_code = EXIT_RETRYABLE
