@@ -1,0 +1,141 @@
+"""`deepsentinel synth|validate|deploy|destroy|review|graph`.
+
+Heavy imports (cdktf, the provider binding, checkov) happen inside the commands, so `--help` and
+settings errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+from deepsentinel.settings import ENVIRONMENTS, PlatformSettings, SettingsError, load_settings
+
+DEFAULT_OUTDIR = Path("cdktf.out")
+# Commands that live in their own modules: each has add_arguments(parser) and run(args) -> int.
+EXTERNAL_COMMANDS = {
+    "deploy": ("deepsentinel.deploy", "apply one environment (--local: on an embedded moto server)"),
+    "destroy": ("deepsentinel.deploy", "destroy one environment (--local: the local deployment)"),
+    "review": ("deepsentinel.review.command", "plan review: changes, risks, cost and policy as markdown"),
+    "graph": ("deepsentinel.graph", "draw the platform (modules as clusters) with Graphviz"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # Node 20 banner, not an error
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deepsentinel", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    synth = commands.add_parser("synth", help="synthesize the stacks to cdktf.out/ and print a resource table")
+    add_settings_arguments(synth)
+    synth.set_defaults(run=run_synth)
+
+    validate = commands.add_parser("validate", help="synth, then terraform init -backend=false + validate")
+    add_settings_arguments(validate)
+    validate.add_argument("--no-synth", action="store_true", help="validate what is already in --out")
+    validate.set_defaults(run=run_validate)
+
+    for name, (module_name, help_text) in EXTERNAL_COMMANDS.items():
+        try:  # TODO(remove once all command modules exist)
+            importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        sub = commands.add_parser(name, help=help_text)
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub, name)
+        sub.set_defaults(run=module.run, command_name=name)
+    return parser
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, *, multiple_envs: bool = True) -> None:
+    parser.add_argument("--env", choices=ENVIRONMENTS, default=None,
+                        help="one environment (default: " + ("all" if multiple_envs else "dev") + ")")
+    parser.add_argument("--settings", type=Path, metavar="FILE",
+                        help="TOML overrides: top-level keys for every environment, [dev]/[prod] tables for one")
+    parser.add_argument("-c", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one setting (repeatable); lists are comma separated")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUTDIR, help="output directory (default cdktf.out)")
+
+
+def settings_from_args(args: argparse.Namespace, *, default_envs: tuple[str, ...] = ENVIRONMENTS
+                       ) -> list[PlatformSettings]:
+    """Load and validate every chosen environment before anything is written."""
+    environments = [args.env] if args.env else list(default_envs)
+    return [load_settings(env, settings_file=args.settings, overrides=args.overrides) for env in environments]
+
+
+def synth_from_args(args: argparse.Namespace, **synth_options) -> dict[str, Path]:
+    settings = settings_from_args(args)
+    from deepsentinel.app import synth  # cdktf and the provider binding: only now
+
+    started = time.perf_counter()
+    names = ", ".join(f"deepsentinel-{s.environment}" for s in settings)
+    print(f"synthesizing {names} and the state stack into {args.out}/ ...", flush=True)
+    result = synth(settings, outdir=args.out, **synth_options)
+    print(f"synthesized {len(result.stacks)} stacks in {time.perf_counter() - started:.1f}s", flush=True)
+    return result.stacks
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from deepsentinel.synthesized import count_by_module, load
+
+    stacks = synth_from_args(args)
+    rows = [(stack, module, count) for stack, path in stacks.items()
+            for module, count in sorted(count_by_module(load(path)).items())]
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'stack':<{width}}  {'module':<10}  resources")
+    for stack, module, count in rows:
+        print(f"{stack:<{width}}  {module:<10}  {count:>9}")
+    for stack, path in stacks.items():
+        print(f"{stack:<{width}}  {'total':<10}  {sum(count_by_module(load(path)).values()):>9}   {path}")
+    return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from deepsentinel import terraform
+    from deepsentinel.synthesized import stack_files
+
+    stacks = stack_files(args.out) if args.no_synth else synth_from_args(args)
+    if not stacks:
+        print(f"error: no synthesized stacks under {args.out}/stacks; run `deepsentinel synth` first", file=sys.stderr)
+        return 1
+    env = terraform.environment()
+    failed = []
+    for i, (name, path) in enumerate(stacks.items(), 1):
+        started = time.perf_counter()
+        print(f"[{i}/{len(stacks)}] {name}: terraform init -backend=false ...", flush=True)
+        try:
+            terraform.init(path.parent, backend=False, env=env)
+            print(f"[{i}/{len(stacks)}] {name}: terraform validate ...", flush=True)
+            terraform.validate(path.parent, env=env)
+        except terraform.TerraformError as error:
+            print(f"[{i}/{len(stacks)}] {name}: FAILED\n{error}", file=sys.stderr, flush=True)
+            failed.append(name)
+            continue
+        print(f"[{i}/{len(stacks)}] {name}: valid ({time.perf_counter() - started:.1f}s)", flush=True)
+    if failed:
+        print(f"validation failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print(f"all {len(stacks)} stacks are valid")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The one place that runs the terraform binary.
+
+Provider installation: when `DEEPSENTINEL_TF_PLUGIN_MIRROR` names a filesystem mirror, a CLI config
+using it is written under the working directory and `TF_CLI_CONFIG_FILE` points at it for our
+subprocesses only; otherwise Terraform installs from its registry as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+MIRROR_ENV = "DEEPSENTINEL_TF_PLUGIN_MIRROR"
+CLI_CONFIG_DIR = Path(".deepsentinel")
+
+
+class TerraformError(RuntimeError):
+    """A terraform command failed; the message carries Terraform's own output."""
+
+    def __init__(self, command: Sequence[str], cwd: Path, returncode: int, output: str) -> None:
+        self.returncode = returncode
+        self.output = output
+        super().__init__(f"`terraform {' '.join(command)}` failed in {cwd} (exit {returncode}):\n{output.strip()}")
+
+
+def cli_config(mirror: str) -> str:
+    return (
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{mirror}"\n  }}\n'
+        "}\n"
+    )
+
+
+def environment(config_dir: Path = CLI_CONFIG_DIR) -> dict[str, str]:
+    """The environment of every terraform subprocess."""
+    env = dict(os.environ, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
+    mirror = os.environ.get(MIRROR_ENV)
+    if mirror:
+        if not Path(mirror).is_dir():
+            raise FileNotFoundError(f"{MIRROR_ENV}={mirror!r} is not a directory (expected a Terraform "
+                                    "filesystem mirror: <dir>/registry.terraform.io/hashicorp/aws/...)")
+        config_dir.mkdir(parents=True, exist_ok=True)
+        path = (config_dir / "terraform.rc").resolve()
+        path.write_text(cli_config(str(Path(mirror).resolve())))
+        env["TF_CLI_CONFIG_FILE"] = str(path)
+    return env
+
+
+def run(args: Sequence[str], cwd: Path, *, on_line: Callable[[str], None] | None = None,
+        ok_codes: tuple[int, ...] = (0,), env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `terraform <args>` in `cwd`; stream lines to `on_line`; raise TerraformError on other exit codes."""
+    binary = shutil.which("terraform")
+    if binary is None:
+        raise FileNotFoundError("terraform is not on PATH (https://developer.hashicorp.com/terraform/install)")
+    command = [binary, *args]
+    process = subprocess.Popen(command, cwd=cwd, env=env or environment(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    lines = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+        if on_line:
+            on_line(line.rstrip("\n"))
+    returncode = process.wait()
+    output = "".join(lines)
+    if returncode not in ok_codes:
+        raise TerraformError(args, cwd, returncode, output)
+    return subprocess.CompletedProcess(command, returncode, output, "")
+
+
+def init(stack_dir: Path, *, backend: bool = True, **kw) -> None:
+    run(["init", "-input=false", "-no-color", *([] if backend else ["-backend=false"])], stack_dir, **kw)
+
+
+def validate(stack_dir: Path, **kw) -> None:
+    run(["validate", "-no-color"], stack_dir, **kw)
+
+
+def plan(stack_dir: Path, *, destroy: bool = False, out: str | None = None, **kw) -> bool:
+    """Return True when the plan has changes (`-detailed-exitcode`: 0 none, 2 changes)."""
+    args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", "-lock=false"]
+    args += ["-destroy"] if destroy else []
+    args += [f"-out={out}"] if out else []
+    return run(args, stack_dir, ok_codes=(0, 2), **kw).returncode == 2
+
+
+def apply(stack_dir: Path, *, parallelism: int = 10, **kw) -> None:
+    run(["apply", "-input=false", "-no-color", "-auto-approve", f"-parallelism={parallelism}"], stack_dir, **kw)
+
+
+def destroy(stack_dir: Path, *, parallelism: int = 10, **kw) -> None:
+    run(["destroy", "-input=false", "-no-color", "-auto-approve", f"-parallelism={parallelism}"], stack_dir, **kw)
+
+
+def outputs(stack_dir: Path, **kw) -> dict[str, object]:
+    result = run(["output", "-json", "-no-color"], stack_dir, **kw)
+    return {name: value["value"] for name, value in json.loads(result.stdout or "{}").items()}
+
+
+def show_plan_json(stack_dir: Path, plan_file: str, **kw) -> dict:
+    return json.loads(run(["show", "-json", "-no-color", plan_file], stack_dir, **kw).stdout)
