@@ -165,13 +165,25 @@ def test_worker_failure_mid_stream_removes_uploaded_highlights(
         raise BadInputError("corrupt tail")
 
     monkeypatch.setattr(pipeline, "decode_frames", decode_then_fail)
+
+    class FirstSecondOnly:
+        """The real detector, but objects leave the view after 1 s so events close mid-stream."""
+
+        names = detector.names
+
+        def warmup(self, *args: Any) -> None:
+            detector.warmup(*args)
+
+        def detect(self, frames: Any) -> Any:
+            return [d if f.t_s < 1.0 else [] for f, d in zip(frames, detector.detect(frames))]
+
     job_env.update(VIDEO_ID="tail-1", EVENT_GAP_S="0", BATCH_SIZE="2")
     s3 = _setup_s3(job_env, videos["good"])
     uploaded: list[str] = []
     real_upload = pipeline.upload_highlight
     monkeypatch.setattr(pipeline, "upload_highlight",
                         lambda s3, **kw: (uploaded.append(kw["key"]), real_upload(s3, **kw))[1])
-    assert main(job_env, s3=s3, detector=detector) == EXIT_BAD_INPUT
+    assert main(job_env, s3=s3, detector=FirstSecondOnly()) == EXIT_BAD_INPUT
     rows = _rows(db, "tail-1")
     assert rows["video"][:2] == ("FAILED", "corrupt tail")
     assert rows["detections"] == 0 and rows["events"] == []
