@@ -102,5 +102,5 @@ def count_calls(*clients: Any) -> list[str]:
         calls.append(f"{model.service_model.service_id}.{model.name}")
 
     for client in clients:
-        client.meta.events.register("before-call", _hook)
+        client.meta.events.register("before-parameter-build", _hook)
     return calls
