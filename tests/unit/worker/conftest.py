@@ -22,7 +22,7 @@ import pytest
 
 # Must precede the first ultralytics import anywhere in the session.
 os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-config-"))
+os.environ.setdefault("YOLO_CONFIG_DIR", os.path.join(tempfile.gettempdir(), "video-worker-tests-ultralytics"))
 
 #: An untrained model's confidences sit around 2e-4; this threshold makes it produce boxes so the
 #: events/highlights/embedding path runs for real (the DB is then read back for the actual counts).

@@ -1,0 +1,81 @@
+"""Real ffmpeg decoding and a real (untrained) ultralytics model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+
+from video_worker.detect import resolve_model_path
+from video_worker.errors import BadInputError, ConfigError
+from video_worker.media import decode_frames, output_size, probe_video
+
+
+def test_worker_probe_reads_generated_video(videos: dict[str, Path]) -> None:
+    info = probe_video(videos["good"])
+    assert (info.width, info.height, info.fps, info.codec) == (320, 240, 25.0, "h264")
+    assert info.duration_s == pytest.approx(3.0, abs=0.1)
+
+
+@pytest.mark.parametrize(("kind", "reason"), [("empty", "zero-length"), ("corrupt", "unreadable"),
+                                              ("audio", "no video stream")])
+def test_worker_probe_rejects_bad_input(videos: dict[str, Path], kind: str, reason: str) -> None:
+    with pytest.raises(BadInputError, match=reason):
+        probe_video(videos[kind])
+
+
+def test_worker_output_size_keeps_aspect_and_never_upscales() -> None:
+    assert output_size(1920, 1080, 640) == (640, 360)
+    assert output_size(1080, 1920, 640) == (360, 640)
+    assert output_size(320, 240, 640) == (320, 240)
+
+
+def test_worker_decode_samples_and_scales(videos: dict[str, Path]) -> None:
+    info = probe_video(videos["good"])
+    frames = list(decode_frames(videos["good"], info, sample_fps=5, max_side=160))
+    assert len(frames) == 15
+    assert [f.index for f in frames] == list(range(15))
+    assert frames[5].t_s == pytest.approx(1.0)
+    img = frames[0].image
+    assert img.shape == (120, 160, 3) and img.dtype == np.uint8
+    # testsrc's top colour bars are saturated: some pixel has red high with blue low (RGB order).
+    assert ((img[..., 0] > 200) & (img[..., 2] < 60)).any()
+
+
+def test_worker_decode_stops_ffmpeg_when_consumer_stops(videos: dict[str, Path]) -> None:
+    info = probe_video(videos["good"])
+    gen = decode_frames(videos["good"], info, sample_fps=25, max_side=320)
+    next(gen)
+    gen.close()  # must not hang or leave a process behind (finally kills ffmpeg)
+
+
+def test_worker_detector_batches(detector: Any, videos: dict[str, Path]) -> None:
+    info = probe_video(videos["good"])
+    frames = list(decode_frames(videos["good"], info, sample_fps=2, max_side=320))
+    results = detector.detect(frames)
+    assert len(results) == len(frames)
+    dets = [d for per in results for d in per]
+    assert dets, "the untrained model yields boxes at the test threshold"
+    assert all(0.0 <= v <= 1.0 for d in dets for v in (d.x1, d.y1, d.x2, d.y2))
+    assert all(d.x1 <= d.x2 and d.y1 <= d.y2 for d in dets)
+    assert {d.frame_index for d in dets} <= {f.index for f in frames}
+    assert all(0 <= d.class_id < len(detector.names) for d in dets)
+    assert detector.detect([]) == []
+
+
+def test_worker_model_uri_from_s3_is_cached(aws: None, tmp_path: Path) -> None:
+    s3 = boto3.client("s3", region_name="ap-northeast-2")
+    s3.create_bucket(Bucket="models", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
+    s3.put_object(Bucket="models", Key="yolo/best.pt", Body=b"weights")
+    path = resolve_model_path("s3://models/yolo/best.pt", s3=s3, cache_dir=str(tmp_path))
+    assert Path(path).read_bytes() == b"weights"
+    s3.delete_object(Bucket="models", Key="yolo/best.pt")
+    assert resolve_model_path("s3://models/yolo/best.pt", s3=s3, cache_dir=str(tmp_path)) == path  # cached
+    assert resolve_model_path("yolov8n.yaml", s3=s3, cache_dir=str(tmp_path)) == "yolov8n.yaml"
+    with pytest.raises(ConfigError):
+        resolve_model_path("s3://models/not-weights.txt", s3=s3, cache_dir=str(tmp_path))
+    with pytest.raises(ConfigError):
+        resolve_model_path(str(tmp_path / "missing.pt"), s3=s3, cache_dir=str(tmp_path))
