@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -236,7 +237,39 @@ def test_expired_claim_left_by_a_crashed_invocation_is_taken_over(env: Env, lamb
     assert item["claim_token"]["S"] != "dead"
 
 
+@pytest.fixture
+def atomic_dynamodb_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make moto's item writes atomic, as DynamoDB's are.
+
+    moto evaluates a ConditionExpression and stores the item in separate Python steps, so two threads
+    can both pass the condition (seen here with a tiny sys.setswitchinterval). Real DynamoDB checks and
+    writes one item atomically; this lock restores that guarantee so the test checks the handler.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    for name in ("put_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+@pytest.mark.usefixtures("atomic_dynamodb_writes")
 def test_twenty_concurrent_deliveries_of_one_video_create_exactly_one_job(env: Env, lambda_context, capsys) -> None:
+    # A tiny switch interval makes the threads interleave between every few bytecodes.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        _deliver_concurrently(env, lambda_context, capsys)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _deliver_concurrently(env: Env, lambda_context: Any, capsys: pytest.CaptureFixture[str]) -> None:
     barrier = threading.Barrier(20)
     results: list[dict[str, Any]] = []
     errors: list[BaseException] = []
