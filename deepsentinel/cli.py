@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,6 @@ EXTERNAL_COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # Node 20 banner, not an error
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -51,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_arguments(validate)
     validate.add_argument("--no-synth", action="store_true", help="validate what is already in --out")
     validate.set_defaults(run=run_validate)
+
+    addresses = commands.add_parser("addresses", help="check (or --update) the committed resource-address snapshot")
+    add_settings_arguments(addresses)
+    addresses.add_argument("--update", action="store_true", help="record the current addresses as the snapshot")
+    addresses.add_argument("--snapshot-dir", type=Path, default=Path("addresses"), help="default: addresses/")
+    addresses.set_defaults(run=run_addresses)
 
     for name, (module_name, help_text) in EXTERNAL_COMMANDS.items():
         try:  # TODO(remove once all command modules exist)
@@ -135,6 +139,24 @@ def run_validate(args: argparse.Namespace) -> int:
         return 1
     print(f"all {len(stacks)} stacks are valid")
     return 0
+
+
+def run_addresses(args: argparse.Namespace) -> int:
+    from deepsentinel.addresses import compare, write_snapshot
+
+    stacks = synth_from_args(args)
+    drifted = 0
+    for stack, path in stacks.items():
+        if args.update:
+            print(f"{stack}: wrote {write_snapshot(stack, path, args.snapshot_dir)}")
+            continue
+        drift = compare(stack, path, args.snapshot_dir)
+        if drift.clean:
+            print(f"{stack}: addresses match the snapshot")
+        else:
+            drifted += 1
+            print(drift.explain(), file=sys.stderr)
+    return 1 if drifted else 0
 
 
 if __name__ == "__main__":

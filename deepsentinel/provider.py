@@ -10,12 +10,15 @@ assembly itself through `cdktf_cdktf_provider_aws._jsii`.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 
 PACKAGE = "cdktf_cdktf_provider_aws"
 
 
 def register_provider_package() -> None:
+    # jsii prints a banner on Node 20; it is noise for our users, not an error.
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     if PACKAGE in sys.modules:
         return
     spec = importlib.util.find_spec(PACKAGE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cdktf import TerraformIterator
+from cdktf import TerraformIterator, Token
 from cdktf_cdktf_provider_aws.acm_certificate import AcmCertificate
 from cdktf_cdktf_provider_aws.acm_certificate_validation import AcmCertificateValidation
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
@@ -199,7 +199,7 @@ class Network(Construct):
                                 records=[options.get_string("resource_record_value")])
         validation = AcmCertificateValidation(
             self, "certificate-validation", certificate_arn=cert.arn,
-            validation_record_fqdns=TerraformIterator.from_resources(records).pluck_property("fqdn"))
+            validation_record_fqdns=Token.as_list(TerraformIterator.from_resources(records).pluck_property("fqdn")))
         Route53Record(self, "alb-alias", zone_id=zone.zone_id, name=s.domain_name, type="A",
                       alias=Route53RecordAlias(name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True))
         self.zone_id = zone.zone_id

@@ -1,0 +1,70 @@
+"""The committed snapshot of every resource address per stack (zero-downtime refactor guard).
+
+A stateful resource (RDS, S3, secret, ECR, DynamoDB, log group) whose address changes would be
+destroyed and recreated. Moving one on purpose: keep the new construct id, call
+`resource.move_from_id("<old address>")` on it (cdktf's move API writes a `moved` block), then
+`deepsentinel addresses --update` to record the new address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from deepsentinel.synthesized import STATEFUL_TYPES, load, resources
+
+DEFAULT_SNAPSHOT_DIR = Path("addresses")
+
+
+@dataclass(frozen=True)
+class AddressDrift:
+    stack: str
+    removed_stateful: list[str]
+    removed: list[str]
+    added: list[str]
+
+    @property
+    def clean(self) -> bool:
+        return not (self.removed_stateful or self.removed or self.added)
+
+    def explain(self) -> str:
+        lines = [f"{self.stack}: resource addresses differ from {DEFAULT_SNAPSHOT_DIR}/{self.stack}.txt"]
+        if self.removed_stateful:
+            lines.append("  stateful resources that would be DESTROYED and recreated (data loss):")
+            lines += [f"    - {a}" for a in self.removed_stateful]
+            lines.append("  If this move is intended, keep the data: on the resource's new construct call\n"
+                         "    resource.move_from_id(\"<old address above>\")\n"
+                         "  (cdktf emits a `moved` block), then run `deepsentinel addresses --update`.\n"
+                         "  Otherwise restore the old construct id/path.")
+        if self.removed:
+            lines += ["  removed:"] + [f"    - {a}" for a in self.removed]
+        if self.added:
+            lines += ["  added:"] + [f"    + {a}" for a in self.added]
+        if not self.removed_stateful:
+            lines.append("  Intended? Run `deepsentinel addresses --update` and commit the snapshot.")
+        return "\n".join(lines)
+
+
+def addresses(stack_json: Path) -> dict[str, bool]:
+    """address -> stateful, for every resource of a synthesized stack."""
+    return {r.address: r.stateful for r in resources(load(stack_json))}
+
+
+def compare(stack: str, stack_json: Path, snapshot_dir: Path = DEFAULT_SNAPSHOT_DIR) -> AddressDrift:
+    current = addresses(stack_json)
+    snapshot_file = snapshot_dir / f"{stack}.txt"
+    recorded = set(snapshot_file.read_text().split()) if snapshot_file.exists() else set()
+    # A moved resource still appears under its new address; its old one is covered by the moved block.
+    moved_from = {m["from"] for m in load(stack_json).get("moved", [])}
+    gone = sorted(recorded - set(current) - moved_from)
+    return AddressDrift(stack=stack,
+                        removed_stateful=[a for a in gone if a.split(".")[0] in STATEFUL_TYPES],
+                        removed=[a for a in gone if a.split(".")[0] not in STATEFUL_TYPES],
+                        added=sorted(set(current) - recorded))
+
+
+def write_snapshot(stack: str, stack_json: Path, snapshot_dir: Path = DEFAULT_SNAPSHOT_DIR) -> Path:
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    path = snapshot_dir / f"{stack}.txt"
+    path.write_text("".join(f"{a}\n" for a in sorted(addresses(stack_json))))
+    return path

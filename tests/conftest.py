@@ -1,0 +1,37 @@
+"""Shared fixtures: the platform is synthesized once per test session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class SynthesizedPlatform:
+    outdir: Path
+    paths: dict[str, Path]  # stack name -> cdk.tf.json
+    documents: dict[str, dict[str, Any]]
+
+    @property
+    def dev(self) -> dict[str, Any]:
+        return self.documents["deepsentinel-dev"]
+
+    @property
+    def prod(self) -> dict[str, Any]:
+        return self.documents["deepsentinel-prod"]
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedPlatform:
+    """dev, prod and the state stack with default settings, synthesized once."""
+    from deepsentinel.app import synth
+    from deepsentinel.settings import load_settings
+    from deepsentinel.synthesized import load
+
+    result = synth([load_settings("dev"), load_settings("prod")], outdir=tmp_path_factory.mktemp("cdktf.out"))
+    return SynthesizedPlatform(result.outdir, result.stacks, {n: load(p) for n, p in result.stacks.items()})

@@ -1,0 +1,91 @@
+"""Settings: defaults, overrides from TOML and -c, and validation that names the bad setting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deepsentinel.settings import DEFAULTS, SettingsError, load_settings
+
+
+def problems_of(environment: str = "dev", **kwargs) -> str:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environment, **kwargs)
+    return str(caught.value)
+
+
+def test_defaults_differ_only_where_prod_must():
+    dev, prod = load_settings("dev"), load_settings("prod")
+    assert (dev.db_multi_az, prod.db_multi_az) == (False, True)
+    assert (dev.deletion_protection, prod.deletion_protection) == (False, True)
+    assert (dev.nat_per_az, prod.nat_per_az) == (False, True)
+    assert (dev.night_scale_down, prod.night_scale_down) == (True, False)
+    assert dev.prefix == "deepsentinel-dev" and dev.name("jobs") == "deepsentinel-dev-jobs"
+    assert dev.region == "ap-northeast-2" and dev.availability_zones == ("ap-northeast-2a", "ap-northeast-2c")
+
+
+def test_toml_file_then_command_line_overrides(tmp_path: Path):
+    settings_file = tmp_path / "settings.toml"
+    settings_file.write_text('log_retention_days = 60\nuser_names = ["dana", "eve"]\nadmin_user_names = ["dana"]\n'
+                             '[prod]\ngpu_max_instances = 8\n[tags]\nCostCenter = "vision"\n')
+    dev = load_settings("dev", settings_file=settings_file, overrides=["log_retention_days=90", "gpu_use_spot=true"])
+    prod = load_settings("prod", settings_file=settings_file)
+    assert dev.log_retention_days == 90 and dev.gpu_use_spot is True
+    assert dev.user_names == ("dana", "eve") and dev.gpu_max_instances == 4
+    assert prod.gpu_max_instances == 8 and prod.log_retention_days == 60
+    assert dev.common_tags["CostCenter"] == "vision"
+
+
+def test_optional_and_list_values_from_the_command_line():
+    s = load_settings("dev", overrides=["domain_name=video.example.com", "gpu_instance_types=g5.xlarge,g5.2xlarge",
+                                        "gpu_ami_id=none"])
+    assert s.domain_name == "video.example.com"
+    assert s.gpu_instance_types == ("g5.xlarge", "g5.2xlarge") and s.gpu_ami_id is None
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["vpc_cidr=10.0.0.0/33"], "vpc_cidr: '10.0.0.0/33' is not a valid CIDR"),
+    (["public_subnet_cidrs=10.0.1.0/24,10.0.11.0/25"], "overlaps"),
+    (["private_subnet_cidrs=10.1.11.0/24,10.0.12.0/24"], "private_subnet_cidrs: 10.1.11.0/24 is not inside vpc_cidr"),
+    (["availability_zones=ap-northeast-2a"], "availability_zones: at least 2 are required, got 1"),
+    (["service_min_tasks=4"], "service_min_tasks: 4 is above service_max_tasks (3)"),
+    (["gpu_min_instances=5"], "gpu_min_instances: 5 is above gpu_max_instances (4)"),
+    (["bucket_suffix=Not_Valid"], "is not a valid S3 name"),
+    (["gpu_instance_types=m5.xlarge"], "gpu_instance_types: 'm5.xlarge' is not a GPU instance type; allowed families"),
+    (["queue_visibility_timeout_seconds=30"], "queue_visibility_timeout_seconds: 30 must be above"),
+    (["log_retention_days=10"], "log_retention_days: 10 is not a CloudWatch retention; allowed: 1, 3, 5"),
+    (["gpu_ami_id=ubuntu"], "gpu_ami_id: 'ubuntu' is not an AMI id"),
+    (["db_multi_az=maybe"], "db_multi_az: expected true or false, got 'maybe'"),
+    (["gpu_max_instances=four"], "gpu_max_instances: expected an integer, got 'four'"),
+    (["no_such_setting=1"], "no_such_setting: unknown setting; known settings: project, environment"),
+])
+def test_bad_values_name_the_setting_and_what_is_allowed(overrides, expected):
+    assert expected in problems_of(overrides=overrides)
+
+
+def test_unknown_environment_lists_the_allowed_ones():
+    assert "environment: unknown environment 'staging'; allowed: dev, prod" in problems_of("staging")
+
+
+def test_every_problem_is_reported_at_once():
+    problems = problems_of(overrides=["vpc_cidr=nonsense", "service_min_tasks=9", "gpu_instance_types=t3.large"])
+    assert "vpc_cidr:" in problems and "service_min_tasks:" in problems and "gpu_instance_types:" in problems
+
+
+def test_the_defaults_themselves_are_valid():
+    for environment in DEFAULTS:
+        load_settings(environment)
+
+
+def test_cli_rejects_bad_settings_before_writing_anything(tmp_path: Path):
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "synth", "--out", str(out),
+                             "-c", "vpc_cidr=10.0.0.0/8", "-c", "availability_zones=ap-northeast-2a"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "vpc_cidr: prefix /8 is outside the VPC range /16../28" in result.stderr
+    assert "availability_zones: at least 2 are required" in result.stderr
+    assert not out.exists()

@@ -1,0 +1,42 @@
+"""Whole-platform properties: size, outputs, tags, dev vs prod."""
+
+from __future__ import annotations
+
+from deepsentinel.synthesized import count_by_module, resources
+from tests.unit.synth_helpers import of_type
+
+MODULES = {"network", "security", "storage", "iam", "compute", "pipeline"}
+OUTPUTS = {"vpc_id", "public_subnet_ids", "private_subnet_ids", "alb_dns_name", "db_host", "bucket_names",
+           "jobs_queue_url", "job_queue_arn", "ecr_repository_urls"}
+
+
+def test_dev_stack_holds_the_whole_platform(platform):
+    aws_resources = [r for r in resources(platform.dev) if r.type.startswith("aws_")]
+    assert len(aws_resources) >= 140
+    assert set(count_by_module(platform.dev)) == MODULES
+
+
+def test_stack_outputs(platform):
+    assert OUTPUTS <= set(platform.dev["output"])
+
+
+def test_common_tags_on_every_resource_via_the_provider(platform):
+    tags = platform.dev["provider"]["aws"][0]["default_tags"][0]["tags"]
+    assert tags == {"Project": "deepsentinel", "Environment": "dev", "ManagedBy": "deepsentinel-cdktf"}
+
+
+def test_prod_differs_from_dev_only_through_settings(platform):
+    dev_types = {r.type for r in resources(platform.dev)}
+    prod_types = {r.type for r in resources(platform.prod)}
+    assert prod_types - dev_types == set()  # prod adds instances (NATs, endpoints), not kinds, ...
+    assert dev_types - prod_types == {"aws_appautoscaling_scheduled_action"}  # ... and drops the night schedule
+    assert len(of_type(platform.prod, "aws_vpc_endpoint")) == 6 and len(of_type(platform.dev, "aws_vpc_endpoint")) == 1
+    assert platform.prod["terraform"]["backend"]["s3"]["key"] == "deepsentinel-prod/terraform.tfstate"
+
+
+def test_state_stack_has_a_versioned_bucket_and_a_lock_table(platform):
+    state = platform.documents["deepsentinel-state"]
+    assert [t["hash_key"] for t in of_type(state, "aws_dynamodb_table").values()] == ["LockID"]
+    assert [v["versioning_configuration"]["status"] for v in of_type(state, "aws_s3_bucket_versioning").values()] == [
+        "Enabled"]
+    assert "local" in state["terraform"]["backend"]

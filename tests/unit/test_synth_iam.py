@@ -1,0 +1,53 @@
+"""IAM module: least-privilege roles, no wildcard actions on data services, people and CI."""
+
+from __future__ import annotations
+
+from tests.unit.synth_helpers import of_type, policy
+
+DATA_SERVICES = ("s3", "dynamodb", "sqs", "secretsmanager", "rds", "sns", "kms", "logs")
+
+
+def inline_policies(document):
+    for resource_type in ("aws_iam_role_policy", "aws_iam_group_policy", "aws_iam_user_policy"):
+        for name, config in of_type(document, resource_type).items():
+            yield name, policy(config)
+
+
+def test_no_wildcard_actions_on_data_services(platform):
+    for name, document in inline_policies(platform.dev):
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            for action in actions:
+                service, _, verb = action.partition(":")
+                assert action != "*" and not (service in DATA_SERVICES and "*" in verb), (name, action)
+                if service in DATA_SERVICES:
+                    assert statement["Resource"] != "*", (name, action)
+
+
+def test_one_role_per_lambda_with_only_its_own_permissions(platform):
+    roles = {r["name"].removeprefix("deepsentinel-dev-"): r for r in of_type(platform.dev, "aws_iam_role").values()}
+    assert {"lambda-sqs-to-batch", "lambda-batch-failure-monitor", "lambda-ecr-cleanup"} <= set(roles)
+    policies = {n.split("_")[1]: p for n, p in inline_policies(platform.dev)}
+    sqs_actions = {a for s in policies["lambda-sqs-to-batch-policy"]["Statement"] for a in s["Action"]}
+    assert "batch:SubmitJob" in sqs_actions and not any(a.startswith("sns:") for a in sqs_actions)
+    monitor_actions = {a for s in policies["lambda-batch-failure-monitor-policy"]["Statement"] for a in s["Action"]}
+    assert "sns:Publish" in monitor_actions and "batch:SubmitJob" not in monitor_actions
+
+
+def test_batch_job_role_reads_raw_and_writes_highlights(platform):
+    policies = {n.split("_")[1]: p for n, p in inline_policies(platform.dev)}
+    statements = {s["Sid"]: s for s in policies["batch-job-policy"]["Statement"]}
+    assert statements["ReadInputs"]["Action"] == ["s3:GetObject"]
+    assert statements["WriteResults"]["Action"] == ["s3:PutObject"]
+
+
+def test_groups_users_and_a_plan_only_ci_user(platform):
+    groups = {g["name"] for g in of_type(platform.dev, "aws_iam_group").values()}
+    assert groups == {"deepsentinel-dev-admins", "deepsentinel-dev-developers"}
+    users = {u["name"] for u in of_type(platform.dev, "aws_iam_user").values()}
+    assert users == {"alice", "bob", "carol", "deepsentinel-dev-ci-plan"}
+    ci_policy = next(p for n, p in inline_policies(platform.dev) if "ci-plan" in n)
+    ci_actions = {a for s in ci_policy["Statement"] for a in s["Action"]}
+    assert "s3:PutObject" not in ci_actions and "s3:GetObject" in ci_actions
+    attachments = {(a["user"], a["policy_arn"]) for a in of_type(platform.dev, "aws_iam_user_policy_attachment").values()}
+    assert all(arn.endswith("ReadOnlyAccess") for _, arn in attachments)

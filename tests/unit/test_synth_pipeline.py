@@ -1,0 +1,104 @@
+"""Pipeline module: queue + DLQ, the Lambdas and their triggers, job definitions, alarms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.unit.synth_helpers import named, of_type, only, ref
+
+
+def test_jobs_queue_redrives_to_the_dlq_after_three_receives(platform):
+    dlq_name, dlq = named(platform.dev, "aws_sqs_queue", "dlq")
+    _, queue = named(platform.dev, "aws_sqs_queue", "jobs-queue")
+    assert json.loads(queue["redrive_policy"]) == {"deadLetterTargetArn": ref("aws_sqs_queue", dlq_name, "arn"),
+                                                   "maxReceiveCount": 3}
+    assert queue["sqs_managed_sse_enabled"] is True and dlq["sqs_managed_sse_enabled"] is True
+    _, function = named(platform.dev, "aws_lambda_function", "sqs_to_batch")
+    assert queue["visibility_timeout_seconds"] > function["timeout"]
+
+
+def test_event_source_mapping_reports_partial_failures(platform):
+    queue_name, _ = named(platform.dev, "aws_sqs_queue", "jobs-queue")
+    function_name, _ = named(platform.dev, "aws_lambda_function", "sqs_to_batch")
+    _, mapping = only(platform.dev, "aws_lambda_event_source_mapping")
+    assert mapping["event_source_arn"] == ref("aws_sqs_queue", queue_name, "arn")
+    assert mapping["function_name"] == ref("aws_lambda_function", function_name, "arn")
+    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+    assert mapping["batch_size"] == 10 and mapping["scaling_config"] == {"maximum_concurrency": 5}
+
+
+def test_lambdas_are_zipped_assets_with_their_environment(platform):
+    functions = {f["function_name"]: f for f in of_type(platform.dev, "aws_lambda_function").values()}
+    assert set(functions) == {"deepsentinel-dev-sqs-to-batch", "deepsentinel-dev-batch-failure-monitor",
+                              "deepsentinel-dev-ecr-cleanup"}
+    for function in functions.values():
+        assert function["filename"].startswith("assets/") and function["handler"] == "handler.handler"
+        zip_file = platform.paths["deepsentinel-dev"].parent / function["filename"]
+        assert zip_file.is_file() and zip_file.stat().st_size > 0
+    assert set(functions["deepsentinel-dev-sqs-to-batch"]["environment"]["variables"]) == {
+        "JOB_QUEUE", "JOB_DEFINITION", "IDEMPOTENCY_TABLE", "CLAIM_TTL_SECONDS"}
+
+
+def test_idempotency_table_keyed_on_video_id_with_ttl(platform):
+    _, table = only(platform.dev, "aws_dynamodb_table")
+    assert table["hash_key"] == "video_id" and table["billing_mode"] == "PAY_PER_REQUEST"
+    assert table["ttl"] == {"attribute_name": "expires_at", "enabled": True}
+
+
+def test_job_definitions_retry_infrastructure_errors_not_bad_input(platform):
+    definitions = {d["name"]: d for d in of_type(platform.dev, "aws_batch_job_definition").values()}
+    assert set(definitions) == {"deepsentinel-dev-video-analysis-gpu", "deepsentinel-dev-video-analysis-cpu"}
+    gpu = definitions["deepsentinel-dev-video-analysis-gpu"]
+    retry = gpu["retry_strategy"]
+    assert retry["attempts"] == 3
+    assert {"on_exit_code": "65", "action": "EXIT"} in retry["evaluate_on_exit"]
+    assert {"on_exit_code": "75", "action": "RETRY"} in retry["evaluate_on_exit"]
+    assert gpu["timeout"] == {"attempt_duration_seconds": 3600}
+    container = json.loads(gpu["container_properties"])
+    assert {"type": "GPU", "value": "1"} in container["resourceRequirements"]
+    cpu = json.loads(definitions["deepsentinel-dev-video-analysis-cpu"]["container_properties"])
+    assert not [r for r in cpu["resourceRequirements"] if r["type"] == "GPU"]
+
+
+def test_worker_exit_codes_match_the_job_definition():
+    from deepsentinel.constructs import pipeline
+    from video_worker import exit_codes
+
+    assert (exit_codes.EXIT_BAD_INPUT, exit_codes.EXIT_RETRYABLE) == (pipeline.WORKER_EXIT_BAD_INPUT,
+                                                                      pipeline.WORKER_EXIT_RETRYABLE)
+
+
+def test_failed_batch_jobs_and_weekly_cleanup_trigger_their_lambdas(platform):
+    rules = {r["name"]: r for r in of_type(platform.dev, "aws_cloudwatch_event_rule").values()}
+    pattern = json.loads(rules["deepsentinel-dev-batch-failed"]["event_pattern"])
+    assert pattern["detail-type"] == ["Batch Job State Change"] and pattern["detail"]["status"] == ["FAILED"]
+    assert rules["deepsentinel-dev-ecr-cleanup"]["schedule_expression"] == "cron(0 3 ? * SUN *)"
+    assert len(of_type(platform.dev, "aws_cloudwatch_event_target")) == 2
+    assert {p["principal"] for p in of_type(platform.dev, "aws_lambda_permission").values()} == {
+        "events.amazonaws.com"}
+
+
+def test_alarms_notify_the_topic(platform):
+    topic_name, _ = only(platform.dev, "aws_sns_topic")
+    alarms = {a["alarm_name"].removeprefix("deepsentinel-dev-"): a
+              for a in of_type(platform.dev, "aws_cloudwatch_metric_alarm").values()}
+    assert set(alarms) == {"dlq-depth", "queue-age", "queue-depth", "sqs-to-batch-errors",
+                           "batch-failure-monitor-errors", "ecr-cleanup-errors"}
+    assert alarms["dlq-depth"]["threshold"] == 0
+    for alarm in alarms.values():
+        assert alarm["alarm_actions"] == [ref("aws_sns_topic", topic_name, "arn")]
+
+
+def test_a_lambda_folder_without_handler_fails_synth_clearly(tmp_path: Path):
+    from deepsentinel.app import synth
+    from deepsentinel.constructs.pipeline import MissingHandlerError
+    from deepsentinel.settings import load_settings
+
+    for folder in ("sqs_to_batch", "batch_failure_monitor", "ecr_cleanup"):
+        (tmp_path / "lambdas" / folder).mkdir(parents=True)
+    (tmp_path / "lambdas" / "sqs_to_batch" / "handler.py").write_text("def handler(event, context):\n    return {}\n")
+    with pytest.raises(MissingHandlerError, match="without handler.py .*batch_failure_monitor, ecr_cleanup"):
+        synth([load_settings("dev")], outdir=tmp_path / "out", lambdas_dir=tmp_path / "lambdas")

@@ -1,0 +1,48 @@
+"""Every synthesized stack passes `terraform validate` with the real binary and provider.
+
+Needs terraform on PATH and the AWS provider: from the registry, or from the filesystem mirror named
+by DEEPSENTINEL_TF_PLUGIN_MIRROR (`.ci/run` sets it).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from deepsentinel import terraform
+
+
+@pytest.mark.parametrize("stack", ["deepsentinel-dev", "deepsentinel-prod", "deepsentinel-state"])
+def test_stack_is_valid_terraform(platform, stack):
+    stack_dir = platform.paths[stack].parent
+    terraform.init(stack_dir, backend=False)
+    terraform.validate(stack_dir)  # raises TerraformError with Terraform's message
+
+
+def test_an_invalid_stack_fails_with_terraforms_own_message(tmp_path):
+    (tmp_path / "main.tf.json").write_text(
+        '{"terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": "5.100.0"}}},'
+        ' "resource": {"aws_sqs_queue": {"q": {"visibility_timeout_seconds": "not-a-number", "no_such": 1}}}}')
+    terraform.init(tmp_path, backend=False)
+    with pytest.raises(terraform.TerraformError, match="No argument or block type is named \"no_such\""):
+        terraform.validate(tmp_path)
+
+
+def test_mirror_setting_writes_a_cli_config(tmp_path, monkeypatch):
+    monkeypatch.setenv(terraform.MIRROR_ENV, str(tmp_path))
+    env = terraform.environment(config_dir=tmp_path / "config")
+    config = (tmp_path / "config" / "terraform.rc").read_text()
+    assert env["TF_CLI_CONFIG_FILE"] == str((tmp_path / "config" / "terraform.rc").resolve())
+    assert f'path    = "{tmp_path.resolve()}"' in config and "filesystem_mirror" in config
+
+
+def test_without_a_mirror_the_cli_config_is_left_alone(tmp_path, monkeypatch):
+    monkeypatch.delenv(terraform.MIRROR_ENV, raising=False)
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", "/users/own/config.rc")
+    assert terraform.environment(config_dir=tmp_path)["TF_CLI_CONFIG_FILE"] == "/users/own/config.rc"
+    assert not (tmp_path / "terraform.rc").exists()
+
+
+def test_a_missing_mirror_directory_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv(terraform.MIRROR_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="DEEPSENTINEL_TF_PLUGIN_MIRROR=.*nowhere.* is not a directory"):
+        terraform.environment(config_dir=tmp_path)
