@@ -79,3 +79,12 @@ def test_worker_model_uri_from_s3_is_cached(aws: None, tmp_path: Path) -> None:
         resolve_model_path("s3://models/not-weights.txt", s3=s3, cache_dir=str(tmp_path))
     with pytest.raises(ConfigError):
         resolve_model_path(str(tmp_path / "missing.pt"), s3=s3, cache_dir=str(tmp_path))
+
+
+def test_worker_decode_threads_share_cpu_with_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    from video_worker import pipeline
+
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 4)
+    assert pipeline.decode_threads_for(0) == 0  # GPU: ffmpeg decides
+    assert pipeline.decode_threads_for(3) == 1  # CPU: the cores torch leaves free
+    assert pipeline.decode_threads_for(8) == 1

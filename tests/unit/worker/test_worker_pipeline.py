@@ -170,6 +170,7 @@ def test_worker_failure_mid_stream_removes_uploaded_highlights(
         """The real detector, but objects leave the view after 1 s so events close mid-stream."""
 
         names = detector.names
+        cpu_threads = detector.cpu_threads
 
         def warmup(self, *args: Any) -> None:
             detector.warmup(*args)
