@@ -18,8 +18,8 @@ from video_worker.events import EMBEDDING_DIM
 from video_worker.exit_codes import EXIT_BAD_INPUT, EXIT_OK, EXIT_RETRYABLE
 
 
-def _setup_s3(env: dict[str, str], video: Path | None) -> Any:
-    s3 = boto3.client("s3", region_name="ap-northeast-2")
+def _setup_s3(env: dict[str, str], video: Path | None, s3: Any = None) -> Any:
+    s3 = s3 or boto3.client("s3", region_name="ap-northeast-2")
     for bucket in (env["RAW_BUCKET"], env["HIGHLIGHTS_BUCKET"]):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
     if video is not None:
@@ -219,3 +219,35 @@ def test_worker_reads_database_secret(videos: dict[str, Path], aws: None, job_en
     s3 = _setup_s3(job_env, videos["good"])
     assert main(job_env, s3=s3, secrets=sm, detector=detector) == EXIT_OK
     assert _rows(db, "secret-1")["video"][0] == "COMPLETED"
+
+
+def test_worker_real_process_end_to_end(videos: dict[str, Path], job_env: dict[str, str], tools: Any) -> None:
+    """``python -m video_worker`` as Batch runs it: a separate process, S3 via a loopback moto server."""
+    import os
+    import subprocess
+    import sys
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        with tools.aws_env():
+            s3 = boto3.client("s3", region_name="ap-northeast-2", endpoint_url=endpoint)
+            job_env["VIDEO_ID"] = "proc-1"
+            _setup_s3(job_env, videos["good"], s3)
+            env = {**os.environ, **job_env, "AWS_ENDPOINT_URL": endpoint,
+                   "PYTHONPATH": str(Path(__file__).resolve().parents[3] / "worker_image" / "src")}
+            proc = subprocess.run([sys.executable, "-m", "video_worker"], env=env, capture_output=True,
+                                  text=True, timeout=120)
+            assert proc.returncode == EXIT_OK, proc.stdout[-2000:] + proc.stderr[-2000:]
+            assert _highlight_keys(s3, job_env)
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    (timings,) = [line for line in lines if line.get("event") == "timings"]
+    assert timings["frames"] == 15 and timings["events"] >= 1
+    with psycopg.connect(job_env["DATABASE_URL"]) as db:
+        assert _rows(db, "proc-1")["video"][0] == "COMPLETED"
