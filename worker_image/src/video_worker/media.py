@@ -32,7 +32,7 @@ class VideoInfo:
 @dataclass(frozen=True)
 class Frame:
     index: int  # position among the sampled frames
-    t_s: float  # presentation time in the source video, seconds
+    t_s: float  # seconds from the first frame, on the fps filter grid (index / rate)
     image: np.ndarray  # (H, W, 3) uint8, RGB
 
 
