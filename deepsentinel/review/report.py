@@ -1,0 +1,193 @@
+"""The review as markdown: a headline to read in seconds, then risks, changes, cost and policy."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepsentinel.review.cost import PriceTable, StackCost
+from deepsentinel.review.diff import ADD, REMOVE, REPLACE, SYMBOL, UPDATE, Change, StackDiff
+from deepsentinel.review.policy import PolicyResult
+from deepsentinel.review.risks import HIGH, LOW, MEDIUM, Risk
+
+MAX_ATTRIBUTES = 8
+MAX_VALUE = 70
+ICON = {HIGH: "🔴", MEDIUM: "🟠", LOW: "⚪"}
+VERBS = {ADD: "to add", UPDATE: "to change", REPLACE: "to replace", REMOVE: "to destroy"}
+
+
+@dataclass
+class Review:
+    base_label: str
+    head_label: str
+    diffs: list[StackDiff]
+    risks: list[Risk]
+    costs: dict[str, StackCost]  # head, by stack
+    base_costs: dict[str, StackCost]
+    prices: PriceTable
+    usage_path: str
+    policy: PolicyResult | None  # None: policy skipped
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def policy_failed(self) -> bool:
+        return self.policy is not None and not self.policy.ok
+
+
+def money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def delta(value: float) -> str:
+    if abs(value) < 0.005:
+        return "±$0.00"
+    return f"{'+' if value > 0 else '−'}${abs(value):,.2f}"
+
+
+def _value(value: Any) -> str:
+    text = "(none)" if value is None else json.dumps(value, sort_keys=True) if not isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 1] + "…"
+
+
+def _counts(diff: StackDiff) -> str:
+    counts = diff.counts()
+    parts = [f"{n} {VERBS[a]}" for a, n in counts.items() if n]
+    return ", ".join(parts) if parts else "no changes"
+
+
+def headline(review: Review) -> list[str]:
+    changes = " · ".join(f"`{d.stack}` {_counts(d)}" + (" (from plan)" if d.source == "plan" else "") for d in review.diffs)
+    by = {s: sum(1 for r in review.risks if r.severity == s) for s in (HIGH, MEDIUM, LOW)}
+    risks = " · ".join(f"{ICON[s]} {n} {s}" for s, n in by.items() if n) or "none"
+    cost = " · ".join(
+        f"`{stack}` {money(c.total)}/mo ({delta(c.total - review.base_costs[stack].total) if stack in review.base_costs else 'new'})"
+        for stack, c in review.costs.items() if c.lines or c.variable)
+    lines = ["| | |", "|---|---|", f"| **Changes** | {changes or 'none'} |", f"| **Risks** | {risks} |",
+             f"| **Cost** | {cost or 'n/a'} |"]
+    p = review.policy
+    if p is None:
+        policy = "skipped (--no-policy)"
+    elif p.error:
+        policy = f"❌ checkov failed: {p.error.splitlines()[0][:150]}"
+    elif p.new:
+        policy = f"❌ {len(p.new)} failed checks not in the baseline ({len(p.findings) - len(p.new)} baselined, {p.passed} passed)"
+    else:
+        policy = f"✅ no new failures ({len(p.findings)} baselined, {p.passed} passed)"
+    lines.append(f"| **Policy** | {policy} |")
+    return lines
+
+
+def risks_section(review: Review) -> list[str]:
+    if not review.risks:
+        return ["### Risks", "", "None found in this change."]
+    out = ["### Risks", "", "| | stack | resource | why |", "|---|---|---|---|"]
+    for r in review.risks:
+        out.append(f"| {ICON[r.severity]} {r.severity} | {r.stack} | `{r.path}`<br><sub>`{r.address}`</sub> | {r.why} |")
+    return out
+
+
+def _change_line(change: Change) -> list[str]:
+    head = f"- `{SYMBOL[change.action]}` `{change.path}` <sub>`{change.address}`</sub>"
+    if change.action in (ADD, REMOVE):
+        return [head]
+    out = [head]
+    for attr in change.attributes[:MAX_ATTRIBUTES]:
+        mark = " **(forces replacement)**" if attr.forces_replacement else ""
+        out.append(f"  - `{attr.path}`: {_value(attr.before)} → {_value(attr.after)}{mark}")
+    if len(change.attributes) > MAX_ATTRIBUTES:
+        out.append(f"  - … {len(change.attributes) - MAX_ATTRIBUTES} more attributes")
+    return out
+
+
+def changes_section(review: Review) -> list[str]:
+    out = ["### Changes", ""]
+    for diff in review.diffs:
+        if not diff.changes:
+            out.append(f"- `{diff.stack}`: no changes" + (" (new stack)" if diff.base_missing else ""))
+            continue
+        out += ["<details>", f"<summary><code>{diff.stack}</code>: {_counts(diff)}"
+                + (" (actions from the plan)" if diff.source == "plan" else "") + "</summary>", ""]
+        for module, changes in diff.by_module().items():
+            counts = {a: sum(1 for c in changes if c.action == a) for a in (ADD, UPDATE, REPLACE, REMOVE)}
+            out.append(f"**{module}** ({' '.join(f'{SYMBOL[a]}{n}' for a, n in counts.items() if n)})")
+            out.append("")
+            for change in changes:
+                out += _change_line(change)
+            out.append("")
+        out += ["</details>", ""]
+    return out
+
+
+def cost_section(review: Review) -> list[str]:
+    t = review.prices
+    approx = sum(1 for p in t.prices.values() if p.approximate)
+    out = ["### Cost (USD per month, offline estimate)", "",
+           f"Price table `{t.version}` ({t.region}, on-demand, {approx} of {len(t.prices)} prices marked approximate), "
+           f"usage `{review.usage_path}`. Fargate shown at min and max tasks; Batch GPU is priced per video.", ""]
+    for stack, cost in review.costs.items():
+        base = review.base_costs.get(stack)
+        out += [f"**{stack}** — {cost.videos_per_month:g} videos/month", "",
+                "| module | fixed (min tasks) | fixed (max tasks) | base | Δ |", "|---|---:|---:|---:|---:|"]
+        base_modules = base.by_module() if base else {}
+        for module in sorted(set(cost.by_module()) | set(base_modules)):
+            lo, hi, _ = cost.by_module().get(module, (0.0, 0.0, 0.0))
+            b = base_modules.get(module, (0.0, 0.0, 0.0))[0] if base else 0.0
+            out.append(f"| {module} | {money(lo)} | {money(hi)} | {money(b) if base else '—'} | {delta(lo - b)} |")
+        b_fixed = base.fixed_min if base else 0.0
+        out.append(f"| **fixed** | **{money(cost.fixed_min)}** | **{money(cost.fixed_max)}** | "
+                   f"{money(b_fixed) if base else '—'} | {delta(cost.fixed_min - b_fixed)} |")
+        if cost.variable:
+            parts = " + ".join(f"{v.item} {money(v.usd_per_video) if v.usd_per_video >= 0.01 else f'${v.usd_per_video:.5f}'}"
+                               for v in cost.variable)
+            b_video = base.per_video if base else 0.0
+            out += ["", f"Per video: **${cost.per_video:.4f}** ({delta(cost.per_video - b_video) if abs(cost.per_video - b_video) >= 0.005 else f'Δ ${cost.per_video - b_video:+.4f}'}) = {parts}."]
+        b_total = base.total if base else 0.0
+        out += ["", f"Total at this usage: **{money(cost.total)}** (fixed {money(cost.fixed_usage)} + "
+                f"{cost.videos_per_month:g} × ${cost.per_video:.4f}); base {money(b_total) if base else '—'}, "
+                f"**Δ {delta(cost.total - b_total)}**.", ""]
+        if cost.not_priced:
+            out.append("Not priced (not included above):")
+            out += [f"- `{u.address}` ({u.type}): {u.reason}" for u in cost.not_priced]
+            out.append("")
+    return out
+
+
+def policy_section(review: Review) -> list[str]:
+    p = review.policy
+    if p is None:
+        return ["### Policy", "", "Skipped (`--no-policy`)."]
+    out = ["### Policy (checkov terraform_json)", ""]
+    if p.error:
+        return out + ["checkov did not produce a report, so the gate fails:", "", "```", p.error[-1500:], "```"]
+    sev = " · ".join(f"{s} {n}" + (f" ({new} new)" if new else "") for s, (n, new) in sorted(p.by_severity().items()))
+    out.append(f"checkov {p.checkov_version}: {p.passed} passed, {len(p.findings)} failed ({sev or 'none'}); "
+               f"{len(p.findings) - len(p.new)} covered by the baseline. Severities are the project's triage table "
+               f"(checkov gives none offline). {p.seconds:.1f}s.")
+    out.append("")
+    if p.new:
+        out += ["**Not in the baseline** (fix, or add a `[[suppress]]` entry with a reason):", "",
+                "| check | severity | stack | resource | |", "|---|---|---|---|---|"]
+        out += [f"| {f.check_id} | {f.severity} | {f.stack} | `{f.path}` | {f.check_name} |" for f in p.new]
+        out.append("")
+    rows = p.by_check()
+    if rows:
+        out += ["<details>", "<summary>Failed checks by check</summary>", "",
+                "| check | severity | failed | baselined | |", "|---|---|---:|---:|---|"]
+        out += [f"| {c} | {s} | {n} | {b} | {name} |" for c, s, name, n, b in rows]
+        out += ["", "</details>", ""]
+    if p.stale:
+        out.append("Stale baseline entries (match nothing now; remove them): " + ", ".join(s.describe() for s in p.stale))
+    return out
+
+
+def render(review: Review) -> str:
+    lines = [f"## DeepSentinel plan review: `{review.base_label}` → `{review.head_label}`", ""]
+    lines += headline(review) + [""]
+    lines += risks_section(review) + [""]
+    lines += changes_section(review) + [""]
+    lines += cost_section(review) + [""]
+    lines += policy_section(review)
+    if review.notes:
+        lines += ["", *[f"> {n}" for n in review.notes]]
+    return "\n".join(lines).rstrip() + "\n"
