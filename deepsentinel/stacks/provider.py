@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 from dataclasses import dataclass
 
 from cdktf import LocalBackend, S3Backend, TerraformStack
@@ -13,6 +14,7 @@ from deepsentinel.settings import PlatformSettings
 ENDPOINT_SERVICES = ("acm", "applicationautoscaling", "batch", "cloudwatch", "cloudwatchlogs", "dynamodb", "ec2",
                      "ecr", "ecs", "elbv2", "events", "iam", "lambda", "rds", "route53", "s3", "secretsmanager",
                      "sns", "sqs", "sts")
+LOCAL_MAX_RETRIES = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +30,11 @@ class StackOptions:
     local_state_dir: str | None = None
 
 
+def _keyword(service: str) -> str:
+    """The binding's keyword for a service: Python keywords get a trailing underscore (`lambda_`)."""
+    return f"{service}_" if keyword.iskeyword(service) else service
+
+
 def configure_stack(stack: TerraformStack, settings: PlatformSettings, options: StackOptions, state_key: str) -> None:
     endpoint = options.endpoint_url
     AwsProvider(
@@ -35,7 +42,10 @@ def configure_stack(stack: TerraformStack, settings: PlatformSettings, options: 
         access_key="test" if endpoint else None, secret_key="test" if endpoint else None,
         skip_credentials_validation=True if endpoint else None, skip_requesting_account_id=True if endpoint else None,
         skip_metadata_api_check="true" if endpoint else None, s3_use_path_style=True if endpoint else None,
-        endpoints=[AwsProviderEndpoints(**{service: endpoint for service in ENDPOINT_SERVICES})] if endpoint else None)
+        # Local mode: an action the emulator lacks answers HTTP 500; fail in seconds, not after 25 backoffs.
+        max_retries=LOCAL_MAX_RETRIES if endpoint else None,
+        endpoints=[AwsProviderEndpoints(**{_keyword(service): endpoint for service in ENDPOINT_SERVICES})]
+        if endpoint else None)
     if options.local_state_dir is not None:
         LocalBackend(stack, path=f"{options.local_state_dir}/{state_key}.tfstate")
     else:

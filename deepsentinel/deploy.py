@@ -1,0 +1,211 @@
+"""`deepsentinel deploy|destroy [--local]`: apply or destroy one environment.
+
+--local: a moto server (deepsentinel.local_aws) on a free loopback port stands in for AWS. It runs
+detached, so the deployment outlives the command; its address, the synthesized stack and the state
+live in the working directory (default `.deepsentinel/local/<env>/`). `destroy --local` destroys the
+resources, stops the server and removes the state.
+
+Without --local: the user's AWS account, state in the S3 backend of the state stack, after a
+confirmation prompt (`--yes` skips it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from deepsentinel import cli
+
+LOCAL_WORKDIR = Path(".deepsentinel") / "local"
+LOCAL_PARALLELISM = 30  # the provider mostly sleeps in waiters; overlapping them is what makes a cycle fast
+AWS_PARALLELISM = 10
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    cli.add_settings_arguments(parser, multiple_envs=False)
+    parser.add_argument("--local", action="store_true",
+                        help="use an embedded moto server instead of AWS (no account needed)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help=f"local mode: server address, stack and state (default {LOCAL_WORKDIR}/<env>)")
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (AWS mode)")
+    parser.add_argument("--parallelism", type=int, default=None,
+                        help=f"terraform -parallelism (default {LOCAL_PARALLELISM} local, {AWS_PARALLELISM} AWS)")
+
+
+def run(args: argparse.Namespace) -> int:
+    (settings,) = cli.settings_from_args(args, default_envs=("dev",))
+    from deepsentinel import terraform
+
+    try:
+        if args.local:
+            return _run_local(args, settings)
+        return _run_aws(args, settings)
+    except terraform.TerraformError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+# --- progress ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """Prints one line per finished resource with a running count and the elapsed time."""
+
+    verb: str
+    started: float = 0.0
+    done: int = 0
+
+    def __post_init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __call__(self, line: str) -> None:
+        text = line.strip()
+        if not text:
+            return
+        finished = any(marker in text for marker in (": Creation complete", ": Modifications complete",
+                                                    ": Destruction complete"))
+        if finished:
+            self.done += 1
+        if finished or text.startswith(("Error", "│ Error", "Apply complete", "Destroy complete")):
+            print(f"[{time.perf_counter() - self.started:6.1f}s] {self.done:>3} {self.verb}  {text}", flush=True)
+
+
+# --- local ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LocalWorkdir:
+    root: Path
+
+    @property
+    def server_info(self) -> Path:
+        return self.root / "server.json"
+
+    @property
+    def server_log(self) -> Path:
+        return self.root / "moto.log"
+
+    @property
+    def outdir(self) -> Path:
+        return self.root / "cdktf.out"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+
+def _run_local(args: argparse.Namespace, settings) -> int:
+    from deepsentinel import terraform
+    from deepsentinel.app import platform_stack_name
+    from deepsentinel.local_aws import MOTO_EXCEPTIONS, LocalAws
+
+    work = LocalWorkdir((args.workdir or LOCAL_WORKDIR / settings.environment).resolve())
+    stack = platform_stack_name(settings)
+    parallelism = args.parallelism or LOCAL_PARALLELISM
+    env = terraform.environment(work.root / ".terraform-cli")
+    server = LocalAws.find(work.server_info)
+
+    if args.command_name == "destroy":
+        stack_dir = work.outdir / "stacks" / stack
+        if server is None:
+            print(f"no local server is running for {stack} (nothing recorded in {work.server_info} answers); "
+                  f"its resources went with it. Removing {work.root}.")
+            shutil.rmtree(work.root, ignore_errors=True)
+            return 0
+        if (stack_dir / "cdk.tf.json").is_file():
+            print(f"destroying {stack} on {server.endpoint_url} (parallelism {parallelism}) ...", flush=True)
+            terraform.destroy(stack_dir, parallelism=parallelism, env=env, on_line=Progress("destroyed"))
+        server.stop(work.server_info)
+        shutil.rmtree(work.root, ignore_errors=True)
+        print(f"destroyed {stack}; stopped the moto server (pid {server.pid}); removed {work.root}")
+        return 0
+
+    if server is None:
+        if work.state_dir.exists():
+            print(f"the local server recorded in {work.server_info} is gone; dropping its stale state", flush=True)
+            shutil.rmtree(work.state_dir)
+        work.root.mkdir(parents=True, exist_ok=True)
+        server = LocalAws.start(log_path=work.server_log, info_file=work.server_info, detach=True)
+        print(f"started a moto server on {server.endpoint_url} (pid {server.pid}, log {work.server_log})")
+    else:
+        print(f"reusing the moto server on {server.endpoint_url} (pid {server.pid})")
+    for exception in MOTO_EXCEPTIONS:
+        print(f"local mode: {exception.resource}: {exception.mechanism}")
+    stack_dir = _synth(settings, work.outdir, endpoint_url=server.endpoint_url, state_dir=work.state_dir)
+    started = time.perf_counter()
+    print("terraform init ...", flush=True)
+    terraform.init(stack_dir, env=env)
+    print(f"terraform apply (parallelism {parallelism}) ...", flush=True)
+    terraform.apply(stack_dir, parallelism=parallelism, env=env, on_line=Progress("created"))
+    _print_outputs(terraform.outputs(stack_dir, env=env))
+    print(f"\n{stack} is deployed on {server.endpoint_url} in {time.perf_counter() - started:.0f}s.\n"
+          f"Try: AWS_ENDPOINT_URL={server.endpoint_url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
+          f"aws --region {settings.region} sqs list-queues\n"
+          f"Remove it with: deepsentinel destroy --local --env {settings.environment}"
+          + (f" --workdir {args.workdir}" if args.workdir else ""))
+    return 0
+
+
+def _synth(settings, outdir: Path, *, endpoint_url: str | None, state_dir: Path | None) -> Path:
+    from deepsentinel.app import platform_stack_name, synth
+    from deepsentinel.stacks.provider import StackOptions
+
+    started = time.perf_counter()
+    print(f"synthesizing {platform_stack_name(settings)} into {outdir}/ ...", flush=True)
+    options = StackOptions(endpoint_url=endpoint_url, local_state_dir=str(state_dir) if state_dir else None)
+    result = synth([settings], outdir=outdir, options=options, include_state_stack=False)
+    print(f"synthesized in {time.perf_counter() - started:.1f}s", flush=True)
+    return result.stacks[platform_stack_name(settings)].parent
+
+
+def _print_outputs(outputs: dict[str, object]) -> None:
+    print("\noutputs:")
+    for name, value in sorted(outputs.items()):
+        print(f"  {name} = {json.dumps(value)}")
+
+
+# --- AWS --------------------------------------------------------------------------------------------------
+
+def _run_aws(args: argparse.Namespace, settings) -> int:
+    from deepsentinel import terraform
+    from deepsentinel.app import platform_stack_name
+
+    stack = platform_stack_name(settings)
+    verb = args.command_name
+    parallelism = args.parallelism or AWS_PARALLELISM
+    env = terraform.environment()
+    stack_dir = _synth(settings, args.out, endpoint_url=None, state_dir=None)
+    print(f"terraform init (state: s3://{settings.state_bucket_name}/{settings.prefix}/terraform.tfstate) ...",
+          flush=True)
+    try:
+        terraform.init(stack_dir, env=env)
+    except terraform.TerraformError as error:
+        print(f"error: {error}\nhint: the state backend (bucket {settings.state_bucket_name}, lock table "
+              f"{settings.state_lock_table_name} in {settings.region}) must exist first; it is the "
+              "deepsentinel-state stack", file=sys.stderr)
+        return 1
+    changes = terraform.plan(stack_dir, destroy=verb == "destroy", on_line=print, env=env)
+    if not changes:
+        print(f"{stack}: no changes")
+        return 0
+    if not args.yes and not _confirm(f"{verb} {stack} in the AWS account of your current credentials "
+                                     f"({settings.region})?"):
+        print("aborted; nothing changed")
+        return 1
+    runner = terraform.destroy if verb == "destroy" else terraform.apply
+    runner(stack_dir, parallelism=parallelism, env=env,
+           on_line=Progress("destroyed" if verb == "destroy" else "created"))
+    if verb == "deploy":
+        _print_outputs(terraform.outputs(stack_dir, env=env))
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        print(f"{question} (not a terminal: pass --yes to confirm)", file=sys.stderr)
+        return False
+    return input(f"{question} Type 'yes' to continue: ").strip() == "yes"

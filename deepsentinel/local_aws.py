@@ -1,0 +1,263 @@
+"""A local AWS for deploys and live tests: a moto server on a free loopback port, plus the few patches it needs.
+
+Two ways to run it:
+
+* `LocalAws.start()` spawns `python -m deepsentinel.local_aws` as its own process (its own CPU, its own
+  GIL: Terraform hammers it with requests) and waits until it answers; `detach=True` keeps it alive
+  after this Python exits (`deepsentinel deploy --local`, stopped again by `destroy --local`).
+* `start_in_process()` runs the same server in a thread of this process (small scripts, debugging).
+
+Either way `configure_moto()` is applied inside the server process before it serves a request. Every
+deviation from moto's defaults is listed in `MOTO_EXCEPTIONS` with its cause; the README's table is
+generated from the same facts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LOOPBACK = "127.0.0.1"
+READY_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class MotoException:
+    resource: str
+    cause: str
+    mechanism: str
+
+
+# What this project changes in moto 5.2.5, and why. Keep in step with configure_moto() and the README.
+MOTO_EXCEPTIONS = (
+    MotoException(
+        "aws_appautoscaling_target",
+        "moto does not implement the Application Auto Scaling ListTagsForResource/TagResource/UntagResource "
+        "actions; the server answers HTTP 500 (NotImplementedError), the provider reads tags after every "
+        "RegisterScalableTarget and the AWS SDK retries 5xx answers with backoff up to max_retries (25 by "
+        "default): the apply looks hung for ~15 minutes",
+        "response patch in the local server: the three tag actions, tags kept per scalable-target ARN "
+        "(RegisterScalableTarget's Tags included); the provider's max_retries is 3 in local mode so any other "
+        "unimplemented action fails in seconds instead of hanging",
+    ),
+    MotoException(
+        "aws_iam_*_policy_attachment of AWS managed policies",
+        "moto starts without AWS managed policies (ReadOnlyAccess, AWSBatchServiceRole, "
+        "AmazonECSTaskExecutionRolePolicy, ...): attaching one answers NoSuchEntity",
+        "moto setting iam.load_aws_managed_policies=true (moto ships the policy documents)",
+    ),
+    MotoException(
+        "aws_iam_user (force_destroy)",
+        "moto does not implement IAM ListServiceSpecificCredentials, which the provider calls before deleting a "
+        "user with force_destroy: HTTP 500, destroy fails",
+        "response patch in the local server: ListServiceSpecificCredentials answers an empty list (moto cannot "
+        "create such credentials, so empty is the true answer) and NoSuchEntity for an unknown user",
+    ),
+    MotoException(
+        "AWS Batch jobs (pipeline check)",
+        "moto's Batch backend runs submitted jobs in Docker containers; this machine has no Docker engine",
+        "moto setting batch.use_docker=false (moto's own Docker-free Batch backend: jobs are recorded and "
+        "marked SUCCEEDED)",
+    ),
+)
+
+
+# --- patches (run inside the server process) -------------------------------------------------------------
+
+def configure_moto() -> None:
+    """Settings and response patches of the local server; idempotent."""
+    from moto.core.config import default_user_config
+
+    default_user_config["batch"] = {"use_docker": False}
+    default_user_config["iam"] = {"load_aws_managed_policies": True}
+    _patch_application_autoscaling_tags()
+    _patch_iam_service_specific_credentials()
+
+
+def _patch_application_autoscaling_tags() -> None:
+    from moto.applicationautoscaling import models, responses
+
+    cls = responses.ApplicationAutoScalingResponse
+    if getattr(cls, "_deepsentinel_tags", False):
+        return
+
+    def tag_store(self: Any) -> dict[str, dict[str, str]]:
+        backend = self.applicationautoscaling_backend
+        if not hasattr(backend, "deepsentinel_tags"):
+            backend.deepsentinel_tags = {}
+        return backend.deepsentinel_tags
+
+    original_register = cls.register_scalable_target
+    original_deregister = models.ApplicationAutoscalingBackend.deregister_scalable_target
+
+    def register_scalable_target(self: Any) -> str:
+        body = original_register(self)
+        tags = self._get_param("Tags")
+        if tags:
+            tag_store(self).setdefault(json.loads(body)["ScalableTargetARN"], {}).update(tags)
+        return body
+
+    def deregister_scalable_target(self: Any, namespace: str, r_id: str, dimension: str) -> None:
+        target = self.targets.get(dimension, {}).get(r_id)
+        original_deregister(self, namespace, r_id, dimension)
+        if target is not None:
+            getattr(self, "deepsentinel_tags", {}).pop(target.arn, None)
+
+    def list_tags_for_resource(self: Any) -> str:
+        return json.dumps({"Tags": tag_store(self).get(self._get_param("ResourceARN"), {})})
+
+    def tag_resource(self: Any) -> str:
+        tag_store(self).setdefault(self._get_param("ResourceARN"), {}).update(self._get_param("Tags") or {})
+        return json.dumps({})
+
+    def untag_resource(self: Any) -> str:
+        tags = tag_store(self).get(self._get_param("ResourceARN"), {})
+        for key in self._get_param("TagKeys") or []:
+            tags.pop(key, None)
+        return json.dumps({})
+
+    cls.register_scalable_target = register_scalable_target
+    cls.list_tags_for_resource = list_tags_for_resource
+    cls.tag_resource = tag_resource
+    cls.untag_resource = untag_resource
+    models.ApplicationAutoscalingBackend.deregister_scalable_target = deregister_scalable_target
+    cls._deepsentinel_tags = True
+
+
+def _patch_iam_service_specific_credentials() -> None:
+    from moto.core.responses import ActionResult
+    from moto.iam import responses
+
+    cls = responses.IamResponse
+    if hasattr(cls, "list_service_specific_credentials"):
+        return
+
+    def list_service_specific_credentials(self: Any) -> Any:
+        self.backend.get_user(self._get_param("UserName"))  # NoSuchEntity for an unknown user, as AWS does
+        return ActionResult({"ServiceSpecificCredentials": []})  # moto cannot create any
+
+    cls.list_service_specific_credentials = list_service_specific_credentials
+
+
+# --- server ----------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def start_in_process(port: int = 0) -> Any:
+    """A ThreadedMotoServer in this process with the patches applied; returns (server, endpoint_url)."""
+    from moto.server import ThreadedMotoServer
+
+    configure_moto()
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+    server.start()
+    host, bound = server.get_host_and_port()
+    return server, f"http://{host}:{bound}"
+
+
+def is_alive(endpoint_url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint_url}/moto-api/data.json", timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class LocalAws:
+    """A moto server in its own process. `info_file` (JSON: pid, endpoint_url) lets a later process find it."""
+
+    pid: int
+    endpoint_url: str
+    log_path: Path | None = None
+
+    @classmethod
+    def start(cls, *, log_path: Path | None = None, info_file: Path | None = None, detach: bool = False
+              ) -> LocalAws:
+        port = free_port()
+        log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+        process = subprocess.Popen([sys.executable, "-m", "deepsentinel.local_aws", "--port", str(port)],
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=detach, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        if log_path:
+            log.close()  # type: ignore[union-attr]
+        server = cls(pid=process.pid, endpoint_url=f"http://{LOOPBACK}:{port}", log_path=log_path)
+        server._process = process  # type: ignore[attr-defined]
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while not is_alive(server.endpoint_url, timeout=1.0):
+            if process.poll() is not None:
+                raise RuntimeError(f"the moto server exited with {process.returncode}"
+                                   + (f"; see {log_path}" if log_path else ""))
+            if time.monotonic() > deadline:
+                server.stop()
+                raise TimeoutError(f"the moto server did not answer on {server.endpoint_url} within "
+                                   f"{READY_TIMEOUT_SECONDS:.0f}s")
+            time.sleep(0.1)
+        if info_file:
+            info_file.parent.mkdir(parents=True, exist_ok=True)
+            info_file.write_text(json.dumps({"pid": server.pid, "endpoint_url": server.endpoint_url}))
+        return server
+
+    @classmethod
+    def find(cls, info_file: Path) -> LocalAws | None:
+        """The server recorded in `info_file`, if it still answers."""
+        try:
+            info = json.loads(info_file.read_text())
+        except (OSError, ValueError):
+            return None
+        server = cls(pid=int(info["pid"]), endpoint_url=str(info["endpoint_url"]))
+        return server if is_alive(server.endpoint_url) else None
+
+    def stop(self, info_file: Path | None = None) -> None:
+        process = getattr(self, "_process", None)
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        if process is not None:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if info_file is not None:
+            info_file.unlink(missing_ok=True)
+
+    def __enter__(self) -> LocalAws:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deepsentinel.local_aws",
+                                     description="moto server with DeepSentinel's local-mode patches")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    server, endpoint = start_in_process(args.port)
+    print(f"moto server on {endpoint}", flush=True)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+    while not stopping:
+        time.sleep(0.2)
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
