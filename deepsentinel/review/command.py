@@ -127,6 +127,13 @@ def _plans(specs: list[str], documents: dict[str, dict[str, Any]]) -> dict[str, 
     return plans
 
 
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def review(args: argparse.Namespace, workdir: Path) -> tuple[str, int]:
     from deepsentinel.review.cost import PriceTable, Usage, environment_of, estimate
     from deepsentinel.review.diff import diff_documents, diff_plan
@@ -179,7 +186,7 @@ def review(args: argparse.Namespace, workdir: Path) -> tuple[str, int]:
     policy = None if baseline is None else evaluate({n: head_files[n] for n in head_docs}, head_docs, baseline)
     notes = [f"Base synthesized from {base_label}."] if base_process else []
     text = render(Review(base_label, head_label, diffs, risks, costs, base_costs, prices,
-                         os.path.relpath(args.usage) if Path(args.usage).is_absolute() else str(args.usage), policy, notes))
+                         _display(Path(args.usage)), policy, notes))
     code = 1 if (policy is not None and not policy.ok) else 0
     if args.fail_on_risk and any(SEVERITY_ORDER[r.severity] <= SEVERITY_ORDER[args.fail_on_risk] for r in risks):
         code = 1

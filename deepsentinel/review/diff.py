@@ -66,7 +66,7 @@ class StackDiff:
 
     def by_module(self) -> dict[str, list[Change]]:
         out: dict[str, list[Change]] = {}
-        for change in sorted(self.changes, key=lambda c: (c.module, c.address)):
+        for change in sorted(self.changes, key=lambda c: (c.module, c.path, c.address)):
             out.setdefault(change.module, []).append(change)
         return out
 
@@ -110,10 +110,13 @@ def attribute_changes(before: Any, after: Any, prefix: str = "") -> list[tuple[s
             else:
                 out.extend(attribute_changes(before[key], after[key], sub))
         return out
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+    if isinstance(before, list) and isinstance(after, list) and (
+            len(before) == len(after) or all(isinstance(x, (dict, list)) for x in before + after)):
         out = []
         for i, (b, a) in enumerate(zip(before, after)):
             out.extend(attribute_changes(b, a, f"{prefix}[{i}]"))
+        out += [(f"{prefix}[{i}]", before[i], None) for i in range(len(after), len(before))]
+        out += [(f"{prefix}[{i}]", None, after[i]) for i in range(len(before), len(after))]
         return out
     return [] if before == after else [(prefix, before, after)]
 

@@ -116,11 +116,15 @@ def statement_conditions(document: Any) -> Iterator[str]:
         resources_ = [str(r) for r in _list(st.get("Resource"))]
         data_actions = [a for a in actions if a == "*" or _service(a) in DATA_SERVICES]
         wild_actions = [a for a in data_actions if "*" in a]
+        wild_resources = [r for r in resources_ if _wildcard_resource(r)] if data_actions else []
+        problems = []
         if wild_actions:
-            yield f"statement {sid}: wildcard action {', '.join(wild_actions)} on a data service"
-        if data_actions and any(_wildcard_resource(r) for r in resources_):
-            wild = [r for r in resources_ if _wildcard_resource(r)]
-            yield f"statement {sid}: {', '.join(sorted(set(map(_service, data_actions))))} actions on wildcard resource {', '.join(wild)}"
+            problems.append(f"wildcard action {', '.join(wild_actions)}")
+        if wild_resources:
+            services = ", ".join(sorted(set(map(_service, data_actions))))
+            problems.append(f"{services} actions on wildcard resource {', '.join(wild_resources)}")
+        if problems:
+            yield f"statement {sid}: " + "; ".join(problems) + " (data service)"
 
 
 def iam_conditions(r: Resource) -> Iterator[str]:
