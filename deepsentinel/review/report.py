@@ -81,9 +81,16 @@ def headline(review: Review) -> list[str]:
 def risks_section(review: Review) -> list[str]:
     if not review.risks:
         return ["### Risks", "", "None found in this change."]
+    groups: dict[tuple[str, str, str], list[Risk]] = {}
+    for r in review.risks:  # the same reason on several resources is one row
+        groups.setdefault((r.severity, r.stack, r.why), []).append(r)
     out = ["### Risks", "", "| | stack | resource | why |", "|---|---|---|---|"]
-    for r in review.risks:
-        out.append(f"| {ICON[r.severity]} {r.severity} | {r.stack} | `{r.path}`<br><sub>`{r.address}`</sub> | {r.why} |")
+    for (severity, stack, why), items in groups.items():
+        if len(items) == 1:
+            where = f"`{items[0].path}`<br><sub>`{items[0].address}`</sub>"
+        else:
+            where = ", ".join(f"`{r.path}`" for r in items)
+        out.append(f"| {ICON[severity]} {severity} | {stack} | {where} | {why} |")
     return out
 
 

@@ -184,12 +184,24 @@ PROD_PROTECTION = {
 }
 
 
+# Switches that let `terraform destroy` take data with it: fine in dev, a risk in prod.
+PROD_DATA_LOSS_SWITCHES = {
+    "aws_s3_bucket": ("force_destroy", "force_destroy on: destroy deletes every object"),
+    "aws_ecr_repository": ("force_delete", "force_delete on: destroy deletes every image"),
+    "aws_db_instance": ("skip_final_snapshot", "skip_final_snapshot on: no snapshot when the database is destroyed"),
+}
+
+
 def protection_conditions(r: Resource, prod: bool) -> Iterator[str]:
     if not prod:
         return
     for key, label in PROD_PROTECTION.get(r.type, ()):
         if r.config.get(key) is not True:
             yield f"{label} off in prod"
+    if r.type in PROD_DATA_LOSS_SWITCHES:
+        key, why = PROD_DATA_LOSS_SWITCHES[r.type]
+        if r.config.get(key) is True:
+            yield f"{why} (prod)"
 
 
 def _days(value: Any) -> float | None:

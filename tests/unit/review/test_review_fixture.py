@@ -54,11 +54,13 @@ def test_prod_protection_and_replacement():
     head = json.loads(json.dumps(base).replace("deepsentinel-dev-postgres", "deepsentinel-dev-pg"))
     base["resource"]["aws_db_instance"]["storage_db"]["deletion_protection"] = True
     base["resource"]["aws_db_instance"]["storage_db"]["multi_az"] = True
+    head["resource"]["aws_s3_bucket"]["storage_raw-videos"]["force_destroy"] = True
     risks = assess(diff_documents("deepsentinel-prod", base, head), base, head, prod=True)
     whys = {(r.kind, r.why.split(":")[0]) for r in risks if r.address == "aws_db_instance.storage_db"}
     assert ("replace", "replaces a stateful aws_db_instance (new resource, data not carried over)") in whys
     assert ("protection", "deletion protection off in prod") in whys
     assert ("protection", "Multi-AZ off in prod") in whys
+    assert any(r.address == "aws_s3_bucket.storage_raw-videos" and r.why.startswith("force_destroy on") for r in risks)
     # the same change in dev raises no protection risk
     assert not [r for r in assess(diff_documents(STACK, base, head), base, head, prod=False) if r.kind == "protection"]
 
