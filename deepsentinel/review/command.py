@@ -174,6 +174,8 @@ def review(args: argparse.Namespace, workdir: Path) -> tuple[str, int]:
     head_docs = {n: load(head_files[n]) for n in names if n in head_files}
     base_docs = {n: load(base_files[n]) for n in names if n in base_files}
     plans = _plans(args.plan, {**base_docs, **head_docs})
+    if unknown := sorted(set(plans) - set(names)):
+        raise ReviewError(f"--plan names stacks that are not reviewed: {', '.join(unknown)} (have: {', '.join(names)})")
 
     diffs, risks = [], []
     for name in names:

@@ -126,37 +126,44 @@ def changes_section(review: Review) -> list[str]:
     return out
 
 
+def _per_thousand(value: float) -> str:
+    return f"${value * 1000:,.2f}" if value * 1000 >= 0.01 else f"${value * 1000:.4f}"
+
+
 def cost_section(review: Review) -> list[str]:
     t = review.prices
     approx = sum(1 for p in t.prices.values() if p.approximate)
     out = ["### Cost (USD per month, offline estimate)", "",
-           f"Price table `{t.version}` ({t.region}, on-demand, {approx} of {len(t.prices)} prices marked approximate), "
-           f"usage `{review.usage_path}`. Fargate shown at min and max tasks; Batch GPU is priced per video.", ""]
+           f"Price table `{t.version}` ({t.region}, on-demand; {approx} of {len(t.prices)} prices marked approximate), "
+           f"usage `{review.usage_path}`.", "",
+           "| stack | fixed (min–max tasks) | per video | videos | total | base | Δ |", "|---|---:|---:|---:|---:|---:|---:|"]
     for stack, cost in review.costs.items():
         base = review.base_costs.get(stack)
-        out += [f"**{stack}** — {cost.videos_per_month:g} videos/month", "",
-                "| module | fixed (min tasks) | fixed (max tasks) | base | Δ |", "|---|---:|---:|---:|---:|"]
-        base_modules = base.by_module() if base else {}
-        for module in sorted(set(cost.by_module()) | set(base_modules)):
-            lo, hi, _ = cost.by_module().get(module, (0.0, 0.0, 0.0))
-            b = base_modules.get(module, (0.0, 0.0, 0.0))[0] if base else 0.0
-            out.append(f"| {module} | {money(lo)} | {money(hi)} | {money(b) if base else '—'} | {delta(lo - b)} |")
-        b_fixed = base.fixed_min if base else 0.0
-        out.append(f"| **fixed** | **{money(cost.fixed_min)}** | **{money(cost.fixed_max)}** | "
-                   f"{money(b_fixed) if base else '—'} | {delta(cost.fixed_min - b_fixed)} |")
-        if cost.variable:
-            parts = " + ".join(f"{v.item} {money(v.usd_per_video) if v.usd_per_video >= 0.01 else f'${v.usd_per_video:.5f}'}"
-                               for v in cost.variable)
-            b_video = base.per_video if base else 0.0
-            out += ["", f"Per video: **${cost.per_video:.4f}** ({delta(cost.per_video - b_video) if abs(cost.per_video - b_video) >= 0.005 else f'Δ ${cost.per_video - b_video:+.4f}'}) = {parts}."]
-        b_total = base.total if base else 0.0
-        out += ["", f"Total at this usage: **{money(cost.total)}** (fixed {money(cost.fixed_usage)} + "
-                f"{cost.videos_per_month:g} × ${cost.per_video:.4f}); base {money(b_total) if base else '—'}, "
-                f"**Δ {delta(cost.total - b_total)}**.", ""]
+        video = (f"${cost.per_video:.4f} | {cost.videos_per_month:,.0f}" if cost.variable else "— | —")
+        out.append(f"| {stack} | {money(cost.fixed_min)}–{money(cost.fixed_max)} | {video} | **{money(cost.total)}** | {money(base.total) if base else '—'} | "
+                   f"**{delta(cost.total - (base.total if base else 0.0))}** |")
+    out.append("")
+    for stack, cost in review.costs.items():
         if cost.not_priced:
-            out.append("Not priced (not included above):")
+            out.append(f"**Not priced** in `{stack}` (not included above):")
             out += [f"- `{u.address}` ({u.type}): {u.reason}" for u in cost.not_priced]
             out.append("")
+    out += ["<details>", "<summary>By module (Fargate at min and max tasks; Batch idle = min_vcpus) and per video</summary>", ""]
+    for stack, cost in review.costs.items():
+        if not cost.lines and not cost.variable:
+            continue
+        base = review.base_costs.get(stack)
+        base_modules = base.by_module() if base else {}
+        out += [f"**{stack}**", "", "| module | fixed (min tasks) | fixed (max tasks) | base | Δ |", "|---|---:|---:|---:|---:|"]
+        for module in sorted(set(cost.by_module()) | set(base_modules)):
+            lo, hi, _ = cost.by_module().get(module, (0.0, 0.0, 0.0))
+            b = base_modules.get(module, (0.0, 0.0, 0.0))[0]
+            out.append(f"| {module} | {money(lo)} | {money(hi)} | {money(b) if base else '—'} | {delta(lo - b)} |")
+        if cost.variable:
+            parts = "; ".join(f"{v.item} {_per_thousand(v.usd_per_video)}" for v in cost.variable)
+            out += ["", f"Per 1,000 videos: {_per_thousand(cost.per_video)} = {parts}."]
+        out.append("")
+    out += ["</details>", ""]
     return out
 
 
