@@ -64,6 +64,37 @@ MOTO_EXCEPTIONS = (
         "create such credentials, so empty is the true answer) and NoSuchEntity for an unknown user",
     ),
     MotoException(
+        "aws_db_parameter_group (second plan)",
+        "moto's DescribeDBParameters returns parameters without Source; with parameters in the config the provider "
+        "keeps only those whose Source is user (or that the config names with a Source): every refresh drops them",
+        "response patch: parameters moto reports (only user-set ones exist in moto) carry Source=user",
+    ),
+    MotoException(
+        "aws_ecs_service (second plan)",
+        "moto's CreateService ignores healthCheckGracePeriodSeconds and availabilityZoneRebalancing, so the refresh "
+        "reads 0 and empty (its UpdateService keeps them)",
+        "response patch: CreateService stores both fields on the service",
+    ),
+    MotoException(
+        "aws_launch_template (second plan)",
+        "moto copies CreateLaunchTemplate's TagSpecifications (ResourceType launch-template: the template's own "
+        "tags) into version 1's LaunchTemplateData; the refresh reads a tag_specifications block nobody configured",
+        "response patch: version data keeps only its own (non launch-template) tag specifications",
+    ),
+    MotoException(
+        "aws_vpc_security_group_ingress/egress_rule (second plan)",
+        "moto drops the Description of rules that reference another security group (it reads it from an IP range only)",
+        "response patch: the description of a group-referencing rule comes from its group pair. Also "
+        "skip_requesting_account_id is off in local mode (moto's STS answers), or the provider reads "
+        "'<account>/sg-...' for every same-account reference",
+    ),
+    MotoException(
+        "aws_sqs_queue redrive_policy (second plan)",
+        "moto answers RedrivePolicy with json.dumps spacing; AWS answers compact JSON, which is what the provider "
+        "normalizes the configuration to: a whitespace-only diff on every plan",
+        "response patch: RedrivePolicy is answered as compact JSON",
+    ),
+    MotoException(
         "AWS Batch jobs (pipeline check)",
         "moto's Batch backend runs submitted jobs in Docker containers; this machine has no Docker engine",
         "moto setting batch.use_docker=false (moto's own Docker-free Batch backend: jobs are recorded and "
@@ -82,6 +113,11 @@ def configure_moto() -> None:
     default_user_config["iam"] = {"load_aws_managed_policies": True}
     _patch_application_autoscaling_tags()
     _patch_iam_service_specific_credentials()
+    _patch_rds_parameter_source()
+    _patch_ecs_service_fields()
+    _patch_launch_template_data_tags()
+    _patch_security_group_rule_descriptions()
+    _patch_sqs_redrive_policy_json()
 
 
 def _patch_application_autoscaling_tags() -> None:
@@ -147,6 +183,102 @@ def _patch_iam_service_specific_credentials() -> None:
         return ActionResult({"ServiceSpecificCredentials": []})  # moto cannot create any
 
     cls.list_service_specific_credentials = list_service_specific_credentials
+
+
+def _patch_rds_parameter_source() -> None:
+    from moto.core.responses import ActionResult
+    from moto.rds import responses
+
+    cls = responses.RDSResponse
+    if getattr(cls, "_deepsentinel_source", False):
+        return
+    original = cls.describe_db_parameters
+
+    def describe_db_parameters(self: Any) -> Any:
+        result = original(self)
+        # moto keeps only the parameters a user set and reports no Source; AWS says "user" for those
+        parameters = [{**p, "Source": p.get("Source") or "user"} for p in result.result["Parameters"]]
+        return ActionResult({**result.result, "Parameters": parameters})
+
+    cls.describe_db_parameters = describe_db_parameters
+    cls._deepsentinel_source = True
+
+
+ECS_SERVICE_FIELDS = ("healthCheckGracePeriodSeconds", "availabilityZoneRebalancing")
+
+
+def _patch_ecs_service_fields() -> None:
+    from botocore import xform_name
+    from moto.ecs import responses
+
+    cls = responses.EC2ContainerServiceResponse
+    if getattr(cls, "_deepsentinel_fields", False):
+        return
+    original = cls.create_service
+
+    def create_service(self: Any) -> Any:
+        result = original(self)
+        service = result.result["service"]
+        for key in ECS_SERVICE_FIELDS:  # moto's CreateService drops these; its UpdateService keeps them
+            value = self._get_param(key)
+            if value is not None:
+                setattr(service, xform_name(key), value)
+        return result
+
+    cls.create_service = create_service
+    cls._deepsentinel_fields = True
+
+
+def _patch_launch_template_data_tags() -> None:
+    from moto.ec2.models import launch_templates
+
+    cls = launch_templates.LaunchTemplateVersion
+    if getattr(cls, "_deepsentinel_tags", False):
+        return
+    original_init = cls.__init__
+
+    def __init__(self: Any, template: Any, number: int, data: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        # CreateLaunchTemplate's TagSpecifications tag the template itself; moto also copies them into
+        # version 1's LaunchTemplateData, where AWS keeps only the data's own (instance/volume) specifications.
+        own = [t for t in data.get("TagSpecifications", []) if t.get("ResourceType") != "launch-template"]
+        data = {k: v for k, v in data.items() if k != "TagSpecifications"} | ({"TagSpecifications": own} if own else {})
+        original_init(self, template, number, data, *args, **kwargs)
+
+    cls.__init__ = __init__
+    cls._deepsentinel_tags = True
+
+
+def _patch_security_group_rule_descriptions() -> None:
+    from moto.ec2.models import security_groups
+
+    cls = security_groups.SecurityGroupRule
+    if getattr(cls, "_deepsentinel_descriptions", False):
+        return
+
+    def description(self: Any) -> str | None:
+        # a rule that references a group keeps its description in the group pair, not in an IP range
+        return self.ip_range.get("Description") or (self.source_group or {}).get("Description")
+
+    cls.description = property(description)
+    cls._deepsentinel_descriptions = True
+
+
+def _patch_sqs_redrive_policy_json() -> None:
+    from moto.sqs import models
+
+    cls = models.Queue
+    if getattr(cls, "_deepsentinel_redrive", False):
+        return
+    original = cls.attributes
+
+    def attributes(self: Any) -> dict[str, Any]:
+        result = original.fget(self)
+        if self.redrive_policy:  # AWS answers the policy as compact JSON, moto with json.dumps' spaces
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+        return result
+
+    cls.attributes = property(attributes)
+    cls._deepsentinel_redrive = True
 
 
 # --- server ----------------------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ def configure_stack(stack: TerraformStack, settings: PlatformSettings, options: 
     AwsProvider(
         stack, "aws", region=settings.region, default_tags=[AwsProviderDefaultTags(tags=settings.common_tags)],
         access_key="test" if endpoint else None, secret_key="test" if endpoint else None,
-        skip_credentials_validation=True if endpoint else None, skip_requesting_account_id=True if endpoint else None,
+        skip_credentials_validation=True if endpoint else None,
+        # The account id is asked from the endpoint's STS (moto answers); without it the provider cannot tell
+        # same-account group references from cross-account ones ("<account>/sg-..." diffs).
         skip_metadata_api_check="true" if endpoint else None, s3_use_path_style=True if endpoint else None,
         # Local mode: an action the emulator lacks answers HTTP 500; fail in seconds, not after 25 backoffs.
         max_retries=LOCAL_MAX_RETRIES if endpoint else None,
