@@ -14,6 +14,7 @@ from deepsentinel.review.risks import HIGH, LOW, MEDIUM, Risk
 MAX_ATTRIBUTES = 8
 MAX_VALUE = 70
 ICON = {HIGH: "🔴", MEDIUM: "🟠", LOW: "⚪"}
+_SEVERITY_RANK = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "INFO": 4}
 VERBS = {ADD: "to add", UPDATE: "to change", REPLACE: "to replace", REMOVE: "to destroy"}
 
 
@@ -174,7 +175,7 @@ def policy_section(review: Review) -> list[str]:
     out = ["### Policy (checkov terraform_json)", ""]
     if p.error:
         return out + ["checkov did not produce a report, so the gate fails:", "", "```", p.error[-1500:], "```"]
-    sev = " · ".join(f"{s} {n}" + (f" ({new} new)" if new else "") for s, (n, new) in sorted(p.by_severity().items()))
+    sev = " · ".join(f"{s} {n}" + (f" ({new} new)" if new else "") for s, (n, new) in sorted(p.by_severity().items(), key=lambda kv: _SEVERITY_RANK.get(kv[0], 9)))
     out.append(f"checkov {p.checkov_version}: {p.passed} passed, {len(p.findings)} failed ({sev or 'none'}); "
                f"{len(p.findings) - len(p.new)} covered by the baseline. Severities are the project's triage table "
                f"(checkov gives none offline). {p.seconds:.1f}s.")
