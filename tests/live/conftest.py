@@ -1,0 +1,115 @@
+"""Live tests: apply real Terraform to moto (default, free, every CI run) or to AWS (opt-in).
+
+* `--live-target=moto` (default): each deployment gets its own moto server process (deepsentinel.local_aws).
+* `--live-target=aws`: the user's account, under a unique name prefix; runs only when
+  DEEPSENTINEL_LIVE_AWS=1 is also set, otherwise every live test is skipped with that reason.
+
+Every deployment the collected tests need is applied at once, in parallel, on first use. A module's
+fixture yields its applied deployment (outputs in `.outputs`) and starts its destroy when the module is
+done, also when a test failed; the `live_destroy` tests, moved to the end of the session, wait for
+those destroys and assert that nothing of the project is left. The session finalizer destroys anything
+still standing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import pytest
+
+AWS_OPT_IN = "DEEPSENTINEL_LIVE_AWS"
+DEPLOYMENT_FIXTURES = {"network_live": "network", "security_live": "security", "storage_live": "storage",
+                       "platform_live": "platform"}
+_NEEDED = pytest.StashKey[list]()
+LIVE_DIR = Path(__file__).parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--live-target", choices=("moto", "aws"), default="moto",
+                     help=f"where live tests apply: moto (local, default) or aws (also needs {AWS_OPT_IN}=1)")
+    parser.addoption("--live-keep-workdir", action="store_true",
+                     help="print the live deployments' working directories (logs, state) at the end")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "live_destroy: destroy-and-check test, run after all other live tests")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    live_items = [i for i in items if LIVE_DIR in Path(str(i.path)).parents]
+    for item in live_items:
+        item.add_marker(pytest.mark.live)
+    if config.getoption("--live-target") == "aws" and os.environ.get(AWS_OPT_IN) != "1":
+        skip = pytest.mark.skip(reason=f"--live-target=aws creates billable resources in your AWS account; "
+                                       f"set {AWS_OPT_IN}=1 to opt in")
+        for item in live_items:
+            item.add_marker(skip)
+    # destroy checks last, so every deployment's tests ran while it was up and the destroys overlap
+    items.sort(key=lambda i: i.get_closest_marker("live_destroy") is not None)
+    config.stash[_NEEDED] = sorted({DEPLOYMENT_FIXTURES[f] for i in items if i in live_items
+                                    and not i.get_closest_marker("skip")
+                                    for f in getattr(i, "fixturenames", ()) if f in DEPLOYMENT_FIXTURES})
+
+
+@pytest.fixture(scope="session")
+def live_target(request: pytest.FixtureRequest) -> str:
+    return request.config.getoption("--live-target")
+
+
+@pytest.fixture(scope="session")
+def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory: pytest.TempPathFactory):
+    from deepsentinel.settings import load_settings
+    from tests.live.harness import Deployment, DeploymentPool
+    from tests.live.stacks import build_platform, module_builder
+
+    root = tmp_path_factory.mktemp("live")
+
+    def log(message: str) -> None:
+        sys.__stderr__.write(f"[live] {message}\n")
+        sys.__stderr__.flush()
+
+    def settings_for(name: str):
+        if live_target == "moto":
+            return load_settings("dev")  # one moto server per deployment: the real names never collide
+        project = f"dst{secrets.token_hex(3)}"  # unique: buckets and IAM users are account/global names
+        users = [f"{project}-alice", f"{project}-bob", f"{project}-carol"]
+        return load_settings("dev", overrides=[f"project={project}", f"user_names={','.join(users)}",
+                                               f"admin_user_names={users[0]}"])
+
+    def factory(name: str):
+        builder = build_platform if name == "platform" else module_builder(name)
+        return lambda: Deployment(name=name, settings=settings_for(name), build=builder, workdir=root / name,
+                                  target=live_target, log=log)
+
+    pool = DeploymentPool({n: factory(n) for n in DEPLOYMENT_FIXTURES.values()}, log)
+    pool.start(request.config.stash.get(_NEEDED, []))
+    yield pool
+    pool.destroy_all()
+    if request.config.getoption("--live-keep-workdir"):
+        log(f"working directories under {root}")
+
+
+def _deployment_fixture(name: str):
+    @pytest.fixture(scope="module")
+    def fixture(live_pool):
+        deployment = live_pool.get(name)
+        try:
+            yield deployment.wait_applied()
+        finally:
+            deployment.start_destroy()
+    return fixture
+
+
+network_live = _deployment_fixture("network")
+security_live = _deployment_fixture("security")
+storage_live = _deployment_fixture("storage")
+platform_live = _deployment_fixture("platform")
+
+
+@pytest.fixture(scope="module")
+def destroyed(request: pytest.FixtureRequest, live_pool):
+    """For live_destroy tests: `destroyed(name)` waits for that deployment's destroy."""
+    return lambda name: live_pool.get(name).destroy()

@@ -1,0 +1,201 @@
+"""Apply, check and destroy deployments of the platform (or of single modules) on moto or on AWS.
+
+A `Deployment` owns one Terraform working directory and, on moto, one moto server process of its own
+(deployments never see each other's resources). Synthesis is jsii (one thread only), so `prepare()`
+runs in the caller's thread; `init`, `apply`, the second plan and `destroy` run in a worker thread so
+several deployments overlap the provider's waits (SQS ~25 s, ALB ~60 s, RDS ~80 s, S3 lifecycle ~55 s).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deepsentinel import terraform
+from tests.live.aws_checks import Clients, find_project_resources
+
+PARALLELISM = 30
+
+# build(app, settings, options) adds one stack named STACK to the app
+StackBuilder = Callable[[Any, Any, Any], None]
+STACK = "live"
+
+
+@dataclass
+class Timings:
+    synth: float = 0.0
+    init: float = 0.0
+    apply: float = 0.0
+    second_plan: float = 0.0
+    destroy: float = 0.0
+
+
+@dataclass
+class Deployment:
+    name: str
+    settings: Any  # PlatformSettings
+    build: StackBuilder
+    workdir: Path
+    target: str = "moto"  # moto | aws
+    parallelism: int = PARALLELISM
+    log: Callable[[str], None] = print
+
+    endpoint_url: str | None = None
+    stack_dir: Path | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    second_plan_has_changes: bool | None = None
+    second_plan_output: str = ""
+    apply_error: str | None = None
+    destroy_error: str | None = None
+    leftovers: list[str] | None = None
+    timings: Timings = field(default_factory=Timings)
+    _server: Any = None
+    _applied: threading.Event = field(default_factory=threading.Event)
+    _destroyed: threading.Event = field(default_factory=threading.Event)
+    _destroy_started: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def clients(self) -> Clients:
+        return Clients(region=self.settings.region, endpoint_url=self.endpoint_url)
+
+    # --- apply -------------------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Start the moto server (moto target) and synthesize; caller's thread (jsii)."""
+        from cdktf import App
+
+        from deepsentinel.local_aws import LocalAws
+        from deepsentinel.stacks.provider import StackOptions
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.target == "moto":
+            self._server = LocalAws.start(log_path=self.workdir / "moto.log")
+            self.endpoint_url = self._server.endpoint_url
+        started = time.perf_counter()
+        app = App(outdir=str(self.workdir / "cdktf.out"))
+        self.build(app, self.settings, StackOptions(endpoint_url=self.endpoint_url,
+                                                    local_state_dir=str(self.workdir / "state")))
+        app.synth()
+        self.stack_dir = self.workdir / "cdktf.out" / "stacks" / STACK
+        self.timings.synth = time.perf_counter() - started
+
+    def start_apply(self) -> None:
+        threading.Thread(target=self._apply, name=f"apply-{self.name}", daemon=True).start()
+
+    def _tf_env(self) -> dict[str, str]:
+        return terraform.environment(self.workdir / ".terraform-cli")
+
+    def _line_logger(self, verb: str) -> Callable[[str], None]:
+        log_file = open(self.workdir / f"terraform-{verb}.log", "a")  # noqa: SIM115 - closed by the thread end
+
+        def on_line(line: str) -> None:
+            log_file.write(line + "\n")
+            log_file.flush()
+        return on_line
+
+    def _apply(self) -> None:
+        try:
+            env = self._tf_env()
+            assert self.stack_dir is not None
+            started = time.perf_counter()
+            terraform.init(self.stack_dir, env=env, on_line=self._line_logger("init"))
+            self.timings.init = time.perf_counter() - started
+            started = time.perf_counter()
+            terraform.apply(self.stack_dir, parallelism=self.parallelism, env=env, on_line=self._line_logger("apply"))
+            self.timings.apply = time.perf_counter() - started
+            self.log(f"{self.name}: applied in {self.timings.apply:.0f}s")
+            self.outputs = terraform.outputs(self.stack_dir, env=env)
+            started = time.perf_counter()
+            lines: list[str] = []
+            self.second_plan_has_changes = terraform.plan(self.stack_dir, env=env, on_line=lines.append)
+            self.second_plan_output = "\n".join(lines)
+            self.timings.second_plan = time.perf_counter() - started
+        except Exception as error:  # noqa: BLE001 - reported by wait_applied in the test's thread
+            self.apply_error = f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
+            self.log(f"{self.name}: apply FAILED: {str(error)[-2000:]}")
+        finally:
+            self._applied.set()
+
+    def wait_applied(self, timeout: float = 900) -> Deployment:
+        if not self._applied.wait(timeout):
+            raise TimeoutError(f"{self.name}: not applied within {timeout:.0f}s (see {self.workdir})")
+        if self.apply_error:
+            raise RuntimeError(f"{self.name}: apply failed:\n{self.apply_error[-6000:]}")
+        return self
+
+    # --- destroy -----------------------------------------------------------------------------------------
+
+    def start_destroy(self) -> None:
+        with self._lock:
+            if self._destroy_started:
+                return
+            self._destroy_started = True
+        threading.Thread(target=self._destroy, name=f"destroy-{self.name}", daemon=True).start()
+
+    def _destroy(self) -> None:
+        try:
+            self._applied.wait()  # never destroy under a running apply
+            if self.stack_dir is not None and (self.stack_dir / ".terraform").is_dir():
+                started = time.perf_counter()
+                terraform.destroy(self.stack_dir, parallelism=self.parallelism, env=self._tf_env(),
+                                  on_line=self._line_logger("destroy"))
+                self.timings.destroy = time.perf_counter() - started
+                self.log(f"{self.name}: destroyed in {self.timings.destroy:.0f}s")
+            self.leftovers = find_project_resources(self.clients, self.settings.project, self.settings.prefix)
+        except Exception as error:  # noqa: BLE001
+            self.destroy_error = f"{type(error).__name__}: {error}"
+            self.log(f"{self.name}: destroy FAILED: {str(error)[-2000:]}")
+        finally:
+            if self._server is not None:
+                self._server.stop()
+            self._destroyed.set()
+
+    def destroy(self, timeout: float = 900) -> Deployment:
+        """Destroy (once) and wait; `leftovers` lists what is still tagged/named like the project."""
+        self.start_destroy()
+        if not self._destroyed.wait(timeout):
+            raise TimeoutError(f"{self.name}: not destroyed within {timeout:.0f}s (see {self.workdir})")
+        if self.destroy_error:
+            raise RuntimeError(f"{self.name}: destroy failed:\n{self.destroy_error[-6000:]}")
+        return self
+
+
+class DeploymentPool:
+    """Deployments by name; everything needed by the collected tests is applied at once, in parallel."""
+
+    def __init__(self, factories: dict[str, Callable[[], Deployment]], log: Callable[[str], None]) -> None:
+        self._factories = factories
+        self._log = log
+        self.deployments: dict[str, Deployment] = {}
+
+    def start(self, names: list[str]) -> None:
+        for name in names:
+            if name in self.deployments:
+                continue
+            deployment = self._factories[name]()
+            self.deployments[name] = deployment
+            try:
+                deployment.prepare()
+            except Exception as error:  # noqa: BLE001 - surfaces in the tests that need it
+                deployment.apply_error = f"prepare failed: {type(error).__name__}: {error}\n{traceback.format_exc()}"
+                deployment._applied.set()
+                continue
+            deployment.start_apply()
+            self._log(f"{name}: applying on {deployment.endpoint_url or 'AWS'} in {deployment.workdir}")
+
+    def get(self, name: str) -> Deployment:
+        if name not in self.deployments:
+            self.start([name])
+        return self.deployments[name]
+
+    def destroy_all(self) -> None:
+        for deployment in self.deployments.values():
+            deployment.start_destroy()
+        for deployment in self.deployments.values():
+            deployment._destroyed.wait(900)

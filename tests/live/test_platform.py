@@ -1,0 +1,174 @@
+"""The whole dev platform (mode 3 of the original): every module together, then the job pipeline end to end."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import json
+import sys
+import zipfile
+
+import pytest
+
+from deepsentinel.constructs.names import ECR_REPOSITORIES, ECS_SERVICES, LAMBDA_FUNCTIONS, ResourceNames
+from tests.live.aws_checks import (get_batch_compute_environment, get_batch_job_definition, get_batch_job_queue,
+                                   get_batch_jobs, get_cloudwatch_alarms, get_dynamodb_table, get_ecr_repository,
+                                   get_ecs_cluster, get_ecs_service, get_ecs_task_definition,
+                                   get_event_source_mappings, get_eventbridge_rule, get_eventbridge_targets,
+                                   get_lambda_function, get_scalable_targets, get_scaling_policies,
+                                   get_scheduled_actions, get_sqs_queue_attributes, is_private_subnet_behind_nat,
+                                   is_public_subnet)
+
+
+def test_network_routing(platform_live):
+    d = platform_live
+    assert all(is_public_subnet(d.clients, s) for s in d.outputs["public_subnet_ids"])
+    assert all(is_private_subnet_behind_nat(d.clients, s) for s in d.outputs["private_subnet_ids"])
+
+
+def test_ecs_cluster_services_and_task_definitions(platform_live):
+    d, s = platform_live, platform_live.settings
+    cluster = get_ecs_cluster(d.clients, d.outputs["ecs_cluster_name"])
+    assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"]
+    sizes = {"frontend": (s.frontend_cpu, s.frontend_memory_mb), "backend": (s.backend_cpu, s.backend_memory_mb)}
+    for name in ECS_SERVICES:
+        service = get_ecs_service(d.clients, d.outputs["ecs_cluster_name"], s.name(name))
+        assert service["launchType"] == "FARGATE" and service["desiredCount"] == s.service_min_tasks
+        assert service["healthCheckGracePeriodSeconds"] == 60
+        task = get_ecs_task_definition(d.clients, service["taskDefinition"])
+        assert (int(task["cpu"]), int(task["memory"])) == sizes[name]
+        assert task["networkMode"] == "awsvpc" and task["requiresCompatibilities"] == ["FARGATE"]
+        assert task["containerDefinitions"][0]["image"].endswith(f"/{name}:{s.image_tag}")
+
+
+def test_scaling_targets_policies_and_night_schedule(platform_live):
+    d, s = platform_live, platform_live.settings
+    for name in ECS_SERVICES:
+        resource_id = f"service/{d.outputs['ecs_cluster_name']}/{s.name(name)}"
+        (target,) = get_scalable_targets(d.clients, resource_id)
+        assert (target["MinCapacity"], target["MaxCapacity"]) == (s.service_min_tasks, s.service_max_tasks)
+        (policy,) = get_scaling_policies(d.clients, resource_id)
+        config = policy["TargetTrackingScalingPolicyConfiguration"]
+        assert policy["PolicyType"] == "TargetTrackingScaling"
+        assert (config["TargetValue"], config["ScaleOutCooldown"], config["ScaleInCooldown"]) == (
+            s.cpu_target_percent, s.scale_out_cooldown_seconds, s.scale_in_cooldown_seconds)
+        actions = {a["ScheduledActionName"]: a for a in get_scheduled_actions(d.clients, resource_id)}
+        night = actions[s.name(name, "night-stop")]
+        assert night["Schedule"] == s.scale_down_schedule and night["Timezone"] == s.schedule_timezone
+        assert night["ScalableTargetAction"] == {"MinCapacity": 0, "MaxCapacity": 0}
+        assert actions[s.name(name, "morning-start")]["Schedule"] == s.scale_up_schedule
+
+
+def test_ecr_repositories_scan_on_push_with_immutable_tags(platform_live):
+    d = platform_live
+    for purpose in ECR_REPOSITORIES:
+        repo = get_ecr_repository(d.clients, ResourceNames(d.settings).ecr_repository(purpose))
+        assert repo["imageTagMutability"] == "IMMUTABLE"
+        assert repo["imageScanningConfiguration"]["scanOnPush"] is True
+
+
+def test_batch_compute_environment_queue_and_job_definitions(platform_live):
+    d, s = platform_live, platform_live.settings
+    environment = get_batch_compute_environment(d.clients, s.name("gpu"))
+    resources = environment["computeResources"]
+    assert environment["type"] == "MANAGED" and resources["instanceTypes"] == list(s.gpu_instance_types)
+    assert (resources["minvCpus"], resources["maxvCpus"]) == (0, s.gpu_max_instances * s.gpu_vcpus_per_instance)
+    queue = get_batch_job_queue(d.clients, d.outputs["job_queue_arn"])
+    assert queue["priority"] == 10 and queue["state"] == "ENABLED"
+    assert queue["computeEnvironmentOrder"][0]["computeEnvironment"] == environment["computeEnvironmentArn"]
+    definition = get_batch_job_definition(d.clients, d.outputs["gpu_job_definition_arn"])
+    assert definition["retryStrategy"]["attempts"] == s.job_attempts
+    assert definition["timeout"]["attemptDurationSeconds"] == s.job_timeout_seconds
+    assert {"type": "GPU", "value": "1"} in definition["containerProperties"]["resourceRequirements"]
+
+
+def test_jobs_queue_has_a_dlq_and_outlives_the_lambda_timeout(platform_live):
+    d, s = platform_live, platform_live.settings
+    attributes = get_sqs_queue_attributes(d.clients, d.outputs["jobs_queue_url"])
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert redrive["maxReceiveCount"] == s.max_receive_count and redrive["deadLetterTargetArn"].endswith("-jobs-dlq")
+    assert int(attributes["VisibilityTimeout"]) == s.queue_visibility_timeout_seconds > s.lambda_timeout_seconds
+
+
+def test_lambdas_and_the_sqs_event_source_mapping(platform_live):
+    d = platform_live
+    names = d.outputs["lambda_function_names"]
+    assert sorted(names) == sorted(LAMBDA_FUNCTIONS)
+    for name in names.values():
+        assert get_lambda_function(d.clients, name)["Runtime"] == "python3.12"
+    (mapping,) = get_event_source_mappings(d.clients, names["sqs_to_batch"])
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and mapping["BatchSize"] == 10
+    assert mapping["EventSourceArn"].endswith(":" + d.settings.name("jobs"))
+    table = get_dynamodb_table(d.clients, d.outputs["idempotency_table_name"])
+    assert table["KeySchema"] == [{"AttributeName": "video_id", "KeyType": "HASH"}]
+
+
+def test_eventbridge_rules_and_alarms(platform_live):
+    d, s = platform_live, platform_live.settings
+    failed = get_eventbridge_rule(d.clients, s.name("batch-failed"))
+    assert json.loads(failed["EventPattern"])["detail"]["status"] == ["FAILED"]
+    assert get_eventbridge_targets(d.clients, s.name("batch-failed"))[0]["Arn"].endswith(
+        ":" + d.outputs["lambda_function_names"]["batch_failure_monitor"])
+    assert get_eventbridge_rule(d.clients, s.name("ecr-cleanup"))["ScheduleExpression"] == s.ecr_cleanup_schedule
+    alarms = {a["AlarmName"] for a in get_cloudwatch_alarms(d.clients, s.prefix)}
+    assert {s.name("dlq-depth"), s.name("queue-age"), s.name("queue-depth")} <= alarms
+    assert {s.name(f"{f.replace('_', '-')}-errors") for f in LAMBDA_FUNCTIONS} <= alarms
+
+
+def _deployed_handler(d, tmp_path):
+    """The sqs_to_batch code exactly as uploaded: the asset zip whose SHA-256 the deployed function reports."""
+    function = get_lambda_function(d.clients, d.outputs["lambda_function_names"]["sqs_to_batch"])
+    archives = sorted(d.stack_dir.glob("assets/*sqs_to_batch*/**/*.zip"))
+    assert archives, f"no sqs_to_batch asset under {d.stack_dir}/assets"
+    digest = base64.b64encode(hashlib.sha256(archives[0].read_bytes()).digest()).decode()
+    assert function["CodeSha256"] == digest, "the asset is not the code the function runs"
+    zipfile.ZipFile(archives[0]).extractall(tmp_path / "code")
+    spec = importlib.util.spec_from_file_location("deployed_sqs_to_batch", tmp_path / "code" / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module, function["Environment"]["Variables"]
+
+
+def test_pipeline_a_queued_job_message_becomes_one_batch_job(platform_live, tmp_path, monkeypatch):
+    d = platform_live
+    handler, variables = _deployed_handler(d, tmp_path)
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", d.settings.region)
+    if d.endpoint_url:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", d.endpoint_url)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+
+    sqs, queue_url = d.clients("sqs"), d.outputs["jobs_queue_url"]
+    video_id = "live-check-0001"
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"video_id": video_id, "s3_key": f"raw/{video_id}.mp4"}))
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+    assert len(messages) == 1, f"expected the job message back from the queue, got {messages}"
+    queue_arn = get_sqs_queue_attributes(d.clients, queue_url)["QueueArn"]
+    event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                          "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": d.settings.region}
+                         for m in messages]}
+
+    response = handler.handler(event, None)
+
+    assert response == {"batchItemFailures": []}
+    jobs = get_batch_jobs(d.clients, d.outputs["job_queue_arn"])
+    assert [job["jobName"] for job in jobs] == [f"video-{video_id}"]
+    claim = d.clients("dynamodb").get_item(TableName=d.outputs["idempotency_table_name"],
+                                           Key={"video_id": {"S": video_id}})["Item"]
+    assert claim["status"]["S"] == "SUBMITTED" and claim["job_id"]["S"] == jobs[0]["jobId"]
+    # a redelivery of the same message is a duplicate: still exactly one job
+    assert handler.handler(event, None) == {"batchItemFailures": []}
+    assert len(get_batch_jobs(d.clients, d.outputs["job_queue_arn"])) == 1
+
+
+def test_second_plan_has_no_changes(platform_live):
+    assert platform_live.second_plan_has_changes is False, platform_live.second_plan_output
+
+
+@pytest.mark.live_destroy
+def test_destroy_leaves_nothing_of_the_project(platform_live):
+    assert platform_live.destroy().leftovers == []
