@@ -27,6 +27,11 @@ DATA_SERVICES = frozenset({"s3", "dynamodb", "secretsmanager", "rds", "rds-data"
 BROAD_MANAGED_POLICIES = frozenset({"AdministratorAccess", "PowerUserAccess", "AmazonS3FullAccess",
                                     "AmazonDynamoDBFullAccess", "SecretsManagerReadWrite", "AmazonRDSFullAccess",
                                     "AmazonSQSFullAccess", "AmazonRDSDataFullAccess", "AWSKeyManagementServicePowerUser"})
+# Actions that only accept Resource "*" and expose no stored data (AWS service authorization reference).
+STAR_ONLY_ACTIONS = frozenset(a.lower() for a in (
+    "ecr:GetAuthorizationToken", "s3:ListAllMyBuckets", "sqs:ListQueues", "secretsmanager:GetRandomPassword",
+    "secretsmanager:ListSecrets", "dynamodb:ListTables", "kms:ListKeys", "kms:ListAliases", "ssm:DescribeParameters",
+    "logs:DescribeLogGroups", "rds:DescribeDBInstances", "sns:ListTopics", "ecr:DescribeRegistry"))
 POLICY_TYPES = ("aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_policy", "aws_iam_group_policy",
                 "aws_s3_bucket_policy", "aws_sqs_queue_policy")
 ATTACHMENT_TYPES = ("aws_iam_role_policy_attachment", "aws_iam_user_policy_attachment",
@@ -116,12 +121,13 @@ def statement_conditions(document: Any) -> Iterator[str]:
         resources_ = [str(r) for r in _list(st.get("Resource"))]
         data_actions = [a for a in actions if a == "*" or _service(a) in DATA_SERVICES]
         wild_actions = [a for a in data_actions if "*" in a]
-        wild_resources = [r for r in resources_ if _wildcard_resource(r)] if data_actions else []
+        scoped = [a for a in data_actions if a.lower() not in STAR_ONLY_ACTIONS]
+        wild_resources = [r for r in resources_ if _wildcard_resource(r)] if scoped else []
         problems = []
         if wild_actions:
             problems.append(f"wildcard action {', '.join(wild_actions)}")
         if wild_resources:
-            services = ", ".join(sorted(set(map(_service, data_actions))))
+            services = ", ".join(sorted(set(map(_service, scoped))))
             problems.append(f"{services} actions on wildcard resource {', '.join(wild_resources)}")
         if problems:
             yield f"statement {sid}: " + "; ".join(problems) + " (data service)"

@@ -146,3 +146,20 @@ def test_fixture_base_passes_its_own_baseline(fixture_dirs, fixture_baseline):
                  "--usage", str(fixture_dirs["usage"]), "--baseline", str(fixture_baseline), "--out", str(out)])
     assert code == 0, out.read_text()
     assert "✅ no new failures" in out.read_text()
+
+
+def test_iam_wildcards_on_data_services_only():
+    from deepsentinel.review.risks import statement_conditions
+
+    def check(*statements):
+        return list(statement_conditions({"Statement": list(statements)}))
+
+    assert check({"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}) == []  # "*"-only action
+    assert check({"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"}) == []  # not a data service
+    assert check({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "${aws_s3_bucket.b.arn}/*"}) == []
+    assert check({"Effect": "Deny", "Action": "s3:*", "Resource": "*"}) == []
+    assert check({"Sid": "Read", "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}) == [
+        "statement Read: dynamodb actions on wildcard resource * (data service)"]
+    assert check({"Sid": "All", "Effect": "Allow", "Action": "secretsmanager:*",
+                  "Resource": "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:app-db"}) == [
+        "statement All: wildcard action secretsmanager:* (data service)"]
