@@ -164,7 +164,11 @@ def get_lambda_function(c: Clients, name: str) -> dict:
 
 
 def get_event_source_mappings(c: Clients, function_name: str) -> list[dict]:
-    return c("lambda").list_event_source_mappings(FunctionName=function_name)["EventSourceMappings"]
+    """Mappings whose function is `function_name` (matched on the ARN: moto's FunctionName filter wants the ARN)."""
+    mappings = [m for page in c("lambda").get_paginator("list_event_source_mappings").paginate()
+                for m in page["EventSourceMappings"]]
+    return [m for m in mappings if m["FunctionArn"].split(":")[-1] == function_name
+            or m["FunctionArn"].endswith(f":function:{function_name}")]
 
 
 def get_dynamodb_table(c: Clients, name: str) -> dict:
@@ -255,10 +259,11 @@ def find_project_resources(c: Clients, project: str, prefix: str) -> list[str]:
         ("internet-gateway", ec2.describe_internet_gateways, "InternetGateways", "InternetGatewayId"),
         ("network-acl", ec2.describe_network_acls, "NetworkAcls", "NetworkAclId"),
         ("address", ec2.describe_addresses, "Addresses", "AllocationId"),
-        ("vpc-endpoint", ec2.describe_vpc_endpoints, "VpcEndpoints", "VpcEndpointId"),
         ("launch-template", ec2.describe_launch_templates, "LaunchTemplates", "LaunchTemplateId"),
     ):
         found += [f"ec2 {kind} {item[id_key]}" for item in call(Filters=tag)[key]]
+    found += [f"ec2 vpc-endpoint {e['VpcEndpointId']}" for e in ec2.describe_vpc_endpoints(Filters=tag)["VpcEndpoints"]
+              if e["State"].lower() not in ("deleted", "deleting")]
     found += [f"ec2 nat-gateway {g['NatGatewayId']}" for g in ec2.describe_nat_gateways(Filter=tag)["NatGateways"]
               if g["State"] not in ("deleted", "deleting")]
     found += [f"s3 bucket {b['Name']}" for b in c("s3").list_buckets().get("Buckets", [])

@@ -53,13 +53,16 @@ def test_s3_gateway_endpoint_and_flow_logs(network_live):
 def test_alb_listener_forwards_to_frontend_and_routes_api_to_backend(network_live):
     d, out = network_live, network_live.outputs
     alb = get_load_balancer(d.clients, out["alb_arn"])
-    assert alb["Scheme"] == "internet-facing" and alb["Type"] == "application"
+    assert alb.get("Scheme", "internet-facing") == "internet-facing"  # moto omits the default scheme
+    assert alb["Type"] == "application"
     listeners = get_load_balancer_listeners(d.clients, out["alb_arn"])
     assert [(li["Port"], li["Protocol"]) for li in listeners] == [(80, "HTTP")]  # no domain: HTTP only
     assert listeners[0]["DefaultActions"][0]["TargetGroupArn"] == out["frontend_target_group_arn"]
     rules = [r for r in get_listener_rules(d.clients, out["alb_listener_arn"]) if not r.get("IsDefault")]
     assert rules[0]["Actions"][0]["TargetGroupArn"] == out["backend_target_group_arn"]
-    assert "/api/*" in rules[0]["Conditions"][0]["Values"]
+    condition = rules[0]["Conditions"][0]
+    assert condition["Field"] == "path-pattern"
+    assert "/api/*" in condition.get("PathPatternConfig", {}).get("Values", condition.get("Values", []))
 
 
 def test_target_groups_frontend_3000_backend_8000(network_live):
