@@ -59,6 +59,7 @@ class Progress:
     verb: str
     started: float = 0.0
     done: int = 0
+    total: int | None = None  # from Terraform's "Plan: N to add, M to change, K to destroy."
 
     def __post_init__(self) -> None:
         self.started = time.perf_counter()
@@ -67,12 +68,18 @@ class Progress:
         text = line.strip()
         if not text:
             return
+        if text.startswith("Plan: "):
+            numbers = [int(word) for word in text.replace(",", " ").split() if word.isdigit()]
+            self.total = numbers[2] if self.verb == "destroyed" else numbers[0] + numbers[1]
+            print(f"{text}", flush=True)
+            return
         finished = any(marker in text for marker in (": Creation complete", ": Modifications complete",
                                                     ": Destruction complete"))
         if finished:
             self.done += 1
         if finished or text.startswith(("Error", "│ Error", "Apply complete", "Destroy complete")):
-            print(f"[{time.perf_counter() - self.started:6.1f}s] {self.done:>3} {self.verb}  {text}", flush=True)
+            count = f"{self.done:>3}/{self.total}" if self.total else f"{self.done:>3}"
+            print(f"[{time.perf_counter() - self.started:6.1f}s] {count} {self.verb}  {text}", flush=True)
 
 
 # --- local ------------------------------------------------------------------------------------------------
