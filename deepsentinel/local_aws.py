@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -301,11 +301,23 @@ def start_in_process(port: int = 0) -> Any:
 
 
 def is_alive(endpoint_url: str, timeout: float = 2.0) -> bool:
+    """The server accepts connections (a TCP connect: moto's data.json dump is slow once state is big)."""
+    parsed = urllib.parse.urlsplit(endpoint_url)
     try:
-        with urllib.request.urlopen(f"{endpoint_url}/moto-api/data.json", timeout=timeout):
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
@@ -351,7 +363,7 @@ class LocalAws:
         except (OSError, ValueError):
             return None
         server = cls(pid=int(info["pid"]), endpoint_url=str(info["endpoint_url"]))
-        return server if is_alive(server.endpoint_url) else None
+        return server if _pid_alive(server.pid) and is_alive(server.endpoint_url) else None
 
     def stop(self, info_file: Path | None = None) -> None:
         process = getattr(self, "_process", None)
