@@ -44,8 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     second_plan_changes = None
     logs = {verb: open(workdir / f"terraform-{verb}.log", "w") for verb in ("init", "apply", "plan", "destroy")}
 
+    created = []
+
     def logger(verb: str):
-        return lambda line: logs[verb].write(line + "\n")
+        def on_line(line: str) -> None:
+            logs[verb].write(line + "\n")
+            if verb == "apply" and ": Creation complete" in line:
+                created.append(line)
+        return on_line
 
     server = LocalAws.start(log_path=workdir / "moto.log")
     try:
@@ -73,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             if verb == "plan":
                 second_plan_changes = outcome
             if verb == "apply":
-                resources = sum(1 for line in (workdir / "terraform-apply.log").read_text().splitlines()
-                                if ": Creation complete" in line)
+                resources = len(created)
             logs[verb].flush()
     except terraform.TerraformError as error:
         print(f"FAILED: {str(error)[-3000:]}\nlogs: {workdir}", file=sys.stderr)
