@@ -23,7 +23,6 @@ import pytest
 AWS_OPT_IN = "DEEPSENTINEL_LIVE_AWS"
 DEPLOYMENT_FIXTURES = {"network_live": "network", "security_live": "security", "storage_live": "storage",
                        "platform_live": "platform"}
-_NEEDED = pytest.StashKey[list]()
 LIVE_DIR = Path(__file__).parent
 
 
@@ -38,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "live_destroy: destroy-and-check test, run after all other live tests")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     live_items = [i for i in items if LIVE_DIR in Path(str(i.path)).parents]
     for item in live_items:
@@ -49,9 +49,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
     # destroy checks last, so every deployment's tests ran while it was up and the destroys overlap
     items.sort(key=lambda i: i.get_closest_marker("live_destroy") is not None)
-    config.stash[_NEEDED] = sorted({DEPLOYMENT_FIXTURES[f] for i in items if i in live_items
-                                    and not i.get_closest_marker("skip")
-                                    for f in getattr(i, "fixturenames", ()) if f in DEPLOYMENT_FIXTURES})
+
+
+def _needed_deployments(session: pytest.Session) -> list[str]:
+    """Deployments used by the tests that survived -m/-k selection (and are not skipped)."""
+    return sorted({DEPLOYMENT_FIXTURES[f] for item in session.items if not item.get_closest_marker("skip")
+                   for f in getattr(item, "fixturenames", ()) if f in DEPLOYMENT_FIXTURES})
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +88,7 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
                                   target=live_target, log=log)
 
     pool = DeploymentPool({n: factory(n) for n in DEPLOYMENT_FIXTURES.values()}, log)
-    pool.start(request.config.stash.get(_NEEDED, []))
+    pool.start(_needed_deployments(request.session))
     yield pool
     pool.destroy_all()
     if request.config.getoption("--live-keep-workdir"):

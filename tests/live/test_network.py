@@ -10,6 +10,8 @@ from tests.live.aws_checks import (get_flow_logs_for_vpc, get_listener_rules, ge
                                    get_target_group, get_vpc_by_id, get_vpc_endpoints_for_vpc,
                                    is_private_subnet_behind_nat, is_public_subnet)
 
+pytestmark = pytest.mark.live
+
 
 def test_vpc_has_the_configured_cidr_and_dns(network_live):
     d = network_live

@@ -20,6 +20,8 @@ from tests.live.aws_checks import (get_batch_compute_environment, get_batch_job_
                                    get_scheduled_actions, get_sqs_queue_attributes, is_private_subnet_behind_nat,
                                    is_public_subnet)
 
+pytestmark = pytest.mark.live
+
 
 def test_network_routing(platform_live):
     d = platform_live

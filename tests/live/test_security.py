@@ -7,6 +7,8 @@ import pytest
 from tests.live.aws_checks import (get_default_security_group, get_network_acls_for_vpc,
                                    get_security_group_rules)
 
+pytestmark = pytest.mark.live
+
 
 def _ingress(d, group_key):
     return [r for r in get_security_group_rules(d.clients, d.outputs[group_key]) if not r["IsEgress"]]

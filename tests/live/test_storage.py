@@ -10,6 +10,8 @@ from tests.live.aws_checks import (assert_s3_bucket_exists, get_address_of_rds_i
                                    get_s3_bucket_policy, get_s3_bucket_public_access_block,
                                    get_s3_bucket_versioning, get_secret)
 
+pytestmark = pytest.mark.live
+
 SPECS = {spec.purpose: spec for spec in BUCKETS}
 
 
