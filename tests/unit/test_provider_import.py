@@ -1,0 +1,65 @@
+"""The provider binding is imported per service module, never through its 2,135-module `__init__`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+SYNTH_AND_REPORT = """
+import json, sys
+{prelude}
+from pathlib import Path
+from deepsentinel.app import synth
+from deepsentinel.settings import load_settings
+synth([load_settings("dev")], outdir=Path(sys.argv[1]))
+package = sys.modules["cdktf_cdktf_provider_aws"]
+print(json.dumps({{"submodules": sorted(m for m in sys.modules if m.startswith("cdktf_cdktf_provider_aws.")),
+                  "package_init_ran": hasattr(package, "__all__")}}))
+"""
+
+
+def run_synth(outdir: Path, prelude: str = "") -> dict:
+    result = subprocess.run([sys.executable, "-c", SYNTH_AND_REPORT.format(prelude=prelude), str(outdir)],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_synth_loads_only_the_service_modules_it_uses(tmp_path: Path):
+    report = run_synth(tmp_path)
+    assert report["package_init_ran"] is False
+    services = {m.split(".")[1] for m in report["submodules"]}
+    assert {"vpc", "db_instance", "lambda_function", "batch_compute_environment", "provider"} <= services
+    assert len(services) < 100  # of 2,135
+
+
+@pytest.mark.slow  # ~17 s: the full import alone costs 8-9 s
+def test_synth_is_identical_to_one_with_the_whole_binding_imported(tmp_path: Path):
+    run_synth(tmp_path / "lazy")
+    report = run_synth(tmp_path / "full", prelude="import cdktf_cdktf_provider_aws")
+    assert report["package_init_ran"] is True
+    lazy = (tmp_path / "lazy" / "stacks" / "deepsentinel-dev" / "cdk.tf.json").read_text()
+    full = (tmp_path / "full" / "stacks" / "deepsentinel-dev" / "cdk.tf.json").read_text()
+    assert lazy == full
+
+
+def test_a_resource_type_new_to_the_project_needs_only_its_import_line(tmp_path: Path):
+    code = """
+import sys, deepsentinel
+from cdktf import App, TerraformStack
+from cdktf_cdktf_provider_aws.provider import AwsProvider
+from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy  # used nowhere in the platform
+app = App(outdir=sys.argv[1]); stack = TerraformStack(app, "new-type")
+AwsProvider(stack, "aws", region="ap-northeast-2")
+SqsQueuePolicy(stack, "policy", queue_url="https://example/q", policy="{}")
+app.synth()
+"""
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=REPO_ROOT, check=True, timeout=300,
+                   capture_output=True)
+    document = json.loads((tmp_path / "stacks" / "new-type" / "cdk.tf.json").read_text())
+    assert document["resource"]["aws_sqs_queue_policy"]["policy"]["queue_url"] == "https://example/q"
