@@ -29,7 +29,7 @@ LIVE_DIR = Path(__file__).parent
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--live-target", choices=("moto", "aws"), default="moto",
                      help=f"where live tests apply: moto (local, default) or aws (also needs {AWS_OPT_IN}=1)")
-    parser.addoption("--live-keep-workdir", action="store_true",
+    parser.addoption("--live-keep-workdir", action="store_true", default=False,
                      help="print the live deployments' working directories (logs, state) at the end")
 
 
