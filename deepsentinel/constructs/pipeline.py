@@ -33,7 +33,6 @@ LAMBDA_RUNTIME = "python3.12"
 LAMBDA_MEMORY_MB = 256
 SQS_BATCH_SIZE = 10
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
-CLAIM_TTL_SECONDS = 6 * 3600
 # The worker's exit codes (worker_image/src/video_worker/exit_codes.py): bad input is final.
 WORKER_EXIT_BAD_INPUT = 65
 WORKER_EXIT_RETRYABLE = 75
@@ -42,6 +41,12 @@ CPU_JOB_RESOURCES = {"VCPU": "4", "MEMORY": "15360"}
 QUEUE_AGE_ALARM_SECONDS = 900
 QUEUE_DEPTH_ALARM_MESSAGES = 100
 DEFAULT_LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
+
+
+def claim_ttl_seconds(s: PlatformSettings) -> int:
+    """A crashed invocation's claim must expire before SQS redelivers (visibility timeout), and not
+    before a live invocation could still be submitting (the Lambda timeout)."""
+    return max(s.lambda_timeout_seconds, s.queue_visibility_timeout_seconds // 2)
 
 
 class MissingHandlerError(FileNotFoundError):
@@ -103,7 +108,7 @@ class Pipeline(Construct):
                            (("gpu", GPU_JOB_RESOURCES), ("cpu", CPU_JOB_RESOURCES))}
         environments = {
             "sqs_to_batch": {"JOB_QUEUE": props.job_queue_arn, "JOB_DEFINITION": n.gpu_job_definition,
-                             "IDEMPOTENCY_TABLE": table.name, "CLAIM_TTL_SECONDS": str(CLAIM_TTL_SECONDS)},
+                             "IDEMPOTENCY_TABLE": table.name, "CLAIM_TTL_SECONDS": str(claim_ttl_seconds(s))},
             "batch_failure_monitor": {"ALERT_TOPIC_ARN": topic.arn, "LOG_GROUP": props.batch_log_group_name},
             "ecr_cleanup": {"REPOSITORIES": ",".join(n.ecr_repository(r) for r in ECR_REPOSITORIES),
                             "MAX_AGE_DAYS": "30", "KEEP_LATEST": str(s.ecr_keep_images), "DRY_RUN": "false"},

@@ -18,6 +18,8 @@ def test_jobs_queue_redrives_to_the_dlq_after_three_receives(platform):
     assert queue["sqs_managed_sse_enabled"] is True and dlq["sqs_managed_sse_enabled"] is True
     _, function = named(platform.dev, "aws_lambda_function", "sqs_to_batch")
     assert queue["visibility_timeout_seconds"] > function["timeout"]
+    claim_ttl = int(function["environment"]["variables"]["CLAIM_TTL_SECONDS"])
+    assert function["timeout"] <= claim_ttl < queue["visibility_timeout_seconds"]
 
 
 def test_event_source_mapping_reports_partial_failures(platform):
