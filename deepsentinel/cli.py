@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -57,10 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     addresses.set_defaults(run=run_addresses)
 
     for name, (module_name, help_text) in EXTERNAL_COMMANDS.items():
-        try:  # TODO(remove once all command modules exist)
-            importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
         sub = commands.add_parser(name, help=help_text)
         module = importlib.import_module(module_name)
         module.add_arguments(sub, name)
@@ -68,14 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser, *, multiple_envs: bool = True) -> None:
+def add_settings_arguments(parser: argparse.ArgumentParser, *, multiple_envs: bool = True,
+                           out_help: str | None = "output directory (default cdktf.out)") -> None:
+    """--env, --settings, -c; and --out as the synth directory unless out_help is None (the command defines it)."""
     parser.add_argument("--env", choices=ENVIRONMENTS, default=None,
                         help="one environment (default: " + ("all" if multiple_envs else "dev") + ")")
     parser.add_argument("--settings", type=Path, metavar="FILE",
                         help="TOML overrides: top-level keys for every environment, [dev]/[prod] tables for one")
     parser.add_argument("-c", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one setting (repeatable); lists are comma separated")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUTDIR, help="output directory (default cdktf.out)")
+    if out_help is not None:
+        parser.add_argument("--out", type=Path, default=DEFAULT_OUTDIR, help=out_help)
 
 
 def settings_from_args(args: argparse.Namespace, *, default_envs: tuple[str, ...] = ENVIRONMENTS

@@ -94,11 +94,9 @@ def render(graph: Graph, out: Path) -> Path:
 def add_arguments(parser: argparse.ArgumentParser, name: str = "graph") -> None:
     from deepsentinel.cli import add_settings_arguments
 
-    add_settings_arguments(parser, multiple_envs=False)
-    for action in parser._actions:  # --out is the picture here, not the synth directory
-        if "--out" in action.option_strings:
-            action.default, action.metavar = None, "FILE.svg|.png"
-            action.help = "picture to write (.svg, .png, .pdf or .dot; default platform-<env>.svg)"
+    add_settings_arguments(parser, multiple_envs=False, out_help=None)
+    parser.add_argument("--out", metavar="FILE.svg|.png",
+                        help="picture to write (.svg, .png, .pdf or .dot; default platform-<env>.svg)")
     parser.add_argument("--stacks", type=Path, metavar="DIR",
                         help="draw already synthesized stacks (<DIR>/stacks/<stack>/cdk.tf.json) instead of synthesizing")
 

@@ -29,10 +29,8 @@ class ReviewError(Exception):
 def add_arguments(parser: argparse.ArgumentParser, name: str = "review") -> None:
     from deepsentinel.cli import add_settings_arguments
 
-    add_settings_arguments(parser, multiple_envs=True)
-    for action in parser._actions:  # add_settings_arguments' --out is a directory; here it is the report
-        if "--out" in action.option_strings:
-            action.default, action.help, action.metavar = None, "write the markdown here (default: stdout)", "FILE"
+    add_settings_arguments(parser, multiple_envs=True, out_help=None)
+    parser.add_argument("--out", metavar="FILE", help="write the markdown here (default: stdout)")
     parser.add_argument("--base", default="HEAD", metavar="REF_OR_DIR",
                         help="git ref (synthesized from `git archive` in a temp dir), a source tree, a directory of "
                              "synthesized stacks (<dir>/stacks/<stack>/cdk.tf.json), or `none` (default HEAD)")
