@@ -71,17 +71,18 @@ class Security(Construct):
         return SecurityGroup(self, f"{purpose}-sg", name=self._names.name(purpose), vpc_id=vpc_id,
                              description=description, tags={"Name": self._names.name(purpose)}).id
 
-    def _ingress(self, id_: str, group_id: str, port: int, *, description: str,
-                 cidr: str | None = None, group: str | None = None) -> None:
-        VpcSecurityGroupIngressRule(self, id_, security_group_id=group_id, ip_protocol="tcp", from_port=port,
-                                    to_port=port, description=description, cidr_ipv4=cidr,
-                                    referenced_security_group_id=group, tags={"Name": self._names.name(id_)})
+    def _ingress(self, id_: str, group_id: str, port: int, **source: str) -> None:
+        self._rule(VpcSecurityGroupIngressRule, id_, group_id, port, **source)
 
-    def _egress(self, id_: str, group_id: str, port: int, *, description: str,
-                cidr: str | None = None, group: str | None = None) -> None:
-        VpcSecurityGroupEgressRule(self, id_, security_group_id=group_id, ip_protocol="tcp", from_port=port,
-                                   to_port=port, description=description, cidr_ipv4=cidr,
-                                   referenced_security_group_id=group, tags={"Name": self._names.name(id_)})
+    def _egress(self, id_: str, group_id: str, port: int, **destination: str) -> None:
+        self._rule(VpcSecurityGroupEgressRule, id_, group_id, port, **destination)
+
+    def _rule(self, rule_class: type, id_: str, group_id: str, port: int, *, description: str,
+              cidr: str | None = None, group: str | None = None) -> None:
+        """One TCP port to or from a CIDR or another security group; always described."""
+        rule_class(self, id_, security_group_id=group_id, ip_protocol="tcp", from_port=port, to_port=port,
+                   description=description, cidr_ipv4=cidr, referenced_security_group_id=group,
+                   tags={"Name": self._names.name(id_)})
 
     def _network_acls(self, props: SecurityProps) -> None:
         s = props.settings
