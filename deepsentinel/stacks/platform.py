@@ -10,6 +10,7 @@ from constructs import Construct
 
 from deepsentinel.constructs.compute import Compute, ComputeProps
 from deepsentinel.constructs.iam import Iam, IamProps
+from deepsentinel.constructs.names import ResourceNames
 from deepsentinel.constructs.network import Network, NetworkProps
 from deepsentinel.constructs.pipeline import DEFAULT_LAMBDAS_DIR, Pipeline, PipelineProps
 from deepsentinel.constructs.security import Security, SecurityProps
@@ -54,7 +55,7 @@ class PlatformStack(TerraformStack):
                 "RAW_BUCKET": storage.bucket_names["raw-videos"],
                 "HIGHLIGHTS_BUCKET": storage.bucket_names["highlights"],
                 "THUMBNAILS_BUCKET": storage.bucket_names["thumbnails"],
-                "JOBS_QUEUE_NAME": f"{s.prefix}-jobs", "AWS_REGION_NAME": s.region},
+                "JOBS_QUEUE_NAME": ResourceNames(s).jobs_queue, "AWS_REGION_NAME": s.region},
             backend_secrets={"DB_USERNAME": f"{storage.db_secret_arn}:username::",
                              "DB_PASSWORD": f"{storage.db_secret_arn}:password::",
                              "DJANGO_SECRET_KEY": storage.django_secret_arn}))
