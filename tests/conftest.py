@@ -9,6 +9,15 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+LIVE_AWS_OPT_IN = "DEEPSENTINEL_LIVE_AWS"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Registered here, at the root of the tests, so `pytest -m live --live-target=aws` works from the repo root.
+    parser.addoption("--live-target", choices=("moto", "aws"), default="moto",
+                     help=f"where live tests apply: moto (local, default) or aws (also needs {LIVE_AWS_OPT_IN}=1)")
+    parser.addoption("--live-keep-workdir", action="store_true", default=False,
+                     help="print the live deployments' working directories (logs, state) at the end")
 
 
 @dataclass(frozen=True)

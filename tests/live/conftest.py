@@ -20,17 +20,10 @@ from pathlib import Path
 
 import pytest
 
-AWS_OPT_IN = "DEEPSENTINEL_LIVE_AWS"
+from tests.conftest import LIVE_AWS_OPT_IN as AWS_OPT_IN  # noqa: E402
 DEPLOYMENT_FIXTURES = {"network_live": "network", "security_live": "security", "storage_live": "storage",
                        "platform_live": "platform"}
 LIVE_DIR = Path(__file__).parent
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--live-target", choices=("moto", "aws"), default="moto",
-                     help=f"where live tests apply: moto (local, default) or aws (also needs {AWS_OPT_IN}=1)")
-    parser.addoption("--live-keep-workdir", action="store_true", default=False,
-                     help="print the live deployments' working directories (logs, state) at the end")
 
 
 def pytest_configure(config: pytest.Config) -> None:
