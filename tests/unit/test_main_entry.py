@@ -1,0 +1,24 @@
+"""`python main.py` is what `cdktf synth` runs (cdktf.json): every environment plus the state stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+
+def test_cdktf_json_runs_main_py_which_synthesizes_every_stack(tmp_path: Path):
+    assert json.loads((REPO_ROOT / "cdktf.json").read_text())["app"] == "python main.py"
+    settings = tmp_path / "settings.toml"
+    settings.write_text("[prod]\ngpu_max_instances = 6\n")
+    subprocess.run([sys.executable, "main.py"], cwd=REPO_ROOT, check=True, timeout=300, capture_output=True,
+                   env=dict(os.environ, CDKTF_OUTDIR=str(tmp_path / "out"), DEEPSENTINEL_SETTINGS=str(settings)))
+    stacks = sorted(p.name for p in (tmp_path / "out" / "stacks").iterdir())
+    assert stacks == ["deepsentinel-dev", "deepsentinel-prod", "deepsentinel-state"]
+    prod = json.loads((tmp_path / "out" / "stacks" / "deepsentinel-prod" / "cdk.tf.json").read_text())
+    compute_environment = next(iter(prod["resource"]["aws_batch_compute_environment"].values()))
+    assert compute_environment["compute_resources"]["max_vcpus"] == 24
