@@ -146,7 +146,12 @@ def load_settings(environment: str, *, settings_file: Path | None = None,
     values: dict[str, object] = {}
     problems: list[str] = []
     if settings_file is not None:
-        document = tomllib.loads(Path(settings_file).read_text())
+        try:
+            document = tomllib.loads(Path(settings_file).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise SettingsError([f"--settings {settings_file}: {error}"]) from None
+        for table in sorted(k for k, v in document.items() if isinstance(v, dict) and k not in (*ENVIRONMENTS, "tags")):
+            problems.append(f"[{table}]: unknown table in {settings_file}; allowed: [dev], [prod], [tags]")
         values.update({k: v for k, v in document.items() if not isinstance(v, dict) or k == "tags"})
         values.update(document.get(environment, {}))
     for item in overrides:

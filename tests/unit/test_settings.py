@@ -89,3 +89,13 @@ def test_cli_rejects_bad_settings_before_writing_anything(tmp_path: Path):
     assert "vpc_cidr: prefix /8 is outside the VPC range /16../28" in result.stderr
     assert "availability_zones: at least 2 are required" in result.stderr
     assert not out.exists()
+
+
+def test_settings_file_problems_are_named(tmp_path: Path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("vpc_cidr = \n")
+    assert f"--settings {broken}:" in problems_of(settings_file=broken)
+    staging = tmp_path / "staging.toml"
+    staging.write_text("[staging]\ngpu_max_instances = 2\n")
+    assert "[staging]: unknown table" in problems_of(settings_file=staging)
+    assert "--settings" in problems_of(settings_file=tmp_path / "missing.toml")
