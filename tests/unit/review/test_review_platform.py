@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deepsentinel.review.cost import PriceTable, Usage, estimate
-from deepsentinel.review.policy import Baseline, BaselineError, Finding, Suppression, evaluate
+from deepsentinel.review.policy import Baseline, BaselineError, Finding, evaluate
 
 REPO = Path(__file__).resolve().parents[3]
 
