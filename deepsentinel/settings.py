@@ -88,6 +88,8 @@ class PlatformSettings:
     max_receive_count: int = 3  # receives before a message moves to the DLQ
     alarm_email: str | None = None  # None: SNS topic without subscription
     ecr_cleanup_schedule: str = "cron(0 3 ? * SUN *)"
+    github_repository: str | None = None  # owner/name: failed Batch jobs also open a GitHub issue there
+    github_token_secret_arn: str | None = None  # Secrets Manager secret holding the GitHub token (with the above)
 
     user_names: tuple[str, ...] = ("alice", "bob", "carol")  # members of admin/developer groups
     admin_user_names: tuple[str, ...] = ("alice",)  # subset of user_names in the admin group
@@ -284,6 +286,12 @@ def validate(s: PlatformSettings) -> None:
             problems.append(f"user_names: {user!r} is not a valid IAM user name")
     if len(set(s.user_names)) != len(s.user_names) or s.ci_user_name in s.user_names:
         problems.append("user_names: names must be distinct and differ from ci_user_name")
+    if (s.github_repository is None) != (s.github_token_secret_arn is None):
+        problems.append("github_repository/github_token_secret_arn: set both or neither")
+    if s.github_repository is not None and not re.match(r"^[\w.-]+/[\w.-]+$", s.github_repository):
+        problems.append(f"github_repository: {s.github_repository!r} must be owner/name")
+    if s.github_token_secret_arn is not None and not s.github_token_secret_arn.startswith("arn:aws:secretsmanager:"):
+        problems.append(f"github_token_secret_arn: {s.github_token_secret_arn!r} is not a Secrets Manager ARN")
     if not set(s.admin_user_names) <= set(s.user_names):
         problems.append(f"admin_user_names: {sorted(set(s.admin_user_names) - set(s.user_names))} not in user_names")
     if problems:

@@ -91,7 +91,9 @@ class Iam(Construct):
                 allow(["batch:SubmitJob"], [job_queue_arn, *job_definition_arns], "SubmitJobs")],
             "batch_failure_monitor": [
                 allow(["logs:GetLogEvents"], [arn("logs", f"log-group:{n.batch_log_group}:*")], "ReadJobLogs"),
-                allow(["sns:Publish"], [arn("sns", n.alerts_topic)], "PublishAlerts")],
+                allow(["sns:Publish"], [arn("sns", n.alerts_topic)], "PublishAlerts"),
+                *([allow(["secretsmanager:GetSecretValue"], [s.github_token_secret_arn], "ReadGithubToken")]
+                  if s.github_token_secret_arn else [])],
             "ecr_cleanup": [
                 allow(["ecr:DescribeImages", "ecr:ListImages", "ecr:BatchDeleteImage"], repository_arns,
                       "CleanRepositories"),

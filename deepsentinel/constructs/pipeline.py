@@ -109,7 +109,10 @@ class Pipeline(Construct):
         environments = {
             "sqs_to_batch": {"JOB_QUEUE": props.job_queue_arn, "JOB_DEFINITION": n.gpu_job_definition,
                              "IDEMPOTENCY_TABLE": table.name, "CLAIM_TTL_SECONDS": str(claim_ttl_seconds(s))},
-            "batch_failure_monitor": {"ALERT_TOPIC_ARN": topic.arn, "LOG_GROUP": props.batch_log_group_name},
+            "batch_failure_monitor": {"ALERT_TOPIC_ARN": topic.arn, "LOG_GROUP": props.batch_log_group_name,
+                                      **({"GITHUB_REPOSITORY": s.github_repository,
+                                          "GITHUB_TOKEN_SECRET_ARN": s.github_token_secret_arn}
+                                         if s.github_repository and s.github_token_secret_arn else {})},
             "ecr_cleanup": {"REPOSITORIES": ",".join(n.ecr_repository(r) for r in ECR_REPOSITORIES),
                             "MAX_AGE_DAYS": "30", "KEEP_LATEST": str(s.ecr_keep_images), "DRY_RUN": "false"},
         }

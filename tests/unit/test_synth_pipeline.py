@@ -104,3 +104,28 @@ def test_a_lambda_folder_without_handler_fails_synth_clearly(tmp_path: Path):
     (tmp_path / "lambdas" / "sqs_to_batch" / "handler.py").write_text("def handler(event, context):\n    return {}\n")
     with pytest.raises(MissingHandlerError, match="without handler.py .*batch_failure_monitor, ecr_cleanup"):
         synth([load_settings("dev")], outdir=tmp_path / "out", lambdas_dir=tmp_path / "lambdas")
+
+
+def test_github_issues_for_failed_jobs_are_wired_when_configured(tmp_path: Path):
+    from deepsentinel.app import synth
+    from deepsentinel.settings import load_settings
+    from deepsentinel.synthesized import load
+
+    token = "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:github-token"
+    settings = load_settings("dev", overrides=["github_repository=deepsentinel/platform",
+                                               f"github_token_secret_arn={token}"])
+    document = load(synth([settings], outdir=tmp_path, include_state_stack=False).stacks["deepsentinel-dev"])
+    _, monitor = named(document, "aws_lambda_function", "batch_failure_monitor")
+    assert monitor["environment"]["variables"]["GITHUB_REPOSITORY"] == "deepsentinel/platform"
+    assert monitor["environment"]["variables"]["GITHUB_TOKEN_SECRET_ARN"] == token
+    _, role_policy = named(document, "aws_iam_role_policy", "lambda-batch-failure-monitor")
+    statements = {s["Sid"]: s for s in json.loads(role_policy["policy"])["Statement"]}
+    assert statements["ReadGithubToken"] == {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+                                             "Resource": [token], "Sid": "ReadGithubToken"}
+
+
+def test_github_settings_must_come_together():
+    from deepsentinel.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="github_repository/github_token_secret_arn: set both or neither"):
+        load_settings("dev", overrides=["github_repository=deepsentinel/platform"])
