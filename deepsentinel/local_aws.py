@@ -95,6 +95,13 @@ MOTO_EXCEPTIONS = (
         "response patch: RedrivePolicy is answered as compact JSON",
     ),
     MotoException(
+        "aws_appautoscaling_policy (destroy)",
+        "moto answers DeleteScalingPolicy for a policy that is already gone with ValidationException; AWS answers "
+        "ObjectNotFoundException, which the provider takes as deleted. Seen once in a local destroy: a delete whose "
+        "answer was lost under load was retried and failed the destroy after 60 s",
+        "response patch: a missing policy answers ObjectNotFoundException, as AWS does",
+    ),
+    MotoException(
         "AWS Batch jobs (pipeline check)",
         "moto's Batch backend runs submitted jobs in Docker containers; this machine has no Docker engine",
         "moto setting batch.use_docker=false (moto's own Docker-free Batch backend: jobs are recorded and "
@@ -118,6 +125,7 @@ def configure_moto() -> None:
     _patch_launch_template_data_tags()
     _patch_security_group_rule_descriptions()
     _patch_sqs_redrive_policy_json()
+    _patch_scaling_policy_not_found()
 
 
 def _patch_application_autoscaling_tags() -> None:
@@ -279,6 +287,27 @@ def _patch_sqs_redrive_policy_json() -> None:
 
     cls.attributes = property(attributes)
     cls._deepsentinel_redrive = True
+
+
+def _patch_scaling_policy_not_found() -> None:
+    from moto.applicationautoscaling import models
+    from moto.core.exceptions import JsonRESTError
+
+    cls = models.ApplicationAutoscalingBackend
+    if getattr(cls, "_deepsentinel_not_found", False):
+        return
+    original = cls.delete_scaling_policy
+
+    def delete_scaling_policy(self: Any, policy_name: str, service_namespace: str, resource_id: str,
+                              scalable_dimension: str) -> None:
+        key = models.FakeApplicationAutoscalingPolicy.formulate_key(service_namespace, resource_id,
+                                                                    scalable_dimension, policy_name)
+        if key not in self.policies:  # AWS's error for a missing policy; the provider treats it as deleted
+            raise JsonRESTError("ObjectNotFoundException", f"No scaling policy found: {policy_name}")
+        original(self, policy_name, service_namespace, resource_id, scalable_dimension)
+
+    cls.delete_scaling_policy = delete_scaling_policy
+    cls._deepsentinel_not_found = True
 
 
 # --- server ----------------------------------------------------------------------------------------------
