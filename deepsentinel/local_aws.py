@@ -112,8 +112,14 @@ MOTO_EXCEPTIONS = (
 
 # --- patches (run inside the server process) -------------------------------------------------------------
 
+_configured = False
+
+
 def configure_moto() -> None:
-    """Settings and response patches of the local server; idempotent."""
+    """Settings and response patches of the local server; idempotent (the patches wrap moto's methods once)."""
+    global _configured
+    if _configured:
+        return
     from moto.core.config import default_user_config
 
     default_user_config["batch"] = {"use_docker": False}
@@ -126,14 +132,13 @@ def configure_moto() -> None:
     _patch_security_group_rule_descriptions()
     _patch_sqs_redrive_policy_json()
     _patch_scaling_policy_not_found()
+    _configured = True
 
 
 def _patch_application_autoscaling_tags() -> None:
     from moto.applicationautoscaling import models, responses
 
     cls = responses.ApplicationAutoScalingResponse
-    if getattr(cls, "_deepsentinel_tags", False):
-        return
 
     def tag_store(self: Any) -> dict[str, dict[str, str]]:
         backend = self.applicationautoscaling_backend
@@ -175,7 +180,6 @@ def _patch_application_autoscaling_tags() -> None:
     cls.tag_resource = tag_resource
     cls.untag_resource = untag_resource
     models.ApplicationAutoscalingBackend.deregister_scalable_target = deregister_scalable_target
-    cls._deepsentinel_tags = True
 
 
 def _patch_iam_service_specific_credentials() -> None:
@@ -198,8 +202,6 @@ def _patch_rds_parameter_source() -> None:
     from moto.rds import responses
 
     cls = responses.RDSResponse
-    if getattr(cls, "_deepsentinel_source", False):
-        return
     original = cls.describe_db_parameters
 
     def describe_db_parameters(self: Any) -> Any:
@@ -209,7 +211,6 @@ def _patch_rds_parameter_source() -> None:
         return ActionResult({**result.result, "Parameters": parameters})
 
     cls.describe_db_parameters = describe_db_parameters
-    cls._deepsentinel_source = True
 
 
 ECS_SERVICE_FIELDS = ("healthCheckGracePeriodSeconds", "availabilityZoneRebalancing")
@@ -220,8 +221,6 @@ def _patch_ecs_service_fields() -> None:
     from moto.ecs import responses
 
     cls = responses.EC2ContainerServiceResponse
-    if getattr(cls, "_deepsentinel_fields", False):
-        return
     original = cls.create_service
 
     def create_service(self: Any) -> Any:
@@ -234,15 +233,12 @@ def _patch_ecs_service_fields() -> None:
         return result
 
     cls.create_service = create_service
-    cls._deepsentinel_fields = True
 
 
 def _patch_launch_template_data_tags() -> None:
     from moto.ec2.models import launch_templates
 
     cls = launch_templates.LaunchTemplateVersion
-    if getattr(cls, "_deepsentinel_tags", False):
-        return
     original_init = cls.__init__
 
     def __init__(self: Any, template: Any, number: int, data: dict[str, Any], *args: Any, **kwargs: Any) -> None:
@@ -253,30 +249,24 @@ def _patch_launch_template_data_tags() -> None:
         original_init(self, template, number, data, *args, **kwargs)
 
     cls.__init__ = __init__
-    cls._deepsentinel_tags = True
 
 
 def _patch_security_group_rule_descriptions() -> None:
     from moto.ec2.models import security_groups
 
     cls = security_groups.SecurityGroupRule
-    if getattr(cls, "_deepsentinel_descriptions", False):
-        return
 
     def description(self: Any) -> str | None:
         # a rule that references a group keeps its description in the group pair, not in an IP range
         return self.ip_range.get("Description") or (self.source_group or {}).get("Description")
 
     cls.description = property(description)
-    cls._deepsentinel_descriptions = True
 
 
 def _patch_sqs_redrive_policy_json() -> None:
     from moto.sqs import models
 
     cls = models.Queue
-    if getattr(cls, "_deepsentinel_redrive", False):
-        return
     original = cls.attributes
 
     def attributes(self: Any) -> dict[str, Any]:
@@ -286,7 +276,6 @@ def _patch_sqs_redrive_policy_json() -> None:
         return result
 
     cls.attributes = property(attributes)
-    cls._deepsentinel_redrive = True
 
 
 def _patch_scaling_policy_not_found() -> None:
@@ -294,8 +283,6 @@ def _patch_scaling_policy_not_found() -> None:
     from moto.core.exceptions import JsonRESTError
 
     cls = models.ApplicationAutoscalingBackend
-    if getattr(cls, "_deepsentinel_not_found", False):
-        return
     original = cls.delete_scaling_policy
 
     def delete_scaling_policy(self: Any, policy_name: str, service_namespace: str, resource_id: str,
@@ -307,7 +294,6 @@ def _patch_scaling_policy_not_found() -> None:
         original(self, policy_name, service_namespace, resource_id, scalable_dimension)
 
     cls.delete_scaling_policy = delete_scaling_policy
-    cls._deepsentinel_not_found = True
 
 
 # --- server ----------------------------------------------------------------------------------------------
