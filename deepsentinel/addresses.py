@@ -45,26 +45,22 @@ class AddressDrift:
         return "\n".join(lines)
 
 
-def addresses(stack_json: Path) -> dict[str, bool]:
-    """address -> stateful, for every resource of a synthesized stack."""
-    return {r.address: r.stateful for r in resources(load(stack_json))}
-
-
 def compare(stack: str, stack_json: Path, snapshot_dir: Path = DEFAULT_SNAPSHOT_DIR) -> AddressDrift:
-    current = addresses(stack_json)
+    document = load(stack_json)
+    current = {r.address for r in resources(document)}
     snapshot_file = snapshot_dir / f"{stack}.txt"
     recorded = set(snapshot_file.read_text().split()) if snapshot_file.exists() else set()
     # A moved resource still appears under its new address; its old one is covered by the moved block.
-    moved_from = {m["from"] for m in load(stack_json).get("moved", [])}
-    gone = sorted(recorded - set(current) - moved_from)
+    moved_from = {m["from"] for m in document.get("moved", [])}
+    gone = sorted(recorded - current - moved_from)
     return AddressDrift(stack=stack,
                         removed_stateful=[a for a in gone if a.split(".")[0] in STATEFUL_TYPES],
                         removed=[a for a in gone if a.split(".")[0] not in STATEFUL_TYPES],
-                        added=sorted(set(current) - recorded))
+                        added=sorted(current - recorded))
 
 
 def write_snapshot(stack: str, stack_json: Path, snapshot_dir: Path = DEFAULT_SNAPSHOT_DIR) -> Path:
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     path = snapshot_dir / f"{stack}.txt"
-    path.write_text("".join(f"{a}\n" for a in sorted(addresses(stack_json))))
+    path.write_text("".join(f"{r.address}\n" for r in sorted(resources(load(stack_json)), key=lambda r: r.address)))
     return path
