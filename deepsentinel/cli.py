@@ -99,14 +99,14 @@ def run_synth(args: argparse.Namespace) -> int:
     from deepsentinel.synthesized import count_by_module, load
 
     stacks = synth_from_args(args)
-    rows = [(stack, module, count) for stack, path in stacks.items()
-            for module, count in sorted(count_by_module(load(path)).items())]
-    width = max(len(r[0]) for r in rows)
+    counts = {stack: count_by_module(load(path)) for stack, path in stacks.items()}
+    width = max(len(stack) for stack in stacks)
     print(f"\n{'stack':<{width}}  {'module':<10}  resources")
-    for stack, module, count in rows:
-        print(f"{stack:<{width}}  {module:<10}  {count:>9}")
+    for stack, by_module in counts.items():
+        for module, count in sorted(by_module.items()):
+            print(f"{stack:<{width}}  {module:<10}  {count:>9}")
     for stack, path in stacks.items():
-        print(f"{stack:<{width}}  {'total':<10}  {sum(count_by_module(load(path)).values()):>9}   {path}")
+        print(f"{stack:<{width}}  {'total':<10}  {sum(counts[stack].values()):>9}   {path}")
     return 0
 
 
