@@ -138,6 +138,7 @@ DEFAULTS: dict[str, PlatformSettings] = {
     ),
 }
 FIELDS = {f.name: f for f in dataclasses.fields(PlatformSettings)}
+FIELD_TYPES = typing.get_type_hints(PlatformSettings)  # resolved once: annotations are strings here
 
 
 def load_settings(environment: str, *, settings_file: Path | None = None,
@@ -182,7 +183,7 @@ def load_settings(environment: str, *, settings_file: Path | None = None,
 
 def _coerce(key: str, value: object) -> object:
     """Turn a TOML value or a `-c` string into the field's declared type."""
-    hint = typing.get_type_hints(PlatformSettings)[key]
+    hint = FIELD_TYPES[key]
     optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
     if optional:
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
