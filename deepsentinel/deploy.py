@@ -177,6 +177,9 @@ def _print_outputs(outputs: dict[str, object]) -> None:
 
 # --- AWS --------------------------------------------------------------------------------------------------
 
+CONFIRMED_PLAN = "deepsentinel.tfplan"
+
+
 def _run_aws(args: argparse.Namespace, settings) -> int:
     from deepsentinel import terraform
     from deepsentinel.app import platform_stack_name
@@ -195,7 +198,11 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
               f"{settings.state_lock_table_name} in {settings.region}) must exist first; it is the "
               "deepsentinel-state stack", file=sys.stderr)
         return 1
-    changes = terraform.plan(stack_dir, destroy=verb == "destroy", on_line=print, env=env)
+    # The plan the user confirms is saved and applied as it is, not planned again; its "Plan:" line gives the
+    # progress total (applying a saved plan does not print one).
+    progress = Progress("destroyed" if verb == "destroy" else "created")
+    changes = terraform.plan(stack_dir, destroy=verb == "destroy", out=CONFIRMED_PLAN, env=env,
+                             on_line=lambda line: progress(line) if line.startswith("Plan: ") else print(line))
     if not changes:
         print(f"{stack}: no changes")
         return 0
@@ -203,9 +210,8 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
                                      f"({settings.region})?"):
         print("aborted; nothing changed")
         return 1
-    runner = terraform.destroy if verb == "destroy" else terraform.apply
-    runner(stack_dir, parallelism=parallelism, env=env,
-           on_line=Progress("destroyed" if verb == "destroy" else "created"))
+    progress.started = time.perf_counter()
+    terraform.apply(stack_dir, parallelism=parallelism, plan_file=CONFIRMED_PLAN, env=env, on_line=progress)
     if verb == "deploy":
         _print_outputs(terraform.outputs(stack_dir, env=env))
     return 0

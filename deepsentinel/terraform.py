@@ -88,8 +88,10 @@ def plan(stack_dir: Path, *, destroy: bool = False, out: str | None = None, **kw
     return run(args, stack_dir, ok_codes=(0, 2), **kw).returncode == 2
 
 
-def apply(stack_dir: Path, *, parallelism: int = 10, **kw) -> None:
-    run(["apply", "-input=false", "-no-color", "-auto-approve", f"-parallelism={parallelism}"], stack_dir, **kw)
+def apply(stack_dir: Path, *, parallelism: int = 10, plan_file: str | None = None, **kw) -> None:
+    """Apply a fresh plan, or exactly the saved `plan_file` (the one a user confirmed; also a destroy plan)."""
+    run(["apply", "-input=false", "-no-color", "-auto-approve", f"-parallelism={parallelism}",
+         *([plan_file] if plan_file else [])], stack_dir, **kw)
 
 
 def destroy(stack_dir: Path, *, parallelism: int = 10, **kw) -> None:
@@ -100,6 +102,3 @@ def outputs(stack_dir: Path, **kw) -> dict[str, object]:
     result = run(["output", "-json", "-no-color"], stack_dir, **kw)
     return {name: value["value"] for name, value in json.loads(result.stdout or "{}").items()}
 
-
-def show_plan_json(stack_dir: Path, plan_file: str, **kw) -> dict:
-    return json.loads(run(["show", "-json", "-no-color", plan_file], stack_dir, **kw).stdout)

@@ -46,3 +46,17 @@ def test_a_missing_mirror_directory_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv(terraform.MIRROR_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="DEEPSENTINEL_TF_PLUGIN_MIRROR=.*nowhere.* is not a directory"):
         terraform.environment(config_dir=tmp_path)
+
+
+def test_a_saved_plan_is_applied_as_confirmed_and_destroy_plans_apply_too(tmp_path):
+    """What `deepsentinel deploy|destroy` does against AWS, on Terraform's built-in terraform_data (no provider)."""
+    (tmp_path / "main.tf.json").write_text('{"resource": {"terraform_data": {"marker": {"input": "v1"}}}}')
+    terraform.init(tmp_path, backend=False)
+    assert terraform.plan(tmp_path, out="confirmed.tfplan") is True
+    terraform.apply(tmp_path, plan_file="confirmed.tfplan")
+    assert terraform.plan(tmp_path) is False  # applied exactly: nothing left to do
+    assert terraform.plan(tmp_path, destroy=True, out="destroy.tfplan") is True
+    lines: list[str] = []
+    terraform.apply(tmp_path, plan_file="destroy.tfplan", on_line=lines.append)
+    assert any("1 destroyed" in line for line in lines)
+    assert terraform.plan(tmp_path) is True  # gone, so a plan would create it again
