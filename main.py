@@ -1,4 +1,4 @@
-"""Entry point of `cdktf synth` (cdktf.json runs `python main.py`): every environment + the state stack.
+"""Entry point of `cdktf synth` (cdktf.json runs `python main.py`): every environment + the account stack.
 
 Settings overrides come from DEEPSENTINEL_SETTINGS (a TOML file); `deepsentinel synth` offers more.
 """

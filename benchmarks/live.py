@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         from deepsentinel.stacks.provider import StackOptions
 
         started = time.perf_counter()
-        result = synth([settings], outdir=workdir / "cdktf.out", include_state_stack=False,
+        result = synth([settings], outdir=workdir / "cdktf.out", include_account_stack=False,
                        options=StackOptions(endpoint_url=server.endpoint_url, local_state_dir=str(workdir / "state")))
         stack_dir = result.stacks[platform_stack_name(settings)].parent
         times["synth"] = time.perf_counter() - started

@@ -1,6 +1,6 @@
 """Time the phases of `deepsentinel review` on the real platform: synth, diff+risks, cost, checkov.
 
-    python benchmarks/review.py            # dev, prod and the state stack
+    python benchmarks/review.py            # dev, prod and the account stack
     python benchmarks/review.py --env dev
 """
 

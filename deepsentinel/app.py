@@ -1,4 +1,4 @@
-"""Build the cdktf App: the platform stack of each chosen environment plus the state-backend stack."""
+"""Build the cdktf App: the platform stack of each chosen environment plus the account stack."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from deepsentinel.constructs.pipeline import DEFAULT_LAMBDAS_DIR
 from deepsentinel.settings import PlatformSettings
 from deepsentinel.stacks.platform import PlatformStack
 from deepsentinel.stacks.provider import StackOptions
-from deepsentinel.stacks.state_backend import StateBackendStack
+from deepsentinel.stacks.account import AccountStack
 
-STATE_STACK = "deepsentinel-state"
+ACCOUNT_STACK = "deepsentinel-account"
 
 
 def platform_stack_name(settings: PlatformSettings) -> str:
@@ -27,7 +27,7 @@ class SynthResult:
 
 
 def synth(environments: list[PlatformSettings], *, outdir: Path, options: StackOptions = StackOptions(),
-          include_state_stack: bool = True, lambdas_dir: Path = DEFAULT_LAMBDAS_DIR) -> SynthResult:
+          include_account_stack: bool = True, lambdas_dir: Path = DEFAULT_LAMBDAS_DIR) -> SynthResult:
     """Synthesize the given environments (all settings already validated) into `outdir`."""
     app = App(outdir=str(outdir))
     names = []
@@ -35,8 +35,8 @@ def synth(environments: list[PlatformSettings], *, outdir: Path, options: StackO
         PlatformStack(app, platform_stack_name(settings), settings=settings, options=options,
                       lambdas_dir=lambdas_dir)
         names.append(platform_stack_name(settings))
-    if include_state_stack and environments:
-        StateBackendStack(app, STATE_STACK, settings=environments[0], options=options)
-        names.append(STATE_STACK)
+    if include_account_stack and environments:
+        AccountStack(app, ACCOUNT_STACK, settings=environments[0], options=options)
+        names.append(ACCOUNT_STACK)
     app.synth()
     return SynthResult(outdir=outdir, stacks={n: outdir / "stacks" / n / "cdk.tf.json" for n in names})

@@ -89,7 +89,7 @@ def synth_from_args(args: argparse.Namespace, **synth_options) -> dict[str, Path
 
     started = time.perf_counter()
     names = ", ".join(f"deepsentinel-{s.environment}" for s in settings)
-    print(f"synthesizing {names} and the state stack into {args.out}/ ...", flush=True)
+    print(f"synthesizing {names} and the account stack into {args.out}/ ...", flush=True)
     result = synth(settings, outdir=args.out, **synth_options)
     print(f"synthesized {len(result.stacks)} stacks in {time.perf_counter() - started:.1f}s", flush=True)
     return result.stacks

@@ -5,7 +5,7 @@ detached, so the deployment outlives the command; its address, the synthesized s
 live in the working directory (default `.deepsentinel/local/<env>/`). `destroy --local` destroys the
 resources, stops the server and removes the state.
 
-Without --local: the user's AWS account, state in the S3 backend of the state stack, after a
+Without --local: the user's AWS account, state in the S3 backend of the account stack, after a
 confirmation prompt (`--yes` skips it).
 """
 
@@ -164,7 +164,7 @@ def _synth(settings, outdir: Path, *, endpoint_url: str | None, state_dir: Path 
     started = time.perf_counter()
     print(f"synthesizing {platform_stack_name(settings)} into {outdir}/ ...", flush=True)
     options = StackOptions(endpoint_url=endpoint_url, local_state_dir=str(state_dir) if state_dir else None)
-    result = synth([settings], outdir=outdir, options=options, include_state_stack=False)
+    result = synth([settings], outdir=outdir, options=options, include_account_stack=False)
     print(f"synthesized in {time.perf_counter() - started:.1f}s", flush=True)
     return result.stacks[platform_stack_name(settings)].parent
 
@@ -196,7 +196,7 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
     except terraform.TerraformError as error:
         print(f"error: {error}\nhint: the state backend (bucket {settings.state_bucket_name}, lock table "
               f"{settings.state_lock_table_name} in {settings.region}) must exist first; it is the "
-              "deepsentinel-state stack", file=sys.stderr)
+              "deepsentinel-account stack", file=sys.stderr)
         return 1
     # The plan the user confirms is saved and applied as it is, not planned again; its "Plan:" line gives the
     # progress total (applying a saved plan does not print one).

@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             from deepsentinel.cli import settings_from_args
 
             args.env = env
-            files = synth(settings_from_args(args), outdir=Path(tmp), include_state_stack=False).stacks
+            files = synth(settings_from_args(args), outdir=Path(tmp), include_account_stack=False).stacks
         if stack not in files:
             print(f"error: no stack {stack} (have: {', '.join(files) or 'none'})", file=sys.stderr)
             return 2

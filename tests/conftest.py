@@ -37,7 +37,7 @@ class SynthesizedPlatform:
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedPlatform:
-    """dev, prod and the state stack with default settings, synthesized once."""
+    """dev, prod and the account stack with default settings, synthesized once."""
     from deepsentinel.app import synth
     from deepsentinel.settings import load_settings
     from deepsentinel.synthesized import load

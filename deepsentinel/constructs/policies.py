@@ -19,6 +19,10 @@ def allow(actions: list[str], resources: list[str] | str, sid: str | None = None
     return statement
 
 
+def deny(actions: list[str], resources: list[str] | str, sid: str | None = None, **extra: Any) -> Statement:
+    return {**allow(actions, resources, sid, **extra), "Effect": "Deny"}
+
+
 def assume_role_policy(*services: str) -> str:
     return policy_document({"Effect": "Allow", "Principal": {"Service": list(services) if len(services) > 1
                                                              else services[0]},

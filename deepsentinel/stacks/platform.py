@@ -9,6 +9,7 @@ from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdent
 from constructs import Construct
 
 from deepsentinel.constructs.compute import Compute, ComputeProps
+from deepsentinel.constructs.encryption import Encryption, EncryptionProps
 from deepsentinel.constructs.iam import Iam, IamProps
 from deepsentinel.constructs.names import ResourceNames
 from deepsentinel.constructs.network import Network, NetworkProps
@@ -19,7 +20,7 @@ from deepsentinel.settings import PlatformSettings
 from deepsentinel.stacks.provider import StackOptions, configure_stack
 
 # Construct ids double as the module names of reports (synth table, review, graph).
-MODULES = ("network", "security", "storage", "iam", "compute", "pipeline")
+MODULES = ("network", "security", "encryption", "storage", "iam", "compute", "pipeline")
 
 
 class PlatformStack(TerraformStack):
@@ -34,12 +35,16 @@ class PlatformStack(TerraformStack):
         security = Security(self, "security", props=SecurityProps(
             settings=s, vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr, public_subnet_ids=network.public_subnet_ids,
             private_subnet_ids=network.private_subnet_ids, alb_security_group_id=network.alb_security_group_id))
+        names = ResourceNames(s)
+        encryption = Encryption(self, "encryption", props=EncryptionProps(
+            settings=s, account_id=account_id,
+            publishing_role_arns=[names.role_arn(account_id, names.lambda_role("batch_failure_monitor"))]))
         storage = Storage(self, "storage", props=StorageProps(
             settings=s, private_subnet_ids=network.private_subnet_ids,
             rds_security_group_id=security.rds_security_group_id))
         iam = Iam(self, "iam", props=IamProps(
             settings=s, account_id=account_id, bucket_arns=storage.bucket_arns, db_secret_arn=storage.db_secret_arn,
-            django_secret_arn=storage.django_secret_arn))
+            django_secret_arn=storage.django_secret_arn, kms_key_arn=encryption.kms_key_arn))
         compute = Compute(self, "compute", props=ComputeProps(
             settings=s, private_subnet_ids=network.private_subnet_ids,
             ecs_security_group_id=security.ecs_security_group_id,
@@ -50,22 +55,26 @@ class PlatformStack(TerraformStack):
             frontend_task_role_arn=iam.frontend_task_role_arn, backend_task_role_arn=iam.backend_task_role_arn,
             batch_service_role_arn=iam.batch_service_role_arn,
             batch_instance_profile_arn=iam.batch_instance_profile_arn,
+            load_balancer_ready=network.load_balancer_ready, batch_service_role_ready=iam.batch_service_role_ready,
             backend_environment={
                 "DB_HOST": storage.db_host, "DB_PORT": storage.db_port, "DB_NAME": storage.db_name,
                 "RAW_BUCKET": storage.bucket_names["raw-videos"],
                 "HIGHLIGHTS_BUCKET": storage.bucket_names["highlights"],
                 "THUMBNAILS_BUCKET": storage.bucket_names["thumbnails"],
-                "JOBS_QUEUE_NAME": ResourceNames(s).jobs_queue, "AWS_REGION_NAME": s.region},
+                "JOBS_QUEUE_NAME": names.jobs_queue, "AWS_REGION_NAME": s.region},
             backend_secrets={"DB_USERNAME": f"{storage.db_secret_arn}:username::",
                              "DB_PASSWORD": f"{storage.db_secret_arn}:password::",
                              "DJANGO_SECRET_KEY": storage.django_secret_arn}))
         pipeline = Pipeline(self, "pipeline", props=PipelineProps(
             settings=s, job_queue_arn=compute.job_queue_arn, batch_log_group_name=compute.batch_log_group_name,
             worker_image_url=compute.ecr_repository_urls["video-analysis"], batch_job_role_arn=iam.batch_job_role_arn,
-            lambda_role_arns=iam.lambda_role_arns, raw_bucket_name=storage.bucket_names["raw-videos"],
+            lambda_role_arns=iam.lambda_role_arns, lambda_role_ready=iam.lambda_role_ready,
+            scheduler_role_arn=iam.scheduler_role_arn, kms_key_arn=encryption.kms_key_arn,
+            ecs_cluster_name=compute.cluster_name, ecs_service_names=list(compute.service_names.values()),
+            raw_bucket_name=storage.bucket_names["raw-videos"],
             highlights_bucket_name=storage.bucket_names["highlights"],
             models_bucket_name=storage.bucket_names["analysis-models"], db_secret_arn=storage.db_secret_arn,
-            lambdas_dir=lambdas_dir))
+            db_host=storage.db_host, db_port=storage.db_port, db_name=storage.db_name, lambdas_dir=lambdas_dir))
 
         outputs: dict[str, object] = {
             "vpc_id": network.vpc_id,
@@ -82,6 +91,8 @@ class PlatformStack(TerraformStack):
             "lambda_function_names": pipeline.function_names,
             "idempotency_table_name": pipeline.idempotency_table_name,
             "gpu_job_definition_arn": pipeline.job_definition_arns["gpu"],
+            "alerts_topic_arn": pipeline.alerts_topic_arn,
+            "kms_key_arn": encryption.kms_key_arn,
         }
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value)

@@ -12,8 +12,8 @@ from deepsentinel.settings import PlatformSettings
 
 # Every service the stacks use; AwsProviderEndpoints takes one keyword per service.
 ENDPOINT_SERVICES = ("acm", "applicationautoscaling", "batch", "cloudwatch", "cloudwatchlogs", "dynamodb", "ec2",
-                     "ecr", "ecs", "elbv2", "events", "iam", "lambda", "rds", "route53", "s3", "secretsmanager",
-                     "sns", "sqs", "sts")
+                     "ecr", "ecs", "elbv2", "events", "iam", "kms", "lambda", "rds", "route53", "s3", "scheduler",
+                     "secretsmanager", "sns", "sqs", "sts")
 LOCAL_MAX_RETRIES = 3
 
 
@@ -22,8 +22,8 @@ class StackOptions:
     """How a stack reaches AWS and keeps its state.
 
     endpoint_url: None for real AWS; a URL (a local moto server) sends every API call there.
-    local_state_dir: None keeps state in the S3 backend of the state stack; a directory keeps it in a
-    local terraform.tfstate there (local deploys and the state stack's own bootstrap).
+    local_state_dir: None keeps state in the S3 backend of the account stack; a directory keeps it in a
+    local terraform.tfstate there (local deploys and the account stack's own bootstrap).
     """
 
     endpoint_url: str | None = None

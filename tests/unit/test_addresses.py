@@ -13,7 +13,7 @@ from tests.conftest import REPO_ROOT
 SNAPSHOT_DIR = REPO_ROOT / "addresses"
 
 
-@pytest.mark.parametrize("stack", ["deepsentinel-dev", "deepsentinel-prod", "deepsentinel-state"])
+@pytest.mark.parametrize("stack", ["deepsentinel-dev", "deepsentinel-prod", "deepsentinel-account"])
 def test_addresses_match_the_committed_snapshot(platform, stack):
     drift = compare(stack, platform.paths[stack], SNAPSHOT_DIR)
     assert drift.clean, drift.explain()

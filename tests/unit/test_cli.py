@@ -22,7 +22,7 @@ def test_synth_one_environment_prints_the_resource_table(tmp_path: Path):
     assert set(modules) == {"network", "security", "storage", "iam", "compute", "pipeline"}
     total = next(int(row[2]) for row in rows if row[:2] == ["deepsentinel-dev", "total"])
     assert total == sum(modules.values()) >= 140
-    assert sorted(p.name for p in (tmp_path / "stacks").iterdir()) == ["deepsentinel-dev", "deepsentinel-state"]
+    assert sorted(p.name for p in (tmp_path / "stacks").iterdir()) == ["deepsentinel-dev", "deepsentinel-account"]
     assert "Node 20 is end-of-life" not in result.stdout + result.stderr
 
 

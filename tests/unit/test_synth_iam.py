@@ -1,4 +1,4 @@
-"""IAM module: least-privilege roles, no wildcard actions on data services, people and CI."""
+"""IAM module and people: least-privilege roles, no wildcard actions on data services, people and CI."""
 
 from __future__ import annotations
 
@@ -42,12 +42,13 @@ def test_batch_job_role_reads_raw_and_writes_highlights(platform):
 
 
 def test_groups_users_and_a_plan_only_ci_user(platform):
-    groups = {g["name"] for g in of_type(platform.dev, "aws_iam_group").values()}
-    assert groups == {"deepsentinel-dev-admins", "deepsentinel-dev-developers"}
-    users = {u["name"] for u in of_type(platform.dev, "aws_iam_user").values()}
-    assert users == {"alice", "bob", "carol", "deepsentinel-dev-ci-plan"}
-    ci_policy = next(p for n, p in inline_policies(platform.dev) if "ci-plan" in n)
-    ci_actions = {a for s in ci_policy["Statement"] for a in s["Action"]}
-    assert "s3:PutObject" not in ci_actions and "s3:GetObject" in ci_actions
-    attachments = {(a["user"], a["policy_arn"]) for a in of_type(platform.dev, "aws_iam_user_policy_attachment").values()}
+    account = platform.documents["deepsentinel-account"]
+    groups = {g["name"] for g in of_type(account, "aws_iam_group").values()}
+    assert groups == {"deepsentinel-admins", "deepsentinel-developers"}
+    users = {u["name"] for u in of_type(account, "aws_iam_user").values()}
+    assert users == {"alice", "bob", "carol", "deepsentinel-ci-plan"}
+    ci_policy = next(p for n, p in inline_policies(account) if "ci-plan" in n)
+    allowed = {a for s in ci_policy["Statement"] if s["Effect"] == "Allow" for a in s["Action"]}
+    assert "s3:PutObject" not in allowed and "s3:GetObject" in allowed
+    attachments = {(a["user"], a["policy_arn"]) for a in of_type(account, "aws_iam_user_policy_attachment").values()}
     assert all(arn.endswith("ReadOnlyAccess") for _, arn in attachments)

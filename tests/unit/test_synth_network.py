@@ -62,7 +62,7 @@ def test_with_a_domain_http_redirects_to_https_with_a_dns_validated_certificate(
     from deepsentinel.synthesized import load
 
     result = synth([load_settings("dev", overrides=["domain_name=video.example.com"])], outdir=tmp_path,
-                   include_state_stack=False)
+                   include_account_stack=False)
     document = load(result.stacks["deepsentinel-dev"])
     listeners = {l["port"]: l for l in of_type(document, "aws_lb_listener").values()}
     assert listeners[80]["default_action"][0]["redirect"] == {"port": "443", "protocol": "HTTPS",

@@ -11,7 +11,7 @@ import pytest
 from deepsentinel import terraform
 
 
-@pytest.mark.parametrize("stack", ["deepsentinel-dev", "deepsentinel-prod", "deepsentinel-state"])
+@pytest.mark.parametrize("stack", ["deepsentinel-dev", "deepsentinel-prod", "deepsentinel-account"])
 def test_stack_is_valid_terraform(platform, stack):
     stack_dir = platform.paths[stack].parent
     terraform.init(stack_dir, backend=False)

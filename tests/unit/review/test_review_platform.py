@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 @pytest.fixture(scope="session")
 def platform_policy(platform):
-    """checkov once on dev, prod and the state stack against the repository's baseline."""
+    """checkov once on dev, prod and the account stack against the repository's baseline."""
     return evaluate(platform.paths, platform.documents, Baseline.load())
 
 
@@ -27,7 +27,7 @@ def test_repository_baseline_covers_the_platform(platform_policy):
     assert platform_policy.passed > 500 and len(platform_policy.findings) > 50
     assert platform_policy.stale == [], [s.describe() for s in platform_policy.stale]
     # every finding is mapped back to its construct path and gets a severity from the table
-    assert all(f.module in {"network", "security", "storage", "iam", "compute", "pipeline", "stack"}
+    assert all(f.module in {"network", "security", "storage", "iam", "compute", "pipeline", "people", "stack"}
                for f in platform_policy.findings)
     assert not [f.check_id for f in platform_policy.findings if f.severity == "unknown"]
 
@@ -81,7 +81,7 @@ def test_review_against_itself_is_quiet(platform, tmp_path):
     md = out.read_text()
     assert code == 0
     assert "`deepsentinel-dev` no changes" in md and "| **Risks** | none |" in md
-    assert "deepsentinel-prod" not in md  # --env dev keeps dev (and the state stack)
+    assert "deepsentinel-prod" not in md  # --env dev keeps dev (and the account stack)
 
 
 def test_review_with_a_git_base(tmp_path):
