@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.appautoscaling_policy import (
     AppautoscalingPolicy, AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
     AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification)
@@ -48,6 +49,10 @@ class ComputeProps:
     backend_task_role_arn: str
     batch_service_role_arn: str
     batch_instance_profile_arn: str
+    # AWS rejects CreateService while a target group has no load balancer: the listeners and rules first.
+    load_balancer_ready: list[ITerraformDependable] = field(default_factory=list)
+    # A compute environment created before its service role's policy cannot be deleted cleanly (DELETING).
+    batch_service_role_ready: list[ITerraformDependable] = field(default_factory=list)
     backend_environment: dict[str, str] = field(default_factory=dict)
     backend_secrets: dict[str, str] = field(default_factory=dict)  # env name -> Secrets Manager valueFrom
 
@@ -79,7 +84,7 @@ class Compute(Construct):
         self._s, self._names = s, ResourceNames(s)
         self.ecr_repository_urls = {purpose: self._repository(purpose) for purpose in ECR_REPOSITORIES}
 
-        cluster = EcsCluster(self, "cluster", name=s.name("cluster"),
+        cluster = EcsCluster(self, "cluster", name=self._names.ecs_cluster,
                              setting=[EcsClusterSetting(name="containerInsights", value="enabled")])
         self.cluster_name = cluster.name
         specs = (
@@ -100,12 +105,11 @@ class Compute(Construct):
                              image_scanning_configuration=EcrRepositoryImageScanningConfiguration(scan_on_push=True),
                              tags={"Name": self._names.ecr_repository(purpose)})
         EcrLifecyclePolicy(self, f"ecr-{purpose}-lifecycle", repository=repo.name, policy=json.dumps({"rules": [
+            # Untagged only: a count rule over tagged images would expire the tag a service or job definition
+            # still runs. Tagged images are the cleanup Lambda's, which checks what is in use.
             {"rulePriority": 1, "description": "Drop untagged images after a day",
              "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
-                           "countNumber": 1}, "action": {"type": "expire"}},
-            {"rulePriority": 2, "description": f"Keep the newest {s.ecr_keep_images} images",
-             "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": s.ecr_keep_images},
-             "action": {"type": "expire"}}]}))
+                           "countNumber": 1}, "action": {"type": "expire"}}]}))
         return repo.repository_url
 
     def _service(self, spec: _ServiceSpec, cluster: EcsCluster, props: ComputeProps) -> str:
@@ -131,7 +135,7 @@ class Compute(Construct):
                                      operating_system_family="LINUX", cpu_architecture="X86_64"),
                                  container_definitions=json.dumps([container]))
         service = EcsService(
-            self, f"{spec.name}-service", name=s.name(spec.name), cluster=cluster.id, task_definition=task.arn,
+            self, f"{spec.name}-service", name=self._names.ecs_service(spec.name), cluster=cluster.id, task_definition=task.arn,
             launch_type="FARGATE", desired_count=s.service_min_tasks, propagate_tags="SERVICE",
             health_check_grace_period_seconds=60,
             deployment_circuit_breaker=EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
@@ -140,7 +144,8 @@ class Compute(Construct):
                                                                  assign_public_ip=False),
             load_balancer=[EcsServiceLoadBalancer(target_group_arn=spec.target_group_arn, container_name=spec.name,
                                                   container_port=spec.port)],
-            lifecycle={"ignore_changes": ["desired_count"]})  # owned by autoscaling after creation
+            lifecycle={"ignore_changes": ["desired_count"]},  # owned by autoscaling after creation
+            depends_on=props.load_balancer_ready or None)
         self._autoscaling(spec.name, cluster.name, service.name)
         return service.name
 
@@ -199,7 +204,7 @@ class Compute(Construct):
                 ec2_configuration=[BatchComputeEnvironmentComputeResourcesEc2Configuration(
                     image_type="ECS_AL2_NVIDIA", image_id_override=s.gpu_ami_id)],
                 tags={"Name": s.name("gpu")}),
-            tags={"Name": s.name("gpu")})
+            tags={"Name": s.name("gpu")}, depends_on=props.batch_service_role_ready or None)
         queue = BatchJobQueue(self, "job-queue", name=self._names.batch_job_queue, state="ENABLED",
                               priority=JOB_QUEUE_PRIORITY,
                               compute_environment_order=[BatchJobQueueComputeEnvironmentOrder(

@@ -1,27 +1,23 @@
-"""IAM: service roles (ECS, Batch, one per Lambda), human groups and users, and a plan-only CI user.
+"""IAM: the environment's service roles (ECS, Batch, one per Lambda).
 
 Data-service permissions name their resources; `*` resources appear only for actions AWS does not
-scope to a resource (ECR auth token, Batch/ECS describe and list calls).
+scope to a resource (ECR auth token, Batch/ECS describe and list calls). People (groups, users, the CI
+user) have account-wide names and live in the account stack (constructs/people.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.iam_group import IamGroup
-from cdktf_cdktf_provider_aws.iam_group_policy import IamGroupPolicy
-from cdktf_cdktf_provider_aws.iam_group_policy_attachment import IamGroupPolicyAttachment
+from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.iam_instance_profile import IamInstanceProfile
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
-from cdktf_cdktf_provider_aws.iam_user import IamUser
-from cdktf_cdktf_provider_aws.iam_user_group_membership import IamUserGroupMembership
-from cdktf_cdktf_provider_aws.iam_user_policy import IamUserPolicy
-from cdktf_cdktf_provider_aws.iam_user_policy_attachment import IamUserPolicyAttachment
 from constructs import Construct
 
-from deepsentinel.constructs.names import ECR_REPOSITORIES, ResourceNames
+from deepsentinel.constructs.encryption import PUBLISH_KEY_ACTIONS
+from deepsentinel.constructs.names import ECR_REPOSITORIES, ECS_SERVICES, LAMBDA_FUNCTIONS, ResourceNames
 from deepsentinel.constructs.policies import Statement, allow, assume_role_policy, policy_document
 from deepsentinel.settings import PlatformSettings
 
@@ -35,6 +31,7 @@ class IamProps:
     bucket_arns: dict[str, str]  # purpose -> ARN, from storage
     db_secret_arn: str
     django_secret_arn: str
+    kms_key_arn: str  # the environment's key: publishers to its encrypted topics need it
 
 
 class Iam(Construct):
@@ -45,8 +42,9 @@ class Iam(Construct):
     batch_instance_profile_arn: str
     batch_job_role_arn: str
     lambda_role_arns: dict[str, str]  # function folder -> role ARN
-    group_names: dict[str, str]
-    ci_user_name: str
+    scheduler_role_arn: str  # EventBridge Scheduler: invokes the scheduled functions
+    batch_service_role_ready: list[ITerraformDependable]  # the role with its policy attached
+    lambda_role_ready: dict[str, list[ITerraformDependable]]  # function folder -> its role's policies
 
     def __init__(self, scope: Construct, id_: str, *, props: IamProps) -> None:
         super().__init__(scope, id_)
@@ -63,23 +61,25 @@ class Iam(Construct):
         job_definition_arns += [f"{a}:*" for a in job_definition_arns]  # submit_job names a revision
         repository_arns = [arn("ecr", f"repository/{n.ecr_repository(r)}") for r in ECR_REPOSITORIES]
 
-        execution = self._role("ecs-task-execution", "ecs-tasks.amazonaws.com",
+        execution, _ = self._role("ecs-task-execution", "ecs-tasks.amazonaws.com",
                                managed=["service-role/AmazonECSTaskExecutionRolePolicy"],
                                statements=[allow(["secretsmanager:GetSecretValue"], secrets, "ReadAppSecrets")])
-        backend = self._role("backend-task", "ecs-tasks.amazonaws.com", statements=[
+        backend, _ = self._role("backend-task", "ecs-tasks.amazonaws.com", statements=[
             allow(["s3:GetObject", "s3:PutObject"], [f"{buckets['raw-videos']}/*"], "PresignUploads"),
             allow(["s3:GetObject"], [f"{buckets['highlights']}/*", f"{buckets['thumbnails']}/*"], "ReadResults"),
             allow(["sqs:SendMessage", "sqs:GetQueueAttributes"], [jobs_queue_arn], "SubmitJobs"),
             allow(["secretsmanager:GetSecretValue"], secrets, "ReadAppSecrets")])
-        frontend = self._role("frontend-task", "ecs-tasks.amazonaws.com")
-        batch_service = self._role("batch-service", "batch.amazonaws.com",
-                                   managed=["service-role/AWSBatchServiceRole"])
-        batch_instance = self._role("batch-instance", "ec2.amazonaws.com",
+        frontend, _ = self._role("frontend-task", "ecs-tasks.amazonaws.com")
+        batch_service, self.batch_service_role_ready = self._role("batch-service", "batch.amazonaws.com",
+                                                                  managed=["service-role/AWSBatchServiceRole"])
+        batch_instance, _ = self._role("batch-instance", "ec2.amazonaws.com",
                                     managed=["service-role/AmazonEC2ContainerServiceforEC2Role"])
         profile = IamInstanceProfile(self, "batch-instance-profile", name=s.name("batch-instance"),
                                      role=batch_instance.name)
-        batch_job = self._role("batch-job", "ecs-tasks.amazonaws.com", statements=[
+        batch_job, _ = self._role("batch-job", "ecs-tasks.amazonaws.com", statements=[
             allow(["s3:GetObject"], [f"{buckets['raw-videos']}/*", f"{buckets['analysis-models']}/*"], "ReadInputs"),
+            # Without ListBucket, S3 answers a missing key with 403 AccessDenied instead of 404 NoSuchKey.
+            allow(["s3:ListBucket"], [buckets["raw-videos"]], "TellMissingInputs"),
             allow(["s3:PutObject"], [f"{buckets['highlights']}/*", f"{buckets['thumbnails']}/*"], "WriteResults"),
             allow(["secretsmanager:GetSecretValue"], [props.db_secret_arn], "ReadDbSecret")])
         lambda_statements: dict[str, list[Statement]] = {
@@ -88,10 +88,15 @@ class Iam(Construct):
                        "sqs:ChangeMessageVisibility"], [jobs_queue_arn], "ConsumeJobs"),
                 allow(["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem"],
                       [arn("dynamodb", f"table/{n.idempotency_table}")], "ClaimVideos"),
-                allow(["batch:SubmitJob"], [job_queue_arn, *job_definition_arns], "SubmitJobs")],
+                allow(["batch:SubmitJob"], [job_queue_arn, *job_definition_arns], "SubmitJobs"),
+                # Before re-submitting on an expired claim, adopt the video's job if it exists; ListJobs
+                # has no resource-level permissions.
+                allow(["batch:ListJobs"], "*", "FindSubmittedJobs")],
             "batch_failure_monitor": [
                 allow(["logs:GetLogEvents"], [arn("logs", f"log-group:{n.batch_log_group}:*")], "ReadJobLogs"),
                 allow(["sns:Publish"], [arn("sns", n.alerts_topic)], "PublishAlerts"),
+                allow(PUBLISH_KEY_ACTIONS, [props.kms_key_arn], "EncryptAlerts"),
+                allow(["dynamodb:DeleteItem"], [arn("dynamodb", f"table/{n.idempotency_table}")], "ReleaseClaims"),
                 *([allow(["secretsmanager:GetSecretValue"], [s.github_token_secret_arn], "ReadGithubToken")]
                   if s.github_token_secret_arn else [])],
             "ecr_cleanup": [
@@ -100,15 +105,23 @@ class Iam(Construct):
                 # Describe/list calls of Batch and ECS cannot be scoped to a resource ARN.
                 allow(["batch:DescribeJobDefinitions", "ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition"],
                       "*", "FindImagesInUse")],
+            "ecs_redeploy": [
+                allow(["ecs:UpdateService"], [arn("ecs", f"service/{n.ecs_cluster}/{n.ecs_service(svc)}")
+                                              for svc in ECS_SERVICES], "RestartServices")],
         }
-        self.lambda_role_arns = {}
-        for folder, statements in lambda_statements.items():
+        self.lambda_role_arns, self.lambda_role_ready = {}, {}
+        for folder in LAMBDA_FUNCTIONS:
             log_group = arn("logs", f"log-group:{n.function_log_group(folder)}:*")
-            role = self._role(f"lambda-{folder.replace('_', '-')}", "lambda.amazonaws.com", statements=[
-                allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group], "WriteOwnLogs"), *statements])
+            role, ready = self._role(n.lambda_role(folder), "lambda.amazonaws.com", statements=[
+                allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group], "WriteOwnLogs"),
+                *lambda_statements[folder]])
             self.lambda_role_arns[folder] = role.arn
+            self.lambda_role_ready[folder] = ready
 
-        self._people(s, arn, repository_arns)
+        scheduler, _ = self._role("scheduler", "scheduler.amazonaws.com", statements=[
+            allow(["lambda:InvokeFunction"], [arn("lambda", f"function:{n.function('ecr_cleanup')}")],
+                  "InvokeScheduledFunctions")])
+        self.scheduler_role_arn = scheduler.arn
         self.ecs_task_execution_role_arn = execution.arn
         self.backend_task_role_arn = backend.arn
         self.frontend_task_role_arn = frontend.arn
@@ -117,47 +130,19 @@ class Iam(Construct):
         self.batch_job_role_arn = batch_job.arn
 
     def _role(self, purpose: str, service: str, *, managed: tuple[str, ...] | list[str] = (),
-              statements: list[Statement] | None = None) -> IamRole:
+              statements: list[Statement] | None = None) -> tuple[IamRole, list[ITerraformDependable]]:
+        """The role, and its policies: what a resource using the role must wait for (IAM is not in the
+        role's reference, so Terraform would otherwise create both at once)."""
         role = IamRole(self, f"{purpose}-role", name=self._s.name(purpose),
                        assume_role_policy=assume_role_policy(service), tags={"Name": self._s.name(purpose)})
+        ready: list[ITerraformDependable] = [role]
         for policy in managed:
-            IamRolePolicyAttachment(self, f"{purpose}-{policy.rsplit('/', 1)[-1]}", role=role.name,
-                                    policy_arn=f"{AWS_MANAGED}/{policy}")
+            ready.append(IamRolePolicyAttachment(self, f"{purpose}-{policy.rsplit('/', 1)[-1]}", role=role.name,
+                                                 policy_arn=f"{AWS_MANAGED}/{policy}"))
         if statements:
-            IamRolePolicy(self, f"{purpose}-policy", name=purpose, role=role.id,
-                          policy=policy_document(*statements))
-        return role
-
-    def _people(self, s: PlatformSettings, arn: "_ArnBuilder", repository_arns: list[str]) -> None:
-        admin = IamGroup(self, "admin-group", name=s.name("admins"))
-        developer = IamGroup(self, "developer-group", name=s.name("developers"))
-        IamGroupPolicyAttachment(self, "admin-access", group=admin.name,
-                                 policy_arn=f"{AWS_MANAGED}/AdministratorAccess")
-        IamGroupPolicyAttachment(self, "developer-read-only", group=developer.name,
-                                 policy_arn=f"{AWS_MANAGED}/ReadOnlyAccess")
-        IamGroupPolicy(self, "developer-push-images", name="push-images", group=developer.name,
-                       policy=policy_document(
-                           allow(["ecr:GetAuthorizationToken"], "*", "EcrLogin"),
-                           allow(["ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-                                  "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage"],
-                                 repository_arns, "PushProjectImages")))
-        for user_name in s.user_names:
-            user = IamUser(self, f"user-{user_name}", name=user_name, force_destroy=True,
-                           tags={"Name": user_name})
-            groups = [developer.name] + ([admin.name] if user_name in s.admin_user_names else [])
-            IamUserGroupMembership(self, f"user-{user_name}-groups", user=user.name, groups=groups)
-        ci = IamUser(self, "ci-user", name=s.name(s.ci_user_name), force_destroy=True,
-                     tags={"Name": s.name(s.ci_user_name), "Purpose": "terraform plan in CI"})
-        IamUserPolicyAttachment(self, "ci-read-only", user=ci.name, policy_arn=f"{AWS_MANAGED}/ReadOnlyAccess")
-        # Plan-only: read the state and take the lock; no write to anything else.
-        state_bucket = f"arn:aws:s3:::{s.state_bucket_name}"
-        IamUserPolicy(self, "ci-plan", name="terraform-plan", user=ci.name, policy=policy_document(
-            allow(["s3:ListBucket"], [state_bucket], "ListState"),
-            allow(["s3:GetObject"], [f"{state_bucket}/*"], "ReadState"),
-            allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
-                  [arn("dynamodb", f"table/{s.state_lock_table_name}")], "StateLock")))
-        self.group_names = {"admin": admin.name, "developer": developer.name}
-        self.ci_user_name = ci.name
+            ready.append(IamRolePolicy(self, f"{purpose}-policy", name=purpose, role=role.id,
+                                       policy=policy_document(*statements)))
+        return role, ready
 
 
 class _ArnBuilder:

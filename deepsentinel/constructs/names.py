@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from deepsentinel.settings import PlatformSettings
 
-LAMBDA_FUNCTIONS = ("sqs_to_batch", "batch_failure_monitor", "ecr_cleanup")  # folders under lambdas/
+LAMBDA_FUNCTIONS = ("sqs_to_batch", "batch_failure_monitor", "ecr_cleanup", "ecs_redeploy")  # folders under lambdas/
 ECR_REPOSITORIES = ("frontend", "backend", "video-analysis")
 ECS_SERVICES = ("frontend", "backend")
 
@@ -50,6 +50,24 @@ class ResourceNames:
     @property
     def batch_log_group(self) -> str:
         return f"/aws/batch/{self.settings.name('video-analysis')}"
+
+    @property
+    def video_events_topic(self) -> str:
+        return self.settings.name("video-events")
+
+    @property
+    def ecs_cluster(self) -> str:
+        return self.settings.name("cluster")
+
+    def ecs_service(self, purpose: str) -> str:
+        return self.settings.name(purpose)
+
+    def lambda_role(self, folder: str) -> str:
+        """Role purpose of a function; the role's name is `{prefix}-lambda-<function>`."""
+        return f"lambda-{folder.replace('_', '-')}"
+
+    def role_arn(self, account_id: str, purpose: str) -> str:
+        return f"arn:aws:iam::{account_id}:role/{self.settings.name(purpose)}"
 
     def function(self, folder: str) -> str:
         return self.settings.name(folder.replace("_", "-"))

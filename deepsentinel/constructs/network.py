@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cdktf import TerraformIterator, Token
+from cdktf import ITerraformDependable, TerraformIterator, Token
 from cdktf_cdktf_provider_aws.acm_certificate import AcmCertificate
 from cdktf_cdktf_provider_aws.acm_certificate_validation import AcmCertificateValidation
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
@@ -66,6 +66,7 @@ class Network(Construct):
     frontend_target_group_arn: str
     backend_target_group_arn: str
     alb_listener_arn: str
+    load_balancer_ready: list[ITerraformDependable]  # listeners and rules: ECS services wait for them
     zone_id: str | None
     certificate_arn: str | None
 
@@ -133,23 +134,24 @@ class Network(Construct):
         self.zone_id = None
         self.certificate_arn = None
         if s.domain_name is None:
-            listener = LbListener(self, "http", load_balancer_arn=alb.arn, port=80, protocol="HTTP",
+            http = listener = LbListener(self, "http", load_balancer_arn=alb.arn, port=80, protocol="HTTP",
                                   default_action=[LbListenerDefaultAction(type="forward",
                                                                           target_group_arn=frontend_tg.arn)])
         else:
             certificate_arn = self._dns_and_certificate(s, alb)
-            LbListener(self, "http", load_balancer_arn=alb.arn, port=80, protocol="HTTP",
-                       default_action=[LbListenerDefaultAction(
-                           type="redirect", redirect=LbListenerDefaultActionRedirect(
-                               port="443", protocol="HTTPS", status_code="HTTP_301"))])
+            http = LbListener(self, "http", load_balancer_arn=alb.arn, port=80, protocol="HTTP",
+                              default_action=[LbListenerDefaultAction(
+                                  type="redirect", redirect=LbListenerDefaultActionRedirect(
+                                      port="443", protocol="HTTPS", status_code="HTTP_301"))])
             listener = LbListener(self, "https", load_balancer_arn=alb.arn, port=443, protocol="HTTPS",
                                   ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06", certificate_arn=certificate_arn,
                                   default_action=[LbListenerDefaultAction(type="forward",
                                                                           target_group_arn=frontend_tg.arn)])
-        LbListenerRule(self, "backend-rule", listener_arn=listener.arn, priority=10,
-                       action=[LbListenerRuleAction(type="forward", target_group_arn=backend_tg.arn)],
-                       condition=[LbListenerRuleCondition(
-                           path_pattern=LbListenerRuleConditionPathPattern(values=list(BACKEND_PATHS)))])
+        backend_rule = LbListenerRule(
+            self, "backend-rule", listener_arn=listener.arn, priority=10,
+            action=[LbListenerRuleAction(type="forward", target_group_arn=backend_tg.arn)],
+            condition=[LbListenerRuleCondition(
+                path_pattern=LbListenerRuleConditionPathPattern(values=list(BACKEND_PATHS)))])
 
         self.vpc_id = vpc.id
         self.vpc_cidr = s.vpc_cidr
@@ -162,6 +164,7 @@ class Network(Construct):
         self.frontend_target_group_arn = frontend_tg.arn
         self.backend_target_group_arn = backend_tg.arn
         self.alb_listener_arn = listener.arn
+        self.load_balancer_ready = list({id(r): r for r in (http, listener, backend_rule)}.values())
 
     def _flow_logs(self, s: PlatformSettings, vpc_id: str) -> None:
         group = CloudwatchLogGroup(self, "flow-log-group", name=f"/vpc/{s.name('flow-logs')}",

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdktf import AssetType, TerraformAsset
+from cdktf import AssetType, ITerraformDependable, TerraformAsset
 from cdktf_cdktf_provider_aws.batch_job_definition import (BatchJobDefinition, BatchJobDefinitionRetryStrategy,
                                                            BatchJobDefinitionRetryStrategyEvaluateOnExit,
                                                            BatchJobDefinitionTimeout)
@@ -21,6 +21,8 @@ from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (LambdaEventSou
                                                                   LambdaEventSourceMappingScalingConfig)
 from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction, LambdaFunctionEnvironment
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from cdktf_cdktf_provider_aws.scheduler_schedule import (SchedulerSchedule, SchedulerScheduleFlexibleTimeWindow,
+                                                         SchedulerScheduleTarget)
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
@@ -61,10 +63,18 @@ class PipelineProps:
     worker_image_url: str  # ECR repository URL of the video-analysis image
     batch_job_role_arn: str
     lambda_role_arns: dict[str, str]  # function folder -> role ARN
+    lambda_role_ready: dict[str, list[ITerraformDependable]]  # function folder -> its role and policies
+    scheduler_role_arn: str  # EventBridge Scheduler's role for the scheduled functions
+    kms_key_arn: str  # the environment's customer-managed key (topics)
+    ecs_cluster_name: str
+    ecs_service_names: list[str]  # restarted after the DB secret rotates
     raw_bucket_name: str
     highlights_bucket_name: str
     models_bucket_name: str
-    db_secret_arn: str
+    db_secret_arn: str  # RDS-managed: {"username", "password"} only
+    db_host: str  # the endpoint comes from the DB instance, not from the secret
+    db_port: str
+    db_name: str
     lambdas_dir: Path = DEFAULT_LAMBDAS_DIR  # one folder per function, each with handler.py
 
 
@@ -99,7 +109,8 @@ class Pipeline(Construct):
                               point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
                               server_side_encryption=DynamodbTableServerSideEncryption(enabled=True),
                               deletion_protection_enabled=s.deletion_protection)
-        topic = SnsTopic(self, "alerts", name=n.alerts_topic, kms_master_key_id="alias/aws/sns")
+        # The environment's own key: CloudWatch and EventBridge cannot use the AWS managed alias/aws/sns.
+        topic = SnsTopic(self, "alerts", name=n.alerts_topic, kms_master_key_id=props.kms_key_arn)
         if s.alarm_email:
             SnsTopicSubscription(self, "alerts-email", topic_arn=topic.arn, protocol="email",
                                  endpoint=s.alarm_email)
@@ -110,11 +121,14 @@ class Pipeline(Construct):
             "sqs_to_batch": {"JOB_QUEUE": props.job_queue_arn, "JOB_DEFINITION": n.gpu_job_definition,
                              "IDEMPOTENCY_TABLE": table.name, "CLAIM_TTL_SECONDS": str(claim_ttl_seconds(s))},
             "batch_failure_monitor": {"ALERT_TOPIC_ARN": topic.arn, "LOG_GROUP": props.batch_log_group_name,
+                                      "IDEMPOTENCY_TABLE": table.name,
                                       **({"GITHUB_REPOSITORY": s.github_repository,
                                           "GITHUB_TOKEN_SECRET_ARN": s.github_token_secret_arn}
                                          if s.github_repository and s.github_token_secret_arn else {})},
             "ecr_cleanup": {"REPOSITORIES": ",".join(n.ecr_repository(r) for r in ECR_REPOSITORIES),
                             "MAX_AGE_DAYS": "30", "KEEP_LATEST": str(s.ecr_keep_images), "DRY_RUN": "false"},
+            "ecs_redeploy": {"CLUSTER": props.ecs_cluster_name, "SERVICES": ",".join(props.ecs_service_names),
+                             "SECRET_ARN": props.db_secret_arn},
         }
         functions = {folder: self._function(folder, environments[folder]) for folder in LAMBDA_FUNCTIONS}
 
@@ -123,11 +137,24 @@ class Pipeline(Construct):
                                  maximum_batching_window_in_seconds=5,
                                  function_response_types=["ReportBatchItemFailures"],
                                  scaling_config=LambdaEventSourceMappingScalingConfig(
-                                     maximum_concurrency=s.lambda_max_concurrency))
+                                     maximum_concurrency=s.lambda_max_concurrency),
+                                 # CreateEventSourceMapping checks that the role may read the queue.
+                                 depends_on=props.lambda_role_ready["sqs_to_batch"])
         self._event_rule("batch-failed", functions["batch_failure_monitor"], event_pattern=json.dumps({
             "source": ["aws.batch"], "detail-type": ["Batch Job State Change"],
             "detail": {"status": ["FAILED"], "jobQueue": [props.job_queue_arn]}}))
-        self._event_rule("ecr-cleanup", functions["ecr_cleanup"], schedule_expression=s.ecr_cleanup_schedule)
+        # Rotation of the RDS-managed secret: running backend tasks hold the old password (ECS injects secrets
+        # only at task start), so a new deployment starts tasks with the new one.
+        self._event_rule("db-secret-rotated", functions["ecs_redeploy"], event_pattern=json.dumps({
+            "source": ["aws.secretsmanager"], "detail-type": ["AWS Service Event via CloudTrail"],
+            "detail": {"eventName": ["RotationSucceeded"],
+                       "additionalEventData": {"SecretId": [props.db_secret_arn]}}}))
+        # EventBridge rule crons are UTC; Scheduler takes the time zone, like the night schedule.
+        SchedulerSchedule(self, "ecr-cleanup-schedule", name=s.name("ecr-cleanup"),
+                          schedule_expression=s.ecr_cleanup_schedule, schedule_expression_timezone=s.schedule_timezone,
+                          flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
+                          target=SchedulerScheduleTarget(arn=functions["ecr_cleanup"].arn,
+                                                         role_arn=props.scheduler_role_arn))
         self._alarms(queue, dlq, functions, topic.arn)
 
         self.jobs_queue_url = queue.url
@@ -148,7 +175,9 @@ class Pipeline(Construct):
                               filename=code.path, source_code_hash=code.asset_hash, memory_size=LAMBDA_MEMORY_MB,
                               timeout=s.lambda_timeout_seconds,
                               environment=LambdaFunctionEnvironment(variables=environment),
-                              depends_on=[log_group])  # the function must not create its own unmanaged group
+                              # Its own log group first (or Lambda creates an unmanaged one), and its role's
+                              # policies (a first invocation must not run without them).
+                              depends_on=[log_group, *props.lambda_role_ready[folder]])
 
     def _job_definition(self, kind: str, resources: dict[str, str]) -> str:
         s, props, n = self._s, self._props, self._names
@@ -159,6 +188,9 @@ class Pipeline(Construct):
             "environment": [{"name": k, "value": v} for k, v in sorted({
                 "RAW_BUCKET": props.raw_bucket_name, "HIGHLIGHTS_BUCKET": props.highlights_bucket_name,
                 "MODEL_URI": f"s3://{props.models_bucket_name}/yolov8n.pt", "DB_SECRET_ARN": props.db_secret_arn,
+                "DB_HOST": props.db_host, "DB_PORT": props.db_port, "DB_NAME": props.db_name,
+                # The worker marks the video FAILED itself when a retryable error hits the last attempt.
+                "JOB_ATTEMPTS": str(s.job_attempts),
                 "SAMPLE_FPS": "5", "DEVICE": "cuda" if kind == "gpu" else "cpu"}.items())],
             "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": props.batch_log_group_name}},
         }

@@ -51,8 +51,8 @@ def test_ecr_repositories_scan_immutable_and_lifecycle(platform):
         assert repo["image_scanning_configuration"] == {"scan_on_push": True}
     for lifecycle in of_type(platform.dev, "aws_ecr_lifecycle_policy").values():
         rules = json.loads(lifecycle["policy"])["rules"]
-        assert rules[0]["selection"]["tagStatus"] == "untagged"
-        assert rules[1]["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 10}
+        assert [r["selection"] for r in rules] == [{"tagStatus": "untagged", "countType": "sinceImagePushed",
+                                                    "countUnit": "days", "countNumber": 1}]
 
 
 def test_log_groups_have_retention(platform):
@@ -82,7 +82,7 @@ def test_gpu_settings_reach_the_compute_environment(tmp_path):
 
     settings = load_settings("dev", overrides=["gpu_use_spot=true", "gpu_ami_id=ami-0123456789abcdef0",
                                                "gpu_max_instances=2"])
-    document = load(synth([settings], outdir=tmp_path, include_state_stack=False).stacks["deepsentinel-dev"])
+    document = load(synth([settings], outdir=tmp_path, include_account_stack=False).stacks["deepsentinel-dev"])
     resources = only(document, "aws_batch_compute_environment")[1]["compute_resources"]
     assert (resources["type"], resources["allocation_strategy"]) == ("SPOT", "SPOT_CAPACITY_OPTIMIZED")
     assert resources["ec2_configuration"][0]["image_id_override"] == "ami-0123456789abcdef0"

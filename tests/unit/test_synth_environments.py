@@ -5,7 +5,7 @@ from __future__ import annotations
 from deepsentinel.synthesized import count_by_module, resources
 from tests.unit.synth_helpers import of_type
 
-MODULES = {"network", "security", "storage", "iam", "compute", "pipeline"}
+MODULES = {"network", "security", "encryption", "storage", "iam", "compute", "pipeline"}
 OUTPUTS = {"vpc_id", "public_subnet_ids", "private_subnet_ids", "alb_dns_name", "db_host", "bucket_names",
            "jobs_queue_url", "job_queue_arn", "ecr_repository_urls"}
 
@@ -34,8 +34,8 @@ def test_prod_differs_from_dev_only_through_settings(platform):
     assert platform.prod["terraform"]["backend"]["s3"]["key"] == "deepsentinel-prod/terraform.tfstate"
 
 
-def test_state_stack_has_a_versioned_bucket_and_a_lock_table(platform):
-    state = platform.documents["deepsentinel-state"]
+def test_account_stack_has_a_versioned_state_bucket_and_a_lock_table(platform):
+    state = platform.documents["deepsentinel-account"]
     assert [t["hash_key"] for t in of_type(state, "aws_dynamodb_table").values()] == ["LockID"]
     assert [v["versioning_configuration"]["status"] for v in of_type(state, "aws_s3_bucket_versioning").values()] == [
         "Enabled"]

@@ -35,7 +35,7 @@ def test_event_source_mapping_reports_partial_failures(platform):
 def test_lambdas_are_zipped_assets_with_their_environment(platform):
     functions = {f["function_name"]: f for f in of_type(platform.dev, "aws_lambda_function").values()}
     assert set(functions) == {"deepsentinel-dev-sqs-to-batch", "deepsentinel-dev-batch-failure-monitor",
-                              "deepsentinel-dev-ecr-cleanup"}
+                              "deepsentinel-dev-ecr-cleanup", "deepsentinel-dev-ecs-redeploy"}
     for function in functions.values():
         assert function["filename"].startswith("assets/") and function["handler"] == "handler.handler"
         zip_file = platform.paths["deepsentinel-dev"].parent / function["filename"]
@@ -77,7 +77,9 @@ def test_failed_batch_jobs_and_weekly_cleanup_trigger_their_lambdas(platform):
     rules = {r["name"]: r for r in of_type(platform.dev, "aws_cloudwatch_event_rule").values()}
     pattern = json.loads(rules["deepsentinel-dev-batch-failed"]["event_pattern"])
     assert pattern["detail-type"] == ["Batch Job State Change"] and pattern["detail"]["status"] == ["FAILED"]
-    assert rules["deepsentinel-dev-ecr-cleanup"]["schedule_expression"] == "cron(0 3 ? * SUN *)"
+    (schedule,) = of_type(platform.dev, "aws_scheduler_schedule").values()
+    assert schedule["schedule_expression"] == "cron(0 3 ? * SUN *)"
+    assert set(rules) == {"deepsentinel-dev-batch-failed", "deepsentinel-dev-db-secret-rotated"}
     assert len(of_type(platform.dev, "aws_cloudwatch_event_target")) == 2
     assert {p["principal"] for p in of_type(platform.dev, "aws_lambda_permission").values()} == {
         "events.amazonaws.com"}
@@ -88,7 +90,7 @@ def test_alarms_notify_the_topic(platform):
     alarms = {a["alarm_name"].removeprefix("deepsentinel-dev-"): a
               for a in of_type(platform.dev, "aws_cloudwatch_metric_alarm").values()}
     assert set(alarms) == {"dlq-depth", "queue-age", "queue-depth", "sqs-to-batch-errors",
-                           "batch-failure-monitor-errors", "ecr-cleanup-errors"}
+                           "batch-failure-monitor-errors", "ecr-cleanup-errors", "ecs-redeploy-errors"}
     assert alarms["dlq-depth"]["threshold"] == 0
     for alarm in alarms.values():
         assert alarm["alarm_actions"] == [ref("aws_sns_topic", topic_name, "arn")]
@@ -99,10 +101,11 @@ def test_a_lambda_folder_without_handler_fails_synth_clearly(tmp_path: Path):
     from deepsentinel.constructs.pipeline import MissingHandlerError
     from deepsentinel.settings import load_settings
 
-    for folder in ("sqs_to_batch", "batch_failure_monitor", "ecr_cleanup"):
+    for folder in ("sqs_to_batch", "batch_failure_monitor", "ecr_cleanup", "ecs_redeploy"):
         (tmp_path / "lambdas" / folder).mkdir(parents=True)
     (tmp_path / "lambdas" / "sqs_to_batch" / "handler.py").write_text("def handler(event, context):\n    return {}\n")
-    with pytest.raises(MissingHandlerError, match="without handler.py .*batch_failure_monitor, ecr_cleanup"):
+    with pytest.raises(MissingHandlerError,
+                       match="without handler.py .*batch_failure_monitor, ecr_cleanup, ecs_redeploy"):
         synth([load_settings("dev")], outdir=tmp_path / "out", lambdas_dir=tmp_path / "lambdas")
 
 
@@ -114,7 +117,7 @@ def test_github_issues_for_failed_jobs_are_wired_when_configured(tmp_path: Path)
     token = "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:github-token"
     settings = load_settings("dev", overrides=["github_repository=deepsentinel/platform",
                                                f"github_token_secret_arn={token}"])
-    document = load(synth([settings], outdir=tmp_path, include_state_stack=False).stacks["deepsentinel-dev"])
+    document = load(synth([settings], outdir=tmp_path, include_account_stack=False).stacks["deepsentinel-dev"])
     _, monitor = named(document, "aws_lambda_function", "batch_failure_monitor")
     assert monitor["environment"]["variables"]["GITHUB_REPOSITORY"] == "deepsentinel/platform"
     assert monitor["environment"]["variables"]["GITHUB_TOKEN_SECRET_ARN"] == token

@@ -28,4 +28,4 @@ def test_graph_command_on_synthesized_stacks(platform, tmp_path, capsys):
     out = tmp_path / "dev.png"
     assert main(["graph", "--stacks", str(platform.outdir), "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "6 modules" in capsys.readouterr().out
+    assert "7 modules" in capsys.readouterr().out
