@@ -102,10 +102,13 @@ MOTO_EXCEPTIONS = (
         "response patch: a missing policy answers ObjectNotFoundException, as AWS does",
     ),
     MotoException(
-        "AWS Batch jobs (pipeline check)",
-        "moto's Batch backend runs submitted jobs in Docker containers; this machine has no Docker engine",
-        "moto setting batch.use_docker=false (moto's own Docker-free Batch backend: jobs are recorded and "
-        "marked SUCCEEDED)",
+        "Batch jobs (smoke and pipeline checks)",
+        "moto runs submitted jobs in Docker, or without Docker (batch.use_docker=false) marks them SUCCEEDED "
+        "the moment they are submitted; there is no Docker engine here, and AWS leaves a job SUBMITTED until "
+        "capacity runs it",
+        "moto setting batch.use_docker=false, and jobs stay SUBMITTED until a runner (the smoke command's "
+        "Batch stand-in) reports each attempt through the local-only endpoint "
+        "/moto-api/deepsentinel/batch-job-outcome",
     ),
 )
 
@@ -132,6 +135,7 @@ def configure_moto() -> None:
     _patch_security_group_rule_descriptions()
     _patch_sqs_redrive_policy_json()
     _patch_scaling_policy_not_found()
+    _patch_batch_jobs_wait_for_a_runner()
     _configured = True
 
 
@@ -294,6 +298,46 @@ def _patch_scaling_policy_not_found() -> None:
         original(self, policy_name, service_namespace, resource_id, scalable_dimension)
 
     cls.delete_scaling_policy = delete_scaling_policy
+
+
+BATCH_JOB_OUTCOME_PATH = "/moto-api/deepsentinel/batch-job-outcome"
+
+
+def _patch_batch_jobs_wait_for_a_runner() -> None:
+    """Submitted jobs stay SUBMITTED, as on AWS until capacity runs them; a runner (deepsentinel.batch_stand_in)
+    reports each attempt's outcome through BATCH_JOB_OUTCOME_PATH, and DescribeJobs answers it as Batch would."""
+    from datetime import datetime
+
+    from moto.batch.utils import JobStatus
+    from moto.batch_simple import models
+    from moto.moto_api._internal import urls
+
+    def leave_submitted(self: Any, include_start_attempt: bool, job: Any) -> None:
+        self.backend._jobs[job.job_id] = job
+        job.log_stream_name = job._stream_name
+
+    def job_outcome(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.data or b"{}")
+        jobs = [j for backend in models.batch_simple_backends.values() for regional in backend.values()
+                for j in [regional.backend._jobs.get(body["jobId"])] if j is not None]
+        if not jobs:
+            return 404, {}, json.dumps({"message": f"no job {body['jobId']}"})
+        job, now = jobs[0], datetime.now()
+        job.job_started_at = now if job.job_started_at.year == 1970 else job.job_started_at
+        if body["status"] in (JobStatus.SUCCEEDED, JobStatus.FAILED) or "exitCode" in body:
+            job.attempts.append({"container": {"exitCode": body.get("exitCode"), "reason": body.get("reason"),
+                                               "logStreamName": job.log_stream_name},
+                                 "startedAt": int(body.get("startedAt", now.timestamp()) * 1000),
+                                 "stoppedAt": int(now.timestamp() * 1000), "statusReason": body.get("reason")})
+            job.exit_code = body.get("exitCode")
+        if body["status"] in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            job.job_stopped, job.job_stopped_at = True, now
+            job.job_stopped_reason = body.get("statusReason")
+        job.status = body["status"]
+        return 200, {}, json.dumps(job.describe())
+
+    models.BatchSimpleBackend._mark_job_as_finished = leave_submitted
+    urls.url_paths["{0}" + BATCH_JOB_OUTCOME_PATH] = job_outcome
 
 
 # --- server ----------------------------------------------------------------------------------------------

@@ -81,7 +81,9 @@ class Iam(Construct):
             # Without ListBucket, S3 answers a missing key with 403 AccessDenied instead of 404 NoSuchKey.
             allow(["s3:ListBucket"], [buckets["raw-videos"]], "TellMissingInputs"),
             allow(["s3:PutObject"], [f"{buckets['highlights']}/*", f"{buckets['thumbnails']}/*"], "WriteResults"),
-            allow(["secretsmanager:GetSecretValue"], [props.db_secret_arn], "ReadDbSecret")])
+            allow(["secretsmanager:GetSecretValue"], [props.db_secret_arn], "ReadDbSecret"),
+            allow(["sns:Publish"], [arn("sns", n.video_events_topic)], "NotifyVideoEvents"),
+            allow(PUBLISH_KEY_ACTIONS, [props.kms_key_arn], "EncryptVideoEvents")])
         lambda_statements: dict[str, list[Statement]] = {
             "sqs_to_batch": [
                 allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",

@@ -84,6 +84,7 @@ class Pipeline(Construct):
     dlq_arn: str
     idempotency_table_name: str
     alerts_topic_arn: str
+    video_events_topic_arn: str
     function_names: dict[str, str]
     job_definition_arns: dict[str, str]  # gpu, cpu
 
@@ -114,6 +115,9 @@ class Pipeline(Construct):
         if s.alarm_email:
             SnsTopicSubscription(self, "alerts-email", topic_arn=topic.arn, protocol="email",
                                  endpoint=s.alarm_email)
+        # Completion notifications: the worker publishes DONE/FAILED for every video it ends.
+        video_events = SnsTopic(self, "video-events", name=n.video_events_topic, kms_master_key_id=props.kms_key_arn)
+        self.video_events_topic_arn = video_events.arn
 
         job_definitions = {kind: self._job_definition(kind, resources) for kind, resources in
                            (("gpu", GPU_JOB_RESOURCES), ("cpu", CPU_JOB_RESOURCES))}
@@ -191,6 +195,7 @@ class Pipeline(Construct):
                 "DB_HOST": props.db_host, "DB_PORT": props.db_port, "DB_NAME": props.db_name,
                 # The worker marks the video FAILED itself when a retryable error hits the last attempt.
                 "JOB_ATTEMPTS": str(s.job_attempts),
+                "VIDEO_EVENTS_TOPIC_ARN": self.video_events_topic_arn,
                 "SAMPLE_FPS": "5", "DEVICE": "cuda" if kind == "gpu" else "cpu"}.items())],
             "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": props.batch_log_group_name}},
         }

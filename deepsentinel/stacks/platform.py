@@ -38,7 +38,8 @@ class PlatformStack(TerraformStack):
         names = ResourceNames(s)
         encryption = Encryption(self, "encryption", props=EncryptionProps(
             settings=s, account_id=account_id,
-            publishing_role_arns=[names.role_arn(account_id, names.lambda_role("batch_failure_monitor"))]))
+            publishing_role_arns=[names.role_arn(account_id, names.lambda_role("batch_failure_monitor")),
+                                  names.role_arn(account_id, "batch-job")]))
         storage = Storage(self, "storage", props=StorageProps(
             settings=s, private_subnet_ids=network.private_subnet_ids,
             rds_security_group_id=security.rds_security_group_id))
@@ -92,6 +93,7 @@ class PlatformStack(TerraformStack):
             "idempotency_table_name": pipeline.idempotency_table_name,
             "gpu_job_definition_arn": pipeline.job_definition_arns["gpu"],
             "alerts_topic_arn": pipeline.alerts_topic_arn,
+            "video_events_topic_arn": pipeline.video_events_topic_arn,
             "kms_key_arn": encryption.kms_key_arn,
         }
         for name, value in outputs.items():

@@ -68,10 +68,12 @@ def test_alerts_topic_uses_a_customer_managed_key_that_alarms_and_rules_may_use(
                    for a in s["Action"]}
         assert {"kms:Decrypt", "kms:GenerateDataKey"} <= granted, service
     roles = next(s for s in statements if s["Sid"] == "AllowPublishingRoles")
+    role_arn = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:role/deepsentinel-dev-"
     assert roles["Condition"]["ArnLike"]["aws:PrincipalArn"] == [
-        "arn:aws:iam::${data.aws_caller_identity.current.account_id}:role/deepsentinel-dev-lambda-batch-failure-monitor"]
-    monitor = policy(named(platform.dev, "aws_iam_role_policy", "lambda-batch-failure-monitor")[1])
-    assert permits(monitor, "kms:GenerateDataKey", ref("aws_kms_key", key_name, "arn")) == PermissionResult.PERMITTED
+        f"{role_arn}lambda-batch-failure-monitor", f"{role_arn}batch-job"]
+    for publisher in ("lambda-batch-failure-monitor-policy", "batch-job-policy"):
+        document = policy(named(platform.dev, "aws_iam_role_policy", publisher)[1])
+        assert permits(document, "kms:GenerateDataKey", ref("aws_kms_key", key_name, "arn")) == PermissionResult.PERMITTED
 
 
 def test_every_topic_is_encrypted_with_the_environments_key(platform):

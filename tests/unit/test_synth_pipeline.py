@@ -86,7 +86,7 @@ def test_failed_batch_jobs_and_weekly_cleanup_trigger_their_lambdas(platform):
 
 
 def test_alarms_notify_the_topic(platform):
-    topic_name, _ = only(platform.dev, "aws_sns_topic")
+    topic_name, _ = named(platform.dev, "aws_sns_topic", "alerts")
     alarms = {a["alarm_name"].removeprefix("deepsentinel-dev-"): a
               for a in of_type(platform.dev, "aws_cloudwatch_metric_alarm").values()}
     assert set(alarms) == {"dlq-depth", "queue-age", "queue-depth", "sqs-to-batch-errors",
