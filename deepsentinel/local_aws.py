@@ -110,6 +110,13 @@ MOTO_EXCEPTIONS = (
         "Batch stand-in) reports each attempt through the local-only endpoint "
         "/moto-api/deepsentinel/batch-job-outcome",
     ),
+    MotoException(
+        "S3 object requests on buckets with the TLS-only policy",
+        "moto ignores Bool conditions in bucket policies: the Deny on aws:SecureTransport=false matches every "
+        "request (AWS sets the key on every request, true over HTTPS), so every PutObject/GetObject answers 403",
+        "response patch: statements that apply only to aws:SecureTransport=false are skipped (the local HTTP "
+        "endpoint stands in for S3's HTTPS one)",
+    ),
 )
 
 
@@ -136,6 +143,7 @@ def configure_moto() -> None:
     _patch_sqs_redrive_policy_json()
     _patch_scaling_policy_not_found()
     _patch_batch_jobs_wait_for_a_runner()
+    _patch_s3_policy_secure_transport()
     _configured = True
 
 
@@ -298,6 +306,27 @@ def _patch_scaling_policy_not_found() -> None:
         original(self, policy_name, service_namespace, resource_id, scalable_dimension)
 
     cls.delete_scaling_policy = delete_scaling_policy
+
+
+def _patch_s3_policy_secure_transport() -> None:
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3 import models
+
+    def insecure_transport_only(statement: dict[str, Any]) -> bool:
+        condition = statement.get("Condition", {})
+        return str(condition.get("Bool", {}).get("aws:SecureTransport", "")).lower() == "false"
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        # moto ignores Bool conditions, so a TLS-only Deny would match every request. The local server's plain
+        # HTTP stands in for S3's HTTPS endpoint, where aws:SecureTransport is true: such statements never apply.
+        document = json.loads(self.policy.decode())
+        statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+        document["Statement"] = [s for s in statements if not insecure_transport_only(s)]
+        return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
+
+    models.FakeBucket.get_permission = get_permission
 
 
 BATCH_JOB_OUTCOME_PATH = "/moto-api/deepsentinel/batch-job-outcome"

@@ -100,5 +100,7 @@ def destroy(stack_dir: Path, *, parallelism: int = 10, **kw) -> None:
 
 def outputs(stack_dir: Path, **kw) -> dict[str, object]:
     result = run(["output", "-json", "-no-color"], stack_dir, **kw)
-    return {name: value["value"] for name, value in json.loads(result.stdout or "{}").items()}
+    # CLI-configuration warnings come on stdout ahead of the JSON document.
+    document = result.stdout[result.stdout.find("{"):] if "{" in result.stdout else "{}"
+    return {name: value["value"] for name, value in json.loads(document).items()}
 

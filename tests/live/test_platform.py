@@ -112,7 +112,10 @@ def test_eventbridge_rules_and_alarms(platform_live):
     assert json.loads(failed["EventPattern"])["detail"]["status"] == ["FAILED"]
     assert get_eventbridge_targets(d.clients, s.name("batch-failed"))[0]["Arn"].endswith(
         ":" + d.outputs["lambda_function_names"]["batch_failure_monitor"])
-    assert get_eventbridge_rule(d.clients, s.name("ecr-cleanup"))["ScheduleExpression"] == s.ecr_cleanup_schedule
+    schedule = d.clients("scheduler").get_schedule(Name=s.name("ecr-cleanup"))
+    assert schedule["ScheduleExpression"] == s.ecr_cleanup_schedule
+    assert schedule["ScheduleExpressionTimezone"] == s.schedule_timezone
+    assert schedule["Target"]["Arn"].endswith(":" + d.outputs["lambda_function_names"]["ecr_cleanup"])
     alarms = {a["AlarmName"] for a in get_cloudwatch_alarms(d.clients, s.prefix)}
     assert {s.name("dlq-depth"), s.name("queue-age"), s.name("queue-depth")} <= alarms
     assert {s.name(f"{f.replace('_', '-')}-errors") for f in LAMBDA_FUNCTIONS} <= alarms
