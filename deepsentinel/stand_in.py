@@ -1,0 +1,313 @@
+"""Local stand-ins for what AWS runs by itself: the SQS event source mapping, Lambda, Batch and RDS.
+
+Used by `deepsentinel smoke --local` against a `deploy --local` deployment. Every stand-in reads its
+configuration back from the deployment (the mapping's batch size, the function's code and environment,
+the job definition's container environment and retry strategy, the RDS-managed secret) and runs the
+project's real code with exactly that. Only endpoints differ from AWS:
+
+* every AWS client reaches the local moto server (`AWS_ENDPOINT_URL`, test credentials);
+* the RDS address maps to a local PostgreSQL 16 + pgvector (pgserver) through its Unix socket
+  (`DB_HOST` = the socket directory; libpq ignores `sslmode` on a Unix socket), whose master user and
+  password are the ones in the deployed RDS-managed secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deepsentinel.local_aws import BATCH_JOB_OUTCOME_PATH
+
+WORKER_SRC = Path(__file__).resolve().parents[1] / "worker_image" / "src"
+WORKER_TIMEOUT_SECONDS = 900
+# What Batch sets in every container ("AWS Batch job environment variables").
+BATCH_RUNTIME_VARIABLES = ("AWS_BATCH_JOB_ID", "AWS_BATCH_JOB_ATTEMPT", "AWS_BATCH_JQ_NAME", "AWS_BATCH_CE_NAME")
+
+
+class StandInError(RuntimeError):
+    """The deployment lacks something a stand-in needs (named in the message)."""
+
+
+@dataclass(frozen=True)
+class LocalAwsEnvironment:
+    """How processes reach the local server: the only values that differ from AWS."""
+
+    endpoint_url: str
+    region: str
+
+    def variables(self) -> dict[str, str]:
+        return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region}
+
+
+def _base_environment() -> dict[str, str]:
+    """The parts of this process's environment a child needs to start Python at all."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
+    return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+# --- Lambda -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    """A deployed function: its name, environment and the code it runs (found by the SHA-256 it reports)."""
+
+    name: str
+    arn: str
+    environment: dict[str, str]
+    code_dir: Path
+    handler: str
+
+    @classmethod
+    def read_back(cls, lambda_client: Any, name: str, *, assets_dir: Path, work_dir: Path) -> DeployedFunction:
+        config = lambda_client.get_function_configuration(FunctionName=name)
+        code = _asset_with_digest(assets_dir, config["CodeSha256"])
+        target = work_dir / f"{name}-{config['CodeSha256'][:12].replace('/', '_')}"
+        if not target.is_dir():
+            with zipfile.ZipFile(code) as archive:
+                archive.extractall(target)
+        return cls(name=name, arn=config["FunctionArn"], environment=dict(config.get("Environment", {}).get("Variables", {})),
+                   code_dir=target, handler=config["Handler"])
+
+    def invoke(self, event: Mapping[str, Any], aws: LocalAwsEnvironment) -> dict[str, Any]:
+        """Run the handler in its own process with the deployed environment; return its result."""
+        module, _, function = self.handler.rpartition(".")
+        script = ("import json, sys, importlib\n"
+                  f"result = getattr(importlib.import_module({module!r}), {function!r})(json.load(sys.stdin), None)\n"
+                  "sys.stdout.write('\\n' + json.dumps(result))\n")
+        done = subprocess.run([sys.executable, "-c", script], input=json.dumps(event), capture_output=True,
+                              text=True, cwd=self.code_dir, timeout=300,
+                              env={**_base_environment(), **self.environment, **aws.variables(),
+                                   "AWS_LAMBDA_FUNCTION_NAME": self.name})
+        if done.returncode != 0:
+            raise StandInError(f"{self.name} failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+        return json.loads(done.stdout.rstrip().rsplit("\n", 1)[-1] or "null") or {}
+
+
+def _asset_with_digest(assets_dir: Path, digest: str) -> Path:
+    for archive in sorted(assets_dir.glob("**/*.zip")):
+        if base64.b64encode(hashlib.sha256(archive.read_bytes()).digest()).decode() == digest:
+            return archive
+    raise StandInError(f"no asset under {assets_dir} has the deployed code's SHA-256 {digest}: "
+                       "synthesize and deploy again")
+
+
+# --- SQS event source mapping -------------------------------------------------------------------------------
+
+@dataclass
+class EventSourceMappingStandIn:
+    """Receives from the queue with the mapping's batch size, invokes the function with Lambda's SQS event,
+    and deletes what the function did not report in batchItemFailures (ReportBatchItemFailures)."""
+
+    sqs: Any
+    function: DeployedFunction
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    region: str
+    visibility_timeout: int = 30
+
+    @classmethod
+    def read_back(cls, lambda_client: Any, sqs: Any, function: DeployedFunction, region: str
+                  ) -> EventSourceMappingStandIn:
+        mappings = lambda_client.list_event_source_mappings(FunctionName=function.arn)["EventSourceMappings"]
+        if not mappings:
+            raise StandInError(f"{function.name} has no event source mapping")
+        mapping = mappings[0]
+        queue_name = mapping["EventSourceArn"].rsplit(":", 1)[-1]
+        return cls(sqs=sqs, function=function, queue_url=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+                   queue_arn=mapping["EventSourceArn"], batch_size=int(mapping.get("BatchSize", 10)), region=region)
+
+    def poll_once(self, aws: LocalAwsEnvironment, *, wait_seconds: int = 1) -> dict[str, int]:
+        """One receive + invoke; returns counts of received, deleted and failed messages."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=wait_seconds,
+            VisibilityTimeout=self.visibility_timeout, AttributeNames=["All"], MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return {"received": 0, "deleted": 0, "failed": 0}
+        result = self.function.invoke({"Records": [self._record(m) for m in messages]}, aws)
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for message in done:
+            self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        for message in messages:  # as the mapping does: a failed message is visible again after its timeout
+            if message["MessageId"] in failed:
+                self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                                   VisibilityTimeout=0)
+        return {"received": len(messages), "deleted": len(done), "failed": len(failed)}
+
+    def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        """Lambda's SQS record ("Using Lambda with Amazon SQS", example standard queue message event)."""
+        return {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"], "attributes": message.get("Attributes", {}),
+                "messageAttributes": message.get("MessageAttributes", {}), "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn, "awsRegion": self.region}
+
+
+# --- Batch --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AttemptResult:
+    attempt: int
+    exit_code: int
+    seconds: float
+    log_tail: str
+
+
+@dataclass
+class JobRun:
+    job_id: str
+    job_name: str
+    status: str
+    attempts: list[AttemptResult] = field(default_factory=list)
+    status_reason: str = ""
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+def retry_action(strategy: Mapping[str, Any], exit_code: int, reason: str) -> str:
+    """RETRY or EXIT for a failed attempt: the first matching evaluateOnExit entry, RETRY when none matches
+    ("Automated job retries", https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html)."""
+    for rule in strategy.get("evaluateOnExit", []):
+        checks = [("onExitCode", str(exit_code)), ("onStatusReason", reason), ("onReason", reason)]
+        if all(fnmatch.fnmatchcase(value, rule[key]) for key, value in checks if key in rule):
+            return str(rule["action"]).upper()
+    return "RETRY"
+
+
+@dataclass
+class BatchStandIn:
+    """Runs each SUBMITTED job of the queue as `python -m video_worker` with the job definition's container
+    environment plus the job's overrides, attempt after attempt as its retry strategy says, and reports
+    every attempt's outcome to the local server."""
+
+    batch: Any
+    aws: LocalAwsEnvironment
+    job_queue: str
+    endpoint_overrides: dict[str, str]  # DB_HOST / DB_PORT of the local database
+    extra_environment: dict[str, str] = field(default_factory=dict)  # runtime-only (YOLO_OFFLINE, caches)
+    on_attempt: Callable[[JobRun, AttemptResult], None] | None = None
+
+    def run_submitted(self) -> list[JobRun]:
+        runs = []
+        for summary in self.batch.list_jobs(jobQueue=self.job_queue, jobStatus="SUBMITTED")["jobSummaryList"]:
+            runs.append(self.run_job(summary["jobId"]))
+        return runs
+
+    def run_job(self, job_id: str) -> JobRun:
+        job = self.batch.describe_jobs(jobs=[job_id])["jobs"][0]
+        definition = self.batch.describe_job_definitions(jobDefinitions=[job["jobDefinition"]])["jobDefinitions"][0]
+        container = definition["containerProperties"]
+        environment = {e["name"]: e["value"] for e in container.get("environment", [])}
+        overrides = job.get("container", {}).get("environment") or []
+        environment.update({e["name"]: e["value"] for e in overrides})
+        strategy = definition.get("retryStrategy", {"attempts": 1})
+        attempts = int(strategy.get("attempts", 1))
+        run = JobRun(job_id=job_id, job_name=job["jobName"], status="RUNNING", environment=environment)
+        for attempt in range(1, attempts + 1):
+            self._report(job_id, status="RUNNING")
+            result = self._attempt(environment, job_id, attempt)
+            run.attempts.append(result)
+            if self.on_attempt:
+                self.on_attempt(run, result)
+            if result.exit_code == 0:
+                run.status = "SUCCEEDED"
+                self._report(job_id, status="SUCCEEDED", exitCode=0, reason="Essential container in task exited")
+                return run
+            action = retry_action(strategy, result.exit_code, "Essential container in task exited")
+            final = action == "EXIT" or attempt == attempts
+            self._report(job_id, status="FAILED" if final else "RUNNABLE", exitCode=result.exit_code,
+                         reason="Essential container in task exited",
+                         statusReason="Essential container in task exited" if final else None)
+            if final:
+                run.status, run.status_reason = "FAILED", "Essential container in task exited"
+                return run
+        return run
+
+    def _attempt(self, environment: Mapping[str, str], job_id: str, attempt: int) -> AttemptResult:
+        started = time.perf_counter()
+        env = {**_base_environment(), **environment, **self.endpoint_overrides, **self.aws.variables(),
+               **self.extra_environment, "AWS_BATCH_JOB_ID": job_id, "AWS_BATCH_JOB_ATTEMPT": str(attempt),
+               "AWS_BATCH_JQ_NAME": self.job_queue,
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(WORKER_SRC), os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run([sys.executable, "-m", "video_worker"], env=env, capture_output=True, text=True,
+                              timeout=WORKER_TIMEOUT_SECONDS)
+        return AttemptResult(attempt=attempt, exit_code=done.returncode, seconds=time.perf_counter() - started,
+                             log_tail=(done.stdout + done.stderr).strip()[-4000:])
+
+    def _report(self, job_id: str, **outcome: Any) -> None:
+        body = json.dumps({"jobId": job_id, **{k: v for k, v in outcome.items() if v is not None}}).encode()
+        request = urllib.request.Request(self.aws.endpoint_url + BATCH_JOB_OUTCOME_PATH, data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+
+
+def batch_state_change_event(job: Mapping[str, Any], region: str, account: str) -> dict[str, Any]:
+    """EventBridge's "Batch Job State Change" event: the DescribeJobs shape of the job under `detail`
+    ("AWS Batch job state change events", https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html)."""
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Batch Job State Change", "source": "aws.batch",
+            "account": account, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": region,
+            "resources": [job["jobArn"]], "detail": dict(job)}
+
+
+# --- RDS ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class LocalDatabase:
+    """PostgreSQL 16 + pgvector standing in for the RDS instance, with the deployed secret's master user."""
+
+    data_dir: Path
+    server: Any = None
+
+    def start(self, *, username: str, password: str, database: str) -> dict[str, str]:
+        """Start (or reuse) the server, create the master user and database; return DB_HOST/DB_PORT."""
+        import pgserver
+        import psycopg
+        from psycopg import sql
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.server = pgserver.get_server(self.data_dir, cleanup_mode=None)
+        with psycopg.connect(self.server.get_uri(), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (username,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            # RDS's master user owns the database; CREATE EXTENSION vector needs it to be allowed (rds_superuser).
+            conn.execute(sql.SQL(verb + " ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                sql.Identifier(username), sql.Literal(password)))
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database),
+                                                                           sql.Identifier(username)))
+        return {"DB_HOST": self.socket_dir, "DB_PORT": str(self.port)}
+
+    @property
+    def socket_dir(self) -> str:
+        from urllib.parse import parse_qs, urlparse
+
+        return parse_qs(urlparse(self.server.get_uri()).query)["host"][0]
+
+    @property
+    def port(self) -> int:
+        from urllib.parse import urlparse
+
+        return urlparse(self.server.get_uri()).port or 5432
+
+    def uri(self, database: str) -> str:
+        return self.server.get_uri(database)
+
+
+def scratch_dir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix))
