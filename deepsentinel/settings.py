@@ -96,6 +96,13 @@ class PlatformSettings:
     ci_user_name: str = "ci-plan"
     tags: dict[str, str] = field(default_factory=dict)  # merged over the common tags
 
+    # Security posture. Prod turns everything on; dev relaxes what costs money, each relaxation by name.
+    waf_enabled: bool = False  # WAFv2 web ACL (AWS managed rule groups) on the ALB (~USD 10/month)
+    access_logs_enabled: bool = False  # ALB and S3 server access logs to a log bucket (storage + requests)
+    db_enhanced_monitoring: bool = False  # RDS Enhanced Monitoring every 60 s (CloudWatch Logs ingestion)
+    lambda_reserved_concurrency: bool = False  # reserve concurrency per function (a new account's limit of 10
+    # cannot spare it: AWS keeps 10 unreserved)
+
     @property
     def prefix(self) -> str:
         return f"{self.project}-{self.environment}"
@@ -133,8 +140,12 @@ DEFAULTS: dict[str, PlatformSettings] = {
         deletion_protection=True,
         service_max_tasks=3,
         night_scale_down=False,
-        log_retention_days=90,
-        flow_log_retention_days=90,
+        log_retention_days=365,
+        flow_log_retention_days=365,
+        waf_enabled=True,
+        access_logs_enabled=True,
+        db_enhanced_monitoring=True,
+        lambda_reserved_concurrency=True,
     ),
 }
 FIELDS = {f.name: f for f in dataclasses.fields(PlatformSettings)}
