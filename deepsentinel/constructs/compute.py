@@ -18,7 +18,8 @@ from cdktf_cdktf_provider_aws.batch_compute_environment import (
 from cdktf_cdktf_provider_aws.batch_job_queue import BatchJobQueue, BatchJobQueueComputeEnvironmentOrder
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecr_lifecycle_policy import EcrLifecyclePolicy
-from cdktf_cdktf_provider_aws.ecr_repository import EcrRepository, EcrRepositoryImageScanningConfiguration
+from cdktf_cdktf_provider_aws.ecr_repository import (EcrRepository, EcrRepositoryEncryptionConfiguration,
+                                                     EcrRepositoryImageScanningConfiguration)
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
 from cdktf_cdktf_provider_aws.ecs_service import (EcsService, EcsServiceDeploymentCircuitBreaker,
                                                   EcsServiceLoadBalancer, EcsServiceNetworkConfiguration)
@@ -49,6 +50,7 @@ class ComputeProps:
     backend_task_role_arn: str
     batch_service_role_arn: str
     batch_instance_profile_arn: str
+    kms_key_arn: str  # ECR repositories and log groups
     # AWS rejects CreateService while a target group has no load balancer: the listeners and rules first.
     load_balancer_ready: list[ITerraformDependable] = field(default_factory=list)
     # A compute environment created before its service role's policy cannot be deleted cleanly (DELETING).
@@ -82,6 +84,7 @@ class Compute(Construct):
         super().__init__(scope, id_)
         s = props.settings
         self._s, self._names = s, ResourceNames(s)
+        self._kms_key_arn = props.kms_key_arn
         self.ecr_repository_urls = {purpose: self._repository(purpose) for purpose in ECR_REPOSITORIES}
 
         cluster = EcsCluster(self, "cluster", name=self._names.ecs_cluster,
@@ -103,6 +106,8 @@ class Compute(Construct):
         repo = EcrRepository(self, f"ecr-{purpose}", name=self._names.ecr_repository(purpose),
                              image_tag_mutability="IMMUTABLE", force_delete=not s.deletion_protection,
                              image_scanning_configuration=EcrRepositoryImageScanningConfiguration(scan_on_push=True),
+                             encryption_configuration=[EcrRepositoryEncryptionConfiguration(
+                                 encryption_type="KMS", kms_key=self._kms_key_arn)],
                              tags={"Name": self._names.ecr_repository(purpose)})
         EcrLifecyclePolicy(self, f"ecr-{purpose}-lifecycle", repository=repo.name, policy=json.dumps({"rules": [
             # Untagged only: a count rule over tagged images would expire the tag a service or job definition
@@ -115,7 +120,7 @@ class Compute(Construct):
     def _service(self, spec: _ServiceSpec, cluster: EcsCluster, props: ComputeProps) -> str:
         s = self._s
         log_group = CloudwatchLogGroup(self, f"{spec.name}-logs", name=self._names.ecs_log_group(spec.name),
-                                       retention_in_days=s.log_retention_days)
+                                       retention_in_days=s.log_retention_days, kms_key_id=self._kms_key_arn)
         container = {
             "name": spec.name,
             "image": f"{self.ecr_repository_urls[spec.name]}:{s.image_tag}",
@@ -180,7 +185,7 @@ class Compute(Construct):
     def _batch(self, props: ComputeProps) -> None:
         s = self._s
         log_group = CloudwatchLogGroup(self, "batch-logs", name=self._names.batch_log_group,
-                                       retention_in_days=s.log_retention_days)
+                                       retention_in_days=s.log_retention_days, kms_key_id=self._kms_key_arn)
         template = LaunchTemplate(
             self, "gpu-launch-template", name=s.name("gpu"), update_default_version=True,
             metadata_options=LaunchTemplateMetadataOptions(http_endpoint="enabled", http_tokens="required",

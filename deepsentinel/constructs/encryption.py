@@ -40,15 +40,18 @@ class Encryption(Construct):
         s = props.settings
         key = KmsKey(self, "key", description=f"{s.prefix}: SNS topics and the environment's data",
                      enable_key_rotation=True, deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
-                     policy=key_policy(props.account_id, props.publishing_role_arns), tags={"Name": s.prefix})
+                     policy=key_policy(props.account_id, s.region, props.publishing_role_arns),
+                     tags={"Name": s.prefix})
         alias = KmsAlias(self, "alias", name=f"alias/{s.prefix}", target_key_id=key.key_id)
         self.kms_key_arn = key.arn
         self.kms_key_id = key.key_id
         self.kms_alias_name = alias.name
 
 
-def key_policy(account_id: str, publishing_role_arns: list[str]) -> str:
-    """The key policy: the account administers the key through IAM; the publishing services and roles use it.
+def key_policy(account_id: str, region: str, publishing_role_arns: list[str]) -> str:
+    """The key policy: the account administers the key through IAM; the publishing services and roles use it;
+    CloudWatch Logs encrypts the account's log groups with it ("Encrypt log data in CloudWatch Logs using AWS
+    KMS": the logs service principal, limited by the log-group encryption context).
 
     Roles are matched by `aws:PrincipalArn` rather than named as principals: KMS rejects a policy whose
     principal does not exist yet, and the roles are created after the key.
@@ -60,6 +63,10 @@ def key_policy(account_id: str, publishing_role_arns: list[str]) -> str:
         {"Sid": "AllowPublishingServices", "Effect": "Allow", "Principal": {"Service": list(PUBLISHING_SERVICES)},
          "Action": PUBLISH_KEY_ACTIONS, "Resource": "*",
          "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
+        {"Sid": "AllowCloudWatchLogs", "Effect": "Allow", "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+         "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+         "Resource": "*", "Condition": {"ArnLike": {
+             "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"}}},
         {"Sid": "AllowPublishingRoles", "Effect": "Allow", "Principal": {"AWS": root},
          "Action": PUBLISH_KEY_ACTIONS, "Resource": "*",
          "Condition": {"ArnLike": {"aws:PrincipalArn": publishing_role_arns}}},

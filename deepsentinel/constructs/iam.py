@@ -22,6 +22,8 @@ from deepsentinel.constructs.policies import Statement, allow, assume_role_polic
 from deepsentinel.settings import PlatformSettings
 
 AWS_MANAGED = "arn:aws:iam::aws:policy"
+# Functions run in the VPC (network interfaces) and send X-Ray traces: AWS's managed policies for exactly that.
+LAMBDA_MANAGED_POLICIES = ("service-role/AWSLambdaVPCAccessExecutionRole", "AWSXRayDaemonWriteAccess")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,14 +63,17 @@ class Iam(Construct):
         job_definition_arns += [f"{a}:*" for a in job_definition_arns]  # submit_job names a revision
         repository_arns = [arn("ecr", f"repository/{n.ecr_repository(r)}") for r in ECR_REPOSITORIES]
 
+        # Data encrypted with the environment's key (objects, messages, secrets) needs the key too.
+        use_key = allow(PUBLISH_KEY_ACTIONS, [props.kms_key_arn], "UseEnvironmentKey")
         execution, _ = self._role("ecs-task-execution", "ecs-tasks.amazonaws.com",
-                               managed=["service-role/AmazonECSTaskExecutionRolePolicy"],
-                               statements=[allow(["secretsmanager:GetSecretValue"], secrets, "ReadAppSecrets")])
+                                  managed=["service-role/AmazonECSTaskExecutionRolePolicy"],
+                                  statements=[allow(["secretsmanager:GetSecretValue"], secrets, "ReadAppSecrets"),
+                                              use_key])
         backend, _ = self._role("backend-task", "ecs-tasks.amazonaws.com", statements=[
             allow(["s3:GetObject", "s3:PutObject"], [f"{buckets['raw-videos']}/*"], "PresignUploads"),
             allow(["s3:GetObject"], [f"{buckets['highlights']}/*", f"{buckets['thumbnails']}/*"], "ReadResults"),
             allow(["sqs:SendMessage", "sqs:GetQueueAttributes"], [jobs_queue_arn], "SubmitJobs"),
-            allow(["secretsmanager:GetSecretValue"], secrets, "ReadAppSecrets")])
+            allow(["secretsmanager:GetSecretValue"], secrets, "ReadAppSecrets"), use_key])
         frontend, _ = self._role("frontend-task", "ecs-tasks.amazonaws.com")
         batch_service, self.batch_service_role_ready = self._role("batch-service", "batch.amazonaws.com",
                                                                   managed=["service-role/AWSBatchServiceRole"])
@@ -82,8 +87,7 @@ class Iam(Construct):
             allow(["s3:ListBucket"], [buckets["raw-videos"]], "TellMissingInputs"),
             allow(["s3:PutObject"], [f"{buckets['highlights']}/*", f"{buckets['thumbnails']}/*"], "WriteResults"),
             allow(["secretsmanager:GetSecretValue"], [props.db_secret_arn], "ReadDbSecret"),
-            allow(["sns:Publish"], [arn("sns", n.video_events_topic)], "NotifyVideoEvents"),
-            allow(PUBLISH_KEY_ACTIONS, [props.kms_key_arn], "EncryptVideoEvents")])
+            allow(["sns:Publish"], [arn("sns", n.video_events_topic)], "NotifyVideoEvents"), use_key])
         lambda_statements: dict[str, list[Statement]] = {
             "sqs_to_batch": [
                 allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
@@ -93,11 +97,11 @@ class Iam(Construct):
                 allow(["batch:SubmitJob"], [job_queue_arn, *job_definition_arns], "SubmitJobs"),
                 # Before re-submitting on an expired claim, adopt the video's job if it exists; ListJobs
                 # has no resource-level permissions.
-                allow(["batch:ListJobs"], "*", "FindSubmittedJobs")],
+                allow(["batch:ListJobs"], "*", "FindSubmittedJobs"), use_key],
             "batch_failure_monitor": [
                 allow(["logs:GetLogEvents"], [arn("logs", f"log-group:{n.batch_log_group}:*")], "ReadJobLogs"),
                 allow(["sns:Publish"], [arn("sns", n.alerts_topic)], "PublishAlerts"),
-                allow(PUBLISH_KEY_ACTIONS, [props.kms_key_arn], "EncryptAlerts"),
+                use_key,
                 allow(["dynamodb:DeleteItem"], [arn("dynamodb", f"table/{n.idempotency_table}")], "ReleaseClaims"),
                 *([allow(["secretsmanager:GetSecretValue"], [s.github_token_secret_arn], "ReadGithubToken")]
                   if s.github_token_secret_arn else [])],
@@ -114,9 +118,14 @@ class Iam(Construct):
         self.lambda_role_arns, self.lambda_role_ready = {}, {}
         for folder in LAMBDA_FUNCTIONS:
             log_group = arn("logs", f"log-group:{n.function_log_group(folder)}:*")
-            role, ready = self._role(n.lambda_role(folder), "lambda.amazonaws.com", statements=[
-                allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group], "WriteOwnLogs"),
-                *lambda_statements[folder]])
+            own = lambda_statements[folder]
+            role, ready = self._role(n.lambda_role(folder), "lambda.amazonaws.com", managed=LAMBDA_MANAGED_POLICIES,
+                                     statements=[
+                                         allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group],
+                                               "WriteOwnLogs"),
+                                         # the shared DLQ is encrypted with the environment's key
+                                         allow(["sqs:SendMessage"], [arn("sqs", n.functions_dlq)], "DeadLetters"),
+                                         *([] if use_key in own else [use_key]), *own])
             self.lambda_role_arns[folder] = role.arn
             self.lambda_role_ready[folder] = ready
 

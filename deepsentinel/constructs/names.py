@@ -28,6 +28,10 @@ class ResourceNames:
         return self.settings.name("jobs-dlq")
 
     @property
+    def functions_dlq(self) -> str:
+        return self.settings.name("functions-dlq")
+
+    @property
     def idempotency_table(self) -> str:
         return self.settings.name("job-claims")
 

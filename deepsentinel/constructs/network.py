@@ -14,7 +14,7 @@ from cdktf_cdktf_provider_aws.flow_log import FlowLog
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.internet_gateway import InternetGateway
-from cdktf_cdktf_provider_aws.lb import Lb
+from cdktf_cdktf_provider_aws.lb import Lb, LbAccessLogs
 from cdktf_cdktf_provider_aws.lb_listener import (LbListener, LbListenerDefaultAction,
                                                   LbListenerDefaultActionRedirect)
 from cdktf_cdktf_provider_aws.lb_listener_rule import (LbListenerRule, LbListenerRuleAction,
@@ -33,6 +33,7 @@ from cdktf_cdktf_provider_aws.vpc import Vpc
 from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from constructs import Construct
 
+from deepsentinel.constructs.access_logs import ALB_LOG_PREFIX
 from deepsentinel.constructs.policies import assume_role_policy
 from deepsentinel.settings import PlatformSettings
 
@@ -45,6 +46,8 @@ BACKEND_PATHS = ("/api/*", "/admin/*")
 @dataclass(frozen=True, kw_only=True)
 class NetworkProps:
     settings: PlatformSettings
+    kms_key_arn: str | None = None  # encrypts the flow-log group; None: CloudWatch Logs' own encryption
+    access_log_bucket: str | None = None  # ALB access logs go here (under alb/); None: no access logs
 
 
 class Network(Construct):
@@ -120,14 +123,16 @@ class Network(Construct):
                             private_dns_enabled=True, subnet_ids=[p.id for p in private],
                             security_group_ids=[endpoint_sg.id], tags={"Name": s.name(service.replace(".", "-"))})
 
-        self._flow_logs(s, vpc.id)
+        self._flow_logs(s, vpc.id, props.kms_key_arn)
 
         alb_sg = SecurityGroup(self, "alb-sg", name=s.name("alb"), vpc_id=vpc.id,
                                description="ALB: rules are managed by the security module",
                                tags={"Name": s.name("alb")})
         alb = Lb(self, "alb", name=s.name("alb"), load_balancer_type="application", internal=False,
                  security_groups=[alb_sg.id], subnets=[p.id for p in public], drop_invalid_header_fields=True,
-                 enable_deletion_protection=s.deletion_protection, tags={"Name": s.name("alb")})
+                 enable_deletion_protection=s.deletion_protection, tags={"Name": s.name("alb")},
+                 access_logs=LbAccessLogs(bucket=props.access_log_bucket, prefix=ALB_LOG_PREFIX, enabled=True)
+                 if props.access_log_bucket else None)
         frontend_tg = self._target_group(s, "frontend", FRONTEND_PORT, "/", vpc.id)
         backend_tg = self._target_group(s, "backend", BACKEND_PORT, "/api/health/", vpc.id)
 
@@ -166,9 +171,9 @@ class Network(Construct):
         self.alb_listener_arn = listener.arn
         self.load_balancer_ready = list({id(r): r for r in (http, listener, backend_rule)}.values())
 
-    def _flow_logs(self, s: PlatformSettings, vpc_id: str) -> None:
+    def _flow_logs(self, s: PlatformSettings, vpc_id: str, kms_key_arn: str | None) -> None:
         group = CloudwatchLogGroup(self, "flow-log-group", name=f"/vpc/{s.name('flow-logs')}",
-                                   retention_in_days=s.flow_log_retention_days)
+                                   retention_in_days=s.flow_log_retention_days, kms_key_id=kms_key_arn)
         role = IamRole(self, "flow-log-role", name=s.name("vpc-flow-logs"),
                        assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"))
         IamRolePolicy(self, "flow-log-policy", name="write-flow-logs", role=role.id, policy=json.dumps({

@@ -19,7 +19,9 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (DynamodbTable, DynamodbTabl
                                                      DynamodbTableServerSideEncryption, DynamodbTableTtl)
 from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (LambdaEventSourceMapping,
                                                                   LambdaEventSourceMappingScalingConfig)
-from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction, LambdaFunctionEnvironment
+from cdktf_cdktf_provider_aws.lambda_function import (LambdaFunction, LambdaFunctionDeadLetterConfig,
+                                                      LambdaFunctionEnvironment, LambdaFunctionTracingConfig,
+                                                      LambdaFunctionVpcConfig)
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.scheduler_schedule import (SchedulerSchedule, SchedulerScheduleFlexibleTimeWindow,
                                                          SchedulerScheduleTarget)
@@ -41,6 +43,7 @@ WORKER_EXIT_RETRYABLE = 75
 GPU_JOB_RESOURCES = {"VCPU": "4", "MEMORY": "15360", "GPU": "1"}
 CPU_JOB_RESOURCES = {"VCPU": "4", "MEMORY": "15360"}
 QUEUE_AGE_ALARM_SECONDS = 900
+OTHER_FUNCTIONS_RESERVED_CONCURRENCY = 2  # event-driven helpers; sqs_to_batch reserves lambda_max_concurrency
 QUEUE_DEPTH_ALARM_MESSAGES = 100
 DEFAULT_LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 
@@ -65,7 +68,9 @@ class PipelineProps:
     lambda_role_arns: dict[str, str]  # function folder -> role ARN
     lambda_role_ready: dict[str, list[ITerraformDependable]]  # function folder -> its role and policies
     scheduler_role_arn: str  # EventBridge Scheduler's role for the scheduled functions
-    kms_key_arn: str  # the environment's customer-managed key (topics)
+    kms_key_arn: str  # the environment's customer-managed key: topics, queues, table, log groups, function env
+    private_subnet_ids: list[str]  # where the functions run
+    lambda_security_group_id: str
     ecs_cluster_name: str
     ecs_service_names: list[str]  # restarted after the DB secret rotates
     raw_bucket_name: str
@@ -99,8 +104,12 @@ class Pipeline(Construct):
                                       "defining handler(event, context)")
         n = self._names
         dlq = SqsQueue(self, "jobs-dlq", name=n.jobs_dlq, message_retention_seconds=DLQ_RETENTION_SECONDS,
-                       sqs_managed_sse_enabled=True)
-        queue = SqsQueue(self, "jobs-queue", name=n.jobs_queue, sqs_managed_sse_enabled=True,
+                       kms_master_key_id=props.kms_key_arn)
+        # Failed asynchronous invocations (EventBridge, Scheduler) of every function land here.
+        self._function_dlq = SqsQueue(self, "functions-dlq", name=n.functions_dlq,
+                                      message_retention_seconds=DLQ_RETENTION_SECONDS,
+                                      kms_master_key_id=props.kms_key_arn)
+        queue = SqsQueue(self, "jobs-queue", name=n.jobs_queue, kms_master_key_id=props.kms_key_arn,
                          visibility_timeout_seconds=s.queue_visibility_timeout_seconds,
                          redrive_policy=json.dumps({"deadLetterTargetArn": dlq.arn,
                                                     "maxReceiveCount": s.max_receive_count}))
@@ -108,7 +117,8 @@ class Pipeline(Construct):
                               hash_key="video_id", attribute=[DynamodbTableAttribute(name="video_id", type="S")],
                               ttl=DynamodbTableTtl(attribute_name="expires_at", enabled=True),
                               point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
-                              server_side_encryption=DynamodbTableServerSideEncryption(enabled=True),
+                              server_side_encryption=DynamodbTableServerSideEncryption(
+                                  enabled=True, kms_key_arn=props.kms_key_arn),
                               deletion_protection_enabled=s.deletion_protection)
         # The environment's own key: CloudWatch and EventBridge cannot use the AWS managed alias/aws/sns.
         topic = SnsTopic(self, "alerts", name=n.alerts_topic, kms_master_key_id=props.kms_key_arn)
@@ -173,12 +183,18 @@ class Pipeline(Construct):
         s, props = self._s, self._props
         code = TerraformAsset(self, f"{folder}-code", path=str(props.lambdas_dir / folder), type=AssetType.ARCHIVE)
         log_group = CloudwatchLogGroup(self, f"{folder}-logs", name=self._names.function_log_group(folder),
-                                       retention_in_days=s.log_retention_days)
+                                       retention_in_days=s.log_retention_days, kms_key_id=props.kms_key_arn)
+        reserved = s.lambda_max_concurrency if folder == "sqs_to_batch" else OTHER_FUNCTIONS_RESERVED_CONCURRENCY
         return LambdaFunction(self, folder, function_name=self._names.function(folder),
                               role=props.lambda_role_arns[folder], runtime=LAMBDA_RUNTIME, handler="handler.handler",
                               filename=code.path, source_code_hash=code.asset_hash, memory_size=LAMBDA_MEMORY_MB,
                               timeout=s.lambda_timeout_seconds,
                               environment=LambdaFunctionEnvironment(variables=environment),
+                              kms_key_arn=props.kms_key_arn, tracing_config=LambdaFunctionTracingConfig(mode="Active"),
+                              dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self._function_dlq.arn),
+                              reserved_concurrent_executions=reserved if s.lambda_reserved_concurrency else None,
+                              vpc_config=LambdaFunctionVpcConfig(subnet_ids=props.private_subnet_ids,
+                                                                 security_group_ids=[props.lambda_security_group_id]),
                               # Its own log group first (or Lambda creates an unmanaged one), and its role's
                               # policies (a first invocation must not run without them).
                               depends_on=[log_group, *props.lambda_role_ready[folder]])

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import json
+
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.network_acl import NetworkAcl
 from cdktf_cdktf_provider_aws.network_acl_rule import NetworkAclRule
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
+from cdktf_cdktf_provider_aws.wafv2_web_acl import (Wafv2WebAcl, Wafv2WebAclDefaultAction,
+                                                    Wafv2WebAclDefaultActionAllow, Wafv2WebAclVisibilityConfig)
+from cdktf_cdktf_provider_aws.wafv2_web_acl_association import Wafv2WebAclAssociation
+from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import Wafv2WebAclLoggingConfiguration
 from constructs import Construct
 
 from deepsentinel.constructs.network import BACKEND_PORT, FRONTEND_PORT
@@ -17,6 +24,10 @@ from deepsentinel.settings import PlatformSettings
 
 POSTGRES_PORT = 5432
 ANYWHERE = "0.0.0.0/0"
+# AWS managed rule groups on the public ALB: OWASP-style common rules, known bad inputs (Log4j among them),
+# SQL injection, and Amazon's IP reputation list ("AWS Managed Rules rule groups list").
+WAF_MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
+                           "AWSManagedRulesSQLiRuleSet", "AWSManagedRulesAmazonIpReputationList")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +38,8 @@ class SecurityProps:
     public_subnet_ids: list[str]
     private_subnet_ids: list[str]
     alb_security_group_id: str  # created empty by the network module; its rules live here
+    alb_arn: str | None = None  # with settings.waf_enabled: the ALB the web ACL protects
+    kms_key_arn: str | None = None  # encrypts the WAF log group
 
 
 class Security(Construct):
@@ -35,6 +48,8 @@ class Security(Construct):
     ecs_security_group_id: str
     batch_security_group_id: str
     rds_security_group_id: str
+    lambda_security_group_id: str  # the pipeline's functions: HTTPS out only
+    web_acl_arn: str | None
 
     def __init__(self, scope: Construct, id_: str, *, props: SecurityProps) -> None:
         super().__init__(scope, id_)
@@ -44,6 +59,11 @@ class Security(Construct):
         ecs = self._group("ecs", props.vpc_id, "ECS Fargate tasks: frontend and backend")
         batch = self._group("batch", props.vpc_id, "Batch GPU instances: no inbound traffic")
         rds = self._group("rds", props.vpc_id, "RDS PostgreSQL: only from ECS and Batch")
+        functions = self._group("lambda", props.vpc_id, "Lambda functions: no inbound traffic")
+        self._egress("lambda-https", functions, 443, description="HTTPS to AWS APIs via NAT/endpoints",
+                     cidr=ANYWHERE)
+        self.lambda_security_group_id = functions
+        self.web_acl_arn = self._web_acl(props) if s.waf_enabled and props.alb_arn else None
 
         self._ingress("alb-https", alb, 443, description="HTTPS from the internet", cidr=ANYWHERE)
         self._ingress("alb-http", alb, 80, description="HTTP from the internet (redirected to HTTPS)", cidr=ANYWHERE)
@@ -66,6 +86,29 @@ class Security(Construct):
         self.ecs_security_group_id = ecs
         self.batch_security_group_id = batch
         self.rds_security_group_id = rds
+
+    def _web_acl(self, props: SecurityProps) -> str:
+        s = props.settings
+        rules = [{"Name": group, "Priority": i, "OverrideAction": {"None": {}},
+                  "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": group}},
+                  "VisibilityConfig": {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
+                                       "MetricName": group}}
+                 for i, group in enumerate(WAF_MANAGED_RULE_GROUPS)]
+        acl = Wafv2WebAcl(self, "web-acl", name=s.name("alb"), scope="REGIONAL",
+                          description="AWS managed rule groups in front of the public ALB",
+                          default_action=Wafv2WebAclDefaultAction(allow=Wafv2WebAclDefaultActionAllow()),
+                          rule_json=json.dumps(rules),
+                          visibility_config=Wafv2WebAclVisibilityConfig(
+                              cloudwatch_metrics_enabled=True, sampled_requests_enabled=True,
+                              metric_name=s.name("alb")),
+                          tags={"Name": s.name("alb")})
+        Wafv2WebAclAssociation(self, "web-acl-alb", resource_arn=props.alb_arn, web_acl_arn=acl.arn)
+        # WAF logs only to log groups whose name starts with aws-waf-logs-.
+        logs = CloudwatchLogGroup(self, "web-acl-logs", name=f"aws-waf-logs-{s.prefix}",
+                                  retention_in_days=s.log_retention_days, kms_key_id=props.kms_key_arn)
+        Wafv2WebAclLoggingConfiguration(self, "web-acl-logging", resource_arn=acl.arn,
+                                        log_destination_configs=[logs.arn])
+        return acl.arn
 
     def _group(self, purpose: str, vpc_id: str, description: str) -> str:
         return SecurityGroup(self, f"{purpose}-sg", name=self._names.name(purpose), vpc_id=vpc_id,

@@ -8,12 +8,16 @@ from cdktf_cdktf_provider_aws.data_aws_secretsmanager_random_password import Dat
 from cdktf_cdktf_provider_aws.db_instance import DbInstance
 from cdktf_cdktf_provider_aws.db_parameter_group import DbParameterGroup, DbParameterGroupParameter
 from cdktf_cdktf_provider_aws.db_subnet_group import DbSubnetGroup
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration, S3BucketLifecycleConfigurationRule,
     S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload, S3BucketLifecycleConfigurationRuleExpiration,
     S3BucketLifecycleConfigurationRuleFilter, S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
     S3BucketLifecycleConfigurationRuleTransition)
+from cdktf_cdktf_provider_aws.s3_bucket_logging import S3BucketLoggingA
+from cdktf_cdktf_provider_aws.s3_bucket_notification import S3BucketNotification
 from cdktf_cdktf_provider_aws.s3_bucket_ownership_controls import (S3BucketOwnershipControls,
                                                                    S3BucketOwnershipControlsRule)
 from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
@@ -27,7 +31,8 @@ from cdktf_cdktf_provider_aws.secretsmanager_secret_version import Secretsmanage
 from cdktf import Token
 from constructs import Construct
 
-from deepsentinel.constructs.policies import tls_only_bucket_policy
+from deepsentinel.constructs.access_logs import S3_LOG_PREFIX
+from deepsentinel.constructs.policies import assume_role_policy, tls_only_bucket_policy
 from deepsentinel.settings import PlatformSettings
 
 
@@ -50,6 +55,7 @@ BUCKETS = (
     BucketSpec("analysis-models", versioned=True, noncurrent_expire_after_days=None),
 )
 ABORT_MULTIPART_AFTER_DAYS = 7
+ENHANCED_MONITORING_SECONDS = 60
 DB_NAME = "deepsentinel"
 DB_USERNAME = "deepsentinel"
 # pgvector itself is enabled per database (CREATE EXTENSION vector); these make its index builds and
@@ -67,6 +73,8 @@ class StorageProps:
     settings: PlatformSettings
     private_subnet_ids: list[str]
     rds_security_group_id: str
+    kms_key_arn: str  # buckets, the database, Performance Insights and the secrets
+    access_log_bucket: str | None = None  # server access logs of every bucket (under s3/); None: none
 
 
 class Storage(Construct):
@@ -86,13 +94,13 @@ class Storage(Construct):
         s = props.settings
         self.bucket_names, self.bucket_arns = {}, {}
         for spec in BUCKETS:
-            bucket = self._bucket(s, spec)
+            bucket = self._bucket(s, spec, props)
             self.bucket_names[spec.purpose] = bucket.bucket
             self.bucket_arns[spec.purpose] = bucket.arn
         self._database(s, props)
-        self._django_secret(s)
+        self._django_secret(s, props.kms_key_arn)
 
-    def _bucket(self, s: PlatformSettings, spec: BucketSpec) -> S3Bucket:
+    def _bucket(self, s: PlatformSettings, spec: BucketSpec, props: StorageProps) -> S3Bucket:
         p = spec.purpose
         bucket = S3Bucket(self, p, bucket=s.bucket_name(p), force_destroy=not s.deletion_protection,
                           tags={"Name": s.bucket_name(p), "Purpose": p})
@@ -106,7 +114,12 @@ class Storage(Construct):
                 bucket_key_enabled=True,
                 apply_server_side_encryption_by_default=(
                     S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                        sse_algorithm="aws:kms")))])
+                        sse_algorithm="aws:kms", kms_master_key_id=props.kms_key_arn)))])
+        # Object events on the default event bus: free until a rule uses them (the Jobs API, audits).
+        S3BucketNotification(self, f"{p}-events", bucket=bucket.id, eventbridge=True)
+        if props.access_log_bucket:
+            S3BucketLoggingA(self, f"{p}-access-logs", bucket=bucket.id, target_bucket=props.access_log_bucket,
+                             target_prefix=f"{S3_LOG_PREFIX}/{bucket.bucket}/")
         S3BucketPolicy(self, f"{p}-tls-only", bucket=bucket.id, policy=tls_only_bucket_policy(bucket.arn))
         if spec.versioned:
             S3BucketVersioningA(self, f"{p}-versioning", bucket=bucket.id,
@@ -141,7 +154,11 @@ class Storage(Construct):
             self, "db", identifier=s.name("postgres"), engine="postgres", engine_version="16",
             instance_class=s.db_instance_class, allocated_storage=s.db_allocated_storage_gb,
             max_allocated_storage=s.db_max_allocated_storage_gb, storage_type="gp3", storage_encrypted=True,
-            db_name=DB_NAME, username=DB_USERNAME, manage_master_user_password=True,
+            kms_key_id=props.kms_key_arn, db_name=DB_NAME, username=DB_USERNAME, manage_master_user_password=True,
+            master_user_secret_kms_key_id=props.kms_key_arn, iam_database_authentication_enabled=True,
+            monitoring_interval=ENHANCED_MONITORING_SECONDS if s.db_enhanced_monitoring else None,
+            monitoring_role_arn=self._monitoring_role(s) if s.db_enhanced_monitoring else None,
+            performance_insights_kms_key_id=props.kms_key_arn if s.environment == "prod" else None,
             db_subnet_group_name=subnets.name, parameter_group_name=parameters.name,
             vpc_security_group_ids=[props.rds_security_group_id], publicly_accessible=False,
             multi_az=s.db_multi_az, deletion_protection=s.deletion_protection,
@@ -157,8 +174,16 @@ class Storage(Construct):
         self.db_name = DB_NAME
         self.db_secret_arn = db.master_user_secret.get(0).secret_arn
 
-    def _django_secret(self, s: PlatformSettings) -> None:
+    def _monitoring_role(self, s: PlatformSettings) -> str:
+        role = IamRole(self, "db-monitoring-role", name=s.name("rds-monitoring"),
+                       assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"))
+        IamRolePolicyAttachment(self, "db-monitoring-policy", role=role.name,
+                                policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole")
+        return role.arn
+
+    def _django_secret(self, s: PlatformSettings, kms_key_arn: str) -> None:
         secret = SecretsmanagerSecret(self, "django-secret-key", name=s.name("django-secret-key"),
+                                      kms_key_id=kms_key_arn,
                                       description="Django SECRET_KEY for the backend",
                                       recovery_window_in_days=7 if s.deletion_protection else 0)
         # Generated by Secrets Manager and written write-only: the value is never stored on the resource.

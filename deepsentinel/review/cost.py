@@ -332,6 +332,13 @@ def _per_video(item: str) -> Rule:
     return rule
 
 
+def _web_acl(r: Resource, c: _Context) -> list[CostLine]:
+    rules = json.loads(r.config.get("rule_json") or "[]")
+    monthly = c.table.usd("waf_web_acl_month") + c.table.usd("waf_rule_month") * len(rules)
+    return [_line(r, f"WAF web ACL + {len(rules)} rule groups (requests extra)", monthly,
+                  prices=("waf_web_acl_month", "waf_rule_month"))]
+
+
 def _dynamodb(r: Resource, c: _Context) -> list[CostLine]:
     if r.config.get("billing_mode", "PROVISIONED") != "PAY_PER_REQUEST":
         raise MissingPrice("dynamodb provisioned capacity")
@@ -357,6 +364,7 @@ RULES: dict[str, Rule] = {
     "aws_sqs_queue": _per_video("SQS requests"),
     "aws_lambda_function": _per_video("Lambda"),
     "aws_dynamodb_table": _dynamodb,
+    "aws_wafv2_web_acl": _web_acl,
 }
 
 

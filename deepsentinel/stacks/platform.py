@@ -8,6 +8,7 @@ from cdktf import TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from constructs import Construct
 
+from deepsentinel.constructs.access_logs import AccessLogs, AccessLogsProps
 from deepsentinel.constructs.compute import Compute, ComputeProps
 from deepsentinel.constructs.encryption import Encryption, EncryptionProps
 from deepsentinel.constructs.iam import Iam, IamProps
@@ -20,7 +21,7 @@ from deepsentinel.settings import PlatformSettings
 from deepsentinel.stacks.provider import StackOptions, configure_stack
 
 # Construct ids double as the module names of reports (synth table, review, graph).
-MODULES = ("network", "security", "encryption", "storage", "iam", "compute", "pipeline")
+MODULES = ("encryption", "access-logs", "network", "security", "storage", "iam", "compute", "pipeline")
 
 
 class PlatformStack(TerraformStack):
@@ -31,18 +32,24 @@ class PlatformStack(TerraformStack):
         configure_stack(self, s, options, s.prefix)
         account_id = DataAwsCallerIdentity(self, "current").account_id
 
-        network = Network(self, "network", props=NetworkProps(settings=s))
-        security = Security(self, "security", props=SecurityProps(
-            settings=s, vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr, public_subnet_ids=network.public_subnet_ids,
-            private_subnet_ids=network.private_subnet_ids, alb_security_group_id=network.alb_security_group_id))
         names = ResourceNames(s)
         encryption = Encryption(self, "encryption", props=EncryptionProps(
             settings=s, account_id=account_id,
             publishing_role_arns=[names.role_arn(account_id, names.lambda_role("batch_failure_monitor")),
                                   names.role_arn(account_id, "batch-job")]))
+        key = encryption.kms_key_arn
+        access_logs = (AccessLogs(self, "access-logs", props=AccessLogsProps(settings=s, account_id=account_id))
+                       if s.access_logs_enabled else None)
+        log_bucket = access_logs.bucket_name if access_logs else None
+        network = Network(self, "network", props=NetworkProps(settings=s, kms_key_arn=key,
+                                                              access_log_bucket=log_bucket))
+        security = Security(self, "security", props=SecurityProps(
+            settings=s, vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr, public_subnet_ids=network.public_subnet_ids,
+            private_subnet_ids=network.private_subnet_ids, alb_security_group_id=network.alb_security_group_id,
+            alb_arn=network.alb_arn, kms_key_arn=key))
         storage = Storage(self, "storage", props=StorageProps(
             settings=s, private_subnet_ids=network.private_subnet_ids,
-            rds_security_group_id=security.rds_security_group_id))
+            rds_security_group_id=security.rds_security_group_id, kms_key_arn=key, access_log_bucket=log_bucket))
         iam = Iam(self, "iam", props=IamProps(
             settings=s, account_id=account_id, bucket_arns=storage.bucket_arns, db_secret_arn=storage.db_secret_arn,
             django_secret_arn=storage.django_secret_arn, kms_key_arn=encryption.kms_key_arn))
@@ -55,7 +62,7 @@ class PlatformStack(TerraformStack):
             ecs_task_execution_role_arn=iam.ecs_task_execution_role_arn,
             frontend_task_role_arn=iam.frontend_task_role_arn, backend_task_role_arn=iam.backend_task_role_arn,
             batch_service_role_arn=iam.batch_service_role_arn,
-            batch_instance_profile_arn=iam.batch_instance_profile_arn,
+            batch_instance_profile_arn=iam.batch_instance_profile_arn, kms_key_arn=key,
             load_balancer_ready=network.load_balancer_ready, batch_service_role_ready=iam.batch_service_role_ready,
             backend_environment={
                 "DB_HOST": storage.db_host, "DB_PORT": storage.db_port, "DB_NAME": storage.db_name,
@@ -70,7 +77,8 @@ class PlatformStack(TerraformStack):
             settings=s, job_queue_arn=compute.job_queue_arn, batch_log_group_name=compute.batch_log_group_name,
             worker_image_url=compute.ecr_repository_urls["video-analysis"], batch_job_role_arn=iam.batch_job_role_arn,
             lambda_role_arns=iam.lambda_role_arns, lambda_role_ready=iam.lambda_role_ready,
-            scheduler_role_arn=iam.scheduler_role_arn, kms_key_arn=encryption.kms_key_arn,
+            scheduler_role_arn=iam.scheduler_role_arn, kms_key_arn=key, private_subnet_ids=network.private_subnet_ids,
+            lambda_security_group_id=security.lambda_security_group_id,
             ecs_cluster_name=compute.cluster_name, ecs_service_names=list(compute.service_names.values()),
             raw_bucket_name=storage.bucket_names["raw-videos"],
             highlights_bucket_name=storage.bucket_names["highlights"],

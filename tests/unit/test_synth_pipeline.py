@@ -15,7 +15,8 @@ def test_jobs_queue_redrives_to_the_dlq_after_three_receives(platform):
     _, queue = named(platform.dev, "aws_sqs_queue", "jobs-queue")
     assert json.loads(queue["redrive_policy"]) == {"deadLetterTargetArn": ref("aws_sqs_queue", dlq_name, "arn"),
                                                    "maxReceiveCount": 3}
-    assert queue["sqs_managed_sse_enabled"] is True and dlq["sqs_managed_sse_enabled"] is True
+    key_name, _ = only(platform.dev, "aws_kms_key")
+    assert queue["kms_master_key_id"] == dlq["kms_master_key_id"] == ref("aws_kms_key", key_name, "arn")
     _, function = named(platform.dev, "aws_lambda_function", "sqs_to_batch")
     assert queue["visibility_timeout_seconds"] > function["timeout"]
     claim_ttl = int(function["environment"]["variables"]["CLAIM_TTL_SECONDS"])

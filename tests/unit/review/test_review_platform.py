@@ -27,7 +27,8 @@ def test_repository_baseline_covers_the_platform(platform_policy):
     assert platform_policy.passed > 500 and len(platform_policy.findings) > 50
     assert platform_policy.stale == [], [s.describe() for s in platform_policy.stale]
     # every finding is mapped back to its construct path and gets a severity from the table
-    assert all(f.module in {"network", "security", "storage", "iam", "compute", "pipeline", "people", "stack"}
+    assert all(f.module in {"network", "security", "encryption", "access-logs", "storage", "iam", "compute", "pipeline",
+                            "people", "stack"}
                for f in platform_policy.findings)
     assert not [f.check_id for f in platform_policy.findings if f.severity == "unknown"]
 
