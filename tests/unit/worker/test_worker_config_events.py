@@ -52,6 +52,16 @@ def test_worker_config_needs_a_database() -> None:
         WorkerConfig.from_env(env)
 
 
+def test_worker_config_secret_needs_the_database_endpoint() -> None:
+    """The RDS-managed secret carries no endpoint, so a job with only DB_SECRET_ARN cannot connect."""
+    env = {k: v for k, v in BASE.items() if k != "DATABASE_URL"}
+    env["DB_SECRET_ARN"] = "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:rds!db-x"
+    with pytest.raises(ConfigError, match="DB_SECRET_ARN needs DB_HOST and DB_NAME"):
+        WorkerConfig.from_env(env)
+    cfg = WorkerConfig.from_env({**env, "DB_HOST": "db.example", "DB_NAME": "deepsentinel"})
+    assert (cfg.db_host, cfg.db_port, cfg.db_name) == ("db.example", 5432, "deepsentinel")
+
+
 def _det(frame: int, cls: int, conf: float, box: tuple[float, float, float, float] = (0.1, 0.2, 0.3, 0.6)) -> Detection:
     return Detection(frame, frame / 5, cls, conf, *box)
 

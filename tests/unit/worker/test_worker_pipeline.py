@@ -209,13 +209,13 @@ def test_worker_s3_unreachable_is_retryable(aws: None, job_env: dict[str, str], 
 
 def test_worker_reads_database_secret(videos: dict[str, Path], aws: None, job_env: dict[str, str],
                                       detector: Any, pg_url: str, db: psycopg.Connection) -> None:
-    """DB_SECRET_ARN path: the RDS-style secret JSON is turned into a connection."""
+    """DB_SECRET_ARN path as on AWS: the secret has RDS's exact shape ({"username", "password"}); the endpoint
+    comes from the job definition's DB_HOST/DB_PORT/DB_NAME (here the local server's socket directory)."""
     socket_dir = pg_url.split("host=")[1]
     sm = boto3.client("secretsmanager", region_name="ap-northeast-2")
-    arn = sm.create_secret(Name="db", SecretString=json.dumps(
-        {"host": socket_dir, "port": 5432, "username": "postgres", "password": "x", "dbname": "postgres"}))["ARN"]
+    arn = sm.create_secret(Name="db", SecretString=json.dumps({"username": "postgres", "password": "x"}))["ARN"]
     job_env.pop("DATABASE_URL")
-    job_env.update(DB_SECRET_ARN=arn, VIDEO_ID="secret-1")
+    job_env.update(DB_SECRET_ARN=arn, DB_HOST=socket_dir, DB_PORT="5432", DB_NAME="postgres", VIDEO_ID="secret-1")
     s3 = _setup_s3(job_env, videos["good"])
     assert main(job_env, s3=s3, secrets=sm, detector=detector) == EXIT_OK
     assert _rows(db, "secret-1")["video"][0] == "COMPLETED"

@@ -69,11 +69,26 @@ def test_worker_mark_failed_removes_previous_rows(db: psycopg.Connection) -> Non
     assert db.execute("SELECT count(*) FROM detections WHERE video_id = 'refail-1'").fetchone() == (0,)
 
 
-def test_worker_dsn_from_rds_secret() -> None:
-    dsn = store.dsn_from_secret(json.dumps(
-        {"host": "db.example", "port": 5432, "username": "app", "password": "p w", "dbname": "sentinel"}))
+# What an RDS-managed master secret holds, exactly ("Password management with Amazon RDS and AWS Secrets
+# Manager", https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html): no endpoint.
+RDS_MANAGED_SECRET = {"username": "deepsentinel", "password": "p w'\"x"}
+
+
+def test_worker_dsn_from_rds_managed_secret_and_the_job_endpoint() -> None:
+    """The secret RDS writes has only username and password; host, port and database come from the job."""
+    dsn = store.dsn_from_secret(json.dumps(RDS_MANAGED_SECRET), host="db.example", port=5433, dbname="sentinel")
     params = psycopg.conninfo.conninfo_to_dict(dsn)
-    assert (params["host"], params["port"], params["user"], params["password"], params["dbname"]) == (
-        "db.example", "5432", "app", "p w", "sentinel")
+    assert (params["host"], params["port"], params["user"], params["password"], params["dbname"],
+            params["sslmode"]) == ("db.example", "5433", "deepsentinel", "p w'\"x", "sentinel", "require")
     with pytest.raises(RetryableError):
-        store.dsn_from_secret("not json")
+        store.dsn_from_secret("not json", host="db.example", port=5432, dbname="sentinel")
+    with pytest.raises(RetryableError):
+        store.dsn_from_secret(json.dumps({"username": "only"}), host="db.example", port=5432, dbname="sentinel")
+
+
+def test_worker_endpoint_comes_from_the_job_not_from_extra_secret_keys() -> None:
+    """A secret with more keys than RDS writes cannot move the connection elsewhere."""
+    secret = {**RDS_MANAGED_SECRET, "host": "attacker.example", "port": 1, "dbname": "other"}
+    params = psycopg.conninfo.conninfo_to_dict(
+        store.dsn_from_secret(json.dumps(secret), host="db.example", port=5432, dbname="sentinel"))
+    assert (params["host"], params["port"], params["dbname"]) == ("db.example", "5432", "sentinel")

@@ -41,7 +41,7 @@ def main(
 
             secrets = boto3.client("secretsmanager")
         dsn = store.resolve_dsn(db_secret_arn=cfg.db_secret_arn, database_url=cfg.database_url,
-                                secrets=secrets)
+                                secrets=secrets, host=cfg.db_host, port=cfg.db_port, dbname=cfg.db_name)
         if detector is None:
             detector = load_detector(cfg, s3=s3)
         result = pipeline.run(cfg, s3=s3, connect=store.connector(dsn), detector=detector)

@@ -22,6 +22,7 @@ DEFAULT_EVENT_GAP_S = 1.0
 DEFAULT_MIN_EVENT_FRAMES = 1
 DEFAULT_QUEUE_SIZE = 4
 DEFAULT_JPEG_QUALITY = 85
+DEFAULT_DB_PORT = 5432
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,8 +34,13 @@ class WorkerConfig:
     raw_bucket: str
     highlights_bucket: str
     #: Exactly one of the two database settings is set: the secret in AWS, a URL locally.
+    #: The RDS-managed secret holds only username and password; the endpoint comes from the job
+    #: definition (DB_HOST, DB_PORT, DB_NAME, read from the DB instance at deploy time).
     db_secret_arn: str | None = None
     database_url: str | None = None
+    db_host: str | None = None
+    db_port: int = DEFAULT_DB_PORT
+    db_name: str | None = None
     #: ``s3://bucket/key.pt`` (production), a local ``.pt`` path, or an ultralytics YAML (untrained).
     model_uri: str
     sample_fps: float = DEFAULT_SAMPLE_FPS
@@ -97,6 +103,10 @@ class WorkerConfig:
             problems.append("DB_SECRET_ARN and DATABASE_URL conflict: set only one")
         elif not (db_secret_arn or database_url):
             problems.append("one of DB_SECRET_ARN (AWS) or DATABASE_URL (local) is required")
+        db_host, db_name = opt("DB_HOST"), opt("DB_NAME")
+        if db_secret_arn and not (db_host and db_name):
+            problems.append("DB_SECRET_ARN needs DB_HOST and DB_NAME: the RDS-managed secret holds only "
+                            "username and password")
         if "/" in video_id:
             problems.append("VIDEO_ID must not contain '/' (it is an S3 key prefix)")
 
@@ -108,6 +118,9 @@ class WorkerConfig:
             highlights_bucket=highlights_bucket,
             db_secret_arn=db_secret_arn,
             database_url=database_url,
+            db_host=db_host,
+            db_port=num("DB_PORT", int, DEFAULT_DB_PORT, 1),
+            db_name=db_name,
             model_uri=model_uri,
             sample_fps=num("SAMPLE_FPS", float, DEFAULT_SAMPLE_FPS, 0.01),
             batch_size=num("BATCH_SIZE", int, DEFAULT_BATCH_SIZE, 1),

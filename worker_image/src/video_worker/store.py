@@ -43,16 +43,18 @@ def schema_sql() -> str:
     return resources.files("video_worker").joinpath("schema.sql").read_text(encoding="utf-8")
 
 
-def dsn_from_secret(secret_string: str) -> str:
-    """The RDS secret JSON: host, port, username, password, dbname."""
+def dsn_from_secret(secret_string: str, *, host: str, port: int, dbname: str) -> str:
+    """Credentials from the RDS-managed secret (exactly {"username", "password"}), the endpoint from the
+    job definition. TLS is required (the parameter group forces SSL; libpq ignores sslmode on a Unix socket)."""
     try:
         s = json.loads(secret_string)
         return make_conninfo(
-            host=s["host"],
-            port=str(s.get("port", 5432)),
+            host=host,
+            port=str(port),
             user=s["username"],
             password=s["password"],
-            dbname=s.get("dbname", "postgres"),
+            dbname=dbname,
+            sslmode="require",
             connect_timeout="10",
         )
     except (ValueError, KeyError, TypeError) as exc:
@@ -61,15 +63,16 @@ def dsn_from_secret(secret_string: str) -> str:
         raise RetryableError(f"database secret is malformed: {type(exc).__name__}: {exc}") from exc
 
 
-def resolve_dsn(*, db_secret_arn: str | None, database_url: str | None, secrets: Any) -> str:
+def resolve_dsn(*, db_secret_arn: str | None, database_url: str | None, secrets: Any, host: str | None = None,
+                port: int = 5432, dbname: str | None = None) -> str:
     if database_url:
         return database_url
-    assert db_secret_arn, "config validation guarantees one of the two"
+    assert db_secret_arn and host and dbname, "config validation guarantees the secret with its endpoint"
     try:
         value = secrets.get_secret_value(SecretId=db_secret_arn)["SecretString"]
     except Exception as exc:  # botocore errors
         raise RetryableError(f"reading database secret failed: {exc}") from exc
-    return dsn_from_secret(value)
+    return dsn_from_secret(value, host=host, port=port, dbname=dbname)
 
 
 def connector(dsn: str) -> Connect:
