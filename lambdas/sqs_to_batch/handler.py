@@ -1,12 +1,17 @@
 """SQS -> AWS Batch submitter with a DynamoDB idempotency claim.
 
 One SQS record carries ``{"video_id": str, "s3_key": str}`` plus optional ``"bucket"`` and
-``"priority"`` (unknown fields are ignored). For each record the function
+``"priority"``, or the original backend's ``{"video": {"id": str}, "s3": {"bucket": str, "key": str}}``
+(unknown fields are ignored). For each record the function
 
 1. validates the body,
 2. claims the video with a conditional ``PutItem`` on the idempotency table (key ``video_id``),
 3. submits one Batch job named ``video-<video_id>`` (sanitized to Batch's name rules),
 4. records the job id on the claim.
+
+When the claim it takes over is an expired IN_FLIGHT one (an invocation crashed, or its bookkeeping
+write failed, after SubmitJob), the job may already exist: the function first looks for it with
+``ListJobs`` filtered by job name and adopts a job that has not FAILED instead of submitting a second.
 
 A video that is already claimed (in flight or submitted) is acknowledged without a new job. If the
 submit fails, the claim is released so that SQS's retry can succeed. A claim left by a crashed
@@ -55,6 +60,7 @@ STATUS_IN_FLIGHT = "IN_FLIGHT"
 STATUS_SUBMITTED = "SUBMITTED"
 
 OUTCOME_SUBMITTED = "submitted"
+OUTCOME_ADOPTED = "adopted"
 OUTCOME_DUPLICATE = "duplicate"
 OUTCOME_INVALID = "invalid"
 OUTCOME_ERROR = "error"
@@ -166,13 +172,25 @@ def process_record(
     token = uuid.uuid4().hex  # identifies *this* claim, so release/update never touch a successor's
     claimed_at = int(now())
 
-    existing = claim(dynamodb, settings, message, message_id=message_id, token=token, now=claimed_at)
+    existing, previous = claim(dynamodb, settings, message, message_id=message_id, token=token, now=claimed_at)
     if existing is not None:
         return RecordResult(
             outcome=OUTCOME_DUPLICATE,
             video_id=message.video_id,
             job_id=existing.get("job_id", {}).get("S"),
         )
+
+    if previous and previous.get("status", {}).get("S") == STATUS_IN_FLIGHT:
+        since_ms = int(previous.get("claimed_at", {}).get("N", "0")) * 1000
+        try:
+            adopted = find_live_job(batch, settings, job_name_for(message.video_id), since_ms=since_ms)
+        except (ClientError, BotoCoreError) as exc:
+            # Without the answer a second job is possible: release and let SQS retry rather than risk it.
+            release(dynamodb, settings, message.video_id, token)
+            raise SubmitError(f"list_jobs failed: {exc}", video_id=message.video_id) from exc
+        if adopted is not None:
+            record_submission(dynamodb, settings, message.video_id, token, adopted, now=int(now()))
+            return RecordResult(outcome=OUTCOME_ADOPTED, video_id=message.video_id, job_id=adopted)
 
     try:
         response = batch.submit_job(**submit_job_params(message, settings))
@@ -197,19 +215,29 @@ def parse_body(body: Any) -> VideoMessage:
     if not isinstance(data, dict):
         raise InvalidMessageError("body is not a JSON object")
 
-    video_id = data.get("video_id")
-    video_id = video_id if isinstance(video_id, str) and video_id.strip() else None
+    nested = "video" in data or "s3" in data  # the original backend's format
     problems = []
+    if nested:
+        video, s3 = data.get("video"), data.get("s3")
+        if not isinstance(video, dict):
+            problems.append("video must be an object with an id")
+        if not isinstance(s3, dict):
+            problems.append("s3 must be an object with bucket and key")
+        video, s3 = video if isinstance(video, dict) else {}, s3 if isinstance(s3, dict) else {}
+        video_id, s3_key, bucket = video.get("id"), s3.get("key"), s3.get("bucket")
+        id_field, key_field = "video.id", "s3.key"
+    else:
+        video_id, s3_key, bucket = data.get("video_id"), data.get("s3_key"), data.get("bucket")
+        id_field, key_field = "video_id", "s3_key"
+    video_id = video_id if isinstance(video_id, str) and video_id.strip() else None
     if video_id is None:
-        problems.append("video_id must be a non-empty string")
+        problems.append(f"{id_field} must be a non-empty string")
     elif len(video_id) > MAX_VIDEO_ID_LENGTH:
-        problems.append(f"video_id longer than {MAX_VIDEO_ID_LENGTH} characters")
-    s3_key = data.get("s3_key")
+        problems.append(f"{id_field} longer than {MAX_VIDEO_ID_LENGTH} characters")
     if not (isinstance(s3_key, str) and s3_key.strip()):
-        problems.append("s3_key must be a non-empty string")
-    bucket = data.get("bucket")
+        problems.append(f"{key_field} must be a non-empty string")
     if bucket is not None and not (isinstance(bucket, str) and bucket.strip()):
-        problems.append("bucket must be a non-empty string when given")
+        problems.append(f"{'s3.bucket' if nested else 'bucket'} must be a non-empty string when given")
     priority = data.get("priority")
     # bool is an int subclass; `true` is not a priority.
     if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
@@ -254,10 +282,11 @@ def claim(
     message_id: str,
     token: str,
     now: int,
-) -> dict[str, Any] | None:
-    """Write the claim. Returns None when this call owns the video, else the existing item."""
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Write the claim. Returns (the holder's item, None) when another claim holds the video, else
+    (None, the expired item this claim replaced, or None)."""
     try:
-        dynamodb.put_item(
+        response = dynamodb.put_item(
             TableName=settings.table,
             Item={
                 "video_id": {"S": message.video_id},
@@ -273,14 +302,35 @@ def claim(
             ExpressionAttributeValues={":now": {"N": str(now)}},
             # Returns the holder's item on conflict, so a duplicate costs no extra read.
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            # ... and the expired item on success, so a takeover knows it may follow a crashed submit.
+            ReturnValues="ALL_OLD",
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return exc.response.get("Item") or {}
+            return exc.response.get("Item") or {}, None
         raise ClaimError(f"claim failed: {exc}", video_id=message.video_id) from exc
     except BotoCoreError as exc:
         raise ClaimError(f"claim failed: {exc}", video_id=message.video_id) from exc
-    return None
+    return None, response.get("Attributes") or None
+
+
+def find_live_job(batch: Any, settings: Settings, job_name: str, *, since_ms: int) -> str | None:
+    """The id of a job of this name created since `since_ms` that has not FAILED, or None.
+
+    With ``filters``, ListJobs ignores ``jobStatus`` and returns jobs in every status (AWS Batch API
+    reference, ListJobs); results are paged with nextToken.
+    """
+    kwargs: dict[str, Any] = {"jobQueue": settings.job_queue,
+                              "filters": [{"name": "JOB_NAME", "values": [job_name]}]}
+    while True:
+        page = batch.list_jobs(**kwargs)
+        for job in page.get("jobSummaryList", []):
+            if (job.get("jobName") == job_name and job.get("status") != "FAILED"
+                    and int(job.get("createdAt", 0)) >= since_ms):
+                return str(job["jobId"])
+        if not page.get("nextToken"):
+            return None
+        kwargs["nextToken"] = page["nextToken"]
 
 
 def release(dynamodb: Any, settings: Settings, video_id: str, token: str) -> None:

@@ -237,6 +237,69 @@ def test_expired_claim_left_by_a_crashed_invocation_is_taken_over(env: Env, lamb
     assert item["claim_token"]["S"] != "dead"
 
 
+def test_a_crash_after_submit_never_yields_a_second_job(env: Env, lambda_context, capsys) -> None:
+    """The claim update fails after SubmitJob, the clock passes the claim's lifetime, SQS redelivers: the
+    redelivery finds the running job with ListJobs (JOB_NAME filter: every status, "ListJobs", AWS Batch API
+    reference, https://docs.aws.amazon.com/batch/latest/APIReference/API_ListJobs.html) and adopts it."""
+    failing = [True]
+    fail_call(env.dynamodb, "UpdateItem", code="InternalServerError", status=500, when=lambda _: failing[0])
+    settings = env.module.Settings.from_env()
+    first = env.module.process_record(sqs_record(video("crash-1"), "m-1"), dynamodb=env.dynamodb,
+                                      batch=env.batch, settings=settings)
+    failing[0] = False
+    later = time.time() + settings.claim_ttl_seconds + 1
+    again = env.module.process_record(sqs_record(video("crash-1"), "m-1"), dynamodb=env.dynamodb,
+                                      batch=env.batch, settings=settings, now=lambda: later)
+    [job] = env.jobs()
+    assert first.outcome == "submitted" and again.outcome == "adopted" and again.job_id == job["jobId"]
+    item = env.item("crash-1")
+    assert item["status"]["S"] == "SUBMITTED" and item["job_id"]["S"] == job["jobId"]
+
+
+def test_an_expired_claim_whose_job_failed_submits_a_new_job(env: Env, lambda_context, monkeypatch) -> None:
+    """A FAILED job is not adopted: the resend gets a new job."""
+    settings = env.module.Settings.from_env()
+    original = env.batch.list_jobs
+
+    def with_failed_job(**kwargs: Any) -> dict[str, Any]:
+        page = original(**kwargs)
+        for job in page["jobSummaryList"]:
+            job["status"] = "FAILED"  # the documented summary shape, in the state Batch would report
+        return page
+
+    failing = [True]
+    fail_call(env.dynamodb, "UpdateItem", code="InternalServerError", status=500, when=lambda _: failing[0])
+    env.module.process_record(sqs_record(video("crash-2"), "m-1"), dynamodb=env.dynamodb, batch=env.batch,
+                              settings=settings)
+    failing[0] = False
+    monkeypatch.setattr(env.batch, "list_jobs", with_failed_job)
+    later = time.time() + settings.claim_ttl_seconds + 1
+    again = env.module.process_record(sqs_record(video("crash-2"), "m-2"), dynamodb=env.dynamodb, batch=env.batch,
+                                      settings=settings, now=lambda: later)
+    assert again.outcome == "submitted" and len(env.jobs()) == 2
+
+
+def test_the_original_backend_message_format_is_accepted(env: Env, lambda_context) -> None:
+    body = {"video": {"id": "cam9-1", "title": "lobby"}, "s3": {"bucket": "ds-dev-raw-videos", "key": "uploads/cam9-1/a.mp4"}}
+    assert env.module.handler(sqs_event(sqs_record(body, "m-1")), lambda_context) == {"batchItemFailures": []}
+    [job] = env.jobs()
+    assert job["jobName"] == "video-cam9-1"
+    assert {k: env_of(job).get(k) for k in ("VIDEO_ID", "S3_KEY", "RAW_BUCKET")} == {
+        "VIDEO_ID": "cam9-1", "S3_KEY": "uploads/cam9-1/a.mp4", "RAW_BUCKET": "ds-dev-raw-videos"}
+
+
+@pytest.mark.parametrize("body, problem", [
+    ({"video": {}, "s3": {"key": "k"}}, "video.id must be a non-empty string"),
+    ({"video": {"id": "v"}, "s3": {"bucket": "b"}}, "s3.key must be a non-empty string"),
+    ({"video": "v", "s3": {"key": "k"}}, "video must be an object"),
+    ({"video": {"id": "v"}}, "s3 must be an object"),
+    ({"video": {"id": "v"}, "s3": {"key": "k", "bucket": ""}}, "s3.bucket must be a non-empty string"),
+])
+def test_malformed_nested_messages_name_the_field(env: Env, body: dict[str, Any], problem: str) -> None:
+    with pytest.raises(env.module.InvalidMessageError, match=problem.replace(".", r"\.")):
+        env.module.parse_body(json.dumps(body))
+
+
 @pytest.fixture
 def atomic_dynamodb_writes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make moto's item writes atomic, as DynamoDB's are.
