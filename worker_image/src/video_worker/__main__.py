@@ -1,4 +1,10 @@
-"""``python -m video_worker``: one Batch job = one video. The exit code drives Batch's retry strategy."""
+"""``python -m video_worker``: one Batch job = one video. The exit code drives Batch's retry strategy.
+
+A bad video (exit 65) ends FAILED at once. A retryable failure (exit 75) leaves the video PROCESSING for the
+next attempt, except on the last one (AWS_BATCH_JOB_ATTEMPT >= JOB_ATTEMPTS): Batch will not run the job
+again, so the worker records FAILED with its reason first. Either end is published on the video-events
+topic (DONE or FAILED).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from . import notify
 from .config import WorkerConfig
 from .errors import BadInputError, ConfigError, RetryableError, WorkerError
 from .exit_codes import EXIT_INTERNAL, EXIT_OK
@@ -19,6 +26,7 @@ def main(
     s3: Any = None,
     secrets: Any = None,
     detector: Any = None,
+    sns: Any = None,
 ) -> int:
     """Run one job and return the process exit code (clients/detector injectable for tests)."""
     env = os.environ if env is None else env
@@ -27,6 +35,7 @@ def main(
     except ConfigError as exc:
         log_event("config_error", level=logging.ERROR, reason=str(exc), exit_code=exc.exit_code)
         return exc.exit_code
+    dsn: str | None = None  # known once the secret is read; the final-attempt failure record needs it
     try:
         # Imported here so a config error exits before paying for torch.
         from . import pipeline, store
@@ -40,22 +49,52 @@ def main(
             import boto3
 
             secrets = boto3.client("secretsmanager")
+        if sns is None and cfg.video_events_topic_arn:
+            import boto3
+
+            sns = boto3.client("sns")
         dsn = store.resolve_dsn(db_secret_arn=cfg.db_secret_arn, database_url=cfg.database_url,
                                 secrets=secrets, host=cfg.db_host, port=cfg.db_port, dbname=cfg.db_name)
         if detector is None:
             detector = load_detector(cfg, s3=s3)
         result = pipeline.run(cfg, s3=s3, connect=store.connector(dsn), detector=detector)
         log_event("video_completed", video_id=cfg.video_id, events=len(result.events))
+        notify.publish(sns, cfg, notify.completion_message(
+            cfg, notify.DONE, events=len(result.events), detections=result.detections,
+            highlight_keys=result.highlight_keys))
         return EXIT_OK
     except (BadInputError, RetryableError, ConfigError) as exc:
         log_event("job_failed", level=logging.ERROR, video_id=cfg.video_id, kind=type(exc).__name__,
-                  reason=str(exc), exit_code=exc.exit_code)
+                  reason=str(exc), exit_code=exc.exit_code, attempt=cfg.attempt, attempts=cfg.job_attempts)
+        if not isinstance(exc, RetryableError):  # bad input: the pipeline has recorded FAILED already
+            notify.publish(sns, cfg, notify.completion_message(cfg, notify.FAILED, reason=str(exc)))
+        elif cfg.final_attempt:
+            _end_failed(cfg, dsn, sns, reason=str(exc))
         return exc.exit_code
     except WorkerError as exc:  # pragma: no cover - every subclass is listed above
         return exc.exit_code
-    except Exception:
+    except Exception as exc:
         logging.getLogger("video_worker").exception("unexpected error (retried by the job definition)")
+        if cfg.final_attempt:
+            _end_failed(cfg, dsn, sns, reason=f"{type(exc).__name__}: {exc}")
         return EXIT_INTERNAL
+
+
+def _end_failed(cfg: WorkerConfig, dsn: str | None, sns: Any, *, reason: str) -> None:
+    """The last attempt failed: record FAILED (best effort: the database may be what failed) and notify."""
+    reason = f"attempt {cfg.attempt} of {cfg.job_attempts}: {reason}"
+    notify.publish(sns, cfg, notify.completion_message(cfg, notify.FAILED, reason=reason))
+    if dsn is None:
+        return
+    from . import store
+
+    try:
+        with store.connector(dsn)() as conn:
+            store.apply_schema(conn)
+            store.mark_failed(conn, video_id=cfg.video_id, s3_key=cfg.s3_key, model_uri=cfg.model_uri,
+                              reason=reason)
+    except Exception as exc:  # noqa: BLE001 - psycopg errors; nothing more to do on the last attempt
+        log_event("final_failure_not_recorded", level=logging.ERROR, video_id=cfg.video_id, reason=str(exc))
 
 
 def cli() -> None:

@@ -66,6 +66,19 @@ class WorkerConfig:
     torch_threads: int | None = None
     work_dir: str = tempfile.gettempdir()
     model_cache_dir: str = tempfile.gettempdir()
+    #: This attempt (AWS Batch sets AWS_BATCH_JOB_ATTEMPT, 1 for the first) and the job definition's
+    #: attempts (JOB_ATTEMPTS). Without them (a local run) every attempt is the last.
+    attempt: int = 1
+    job_attempts: int = 1
+    #: The video-events SNS topic (VIDEO_EVENTS_TOPIC_ARN): DONE/FAILED per video; None: no notifications.
+    video_events_topic_arn: str | None = None
+    #: AWS_BATCH_JOB_ID, for the notification and logs.
+    job_id: str | None = None
+
+    @property
+    def final_attempt(self) -> bool:
+        """A retryable failure now ends the video: Batch will not run the job again."""
+        return self.attempt >= self.job_attempts
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerConfig:
@@ -138,6 +151,10 @@ class WorkerConfig:
             torch_threads=None if torch_threads_raw is None else num("TORCH_THREADS", int, 1, 1),
             work_dir=opt("WORK_DIR") or tempfile.gettempdir(),
             model_cache_dir=opt("MODEL_CACHE_DIR") or tempfile.gettempdir(),
+            attempt=num("AWS_BATCH_JOB_ATTEMPT", int, 1, 1),
+            job_attempts=num("JOB_ATTEMPTS", int, 1, 1),
+            video_events_topic_arn=opt("VIDEO_EVENTS_TOPIC_ARN"),
+            job_id=opt("AWS_BATCH_JOB_ID"),
         )
         if problems:
             raise ConfigError("invalid job environment: " + "; ".join(problems))

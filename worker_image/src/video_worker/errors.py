@@ -17,6 +17,11 @@ class BadInputError(WorkerError):
     exit_code = EXIT_BAD_INPUT
 
 
+class InputAccessDenied(BadInputError):
+    """S3 refused the input (403). With s3:ListBucket a missing key is a 404, so a 403 means the job role may
+    not read the object: a retry of the same job cannot change that."""
+
+
 class ConfigError(WorkerError):
     """The job's environment is invalid. Retrying the same job definition cannot fix it."""
 

@@ -27,7 +27,7 @@ import psycopg
 from . import store
 from .config import WorkerConfig
 from .detect import Detection, Detector
-from .errors import BadInputError, RetryableError
+from .errors import BadInputError, InputAccessDenied, RetryableError
 from .events import Event, EventTracker, embed_event
 from .highlights import delete_highlights, encode_jpeg, highlight_key, upload_highlight
 from .logs import log_event
@@ -101,6 +101,10 @@ def download_video(s3: Any, *, bucket: str, key: str, dest: Path) -> Path:
         if code in ("NoSuchKey", "404"):
             # The upload is gone: a retry cannot make it appear, so it is bad input, not infra.
             raise BadInputError(f"video object s3://{bucket}/{key} does not exist") from exc
+        if code in ("AccessDenied", "403"):
+            raise InputAccessDenied(f"access denied to s3://{bucket}/{key}: the job role needs s3:GetObject on "
+                                    "the object and s3:ListBucket on the bucket (without ListBucket S3 also "
+                                    "answers a missing key with 403)") from exc
         raise RetryableError(f"S3 download failed ({code}): {exc}") from exc
     except (BotoCoreError, OSError) as exc:
         raise RetryableError(f"S3 download failed: {type(exc).__name__}: {exc}") from exc
