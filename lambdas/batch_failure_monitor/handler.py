@@ -18,6 +18,9 @@ Environment:
     GITHUB_TOKEN_SECRET_ARN  Secrets Manager secret holding the token (plain string, or JSON with a
                              ``token`` field)
     GITHUB_API_URL           REST API root (default https://api.github.com; tests point it at a stub)
+    IDEMPOTENCY_TABLE        sqs_to_batch's claim table: the failed video's claim is released there, so a
+                             resend of the video is processed (a SUBMITTED claim would block it for 14 days);
+                             only a claim naming this job is deleted, never a newer one
 
 Standard library and boto3 only (what the Lambda runtime ships).
 """
@@ -62,6 +65,7 @@ class Settings:
     github_repository: str | None = None
     github_token_secret_arn: str | None = None
     github_api_url: str = DEFAULT_GITHUB_API_URL
+    idempotency_table: str | None = None
 
     @property
     def github_enabled(self) -> bool:
@@ -81,6 +85,7 @@ class Settings:
             github_repository=env.get("GITHUB_REPOSITORY") or None,
             github_token_secret_arn=env.get("GITHUB_TOKEN_SECRET_ARN") or None,
             github_api_url=(env.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
+            idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
         )
 
 
@@ -147,13 +152,15 @@ class Clients:
     logs: Any
     sns: Any
     secretsmanager: Any
+    dynamodb: Any = None
 
 
 @lru_cache(maxsize=1)
 def clients() -> Clients:
     """Clients created on first use (after a test's mock starts) and reused while the runtime is warm."""
     return Clients(
-        logs=boto3.client("logs"), sns=boto3.client("sns"), secretsmanager=boto3.client("secretsmanager")
+        logs=boto3.client("logs"), sns=boto3.client("sns"), secretsmanager=boto3.client("secretsmanager"),
+        dynamodb=boto3.client("dynamodb"),
     )
 
 
@@ -183,6 +190,7 @@ def process_event(event: Mapping[str, Any], *, clients: Clients, settings: Setti
         "video_id": job.video_id,
         "sns_message_id": published.get("MessageId"),
         "logs_found": logs.found,
+        "claim": release_claim(clients.dynamodb, job, settings),
     }
     if settings.github_enabled:
         try:
@@ -191,6 +199,26 @@ def process_event(event: Mapping[str, Any], *, clients: Clients, settings: Setti
             result["github_error"] = str(exc)
     _emit({"level": "ERROR" if "github_error" in result else "INFO", **result})
     return result
+
+
+def release_claim(dynamodb: Any, job: FailedJob, settings: Settings) -> str:
+    """Delete the video's claim if it still names this job: released | not-ours | skipped | error: ..."""
+    if not (settings.idempotency_table and job.video_id and dynamodb is not None):
+        return "skipped"
+    try:
+        dynamodb.delete_item(
+            TableName=settings.idempotency_table,
+            Key={"video_id": {"S": job.video_id}},
+            ConditionExpression="job_id = :job_id",
+            ExpressionAttributeValues={":job_id": {"S": job.job_id}},
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return "not-ours"  # a newer claim (a resend) holds the video, or the claim is gone already
+        return f"error: {exc}"
+    except BotoCoreError as exc:
+        return f"error: {exc}"
+    return "released"
 
 
 def fetch_logs(logs_client: Any, job: FailedJob, settings: Settings) -> JobLogs:

@@ -322,3 +322,42 @@ def test_failed_job_from_detail_prefers_container_fields() -> None:
     failed_job_cls = load_handler(FUNCTION).FailedJob
     job = failed_job_cls.from_detail(failed_event(in_attempts=True)["detail"])
     assert job.video_id == "cam1-0001" and job.exit_code == 137 and job.log_stream == STREAM
+
+
+# --- the failed video's claim ------------------------------------------------------------------------------
+
+CLAIMS = "deepsentinel-dev-job-claims"
+
+
+@pytest.fixture
+def claims(env: Env, boto_client: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    dynamodb = boto_client("dynamodb")
+    dynamodb.create_table(TableName=CLAIMS, KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", CLAIMS)
+    return dynamodb
+
+
+def _claim(dynamodb: Any, job_id: str) -> None:
+    """The item sqs_to_batch leaves after submitting (status SUBMITTED, the job's id)."""
+    dynamodb.put_item(TableName=CLAIMS, Item={
+        "video_id": {"S": "cam1-0001"}, "status": {"S": "SUBMITTED"}, "job_id": {"S": job_id},
+        "claim_token": {"S": "t"}, "expires_at": {"N": str(int(time.time()) + 14 * 86400)}})
+
+
+def test_a_finally_failed_job_releases_its_videos_claim(env: Env, claims: Any, lambda_context) -> None:
+    """EventBridge sends FAILED only when the job has failed for good, after its last attempt ("AWS Batch job
+    state change events", https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html): the claim
+    goes, so a resend of the video is processed instead of being a duplicate for 14 days."""
+    _claim(claims, "4c7599ae-0a82-49aa-ba5a-4727fcce14a8")
+    result = env.module.handler(failed_event(), lambda_context)
+    assert result["claim"] == "released"
+    assert "Item" not in claims.get_item(TableName=CLAIMS, Key={"video_id": {"S": "cam1-0001"}})
+
+
+def test_a_newer_claim_of_the_same_video_is_kept(env: Env, claims: Any, lambda_context) -> None:
+    _claim(claims, "job-of-the-resend")
+    assert env.module.handler(failed_event(), lambda_context)["claim"] == "not-ours"
+    assert claims.get_item(TableName=CLAIMS, Key={"video_id": {"S": "cam1-0001"}})["Item"]["job_id"]["S"] == (
+        "job-of-the-resend")
