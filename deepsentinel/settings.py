@@ -16,8 +16,12 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deepsentinel.aws_catalog import (FARGATE_MEMORY_MB, GPU_INSTANCE_FAMILIES, GPU_INSTANCE_TYPES,
+                                      RDS_INSTANCE_FAMILIES, RDS_POSTGRES16_INSTANCE_CLASSES,
+                                      SQS_MAX_BATCHING_WINDOW_SECONDS, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
+                                      SQS_VISIBILITY_FACTOR)
+
 ENVIRONMENTS = ("dev", "prod")
-GPU_INSTANCE_FAMILIES = ("g4dn", "g5", "g5g", "g6", "g6e", "gr6", "p3", "p4d", "p4de", "p5")
 _S3_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAME_PART = re.compile(r"^[a-z][a-z0-9-]{0,13}$")
 _IAM_USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
@@ -46,17 +50,18 @@ class PlatformSettings:
     nat_per_az: bool = False  # False: one NAT gateway shared by both AZs (cheaper, not AZ-resilient)
     interface_endpoints: bool = False  # ECR api/dkr, logs, SQS, Secrets Manager endpoints
     flow_log_retention_days: int = 14
-    domain_name: str | None = None  # None: no Route53 zone, no ACM certificate, ALB serves HTTP only
+    domain_name: str | None = None  # None: no Route53 zone or ACM certificate; needs allow_plain_http (HTTP only)
+    allow_plain_http: bool = False  # lets an environment without domain_name serve HTTP (API + admin in clear)
     bucket_suffix: str = ""  # appended to bucket names to make them globally unique (e.g. account id)
 
-    db_instance_class: str = "db.t3.micro"
+    db_instance_class: str = "db.t3.micro"  # an RDS class offered for PostgreSQL 16 (deepsentinel/aws_catalog.py)
     db_allocated_storage_gb: int = 20
     db_max_allocated_storage_gb: int = 100  # storage autoscaling ceiling
     db_backup_retention_days: int = 7
     db_multi_az: bool = False
     deletion_protection: bool = False  # RDS deletion protection and ALB deletion protection
 
-    frontend_cpu: int = 512  # Fargate CPU units (1024 = 1 vCPU)
+    frontend_cpu: int = 512  # Fargate CPU units (1024 = 1 vCPU); with the memory, a valid Fargate task size
     frontend_memory_mb: int = 1024
     backend_cpu: int = 1024
     backend_memory_mb: int = 2048
@@ -73,10 +78,9 @@ class PlatformSettings:
     ecr_keep_images: int = 10  # ECR lifecycle: tagged images kept per repository
     log_retention_days: int = 30
 
-    gpu_instance_types: tuple[str, ...] = ("g5.xlarge",)
+    gpu_instance_types: tuple[str, ...] = ("g5.xlarge",)  # x86_64 GPU types; the largest sets vCPUs per instance
     gpu_min_instances: int = 0
     gpu_max_instances: int = 4
-    gpu_vcpus_per_instance: int = 4  # g5.xlarge; sets the compute environment's max vCPUs
     gpu_ami_id: str | None = None  # None: the Batch-managed ECS GPU AMI
     gpu_use_spot: bool = False
     job_timeout_seconds: int = 3600
@@ -84,7 +88,9 @@ class PlatformSettings:
 
     lambda_timeout_seconds: int = 60
     lambda_max_concurrency: int = 5  # SQS event source maximum concurrency (2..1000)
-    queue_visibility_timeout_seconds: int = 360  # must exceed lambda_timeout_seconds
+    # >= 6 x lambda_timeout_seconds + sqs_batching_window_seconds (AWS's guidance for SQS event sources)
+    queue_visibility_timeout_seconds: int = 400
+    sqs_batching_window_seconds: int = 5  # event source MaximumBatchingWindowInSeconds, 0..300
     max_receive_count: int = 3  # receives before a message moves to the DLQ
     alarm_email: str | None = None  # None: SNS topic without subscription
     ecr_cleanup_schedule: str = "cron(0 3 ? * SUN *)"
@@ -102,6 +108,11 @@ class PlatformSettings:
     db_enhanced_monitoring: bool = False  # RDS Enhanced Monitoring every 60 s (CloudWatch Logs ingestion)
     lambda_reserved_concurrency: bool = False  # reserve concurrency per function (a new account's limit of 10
     # cannot spare it: AWS keeps 10 unreserved)
+
+    @property
+    def gpu_vcpus_per_instance(self) -> int:
+        """vCPUs of the largest configured GPU type (the compute environment's vCPUs per instance)."""
+        return max((GPU_INSTANCE_TYPES[t][0] for t in self.gpu_instance_types if t in GPU_INSTANCE_TYPES), default=0)
 
     @property
     def prefix(self) -> str:
@@ -130,9 +141,10 @@ class PlatformSettings:
 
 
 DEFAULTS: dict[str, PlatformSettings] = {
-    "dev": PlatformSettings(environment="dev"),
+    "dev": PlatformSettings(environment="dev", allow_plain_http=True),  # dev has no domain of its own
     "prod": PlatformSettings(
         environment="prod",
+        domain_name="deepsentinel.cloud",  # the seed's domain: zone, certificate, HTTPS, HTTP redirect
         nat_per_az=True,
         interface_endpoints=True,
         db_instance_class="db.t3.small",
@@ -258,7 +270,7 @@ def validate(s: PlatformSettings) -> None:
                       ("gpu_min_instances", "gpu_max_instances")):
         if getattr(s, low) > getattr(s, high):
             problems.append(f"{low}: {getattr(s, low)} is above {high} ({getattr(s, high)})")
-    for name in ("db_allocated_storage_gb", "service_max_tasks", "gpu_max_instances", "gpu_vcpus_per_instance",
+    for name in ("db_allocated_storage_gb", "service_max_tasks", "gpu_max_instances",
                  "lambda_timeout_seconds", "job_timeout_seconds", "job_attempts", "max_receive_count"):
         if getattr(s, name) < 1:
             problems.append(f"{name}: must be at least 1, got {getattr(s, name)}")
@@ -271,9 +283,29 @@ def validate(s: PlatformSettings) -> None:
         problems.append(f"lambda_max_concurrency: SQS event sources allow 2..1000, got {s.lambda_max_concurrency}")
     if not 1 <= s.lambda_timeout_seconds <= 900:
         problems.append(f"lambda_timeout_seconds: Lambda allows 1..900, got {s.lambda_timeout_seconds}")
-    if s.queue_visibility_timeout_seconds <= s.lambda_timeout_seconds:
-        problems.append(f"queue_visibility_timeout_seconds: {s.queue_visibility_timeout_seconds} must be above "
-                        f"lambda_timeout_seconds ({s.lambda_timeout_seconds}) or messages are received twice")
+    if not 0 <= s.sqs_batching_window_seconds <= SQS_MAX_BATCHING_WINDOW_SECONDS:
+        problems.append(f"sqs_batching_window_seconds: allowed 0..{SQS_MAX_BATCHING_WINDOW_SECONDS}, "
+                        f"got {s.sqs_batching_window_seconds}")
+    minimum_visibility = SQS_VISIBILITY_FACTOR * s.lambda_timeout_seconds + s.sqs_batching_window_seconds
+    if not minimum_visibility <= s.queue_visibility_timeout_seconds <= SQS_MAX_VISIBILITY_TIMEOUT_SECONDS:
+        problems.append(f"queue_visibility_timeout_seconds: {s.queue_visibility_timeout_seconds} must be at least "
+                        f"6 x lambda_timeout_seconds + sqs_batching_window_seconds = {minimum_visibility} (AWS's "
+                        f"guidance for SQS event sources) and at most {SQS_MAX_VISIBILITY_TIMEOUT_SECONDS}")
+    if s.db_instance_class not in RDS_POSTGRES16_INSTANCE_CLASSES:
+        problems.append(f"db_instance_class: {s.db_instance_class!r} is not an RDS class for PostgreSQL 16; allowed: "
+                        f"{', '.join(RDS_INSTANCE_FAMILIES)} families, e.g. db.t3.micro, db.t4g.small, db.m6g.large")
+    for service in ("frontend", "backend"):
+        cpu, memory = getattr(s, f"{service}_cpu"), getattr(s, f"{service}_memory_mb")
+        if cpu not in FARGATE_MEMORY_MB:
+            problems.append(f"{service}_cpu: {cpu} is not a Fargate CPU size; allowed: "
+                            f"{', '.join(map(str, FARGATE_MEMORY_MB))}")
+        elif memory not in FARGATE_MEMORY_MB[cpu]:
+            allowed = FARGATE_MEMORY_MB[cpu]
+            problems.append(f"{service}_memory_mb: {memory} MiB does not fit {service}_cpu={cpu}; allowed: "
+                            f"{allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}")
+    if s.domain_name is None and not s.allow_plain_http:
+        problems.append("domain_name: not set, so the ALB would serve the API and the Django admin over plain "
+                        "HTTP; set domain_name, or allow_plain_http=true to accept that")
     if not 10 <= s.cpu_target_percent <= 95:
         problems.append(f"cpu_target_percent: allowed 10..95, got {s.cpu_target_percent}")
     for name in ("log_retention_days", "flow_log_retention_days"):
@@ -283,9 +315,9 @@ def validate(s: PlatformSettings) -> None:
     if not s.gpu_instance_types:
         problems.append("gpu_instance_types: at least one instance type is required")
     for itype in s.gpu_instance_types:
-        if itype.split(".")[0] not in GPU_INSTANCE_FAMILIES:
-            problems.append(f"gpu_instance_types: {itype!r} is not a GPU instance type; allowed families: "
-                            f"{', '.join(GPU_INSTANCE_FAMILIES)}")
+        if itype not in GPU_INSTANCE_TYPES:
+            problems.append(f"gpu_instance_types: {itype!r} is not an x86_64 GPU instance type; allowed families: "
+                            f"{', '.join(GPU_INSTANCE_FAMILIES)} (e.g. g5.xlarge, g6.2xlarge)")
     if s.gpu_ami_id is not None and not re.match(r"^ami-[0-9a-f]{8,17}$", s.gpu_ami_id):
         problems.append(f"gpu_ami_id: {s.gpu_ami_id!r} is not an AMI id (ami- followed by 8-17 hex digits)")
     for name in ("scale_down_schedule", "scale_up_schedule", "ecr_cleanup_schedule"):

@@ -131,7 +131,8 @@ class Iam(Construct):
 
         scheduler, _ = self._role("scheduler", "scheduler.amazonaws.com", statements=[
             allow(["lambda:InvokeFunction"], [arn("lambda", f"function:{n.function('ecr_cleanup')}")],
-                  "InvokeScheduledFunctions")])
+                  "InvokeScheduledFunctions"),
+            allow(["kms:Decrypt"], [props.kms_key_arn], "ReadEncryptedSchedules")])
         self.scheduler_role_arn = scheduler.arn
         self.ecs_task_execution_role_arn = execution.arn
         self.backend_task_role_arn = backend.arn

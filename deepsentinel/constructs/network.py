@@ -197,8 +197,8 @@ class Network(Construct):
     def _dns_and_certificate(self, s: PlatformSettings, alb: Lb) -> str:
         assert s.domain_name is not None
         zone = Route53Zone(self, "zone", name=s.domain_name, tags={"Name": s.domain_name})
-        cert = AcmCertificate(self, "certificate", domain_name=s.domain_name,
-                              subject_alternative_names=[f"*.{s.domain_name}"], validation_method="DNS",
+        # The apex only: the ALB alias is the one name served (a wildcard would cover names nobody owns).
+        cert = AcmCertificate(self, "certificate", domain_name=s.domain_name, validation_method="DNS",
                               lifecycle={"create_before_destroy": True}, tags={"Name": s.domain_name})
         options = TerraformIterator.from_complex_list(cert.domain_validation_options, "domain_name")
         records = Route53Record(self, "certificate-validation-records", for_each=options, allow_overwrite=True,

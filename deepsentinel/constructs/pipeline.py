@@ -148,7 +148,7 @@ class Pipeline(Construct):
 
         LambdaEventSourceMapping(self, "jobs-to-lambda", event_source_arn=queue.arn,
                                  function_name=functions["sqs_to_batch"].arn, batch_size=SQS_BATCH_SIZE,
-                                 maximum_batching_window_in_seconds=5,
+                                 maximum_batching_window_in_seconds=s.sqs_batching_window_seconds,
                                  function_response_types=["ReportBatchItemFailures"],
                                  scaling_config=LambdaEventSourceMappingScalingConfig(
                                      maximum_concurrency=s.lambda_max_concurrency),
@@ -164,7 +164,7 @@ class Pipeline(Construct):
             "detail": {"eventName": ["RotationSucceeded"],
                        "additionalEventData": {"SecretId": [props.db_secret_arn]}}}))
         # EventBridge rule crons are UTC; Scheduler takes the time zone, like the night schedule.
-        SchedulerSchedule(self, "ecr-cleanup-schedule", name=s.name("ecr-cleanup"),
+        SchedulerSchedule(self, "ecr-cleanup-schedule", name=s.name("ecr-cleanup"), kms_key_arn=props.kms_key_arn,
                           schedule_expression=s.ecr_cleanup_schedule, schedule_expression_timezone=s.schedule_timezone,
                           flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
                           target=SchedulerScheduleTarget(arn=functions["ecr_cleanup"].arn,

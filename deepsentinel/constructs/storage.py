@@ -49,7 +49,7 @@ class BucketSpec:
 
 BUCKETS = (
     BucketSpec("raw-videos", versioned=True, glacier_after_days=30),
-    BucketSpec("thumbnails", versioned=False, expire_after_days=90, noncurrent_expire_after_days=None),
+    BucketSpec("thumbnails", versioned=True, expire_after_days=90, noncurrent_expire_after_days=7),
     BucketSpec("highlights", versioned=True),
     BucketSpec("terraform-state", versioned=True, noncurrent_expire_after_days=None),  # keep every state version
     BucketSpec("analysis-models", versioned=True, noncurrent_expire_after_days=None),

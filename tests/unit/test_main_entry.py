@@ -18,7 +18,7 @@ def test_cdktf_json_runs_main_py_which_synthesizes_every_stack(tmp_path: Path):
     subprocess.run([sys.executable, "main.py"], cwd=REPO_ROOT, check=True, timeout=300, capture_output=True,
                    env=dict(os.environ, CDKTF_OUTDIR=str(tmp_path / "out"), DEEPSENTINEL_SETTINGS=str(settings)))
     stacks = sorted(p.name for p in (tmp_path / "out" / "stacks").iterdir())
-    assert stacks == ["deepsentinel-dev", "deepsentinel-prod", "deepsentinel-account"]
+    assert stacks == ["deepsentinel-account", "deepsentinel-dev", "deepsentinel-prod"]
     prod = json.loads((tmp_path / "out" / "stacks" / "deepsentinel-prod" / "cdk.tf.json").read_text())
     compute_environment = next(iter(prod["resource"]["aws_batch_compute_environment"].values()))
     assert compute_environment["compute_resources"]["max_vcpus"] == 24

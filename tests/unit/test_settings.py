@@ -54,8 +54,8 @@ def test_optional_and_list_values_from_the_command_line():
     (["service_min_tasks=4"], "service_min_tasks: 4 is above service_max_tasks (3)"),
     (["gpu_min_instances=5"], "gpu_min_instances: 5 is above gpu_max_instances (4)"),
     (["bucket_suffix=Not_Valid"], "is not a valid S3 name"),
-    (["gpu_instance_types=m5.xlarge"], "gpu_instance_types: 'm5.xlarge' is not a GPU instance type; allowed families"),
-    (["queue_visibility_timeout_seconds=30"], "queue_visibility_timeout_seconds: 30 must be above"),
+    (["gpu_instance_types=m5.xlarge"], "gpu_instance_types: 'm5.xlarge' is not an x86_64 GPU instance type; allowed"),
+    (["queue_visibility_timeout_seconds=30"], "queue_visibility_timeout_seconds: 30 must be at least 6 x"),
     (["log_retention_days=10"], "log_retention_days: 10 is not a CloudWatch retention; allowed: 1, 3, 5"),
     (["gpu_ami_id=ubuntu"], "gpu_ami_id: 'ubuntu' is not an AMI id"),
     (["db_multi_az=maybe"], "db_multi_az: expected true or false, got 'maybe'"),
@@ -64,6 +64,43 @@ def test_optional_and_list_values_from_the_command_line():
 ])
 def test_bad_values_name_the_setting_and_what_is_allowed(overrides, expected):
     assert expected in problems_of(overrides=overrides)
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    # "Supported DB engines for DB instance classes",
+    # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Support.html
+    (["db_instance_class=db.t9.nano"], "db_instance_class: 'db.t9.nano' is not an RDS class for PostgreSQL 16"),
+    # "Amazon EC2 instance type specifications - Accelerated computing",
+    # https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
+    (["gpu_instance_types=g5.huge"], "gpu_instance_types: 'g5.huge' is not an x86_64 GPU instance type"),
+    # "Amazon ECS task definition parameters for Fargate", task size,
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+    (["frontend_cpu=300"], "frontend_cpu: 300 is not a Fargate CPU size; allowed: 256, 512, 1024"),
+    (["backend_memory_mb=1024"], "backend_memory_mb: 1024 MiB does not fit backend_cpu=1024; allowed: 2048..8192"),
+    # "Configuring an Amazon SQS queue to use with Lambda",
+    # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html: >= 6 x timeout + batching window
+    (["lambda_timeout_seconds=60", "sqs_batching_window_seconds=20", "queue_visibility_timeout_seconds=370"],
+     "queue_visibility_timeout_seconds: 370 must be at least 6 x lambda_timeout_seconds + "
+     "sqs_batching_window_seconds = 380"),
+    (["sqs_batching_window_seconds=301"], "sqs_batching_window_seconds: allowed 0..300, got 301"),
+])
+def test_values_aws_refuses_fail_before_synth(overrides, expected):
+    """Each expectation is AWS's documented limit (the page is named above the case)."""
+    assert expected in problems_of(overrides=overrides)
+
+
+def test_gpu_vcpus_come_from_the_instance_type():
+    """g5.xlarge has 4 vCPUs, g5.12xlarge 48 (EC2 accelerated computing specifications): the largest counts."""
+    assert load_settings("dev").gpu_vcpus_per_instance == 4
+    assert load_settings("dev", overrides=["gpu_instance_types=g5.xlarge,g5.12xlarge"]).gpu_vcpus_per_instance == 48
+    assert "gpu_vcpus_per_instance: unknown setting" in problems_of(overrides=["gpu_vcpus_per_instance=8"])
+
+
+def test_prod_serves_https_unless_plain_http_is_chosen_explicitly():
+    assert load_settings("prod").domain_name == "deepsentinel.cloud"
+    assert "domain_name: not set, so the ALB would serve the API and the Django admin over plain HTTP" in problems_of(
+        "prod", overrides=["domain_name=none"])
+    assert load_settings("prod", overrides=["domain_name=none", "allow_plain_http=true"]).domain_name is None
 
 
 def test_unknown_environment_lists_the_allowed_ones():

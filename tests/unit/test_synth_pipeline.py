@@ -11,7 +11,7 @@ from tests.unit.synth_helpers import named, of_type, only, ref
 
 
 def test_jobs_queue_redrives_to_the_dlq_after_three_receives(platform):
-    dlq_name, dlq = named(platform.dev, "aws_sqs_queue", "dlq")
+    dlq_name, dlq = named(platform.dev, "aws_sqs_queue", "jobs-dlq")
     _, queue = named(platform.dev, "aws_sqs_queue", "jobs-queue")
     assert json.loads(queue["redrive_policy"]) == {"deadLetterTargetArn": ref("aws_sqs_queue", dlq_name, "arn"),
                                                    "maxReceiveCount": 3}

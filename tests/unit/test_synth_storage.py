@@ -47,7 +47,7 @@ def test_lifecycle_rules_per_bucket(platform):
 def test_versioning_where_it_matters(platform):
     versioned = {p for p, c in per_bucket(platform.dev, "aws_s3_bucket_versioning").items()
                  if c["versioning_configuration"]["status"] == "Enabled"}
-    assert versioned == {"raw-videos", "highlights", "terraform-state", "analysis-models"}
+    assert versioned == {"raw-videos", "thumbnails", "highlights", "terraform-state", "analysis-models"}
 
 
 def test_rds_postgres16_encrypted_backed_up_in_private_subnets(platform):

@@ -1,0 +1,61 @@
+"""AWS's own tables that settings are checked against, each with its source (checked 2026-11-24).
+
+A value AWS refuses (an instance class RDS does not offer for PostgreSQL 16, a GPU type that does not
+exist, a Fargate CPU/memory pair) must fail in `deepsentinel synth` with the allowed values, not half-way
+through an apply.
+"""
+
+from __future__ import annotations
+
+# RDS DB instance classes that support PostgreSQL 16: "Supported DB engines for DB instance classes",
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Support.html
+_RDS_SIZES = {
+    "db.t3": ("micro", "small", "medium", "large", "xlarge", "2xlarge"),
+    "db.t4g": ("micro", "small", "medium", "large", "xlarge", "2xlarge"),
+    "db.m5": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"),
+    "db.m6g": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"),
+    "db.m6i": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"),
+    "db.m7g": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"),
+    "db.r5": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"),
+    "db.r6g": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"),
+    "db.r6i": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"),
+    "db.r7g": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"),
+}
+RDS_POSTGRES16_INSTANCE_CLASSES = frozenset(f"{family}.{size}" for family, sizes in _RDS_SIZES.items()
+                                            for size in sizes)
+RDS_INSTANCE_FAMILIES = tuple(_RDS_SIZES)
+
+# x86_64 GPU instance types (the ECS_AL2_NVIDIA AMI AWS Batch uses) with (vCPUs, GPUs): "Amazon EC2 instance
+# type specifications - Accelerated computing", https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
+GPU_INSTANCE_TYPES: dict[str, tuple[int, int]] = {
+    "g4dn.xlarge": (4, 1), "g4dn.2xlarge": (8, 1), "g4dn.4xlarge": (16, 1), "g4dn.8xlarge": (32, 1),
+    "g4dn.12xlarge": (48, 4), "g4dn.16xlarge": (64, 1), "g4dn.metal": (96, 8),
+    "g5.xlarge": (4, 1), "g5.2xlarge": (8, 1), "g5.4xlarge": (16, 1), "g5.8xlarge": (32, 1),
+    "g5.12xlarge": (48, 4), "g5.16xlarge": (64, 1), "g5.24xlarge": (96, 4), "g5.48xlarge": (192, 8),
+    "g6.xlarge": (4, 1), "g6.2xlarge": (8, 1), "g6.4xlarge": (16, 1), "g6.8xlarge": (32, 1),
+    "g6.12xlarge": (48, 4), "g6.16xlarge": (64, 1), "g6.24xlarge": (96, 4), "g6.48xlarge": (192, 8),
+    "g6e.xlarge": (4, 1), "g6e.2xlarge": (8, 1), "g6e.4xlarge": (16, 1), "g6e.8xlarge": (32, 1),
+    "g6e.12xlarge": (48, 4), "g6e.16xlarge": (64, 1), "g6e.24xlarge": (96, 4), "g6e.48xlarge": (192, 8),
+    "p3.2xlarge": (8, 1), "p3.8xlarge": (32, 4), "p3.16xlarge": (64, 8),
+    "p4d.24xlarge": (96, 8), "p5.48xlarge": (192, 8),
+}
+GPU_INSTANCE_FAMILIES = tuple(dict.fromkeys(t.split(".")[0] for t in GPU_INSTANCE_TYPES))
+
+# Fargate task sizes, CPU units -> allowed memory (MiB): "Amazon ECS task definition parameters for Fargate",
+# Task size, https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+FARGATE_MEMORY_MB: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+# SQS as a Lambda event source: "Configuring an Amazon SQS queue to use with Lambda",
+# https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html - visibility timeout at least six
+# times the function timeout plus MaximumBatchingWindowInSeconds; the window is 0..300 s.
+SQS_VISIBILITY_FACTOR = 6
+SQS_MAX_BATCHING_WINDOW_SECONDS = 300
+SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43200  # "SetQueueAttributes", VisibilityTimeout
