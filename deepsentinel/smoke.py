@@ -237,11 +237,11 @@ def smoke_aws(settings, *, video: Path | None, say: _Progress, timeout: float) -
         terraform.init(stack_dir, env=env)
         outputs = terraform.outputs(stack_dir, env=env)
         _require_outputs(outputs, platform_stack_name(settings))
-        return _smoke(session, None, settings, outputs, video=video, say=say, timeout=timeout, scratch=Path(tmp),
+        return run_smoke(session, None, settings, outputs, video=video, say=say, timeout=timeout, scratch=Path(tmp),
                       local=None)
 
 
-def _smoke(session: Any, endpoint_url: str | None, settings, outputs: dict[str, Any], *, video: Path | None,
+def run_smoke(session: Any, endpoint_url: str | None, settings, outputs: dict[str, Any], *, video: Path | None,
            say: _Progress, timeout: float, scratch: Path, local: Any) -> SmokeReport:
     client = _client_factory(session, endpoint_url)
     s3, sqs, sns, batch = client("s3"), client("sqs"), client("sns"), client("batch")
@@ -307,7 +307,7 @@ def smoke_local(settings, *, workdir: Path | None, video: Path | None, say: _Pro
     local = LocalPlatform(session=session, endpoint_url=server.endpoint_url, region=settings.region,
                           outputs=outputs, stack_dir=stack_dir, scratch=scratch)
     local.prepare(say)
-    return _smoke(session, server.endpoint_url, settings, outputs, video=video, say=say, timeout=timeout,
+    return run_smoke(session, server.endpoint_url, settings, outputs, video=video, say=say, timeout=timeout,
                   scratch=scratch, local=local)
 
 
@@ -391,10 +391,11 @@ class LocalPlatform:
                 batch=batch, aws=aws, job_queue=self.outputs["job_queue_arn"], endpoint_overrides=self.db_endpoint,
                 extra_environment=self._runtime_environment({"WORK_DIR": str(self.scratch / "work"),
                                                              "MODEL_CACHE_DIR": str(self.scratch / "models")}),
-                on_attempt=lambda run, attempt: say(f"  {run.job_name} attempt {attempt.attempt}: exit "
-                                                    f"{attempt.exit_code} ({attempt.seconds:.1f}s)"))
+                on_attempt=lambda run, attempt: say(
+                    f"  {run.job_name} attempt {attempt.attempt}: exit {attempt.exit_code} ({attempt.seconds:.1f}s)"
+                    + ("" if attempt.exit_code == 0 else "\n    " + "\n    ".join(attempt.log_tail.splitlines()[-3:]))))
             (self.scratch / "work").mkdir(exist_ok=True)
-            runs = runner.run_submitted()
+            runs = runner.run_submitted(job_name=f"video-{report.video_id}")
             failed = [r for r in runs if r.status == "FAILED"]
             if failed:
                 monitor = DeployedFunction.read_back(lambda_client, functions["batch_failure_monitor"],

@@ -9,6 +9,9 @@ project's real code with exactly that. Only endpoints differ from AWS:
 * the RDS address maps to a local PostgreSQL 16 + pgvector (pgserver) through its Unix socket
   (`DB_HOST` = the socket directory; libpq ignores `sslmode` on a Unix socket), whose master user and
   password are the ones in the deployed RDS-managed secret.
+
+One difference is the hardware's: a job whose definition asks for a GPU runs with `DEVICE=cpu` when this
+machine has none (no `nvidia-smi`), as Batch would place it on a GPU instance that this host cannot be.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -201,12 +205,12 @@ class BatchStandIn:
     endpoint_overrides: dict[str, str]  # DB_HOST / DB_PORT of the local database
     extra_environment: dict[str, str] = field(default_factory=dict)  # runtime-only (YOLO_OFFLINE, caches)
     on_attempt: Callable[[JobRun, AttemptResult], None] | None = None
+    host_has_gpu: bool = field(default_factory=lambda: shutil.which("nvidia-smi") is not None)
 
-    def run_submitted(self) -> list[JobRun]:
-        runs = []
-        for summary in self.batch.list_jobs(jobQueue=self.job_queue, jobStatus="SUBMITTED")["jobSummaryList"]:
-            runs.append(self.run_job(summary["jobId"]))
-        return runs
+    def run_submitted(self, job_name: str | None = None) -> list[JobRun]:
+        """Every SUBMITTED job of the queue, or only those named `job_name`."""
+        summaries = self.batch.list_jobs(jobQueue=self.job_queue, jobStatus="SUBMITTED")["jobSummaryList"]
+        return [self.run_job(s["jobId"]) for s in summaries if job_name in (None, s["jobName"])]
 
     def run_job(self, job_id: str) -> JobRun:
         job = self.batch.describe_jobs(jobs=[job_id])["jobs"][0]
@@ -215,6 +219,9 @@ class BatchStandIn:
         environment = {e["name"]: e["value"] for e in container.get("environment", [])}
         overrides = job.get("container", {}).get("environment") or []
         environment.update({e["name"]: e["value"] for e in overrides})
+        wants_gpu = any(r.get("type") == "GPU" for r in container.get("resourceRequirements", []))
+        if wants_gpu and not self.host_has_gpu:
+            environment["DEVICE"] = "cpu"  # the hardware differs, not the configuration
         strategy = definition.get("retryStrategy", {"attempts": 1})
         attempts = int(strategy.get("attempts", 1))
         run = JobRun(job_id=job_id, job_name=job["jobName"], status="RUNNING", environment=environment)

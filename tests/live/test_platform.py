@@ -191,3 +191,112 @@ def test_second_plan_has_no_changes(platform_live):
 @pytest.mark.live_destroy
 def test_destroy_leaves_nothing_of_the_project(platform_live):
     assert platform_live.destroy().leftovers == []
+
+
+# --- a video through the deployed platform (deepsentinel smoke) -------------------------------------------
+
+@pytest.fixture(scope="module")
+def smoke_platform(platform_live, tmp_path_factory):
+    """What `deepsentinel smoke` runs against: on moto the stand-ins configured from the deployment."""
+    import boto3
+
+    from deepsentinel.smoke import LocalPlatform
+
+    d = platform_live
+    scratch = tmp_path_factory.mktemp("smoke")
+    if d.target == "aws":
+        return d, boto3.Session(region_name=d.settings.region), None, scratch
+    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=d.settings.region)
+    local = LocalPlatform(session=session, endpoint_url=d.endpoint_url, region=d.settings.region, outputs=d.outputs,
+                          stack_dir=d.stack_dir, scratch=scratch)
+    local.prepare(print)
+    return d, session, local, scratch
+
+
+def _smoke(smoke_platform, video=None, timeout=600):
+    from deepsentinel.smoke import run_smoke
+
+    d, session, local, scratch = smoke_platform
+    return run_smoke(session, d.endpoint_url, d.settings, d.outputs, video=video, say=print, timeout=timeout,
+                     scratch=scratch, local=local)
+
+
+def test_smoke_a_good_clip_ends_done_with_events_and_highlights(smoke_platform, no_gpu_left_running):
+    """The video reaches DONE: rows in PostgreSQL (read locally), highlight frames in the deployed highlights
+    bucket, a DONE notification on the video-events topic, one Batch job that succeeded on its first attempt."""
+    d = smoke_platform[0]
+    report = _smoke(smoke_platform, timeout=600 if d.target == "moto" else 3600)
+    assert report.status == "DONE", report.as_json()
+    assert report.notification["video_id"] == report.video_id and report.notification["status"] == "DONE"
+    assert report.highlights > 0 and report.highlights == len(report.notification["highlight_keys"])
+    assert report.job["count"] == 1 and report.job["status"] == "SUCCEEDED"
+    if d.target == "moto":
+        assert report.events > 0 and report.job["attempts"] == 1
+        assert report.nearest and report.nearest[0]["distance"] == pytest.approx(0.0, abs=1e-4)
+
+
+def test_smoke_a_corrupt_clip_fails_once_alerts_and_notifies(smoke_platform, tmp_path):
+    """Exit 65 (bad input) is not retried (the job definition's evaluateOnExit EXIT); the final FAILED event goes
+    to the failure monitor, which alerts; the worker publishes a FAILED notification."""
+    d, session, local, _ = smoke_platform
+    if local is None:
+        pytest.skip("on AWS the corrupt clip would start a GPU instance to fail; covered on moto")
+    from deepsentinel.smoke import notification_subscription
+
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 64)
+    sqs, sns = d.clients("sqs"), d.clients("sns")
+    with notification_subscription(sns, sqs, d.outputs["alerts_topic_arn"], d.settings.name("smoke-alerts")) as alerts:
+        report = _smoke(smoke_platform, video=corrupt, timeout=300)
+        alert_bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=alerts, MaxNumberOfMessages=10,
+                                                               WaitTimeSeconds=2).get("Messages", [])]
+    assert report.status == "FAILED", report.as_json()
+    assert report.job["status"] == "FAILED" and report.job["attempts"] == 1 and report.job["exit_codes"] == [65]
+    assert report.notification["status"] == "FAILED" and report.notification["reason"]
+    assert any(report.video_id in body for body in alert_bodies), alert_bodies
+
+
+def test_smoke_a_malformed_message_reaches_the_dlq(smoke_platform):
+    """A body the submitter cannot parse is reported in batchItemFailures every time; SQS moves it to the DLQ
+    after maxReceiveCount receives ("Using dead-letter queues in Amazon SQS")."""
+    d, _, local, _ = smoke_platform
+    if local is None:
+        pytest.skip("checked on moto, where the mapping stand-in counts the receives")
+    from deepsentinel.stand_in import DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment
+
+    sqs, lambda_client = d.clients("sqs"), d.clients("lambda")
+    function = DeployedFunction.read_back(lambda_client, d.outputs["lambda_function_names"]["sqs_to_batch"],
+                                          assets_dir=d.stack_dir / "assets", work_dir=local.scratch / "functions")
+    mapping = EventSourceMappingStandIn.read_back(lambda_client, sqs, function, d.settings.region)
+    sqs.send_message(QueueUrl=d.outputs["jobs_queue_url"], MessageBody='{"video": {"id": ')
+    aws = LocalAwsEnvironment(d.endpoint_url, d.settings.region)
+    receives = 0
+    for _ in range(d.settings.max_receive_count + 2):
+        receives += mapping.poll_once(aws)["received"]
+    dlq_url = sqs.get_queue_url(QueueName=d.settings.name("jobs-dlq"))["QueueUrl"]
+    (dead,) = sqs.receive_message(QueueUrl=dlq_url, AttributeNames=["All"], WaitTimeSeconds=1)["Messages"]
+    assert dead["Body"] == '{"video": {"id": '
+    assert receives == d.settings.max_receive_count
+    assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= d.settings.max_receive_count
+
+
+def test_smoke_the_same_video_sent_twice_yields_one_job(smoke_platform):
+    d, session, local, scratch = smoke_platform
+    if local is None:
+        pytest.skip("on AWS this would start a GPU instance; the idempotency is covered on moto")
+    from deepsentinel.smoke import SmokeReport, job_summary, upload_and_enqueue
+
+    report = SmokeReport(video_id="smoke-twice-0001")
+    s3, sqs = d.clients("s3"), d.clients("sqs")
+    upload_and_enqueue(report, s3=s3, sqs=sqs, outputs=d.outputs, video=None, say=print, scratch=scratch)
+    upload_and_enqueue(report, s3=s3, sqs=sqs, outputs=d.outputs, video=None, say=print, scratch=scratch)
+    from deepsentinel.stand_in import DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment
+
+    lambda_client = d.clients("lambda")
+    function = DeployedFunction.read_back(lambda_client, d.outputs["lambda_function_names"]["sqs_to_batch"],
+                                          assets_dir=d.stack_dir / "assets", work_dir=scratch / "functions")
+    mapping = EventSourceMappingStandIn.read_back(lambda_client, sqs, function, d.settings.region)
+    deleted = sum(mapping.poll_once(LocalAwsEnvironment(d.endpoint_url, d.settings.region))["deleted"]
+                  for _ in range(3))
+    assert deleted == 2  # both messages acknowledged ...
+    assert job_summary(d.clients("batch"), d.outputs["job_queue_arn"], report.video_id)["count"] == 1  # ... one job
