@@ -117,6 +117,16 @@ MOTO_EXCEPTIONS = (
         "response patch: statements that apply only to aws:SecureTransport=false are skipped (the local HTTP "
         "endpoint stands in for S3's HTTPS one)",
     ),
+    MotoException(
+        "aws_lambda_function.dead_letter_config (second plan)",
+        "moto ignores a function's DeadLetterConfig: it is neither stored nor answered by GetFunction",
+        "response patch: the config is stored at create/update and answered as AWS does",
+    ),
+    MotoException(
+        "aws_s3_bucket_notification with eventbridge (second plan)",
+        "moto stores EventBridgeConfiguration but leaves it out of GetBucketNotificationConfiguration",
+        "response patch: the answer carries <EventBridgeConfiguration/> when it is set",
+    ),
 )
 
 
@@ -144,6 +154,8 @@ def configure_moto() -> None:
     _patch_scaling_policy_not_found()
     _patch_batch_jobs_wait_for_a_runner()
     _patch_s3_policy_secure_transport()
+    _patch_lambda_dead_letter_config()
+    _patch_s3_eventbridge_notification()
     _configured = True
 
 
@@ -329,6 +341,53 @@ def _patch_s3_policy_secure_transport() -> None:
     models.FakeBucket.get_permission = get_permission
 
 
+def _patch_lambda_dead_letter_config() -> None:
+    from moto.awslambda import models
+
+    cls = models.LambdaFunction
+    init, update, configuration = cls.__init__, cls.update_configuration, cls.get_configuration
+
+    def __init__(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        init(self, account_id, spec, *args, **kwargs)
+        self.dead_letter_config = spec.get("DeadLetterConfig") or None
+
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "DeadLetterConfig" in config_updates:
+            self.dead_letter_config = config_updates["DeadLetterConfig"] or None
+        return update(self, config_updates)
+
+    def get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        config = configuration(self, *args, **kwargs)
+        if getattr(self, "dead_letter_config", None) and self.dead_letter_config.get("TargetArn"):
+            config["DeadLetterConfig"] = {"TargetArn": self.dead_letter_config["TargetArn"]}
+        return config
+
+    cls.__init__, cls.update_configuration, cls.get_configuration = __init__, update_configuration, get_configuration
+
+
+def _patch_s3_eventbridge_notification() -> None:
+    from moto.s3 import responses
+
+    original = responses.S3Response.get_bucket_notification
+
+    def get_bucket_notification(self: Any) -> Any:
+        answer = original(self)
+        config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if config is None or getattr(config, "event_bridge", None) is None:
+            return answer
+        status, headers, body = answer
+        body = body.encode() if isinstance(body, str) else body
+        element = b"<EventBridgeConfiguration></EventBridgeConfiguration>"
+        if b"</NotificationConfiguration>" in body:
+            body = body.replace(b"</NotificationConfiguration>", element + b"</NotificationConfiguration>")
+        else:  # no other configuration: moto answered an empty result
+            body = (b'<?xml version="1.0" encoding="UTF-8"?><NotificationConfiguration '
+                    b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' + element + b"</NotificationConfiguration>")
+        return status, headers, body
+
+    responses.S3Response.get_bucket_notification = get_bucket_notification
+
+
 BATCH_JOB_OUTCOME_PATH = "/moto-api/deepsentinel/batch-job-outcome"
 
 
@@ -346,7 +405,9 @@ def _patch_batch_jobs_wait_for_a_runner() -> None:
         job.log_stream_name = job._stream_name
 
     def job_outcome(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
-        body = json.loads(request.data or b"{}")
+        body = json.loads(request.data or b"{}")  # sent as application/json (form bodies are parsed away)
+        if not {"jobId", "status"} <= set(body):
+            return 400, {}, json.dumps({"message": "expected JSON with jobId and status"})
         jobs = [j for backend in models.batch_simple_backends.values() for regional in backend.values()
                 for j in [regional.backend._jobs.get(body["jobId"])] if j is not None]
         if not jobs:

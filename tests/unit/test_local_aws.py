@@ -39,3 +39,63 @@ def test_deleting_a_missing_scaling_policy_answers_object_not_found(endpoint):
     assert client.list_tags_for_resource(ResourceARN=client.describe_scalable_targets(
         ServiceNamespace="ecs")["ScalableTargets"][0]["ScalableTargetARN"])["Tags"] == {}
 
+
+
+def _client(endpoint, service):
+    return boto3.client(service, endpoint_url=endpoint, region_name="ap-northeast-2",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def test_a_tls_only_bucket_accepts_requests_to_the_local_endpoint(endpoint):
+    """S3 sets aws:SecureTransport on every request (true over HTTPS); the Deny for false must not match."""
+    from deepsentinel.constructs.policies import tls_only_bucket_policy
+
+    s3 = _client(endpoint, "s3")
+    s3.create_bucket(Bucket="tls-only", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
+    s3.put_bucket_policy(Bucket="tls-only", Policy=tls_only_bucket_policy("arn:aws:s3:::tls-only"))
+    s3.put_object(Bucket="tls-only", Key="k", Body=b"x")
+    assert s3.get_object(Bucket="tls-only", Key="k")["Body"].read() == b"x"
+
+
+def test_eventbridge_notifications_and_lambda_dlqs_are_answered_as_set(endpoint):
+    import io
+    import zipfile
+
+    s3 = _client(endpoint, "s3")
+    s3.create_bucket(Bucket="events", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
+    s3.put_bucket_notification_configuration(Bucket="events", NotificationConfiguration={"EventBridgeConfiguration": {}})
+    assert s3.get_bucket_notification_configuration(Bucket="events")["EventBridgeConfiguration"] == {}
+    role = _client(endpoint, "iam").create_role(RoleName="fn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return None\n")
+    lam = _client(endpoint, "lambda")
+    dlq = "arn:aws:sqs:ap-northeast-2:123456789012:functions-dlq"
+    lam.create_function(FunctionName="fn", Runtime="python3.12", Role=role, Handler="handler.handler",
+                        Code={"ZipFile": code.getvalue()}, DeadLetterConfig={"TargetArn": dlq})
+    assert lam.get_function(FunctionName="fn")["Configuration"]["DeadLetterConfig"] == {"TargetArn": dlq}
+
+
+def test_batch_jobs_wait_for_a_runner_which_reports_their_outcome(endpoint):
+    import json
+    import urllib.request
+
+    from deepsentinel.local_aws import BATCH_JOB_OUTCOME_PATH
+
+    batch = _client(endpoint, "batch")
+    role = _client(endpoint, "iam").create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    ce = batch.create_compute_environment(computeEnvironmentName="local-ce", type="UNMANAGED", state="ENABLED",
+                                          serviceRole=role)["computeEnvironmentArn"]
+    batch.create_job_queue(jobQueueName="local-q", state="ENABLED", priority=1,
+                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}])
+    batch.register_job_definition(jobDefinitionName="local-def", type="container",
+                                  containerProperties={"image": "w", "vcpus": 1, "memory": 512})
+    job_id = batch.submit_job(jobName="video-1", jobQueue="local-q", jobDefinition="local-def")["jobId"]
+    assert batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "SUBMITTED"  # as on AWS: until it runs
+    request = urllib.request.Request(endpoint + BATCH_JOB_OUTCOME_PATH, method="POST",
+                                     headers={"Content-Type": "application/json"}, data=json.dumps(
+        {"jobId": job_id, "status": "FAILED", "exitCode": 65, "reason": "Essential container in task exited",
+         "statusReason": "Essential container in task exited"}).encode())
+    urllib.request.urlopen(request, timeout=10).read()
+    job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+    assert job["status"] == "FAILED" and [a["container"]["exitCode"] for a in job["attempts"]] == [65]
