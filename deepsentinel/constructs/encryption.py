@@ -67,7 +67,7 @@ def key_policy(account_id: str, region: str, publishing_role_arns: list[str]) ->
          "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
          "Resource": "*", "Condition": {"ArnLike": {
              "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"}}},
-        {"Sid": "AllowPublishingRoles", "Effect": "Allow", "Principal": {"AWS": root},
-         "Action": PUBLISH_KEY_ACTIONS, "Resource": "*",
-         "Condition": {"ArnLike": {"aws:PrincipalArn": publishing_role_arns}}},
+        *([{"Sid": "AllowPublishingRoles", "Effect": "Allow", "Principal": {"AWS": root},
+            "Action": PUBLISH_KEY_ACTIONS, "Resource": "*",
+            "Condition": {"ArnLike": {"aws:PrincipalArn": publishing_role_arns}}}] if publishing_role_arns else []),
     ]})

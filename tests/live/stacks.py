@@ -10,6 +10,9 @@ register_provider_package()
 
 from cdktf import TerraformOutput, TerraformStack  # noqa: E402
 
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity  # noqa: E402
+
+from deepsentinel.constructs.encryption import Encryption, EncryptionProps  # noqa: E402
 from deepsentinel.constructs.network import Network, NetworkProps  # noqa: E402
 from deepsentinel.constructs.security import Security, SecurityProps  # noqa: E402
 from deepsentinel.constructs.storage import Storage, StorageProps  # noqa: E402
@@ -19,7 +22,8 @@ from tests.live.harness import STACK  # noqa: E402
 
 
 class ModuleStack(TerraformStack):
-    """network alone; security on a network; storage on network + security (its subnets and RDS group)."""
+    """network alone; security on a network; storage on network + security (its subnets and RDS group) and the
+    environment's key."""
 
     def __init__(self, scope: Any, *, settings: Any, options: Any, module: str) -> None:
         super().__init__(scope, STACK)
@@ -42,9 +46,11 @@ class ModuleStack(TerraformStack):
                         "batch_security_group_id": security.batch_security_group_id,
                         "rds_security_group_id": security.rds_security_group_id}
         if module == "storage":
+            encryption = Encryption(self, "encryption", props=EncryptionProps(
+                settings=s, account_id=DataAwsCallerIdentity(self, "current").account_id, publishing_role_arns=[]))
             storage = Storage(self, "storage", props=StorageProps(
                 settings=s, private_subnet_ids=network.private_subnet_ids,
-                rds_security_group_id=security.rds_security_group_id))
+                rds_security_group_id=security.rds_security_group_id, kms_key_arn=encryption.kms_key_arn))
             outputs |= {"bucket_names": storage.bucket_names, "db_instance_identifier": storage.db_instance_identifier,
                         "db_host": storage.db_host, "db_secret_arn": storage.db_secret_arn,
                         "django_secret_arn": storage.django_secret_arn}
