@@ -1,4 +1,4 @@
-"""AWS's own tables that settings are checked against, each with its source (checked 2026-11-24).
+"""AWS's own tables that settings are checked against, each with its source page and the date it was checked.
 
 A value AWS refuses (an instance class RDS does not offer for PostgreSQL 16, a GPU type that does not
 exist, a Fargate CPU/memory pair) must fail in `deepsentinel synth` with the allowed values, not half-way
@@ -7,8 +7,9 @@ through an apply.
 
 from __future__ import annotations
 
-# RDS DB instance classes that support PostgreSQL 16: "Supported DB engines for DB instance classes",
-# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Support.html
+# RDS DB instance classes that support PostgreSQL 16 (a subset: the current general-purpose and memory-optimized
+# families). Source: "Supported DB engines for DB instance classes",
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Support.html (checked 2026-11-24)
 _RDS_SIZES = {
     "db.t3": ("micro", "small", "medium", "large", "xlarge", "2xlarge"),
     "db.t4g": ("micro", "small", "medium", "large", "xlarge", "2xlarge"),
@@ -25,8 +26,9 @@ RDS_POSTGRES16_INSTANCE_CLASSES = frozenset(f"{family}.{size}" for family, sizes
                                             for size in sizes)
 RDS_INSTANCE_FAMILIES = tuple(_RDS_SIZES)
 
-# x86_64 GPU instance types (the ECS_AL2_NVIDIA AMI AWS Batch uses) with (vCPUs, GPUs): "Amazon EC2 instance
-# type specifications - Accelerated computing", https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
+# x86_64 NVIDIA GPU instance types AWS Batch can run on the ECS_AL2_NVIDIA AMI, with (vCPUs, GPUs). Arm (g5g) and
+# AMD-GPU (g4ad) types are left out: that AMI is x86_64 with NVIDIA drivers. Source: "Amazon EC2 accelerated
+# computing instance specifications", https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html (checked 2026-11-24)
 GPU_INSTANCE_TYPES: dict[str, tuple[int, int]] = {
     "g4dn.xlarge": (4, 1), "g4dn.2xlarge": (8, 1), "g4dn.4xlarge": (16, 1), "g4dn.8xlarge": (32, 1),
     "g4dn.12xlarge": (48, 4), "g4dn.16xlarge": (64, 1), "g4dn.metal": (96, 8),
@@ -36,13 +38,16 @@ GPU_INSTANCE_TYPES: dict[str, tuple[int, int]] = {
     "g6.12xlarge": (48, 4), "g6.16xlarge": (64, 1), "g6.24xlarge": (96, 4), "g6.48xlarge": (192, 8),
     "g6e.xlarge": (4, 1), "g6e.2xlarge": (8, 1), "g6e.4xlarge": (16, 1), "g6e.8xlarge": (32, 1),
     "g6e.12xlarge": (48, 4), "g6e.16xlarge": (64, 1), "g6e.24xlarge": (96, 4), "g6e.48xlarge": (192, 8),
-    "p3.2xlarge": (8, 1), "p3.8xlarge": (32, 4), "p3.16xlarge": (64, 8),
-    "p4d.24xlarge": (96, 8), "p5.48xlarge": (192, 8),
+    "gr6.4xlarge": (16, 1), "gr6.8xlarge": (32, 1),
+    "p3.2xlarge": (8, 1), "p3.8xlarge": (32, 4), "p3.16xlarge": (64, 8), "p3dn.24xlarge": (96, 8),
+    "p4d.24xlarge": (96, 8), "p4de.24xlarge": (96, 8), "p5.48xlarge": (192, 8),
 }
 GPU_INSTANCE_FAMILIES = tuple(dict.fromkeys(t.split(".")[0] for t in GPU_INSTANCE_TYPES))
 
-# Fargate task sizes, CPU units -> allowed memory (MiB): "Amazon ECS task definition parameters for Fargate",
-# Task size, https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+# Fargate task sizes, CPU units -> allowed memory (MiB); 8192 and 16384 need Linux platform 1.4.0 or later.
+# Source: "Amazon ECS task definition parameters for Fargate", task size,
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+# (checked 2026-11-24)
 FARGATE_MEMORY_MB: dict[int, tuple[int, ...]] = {
     256: (512, 1024, 2048),
     512: tuple(range(1024, 4096 + 1, 1024)),
@@ -53,9 +58,15 @@ FARGATE_MEMORY_MB: dict[int, tuple[int, ...]] = {
     16384: tuple(range(32768, 122880 + 1, 8192)),
 }
 
-# SQS as a Lambda event source: "Configuring an Amazon SQS queue to use with Lambda",
-# https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html - visibility timeout at least six
-# times the function timeout plus MaximumBatchingWindowInSeconds; the window is 0..300 s.
+# SQS as a Lambda event source. Source: "Using Lambda with Amazon SQS", section "Configuring a queue to use with
+# Lambda" (the page is now titled "Creating and configuring an Amazon SQS event source mapping"),
+# https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html (checked 2026-11-24): the source
+# queue's visibility timeout at least six times the function timeout. We also add MaximumBatchingWindowInSeconds
+# (widely quoted as AWS guidance, but not in that page's text as checked): Lambda may gather a batch that long first.
 SQS_VISIBILITY_FACTOR = 6
+# MaximumBatchingWindowInSeconds 0..300: "CreateEventSourceMapping" (Lambda API reference),
+# https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html (checked 2026-11-24)
 SQS_MAX_BATCHING_WINDOW_SECONDS = 300
-SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43200  # "SetQueueAttributes", VisibilityTimeout
+# VisibilityTimeout 0..43200 (12 hours): "SetQueueAttributes" (SQS API reference),
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html (checked 2026-11-24)
+SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43200
