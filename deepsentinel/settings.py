@@ -40,67 +40,73 @@ class SettingsError(ValueError):
 class PlatformSettings:
     """Every size and switch of one environment. Field comments are the settings reference."""
 
-    project: str = "deepsentinel"  # first half of every name: {project}-{environment}-...
-    environment: str = "dev"  # dev | prod
-    region: str = "ap-northeast-2"
-    availability_zones: tuple[str, ...] = ("ap-northeast-2a", "ap-northeast-2c")
-    vpc_cidr: str = "10.0.0.0/16"
-    public_subnet_cidrs: tuple[str, ...] = ("10.0.1.0/24", "10.0.2.0/24")  # one per AZ
-    private_subnet_cidrs: tuple[str, ...] = ("10.0.11.0/24", "10.0.12.0/24")  # one per AZ
+    # Each field's comment is its row in the settings reference: what it does, what leaving it out (the default)
+    # means, and what is allowed. `validate` enforces the allowed values.
+    project: str = "deepsentinel"  # first half of every name {project}-{environment}-...; 1-14 of a-z, 0-9, -
+    environment: str = "dev"  # dev | prod (chosen by --env; a different value in a settings file is an error)
+    region: str = "ap-northeast-2"  # AWS region of every resource of the environment
+    availability_zones: tuple[str, ...] = ("ap-northeast-2a", "ap-northeast-2c")  # at least 2, distinct, in region
+    vpc_cidr: str = "10.0.0.0/16"  # VPC range, a CIDR from /16 to /28
+    public_subnet_cidrs: tuple[str, ...] = ("10.0.1.0/24", "10.0.2.0/24")  # one per AZ, inside vpc_cidr, disjoint
+    private_subnet_cidrs: tuple[str, ...] = ("10.0.11.0/24", "10.0.12.0/24")  # one per AZ, inside vpc_cidr, disjoint
     nat_per_az: bool = False  # False: one NAT gateway shared by both AZs (cheaper, not AZ-resilient)
-    interface_endpoints: bool = False  # ECR api/dkr, logs, SQS, Secrets Manager endpoints
-    flow_log_retention_days: int = 14
-    domain_name: str | None = None  # None: no Route53 zone or ACM certificate; needs allow_plain_http (HTTP only)
-    allow_plain_http: bool = False  # lets an environment without domain_name serve HTTP (API + admin in clear)
-    bucket_suffix: str = ""  # appended to bucket names to make them globally unique (e.g. account id)
+    interface_endpoints: bool = False  # ECR api/dkr, logs, SQS, Secrets Manager endpoints; False: via the NAT
+    flow_log_retention_days: int = 14  # VPC flow-log group retention; a CloudWatch value (1, 3, 5, 7, 14, 30, ...)
+    domain_name: str | None = None  # Route53 zone, ACM certificate, HTTPS + HTTP redirect; None needs allow_plain_http
+    allow_plain_http: bool = False  # lets an environment without domain_name serve HTTP (API + admin in clear);
+    # False with domain_name None is an error (dev's default sets it True: dev has no domain of its own)
+    bucket_suffix: str = ""  # appended to bucket names to make them globally unique (e.g. account id); "": none
 
-    db_instance_class: str = "db.t3.micro"  # an RDS class offered for PostgreSQL 16 (deepsentinel/aws_catalog.py)
-    db_allocated_storage_gb: int = 20
+    db_instance_class: str = "db.t3.micro"  # an RDS class offered for PostgreSQL 16 (families db.t3, db.t4g, db.m5,
+    # db.m6g, db.m6i, db.m7g, db.r5, db.r6g, db.r6i, db.r7g; table in deepsentinel/aws_catalog.py)
+    db_allocated_storage_gb: int = 20  # initial gp3 storage, at least 1, at most db_max_allocated_storage_gb
     db_max_allocated_storage_gb: int = 100  # storage autoscaling ceiling
-    db_backup_retention_days: int = 7
-    db_multi_az: bool = False
+    db_backup_retention_days: int = 7  # automated backup days; 0 turns automated backups off
+    db_multi_az: bool = False  # True: standby in the second AZ; False: single-AZ instance
     deletion_protection: bool = False  # RDS deletion protection and ALB deletion protection
 
-    frontend_cpu: int = 512  # Fargate CPU units (1024 = 1 vCPU); with the memory, a valid Fargate task size
-    frontend_memory_mb: int = 1024
-    backend_cpu: int = 1024
-    backend_memory_mb: int = 2048
-    service_min_tasks: int = 1
-    service_max_tasks: int = 3
-    cpu_target_percent: int = 70
-    scale_out_cooldown_seconds: int = 60
-    scale_in_cooldown_seconds: int = 300
-    night_scale_down: bool = True  # scale services to 0 at night (dev only by default)
-    scale_down_schedule: str = "cron(0 20 * * ? *)"  # in schedule_timezone
-    scale_up_schedule: str = "cron(0 9 * * ? *)"
-    schedule_timezone: str = "Asia/Seoul"
+    frontend_cpu: int = 512  # Fargate CPU units (1024 = 1 vCPU): 256, 512, 1024, 2048, 4096, 8192 or 16384
+    frontend_memory_mb: int = 1024  # Fargate memory (MiB) allowed for frontend_cpu, e.g. 512: 1024..4096
+    backend_cpu: int = 1024  # Fargate CPU units of a backend task (same sizes as frontend_cpu)
+    backend_memory_mb: int = 2048  # Fargate memory (MiB) allowed for backend_cpu, e.g. 1024: 2048..8192
+    service_min_tasks: int = 1  # autoscaling minimum per service (and the morning scale-up minimum), >= 0
+    service_max_tasks: int = 3  # autoscaling maximum per service, >= 1 and >= service_min_tasks
+    cpu_target_percent: int = 70  # CPU target tracking value, 10..95
+    scale_out_cooldown_seconds: int = 60  # target tracking scale-out cooldown
+    scale_in_cooldown_seconds: int = 300  # target tracking scale-in cooldown
+    night_scale_down: bool = True  # scale services to 0 at night (dev only by default); False: no schedules
+    scale_down_schedule: str = "cron(0 20 * * ? *)"  # cron(...), rate(...) or at(...), in schedule_timezone
+    scale_up_schedule: str = "cron(0 9 * * ? *)"  # back to min..max; cron(...), rate(...) or at(...)
+    schedule_timezone: str = "Asia/Seoul"  # IANA time zone of the scale and ECR cleanup schedules
     image_tag: str = "1.0.0"  # tag of the frontend, backend and worker images (tags are immutable)
     ecr_keep_images: int = 10  # ECR lifecycle: tagged images kept per repository
-    log_retention_days: int = 30
+    log_retention_days: int = 30  # ECS, Batch, Lambda and WAF log groups; a CloudWatch value (1, 3, 5, 7, 14, 30, ...)
 
-    gpu_instance_types: tuple[str, ...] = ("g5.xlarge",)  # x86_64 GPU types; the largest sets vCPUs per instance
-    gpu_min_instances: int = 0
-    gpu_max_instances: int = 4
-    gpu_ami_id: str | None = None  # None: the Batch-managed ECS GPU AMI
-    gpu_use_spot: bool = False
-    job_timeout_seconds: int = 3600
-    job_attempts: int = 3
+    gpu_instance_types: tuple[str, ...] = ("g5.xlarge",)  # x86_64 NVIDIA GPU types (g4dn, g5, g6, g6e, gr6, p3,
+    # p3dn, p4d, p4de, p5 sizes; table in deepsentinel/aws_catalog.py); the largest one's vCPUs times the instance
+    # counts set the compute environment's vCPUs (PlatformSettings.gpu_vcpus_per_instance)
+    gpu_min_instances: int = 0  # compute environment minimum (0: no idle cost), <= gpu_max_instances
+    gpu_max_instances: int = 4  # compute environment maximum, >= 1
+    gpu_ami_id: str | None = None  # ami-<8..17 hex digits>; None: the Batch-managed ECS GPU AMI (ECS_AL2_NVIDIA)
+    gpu_use_spot: bool = False  # True: Spot instances with SPOT_CAPACITY_OPTIMIZED; False: On-Demand
+    job_timeout_seconds: int = 3600  # Batch attempt timeout, >= 1
+    job_attempts: int = 3  # Batch attempts, 1..10 (exit 65, bad input, is never retried)
 
-    lambda_timeout_seconds: int = 60
+    lambda_timeout_seconds: int = 60  # timeout of every Lambda, 1..900
     lambda_max_concurrency: int = 5  # SQS event source maximum concurrency (2..1000)
-    # >= 6 x lambda_timeout_seconds + sqs_batching_window_seconds (AWS's guidance for SQS event sources)
-    queue_visibility_timeout_seconds: int = 400
-    sqs_batching_window_seconds: int = 5  # event source MaximumBatchingWindowInSeconds, 0..300
-    max_receive_count: int = 3  # receives before a message moves to the DLQ
-    alarm_email: str | None = None  # None: SNS topic without subscription
-    ecr_cleanup_schedule: str = "cron(0 3 ? * SUN *)"
-    github_repository: str | None = None  # owner/name: failed Batch jobs also open a GitHub issue there
-    github_token_secret_arn: str | None = None  # Secrets Manager secret holding the GitHub token (with the above)
+    queue_visibility_timeout_seconds: int = 400  # jobs queue; at least 6 x lambda_timeout_seconds +
+    # sqs_batching_window_seconds (AWS's guidance for SQS event sources, 365 with the defaults), at most 43200
+    sqs_batching_window_seconds: int = 5  # event source MaximumBatchingWindowInSeconds, 0..300 (0: no batching wait)
+    max_receive_count: int = 3  # receives before a message moves to the DLQ, >= 1
+    alarm_email: str | None = None  # address subscribed to the alarm topic; None: SNS topic without subscription
+    ecr_cleanup_schedule: str = "cron(0 3 ? * SUN *)"  # weekly ECR cleanup, in schedule_timezone; cron/rate/at(...)
+    github_repository: str | None = None  # owner/name: failed Batch jobs also open a GitHub issue there; None: no
+    github_token_secret_arn: str | None = None  # Secrets Manager ARN of the GitHub token; set with github_repository
 
-    user_names: tuple[str, ...] = ("alice", "bob", "carol")  # members of admin/developer groups
-    admin_user_names: tuple[str, ...] = ("alice",)  # subset of user_names in the admin group
-    ci_user_name: str = "ci-plan"
-    tags: dict[str, str] = field(default_factory=dict)  # merged over the common tags
+    user_names: tuple[str, ...] = ("alice", "bob", "carol")  # account stack: members of the developers group
+    admin_user_names: tuple[str, ...] = ("alice",)  # subset of user_names also in the admins group
+    ci_user_name: str = "ci-plan"  # account stack: plan-only CI user {project}-{ci_user_name}; not in user_names
+    tags: dict[str, str] = field(default_factory=dict)  # merged over the common tags; {}: common tags only
 
     # Security posture. Prod turns everything on; dev relaxes what costs money, each relaxation by name.
     waf_enabled: bool = False  # WAFv2 web ACL (AWS managed rule groups) on the ALB (~USD 10/month)
@@ -287,10 +293,15 @@ def validate(s: PlatformSettings) -> None:
         problems.append(f"sqs_batching_window_seconds: allowed 0..{SQS_MAX_BATCHING_WINDOW_SECONDS}, "
                         f"got {s.sqs_batching_window_seconds}")
     minimum_visibility = SQS_VISIBILITY_FACTOR * s.lambda_timeout_seconds + s.sqs_batching_window_seconds
-    if not minimum_visibility <= s.queue_visibility_timeout_seconds <= SQS_MAX_VISIBILITY_TIMEOUT_SECONDS:
+    if s.queue_visibility_timeout_seconds < minimum_visibility:
         problems.append(f"queue_visibility_timeout_seconds: {s.queue_visibility_timeout_seconds} must be at least "
                         f"6 x lambda_timeout_seconds + sqs_batching_window_seconds = {minimum_visibility} (AWS's "
-                        f"guidance for SQS event sources) and at most {SQS_MAX_VISIBILITY_TIMEOUT_SECONDS}")
+                        f"guidance for SQS event sources); allowed: "
+                        f"{minimum_visibility}..{SQS_MAX_VISIBILITY_TIMEOUT_SECONDS}")
+    elif s.queue_visibility_timeout_seconds > SQS_MAX_VISIBILITY_TIMEOUT_SECONDS:
+        problems.append(f"queue_visibility_timeout_seconds: {s.queue_visibility_timeout_seconds} is above SQS's "
+                        f"maximum visibility timeout; allowed: "
+                        f"{minimum_visibility}..{SQS_MAX_VISIBILITY_TIMEOUT_SECONDS}")
     if s.db_instance_class not in RDS_POSTGRES16_INSTANCE_CLASSES:
         problems.append(f"db_instance_class: {s.db_instance_class!r} is not an RDS class for PostgreSQL 16; allowed: "
                         f"{', '.join(RDS_INSTANCE_FAMILIES)} families, e.g. db.t3.micro, db.t4g.small, db.m6g.large")
@@ -301,8 +312,10 @@ def validate(s: PlatformSettings) -> None:
                             f"{', '.join(map(str, FARGATE_MEMORY_MB))}")
         elif memory not in FARGATE_MEMORY_MB[cpu]:
             allowed = FARGATE_MEMORY_MB[cpu]
-            problems.append(f"{service}_memory_mb: {memory} MiB does not fit {service}_cpu={cpu}; allowed: "
-                            f"{allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}")
+            steps = {b - a for a, b in zip(allowed, allowed[1:])}
+            sizes = (f"{allowed[0]}..{allowed[-1]} in steps of {steps.pop()}" if len(allowed) > 4 and len(steps) == 1
+                     else ", ".join(map(str, allowed)))
+            problems.append(f"{service}_memory_mb: {memory} MiB does not fit {service}_cpu={cpu}; allowed: {sizes}")
     if s.domain_name is None and not s.allow_plain_http:
         problems.append("domain_name: not set, so the ALB would serve the API and the Django admin over plain "
                         "HTTP; set domain_name, or allow_plain_http=true to accept that")
