@@ -34,3 +34,21 @@ def test_unknown_environment_is_refused_by_the_parser():
 def test_validate_without_synthesized_stacks_says_what_to_do(tmp_path: Path):
     result = deepsentinel("validate", "--no-synth", "--out", str(tmp_path))
     assert result.returncode == 1 and "run `deepsentinel synth` first" in result.stderr
+
+
+def test_synth_refuses_values_aws_refuses_with_exit_2_and_writes_nothing(tmp_path: Path):
+    """AWS pages: "Supported DB engines for DB instance classes",
+    https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Support.html;
+    "Amazon EC2 accelerated computing instance specifications",
+    https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html;
+    "Amazon ECS task definition parameters for Fargate", task size,
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size."""
+    out = tmp_path / "out"
+    result = deepsentinel("synth", "--env", "dev", "--out", str(out), "-c", "db_instance_class=db.t9.nano",
+                          "-c", "gpu_instance_types=g5.huge", "-c", "frontend_cpu=300")
+    assert result.returncode == 2, result.stderr
+    for expected in ("db_instance_class: 'db.t9.nano' is not an RDS class for PostgreSQL 16; allowed: db.t3, db.t4g",
+                     "gpu_instance_types: 'g5.huge' is not an x86_64 GPU instance type; allowed families: g4dn, g5",
+                     "frontend_cpu: 300 is not a Fargate CPU size; allowed: 256, 512, 1024, 2048, 4096, 8192, 16384"):
+        assert expected in result.stderr
+    assert not out.exists()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from deepsentinel.settings import DEFAULTS, SettingsError, load_settings
+from deepsentinel.settings import DEFAULTS, FIELDS, PlatformSettings, SettingsError, load_settings
 
 
 def problems_of(environment: str = "dev", **kwargs) -> str:
@@ -54,8 +56,6 @@ def test_optional_and_list_values_from_the_command_line():
     (["service_min_tasks=4"], "service_min_tasks: 4 is above service_max_tasks (3)"),
     (["gpu_min_instances=5"], "gpu_min_instances: 5 is above gpu_max_instances (4)"),
     (["bucket_suffix=Not_Valid"], "is not a valid S3 name"),
-    (["gpu_instance_types=m5.xlarge"], "gpu_instance_types: 'm5.xlarge' is not an x86_64 GPU instance type; allowed"),
-    (["queue_visibility_timeout_seconds=30"], "queue_visibility_timeout_seconds: 30 must be at least 6 x"),
     (["log_retention_days=10"], "log_retention_days: 10 is not a CloudWatch retention; allowed: 1, 3, 5"),
     (["gpu_ami_id=ubuntu"], "gpu_ami_id: 'ubuntu' is not an AMI id"),
     (["db_multi_az=maybe"], "db_multi_az: expected true or false, got 'maybe'"),
@@ -66,41 +66,123 @@ def test_bad_values_name_the_setting_and_what_is_allowed(overrides, expected):
     assert expected in problems_of(overrides=overrides)
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    # "Supported DB engines for DB instance classes",
-    # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Support.html
-    (["db_instance_class=db.t9.nano"], "db_instance_class: 'db.t9.nano' is not an RDS class for PostgreSQL 16"),
-    # "Amazon EC2 instance type specifications - Accelerated computing",
-    # https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
-    (["gpu_instance_types=g5.huge"], "gpu_instance_types: 'g5.huge' is not an x86_64 GPU instance type"),
-    # "Amazon ECS task definition parameters for Fargate", task size,
-    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
-    (["frontend_cpu=300"], "frontend_cpu: 300 is not a Fargate CPU size; allowed: 256, 512, 1024"),
-    (["backend_memory_mb=1024"], "backend_memory_mb: 1024 MiB does not fit backend_cpu=1024; allowed: 2048..8192"),
-    # "Configuring an Amazon SQS queue to use with Lambda",
-    # https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html: >= 6 x timeout + batching window
-    (["lambda_timeout_seconds=60", "sqs_batching_window_seconds=20", "queue_visibility_timeout_seconds=370"],
-     "queue_visibility_timeout_seconds: 370 must be at least 6 x lambda_timeout_seconds + "
-     "sqs_batching_window_seconds = 380"),
-    (["sqs_batching_window_seconds=301"], "sqs_batching_window_seconds: allowed 0..300, got 301"),
-])
-def test_values_aws_refuses_fail_before_synth(overrides, expected):
-    """Each expectation is AWS's documented limit (the page is named above the case)."""
-    assert expected in problems_of(overrides=overrides)
+@pytest.mark.parametrize("db_class", ["db.t9.nano", "db.m5.micro", "db.t3.24xlarge", "t3.micro"])
+def test_db_instance_class_must_be_offered_for_postgresql_16(db_class):
+    """AWS page: "Supported DB engines for DB instance classes",
+    https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Support.html
+    (db.m5 has no micro size, db.t3 stops at 2xlarge)."""
+    assert (f"db_instance_class: {db_class!r} is not an RDS class for PostgreSQL 16; allowed: db.t3, db.t4g, db.m5, "
+            "db.m6g, db.m6i, db.m7g, db.r5, db.r6g, db.r6i, db.r7g families, e.g. db.t3.micro") in problems_of(
+        overrides=[f"db_instance_class={db_class}"])
+    for good in ("db.t4g.micro", "db.m7g.16xlarge", "db.r6i.32xlarge"):
+        assert load_settings("dev", overrides=[f"db_instance_class={good}"]).db_instance_class == good
+
+
+@pytest.mark.parametrize("itype", ["g5.huge", "m5.xlarge", "g5g.xlarge", "g4ad.xlarge", "p5.xlarge"])
+def test_gpu_instance_types_must_be_x86_64_nvidia_types(itype):
+    """AWS page: "Amazon EC2 accelerated computing instance specifications",
+    https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html (g5g is Arm and g4ad has AMD GPUs, so neither
+    runs the x86_64 ECS_AL2_NVIDIA AMI; p5 comes only as 48xlarge)."""
+    assert (f"gpu_instance_types: {itype!r} is not an x86_64 GPU instance type; allowed families: g4dn, g5, g6, g6e, "
+            "gr6, p3, p3dn, p4d, p4de, p5 (e.g. g5.xlarge, g6.2xlarge)") in problems_of(
+        overrides=[f"gpu_instance_types=g5.xlarge,{itype}"])
 
 
 def test_gpu_vcpus_come_from_the_instance_type():
-    """g5.xlarge has 4 vCPUs, g5.12xlarge 48 (EC2 accelerated computing specifications): the largest counts."""
+    """AWS page: "Amazon EC2 accelerated computing instance specifications",
+    https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html: g5.xlarge has 4 vCPUs, g5.12xlarge 48,
+    p4d.24xlarge 96; the largest configured type counts, and the vCPU count is no longer a setting."""
     assert load_settings("dev").gpu_vcpus_per_instance == 4
-    assert load_settings("dev", overrides=["gpu_instance_types=g5.xlarge,g5.12xlarge"]).gpu_vcpus_per_instance == 48
+    assert load_settings("dev", overrides=["gpu_instance_types=g5.12xlarge,g5.xlarge"]).gpu_vcpus_per_instance == 48
+    assert load_settings("dev", overrides=["gpu_instance_types=p4d.24xlarge"]).gpu_vcpus_per_instance == 96
     assert "gpu_vcpus_per_instance: unknown setting" in problems_of(overrides=["gpu_vcpus_per_instance=8"])
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["frontend_cpu=300"], "frontend_cpu: 300 is not a Fargate CPU size; allowed: 256, 512, 1024, 2048, 4096, 8192, "
+                           "16384"),
+    (["backend_cpu=3072", "backend_memory_mb=8192"], "backend_cpu: 3072 is not a Fargate CPU size; allowed: 256"),
+    (["frontend_cpu=256", "frontend_memory_mb=1536"],
+     "frontend_memory_mb: 1536 MiB does not fit frontend_cpu=256; allowed: 512, 1024, 2048"),
+    (["frontend_memory_mb=8192"], "frontend_memory_mb: 8192 MiB does not fit frontend_cpu=512; allowed: 1024, 2048, "
+                                  "3072, 4096"),
+    (["backend_memory_mb=1024"], "backend_memory_mb: 1024 MiB does not fit backend_cpu=1024; allowed: 2048..8192 in "
+                                 "steps of 1024"),
+    (["backend_cpu=8192", "backend_memory_mb=18432"],
+     "backend_memory_mb: 18432 MiB does not fit backend_cpu=8192; allowed: 16384..61440 in steps of 4096"),
+    (["backend_cpu=16384", "backend_memory_mb=126976"],
+     "backend_memory_mb: 126976 MiB does not fit backend_cpu=16384; allowed: 32768..122880 in steps of 8192"),
+])
+def test_fargate_cpu_and_memory_must_be_a_task_size(overrides, expected):
+    """AWS page: "Amazon ECS task definition parameters for Fargate", task size,
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size."""
+    assert expected in problems_of(overrides=overrides)
+
+
+@pytest.mark.parametrize(("cpu", "memory"), [(256, 512), (256, 2048), (512, 4096), (2048, 16384), (4096, 30720),
+                                             (8192, 61440), (16384, 32768), (16384, 122880)])
+def test_fargate_task_sizes_at_the_edges_are_accepted(cpu, memory):
+    """AWS page: "Amazon ECS task definition parameters for Fargate", task size,
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size."""
+    s = load_settings("dev", overrides=[f"frontend_cpu={cpu}", f"frontend_memory_mb={memory}",
+                                        f"backend_cpu={cpu}", f"backend_memory_mb={memory}"])
+    assert (s.frontend_cpu, s.backend_memory_mb) == (cpu, memory)
+
+
+def test_queue_visibility_covers_six_lambda_timeouts_plus_the_batching_window():
+    """AWS page: "Using Lambda with Amazon SQS" / "Configuring an Amazon SQS queue to use with Lambda",
+    https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html: visibility >= 6 x function timeout
+    (+ MaximumBatchingWindowInSeconds); SQS's VisibilityTimeout maximum is 43200 s ("SetQueueAttributes",
+    https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html) and the
+    window's is 300 s ("CreateEventSourceMapping",
+    https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html)."""
+    defaults = load_settings("dev")
+    assert (defaults.lambda_timeout_seconds, defaults.sqs_batching_window_seconds,
+            defaults.queue_visibility_timeout_seconds) == (60, 5, 400)
+    assert load_settings("dev", overrides=["queue_visibility_timeout_seconds=365"]).queue_visibility_timeout_seconds \
+        == 365
+    assert ("queue_visibility_timeout_seconds: 364 must be at least 6 x lambda_timeout_seconds + "
+            "sqs_batching_window_seconds = 365 (AWS's guidance for SQS event sources); allowed: 365..43200") in \
+        problems_of(overrides=["queue_visibility_timeout_seconds=364"])
+    assert "queue_visibility_timeout_seconds: 370 must be at least 6 x lambda_timeout_seconds + " \
+           "sqs_batching_window_seconds = 380" in problems_of(overrides=[
+               "lambda_timeout_seconds=60", "sqs_batching_window_seconds=20", "queue_visibility_timeout_seconds=370"])
+    assert ("queue_visibility_timeout_seconds: 43201 is above SQS's maximum visibility timeout; allowed: 365..43200"
+            in problems_of(overrides=["queue_visibility_timeout_seconds=43201"]))
+    assert "queue_visibility_timeout_seconds: 400 must be at least 6 x lambda_timeout_seconds + " \
+           "sqs_batching_window_seconds = 5405" in problems_of(overrides=["lambda_timeout_seconds=900"])
+    assert "sqs_batching_window_seconds: allowed 0..300, got 301" in problems_of(
+        overrides=["sqs_batching_window_seconds=301", "queue_visibility_timeout_seconds=1000"])
+    assert "sqs_batching_window_seconds: allowed 0..300, got -1" in problems_of(
+        overrides=["sqs_batching_window_seconds=-1"])
+    assert load_settings("dev", overrides=["sqs_batching_window_seconds=0", "queue_visibility_timeout_seconds=360"])
 
 
 def test_prod_serves_https_unless_plain_http_is_chosen_explicitly():
     assert load_settings("prod").domain_name == "deepsentinel.cloud"
-    assert "domain_name: not set, so the ALB would serve the API and the Django admin over plain HTTP" in problems_of(
-        "prod", overrides=["domain_name=none"])
+    assert load_settings("prod").allow_plain_http is False
+    assert ("domain_name: not set, so the ALB would serve the API and the Django admin over plain HTTP; set "
+            "domain_name, or allow_plain_http=true to accept that") in problems_of("prod",
+                                                                                   overrides=["domain_name=none"])
     assert load_settings("prod", overrides=["domain_name=none", "allow_plain_http=true"]).domain_name is None
+
+
+def test_dev_has_no_domain_and_says_so_with_allow_plain_http():
+    dev = load_settings("dev")
+    assert (dev.domain_name, dev.allow_plain_http) == (None, True)
+    assert "domain_name: not set" in problems_of("dev", overrides=["allow_plain_http=false"])
+    assert load_settings("dev", overrides=["allow_plain_http=false", "domain_name=video.example.com"])
+
+
+def test_every_setting_has_a_comment_in_the_reference():
+    """The field comments of PlatformSettings are the settings reference: none may be missing."""
+    source = inspect.getsource(PlatformSettings).splitlines()
+    uncommented = []
+    for name in FIELDS:
+        index = next(i for i, line in enumerate(source) if re.match(rf"\s+{name}: ", line))
+        if "#" not in source[index] and not source[index - 1].strip().startswith("#"):
+            uncommented.append(name)
+    assert uncommented == []
 
 
 def test_unknown_environment_lists_the_allowed_ones():
