@@ -127,6 +127,14 @@ MOTO_EXCEPTIONS = (
         "moto stores EventBridgeConfiguration but leaves it out of GetBucketNotificationConfiguration",
         "response patch: the answer carries <EventBridgeConfiguration/> when it is set",
     ),
+    MotoException(
+        "aws_lambda_event_source_mapping (SQS) at run time",
+        "on every SendMessage moto receives the queue's messages for the mapping and invokes the function, which "
+        "cannot run without Docker: each message loses one receive (a malformed message reached the DLQ after "
+        "two deliveries, not maxReceiveCount=3)",
+        "response patch: moto does not poll for mappings; the smoke command's mapping stand-in receives with the "
+        "deployed batch size and runs the deployed code, as the real mapping would",
+    ),
 )
 
 
@@ -156,6 +164,7 @@ def configure_moto() -> None:
     _patch_s3_policy_secure_transport()
     _patch_lambda_dead_letter_config()
     _patch_s3_eventbridge_notification()
+    _patch_sqs_no_builtin_lambda_polling()
     _configured = True
 
 
@@ -386,6 +395,15 @@ def _patch_s3_eventbridge_notification() -> None:
         return status, headers, body
 
     responses.S3Response.get_bucket_notification = get_bucket_notification
+
+
+def _patch_sqs_no_builtin_lambda_polling() -> None:
+    from moto.sqs import models
+
+    # moto receives a queue's messages for its event source mappings on every SendMessage and invokes the
+    # function (which cannot run here), counting a receive AWS would not have made; the mapping's stand-in
+    # (deepsentinel.stand_in) is the only consumer. Registrations go to a throwaway dict.
+    models.Queue.lambda_event_source_mappings = property(lambda self: {}, lambda self, value: None)
 
 
 BATCH_JOB_OUTCOME_PATH = "/moto-api/deepsentinel/batch-job-outcome"
