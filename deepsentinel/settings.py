@@ -98,6 +98,7 @@ class PlatformSettings:
     # sqs_batching_window_seconds (AWS's guidance for SQS event sources, 365 with the defaults), at most 43200
     sqs_batching_window_seconds: int = 5  # event source MaximumBatchingWindowInSeconds, 0..300 (0: no batching wait)
     max_receive_count: int = 3  # receives before a message moves to the DLQ, >= 1
+    video_events_email: str | None = None  # subscribes this address to DONE/FAILED video notifications; None: none
     alarm_email: str | None = None  # address subscribed to the alarm topic; None: SNS topic without subscription
     ecr_cleanup_schedule: str = "cron(0 3 ? * SUN *)"  # weekly ECR cleanup, in schedule_timezone; cron/rate/at(...)
     github_repository: str | None = None  # owner/name: failed Batch jobs also open a GitHub issue there; None: no
@@ -316,6 +317,10 @@ def validate(s: PlatformSettings) -> None:
             sizes = (f"{allowed[0]}..{allowed[-1]} in steps of {steps.pop()}" if len(allowed) > 4 and len(steps) == 1
                      else ", ".join(map(str, allowed)))
             problems.append(f"{service}_memory_mb: {memory} MiB does not fit {service}_cpu={cpu}; allowed: {sizes}")
+    for name in ("alarm_email", "video_events_email"):
+        address = getattr(s, name)
+        if address is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", address):
+            problems.append(f"{name}: {address!r} is not an e-mail address")
     if s.domain_name is None and not s.allow_plain_http:
         problems.append("domain_name: not set, so the ALB would serve the API and the Django admin over plain "
                         "HTTP; set domain_name, or allow_plain_http=true to accept that")

@@ -128,6 +128,9 @@ class Pipeline(Construct):
         # Completion notifications: the worker publishes DONE/FAILED for every video it ends.
         video_events = SnsTopic(self, "video-events", name=n.video_events_topic, kms_master_key_id=props.kms_key_arn)
         self.video_events_topic_arn = video_events.arn
+        if s.video_events_email:
+            SnsTopicSubscription(self, "video-events-email", topic_arn=video_events.arn, protocol="email",
+                                 endpoint=s.video_events_email)
 
         job_definitions = {kind: self._job_definition(kind, resources) for kind, resources in
                            (("gpu", GPU_JOB_RESOURCES), ("cpu", CPU_JOB_RESOURCES))}

@@ -218,3 +218,7 @@ def test_settings_file_problems_are_named(tmp_path: Path):
     staging.write_text("[staging]\ngpu_max_instances = 2\n")
     assert "[staging]: unknown table" in problems_of(settings_file=staging)
     assert "--settings" in problems_of(settings_file=tmp_path / "missing.toml")
+
+
+def test_notification_addresses_must_be_email_addresses():
+    assert "video_events_email: 'ops' is not an e-mail address" in problems_of(overrides=["video_events_email=ops"])

@@ -133,3 +133,16 @@ def test_github_settings_must_come_together():
 
     with pytest.raises(SettingsError, match="github_repository/github_token_secret_arn: set both or neither"):
         load_settings("dev", overrides=["github_repository=deepsentinel/platform"])
+
+
+def test_video_events_go_to_an_email_subscription_when_set(tmp_path: Path):
+    from deepsentinel.app import synth
+    from deepsentinel.settings import load_settings
+    from deepsentinel.synthesized import load
+
+    settings = load_settings("dev", overrides=["video_events_email=ops@example.com"])
+    document = load(synth([settings], outdir=tmp_path, include_account_stack=False).stacks["deepsentinel-dev"])
+    topic_name, _ = named(document, "aws_sns_topic", "video-events")
+    (subscription,) = [s for s in of_type(document, "aws_sns_topic_subscription").values()
+                       if s["topic_arn"] == ref("aws_sns_topic", topic_name, "arn")]
+    assert (subscription["protocol"], subscription["endpoint"]) == ("email", "ops@example.com")
