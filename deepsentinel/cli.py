@@ -28,17 +28,42 @@ EXTERNAL_COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from deepsentinel.terraform import TerraformError, TerraformUnavailable
+
     try:
         return args.run(args)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (TerraformUnavailable, TerraformError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
 
+def versions() -> str:
+    """The toolkit's, cdktf's, the provider binding's and terraform's versions (no heavy imports)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from deepsentinel import terraform
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    lines = [f"deepsentinel-infra {installed('deepsentinel-infra')}", f"cdktf {installed('cdktf')}",
+             f"cdktf-cdktf-provider-aws {installed('cdktf-cdktf-provider-aws')} (hashicorp/aws 5.100.0)",
+             terraform.version() or "terraform: not on PATH"]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepsentinel", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="print the toolkit, cdktf, provider binding and terraform versions")
     commands = parser.add_subparsers(dest="command", required=True)
 
     synth = commands.add_parser("synth", help="synthesize the stacks to cdktf.out/ and print a resource table")
@@ -62,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(sub, name)
         sub.set_defaults(run=module.run, command_name=name)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """Like argparse's version action, but terraform is only asked when --version is given."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(versions())
+        parser.exit()
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser, *, multiple_envs: bool = True,

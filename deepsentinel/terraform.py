@@ -18,6 +18,10 @@ MIRROR_ENV = "DEEPSENTINEL_TF_PLUGIN_MIRROR"
 CLI_CONFIG_DIR = Path(".deepsentinel")
 
 
+class TerraformUnavailable(RuntimeError):
+    """terraform is missing or the configured provider mirror is not usable (the message says how to fix it)."""
+
+
 class TerraformError(RuntimeError):
     """A terraform command failed; the message carries Terraform's own output."""
 
@@ -41,8 +45,8 @@ def environment(config_dir: Path = CLI_CONFIG_DIR) -> dict[str, str]:
     mirror = os.environ.get(MIRROR_ENV)
     if mirror:
         if not Path(mirror).is_dir():
-            raise FileNotFoundError(f"{MIRROR_ENV}={mirror!r} is not a directory (expected a Terraform "
-                                    "filesystem mirror: <dir>/registry.terraform.io/hashicorp/aws/...)")
+            raise TerraformUnavailable(f"{MIRROR_ENV}={mirror!r} is not a directory (expected a Terraform "
+                                       "filesystem mirror: <dir>/registry.terraform.io/hashicorp/aws/...)")
         config_dir.mkdir(parents=True, exist_ok=True)
         path = (config_dir / "terraform.rc").resolve()
         path.write_text(cli_config(str(Path(mirror).resolve())))
@@ -55,7 +59,8 @@ def run(args: Sequence[str], cwd: Path, *, on_line: Callable[[str], None] | None
     """Run `terraform <args>` in `cwd`; stream lines to `on_line`; raise TerraformError on other exit codes."""
     binary = shutil.which("terraform")
     if binary is None:
-        raise FileNotFoundError("terraform is not on PATH (https://developer.hashicorp.com/terraform/install)")
+        raise TerraformUnavailable("terraform is not on PATH (install 1.11 or newer: "
+                                   "https://developer.hashicorp.com/terraform/install)")
     command = [binary, *args]
     process = subprocess.Popen(command, cwd=cwd, env=env or environment(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
@@ -70,6 +75,16 @@ def run(args: Sequence[str], cwd: Path, *, on_line: Callable[[str], None] | None
     if returncode not in ok_codes:
         raise TerraformError(args, cwd, returncode, output)
     return subprocess.CompletedProcess(command, returncode, output, "")
+
+
+def version() -> str | None:
+    """`terraform version`'s first line, or None when terraform is not on PATH."""
+    binary = shutil.which("terraform")
+    if binary is None:
+        return None
+    done = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30,
+                          env=dict(os.environ, CHECKPOINT_DISABLE="1"))
+    return done.stdout.splitlines()[0] if done.stdout else None
 
 
 def init(stack_dir: Path, *, backend: bool = True, **kw) -> None:

@@ -52,3 +52,36 @@ def test_synth_refuses_values_aws_refuses_with_exit_2_and_writes_nothing(tmp_pat
                      "frontend_cpu: 300 is not a Fargate CPU size; allowed: 256, 512, 1024, 2048, 4096, 8192, 16384"):
         assert expected in result.stderr
     assert not out.exists()
+
+
+def test_version_names_the_toolkit_cdktf_binding_and_terraform():
+    result = deepsentinel("--version")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("deepsentinel-infra ") and lines[1] == "cdktf 0.21.0"
+    assert lines[2].startswith("cdktf-cdktf-provider-aws 20.1.0") and lines[3].startswith("Terraform v1.")
+
+
+def test_a_missing_terraform_is_one_error_line_not_a_traceback(tmp_path: Path):
+    import os
+
+    (tmp_path / "stacks" / "deepsentinel-dev").mkdir(parents=True)
+    (tmp_path / "stacks" / "deepsentinel-dev" / "cdk.tf.json").write_text("{}")
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent))  # python, but no terraform
+    result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "validate", "--no-synth", "--out",
+                             str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: terraform is not on PATH (install 1.11 or newer: https://developer.hashicorp.com/terraform/install)"]
+
+
+def test_a_wrong_provider_mirror_is_named(tmp_path: Path):
+    import os
+
+    (tmp_path / "stacks" / "deepsentinel-dev").mkdir(parents=True)
+    (tmp_path / "stacks" / "deepsentinel-dev" / "cdk.tf.json").write_text("{}")
+    env = dict(os.environ, DEEPSENTINEL_TF_PLUGIN_MIRROR=str(tmp_path / "no-such-mirror"))
+    result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "validate", "--no-synth", "--out",
+                             str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "DEEPSENTINEL_TF_PLUGIN_MIRROR=" in result.stderr and "is not a directory" in result.stderr

@@ -44,7 +44,8 @@ def test_without_a_mirror_the_cli_config_is_left_alone(tmp_path, monkeypatch):
 
 def test_a_missing_mirror_directory_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv(terraform.MIRROR_ENV, str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match="DEEPSENTINEL_TF_PLUGIN_MIRROR=.*nowhere.* is not a directory"):
+    with pytest.raises(terraform.TerraformUnavailable,
+                       match="DEEPSENTINEL_TF_PLUGIN_MIRROR=.*nowhere.* is not a directory"):
         terraform.environment(config_dir=tmp_path)
 
 
