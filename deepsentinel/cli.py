@@ -21,6 +21,7 @@ EXTERNAL_COMMANDS = {
     "destroy": ("deepsentinel.deploy", "destroy one environment (--local: the local deployment)"),
     "review": ("deepsentinel.review.command", "plan review: changes, risks, cost and policy as markdown"),
     "graph": ("deepsentinel.graph", "draw the platform (modules as clusters) with Graphviz"),
+    "output": ("deepsentinel.outputs", "the deployed outputs with their descriptions (--json for CI)"),
     "smoke": ("deepsentinel.smoke", "one video through the deployed platform (--local: with stand-ins)"),
 }
 

@@ -87,6 +87,7 @@ class Pipeline(Construct):
     jobs_queue_url: str
     jobs_queue_arn: str
     dlq_arn: str
+    dlq_url: str
     idempotency_table_name: str
     alerts_topic_arn: str
     video_events_topic_arn: str
@@ -177,6 +178,7 @@ class Pipeline(Construct):
         self.jobs_queue_url = queue.url
         self.jobs_queue_arn = queue.arn
         self.dlq_arn = dlq.arn
+        self.dlq_url = dlq.url
         self.idempotency_table_name = table.name
         self.alerts_topic_arn = topic.arn
         self.function_names = {folder: fn.function_name for folder, fn in functions.items()}

@@ -21,6 +21,32 @@ from deepsentinel.settings import PlatformSettings
 from deepsentinel.stacks.provider import StackOptions, configure_stack
 
 # Construct ids double as the module names of reports (synth table, review, graph).
+# Every stack output and what it is (`deepsentinel output` prints these beside the values).
+OUTPUT_DESCRIPTIONS = {
+    "vpc_id": "the environment's VPC",
+    "public_subnet_ids": "public subnets (ALB, NAT), one per AZ",
+    "private_subnet_ids": "private subnets (ECS tasks, Batch, RDS, Lambda), one per AZ",
+    "alb_dns_name": "the load balancer's DNS name",
+    "site_url": "where the frontend is served (https://<domain_name>, else http://<ALB DNS name>)",
+    "api_url": "the backend's API root (/api/ on the site)",
+    "db_host": "RDS PostgreSQL endpoint address (private)",
+    "db_secret_arn": "RDS-managed master secret: {username, password}",
+    "bucket_names": "S3 bucket per purpose",
+    "jobs_queue_url": "SQS queue the backend sends job messages to",
+    "jobs_dlq_url": "dead-letter queue of the jobs queue (messages that failed max_receive_count times)",
+    "job_queue_arn": "AWS Batch job queue of the GPU jobs",
+    "ecr_repository_urls": "ECR repository per image (tags are immutable)",
+    "ecs_cluster_name": "ECS cluster of the frontend and backend",
+    "ecs_service_names": "ECS services (frontend, backend)",
+    "security_group_ids": "security groups per tier (alb, ecs, batch, rds, lambda)",
+    "lambda_function_names": "Lambda function per folder under lambdas/",
+    "idempotency_table_name": "DynamoDB claims of sqs_to_batch (one per video)",
+    "gpu_job_definition_arn": "Batch job definition of the GPU worker (current revision)",
+    "alerts_topic_arn": "SNS topic of alarms and failed-job alerts",
+    "video_events_topic_arn": "SNS topic of DONE/FAILED notifications per video",
+    "kms_key_arn": "the environment's customer-managed KMS key",
+}
+
 MODULES = ("encryption", "access-logs", "network", "security", "storage", "iam", "compute", "pipeline")
 
 
@@ -90,13 +116,20 @@ class PlatformStack(TerraformStack):
             "public_subnet_ids": network.public_subnet_ids,
             "private_subnet_ids": network.private_subnet_ids,
             "alb_dns_name": network.alb_dns_name,
+            "site_url": f"https://{s.domain_name}" if s.domain_name else f"http://{network.alb_dns_name}",
+            "api_url": (f"https://{s.domain_name}" if s.domain_name else f"http://{network.alb_dns_name}") + "/api/",
             "db_host": storage.db_host,
             "db_secret_arn": storage.db_secret_arn,
             "bucket_names": storage.bucket_names,
             "jobs_queue_url": pipeline.jobs_queue_url,
+            "jobs_dlq_url": pipeline.dlq_url,
             "job_queue_arn": compute.job_queue_arn,
             "ecr_repository_urls": compute.ecr_repository_urls,
             "ecs_cluster_name": compute.cluster_name,
+            "ecs_service_names": compute.service_names,
+            "security_group_ids": {"alb": network.alb_security_group_id, "ecs": security.ecs_security_group_id,
+                                   "batch": security.batch_security_group_id, "rds": security.rds_security_group_id,
+                                   "lambda": security.lambda_security_group_id},
             "lambda_function_names": pipeline.function_names,
             "idempotency_table_name": pipeline.idempotency_table_name,
             "gpu_job_definition_arn": pipeline.job_definition_arns["gpu"],
@@ -105,5 +138,5 @@ class PlatformStack(TerraformStack):
             "kms_key_arn": encryption.kms_key_arn,
         }
         for name, value in outputs.items():
-            TerraformOutput(self, name, value=value)
+            TerraformOutput(self, name, value=value, description=OUTPUT_DESCRIPTIONS[name])
         self.outputs = outputs

@@ -85,3 +85,34 @@ def test_a_wrong_provider_mirror_is_named(tmp_path: Path):
                              str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "DEEPSENTINEL_TF_PLUGIN_MIRROR=" in result.stderr and "is not a directory" in result.stderr
+
+
+def test_every_stack_output_is_described(platform):
+    from deepsentinel.stacks.platform import OUTPUT_DESCRIPTIONS
+
+    for stack in ("deepsentinel-dev", "deepsentinel-prod"):
+        outputs = platform.documents[stack]["output"]
+        assert set(outputs) == set(OUTPUT_DESCRIPTIONS)
+        assert all(o["description"] == OUTPUT_DESCRIPTIONS[n] for n, o in outputs.items())
+
+
+def test_output_prints_the_deployed_values_with_their_descriptions(tmp_path: Path):
+    """A deployment's state read back by `terraform output` (a stack of outputs only: no provider needed)."""
+    import json
+
+    from deepsentinel import terraform
+
+    stack_dir = tmp_path / "cdktf.out" / "stacks" / "deepsentinel-dev"
+    stack_dir.mkdir(parents=True)
+    (stack_dir / "cdk.tf.json").write_text(json.dumps({"output": {
+        "vpc_id": {"value": "vpc-0abc"}, "bucket_names": {"value": {"raw-videos": "deepsentinel-dev-raw-videos"}}}}))
+    env = terraform.environment(tmp_path / ".terraform-cli")
+    terraform.init(stack_dir, env=env)
+    terraform.apply(stack_dir, env=env)
+    result = deepsentinel("output", "--local", "--workdir", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "bucket_names": {"value": {"raw-videos": "deepsentinel-dev-raw-videos"}, "description": "S3 bucket per purpose"},
+        "vpc_id": {"value": "vpc-0abc", "description": "the environment's VPC"}}
+    missing = deepsentinel("output", "--local", "--workdir", str(tmp_path / "none"))
+    assert missing.returncode == 1 and missing.stderr.startswith("error: no local deployment of dev")
