@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -69,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = commands.add_parser("synth", help="synthesize the stacks to cdktf.out/ and print a resource table")
     add_settings_arguments(synth)
+    synth.add_argument("--json", action="store_true",
+                       help='print {"<stack>": {"path", "modules": {"<module>": n}, "total"}} (progress on stderr)')
     synth.set_defaults(run=run_synth)
 
     validate = commands.add_parser("validate", help="synth, then terraform init -backend=false + validate")
@@ -124,9 +127,11 @@ def synth_from_args(args: argparse.Namespace, **synth_options) -> dict[str, Path
 
     started = time.perf_counter()
     names = ", ".join(f"deepsentinel-{s.environment}" for s in settings)
-    print(f"synthesizing {names} and the account stack into {args.out}/ ...", flush=True)
+    progress = sys.stderr if getattr(args, "json", False) else sys.stdout  # stdout stays one JSON document
+    print(f"synthesizing {names} and the account stack into {args.out}/ ...", file=progress, flush=True)
     result = synth(settings, outdir=args.out, **synth_options)
-    print(f"synthesized {len(result.stacks)} stacks in {time.perf_counter() - started:.1f}s", flush=True)
+    print(f"synthesized {len(result.stacks)} stacks in {time.perf_counter() - started:.1f}s", file=progress,
+          flush=True)
     return result.stacks
 
 
@@ -135,6 +140,10 @@ def run_synth(args: argparse.Namespace) -> int:
 
     stacks = synth_from_args(args)
     counts = {stack: count_by_module(load(path)) for stack, path in stacks.items()}
+    if args.json:
+        print(json.dumps({stack: {"path": str(path), "modules": dict(sorted(counts[stack].items())),
+                                  "total": sum(counts[stack].values())} for stack, path in stacks.items()}, indent=2))
+        return 0
     width = max(len(stack) for stack in stacks)
     print(f"\n{'stack':<{width}}  {'module':<10}  resources")
     for stack, by_module in counts.items():

@@ -116,3 +116,15 @@ def test_output_prints_the_deployed_values_with_their_descriptions(tmp_path: Pat
         "vpc_id": {"value": "vpc-0abc", "description": "the environment's VPC"}}
     missing = deepsentinel("output", "--local", "--workdir", str(tmp_path / "none"))
     assert missing.returncode == 1 and missing.stderr.startswith("error: no local deployment of dev")
+
+
+def test_synth_json_is_one_document_on_stdout(tmp_path: Path):
+    import json
+
+    result = deepsentinel("synth", "--env", "dev", "--out", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {"deepsentinel-dev", "deepsentinel-account"}
+    dev = report["deepsentinel-dev"]
+    assert dev["total"] == sum(dev["modules"].values()) >= 140 and Path(dev["path"]).is_file()
+    assert "synthesizing" in result.stderr
