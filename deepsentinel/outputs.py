@@ -7,6 +7,7 @@ without it the environment is synthesized for AWS and its outputs are read from 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -45,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         from deepsentinel.deploy import _synth
 
         with tempfile.TemporaryDirectory(prefix="deepsentinel-output-") as tmp:
-            stack_dir = _synth(settings, Path(tmp) / "cdktf.out", endpoint_url=None, state_dir=None)
+            with contextlib.redirect_stdout(sys.stderr):  # synth progress; stdout is the outputs
+                stack_dir = _synth(settings, Path(tmp) / "cdktf.out", endpoint_url=None, state_dir=None)
             env = terraform.environment()
             terraform.init(stack_dir, env=env)
             values = terraform.outputs(stack_dir, env=env)

@@ -12,6 +12,7 @@ Exit 0 only when the video reached DONE.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +23,6 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,6 @@ RAW_KEY_LAYOUT = "uploads/{video_id}/{filename}"
 DEFAULT_CLIP_SECONDS = 5
 LOCAL_TIMEOUT_SECONDS = 600
 AWS_TIMEOUT_SECONDS = 3600  # a GPU instance may have to start first
-SMOKE_MODEL_KEY_FALLBACK = "yolov8n.pt"
 
 
 class SmokeError(RuntimeError):
@@ -117,7 +116,7 @@ class _Progress:
         print(f"[{time.perf_counter() - self.started:6.1f}s] {text}", file=self._stream, flush=True)
 
 
-@contextmanager
+@contextlib.contextmanager
 def _stage(report: SmokeReport, name: str, say: _Progress) -> Iterator[dict[str, str]]:
     started = time.perf_counter()
     note: dict[str, str] = {"detail": ""}
@@ -157,7 +156,7 @@ def upload_and_enqueue(report: SmokeReport, *, s3: Any, sqs: Any, outputs: dict[
     return key
 
 
-@contextmanager
+@contextlib.contextmanager
 def notification_subscription(sns: Any, sqs: Any, topic_arn: str, name: str) -> Iterator[str]:
     """A temporary SQS queue subscribed to the video-events topic; both removed afterwards."""
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -195,8 +194,9 @@ def count_highlights(s3: Any, bucket: str, video_id: str) -> int:
 
 
 def job_summary(batch: Any, job_queue: str, video_id: str) -> dict[str, Any]:
-    jobs = batch.list_jobs(jobQueue=job_queue, filters=[{"name": "JOB_NAME", "values": [f"video-{video_id}*"]}]
-                           )["jobSummaryList"]
+    name = f"video-{video_id}"  # sqs_to_batch's job name (the smoke's ids need no sanitizing)
+    jobs = [j for j in batch.list_jobs(jobQueue=job_queue, filters=[{"name": "JOB_NAME", "values": [name]}]
+                                       )["jobSummaryList"] if j["jobName"] == name]
     if not jobs:
         return {}
     job = batch.describe_jobs(jobs=[jobs[0]["jobId"]])["jobs"][0]
@@ -232,13 +232,14 @@ def smoke_aws(settings, *, video: Path | None, say: _Progress, timeout: float) -
     if session.get_credentials() is None:
         raise SmokeError("no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
     with tempfile.TemporaryDirectory(prefix="deepsentinel-smoke-") as tmp:
-        stack_dir = _synth(settings, Path(tmp) / "cdktf.out", endpoint_url=None, state_dir=None)
+        with contextlib.redirect_stdout(sys.stderr):  # synth progress; stdout is the report (--json)
+            stack_dir = _synth(settings, Path(tmp) / "cdktf.out", endpoint_url=None, state_dir=None)
         env = terraform.environment()
         terraform.init(stack_dir, env=env)
         outputs = terraform.outputs(stack_dir, env=env)
         _require_outputs(outputs, platform_stack_name(settings))
-        return run_smoke(session, None, settings, outputs, video=video, say=say, timeout=timeout, scratch=Path(tmp),
-                      local=None)
+        return run_smoke(session, None, settings, outputs, video=video, say=say, timeout=timeout,
+                         scratch=Path(tmp), local=None)
 
 
 def run_smoke(session: Any, endpoint_url: str | None, settings, outputs: dict[str, Any], *, video: Path | None,

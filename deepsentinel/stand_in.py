@@ -24,7 +24,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -315,6 +314,3 @@ class LocalDatabase:
     def uri(self, database: str) -> str:
         return self.server.get_uri(database)
 
-
-def scratch_dir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
