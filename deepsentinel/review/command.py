@@ -3,11 +3,16 @@
 Exit status: 0 when the policy gate passes, 1 when checkov finds a failed check the baseline does not
 cover (or checkov cannot run), 2 for usage errors (bad base, unreadable plan/prices/usage/baseline).
 `--fail-on-risk SEVERITY` also exits 1 when a risk of that severity or worse is found.
+
+Outputs besides the markdown: `--json` prints the report's data as one JSON document on stdout (progress
+and notes go to stderr), `--sarif FILE` writes the failed checks outside the baseline as SARIF 2.1.0 for
+GitHub code scanning, `--comment FILE` writes the markdown cut to `--max-chars` for a PR comment.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -15,11 +20,16 @@ import sys
 import tarfile
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepsentinel.review.cost import DEFAULT_PRICES, DEFAULT_USAGE
 from deepsentinel.review.policy import DEFAULT_BASELINE
+from deepsentinel.review.report import COMMENT_MAX_CHARS, DEFAULT_ARTIFACT
+
+if TYPE_CHECKING:
+    from deepsentinel.review.report import Review
 
 
 class ReviewError(Exception):
@@ -47,6 +57,21 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "review") -> None
                         help="also exit 1 when a risk of this severity or worse is found")
     parser.add_argument("--synth-dir", type=Path, metavar="DIR",
                         help="keep head/ and base/ synthesized stacks here (default: a temp dir, removed)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the report's data (changes, risks, cost, policy) as one JSON document on stdout "
+                             "instead of the markdown (progress on stderr; --out still writes the markdown)")
+    parser.add_argument("--sarif", type=Path, metavar="FILE",
+                        help="write the failed checks not in the baseline as SARIF 2.1.0 (GitHub code scanning); "
+                             "locations are the stack files relative to the repository root")
+    parser.add_argument("--comment", type=Path, metavar="FILE",
+                        help="write the markdown as a PR comment body: cut at a line boundary to --max-chars, "
+                             "with a note pointing at the full report in the workflow artifact --artifact")
+    parser.add_argument("--max-chars", type=int, default=COMMENT_MAX_CHARS, metavar="N",
+                        help=f"longest --comment body (default {COMMENT_MAX_CHARS:,}; GitHub rejects comments "
+                             "above 65,536 characters)")
+    parser.add_argument("--artifact", default=DEFAULT_ARTIFACT, metavar="NAME",
+                        help=f"artifact named in the truncation note (default {DEFAULT_ARTIFACT})")
+    parser.add_argument("--run-url", metavar="URL", help="workflow run linked from the truncation note")
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -132,11 +157,18 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def review(args: argparse.Namespace, workdir: Path) -> tuple[str, int]:
+@dataclass
+class Outcome:
+    review: "Review"
+    code: int
+    head_files: dict[str, Path]  # the reviewed head stacks, by name
+
+
+def review(args: argparse.Namespace, workdir: Path) -> Outcome:
     from deepsentinel.review.cost import PriceTable, Usage, environment_of, estimate
     from deepsentinel.review.diff import diff_documents, diff_plan
     from deepsentinel.review.policy import Baseline, evaluate
-    from deepsentinel.review.report import Review, render
+    from deepsentinel.review.report import Review
     from deepsentinel.review.risks import SEVERITY_ORDER, assess
     from deepsentinel.synthesized import load, stack_files
 
@@ -185,30 +217,80 @@ def review(args: argparse.Namespace, workdir: Path) -> tuple[str, int]:
     base_costs = {n: estimate(n, d, prices, usage) for n, d in base_docs.items()}
     policy = None if baseline is None else evaluate({n: head_files[n] for n in head_docs}, head_docs, baseline)
     notes = [f"Base synthesized from {base_label}."] if base_process else []
-    text = render(Review(base_label, head_label, diffs, risks, costs, base_costs, prices,
-                         _display(Path(args.usage)), policy, notes))
+    result = Review(base_label, head_label, diffs, risks, costs, base_costs, prices, _display(Path(args.usage)),
+                    policy, notes)
     code = 1 if (policy is not None and not policy.ok) else 0
     if args.fail_on_risk and any(SEVERITY_ORDER[r.severity] <= SEVERITY_ORDER[args.fail_on_risk] for r in risks):
         code = 1
-    return text, code
+    return Outcome(result, code, {n: head_files[n] for n in head_docs})
+
+
+def repository_root() -> Path:
+    """The git work tree holding the current directory (SARIF paths are relative to it), else the cwd."""
+    done = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else Path.cwd()
+
+
+def _write(path: Path, text: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text)
+
+
+def write_outputs(args: argparse.Namespace, outcome: Outcome) -> None:
+    from deepsentinel.review.report import render, review_data, truncate_for_comment
+    from deepsentinel.review.sarif import to_sarif
+
+    text = render(outcome.review)
+    if args.out:
+        _write(args.out, text)
+        print(f"wrote {args.out} (exit {outcome.code})", file=sys.stderr)
+    if args.comment:
+        body = truncate_for_comment(text, args.max_chars, artifact=args.artifact, run_url=args.run_url)
+        _write(args.comment, body)
+        cut = " (truncated)" if body != text else ""
+        print(f"wrote {args.comment}: {len(body):,} characters{cut}", file=sys.stderr)
+    if args.sarif:
+        policy = outcome.review.policy
+        if policy is None or policy.error:
+            print(f"did not write {args.sarif}: checkov produced no report, so there are no results to upload",
+                  file=sys.stderr)
+        else:
+            sarif = to_sarif(policy, outcome.head_files, root=repository_root())
+            _write(args.sarif, json.dumps(sarif, indent=2) + "\n")
+            results = sarif["runs"][0]["results"]
+            print(f"wrote {args.sarif}: {len(results)} results", file=sys.stderr)
+            if any(loc["physicalLocation"]["artifactLocation"]["uri"].startswith("file:")
+                   for r in results for loc in r["locations"]):
+                print("note: the reviewed stacks are outside the repository, so code scanning cannot match their "
+                      "paths; review synthesized stacks inside it (--head cdktf.out or --synth-dir DIR)",
+                      file=sys.stderr)
+    if args.json:
+        print(json.dumps({**review_data(outcome.review), "exit_code": outcome.code}, indent=2, default=str))
+    elif not args.out:
+        print(text)
 
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    if args.sarif and args.no_policy:
+        print("error: --sarif needs the policy gate (drop --no-policy)", file=sys.stderr)
+        return 2
+    if args.comment and args.max_chars < 1000:
+        print(f"error: --max-chars {args.max_chars}: too small for a report (at least 1000)", file=sys.stderr)
+        return 2
+    # with --json stdout is one document: anything the review prints on the way goes to stderr
+    quiet = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
     try:
-        if args.synth_dir:
-            args.synth_dir.mkdir(parents=True, exist_ok=True)
-            text, code = review(args, args.synth_dir)
-        else:
-            with tempfile.TemporaryDirectory(prefix="deepsentinel-review-") as tmp:
-                text, code = review(args, Path(tmp))
+        with contextlib.ExitStack() as stack:
+            if args.synth_dir:
+                args.synth_dir.mkdir(parents=True, exist_ok=True)
+                workdir = args.synth_dir
+            else:
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="deepsentinel-review-")))
+            with quiet:
+                outcome = review(args, workdir)
+            write_outputs(args, outcome)  # before a temp dir goes: SARIF locations read the stack files
     except ReviewError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
-        print(f"wrote {args.out} (exit {code})", file=sys.stderr)
-    else:
-        print(text)
-    return code
+    return outcome.code

@@ -13,6 +13,7 @@ from deepsentinel.review.risks import HIGH, LOW, MEDIUM, Risk
 
 MAX_ATTRIBUTES = 8
 MAX_VALUE = 70
+MAX_GROUPED = 20  # resources named in one risk row; the rest are counted (all of them are in --json)
 ICON = {HIGH: "🔴", MEDIUM: "🟠", LOW: "⚪"}
 _SEVERITY_RANK = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "INFO": 4}
 VERBS = {ADD: "to add", UPDATE: "to change", REPLACE: "to replace", REMOVE: "to destroy"}
@@ -90,7 +91,9 @@ def risks_section(review: Review) -> list[str]:
         if len(items) == 1:
             where = f"`{items[0].path}`<br><sub>`{items[0].address}`</sub>"
         else:
-            where = ", ".join(f"`{r.path}`" for r in items)
+            where = ", ".join(f"`{r.path}`" for r in items[:MAX_GROUPED])
+            if len(items) > MAX_GROUPED:
+                where += f" and {len(items) - MAX_GROUPED:,} more"
         out.append(f"| {ICON[severity]} {severity} | {stack} | {where} | {why} |")
     return out
 
@@ -206,3 +209,134 @@ def render(review: Review) -> str:
     if review.notes:
         lines += ["", *[f"> {n}" for n in review.notes]]
     return "\n".join(lines).rstrip() + "\n"
+
+
+# --- machine-readable data (`deepsentinel review --json`) -------------------------------------------------
+
+def _round(value: float) -> float:
+    return round(value, 6)
+
+
+def _change_data(change: Change) -> dict[str, Any]:
+    return {"action": change.action, "address": change.address, "type": change.type, "module": change.module,
+            "path": change.path, "attributes": [
+                {"path": a.path, "before": a.before, "after": a.after, "forces_replacement": a.forces_replacement}
+                for a in change.attributes]}
+
+
+def _cost_data(cost: StackCost, base: StackCost | None) -> dict[str, Any]:
+    return {
+        "environment": cost.environment,
+        "fixed_min": _round(cost.fixed_min), "fixed_max": _round(cost.fixed_max),
+        "fixed_usage": _round(cost.fixed_usage), "per_video": _round(cost.per_video),
+        "videos_per_month": cost.videos_per_month, "total": _round(cost.total),
+        "base_total": _round(base.total) if base else None,
+        "delta": _round(cost.total - (base.total if base else 0.0)),
+        "by_module": {m: {"fixed_min": _round(lo), "fixed_max": _round(hi), "fixed_usage": _round(at)}
+                      for m, (lo, hi, at) in cost.by_module().items()},
+        "per_video_items": [{"item": v.item, "usd_per_video": _round(v.usd_per_video), "prices": list(v.prices)}
+                            for v in cost.variable],
+        "lines": [{"module": line.module, "address": line.address, "path": line.path, "item": line.item,
+                   "monthly_min": _round(line.monthly_min), "monthly_max": _round(line.monthly_max),
+                   "monthly_usage": _round(line.monthly_usage), "prices": list(line.prices)} for line in cost.lines],
+        "not_priced": [{"module": u.module, "address": u.address, "type": u.type, "reason": u.reason}
+                       for u in cost.not_priced],
+    }
+
+
+def _policy_data(p: PolicyResult | None) -> dict[str, Any]:
+    if p is None:
+        return {"status": "skipped"}
+    status = "error" if p.error else "fail" if p.new else "pass"
+    return {
+        "status": status, "error": p.error, "checkov_version": p.checkov_version, "seconds": round(p.seconds, 3),
+        "passed": p.passed, "failed": len(p.findings), "baselined": len(p.findings) - len(p.new),
+        "not_in_baseline": len(p.new),
+        "by_severity": {s: {"failed": n, "not_in_baseline": new} for s, (n, new) in p.by_severity().items()},
+        "by_check": [{"check": c, "severity": s, "name": name, "failed": n, "baselined": b}
+                     for c, s, name, n, b in p.by_check()],
+        "findings": [{"check": f.check_id, "name": f.check_name, "severity": f.severity, "stack": f.stack,
+                      "address": f.address, "path": f.path, "module": f.module, "baselined": f.baselined,
+                      "reason": f.suppression.reason if f.suppression else None} for f in p.findings],
+        "stale_baseline_entries": [s.describe() for s in p.stale],
+    }
+
+
+def review_data(review: Review) -> dict[str, Any]:
+    """Everything the markdown shows, as plain data (the numbers unrounded to cents)."""
+    totals = {action: sum(d.counts()[action] for d in review.diffs) for action in (ADD, UPDATE, REPLACE, REMOVE)}
+    return {
+        "base": review.base_label,
+        "head": review.head_label,
+        "summary": {
+            "changes": totals,
+            "risks": {s: sum(1 for r in review.risks if r.severity == s) for s in (HIGH, MEDIUM, LOW)},
+            "cost": {stack: {"total": _round(c.total),
+                             "delta": _round(c.total - review.base_costs[stack].total) if stack in review.base_costs else None}
+                     for stack, c in review.costs.items()},
+            "policy": _policy_data(review.policy)["status"],
+        },
+        "changes": [{"stack": d.stack, "source": d.source, "base_missing": d.base_missing, "counts": d.counts(),
+                     "changes": [_change_data(c) for c in d.changes]} for d in review.diffs],
+        "risks": [{"severity": r.severity, "kind": r.kind, "stack": r.stack, "address": r.address, "path": r.path,
+                   "why": r.why} for r in review.risks],
+        "cost": {"currency": review.prices.currency, "price_table": review.prices.version,
+                 "region": review.prices.region, "usage": review.usage_path,
+                 "stacks": {stack: _cost_data(c, review.base_costs.get(stack)) for stack, c in review.costs.items()}},
+        "policy": _policy_data(review.policy),
+        "notes": list(review.notes),
+    }
+
+
+# --- the pull-request comment -------------------------------------------------------------------------------
+
+GITHUB_COMMENT_LIMIT = 65_536  # GitHub rejects an issue or pull-request comment body longer than this
+COMMENT_MAX_CHARS = 60_000  # default budget: the limit less room for the closing note and for counting differences
+DEFAULT_ARTIFACT = "review"  # the workflow's artifact holding the full review.md
+
+
+def comment_length(text: str) -> int:
+    """Length in UTF-16 code units: never less than the character count, whichever way it is counted
+    (an emoji such as 🔴 is one code point but two UTF-16 units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def truncate_for_comment(markdown: str, max_chars: int = COMMENT_MAX_CHARS, *, artifact: str = DEFAULT_ARTIFACT,
+                         run_url: str | None = None) -> str:
+    """The report as a PR comment body of at most max_chars: unchanged when it fits, else cut at a line
+    boundary, open <details> blocks and code fences closed, and a closing note naming the artifact that
+    holds the full report (and linking the workflow run when run_url is given)."""
+    if comment_length(markdown) <= max_chars:
+        return markdown
+    lines = markdown.splitlines(keepends=True)
+
+    def note(kept: int) -> str:
+        where = f"the `{artifact}` artifact of [this workflow run]({run_url})" if run_url else \
+            f"the `{artifact}` artifact of this workflow run"
+        return (f"\n> ✂️ **Truncated**: GitHub accepts at most {GITHUB_COMMENT_LIMIT:,} characters in a comment, so this "
+                f"shows the first {kept:,} of {len(lines):,} lines. The full report (review.md) is {where}.\n")
+
+    def closing(kept_lines: list[str]) -> str:
+        text = "".join(kept_lines)
+        fence = "```\n" if sum(1 for line in kept_lines if line.lstrip().startswith("```")) % 2 else ""
+        open_details = max(text.count("<details>") - text.count("</details>"), 0)
+        return fence + "\n</details>\n" * open_details
+
+    budget = max_chars - comment_length(note(len(lines))) - 200  # room for the closing tags
+    if budget <= 0:
+        raise ValueError(f"--max-chars {max_chars} leaves no room for the report and its note")
+    kept, used = [], 0
+    for line in lines:
+        size = comment_length(line)
+        if used + size > budget:
+            break
+        kept.append(line)
+        used += size
+    body = "".join(kept)
+    if body and not body.endswith("\n"):
+        body += "\n"
+    result = body + closing(kept) + note(len(kept))
+    while comment_length(result) > max_chars and kept:  # many open blocks: drop lines until it fits
+        kept.pop()
+        result = "".join(kept) + closing(kept) + note(len(kept))
+    return result

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +135,21 @@ def fixture_baseline(fixture_dirs: dict[str, Path]) -> Path:
 
 @pytest.fixture(scope="session")
 def fixture_review(fixture_dirs: dict[str, Path], fixture_baseline: Path) -> dict[str, Any]:
-    """`deepsentinel review` of the fixture head against the fixture base (checkov runs once)."""
+    """`deepsentinel review` of the fixture head against the fixture base (checkov runs once), writing every
+    output at once: markdown (--out), data (--json on stdout), SARIF (--sarif) and the PR comment (--comment).
+    It runs in the fixture's root, which is no git work tree, so SARIF paths are relative to that root."""
     from deepsentinel.cli import main
 
-    out = fixture_dirs["root"] / "review.md"
-    code = main(["review", "--head", str(fixture_dirs["head"]), "--base", str(fixture_dirs["base"]),
-                 "--usage", str(fixture_dirs["usage"]), "--baseline", str(fixture_baseline), "--out", str(out)])
-    return {"code": code, "markdown": out.read_text()}
+    root = fixture_dirs["root"]
+    out, sarif, comment = root / "review.md", root / "review.sarif", root / "comment.md"
+    stdout, cwd = io.StringIO(), os.getcwd()
+    os.chdir(root)
+    try:
+        with contextlib.redirect_stdout(stdout):
+            code = main(["review", "--head", str(fixture_dirs["head"]), "--base", str(fixture_dirs["base"]),
+                         "--usage", str(fixture_dirs["usage"]), "--baseline", str(fixture_baseline),
+                         "--out", str(out), "--json", "--sarif", str(sarif), "--comment", str(comment)])
+    finally:
+        os.chdir(cwd)
+    return {"code": code, "markdown": out.read_text(), "stdout": stdout.getvalue(), "sarif": sarif,
+            "comment": comment.read_text()}
