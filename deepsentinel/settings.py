@@ -104,6 +104,16 @@ class PlatformSettings:
     github_repository: str | None = None  # owner/name: failed Batch jobs also open a GitHub issue there; None: no
     github_token_secret_arn: str | None = None  # Secrets Manager ARN of the GitHub token; set with github_repository
 
+    # Jobs API: an IAM-authorized HTTP API for clients without the web app (camera gateways); README "Jobs API".
+    jobs_api_enabled: bool = False  # True: the API, its three functions, its client role and the upload rule
+    # (raw-bucket uploads under the API's key prefix enqueue their job); False: none of them
+    jobs_api_url_expiry_seconds: int = 900  # lifetime of the presigned upload and highlight URLs, 60..3600 (a URL
+    # signed with the function's temporary role credentials stops working when those expire anyway)
+    jobs_api_throttle_rate: int = 10  # steady requests per second of the API's $default stage, 1..10000
+    jobs_api_throttle_burst: int = 20  # burst (token bucket size) of the $default stage, 1..5000
+    jobs_api_cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API: scheme://host[:port],
+    # no path, no "*"; (): no CORS configuration (gateways are not browsers)
+
     user_names: tuple[str, ...] = ("alice", "bob", "carol")  # account stack: members of the developers group
     admin_user_names: tuple[str, ...] = ("alice",)  # subset of user_names also in the admins group
     ci_user_name: str = "ci-plan"  # account stack: plan-only CI user {project}-{ci_user_name}; not in user_names
@@ -354,6 +364,7 @@ def validate(s: PlatformSettings) -> None:
         problems.append(f"github_repository: {s.github_repository!r} must be owner/name")
     if s.github_token_secret_arn is not None and not s.github_token_secret_arn.startswith("arn:aws:secretsmanager:"):
         problems.append(f"github_token_secret_arn: {s.github_token_secret_arn!r} is not a Secrets Manager ARN")
+    problems += _jobs_api_problems(s)
     if not set(s.admin_user_names) <= set(s.user_names):
         problems.append(f"admin_user_names: {sorted(set(s.admin_user_names) - set(s.user_names))} not in user_names")
     if problems:
@@ -391,4 +402,26 @@ def _network_problems(s: PlatformSettings) -> list[str]:
         for name_b, b in subnets[i + 1:]:
             if a.overlaps(b):  # type: ignore[arg-type]
                 problems.append(f"{name_b}: {b} overlaps {a} of {name_a}")
+    return problems
+
+
+_JOBS_API_ORIGIN = re.compile(r"^https?://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*"
+                              r"(:[0-9]{1,5})?$")
+# API Gateway's account-level throttling quota per Region (10,000 requests/s, burst 5,000) bounds a stage's.
+JOBS_API_MAX_RATE = 10000
+JOBS_API_MAX_BURST = 5000
+
+
+def _jobs_api_problems(s: PlatformSettings) -> list[str]:
+    problems: list[str] = []
+    if not 60 <= s.jobs_api_url_expiry_seconds <= 3600:
+        problems.append(f"jobs_api_url_expiry_seconds: allowed 60..3600, got {s.jobs_api_url_expiry_seconds}")
+    if not 1 <= s.jobs_api_throttle_rate <= JOBS_API_MAX_RATE:
+        problems.append(f"jobs_api_throttle_rate: allowed 1..{JOBS_API_MAX_RATE}, got {s.jobs_api_throttle_rate}")
+    if not 1 <= s.jobs_api_throttle_burst <= JOBS_API_MAX_BURST:
+        problems.append(f"jobs_api_throttle_burst: allowed 1..{JOBS_API_MAX_BURST}, got {s.jobs_api_throttle_burst}")
+    for origin in s.jobs_api_cors_origins:
+        if not _JOBS_API_ORIGIN.match(origin):
+            problems.append(f"jobs_api_cors_origins: {origin!r} is not an origin; allowed: scheme://host[:port] "
+                            "with scheme http or https, lowercase host, no path and no \"*\"")
     return problems

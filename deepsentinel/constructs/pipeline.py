@@ -89,6 +89,8 @@ class Pipeline(Construct):
     dlq_arn: str
     dlq_url: str
     idempotency_table_name: str
+    idempotency_table_arn: str
+    functions_dlq_arn: str  # failed asynchronous invocations of every function
     alerts_topic_arn: str
     video_events_topic_arn: str
     function_names: dict[str, str]
@@ -180,6 +182,8 @@ class Pipeline(Construct):
         self.dlq_arn = dlq.arn
         self.dlq_url = dlq.url
         self.idempotency_table_name = table.name
+        self.idempotency_table_arn = table.arn
+        self.functions_dlq_arn = self._function_dlq.arn
         self.alerts_topic_arn = topic.arn
         self.function_names = {folder: fn.function_name for folder, fn in functions.items()}
         self.job_definition_arns = job_definitions

@@ -12,6 +12,7 @@ from deepsentinel.constructs.access_logs import AccessLogs, AccessLogsProps
 from deepsentinel.constructs.compute import Compute, ComputeProps
 from deepsentinel.constructs.encryption import Encryption, EncryptionProps
 from deepsentinel.constructs.iam import Iam, IamProps
+from deepsentinel.constructs.jobs_api import JobsApi, JobsApiProps
 from deepsentinel.constructs.names import ResourceNames
 from deepsentinel.constructs.network import Network, NetworkProps
 from deepsentinel.constructs.pipeline import DEFAULT_LAMBDAS_DIR, Pipeline, PipelineProps
@@ -45,6 +46,9 @@ OUTPUT_DESCRIPTIONS = {
     "alerts_topic_arn": "SNS topic of alarms and failed-job alerts",
     "video_events_topic_arn": "SNS topic of DONE/FAILED notifications per video",
     "kms_key_arn": "the environment's customer-managed KMS key",
+    "jobs_api_url": "Jobs API root (POST /videos, GET /videos/{id}, GET /videos/{id}/results; SigV4, IAM auth); "
+                    "empty without jobs_api_enabled",
+    "jobs_api_client_role_arn": "role camera gateways assume to call the Jobs API; empty without jobs_api_enabled",
 }
 
 MODULES = ("encryption", "access-logs", "network", "security", "storage", "iam", "compute", "pipeline")
@@ -136,7 +140,22 @@ class PlatformStack(TerraformStack):
             "alerts_topic_arn": pipeline.alerts_topic_arn,
             "video_events_topic_arn": pipeline.video_events_topic_arn,
             "kms_key_arn": encryption.kms_key_arn,
+            "jobs_api_url": "",
+            "jobs_api_client_role_arn": "",
         }
+        if s.jobs_api_enabled:
+            jobs_api = JobsApi(self, "jobs-api", props=JobsApiProps(
+                settings=s, account_id=account_id, kms_key_arn=key,
+                raw_bucket_name=storage.bucket_names["raw-videos"], raw_bucket_arn=storage.bucket_arns["raw-videos"],
+                highlights_bucket_name=storage.bucket_names["highlights"],
+                highlights_bucket_arn=storage.bucket_arns["highlights"],
+                idempotency_table_name=pipeline.idempotency_table_name,
+                idempotency_table_arn=pipeline.idempotency_table_arn, job_queue_arn=compute.job_queue_arn,
+                jobs_queue_arn=pipeline.jobs_queue_arn, jobs_queue_url=pipeline.jobs_queue_url,
+                functions_dlq_arn=pipeline.functions_dlq_arn, alerts_topic_arn=pipeline.alerts_topic_arn,
+                private_subnet_ids=network.private_subnet_ids,
+                lambda_security_group_id=security.lambda_security_group_id, lambdas_dir=lambdas_dir))
+            outputs |= {"jobs_api_url": jobs_api.api_endpoint, "jobs_api_client_role_arn": jobs_api.client_role_arn}
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value, description=OUTPUT_DESCRIPTIONS[name])
         self.outputs = outputs

@@ -11,9 +11,9 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from deepsentinel.settings import PlatformSettings
 
 # Every service the stacks use; AwsProviderEndpoints takes one keyword per service.
-ENDPOINT_SERVICES = ("acm", "applicationautoscaling", "batch", "cloudwatch", "cloudwatchlogs", "dynamodb", "ec2",
-                     "ecr", "ecs", "elbv2", "events", "iam", "kms", "lambda", "rds", "route53", "s3", "scheduler",
-                     "secretsmanager", "sns", "sqs", "sts")
+ENDPOINT_SERVICES = ("acm", "apigatewayv2", "applicationautoscaling", "batch", "cloudwatch", "cloudwatchlogs",
+                     "dynamodb", "ec2", "ecr", "ecs", "elbv2", "events", "iam", "kms", "lambda", "rds", "route53", "s3",
+                     "scheduler", "secretsmanager", "sns", "sqs", "sts")
 LOCAL_MAX_RETRIES = 3
 
 

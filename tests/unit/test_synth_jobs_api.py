@@ -1,0 +1,349 @@
+"""Jobs API module (jobs_api_enabled): HTTP API, routes, IAM auth, stage, functions, roles, upload rule."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deepsentinel.settings import SettingsError, load_settings
+from tests.unit.synth_helpers import named, of_type, only, policy, ref
+
+OVERRIDES = ["jobs_api_enabled=true", "jobs_api_throttle_rate=25", "jobs_api_throttle_burst=50",
+             "jobs_api_url_expiry_seconds=600", "jobs_api_cors_origins=https://ops.example.com,http://localhost:3000"]
+ROUTE_KEYS = {"POST /videos": "create", "GET /videos/{id}": "status", "GET /videos/{id}/results": "results"}
+PREFIX = "jobs-api-"
+VIDEO_ID = PREFIX + "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def jobs_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dev with the Jobs API on (throttling, expiry and CORS set away from their defaults), synthesized once."""
+    from deepsentinel.app import synth
+
+    result = synth([load_settings("dev", overrides=OVERRIDES)], outdir=tmp_path_factory.mktemp("jobs-api"),
+                   include_account_stack=False)
+    return result.stacks["deepsentinel-dev"]
+
+
+@pytest.fixture(scope="module")
+def jobs(jobs_stack: Path) -> dict[str, Any]:
+    from deepsentinel.synthesized import load
+
+    return load(jobs_stack)
+
+
+def jobs_resources(document: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {n: c for n, c in of_type(document, resource_type).items() if n.startswith("jobs-api_")}
+
+
+def functions_by_route(document: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {purpose: named(document, "aws_lambda_function", f"jobs-api_{purpose}_") for purpose in ROUTE_KEYS.values()}
+
+
+def upload_event(key: str, bucket: str = "deepsentinel-dev-raw-videos") -> dict[str, Any]:
+    """The "Object Created" event S3 sends to EventBridge (S3 User Guide, "EventBridge event message structure":
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html)."""
+    return {"version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": "Object Created",
+            "source": "aws.s3", "account": "111122223333", "time": "2021-11-12T00:00:00Z",
+            "region": "ap-northeast-2", "resources": [f"arn:aws:s3:::{bucket}"],
+            "detail": {"version": "0", "bucket": {"name": bucket},
+                       "object": {"key": key, "size": 5, "etag": "b1946ac92492d2347c6235b4d2611184",
+                                  "sequencer": "00617F08299329D189"},
+                       "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012",
+                       "source-ip-address": "1.2.3.4", "reason": "PutObject"}}
+
+
+def transform(input_paths: dict[str, str], input_template: str, event: dict[str, Any]) -> str:
+    """EventBridge's input transformer for dot-notation paths: a placeholder outside quotes becomes the value
+    as JSON (a string is quoted and escaped), inside quotes its raw text ("Amazon EventBridge input
+    transformation", Input transform examples, "Simple JSON":
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html)."""
+    def value(path: str) -> Any:
+        node: Any = event
+        for part in path.removeprefix("$.").split("."):
+            node = node[part]
+        return node
+
+    values = {name: value(path) for name, path in input_paths.items()}
+    out, in_string, i = [], False, 0
+    while i < len(input_template):
+        char = input_template[i]
+        match = re.match(r"<([A-Za-z0-9_.-]+)>", input_template[i:])
+        if match and match[1] in values:
+            v = values[match[1]]
+            out.append((json.dumps(v)[1:-1] if isinstance(v, str) else json.dumps(v)) if in_string
+                       else json.dumps(v))
+            i += len(match[0])
+            continue
+        if char == '"' and (i == 0 or input_template[i - 1] != "\\"):
+            in_string = not in_string
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+# --- off by default ---------------------------------------------------------------------------------------------
+
+
+def test_the_jobs_api_is_off_by_default(platform):
+    for document in (platform.dev, platform.prod):
+        assert not [t for t in document["resource"] if t.startswith("aws_apigatewayv2_")]
+        assert not of_type(document, "aws_sqs_queue_policy")
+        assert "deepsentinel-dev-jobs-api-uploads" not in {r["name"] for r in
+                                                           of_type(document, "aws_cloudwatch_event_rule").values()}
+        assert document["output"]["jobs_api_url"]["value"] == ""
+
+
+# --- the API ----------------------------------------------------------------------------------------------------
+
+
+def test_http_api_has_the_three_routes_each_iam_authorized_through_its_own_lambda_proxy(jobs):
+    """AWS_IAM routes: callers sign with SigV4 ("Controlling access to HTTP APIs with IAM authorization":
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-access-control-iam.html)."""
+    api_name, api = only(jobs, "aws_apigatewayv2_api")
+    assert api["protocol_type"] == "HTTP" and api["name"] == "deepsentinel-dev-jobs-api"
+    routes = {r["route_key"]: r for r in of_type(jobs, "aws_apigatewayv2_route").values()}
+    assert set(routes) == set(ROUTE_KEYS)
+    integrations = of_type(jobs, "aws_apigatewayv2_integration")
+    functions = functions_by_route(jobs)
+    for key, purpose in ROUTE_KEYS.items():
+        route = routes[key]
+        assert route["authorization_type"] == "AWS_IAM" and route["api_id"] == ref("aws_apigatewayv2_api", api_name)
+        integration_name = re.fullmatch(r"integrations/\$\{aws_apigatewayv2_integration\.(.+)\.id\}",
+                                        route["target"])[1]
+        integration = integrations[integration_name]
+        assert integration["integration_type"] == "AWS_PROXY" and integration["payload_format_version"] == "2.0"
+        function_name, _ = functions[purpose]
+        assert integration["integration_uri"] == ref("aws_lambda_function", function_name, "invoke_arn")
+
+
+def test_each_function_runs_an_entry_point_of_the_zipped_handler(jobs, jobs_stack):
+    from tests.conftest import REPO_ROOT
+
+    tree = ast.parse((REPO_ROOT / "lambdas" / "jobs_api" / "handler.py").read_text())
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    entries = {purpose: f["handler"] for purpose, (_, f) in functions_by_route(jobs).items()}
+    assert entries == {"create": "handler.create_video", "status": "handler.get_video",
+                       "results": "handler.get_results"}
+    assert {e.removeprefix("handler.") for e in entries.values()} <= defined
+    for _, function in functions_by_route(jobs).values():
+        with zipfile.ZipFile(jobs_stack.parent / function["filename"]) as archive:
+            assert "handler.py" in archive.namelist()
+
+
+def test_default_stage_auto_deploys_with_throttling_from_settings_and_kms_encrypted_access_logs(jobs):
+    """HTTP API stage throttling (default route settings) and access logging to CloudWatch Logs ("Throttle
+    requests to your HTTP APIs", "Configure logging for HTTP APIs":
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-throttling.html,
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging.html)."""
+    api_name, _ = only(jobs, "aws_apigatewayv2_api")
+    _, stage = only(jobs, "aws_apigatewayv2_stage")
+    assert stage["name"] == "$default" and stage["auto_deploy"] is True
+    assert stage["api_id"] == ref("aws_apigatewayv2_api", api_name)
+    settings = stage["default_route_settings"]
+    assert settings["throttling_rate_limit"] == 25 and settings["throttling_burst_limit"] == 50
+    log_name, log_group = named(jobs, "aws_cloudwatch_log_group", "jobs-api_access-logs")
+    assert stage["access_log_settings"]["destination_arn"] == ref("aws_cloudwatch_log_group", log_name, "arn")
+    key_name, _ = only(jobs, "aws_kms_key")
+    assert log_group["kms_key_id"] == ref("aws_kms_key", key_name, "arn") and log_group["retention_in_days"] == 30
+    assert log_group["name"] == "/aws/apigateway/deepsentinel-dev-jobs-api"
+    record = json.loads(stage["access_log_settings"]["format"])
+    assert record["requestId"] == "$context.requestId" and record["caller"] == "$context.identity.userArn"
+    assert record["status"] == "$context.status" and record["routeKey"] == "$context.routeKey"
+
+
+def test_cors_allows_exactly_the_configured_origins(jobs):
+    _, api = only(jobs, "aws_apigatewayv2_api")
+    cors = api["cors_configuration"]
+    assert cors["allow_origins"] == ["https://ops.example.com", "http://localhost:3000"]
+    assert set(cors["allow_methods"]) == {"GET", "POST"}
+    assert {"authorization", "x-amz-date", "x-amz-security-token"} <= set(cors["allow_headers"])
+
+
+def test_each_route_may_invoke_only_its_own_function(jobs):
+    """A resource-based policy lets API Gateway invoke the function for one route's source ARN."""
+    api_name, _ = only(jobs, "aws_apigatewayv2_api")
+    execution_arn = ref("aws_apigatewayv2_api", api_name, "execution_arn")
+    permissions = {p["source_arn"]: p for p in jobs_resources(jobs, "aws_lambda_permission").values()}
+    functions = functions_by_route(jobs)
+    assert set(permissions) == {f"{execution_arn}/*/{key.replace(' ', '')}" for key in ROUTE_KEYS}
+    for key, purpose in ROUTE_KEYS.items():
+        permission = permissions[f"{execution_arn}/*/{key.replace(' ', '')}"]
+        assert permission["principal"] == "apigateway.amazonaws.com"
+        assert permission["action"] == "lambda:InvokeFunction"
+        assert permission["function_name"] == ref("aws_lambda_function", functions[purpose][0], "function_name")
+
+
+def test_gateways_assume_a_client_role_that_may_invoke_only_the_routes(jobs):
+    _, role = named(jobs, "aws_iam_role", "jobs-api_client-role")
+    trust = policy(role, "assume_role_policy")["Statement"]
+    assert trust == [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                      "Principal": {"AWS": "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"}}]
+    api_name, _ = only(jobs, "aws_apigatewayv2_api")
+    execution_arn = ref("aws_apigatewayv2_api", api_name, "execution_arn")
+    _, client_policy = named(jobs, "aws_iam_role_policy", "jobs-api_client-policy")
+    assert policy(client_policy)["Statement"] == [{
+        "Effect": "Allow", "Action": ["execute-api:Invoke"], "Sid": "InvokeJobsApi",
+        "Resource": [f"{execution_arn}/*/GET/videos/*", f"{execution_arn}/*/GET/videos/*/results",
+                     f"{execution_arn}/*/POST/videos"]}]
+    assert jobs["output"]["jobs_api_client_role_arn"]["value"] == ref("aws_iam_role", named(
+        jobs, "aws_iam_role", "jobs-api_client-role")[0], "arn")
+    assert jobs["output"]["jobs_api_url"]["value"] == ref("aws_apigatewayv2_api", api_name, "api_endpoint")
+
+
+# --- the functions ----------------------------------------------------------------------------------------------
+
+
+def route_statements(document: dict[str, Any], purpose: str) -> dict[str, dict[str, Any]]:
+    _, role_policy = named(document, "aws_iam_role_policy", f"jobs-api_{purpose}-policy")
+    return {s["Sid"]: s for s in policy(role_policy)["Statement"]}
+
+
+def test_each_function_role_allows_only_what_its_route_calls_on_exactly_its_resources(jobs):
+    raw = ref("aws_s3_bucket", named(jobs, "aws_s3_bucket", "storage_raw-videos")[0], "arn")
+    highlights = ref("aws_s3_bucket", named(jobs, "aws_s3_bucket", "storage_highlights")[0], "arn")
+    table = ref("aws_dynamodb_table", only(jobs, "aws_dynamodb_table")[0], "arn")
+    under_prefix = {"StringLike": {"s3:prefix": [f"{PREFIX}*"]}}
+    common = {"WriteOwnLogs", "DeadLetters", "UseEnvironmentKey"}
+
+    create = route_statements(jobs, "create")
+    assert set(create) == common | {"PresignUploads"}
+    assert create["PresignUploads"]["Action"] == ["s3:PutObject"]
+    assert create["PresignUploads"]["Resource"] == [f"{raw}/{PREFIX}*"]
+
+    status = route_statements(jobs, "status")
+    assert set(status) == common | {"ReadClaims", "ReadJobs", "FindUploads"}
+    assert status["ReadClaims"]["Action"] == ["dynamodb:GetItem"] and status["ReadClaims"]["Resource"] == [table]
+    assert status["ReadJobs"]["Action"] == ["batch:DescribeJobs", "batch:ListJobs"]
+    assert status["FindUploads"] == {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [raw],
+                                     "Condition": under_prefix, "Sid": "FindUploads"}
+
+    results = route_statements(jobs, "results")
+    assert set(results) == common | {"ListHighlights", "PresignHighlights"}
+    assert results["ListHighlights"]["Resource"] == [highlights]
+    assert results["ListHighlights"]["Condition"] == under_prefix
+    assert results["PresignHighlights"]["Action"] == ["s3:GetObject"]
+    assert results["PresignHighlights"]["Resource"] == [f"{highlights}/{PREFIX}*"]
+
+    for purpose in ROUTE_KEYS.values():
+        statements = route_statements(jobs, purpose)
+        log_name, _ = named(jobs, "aws_cloudwatch_log_group", f"jobs-api_{purpose}-logs")
+        assert statements["WriteOwnLogs"]["Resource"] == [ref("aws_cloudwatch_log_group", log_name, "arn") + ":*"]
+        for statement in statements.values():
+            assert all(not a.endswith("*") for a in statement["Action"])
+            assert statement["Resource"] != "*" or statement["Sid"] == "ReadJobs"
+
+
+def test_functions_follow_the_platform_conventions(jobs):
+    key = ref("aws_kms_key", only(jobs, "aws_kms_key")[0], "arn")
+    dlq = ref("aws_sqs_queue", named(jobs, "aws_sqs_queue", "functions-dlq")[0], "arn")
+    lambda_sg = ref("aws_security_group", named(jobs, "aws_security_group", "security_lambda")[0])
+    for purpose, (name, function) in functions_by_route(jobs).items():
+        assert function["function_name"] == f"deepsentinel-dev-jobs-api-{purpose}"
+        assert function["tracing_config"] == {"mode": "Active"} and function["kms_key_arn"] == key
+        assert function["dead_letter_config"] == {"target_arn": dlq}
+        assert function["vpc_config"]["security_group_ids"] == [lambda_sg]
+        assert function["timeout"] <= 29  # below API Gateway's 30 s integration limit
+        role_name, _ = named(jobs, "aws_iam_role", f"jobs-api_{purpose}-role")
+        assert function["role"] == ref("aws_iam_role", role_name, "arn")
+        log_name, log_group = named(jobs, "aws_cloudwatch_log_group", f"jobs-api_{purpose}-logs")
+        assert log_group["name"] == f"/aws/lambda/{function['function_name']}" and log_group["kms_key_id"] == key
+        assert f"aws_cloudwatch_log_group.{log_name}" in function["depends_on"]
+        assert any(d.startswith("aws_iam_role_policy.jobs-api_") for d in function["depends_on"])
+        variables = function["environment"]["variables"]
+        assert variables["UPLOAD_PREFIX"] == PREFIX and variables["URL_EXPIRY_SECONDS"] == "600"
+    assert set(functions_by_route(jobs)["status"][1]["environment"]["variables"]) == {
+        "UPLOAD_PREFIX", "URL_EXPIRY_SECONDS", "RAW_BUCKET", "IDEMPOTENCY_TABLE", "JOB_QUEUE"}
+    alarms = {a["alarm_name"] for a in jobs_resources(jobs, "aws_cloudwatch_metric_alarm").values()}
+    assert alarms == {f"deepsentinel-dev-jobs-api-{p}-errors" for p in ROUTE_KEYS.values()}
+
+
+# --- upload completes -> job enqueued -------------------------------------------------------------------------
+
+
+def test_upload_rule_matches_object_created_events_of_the_raw_bucket_under_the_api_prefix_only(jobs):
+    """S3 sends "Object Created" events to EventBridge once the bucket enables it (S3 User Guide, "Using
+    EventBridge": https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html); a prefix matcher
+    filters the key ("Creating event patterns", prefix matching:
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html)."""
+    from moto.events.models import EventPattern
+
+    _, rule = named(jobs, "aws_cloudwatch_event_rule", "jobs-api_upload-rule")
+    raw_name, _ = named(jobs, "aws_s3_bucket", "storage_raw-videos")
+    pattern = json.loads(rule["event_pattern"])
+    assert pattern["detail"]["bucket"]["name"] == [ref("aws_s3_bucket", raw_name, "bucket")]
+    _, notification = named(jobs, "aws_s3_bucket_notification", "storage_raw-videos-events")
+    assert notification["eventbridge"] is True  # the raw bucket publishes its events (storage.py)
+
+    matcher = EventPattern.load(rule["event_pattern"].replace(ref("aws_s3_bucket", raw_name, "bucket"),
+                                                              "deepsentinel-dev-raw-videos"))
+    assert matcher.matches_event(upload_event(VIDEO_ID))
+    assert not matcher.matches_event(upload_event("uploads/web-app-video.mp4"))  # the backend enqueues its own
+    assert not matcher.matches_event(upload_event(VIDEO_ID, bucket="deepsentinel-dev-highlights"))
+    assert not matcher.matches_event({**upload_event(VIDEO_ID), "detail-type": "Object Deleted"})
+
+
+def test_the_transformed_upload_event_is_a_message_sqs_to_batch_accepts(jobs):
+    """The target's input transformer turns the S3 event into {"video_id", "s3_key", "bucket"}; the key is
+    the video id. sqs_to_batch's own parser reads the result."""
+    from tests.unit.lambdas.lambda_testkit import load_handler
+
+    _, target = named(jobs, "aws_cloudwatch_event_target", "jobs-api_upload-target")
+    transformer = target["input_transformer"]
+    body = transform(transformer["input_paths"], transformer["input_template"], upload_event(VIDEO_ID))
+    assert json.loads(body) == {"video_id": VIDEO_ID, "s3_key": VIDEO_ID, "bucket": "deepsentinel-dev-raw-videos"}
+    message = load_handler("sqs_to_batch").parse_body(body)
+    assert (message.video_id, message.s3_key, message.bucket) == (VIDEO_ID, VIDEO_ID, "deepsentinel-dev-raw-videos")
+    # any key stays valid JSON: placeholders outside quotes are inserted as JSON strings
+    odd = transform(transformer["input_paths"], transformer["input_template"], upload_event(f'{PREFIX}"x\\y'))
+    assert json.loads(odd)["video_id"] == f'{PREFIX}"x\\y'
+
+
+def test_only_the_upload_rule_may_send_to_the_jobs_queue_and_the_key_lets_eventbridge_encrypt(jobs):
+    """SQS targets use the queue's resource policy, with no role on the target ("Using resource-based
+    policies for Amazon EventBridge", Amazon SQS permissions:
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html); an SSE-KMS queue
+    also needs the key to let EventBridge use it (kms:GenerateDataKey, kms:Decrypt)."""
+    rule_name, _ = named(jobs, "aws_cloudwatch_event_rule", "jobs-api_upload-rule")
+    queue_name, _ = named(jobs, "aws_sqs_queue", "jobs-queue")
+    _, target = named(jobs, "aws_cloudwatch_event_target", "jobs-api_upload-target")
+    assert target["arn"] == ref("aws_sqs_queue", queue_name, "arn") and "role_arn" not in target
+    _, queue_policy = only(jobs, "aws_sqs_queue_policy")
+    assert queue_policy["queue_url"] == ref("aws_sqs_queue", queue_name, "url")
+    assert policy(queue_policy)["Statement"] == [{
+        "Sid": "UploadsFromJobsApiRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage", "Resource": ref("aws_sqs_queue", queue_name, "arn"),
+        "Condition": {"ArnEquals": {"aws:SourceArn": ref("aws_cloudwatch_event_rule", rule_name, "arn")}}}]
+    _, key = only(jobs, "aws_kms_key")
+    services = [s for s in policy(key)["Statement"] if s.get("Sid") == "AllowPublishingServices"][0]
+    assert "events.amazonaws.com" in services["Principal"]["Service"]
+    assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(services["Action"])
+
+
+# --- settings ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("override, message", [
+    ("jobs_api_url_expiry_seconds=30", "jobs_api_url_expiry_seconds: allowed 60..3600, got 30"),
+    ("jobs_api_url_expiry_seconds=7200", "jobs_api_url_expiry_seconds: allowed 60..3600, got 7200"),
+    ("jobs_api_throttle_rate=0", "jobs_api_throttle_rate: allowed 1..10000, got 0"),
+    ("jobs_api_throttle_burst=5001", "jobs_api_throttle_burst: allowed 1..5000, got 5001"),
+    ("jobs_api_cors_origins=*", "jobs_api_cors_origins: '*' is not an origin; allowed: scheme://host[:port]"),
+    ("jobs_api_cors_origins=https://ops.example.com/app", "'https://ops.example.com/app' is not an origin"),
+])
+def test_jobs_api_settings_are_validated(override, message):
+    with pytest.raises(SettingsError) as raised:
+        load_settings("dev", overrides=[override])
+    assert any(message in problem for problem in raised.value.problems)
+
+
+def test_jobs_api_defaults():
+    s = load_settings("prod")
+    assert (s.jobs_api_enabled, s.jobs_api_url_expiry_seconds, s.jobs_api_throttle_rate,
+            s.jobs_api_throttle_burst, s.jobs_api_cors_origins) == (False, 900, 10, 20, ())
