@@ -70,3 +70,16 @@ SQS_MAX_BATCHING_WINDOW_SECONDS = 300
 # VisibilityTimeout 0..43200 (12 hours): "SetQueueAttributes" (SQS API reference),
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html (checked 2026-11-24)
 SQS_MAX_VISIBILITY_TIMEOUT_SECONDS = 43200
+
+# Amazon Bedrock. Rerank (bedrock-agent-runtime `Rerank`) is offered in few Regions, and not in ap-northeast-2:
+# reranker model id -> Regions with single-Region support. Source: "Supported Regions and models for reranking in
+# Amazon Bedrock", https://docs.aws.amazon.com/bedrock/latest/userguide/rerank-supported.html (checked 2026-11-24)
+BEDROCK_RERANK_MODEL_REGIONS: dict[str, tuple[str, ...]] = {
+    "amazon.rerank-v1:0": ("ap-northeast-1", "ca-central-1", "eu-central-1", "us-west-2"),
+    "cohere.rerank-v3-5:0": ("ap-northeast-1", "ca-central-1", "eu-central-1", "us-east-1", "us-west-2"),
+}
+# Geographic prefixes of system-defined cross-Region inference profile ids (`apac.anthropic.claude-...`): the
+# members of CrossRegionInferenceProfileRegion in the AWS CDK API reference (GLOBAL, US, US_GOV, EU, APAC, JP, AU),
+# https://docs.aws.amazon.com/cdk/api/v2/docs/@aws-cdk_aws-bedrock-alpha.CrossRegionInferenceProfileRegion.html
+# (checked 2026-11-24)
+BEDROCK_INFERENCE_PROFILE_PREFIXES = ("global", "us", "us-gov", "eu", "apac", "jp", "au")

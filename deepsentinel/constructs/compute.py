@@ -96,7 +96,8 @@ class Compute(Construct):
                          {"PORT": str(FRONTEND_PORT), "NEXT_TELEMETRY_DISABLED": "1"}, {}),
             _ServiceSpec("backend", BACKEND_PORT, s.backend_cpu, s.backend_memory_mb,
                          props.backend_target_group_arn, props.backend_task_role_arn,
-                         {"PORT": str(BACKEND_PORT), **props.backend_environment}, props.backend_secrets),
+                         {"PORT": str(BACKEND_PORT), **bedrock_environment(s), **props.backend_environment},
+                         props.backend_secrets),
         )
         self.service_names = {spec.name: self._service(spec, cluster, props) for spec in specs}
         self._batch(props)
@@ -218,3 +219,14 @@ class Compute(Construct):
         self.job_queue_arn = queue.arn
         self.job_queue_name = queue.name
         self.batch_log_group_name = log_group.name
+
+
+def bedrock_environment(s: PlatformSettings) -> dict[str, str]:
+    """The Bedrock models the backend calls (the task role may invoke exactly these). Without a reranker there are
+    no BEDROCK_RERANK_* variables: the backend skips reranking."""
+    environment = {"BEDROCK_TEXT_MODEL_ID": s.bedrock_text_model_id,
+                   "BEDROCK_EMBEDDING_MODEL_ID": s.bedrock_embedding_model_id}
+    if s.bedrock_rerank_model_id:
+        environment |= {"BEDROCK_RERANK_MODEL_ID": s.bedrock_rerank_model_id,
+                        "BEDROCK_RERANK_REGION": s.bedrock_rerank_region}
+    return environment

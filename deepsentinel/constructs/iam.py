@@ -1,8 +1,8 @@
 """IAM: the environment's service roles (ECS, Batch, one per Lambda).
 
 Data-service permissions name their resources; `*` resources appear only for actions AWS does not
-scope to a resource (ECR auth token, Batch/ECS describe and list calls). People (groups, users, the CI
-user) have account-wide names and live in the account stack (constructs/people.py).
+scope to a resource (ECR auth token, Batch/ECS describe and list calls, Bedrock Rerank). People (groups, users,
+the CI user) have account-wide names and live in the account stack (constructs/people.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from constructs import Construct
 
+from deepsentinel.aws_catalog import BEDROCK_INFERENCE_PROFILE_PREFIXES
 from deepsentinel.constructs.encryption import PUBLISH_KEY_ACTIONS
 from deepsentinel.constructs.names import ECR_REPOSITORIES, ECS_SERVICES, LAMBDA_FUNCTIONS, ResourceNames
 from deepsentinel.constructs.policies import Statement, allow, assume_role_policy, policy_document
@@ -72,8 +73,15 @@ class Iam(Construct):
         backend, _ = self._role("backend-task", "ecs-tasks.amazonaws.com", statements=[
             allow(["s3:GetObject", "s3:PutObject"], [f"{buckets['raw-videos']}/*"], "PresignUploads"),
             allow(["s3:GetObject"], [f"{buckets['highlights']}/*", f"{buckets['thumbnails']}/*"], "ReadResults"),
+            # Deleting a video removes its objects everywhere (on these versioned buckets: a delete marker; the
+            # old versions expire with the lifecycle's noncurrent-version rule).
+            allow(["s3:DeleteObject"], [f"{buckets[p]}/*" for p in ("raw-videos", "thumbnails", "highlights")],
+                  "DeleteVideoObjects"),
+            allow(["s3:PutObject"], [f"{buckets['thumbnails']}/*"], "WriteThumbnails"),
+            allow(["s3:ListBucket"], [buckets["highlights"]], "ListHighlights"),
             allow(["sqs:SendMessage", "sqs:GetQueueAttributes"], [jobs_queue_arn], "SubmitJobs"),
-            allow(["secretsmanager:GetSecretValue"], secrets, "ReadAppSecrets"), use_key])
+            allow(["secretsmanager:GetSecretValue"], secrets, "ReadAppSecrets"), use_key,
+            *bedrock_statements(s, props.account_id)])
         frontend, _ = self._role("frontend-task", "ecs-tasks.amazonaws.com")
         batch_service, self.batch_service_role_ready = self._role("batch-service", "batch.amazonaws.com",
                                                                   managed=["service-role/AWSBatchServiceRole"])
@@ -155,6 +163,39 @@ class Iam(Construct):
             ready.append(IamRolePolicy(self, f"{purpose}-policy", name=purpose, role=role.id,
                                        policy=policy_document(*statements)))
         return role, ready
+
+
+# What the backend may do with Bedrock models: answers stream, embeddings do not (one statement for both).
+BEDROCK_INVOKE_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+
+
+def bedrock_model_arns(region: str, account_id: str, model_id: str) -> list[str]:
+    """The resources InvokeModel on `model_id` names: the foundation model in `region`; for a cross-Region inference
+    profile id (`apac.anthropic.claude-...`) the profile in `region` and its model in every Region the profile may
+    route to ("Prerequisites for inference profiles", Bedrock User Guide: with a profile in Resource, the foundation
+    model must be named in each of its Regions; AWS changes that list, so the Region is a wildcard, the model exact).
+    """
+    prefix, _, model = model_id.partition(".")
+    if prefix in BEDROCK_INFERENCE_PROFILE_PREFIXES:
+        return [f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{model_id}",
+                f"arn:aws:bedrock:*::foundation-model/{model}"]
+    return [f"arn:aws:bedrock:{region}::foundation-model/{model_id}"]
+
+
+def bedrock_statements(s: PlatformSettings, account_id: str) -> list[Statement]:
+    """Invoke the text and embedding models; Rerank with the reranker in its Region. Rerank needs `bedrock:Rerank`,
+    which has no resource-level permissions, and InvokeModel on the reranker ("Permissions for reranking in Amazon
+    Bedrock", Bedrock User Guide)."""
+    models = dict.fromkeys(arn for model_id in (s.bedrock_text_model_id, s.bedrock_embedding_model_id)
+                           for arn in bedrock_model_arns(s.region, account_id, model_id))
+    statements = [allow(BEDROCK_INVOKE_ACTIONS, list(models), "InvokeBedrockModels")]
+    if s.bedrock_rerank_model_id:
+        statements += [
+            allow(["bedrock:Rerank"], "*", "RerankSearchResults"),
+            allow(["bedrock:InvokeModel"],
+                  [f"arn:aws:bedrock:{s.bedrock_rerank_region}::foundation-model/{s.bedrock_rerank_model_id}"],
+                  "InvokeRerankModel")]
+    return statements
 
 
 class _ArnBuilder:

@@ -11,6 +11,8 @@ from cdktf_cdktf_provider_aws.db_subnet_group import DbSubnetGroup
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
+from cdktf_cdktf_provider_aws.s3_bucket_cors_configuration import (S3BucketCorsConfiguration,
+                                                                   S3BucketCorsConfigurationCorsRule)
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration, S3BucketLifecycleConfigurationRule,
     S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload, S3BucketLifecycleConfigurationRuleExpiration,
@@ -55,6 +57,15 @@ BUCKETS = (
     BucketSpec("analysis-models", versioned=True, noncurrent_expire_after_days=None),
 )
 ABORT_MULTIPART_AFTER_DAYS = 7
+# Browser uploads: the site PUTs a video (or its parts, for a presigned multipart upload) straight to the raw
+# bucket. The preflight asks for the headers the upload sets (Content-Type, an MD5 or x-amz-checksum-*); the page
+# reads each part's ETag, which CompleteMultipartUpload needs ("Elements of a CORS configuration", Amazon S3 User
+# Guide: ExposeHeader, AllowedHeader with one wildcard). The preflight answer is cached for an hour.
+UPLOAD_BUCKET = "raw-videos"
+UPLOAD_CORS_METHODS = ("PUT",)
+UPLOAD_CORS_HEADERS = ("content-type", "content-md5", "x-amz-*")
+UPLOAD_CORS_EXPOSE_HEADERS = ("ETag",)
+UPLOAD_CORS_MAX_AGE_SECONDS = 3600
 ENHANCED_MONITORING_SECONDS = 60
 DB_NAME = "deepsentinel"
 DB_USERNAME = "deepsentinel"
@@ -75,6 +86,9 @@ class StorageProps:
     rds_security_group_id: str
     kms_key_arn: str  # buckets, the database, Performance Insights and the secrets
     access_log_bucket: str | None = None  # server access logs of every bucket (under s3/); None: none
+    # The ALB's DNS name: without settings.upload_cors_origins or a domain, the site's origin (http://<name>) may
+    # upload. None (and no domain, no setting): the raw bucket gets no CORS rule, so browsers cannot upload.
+    alb_dns_name: str | None = None
 
 
 class Storage(Construct):
@@ -82,6 +96,7 @@ class Storage(Construct):
 
     bucket_names: dict[str, str]  # purpose -> name, for every entry of BUCKETS
     bucket_arns: dict[str, str]
+    upload_cors_origins: list[str]  # origins allowed to PUT to the raw bucket; []: no CORS rule
     db_instance_identifier: str
     db_host: str
     db_port: str
@@ -93,10 +108,17 @@ class Storage(Construct):
         super().__init__(scope, id_)
         s = props.settings
         self.bucket_names, self.bucket_arns = {}, {}
+        self.upload_cors_origins = upload_cors_origins(s, props.alb_dns_name)
         for spec in BUCKETS:
             bucket = self._bucket(s, spec, props)
             self.bucket_names[spec.purpose] = bucket.bucket
             self.bucket_arns[spec.purpose] = bucket.arn
+            if spec.purpose == UPLOAD_BUCKET and self.upload_cors_origins:
+                S3BucketCorsConfiguration(self, f"{spec.purpose}-cors", bucket=bucket.id, cors_rule=[
+                    S3BucketCorsConfigurationCorsRule(
+                        id="browser-uploads", allowed_origins=self.upload_cors_origins,
+                        allowed_methods=list(UPLOAD_CORS_METHODS), allowed_headers=list(UPLOAD_CORS_HEADERS),
+                        expose_headers=list(UPLOAD_CORS_EXPOSE_HEADERS), max_age_seconds=UPLOAD_CORS_MAX_AGE_SECONDS)])
         self._database(s, props)
         self._django_secret(s, props.kms_key_arn)
 
@@ -192,3 +214,13 @@ class Storage(Construct):
         SecretsmanagerSecretVersion(self, "django-secret-key-value", secret_id=secret.id,
                                     secret_string_wo=generated.random_password, secret_string_wo_version=1)
         self.django_secret_arn = secret.arn
+
+
+def upload_cors_origins(s: PlatformSettings, alb_dns_name: str | None) -> list[str]:
+    """Where the site is served, so where browsers upload from: the setting when given, else https://{domain_name}
+    (the one name the ALB alias and certificate cover), else the ALB's plain-HTTP origin, else none."""
+    if s.upload_cors_origins:
+        return list(s.upload_cors_origins)
+    if s.domain_name:
+        return [f"https://{s.domain_name}"]
+    return [f"http://{alb_dns_name}"] if alb_dns_name else []

@@ -34,7 +34,7 @@ def test_prod_differs_from_dev_only_through_settings(platform):
         "aws_wafv2_web_acl", "aws_wafv2_web_acl_association", "aws_wafv2_web_acl_logging_configuration",
         "aws_s3_bucket_logging"}
     assert dev_types - prod_types == {"aws_appautoscaling_scheduled_action"}  # ... and drops the night schedule
-    assert len(of_type(platform.prod, "aws_vpc_endpoint")) == 6 and len(of_type(platform.dev, "aws_vpc_endpoint")) == 1
+    assert len(of_type(platform.prod, "aws_vpc_endpoint")) == 7 and len(of_type(platform.dev, "aws_vpc_endpoint")) == 1
     assert platform.prod["terraform"]["backend"]["s3"]["key"] == "deepsentinel-prod/terraform.tfstate"
 
 

@@ -27,7 +27,7 @@ def test_prod_has_one_nat_per_az_and_interface_endpoints(platform):
     assert len(of_type(platform.prod, "aws_nat_gateway")) == 2
     endpoints = {e["service_name"]: e["vpc_endpoint_type"] for e in of_type(platform.prod, "aws_vpc_endpoint").values()}
     assert endpoints == {f"com.amazonaws.ap-northeast-2.{s}": "Interface"
-                         for s in ("ecr.api", "ecr.dkr", "logs", "sqs", "secretsmanager")} | {
+                         for s in ("ecr.api", "ecr.dkr", "logs", "sqs", "secretsmanager", "bedrock-runtime")} | {
         "com.amazonaws.ap-northeast-2.s3": "Gateway"}
     dev_endpoints = [e["service_name"] for e in of_type(platform.dev, "aws_vpc_endpoint").values()]
     assert dev_endpoints == ["com.amazonaws.ap-northeast-2.s3"]
