@@ -16,7 +16,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deepsentinel.aws_catalog import (FARGATE_MEMORY_MB, GPU_INSTANCE_FAMILIES, GPU_INSTANCE_TYPES,
+from deepsentinel.aws_catalog import (BEDROCK_INFERENCE_PROFILE_PREFIXES, BEDROCK_RERANK_MODEL_REGIONS,
+                                      FARGATE_MEMORY_MB, GPU_INSTANCE_FAMILIES, GPU_INSTANCE_TYPES,
                                       RDS_INSTANCE_FAMILIES, RDS_POSTGRES16_INSTANCE_CLASSES,
                                       SQS_MAX_BATCHING_WINDOW_SECONDS, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
                                       SQS_VISIBILITY_FACTOR)
@@ -50,12 +51,31 @@ class PlatformSettings:
     public_subnet_cidrs: tuple[str, ...] = ("10.0.1.0/24", "10.0.2.0/24")  # one per AZ, inside vpc_cidr, disjoint
     private_subnet_cidrs: tuple[str, ...] = ("10.0.11.0/24", "10.0.12.0/24")  # one per AZ, inside vpc_cidr, disjoint
     nat_per_az: bool = False  # False: one NAT gateway shared by both AZs (cheaper, not AZ-resilient)
-    interface_endpoints: bool = False  # ECR api/dkr, logs, SQS, Secrets Manager endpoints; False: via the NAT
+    interface_endpoints: bool = False  # ECR api/dkr, logs, SQS, Secrets Manager, Bedrock runtime endpoints;
+    # False: via the NAT
     flow_log_retention_days: int = 14  # VPC flow-log group retention; a CloudWatch value (1, 3, 5, 7, 14, 30, ...)
     domain_name: str | None = None  # Route53 zone, ACM certificate, HTTPS + HTTP redirect; None needs allow_plain_http
     allow_plain_http: bool = False  # lets an environment without domain_name serve HTTP (API + admin in clear);
     # False with domain_name None is an error (dev's default sets it True: dev has no domain of its own)
     bucket_suffix: str = ""  # appended to bucket names to make them globally unique (e.g. account id); "": none
+    upload_cors_origins: tuple[str, ...] = ()  # browser origins allowed to PUT videos to the raw bucket with a
+    # presigned URL (the bucket's CORS rule): scheme://host[:port], no path, no "*"; (): https://{domain_name}, or
+    # without a domain the ALB's http://<DNS name> origin (where the site is served)
+
+    # Amazon Bedrock, called by the backend (RAG search). The ECS task role may invoke exactly these models.
+    # Defaults checked 2026-11-24 in the Bedrock User Guide: Claude 3 Haiku ("Claude 3 Haiku" model card,
+    # .../bedrock/latest/userguide/model-card-anthropic-claude-3-haiku.html) reached end of life on 2026-09-10 in most
+    # Regions but stays callable in ap-northeast-2 in its Legacy stage: plan the move to a newer Claude (in Seoul
+    # through an apac./global. inference profile id) before Seoul's end-of-life date. Titan Text Embeddings V2
+    # (.../titan-embedding-models.html, Active). Rerank is not offered in ap-northeast-2 (.../rerank-supported.html).
+    bedrock_text_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"  # summaries, Text2SQL, answers: an
+    # Anthropic Claude model id offered in-Region, or a cross-Region inference profile id (apac.anthropic.claude-...)
+    bedrock_embedding_model_id: str = "amazon.titan-embed-text-v2:0"  # search embeddings: an amazon.titan-embed-*
+    # or cohere.embed-* model id
+    bedrock_rerank_model_id: str | None = "cohere.rerank-v3-5:0"  # reranker for bedrock-agent-runtime Rerank:
+    # cohere.rerank-v3-5:0 or amazon.rerank-v1:0; None: no reranking (no grant, no environment variables)
+    bedrock_rerank_region: str = "ap-northeast-1"  # Region of the Rerank calls: one that offers the reranker
+    # (deepsentinel/aws_catalog.py; ap-northeast-2 offers none, so the default is Tokyo)
 
     db_instance_class: str = "db.t3.micro"  # an RDS class offered for PostgreSQL 16 (families db.t3, db.t4g, db.m5,
     # db.m6g, db.m6i, db.m7g, db.r5, db.r6g, db.r6i, db.r7g; table in deepsentinel/aws_catalog.py)
@@ -353,6 +373,7 @@ def validate(s: PlatformSettings) -> None:
             problems.append(f"{name}: {getattr(s, name)!r} must be cron(...), rate(...) or at(...)")
     if s.domain_name is not None and not re.match(r"^([a-z0-9-]+\.)+[a-z]{2,}$", s.domain_name):
         problems.append(f"domain_name: {s.domain_name!r} is not a lowercase DNS name")
+    problems += _bedrock_and_upload_problems(s)
     for user in (*s.user_names, s.ci_user_name):
         if not _IAM_USER_NAME.match(user):
             problems.append(f"user_names: {user!r} is not a valid IAM user name")
@@ -424,4 +445,35 @@ def _jobs_api_problems(s: PlatformSettings) -> list[str]:
         if not _JOBS_API_ORIGIN.match(origin):
             problems.append(f"jobs_api_cors_origins: {origin!r} is not an origin; allowed: scheme://host[:port] "
                             "with scheme http or https, lowercase host, no path and no \"*\"")
+    return problems
+
+
+_ORIGIN = re.compile(r"^https?://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$")
+_PROFILE = "|".join(re.escape(p) for p in BEDROCK_INFERENCE_PROFILE_PREFIXES)
+_TEXT_MODEL = re.compile(rf"^(({_PROFILE})\.)?anthropic\.claude-[a-z0-9.:-]+$")
+_EMBEDDING_MODEL = re.compile(rf"^(({_PROFILE})\.)?(amazon\.titan-embed-|cohere\.embed-)[a-z0-9.:-]+$")
+
+
+def _bedrock_and_upload_problems(s: PlatformSettings) -> list[str]:
+    problems: list[str] = []
+    profiles = ", ".join(f"{p}." for p in BEDROCK_INFERENCE_PROFILE_PREFIXES)
+    if not _TEXT_MODEL.match(s.bedrock_text_model_id):
+        problems.append(f"bedrock_text_model_id: {s.bedrock_text_model_id!r} is not an Anthropic Claude model id; "
+                        f"allowed: anthropic.claude-... (e.g. anthropic.claude-3-haiku-20240307-v1:0), optionally "
+                        f"with an inference profile prefix ({profiles})")
+    if not _EMBEDDING_MODEL.match(s.bedrock_embedding_model_id):
+        problems.append(f"bedrock_embedding_model_id: {s.bedrock_embedding_model_id!r} is not an embedding model id; "
+                        f"allowed: amazon.titan-embed-... or cohere.embed-... (e.g. amazon.titan-embed-text-v2:0)")
+    if s.bedrock_rerank_model_id is not None:
+        regions = BEDROCK_RERANK_MODEL_REGIONS.get(s.bedrock_rerank_model_id)
+        if regions is None:
+            problems.append(f"bedrock_rerank_model_id: {s.bedrock_rerank_model_id!r} is not a Bedrock reranker; "
+                            f"allowed: {', '.join(BEDROCK_RERANK_MODEL_REGIONS)} or none")
+        elif s.bedrock_rerank_region not in regions:
+            problems.append(f"bedrock_rerank_region: {s.bedrock_rerank_model_id} is not offered for Rerank in "
+                            f"{s.bedrock_rerank_region!r}; allowed: {', '.join(regions)}")
+    for origin in s.upload_cors_origins:
+        if not _ORIGIN.match(origin):
+            problems.append(f"upload_cors_origins: {origin!r} is not a browser origin; allowed: "
+                            "https://host or http://host, optionally :port, lowercase, no path, no '*'")
     return problems

@@ -79,7 +79,8 @@ class PlatformStack(TerraformStack):
             alb_arn=network.alb_arn, kms_key_arn=key))
         storage = Storage(self, "storage", props=StorageProps(
             settings=s, private_subnet_ids=network.private_subnet_ids,
-            rds_security_group_id=security.rds_security_group_id, kms_key_arn=key, access_log_bucket=log_bucket))
+            rds_security_group_id=security.rds_security_group_id, kms_key_arn=key, access_log_bucket=log_bucket,
+            alb_dns_name=network.alb_dns_name))
         iam = Iam(self, "iam", props=IamProps(
             settings=s, account_id=account_id, bucket_arns=storage.bucket_arns, db_secret_arn=storage.db_secret_arn,
             django_secret_arn=storage.django_secret_arn, kms_key_arn=encryption.kms_key_arn))
