@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepsentinel.errors import OperationFailed
 from deepsentinel.synthesized import STATEFUL_TYPES, load, resources
 
 DEFAULT_SNAPSHOT_DIR = Path("addresses")
@@ -26,6 +27,10 @@ class AddressDrift:
     @property
     def clean(self) -> bool:
         return not (self.removed_stateful or self.removed or self.added)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"clean": self.clean, "removed_stateful": self.removed_stateful, "removed": self.removed,
+                "added": self.added}
 
     def explain(self) -> str:
         lines = [f"{self.stack}: resource addresses differ from {DEFAULT_SNAPSHOT_DIR}/{self.stack}.txt"]
@@ -49,7 +54,10 @@ def compare(stack: str, stack_json: Path, snapshot_dir: Path = DEFAULT_SNAPSHOT_
     document = load(stack_json)
     current = {r.address for r in resources(document)}
     snapshot_file = snapshot_dir / f"{stack}.txt"
-    recorded = set(snapshot_file.read_text().split()) if snapshot_file.exists() else set()
+    if not snapshot_file.is_file():
+        raise OperationFailed(f"no address snapshot of {stack} at {snapshot_file}: record one with "
+                              "`deepsentinel addresses --update` (and commit it), or pass --snapshot-dir")
+    recorded = set(snapshot_file.read_text().split())
     # A moved resource still appears under its new address; its old one is covered by the moved block.
     moved_from = {m["from"] for m in document.get("moved", [])}
     gone = sorted(recorded - current - moved_from)

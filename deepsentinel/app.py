@@ -40,3 +40,11 @@ def synth(environments: list[PlatformSettings], *, outdir: Path, options: StackO
         names.append(ACCOUNT_STACK)
     app.synth()
     return SynthResult(outdir=outdir, stacks={n: outdir / "stacks" / n / "cdk.tf.json" for n in names})
+
+
+def synth_account(settings: PlatformSettings, *, outdir: Path, options: StackOptions) -> Path:
+    """Synthesize the account stack alone (bootstrap); return its cdk.tf.json."""
+    app = App(outdir=str(outdir))
+    AccountStack(app, ACCOUNT_STACK, settings=settings, options=options)
+    app.synth()
+    return outdir / "stacks" / ACCOUNT_STACK / "cdk.tf.json"

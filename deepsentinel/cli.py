@@ -18,18 +18,22 @@ from deepsentinel.settings import ENVIRONMENTS, PlatformSettings, SettingsError,
 DEFAULT_OUTDIR = Path("cdktf.out")
 # Commands that live in their own modules: each has add_arguments(parser) and run(args) -> int.
 EXTERNAL_COMMANDS = {
+    "bootstrap": ("deepsentinel.bootstrap", "create the account stack: the state backend (once per account), people"),
+    "plan": ("deepsentinel.plan", "a locked plan of one environment: exit 0 no changes, 2 changes, 1 error"),
     "deploy": ("deepsentinel.deploy", "apply one environment (--local: on an embedded moto server)"),
     "destroy": ("deepsentinel.deploy", "destroy one environment (--local: the local deployment)"),
     "review": ("deepsentinel.review.command", "plan review: changes, risks, cost and policy as markdown"),
     "graph": ("deepsentinel.graph", "draw the platform (modules as clusters) with Graphviz"),
     "output": ("deepsentinel.outputs", "the deployed outputs with their descriptions (--json for CI)"),
     "smoke": ("deepsentinel.smoke", "one video through the deployed platform (--local: with stand-ins)"),
+    "status": ("deepsentinel.status", "where one video is: its claim, its Batch job, its database row"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from deepsentinel.errors import OperationFailed
     from deepsentinel.terraform import TerraformError, TerraformUnavailable
 
     try:
@@ -37,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (TerraformUnavailable, TerraformError) as error:
+    except (OperationFailed, TerraformUnavailable, TerraformError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -83,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_arguments(addresses)
     addresses.add_argument("--update", action="store_true", help="record the current addresses as the snapshot")
     addresses.add_argument("--snapshot-dir", type=Path, default=Path("addresses"), help="default: addresses/")
+    addresses.add_argument("--json", action="store_true",
+                           help='print {"<stack>": {"clean", "removed_stateful", "removed", "added"}} '
+                                "(progress on stderr)")
     addresses.set_defaults(run=run_addresses)
 
     for name, (module_name, help_text) in EXTERNAL_COMMANDS.items():
@@ -187,12 +194,16 @@ def run_addresses(args: argparse.Namespace) -> int:
     from deepsentinel.addresses import compare, write_snapshot
 
     stacks = synth_from_args(args)
-    drifted = 0
-    for stack, path in stacks.items():
-        if args.update:
+    if args.update:
+        for stack, path in stacks.items():
             print(f"{stack}: wrote {write_snapshot(stack, path, args.snapshot_dir)}")
-            continue
-        drift = compare(stack, path, args.snapshot_dir)
+        return 0
+    drifts = {stack: compare(stack, path, args.snapshot_dir) for stack, path in stacks.items()}
+    if args.json:
+        print(json.dumps({stack: drift.as_dict() for stack, drift in drifts.items()}, indent=2))
+        return 0 if all(drift.clean for drift in drifts.values()) else 1
+    drifted = 0
+    for stack, drift in drifts.items():
         if drift.clean:
             print(f"{stack}: addresses match the snapshot")
         else:

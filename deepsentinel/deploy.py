@@ -1,9 +1,10 @@
 """`deepsentinel deploy|destroy [--local]`: apply or destroy one environment.
 
 --local: a moto server (deepsentinel.local_aws) on a free loopback port stands in for AWS. It runs
-detached, so the deployment outlives the command; its address, the synthesized stack and the state
-live in the working directory (default `.deepsentinel/local/<env>/`). `destroy --local` destroys the
-resources, stops the server and removes the state.
+detached, so the deployment outlives the command; its address and the synthesized stacks live in the
+working directory (default `.deepsentinel/local/<env>/`). The server is bootstrapped like an account
+(`deepsentinel bootstrap`), so the state lives in its state bucket, locked as on AWS. `destroy --local`
+destroys the resources, stops the server and removes the directory.
 
 Without --local: the user's AWS account, state in the S3 backend of the account stack, after a
 confirmation prompt (`--yes` skips it).
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepsentinel import cli
+from deepsentinel.target import LOCAL_WORKDIR
 
-LOCAL_WORKDIR = Path(".deepsentinel") / "local"
 LOCAL_PARALLELISM = 30  # the provider mostly sleeps in waiters; overlapping them is what makes a cycle fast
 AWS_PARALLELISM = 10
 
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--local", action="store_true",
                         help="use an embedded moto server instead of AWS (no account needed)")
     parser.add_argument("--workdir", type=Path, default=None,
-                        help=f"local mode: server address, stack and state (default {LOCAL_WORKDIR}/<env>)")
+                        help=f"local mode: server address and stacks (default {LOCAL_WORKDIR}/<env>)")
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (AWS mode)")
     parser.add_argument("--parallelism", type=int, default=None,
                         help=f"terraform -parallelism (default {LOCAL_PARALLELISM} local, {AWS_PARALLELISM} AWS)")
@@ -84,89 +85,48 @@ class Progress:
 
 # --- local ------------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class LocalWorkdir:
-    root: Path
-
-    @property
-    def server_info(self) -> Path:
-        return self.root / "server.json"
-
-    @property
-    def server_log(self) -> Path:
-        return self.root / "moto.log"
-
-    @property
-    def outdir(self) -> Path:
-        return self.root / "cdktf.out"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / "state"
-
-
 def _run_local(args: argparse.Namespace, settings) -> int:
     from deepsentinel import terraform
     from deepsentinel.app import platform_stack_name
+    from deepsentinel.bootstrap import bootstrap
     from deepsentinel.local_aws import MOTO_EXCEPTIONS, LocalAws
+    from deepsentinel.target import LocalWorkdir, default_workdir, initialised_platform, local_target
 
-    work = LocalWorkdir((args.workdir or LOCAL_WORKDIR / settings.environment).resolve())
     stack = platform_stack_name(settings)
     parallelism = args.parallelism or LOCAL_PARALLELISM
-    env = terraform.environment(work.root / ".terraform-cli")
-    server = LocalAws.find(work.server_info)
-
     if args.command_name == "destroy":
-        stack_dir = work.outdir / "stacks" / stack
+        root = args.workdir.resolve() if args.workdir else default_workdir(settings)
+        server = LocalAws.find(LocalWorkdir(root).server_info)
         if server is None:
-            print(f"no local server is running for {stack} (nothing recorded in {work.server_info} answers); "
-                  f"its resources went with it. Removing {work.root}.")
-            shutil.rmtree(work.root, ignore_errors=True)
+            print(f"no local server is running for {stack} (nothing recorded in {root} answers); "
+                  f"its resources went with it. Removing {root}.")
+            shutil.rmtree(root, ignore_errors=True)
             return 0
-        if (stack_dir / "cdk.tf.json").is_file():
+        target = local_target(settings, args.workdir)
+        stack_dir = target.outdir / "stacks" / stack
+        if (stack_dir / ".terraform").is_dir():
             print(f"destroying {stack} on {server.endpoint_url} (parallelism {parallelism}) ...", flush=True)
-            terraform.destroy(stack_dir, parallelism=parallelism, env=env, on_line=Progress("destroyed"))
-        server.stop(work.server_info)
-        shutil.rmtree(work.root, ignore_errors=True)
-        print(f"destroyed {stack}; stopped the moto server (pid {server.pid}); removed {work.root}")
+            terraform.destroy(stack_dir, parallelism=parallelism, env=target.tf_env, on_line=Progress("destroyed"))
+        server.stop(LocalWorkdir(root).server_info)
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"destroyed {stack}; stopped the moto server (pid {server.pid}); removed {root}")
         return 0
 
-    if server is None:
-        if work.state_dir.exists():
-            print(f"the local server recorded in {work.server_info} is gone; dropping its stale state", flush=True)
-            shutil.rmtree(work.state_dir)
-        work.root.mkdir(parents=True, exist_ok=True)
-        server = LocalAws.start(log_path=work.server_log, info_file=work.server_info, detach=True)
-        print(f"started a moto server on {server.endpoint_url} (pid {server.pid}, log {work.server_log})")
-    else:
-        print(f"reusing the moto server on {server.endpoint_url} (pid {server.pid})")
+    target = local_target(settings, args.workdir, start=True)
+    print(f"deploying {stack} on {target.endpoint_url}")
     for exception in MOTO_EXCEPTIONS:
         print(f"local mode: {exception.resource}: {exception.mechanism}")
-    stack_dir = _synth(settings, work.outdir, endpoint_url=server.endpoint_url, state_dir=work.state_dir)
+    bootstrap(target)  # the state backend on this server, as on AWS
+    stack_dir = initialised_platform(target)
     started = time.perf_counter()
-    print("terraform init ...", flush=True)
-    terraform.init(stack_dir, env=env)
     print(f"terraform apply (parallelism {parallelism}) ...", flush=True)
-    terraform.apply(stack_dir, parallelism=parallelism, env=env, on_line=Progress("created"))
-    _print_outputs(terraform.outputs(stack_dir, env=env))
-    print(f"\n{stack} is deployed on {server.endpoint_url} in {time.perf_counter() - started:.0f}s.\n"
-          f"Try: AWS_ENDPOINT_URL={server.endpoint_url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
+    terraform.apply(stack_dir, parallelism=parallelism, env=target.tf_env, on_line=Progress("created"))
+    _print_outputs(terraform.outputs(stack_dir, env=target.tf_env))
+    print(f"\n{stack} is deployed on {target.endpoint_url} in {time.perf_counter() - started:.0f}s.\n"
+          f"Try: AWS_ENDPOINT_URL={target.endpoint_url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
           f"aws --region {settings.region} sqs list-queues\n"
-          f"Remove it with: deepsentinel destroy --local --env {settings.environment}"
-          + (f" --workdir {args.workdir}" if args.workdir else ""))
+          f"Remove it with: deepsentinel destroy --env {settings.environment}{target.local_flag}")
     return 0
-
-
-def _synth(settings, outdir: Path, *, endpoint_url: str | None, state_dir: Path | None) -> Path:
-    from deepsentinel.app import platform_stack_name, synth
-    from deepsentinel.stacks.provider import StackOptions
-
-    started = time.perf_counter()
-    print(f"synthesizing {platform_stack_name(settings)} into {outdir}/ ...", flush=True)
-    options = StackOptions(endpoint_url=endpoint_url, local_state_dir=str(state_dir) if state_dir else None)
-    result = synth([settings], outdir=outdir, options=options, include_account_stack=False)
-    print(f"synthesized in {time.perf_counter() - started:.1f}s", flush=True)
-    return result.stacks[platform_stack_name(settings)].parent
 
 
 def _print_outputs(outputs: dict[str, object]) -> None:
@@ -183,25 +143,17 @@ CONFIRMED_PLAN = "deepsentinel.tfplan"
 def _run_aws(args: argparse.Namespace, settings) -> int:
     from deepsentinel import terraform
     from deepsentinel.app import platform_stack_name
+    from deepsentinel.target import aws_target, initialised_platform
 
     stack = platform_stack_name(settings)
     verb = args.command_name
     parallelism = args.parallelism or AWS_PARALLELISM
-    env = terraform.environment()
-    stack_dir = _synth(settings, args.out, endpoint_url=None, state_dir=None)
-    print(f"terraform init (state: s3://{settings.state_bucket_name}/{settings.prefix}/terraform.tfstate) ...",
-          flush=True)
-    try:
-        terraform.init(stack_dir, env=env)
-    except terraform.TerraformError as error:
-        print(f"error: {error}\nhint: the state backend (bucket {settings.state_bucket_name}, lock table "
-              f"{settings.state_lock_table_name} in {settings.region}) must exist first; it is the "
-              "deepsentinel-account stack", file=sys.stderr)
-        return 1
+    target = aws_target(settings, args.out)
+    stack_dir = initialised_platform(target)
     # The plan the user confirms is saved and applied as it is, not planned again; its "Plan:" line gives the
     # progress total (applying a saved plan does not print one).
     progress = Progress("destroyed" if verb == "destroy" else "created")
-    changes = terraform.plan(stack_dir, destroy=verb == "destroy", out=CONFIRMED_PLAN, env=env,
+    changes = terraform.plan(stack_dir, destroy=verb == "destroy", out=CONFIRMED_PLAN, env=target.tf_env,
                              on_line=lambda line: progress(line) if line.startswith("Plan: ") else print(line))
     if not changes:
         print(f"{stack}: no changes")
@@ -211,9 +163,10 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
         print("aborted; nothing changed")
         return 1
     progress.started = time.perf_counter()
-    terraform.apply(stack_dir, parallelism=parallelism, plan_file=CONFIRMED_PLAN, env=env, on_line=progress)
+    terraform.apply(stack_dir, parallelism=parallelism, plan_file=CONFIRMED_PLAN, env=target.tf_env,
+                    on_line=progress)
     if verb == "deploy":
-        _print_outputs(terraform.outputs(stack_dir, env=env))
+        _print_outputs(terraform.outputs(stack_dir, env=target.tf_env))
     return 0
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deepsentinel.errors import OperationFailed
+
 REF = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)")
 MODULE_COLORS = {"network": "#e8f1fb", "security": "#fdecea", "storage": "#eaf6ea", "iam": "#fff6e0",
                  "compute": "#efe9f8", "pipeline": "#e6f6f6", "stack": "#f2f2f2"}
@@ -86,7 +88,13 @@ def render(graph: Graph, out: Path) -> Path:
     if fmt == "dot":
         out.write_text(dot.source)
         return out
-    data = dot.pipe(format=fmt)
+    import graphviz
+
+    try:
+        data = dot.pipe(format=fmt)
+    except graphviz.ExecutableNotFound as error:
+        raise OperationFailed(f"Graphviz's `dot` is not on PATH, needed to draw {out.name} (install Debian's "
+                              "graphviz package, or write --out FILE.dot and render it elsewhere)") from error
     out.write_bytes(data)
     return out
 

@@ -1,16 +1,14 @@
 """`deepsentinel output [--env] [--local] [--workdir DIR] [--json]`: the deployed outputs, each with its meaning.
 
---local reads the `deploy --local` deployment's state (its directory, default `.deepsentinel/local/<env>/`);
-without it the environment is synthesized for AWS and its outputs are read from the S3 backend.
+The environment is synthesized for its target (AWS, or with --local the `deploy --local` deployment's
+moto server) and its outputs are read from the state in the target's S3 backend.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 from deepsentinel import cli
@@ -27,30 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     (settings,) = cli.settings_from_args(args, default_envs=("dev",))
-    from deepsentinel import terraform
     from deepsentinel.app import platform_stack_name
     from deepsentinel.stacks.platform import OUTPUT_DESCRIPTIONS
+    from deepsentinel.target import deployed_outputs, target_from_args
 
     stack = platform_stack_name(settings)
-    if args.local:
-        from deepsentinel.deploy import LOCAL_WORKDIR, LocalWorkdir
-
-        work = LocalWorkdir((args.workdir or LOCAL_WORKDIR / settings.environment).resolve())
-        stack_dir = work.outdir / "stacks" / stack
-        if not (stack_dir / "cdk.tf.json").is_file():
-            print(f"error: no local deployment of {settings.environment} in {work.root}: run "
-                  f"`deepsentinel deploy --local --env {settings.environment}` first", file=sys.stderr)
-            return 1
-        values = terraform.outputs(stack_dir, env=terraform.environment(work.root / ".terraform-cli"))
-    else:
-        from deepsentinel.deploy import _synth
-
-        with tempfile.TemporaryDirectory(prefix="deepsentinel-output-") as tmp:
-            with contextlib.redirect_stdout(sys.stderr):  # synth progress; stdout is the outputs
-                stack_dir = _synth(settings, Path(tmp) / "cdktf.out", endpoint_url=None, state_dir=None)
-            env = terraform.environment()
-            terraform.init(stack_dir, env=env)
-            values = terraform.outputs(stack_dir, env=env)
+    values = deployed_outputs(target_from_args(args, settings))
     if not values:
         print(f"error: {stack} has no outputs: it is not deployed (run `deepsentinel deploy`)", file=sys.stderr)
         return 1

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from deepsentinel import cli
+from deepsentinel.errors import OperationFailed
 
 # The backend's layout: every upload under uploads/<video id>/ in the raw bucket.
 RAW_KEY_LAYOUT = "uploads/{video_id}/{filename}"
@@ -36,7 +37,7 @@ LOCAL_TIMEOUT_SECONDS = 600
 AWS_TIMEOUT_SECONDS = 3600  # a GPU instance may have to start first
 
 
-class SmokeError(RuntimeError):
+class SmokeError(OperationFailed):
     """The deployment is missing or a stage could not run (the message says which)."""
 
 
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                                  timeout=args.timeout or LOCAL_TIMEOUT_SECONDS)
         else:
             report = smoke_aws(settings, video=args.video, say=say, timeout=args.timeout or AWS_TIMEOUT_SECONDS)
-    except (SmokeError, StandInError, terraform.TerraformError) as error:
+    except (OperationFailed, StandInError, terraform.TerraformError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.json:
@@ -222,23 +223,14 @@ def _print_report(report: SmokeReport) -> None:
 # --- on AWS ------------------------------------------------------------------------------------------------
 
 def smoke_aws(settings, *, video: Path | None, say: _Progress, timeout: float) -> SmokeReport:
-    import boto3
-
-    from deepsentinel import terraform
     from deepsentinel.app import platform_stack_name
-    from deepsentinel.deploy import _synth
+    from deepsentinel.target import aws_target, deployed_outputs
 
-    session = boto3.Session(region_name=settings.region)
-    if session.get_credentials() is None:
-        raise SmokeError("no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
     with tempfile.TemporaryDirectory(prefix="deepsentinel-smoke-") as tmp:
-        with contextlib.redirect_stdout(sys.stderr):  # synth progress; stdout is the report (--json)
-            stack_dir = _synth(settings, Path(tmp) / "cdktf.out", endpoint_url=None, state_dir=None)
-        env = terraform.environment()
-        terraform.init(stack_dir, env=env)
-        outputs = terraform.outputs(stack_dir, env=env)
+        target = aws_target(settings, Path(tmp) / "cdktf.out")
+        outputs = deployed_outputs(target)
         _require_outputs(outputs, platform_stack_name(settings))
-        return run_smoke(session, None, settings, outputs, video=video, say=say, timeout=timeout,
+        return run_smoke(target.session, None, settings, outputs, video=video, say=say, timeout=timeout,
                          scratch=Path(tmp), local=None)
 
 
@@ -287,29 +279,26 @@ def _client_factory(session: Any, endpoint_url: str | None):
 
 def smoke_local(settings, *, workdir: Path | None, video: Path | None, say: _Progress, timeout: float
                 ) -> SmokeReport:
-    import boto3
-
     from deepsentinel import terraform
     from deepsentinel.app import platform_stack_name
-    from deepsentinel.deploy import LOCAL_WORKDIR, LocalWorkdir
-    from deepsentinel.local_aws import LocalAws
+    from deepsentinel.target import local_target
 
-    work = LocalWorkdir((workdir or LOCAL_WORKDIR / settings.environment).resolve())
-    server = LocalAws.find(work.server_info)
-    stack_dir = work.outdir / "stacks" / platform_stack_name(settings)
-    if server is None or not (stack_dir / "cdk.tf.json").is_file():
-        raise SmokeError(f"no local deployment of {settings.environment} in {work.root}: "
+    target = local_target(settings, workdir)
+    assert target.work is not None
+    # The stack as it was deployed (its Lambda bundles run in the stand-ins), not a fresh synthesis.
+    stack_dir = target.outdir / "stacks" / platform_stack_name(settings)
+    if not (stack_dir / ".terraform").is_dir():
+        raise SmokeError(f"no local deployment of {settings.environment} in {target.work.root}: "
                          f"run `deepsentinel deploy --local --env {settings.environment}` first")
-    outputs = terraform.outputs(stack_dir, env=terraform.environment(work.root / ".terraform-cli"))
+    outputs = terraform.outputs(stack_dir, env=target.tf_env)
     _require_outputs(outputs, platform_stack_name(settings))
-    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=settings.region)
-    scratch = work.root / "smoke"
+    scratch = target.work.root / "smoke"
     scratch.mkdir(parents=True, exist_ok=True)
-    local = LocalPlatform(session=session, endpoint_url=server.endpoint_url, region=settings.region,
+    local = LocalPlatform(session=target.session, endpoint_url=target.endpoint_url, region=settings.region,
                           outputs=outputs, stack_dir=stack_dir, scratch=scratch)
     local.prepare(say)
-    return run_smoke(session, server.endpoint_url, settings, outputs, video=video, say=say, timeout=timeout,
-                  scratch=scratch, local=local)
+    return run_smoke(target.session, target.endpoint_url, settings, outputs, video=video, say=say,
+                     timeout=timeout, scratch=scratch, local=local)
 
 
 @dataclass

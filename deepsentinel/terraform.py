@@ -7,8 +7,10 @@ subprocesses only; otherwise Terraform installs from its registry as usual.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -16,6 +18,9 @@ from pathlib import Path
 
 MIRROR_ENV = "DEEPSENTINEL_TF_PLUGIN_MIRROR"
 CLI_CONFIG_DIR = Path(".deepsentinel")
+# S3-native state locking (`use_lockfile`) arrived in Terraform 1.10.
+MINIMUM_VERSION = (1, 10)
+INSTALL_HINT = "https://developer.hashicorp.com/terraform/install"
 
 
 class TerraformUnavailable(RuntimeError):
@@ -57,10 +62,7 @@ def environment(config_dir: Path = CLI_CONFIG_DIR) -> dict[str, str]:
 def run(args: Sequence[str], cwd: Path, *, on_line: Callable[[str], None] | None = None,
         ok_codes: tuple[int, ...] = (0,), env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `terraform <args>` in `cwd`; stream lines to `on_line`; raise TerraformError on other exit codes."""
-    binary = shutil.which("terraform")
-    if binary is None:
-        raise TerraformUnavailable("terraform is not on PATH (install 1.11 or newer: "
-                                   "https://developer.hashicorp.com/terraform/install)")
+    binary = _checked_binary()
     command = [binary, *args]
     process = subprocess.Popen(command, cwd=cwd, env=env or environment(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
@@ -77,9 +79,34 @@ def run(args: Sequence[str], cwd: Path, *, on_line: Callable[[str], None] | None
     return subprocess.CompletedProcess(command, returncode, output, "")
 
 
-def version() -> str | None:
-    """`terraform version`'s first line, or None when terraform is not on PATH."""
+def _checked_binary() -> str:
     binary = shutil.which("terraform")
+    if binary is None:
+        raise TerraformUnavailable(f"terraform is not on PATH (install {'.'.join(map(str, MINIMUM_VERSION))} or "
+                                   f"newer: {INSTALL_HINT})")
+    _require_minimum_version(binary)
+    return binary
+
+
+@functools.cache
+def _require_minimum_version(binary: str) -> None:
+    line = version(binary) or ""
+    found = parse_version(line)
+    if found is None or found < MINIMUM_VERSION:
+        raise TerraformUnavailable(f"{binary} is {line or 'of an unknown version'}; DeepSentinel needs Terraform "
+                                   f"{'.'.join(map(str, MINIMUM_VERSION))} or newer (S3-native state locking): "
+                                   f"{INSTALL_HINT}")
+
+
+def parse_version(line: str) -> tuple[int, int] | None:
+    """(major, minor) from `terraform version`'s first line ("Terraform v1.11.4")."""
+    match = re.search(r"v(\d+)\.(\d+)", line)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def version(binary: str | None = None) -> str | None:
+    """`terraform version`'s first line, or None when terraform is not on PATH."""
+    binary = binary or shutil.which("terraform")
     if binary is None:
         return None
     done = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30,
@@ -87,17 +114,24 @@ def version() -> str | None:
     return done.stdout.splitlines()[0] if done.stdout else None
 
 
-def init(stack_dir: Path, *, backend: bool = True, **kw) -> None:
-    run(["init", "-input=false", "-no-color", *([] if backend else ["-backend=false"])], stack_dir, **kw)
+def init(stack_dir: Path, *, backend: bool = True, reconfigure: bool = False, **kw) -> None:
+    """`reconfigure`: forget the backend recorded in .terraform/ (a moto server's port, a backend switch)."""
+    run(["init", "-input=false", "-no-color", *([] if backend else ["-backend=false"]),
+         *(["-reconfigure"] if reconfigure else [])], stack_dir, **kw)
 
 
 def validate(stack_dir: Path, **kw) -> None:
     run(["validate", "-no-color"], stack_dir, **kw)
 
 
-def plan(stack_dir: Path, *, destroy: bool = False, out: str | None = None, **kw) -> bool:
-    """Return True when the plan has changes (`-detailed-exitcode`: 0 none, 2 changes)."""
-    args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", "-lock=false"]
+def plan(stack_dir: Path, *, destroy: bool = False, out: str | None = None, lock_timeout: str = "0s",
+         **kw) -> bool:
+    """Return True when the plan has changes (`-detailed-exitcode`: 0 none, 2 changes).
+
+    The plan takes the state lock (waiting up to `lock_timeout`): a plan read while another apply holds the
+    lock would describe a state that is about to change.
+    """
+    args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-lock-timeout={lock_timeout}"]
     args += ["-destroy"] if destroy else []
     args += [f"-out={out}"] if out else []
     return run(args, stack_dir, ok_codes=(0, 2), **kw).returncode == 2
@@ -119,3 +153,14 @@ def outputs(stack_dir: Path, **kw) -> dict[str, object]:
     document = result.stdout[result.stdout.find("{"):] if "{" in result.stdout else "{}"
     return {name: value["value"] for name, value in json.loads(document).items()}
 
+
+
+def show_plan_json(stack_dir: Path, plan_file: str, **kw) -> str:
+    """`terraform show -json <plan>`: the plan as JSON (what `review --plan` reads)."""
+    output = run(["show", "-json", "-no-color", plan_file], stack_dir, **kw).stdout
+    return output[output.find("{"):]  # CLI-configuration warnings come first on stdout
+
+
+def state_push(stack_dir: Path, state_file: Path, **kw) -> None:
+    """Write a local state file into the configured backend (the account stack's move into its bucket)."""
+    run(["state", "push", "-no-color", str(state_file.resolve())], stack_dir, **kw)

@@ -66,12 +66,12 @@ class People(Construct):
                      tags={"Name": ci_name, "Purpose": "terraform plan in CI"})
         IamUserPolicyAttachment(self, "ci-read-only", user=ci.name, policy_arn=f"{AWS_MANAGED}/ReadOnlyAccess")
         state_bucket = f"arn:aws:s3:::{s.state_bucket_name}"
-        lock_table = f"arn:aws:dynamodb:{s.region}:{props.account_id}:table/{s.state_lock_table_name}"
-        # Plan-only: read the current state and take the lock; nothing else is written.
+        # Plan-only: read the current state and take the lock (an S3 object `<state key>.tflock` with
+        # use_lockfile: Terraform's S3 backend page lists Get/Put/DeleteObject on it); nothing else is written.
         IamUserPolicy(self, "ci-plan", name="terraform-plan", user=ci.name, policy=policy_document(
             allow(["s3:ListBucket"], [state_bucket], "ListState"),
             allow(["s3:GetObject"], [f"{state_bucket}/*"], "ReadState"),
-            allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"], [lock_table], "StateLock"),
+            allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [f"{state_bucket}/*.tflock"], "StateLock"),
             *guard))
         self.group_names = {"admin": admin.name, "developer": developer.name}
         self.ci_user_name = ci.name

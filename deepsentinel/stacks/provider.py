@@ -11,9 +11,9 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTag
 from deepsentinel.settings import PlatformSettings
 
 # Every service the stacks use; AwsProviderEndpoints takes one keyword per service.
-ENDPOINT_SERVICES = ("acm", "apigatewayv2", "applicationautoscaling", "batch", "cloudwatch", "cloudwatchlogs",
-                     "dynamodb", "ec2", "ecr", "ecs", "elbv2", "events", "iam", "kms", "lambda", "rds", "route53", "s3",
-                     "scheduler", "secretsmanager", "sns", "sqs", "sts")
+ENDPOINT_SERVICES = ("acm", "apigatewayv2", "applicationautoscaling", "batch", "budgets", "cloudwatch",
+                     "cloudwatchlogs", "dynamodb", "ec2", "ecr", "ecs", "elbv2", "events", "iam", "kms", "lambda", "rds",
+                     "route53", "s3", "scheduler", "secretsmanager", "sns", "sqs", "sts")
 LOCAL_MAX_RETRIES = 3
 
 
@@ -21,9 +21,10 @@ LOCAL_MAX_RETRIES = 3
 class StackOptions:
     """How a stack reaches AWS and keeps its state.
 
-    endpoint_url: None for real AWS; a URL (a local moto server) sends every API call there.
-    local_state_dir: None keeps state in the S3 backend of the account stack; a directory keeps it in a
-    local terraform.tfstate there (local deploys and the account stack's own bootstrap).
+    endpoint_url: None for real AWS; a URL (a local moto server) sends every API call there, the state
+    backend's included.
+    local_state_dir: None keeps state in the S3 backend the account stack creates (`bootstrap`); a directory
+    keeps it in a local `<key>.tfstate` there (the account stack's first apply, the live tests' deployments).
     """
 
     endpoint_url: str | None = None
@@ -50,6 +51,24 @@ def configure_stack(stack: TerraformStack, settings: PlatformSettings, options: 
         if endpoint else None)
     if options.local_state_dir is not None:
         LocalBackend(stack, path=f"{options.local_state_dir}/{state_key}.tfstate")
-    else:
-        S3Backend(stack, bucket=settings.state_bucket_name, key=f"{state_key}/terraform.tfstate",
-                  region=settings.region, dynamodb_table=settings.state_lock_table_name, encrypt=True)
+        return
+    S3Backend(stack, bucket=settings.state_bucket_name, key=state_object_key(state_key), region=settings.region,
+              encrypt=True)
+    # S3-native locking (a conditional PUT of `<key>.tflock`, Terraform 1.10+) instead of the deprecated DynamoDB
+    # table; cdktf 0.21's S3Backend has no parameter for it, hence the override.
+    stack.add_override("terraform.backend.s3.use_lockfile", True)
+    if endpoint:
+        for name, value in local_backend_settings(endpoint).items():
+            stack.add_override(f"terraform.backend.s3.{name}", value)
+
+
+def state_object_key(state_key: str) -> str:
+    """The state object of a stack in the state bucket (its lock is this key + `.tflock`)."""
+    return f"{state_key}/terraform.tfstate"
+
+
+def local_backend_settings(endpoint: str) -> dict[str, object]:
+    """The S3 backend's settings for a local moto server (the current, non-deprecated names)."""
+    return {"endpoints": {"s3": endpoint, "sts": endpoint}, "use_path_style": True, "access_key": "test",
+            "secret_key": "test", "skip_credentials_validation": True, "skip_requesting_account_id": True,
+            "skip_metadata_api_check": True}

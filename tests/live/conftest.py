@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import LIVE_AWS_OPT_IN as AWS_OPT_IN  # noqa: E402
 DEPLOYMENT_FIXTURES = {"network_live": "network", "security_live": "security", "storage_live": "storage",
-                       "platform_live": "platform"}
+                       "platform_live": "platform", "jobs_api_live": "jobs-api"}
 LIVE_DIR = Path(__file__).parent
 
 
@@ -59,7 +59,7 @@ def live_target(request: pytest.FixtureRequest) -> str:
 def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory: pytest.TempPathFactory):
     from deepsentinel.settings import load_settings
     from tests.live.harness import Deployment, DeploymentPool
-    from tests.live.stacks import build_platform, module_builder
+    from tests.live.stacks import build_jobs_api, build_platform, module_builder
 
     root = tmp_path_factory.mktemp("live")
 
@@ -68,17 +68,18 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
         sys.__stderr__.flush()
 
     def settings_for(name: str):
+        extra = ["jobs_api_enabled=true"] if name == "jobs-api" else []
         if live_target == "moto":
-            return load_settings("dev")  # one moto server per deployment: the real names never collide
+            return load_settings("dev", overrides=extra)  # one moto server per deployment: names never collide
         project = f"dst{secrets.token_hex(3)}"  # unique: buckets and IAM users are account/global names
         users = [f"{project}-alice", f"{project}-bob", f"{project}-carol"]
         return load_settings("dev", overrides=[f"project={project}", f"user_names={','.join(users)}",
-                                               f"admin_user_names={users[0]}"])
+                                               f"admin_user_names={users[0]}", *extra])
 
     def factory(name: str):
-        builder = build_platform if name == "platform" else module_builder(name)
+        builder = {"platform": build_platform, "jobs-api": build_jobs_api}.get(name) or module_builder(name)
         return lambda: Deployment(name=name, settings=settings_for(name), build=builder, workdir=root / name,
-                                  target=live_target, log=log)
+                                  target=live_target, log=log, cli_layout=name == "platform")
 
     pool = DeploymentPool({n: factory(n) for n in DEPLOYMENT_FIXTURES.values()}, log)
     pool.start(_needed_deployments(request.session))
@@ -103,6 +104,7 @@ network_live = _deployment_fixture("network")
 security_live = _deployment_fixture("security")
 storage_live = _deployment_fixture("storage")
 platform_live = _deployment_fixture("platform")
+jobs_api_live = _deployment_fixture("jobs-api")
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,9 @@ class Deployment:
     build: StackBuilder
     workdir: Path
     target: str = "moto"  # moto | aws
+    # moto only: bootstrap the server and deploy the environment's stack as `deploy --local` does (state in the
+    # server's state bucket, `server.json` in workdir), so CLI commands run with `--local --workdir workdir`.
+    cli_layout: bool = False
     parallelism: int = PARALLELISM
     log: Callable[[str], None] = print
 
@@ -55,6 +58,8 @@ class Deployment:
     leftovers: list[str] | None = None
     timings: Timings = field(default_factory=Timings)
     _server: Any = None
+    _local: Any = None  # deepsentinel.target.Target of a cli_layout deployment
+    _account: Any = None  # deepsentinel.bootstrap.AccountStacks of a cli_layout deployment
     _applied: threading.Event = field(default_factory=threading.Event)
     _destroyed: threading.Event = field(default_factory=threading.Event)
     _destroy_started: bool = False
@@ -74,10 +79,16 @@ class Deployment:
         from deepsentinel.stacks.provider import StackOptions
 
         self.workdir.mkdir(parents=True, exist_ok=True)
+        cli_layout = self.cli_layout and self.target == "moto"
         if self.target == "moto":
-            self._server = LocalAws.start(log_path=self.workdir / "moto.log")
+            self._server = LocalAws.start(log_path=self.workdir / "moto.log",
+                                          info_file=self.workdir / "server.json" if cli_layout else None)
             self.endpoint_url = self._server.endpoint_url
         started = time.perf_counter()
+        if cli_layout:
+            self._prepare_like_deploy_local()
+            self.timings.synth = time.perf_counter() - started
+            return
         app = App(outdir=str(self.workdir / "cdktf.out"))
         self.build(app, self.settings, StackOptions(endpoint_url=self.endpoint_url,
                                                     local_state_dir=str(self.workdir / "state")))
@@ -85,11 +96,21 @@ class Deployment:
         self.stack_dir = self.workdir / "cdktf.out" / "stacks" / STACK
         self.timings.synth = time.perf_counter() - started
 
+    def _prepare_like_deploy_local(self) -> None:
+        import io
+
+        from deepsentinel.bootstrap import synth_account_stacks
+        from deepsentinel.target import local_target, synth_platform
+
+        self._local = local_target(self.settings, self.workdir)
+        self._account = synth_account_stacks(self._local)
+        self.stack_dir = synth_platform(self._local, progress=io.StringIO())
+
     def start_apply(self) -> None:
         threading.Thread(target=self._apply, name=f"apply-{self.name}", daemon=True).start()
 
     def _tf_env(self) -> dict[str, str]:
-        return terraform.environment(self.workdir / ".terraform-cli")
+        return self._local.tf_env if self._local is not None else terraform.environment(self.workdir / ".terraform-cli")
 
     def _line_logger(self, verb: str) -> Callable[[str], None]:
         log_file = open(self.workdir / f"terraform-{verb}.log", "a")  # noqa: SIM115 - closed by the thread end
@@ -104,7 +125,11 @@ class Deployment:
             env = self._tf_env()
             assert self.stack_dir is not None
             started = time.perf_counter()
-            terraform.init(self.stack_dir, env=env, on_line=self._line_logger("init"))
+            if self._account is not None:
+                from deepsentinel.bootstrap import apply_account_stack
+
+                apply_account_stack(self._local, self._account, log=self._line_logger("bootstrap"))
+            terraform.init(self.stack_dir, env=env, reconfigure=True, on_line=self._line_logger("init"))
             self.timings.init = time.perf_counter() - started
             started = time.perf_counter()
             terraform.apply(self.stack_dir, parallelism=self.parallelism, env=env, on_line=self._line_logger("apply"))
@@ -147,7 +172,12 @@ class Deployment:
                                   on_line=self._line_logger("destroy"))
                 self.timings.destroy = time.perf_counter() - started
                 self.log(f"{self.name}: destroyed in {self.timings.destroy:.0f}s")
-            self.leftovers = find_project_resources(self.clients, self.settings.project, self.settings.prefix)
+            found = find_project_resources(self.clients, self.settings.project, self.settings.prefix)
+            # The account stack stays, as bootstrap is once per account (it goes with the moto server): its
+            # users carry the Project tag, everything else of it is named {project}-..., outside the prefix.
+            account_users = {f"iam user {name}" for name in
+                             (*self.settings.user_names, f"{self.settings.project}-{self.settings.ci_user_name}")}
+            self.leftovers = [f for f in found if self._account is None or f not in account_users]
         except Exception as error:  # noqa: BLE001
             self.destroy_error = f"{type(error).__name__}: {error}"
             self.log(f"{self.name}: destroy FAILED: {str(error)[-2000:]}")

@@ -6,12 +6,14 @@ import base64
 import hashlib
 import importlib.util
 import json
+import subprocess
 import sys
 import zipfile
 
 import pytest
 
 from deepsentinel.constructs.names import ECR_REPOSITORIES, ECS_SERVICES, LAMBDA_FUNCTIONS, ResourceNames
+from tests.conftest import REPO_ROOT
 from tests.live.aws_checks import (get_batch_compute_environment, get_batch_job_definition, get_batch_job_queue,
                                    get_batch_jobs, get_cloudwatch_alarms, get_dynamodb_table, get_ecr_repository,
                                    get_ecs_cluster, get_ecs_service, get_ecs_task_definition,
@@ -188,6 +190,58 @@ def test_second_plan_has_no_changes(platform_live):
     assert platform_live.second_plan_has_changes is False, platform_live.second_plan_output
 
 
+# --- the CLI on the deployment (moto: deployed as `deploy --local` does, so `--local --workdir` finds it) ---
+
+def _cli(d, *args: str) -> subprocess.CompletedProcess[str]:
+    if d.target != "moto":
+        pytest.skip("the CLI's --local commands act on the moto deployment")
+    return subprocess.run([sys.executable, "-m", "deepsentinel.cli", *args, "--local", "--workdir", str(d.workdir)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+
+
+def _cli_json(d, *args: str) -> dict:
+    result = _cli(d, *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_cli_plan_of_the_deployed_environment_is_locked_and_has_no_changes(platform_live, tmp_path):
+    """`deepsentinel plan` exits 0 (no changes) like `terraform plan -detailed-exitcode`; its JSON is Terraform's."""
+    d = platform_live
+    result = _cli(d, "plan", "--json-out", str(tmp_path / "plan.json"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    changes = [c["address"] for c in plan["resource_changes"] if c["change"]["actions"] not in (["no-op"], ["read"])]
+    assert changes == [] and len(plan["resource_changes"]) >= 140
+    # The lock was taken and released: nothing is left beside the state.
+    keys = [o["Key"] for o in d.clients("s3").list_objects_v2(Bucket=d.settings.state_bucket_name)["Contents"]]
+    assert sorted(keys) == ["account/terraform.tfstate", f"{d.stack_dir.name}/terraform.tfstate"]
+
+
+def test_cli_output_reads_the_deployed_outputs(platform_live):
+    d = platform_live
+    outputs = _cli_json(d, "output")
+    assert {name: entry["value"] for name, entry in outputs.items()} == d.outputs
+    assert all(entry["description"] for entry in outputs.values())
+
+
+def test_cli_bootstrap_again_changes_nothing(platform_live):
+    """Idempotent: the account stack's state is in the bucket (not in the deleted local file) and matches."""
+    d = platform_live
+    result = _cli(d, "bootstrap")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "deepsentinel-account: no changes" in result.stdout
+    assert not list((d.workdir / "bootstrap").glob("*.tfstate*"))
+
+
+def test_cli_status_of_an_unknown_video_says_so(platform_live):
+    d = platform_live
+    result = _cli(d, "status", "never-sent", "--json")
+    assert result.returncode == 1, result.stderr
+    view = json.loads(result.stdout)
+    assert view["claim"] is None and view["job"] is None and view["highlights"] == 0
+
+
 @pytest.mark.live_destroy
 def test_destroy_leaves_nothing_of_the_project(platform_live):
     assert platform_live.destroy().leftovers == []
@@ -203,7 +257,9 @@ def smoke_platform(platform_live, tmp_path_factory):
     from deepsentinel.smoke import LocalPlatform
 
     d = platform_live
-    scratch = tmp_path_factory.mktemp("smoke")
+    # On moto, where `deepsentinel smoke --local` keeps its scratch (and `status --local` finds the database).
+    scratch = d.workdir / "smoke" if d.target == "moto" else tmp_path_factory.mktemp("smoke")
+    scratch.mkdir(exist_ok=True)
     if d.target == "aws":
         return d, boto3.Session(region_name=d.settings.region), None, scratch
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=d.settings.region)
@@ -233,6 +289,12 @@ def test_smoke_a_good_clip_ends_done_with_events_and_highlights(smoke_platform, 
     if d.target == "moto":
         assert report.events > 0 and report.job["attempts"] == 1
         assert report.nearest and report.nearest[0]["distance"] == pytest.approx(0.0, abs=1e-4)
+        status = _cli_json(d, "status", report.video_id)
+        assert status["claim"]["status"] == "SUBMITTED" and status["claim"]["job_id"] == status["job"]["job_id"]
+        assert status["job"]["status"] == "SUCCEEDED" and [a["exit_code"] for a in status["job"]["attempts"]] == [0]
+        assert status["highlights"] == report.highlights
+        assert status["database"]["row"]["status"] == "COMPLETED"
+        assert status["database"]["row"]["event_count"] == report.events
 
 
 def test_smoke_a_corrupt_clip_fails_once_alerts_and_notifies(smoke_platform, tmp_path):
@@ -254,6 +316,9 @@ def test_smoke_a_corrupt_clip_fails_once_alerts_and_notifies(smoke_platform, tmp
     assert report.job["status"] == "FAILED" and report.job["attempts"] == 1 and report.job["exit_codes"] == [65]
     assert report.notification["status"] == "FAILED" and report.notification["reason"]
     assert any(report.video_id in body for body in alert_bodies), alert_bodies
+    status = _cli_json(d, "status", report.video_id)
+    assert status["job"]["status"] == "FAILED" and [a["exit_code"] for a in status["job"]["attempts"]] == [65]
+    assert status["database"]["row"]["status"] == "FAILED" and status["database"]["row"]["failure_reason"]
 
 
 def test_smoke_a_malformed_message_reaches_the_dlq(smoke_platform):
@@ -300,3 +365,72 @@ def test_smoke_the_same_video_sent_twice_yields_one_job(smoke_platform):
                   for _ in range(3))
     assert deleted == 2  # both messages acknowledged ...
     assert job_summary(d.clients("batch"), d.outputs["job_queue_arn"], report.video_id)["count"] == 1  # ... one job
+
+
+# --- the backend's access: browser uploads and Bedrock, read back from the deployment ----------------------
+
+def _raw_object_url(d, key: str) -> str:
+    bucket = d.outputs["bucket_names"]["raw-videos"]
+    if d.target == "moto":
+        return f"{d.endpoint_url}/{bucket}/{key}"
+    return f"https://{bucket}.s3.{d.settings.region}.amazonaws.com/{key}"
+
+
+def _preflight(url: str, origin: str) -> tuple[int, dict[str, str]]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, method="OPTIONS", headers={
+        "Origin": origin, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "content-type"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers)
+
+
+def test_raw_bucket_cors_lets_the_site_upload_and_read_etags(platform_live):
+    """S3 answers a browser's preflight from the bucket's CORS rule: the site's origin may PUT and read ETag, any
+    other origin gets 403 ("Elements of a CORS configuration" and "Troubleshooting CORS", Amazon S3 User Guide).
+    Dev has no domain, so the site's origin is the ALB's http://<DNS name>."""
+    d = platform_live
+    site = f"http://{d.outputs['alb_dns_name']}"
+    (rule,) = d.clients("s3").get_bucket_cors(Bucket=d.outputs["bucket_names"]["raw-videos"])["CORSRules"]
+    assert rule["AllowedOrigins"] == [site] and rule["AllowedMethods"] == ["PUT"]
+    assert rule["AllowedHeaders"] == ["content-type", "content-md5", "x-amz-*"]
+    assert rule["ExposeHeaders"] == ["ETag"] and rule["MaxAgeSeconds"] == 3600
+    status, headers = _preflight(_raw_object_url(d, "uploads/clip.mp4"), site)
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == site
+    assert "ETag" in headers["Access-Control-Expose-Headers"]
+    status, headers = _preflight(_raw_object_url(d, "uploads/clip.mp4"), "https://evil.example.com")
+    assert status == 403 and "Access-Control-Allow-Origin" not in headers
+
+
+def test_backend_task_role_and_container_name_exactly_the_bedrock_models(platform_live):
+    """The deployed role policy as IAM returns it (GetRolePolicy), and the backend task definition's environment."""
+    from urllib.parse import unquote
+
+    d, s = platform_live, platform_live.settings
+    document = d.clients("iam").get_role_policy(RoleName=s.name("backend-task"), PolicyName="backend-task")[
+        "PolicyDocument"]
+    statements = {st["Sid"]: st for st in (json.loads(unquote(document)) if isinstance(document, str)
+                                           else document)["Statement"]}
+    assert statements["InvokeBedrockModels"]["Action"] == ["bedrock:InvokeModel",
+                                                           "bedrock:InvokeModelWithResponseStream"]
+    assert statements["InvokeBedrockModels"]["Resource"] == [
+        f"arn:aws:bedrock:{s.region}::foundation-model/{s.bedrock_text_model_id}",
+        f"arn:aws:bedrock:{s.region}::foundation-model/{s.bedrock_embedding_model_id}"]
+    assert statements["RerankSearchResults"]["Action"] == ["bedrock:Rerank"]
+    assert statements["InvokeRerankModel"]["Resource"] == [
+        f"arn:aws:bedrock:{s.bedrock_rerank_region}::foundation-model/{s.bedrock_rerank_model_id}"]
+    buckets = {p: f"arn:aws:s3:::{name}" for p, name in d.outputs["bucket_names"].items()}
+    assert statements["DeleteVideoObjects"]["Resource"] == [
+        f"{buckets[p]}/*" for p in ("raw-videos", "thumbnails", "highlights")]
+    assert statements["WriteThumbnails"]["Resource"] == [f"{buckets['thumbnails']}/*"]
+    assert statements["ListHighlights"]["Resource"] == [buckets["highlights"]]
+    service = get_ecs_service(d.clients, d.outputs["ecs_cluster_name"], s.name("backend"))
+    (container,) = get_ecs_task_definition(d.clients, service["taskDefinition"])["containerDefinitions"]
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    assert {k: v for k, v in environment.items() if k.startswith("BEDROCK_")} == {
+        "BEDROCK_TEXT_MODEL_ID": s.bedrock_text_model_id, "BEDROCK_EMBEDDING_MODEL_ID": s.bedrock_embedding_model_id,
+        "BEDROCK_RERANK_MODEL_ID": s.bedrock_rerank_model_id, "BEDROCK_RERANK_REGION": s.bedrock_rerank_region}

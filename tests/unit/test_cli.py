@@ -72,7 +72,7 @@ def test_a_missing_terraform_is_one_error_line_not_a_traceback(tmp_path: Path):
                              str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: terraform is not on PATH (install 1.11 or newer: https://developer.hashicorp.com/terraform/install)"]
+        "error: terraform is not on PATH (install 1.10 or newer: https://developer.hashicorp.com/terraform/install)"]
 
 
 def test_a_wrong_provider_mirror_is_named(tmp_path: Path):
@@ -96,26 +96,96 @@ def test_every_stack_output_is_described(platform):
         assert all(o["description"] == OUTPUT_DESCRIPTIONS[n] for n, o in outputs.items())
 
 
-def test_output_prints_the_deployed_values_with_their_descriptions(tmp_path: Path):
-    """A deployment's state read back by `terraform output` (a stack of outputs only: no provider needed)."""
+def test_output_without_a_local_deployment_says_how_to_make_one(tmp_path: Path):
+    """(The outputs of a deployment are read in tests/live/test_platform.py, on the deployed platform.)"""
+    result = deepsentinel("output", "--local", "--workdir", str(tmp_path / "none"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: no local deployment of dev is running in {tmp_path / 'none'}: run "
+        "`deepsentinel deploy --local --env dev` first"]
+
+
+def without_aws_credentials(tmp_path: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return dict(env, AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+                AWS_EC2_METADATA_DISABLED="true")
+
+
+def test_commands_on_aws_without_credentials_say_so_in_one_line(tmp_path: Path):
+    for command in (["plan"], ["bootstrap", "--yes"], ["output"], ["status", "some-video"], ["deploy", "--yes"]):
+        result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", *command, "--env", "dev"], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120, env=without_aws_credentials(tmp_path))
+        assert result.returncode == 1, (command, result.stderr)
+        assert result.stderr.strip().splitlines() == [
+            "error: no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run "
+            "where a role is assumed (GitHub OIDC, an instance profile); --local needs none"], command
+
+
+def test_an_old_terraform_is_refused_with_the_version_it_needs(tmp_path: Path):
+    """use_lockfile (S3-native locking) needs Terraform 1.10: "Backend Type: s3", State Locking,
+    https://developer.hashicorp.com/terraform/language/backend/s3."""
+    import os
+
+    fake = tmp_path / "bin" / "terraform"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'Terraform v1.9.8'\necho 'on linux_amd64'\n")
+    fake.chmod(0o755)
+    (tmp_path / "stacks" / "deepsentinel-dev").mkdir(parents=True)
+    (tmp_path / "stacks" / "deepsentinel-dev" / "cdk.tf.json").write_text("{}")
+    env = dict(os.environ, PATH=f"{fake.parent}:{os.environ['PATH']}")
+    result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "validate", "--no-synth", "--out",
+                             str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {fake} is Terraform v1.9.8; DeepSentinel needs Terraform 1.10 or newer (S3-native state locking): "
+        "https://developer.hashicorp.com/terraform/install"]
+
+
+def test_addresses_without_a_snapshot_names_the_file_and_the_fix(tmp_path: Path):
+    result = deepsentinel("addresses", "--env", "dev", "--out", str(tmp_path / "out"), "--snapshot-dir",
+                          str(tmp_path / "none"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: no address snapshot of deepsentinel-dev at {tmp_path / 'none' / 'deepsentinel-dev.txt'}: record one "
+        "with `deepsentinel addresses --update` (and commit it), or pass --snapshot-dir")
+
+
+def test_addresses_json_reports_each_stack(tmp_path: Path):
     import json
+    import shutil
 
-    from deepsentinel import terraform
+    snapshots = tmp_path / "snapshots"
+    shutil.copytree(REPO_ROOT / "addresses", snapshots)
+    dev = snapshots / "deepsentinel-dev.txt"
+    dev.write_text("".join(line + "\n" for line in dev.read_text().split()[1:]) + "aws_s3_bucket.gone\n")
+    result = deepsentinel("addresses", "--out", str(tmp_path / "out"), "--snapshot-dir", str(snapshots), "--json")
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {"deepsentinel-dev", "deepsentinel-prod", "deepsentinel-account"}
+    assert report["deepsentinel-dev"]["removed_stateful"] == ["aws_s3_bucket.gone"]
+    assert len(report["deepsentinel-dev"]["added"]) == 1 and report["deepsentinel-dev"]["clean"] is False
 
-    stack_dir = tmp_path / "cdktf.out" / "stacks" / "deepsentinel-dev"
-    stack_dir.mkdir(parents=True)
-    (stack_dir / "cdk.tf.json").write_text(json.dumps({"output": {
-        "vpc_id": {"value": "vpc-0abc"}, "bucket_names": {"value": {"raw-videos": "deepsentinel-dev-raw-videos"}}}}))
-    env = terraform.environment(tmp_path / ".terraform-cli")
-    terraform.init(stack_dir, env=env)
-    terraform.apply(stack_dir, env=env)
-    result = deepsentinel("output", "--local", "--workdir", str(tmp_path), "--json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {
-        "bucket_names": {"value": {"raw-videos": "deepsentinel-dev-raw-videos"}, "description": "S3 bucket per purpose"},
-        "vpc_id": {"value": "vpc-0abc", "description": "the environment's VPC"}}
-    missing = deepsentinel("output", "--local", "--workdir", str(tmp_path / "none"))
-    assert missing.returncode == 1 and missing.stderr.startswith("error: no local deployment of dev")
+
+def test_graph_without_graphviz_says_what_to_install(tmp_path: Path):
+    import os
+    import shutil
+
+    synth = deepsentinel("synth", "--env", "dev", "--out", str(tmp_path / "out"))
+    assert synth.returncode == 0, synth.stderr
+    bin_dir = tmp_path / "bin"  # python and terraform, but no dot
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    env = dict(os.environ, PATH=str(bin_dir))
+    result = subprocess.run([str(bin_dir / "python"), "-m", "deepsentinel.cli", "graph", "--stacks",
+                             str(tmp_path / "out"), "--out", str(tmp_path / "g.svg")], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert shutil.which("dot") is not None  # the suite itself has Graphviz; this run does not see it
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: Graphviz's `dot` is not on PATH, needed to draw g.svg (install Debian's graphviz package, or write "
+        "--out FILE.dot and render it elsewhere)"]
 
 
 def test_synth_json_is_one_document_on_stdout(tmp_path: Path):

@@ -38,9 +38,29 @@ def test_prod_differs_from_dev_only_through_settings(platform):
     assert platform.prod["terraform"]["backend"]["s3"]["key"] == "deepsentinel-prod/terraform.tfstate"
 
 
-def test_account_stack_has_a_versioned_state_bucket_and_a_lock_table(platform):
+def test_account_stack_has_a_versioned_state_bucket_and_locks_in_s3(platform):
+    """S3-native locking: "Backend Type: s3", State Locking (use_lockfile; DynamoDB locking is deprecated),
+    https://developer.hashicorp.com/terraform/language/backend/s3; Bucket Versioning is "highly recommended"."""
     state = platform.documents["deepsentinel-account"]
-    assert [t["hash_key"] for t in of_type(state, "aws_dynamodb_table").values()] == ["LockID"]
+    assert of_type(state, "aws_dynamodb_table") == {}
     assert [v["versioning_configuration"]["status"] for v in of_type(state, "aws_s3_bucket_versioning").values()] == [
         "Enabled"]
-    assert "local" in state["terraform"]["backend"]
+    for stack in ("deepsentinel-account", "deepsentinel-dev", "deepsentinel-prod"):
+        backend = platform.documents[stack]["terraform"]["backend"]["s3"]
+        assert backend["use_lockfile"] is True and "dynamodb_table" not in backend and backend["encrypt"] is True
+        assert backend["bucket"] == "deepsentinel-tfstate"
+    assert platform.documents["deepsentinel-account"]["terraform"]["backend"]["s3"]["key"] == "account/terraform.tfstate"
+
+
+def test_ci_user_may_take_the_s3_lock_but_write_no_state(platform):
+    """With use_lockfile Terraform needs s3:GetObject, s3:PutObject and s3:DeleteObject on `<key>.tflock`
+    ("Backend Type: s3", Permissions Required, https://developer.hashicorp.com/terraform/language/backend/s3)."""
+    import json
+
+    (policy,) = [json.loads(p["policy"]) for p in of_type(platform.documents["deepsentinel-account"],
+                                                             "aws_iam_user_policy").values()]
+    writes = [st for st in policy["Statement"] if st["Effect"] == "Allow" and
+              any(a in ("s3:PutObject", "s3:DeleteObject") for a in st["Action"])]
+    assert writes == [{"Sid": "StateLock", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject",
+                                                                         "s3:DeleteObject"],
+                       "Resource": ["arn:aws:s3:::deepsentinel-tfstate/*.tflock"]}]

@@ -1,0 +1,150 @@
+"""`deepsentinel bootstrap [--local]`: create the account stack and keep its state in the bucket it creates.
+
+The account stack holds the state bucket every stack keeps its state in, so its own first apply cannot
+use that bucket: it runs with a local state file, then that state is pushed into the bucket under
+`account/terraform.tfstate` and the local file is removed (like `cdk bootstrap`, whose state lives in the
+account, not on the machine that ran it). Every later run (another machine, a fresh clone, after
+`rm -rf cdktf.out`) finds the bucket and plans against the state in it, so bootstrap is idempotent.
+
+A run interrupted between the apply and the push leaves the local file in `.deepsentinel/bootstrap/`
+(or the local workdir); the next run applies and pushes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deepsentinel import cli
+from deepsentinel.errors import OperationFailed
+
+BOOTSTRAP_STATE_DIR = Path(".deepsentinel") / "bootstrap"
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    cli.add_settings_arguments(parser, multiple_envs=False)
+    parser.add_argument("--local", action="store_true",
+                        help="bootstrap the moto server of a local deployment (started if none is running)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (AWS mode)")
+
+
+def run(args: argparse.Namespace) -> int:
+    (settings,) = cli.settings_from_args(args, default_envs=("dev",))
+    from deepsentinel.target import target_from_args
+
+    target = target_from_args(args, settings, start=True)
+    confirm = (lambda question: True) if (args.yes or target.local) else _confirm
+    outputs = bootstrap(target, confirm=confirm)
+    print(f"state backend: s3://{outputs['state_bucket']} ({target.where}); locks are `<key>.tflock` objects "
+          f"beside each state\nthe account stack's own state: s3://{outputs['state_bucket']}/account/terraform.tfstate")
+    return 0
+
+
+@dataclass(frozen=True)
+class AccountStacks:
+    """The account stack synthesized twice: with a local state (first apply) and with its S3 backend."""
+
+    first_apply_dir: Path
+    stack_dir: Path
+    local_state: Path
+
+
+def bootstrap(target: Any, *, confirm: Any = lambda question: True, log: Any = print) -> dict[str, Any]:
+    """Create or update the account stack on `target`; return its outputs. Idempotent."""
+    return apply_account_stack(target, synth_account_stacks(target), confirm=confirm, log=log)
+
+
+def synth_account_stacks(target: Any) -> AccountStacks:
+    """Both syntheses up front (jsii runs in one thread; the terraform part may run in another)."""
+    from deepsentinel.app import synth_account
+    from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
+    from deepsentinel.stacks.provider import StackOptions
+
+    local_dir = (target.work.root / "bootstrap") if target.work else BOOTSTRAP_STATE_DIR.resolve()
+    with contextlib.redirect_stdout(sys.stderr):  # jsii's own chatter, if any
+        first = synth_account(target.settings, outdir=local_dir / "cdktf.out",
+                              options=StackOptions(endpoint_url=target.endpoint_url, local_state_dir=str(local_dir)))
+        final = synth_account(target.settings, outdir=target.outdir, options=StackOptions(
+            endpoint_url=target.endpoint_url))
+    return AccountStacks(first_apply_dir=first.parent, stack_dir=final.parent,
+                         local_state=local_dir / f"{ACCOUNT_STATE_KEY}.tfstate")
+
+
+def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = lambda question: True,
+                        log: Any = print) -> dict[str, Any]:
+    from deepsentinel import terraform
+    from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
+    from deepsentinel.stacks.provider import state_object_key
+    from deepsentinel.target import state_bucket_exists
+
+    bucket = target.settings.state_bucket_name
+    key = state_object_key(ACCOUNT_STATE_KEY)
+    if state_bucket_exists(target) and not stacks.local_state.is_file():
+        if not _object_exists(target.client("s3"), bucket, key):
+            raise OperationFailed(
+                f"the state bucket {bucket} exists on {target.where} but holds no account state at {key}: "
+                "restore it from an earlier version of that object, or import the account stack's resources "
+                "(README: Recovering the account stack's state)")
+        log(f"the state bucket {bucket} exists; planning the account stack against s3://{bucket}/{key}")
+    else:
+        # First run (or one interrupted before the push): apply with a local state, then move it.
+        log(f"the state bucket {bucket} does not exist yet on {target.where}: creating the account stack with "
+            f"a local state in {stacks.local_state.parent}/" if not stacks.local_state.is_file() else
+            f"found the state of an interrupted bootstrap in {stacks.local_state}: finishing it")
+        terraform.init(stacks.first_apply_dir, reconfigure=True, env=target.tf_env)
+        if not _plan_and_apply(target, stacks.first_apply_dir, confirm, log):
+            raise OperationFailed("bootstrap aborted; nothing changed")
+        terraform.init(stacks.stack_dir, reconfigure=True, env=target.tf_env)
+        log(f"moving the account stack's state into s3://{bucket}/{key} ...")
+        terraform.state_push(stacks.stack_dir, stacks.local_state, env=target.tf_env)
+        for leftover in stacks.local_state.parent.glob(f"{stacks.local_state.name}*"):  # and terraform's .backup
+            leftover.unlink()
+    terraform.init(stacks.stack_dir, reconfigure=True, env=target.tf_env)
+    if not _plan_and_apply(target, stacks.stack_dir, confirm, log):
+        raise OperationFailed("bootstrap aborted; nothing changed")
+    return terraform.outputs(stacks.stack_dir, env=target.tf_env)
+
+
+def _plan_and_apply(target: Any, stack_dir: Path, confirm: Any, log: Any) -> bool:
+    """Plan; when there are changes, confirm and apply exactly that plan. False when the user declined."""
+    from deepsentinel import terraform
+    from deepsentinel.deploy import CONFIRMED_PLAN, Progress
+
+    progress = Progress("created")
+    changes = terraform.plan(stack_dir, out=CONFIRMED_PLAN, env=target.tf_env,
+                             on_line=lambda line: progress(line) if line.startswith("Plan: ") else None)
+    if not changes:
+        log("deepsentinel-account: no changes")
+        return True
+    if not confirm(f"apply the account stack ({progress.total} changes) on {target.where}?"):
+        return False
+    started = time.perf_counter()
+    progress.started = started
+    terraform.apply(stack_dir, plan_file=CONFIRMED_PLAN, env=target.tf_env, on_line=progress)
+    log(f"deepsentinel-account: applied in {time.perf_counter() - started:.0f}s")
+    return True
+
+
+def _object_exists(s3: Any, bucket: str, key: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def _confirm(question: str) -> bool:
+    from deepsentinel.deploy import _confirm as ask
+
+    return ask(question)
