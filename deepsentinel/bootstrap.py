@@ -68,6 +68,7 @@ def synth_account_stacks(target: Any) -> AccountStacks:
     from deepsentinel.stacks.provider import StackOptions
 
     local_dir = (target.work.root / "bootstrap") if target.work else BOOTSTRAP_STATE_DIR.resolve()
+    local_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stdout(sys.stderr):  # jsii's own chatter, if any
         first = synth_account(target.settings, outdir=local_dir / "cdktf.out",
                               options=StackOptions(endpoint_url=target.endpoint_url, local_state_dir=str(local_dir)))

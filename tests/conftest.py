@@ -16,8 +16,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     # Registered here, at the root of the tests, so `pytest -m live --live-target=aws` works from the repo root.
     parser.addoption("--live-target", choices=("moto", "aws"), default="moto",
                      help=f"where live tests apply: moto (local, default) or aws (also needs {LIVE_AWS_OPT_IN}=1)")
-    parser.addoption("--live-keep-workdir", action="store_true", default=False,
-                     help="print the live deployments' working directories (logs, state) at the end")
+    parser.addoption("--live-keep", action="store_true", default=False,
+                     help="keep the live deployments (no destroy; moto servers stay up) to iterate on checks; a "
+                          "later run with the same --live-workdir reuses them; `python -m tests.live.sweep` removes them")
+    parser.addoption("--live-workdir", type=Path, default=None, metavar="DIR",
+                     help="where live deployments keep their servers, stacks, state and logs (default: pytest's tmp)")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ still standing.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LIVE_AWS_OPT_IN as AWS_OPT_IN  # noqa: E402
+from tests.live.harness import RECORD  # noqa: E402
+
 DEPLOYMENT_FIXTURES = {"network_live": "network", "security_live": "security", "storage_live": "storage",
                        "platform_live": "platform", "jobs_api_live": "jobs-api"}
 LIVE_DIR = Path(__file__).parent
@@ -40,6 +43,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                        f"set {AWS_OPT_IN}=1 to opt in")
         for item in live_items:
             item.add_marker(skip)
+    if config.getoption("--live-keep"):
+        keep = pytest.mark.skip(reason="--live-keep: the deployments stay up")
+        for item in live_items:
+            if item.get_closest_marker("live_destroy"):
+                item.add_marker(keep)
     # destroy checks last, so every deployment's tests ran while it was up and the destroys overlap
     items.sort(key=lambda i: i.get_closest_marker("live_destroy") is not None)
 
@@ -61,7 +69,9 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
     from tests.live.harness import Deployment, DeploymentPool
     from tests.live.stacks import build_jobs_api, build_platform, module_builder
 
-    root = tmp_path_factory.mktemp("live")
+    root = request.config.getoption("--live-workdir") or tmp_path_factory.mktemp("live")
+    root = Path(root).resolve()
+    keep = request.config.getoption("--live-keep")
 
     def log(message: str) -> None:
         sys.__stderr__.write(f"[live] {message}\n")
@@ -71,7 +81,9 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
         extra = ["jobs_api_enabled=true"] if name == "jobs-api" else []
         if live_target == "moto":
             return load_settings("dev", overrides=extra)  # one moto server per deployment: names never collide
-        project = f"dst{secrets.token_hex(3)}"  # unique: buckets and IAM users are account/global names
+        kept = root / name / RECORD
+        # unique, and the tag the sweeper finds a run's resources by: buckets and IAM users are account/global names
+        project = json.loads(kept.read_text())["project"] if keep and kept.is_file() else f"dst{secrets.token_hex(3)}"
         users = [f"{project}-alice", f"{project}-bob", f"{project}-carol"]
         return load_settings("dev", overrides=[f"project={project}", f"user_names={','.join(users)}",
                                                f"admin_user_names={users[0]}", *extra])
@@ -79,14 +91,15 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
     def factory(name: str):
         builder = {"platform": build_platform, "jobs-api": build_jobs_api}.get(name) or module_builder(name)
         return lambda: Deployment(name=name, settings=settings_for(name), build=builder, workdir=root / name,
-                                  target=live_target, log=log, cli_layout=name == "platform")
+                                  target=live_target, log=log, cli_layout=name == "platform", keep=keep)
 
     pool = DeploymentPool({n: factory(n) for n in DEPLOYMENT_FIXTURES.values()}, log)
     pool.start(_needed_deployments(request.session))
     yield pool
     pool.destroy_all()
-    if request.config.getoption("--live-keep-workdir"):
-        log(f"working directories under {root}")
+    if keep:
+        log(f"kept the deployments under {root}; rerun with --live-keep --live-workdir {root} to reuse them, "
+            f"remove them with `python -m tests.live.sweep --root {root}`")
 
 
 def _deployment_fixture(name: str):

@@ -8,6 +8,7 @@ several deployments overlap the provider's waits (SQS ~25 s, ALB ~60 s, RDS ~80 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import traceback
@@ -18,12 +19,14 @@ from typing import Any
 
 from deepsentinel import terraform
 from tests.live.aws_checks import Clients, find_project_resources
+from tests.live.retry import with_retries
 
 PARALLELISM = 30
 
 # build(app, settings, options) adds one stack named STACK to the app
 StackBuilder = Callable[[Any, Any, Any], None]
 STACK = "live"
+RECORD = "deployment.json"  # in each deployment's workdir until it is destroyed (tests.live.sweep reads it)
 
 
 @dataclass
@@ -45,6 +48,9 @@ class Deployment:
     # moto only: bootstrap the server and deploy the environment's stack as `deploy --local` does (state in the
     # server's state bucket, `server.json` in workdir), so CLI commands run with `--local --workdir workdir`.
     cli_layout: bool = False
+    # --live-keep: no destroy; on moto the server is detached, outlives pytest and is reused by the next run with
+    # the same --live-workdir. `python -m tests.live.sweep` removes kept or killed deployments.
+    keep: bool = False
     parallelism: int = PARALLELISM
     log: Callable[[str], None] = print
 
@@ -81,20 +87,33 @@ class Deployment:
         self.workdir.mkdir(parents=True, exist_ok=True)
         cli_layout = self.cli_layout and self.target == "moto"
         if self.target == "moto":
-            self._server = LocalAws.start(log_path=self.workdir / "moto.log",
-                                          info_file=self.workdir / "server.json" if cli_layout else None)
+            info = self.workdir / "server.json"
+            kept = LocalAws.find(info) if self.keep else None
+            if kept is not None:
+                self.log(f"{self.name}: reusing the kept moto server on {kept.endpoint_url}")
+            self._server = kept or LocalAws.start(log_path=self.workdir / "moto.log", info_file=info, detach=self.keep)
             self.endpoint_url = self._server.endpoint_url
         started = time.perf_counter()
         if cli_layout:
             self._prepare_like_deploy_local()
-            self.timings.synth = time.perf_counter() - started
-            return
-        app = App(outdir=str(self.workdir / "cdktf.out"))
-        self.build(app, self.settings, StackOptions(endpoint_url=self.endpoint_url,
-                                                    local_state_dir=str(self.workdir / "state")))
-        app.synth()
-        self.stack_dir = self.workdir / "cdktf.out" / "stacks" / STACK
+        else:
+            app = App(outdir=str(self.workdir / "cdktf.out"))
+            self.build(app, self.settings, StackOptions(endpoint_url=self.endpoint_url,
+                                                        local_state_dir=str(self.workdir / "state")))
+            app.synth()
+            self.stack_dir = self.workdir / "cdktf.out" / "stacks" / STACK
         self.timings.synth = time.perf_counter() - started
+        self._write_record()
+
+    def _write_record(self) -> None:
+        """What the sweeper needs to remove this deployment if the run dies or keeps it."""
+        import json
+
+        (self.workdir / RECORD).write_text(json.dumps({
+            "name": self.name, "target": self.target, "project": self.settings.project,
+            "prefix": self.settings.prefix, "region": self.settings.region, "endpoint_url": self.endpoint_url,
+            "stack_dir": str(self.stack_dir), "cli_layout": self._account is not None,
+            "account_users": [*self.settings.user_names, f"{self.settings.project}-{self.settings.ci_user_name}"]}))
 
     def _prepare_like_deploy_local(self) -> None:
         import io
@@ -132,7 +151,8 @@ class Deployment:
             terraform.init(self.stack_dir, env=env, reconfigure=True, on_line=self._line_logger("init"))
             self.timings.init = time.perf_counter() - started
             started = time.perf_counter()
-            terraform.apply(self.stack_dir, parallelism=self.parallelism, env=env, on_line=self._line_logger("apply"))
+            with_retries(lambda: terraform.apply(self.stack_dir, parallelism=self.parallelism, env=env,
+                                                 on_line=self._line_logger("apply")), log=self._line_logger("apply"))
             self.timings.apply = time.perf_counter() - started
             self.log(f"{self.name}: applied in {self.timings.apply:.0f}s")
             self.outputs = terraform.outputs(self.stack_dir, env=env)
@@ -166,18 +186,19 @@ class Deployment:
     def _destroy(self) -> None:
         try:
             self._applied.wait()  # never destroy under a running apply
+            if self.keep:
+                self.log(f"{self.name}: kept in {self.workdir} (--live-keep; remove with "
+                         f"`python -m tests.live.sweep --root {self.workdir}`)")
+                self._server = None  # it stays up
+                return
             if self.stack_dir is not None and (self.stack_dir / ".terraform").is_dir():
                 started = time.perf_counter()
-                terraform.destroy(self.stack_dir, parallelism=self.parallelism, env=self._tf_env(),
-                                  on_line=self._line_logger("destroy"))
+                destroy_stack(self.stack_dir, self._tf_env(), parallelism=self.parallelism,
+                              log=self._line_logger("destroy"))
                 self.timings.destroy = time.perf_counter() - started
                 self.log(f"{self.name}: destroyed in {self.timings.destroy:.0f}s")
-            found = find_project_resources(self.clients, self.settings.project, self.settings.prefix)
-            # The account stack stays, as bootstrap is once per account (it goes with the moto server): its
-            # users carry the Project tag, everything else of it is named {project}-..., outside the prefix.
-            account_users = {f"iam user {name}" for name in
-                             (*self.settings.user_names, f"{self.settings.project}-{self.settings.ci_user_name}")}
-            self.leftovers = [f for f in found if self._account is None or f not in account_users]
+            self.leftovers = project_leftovers(self.clients, json.loads((self.workdir / RECORD).read_text()))
+            (self.workdir / RECORD).unlink()
         except Exception as error:  # noqa: BLE001
             self.destroy_error = f"{type(error).__name__}: {error}"
             self.log(f"{self.name}: destroy FAILED: {str(error)[-2000:]}")
@@ -194,6 +215,21 @@ class Deployment:
         if self.destroy_error:
             raise RuntimeError(f"{self.name}: destroy failed:\n{self.destroy_error[-6000:]}")
         return self
+
+
+def destroy_stack(stack_dir: Path, env: dict[str, str], *, parallelism: int, log: Callable[[str], None]) -> None:
+    with_retries(lambda: terraform.destroy(stack_dir, parallelism=parallelism, env=env, on_line=log), log=log)
+
+
+def project_leftovers(clients: Clients, record: dict[str, Any]) -> list[str]:
+    """What is still tagged or named like the deployment's project, except its account stack.
+
+    The account stack stays, as bootstrap is once per account (on moto it goes with the server): its users
+    carry the Project tag; everything else of it is named {project}-..., outside the environment prefix.
+    """
+    found = find_project_resources(clients, record["project"], record["prefix"])
+    account_users = {f"iam user {name}" for name in record["account_users"]} if record["cli_layout"] else set()
+    return [f for f in found if f not in account_users]
 
 
 class DeploymentPool:
