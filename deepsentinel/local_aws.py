@@ -128,6 +128,15 @@ MOTO_EXCEPTIONS = (
         "response patch: the answer carries <EventBridgeConfiguration/> when it is set",
     ),
     MotoException(
+        "aws_budgets_budget",
+        "moto implements neither DescribeSubscribersForNotification, which the provider calls for every notification "
+        "when it reads a budget, nor the Budgets tag actions (ListTagsForResource/TagResource/UntagResource; the "
+        "provider's default tags apply to budgets): HTTP 500, the apply fails after the budget is created",
+        "response patch: a notification's subscribers are answered from what CreateBudget/CreateNotification stored "
+        "(NotFoundException for an unknown one), and tags are kept per budget ARN (CreateBudget's ResourceTags "
+        "included, dropped with the budget)",
+    ),
+    MotoException(
         "aws_lambda_event_source_mapping (SQS) at run time",
         "on every SendMessage moto receives the queue's messages for the mapping and invokes the function, which "
         "cannot run without Docker: each message loses one receive (a malformed message reached the DLQ after "
@@ -165,6 +174,7 @@ def configure_moto() -> None:
     _patch_lambda_dead_letter_config()
     _patch_s3_eventbridge_notification()
     _patch_sqs_no_builtin_lambda_polling()
+    _patch_budgets_subscribers_and_tags()
     _configured = True
 
 
@@ -446,6 +456,75 @@ def _patch_batch_jobs_wait_for_a_runner() -> None:
 
     models.BatchSimpleBackend._mark_job_as_finished = leave_submitted
     urls.url_paths["{0}" + BATCH_JOB_OUTCOME_PATH] = job_outcome
+
+
+def _budget_arn(account_id: str, budget_name: str) -> str:
+    return f"arn:aws:budgets::{account_id}:budget/{budget_name}"
+
+
+def _patch_budgets_subscribers_and_tags() -> None:
+    from moto.budgets import responses
+    from moto.budgets.exceptions import NotFoundException
+
+    cls = responses.BudgetsResponse
+    if hasattr(cls, "describe_subscribers_for_notification"):
+        return
+    original_create, original_delete = cls.create_budget, cls.delete_budget
+
+    def tag_store(self: Any) -> dict[str, dict[str, str]]:
+        backend = self.backend
+        if not hasattr(backend, "deepsentinel_tags"):
+            backend.deepsentinel_tags = {}
+        return backend.deepsentinel_tags
+
+    def same_notification(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        keys = ("NotificationType", "ComparisonOperator", "Threshold", "ThresholdType")
+        return all(str(a.get(k, "PERCENTAGE" if k == "ThresholdType" else None)) ==
+                   str(b.get(k, "PERCENTAGE" if k == "ThresholdType" else None)) for k in keys)
+
+    def create_budget(self: Any) -> str:
+        answer = original_create(self)
+        tags = self._get_param("ResourceTags") or []
+        if tags:
+            arn = _budget_arn(self._get_param("AccountId"), self._get_param("Budget")["BudgetName"])
+            tag_store(self)[arn] = {t["Key"]: t["Value"] for t in tags}
+        return answer
+
+    def delete_budget(self: Any) -> str:
+        answer = original_delete(self)
+        tag_store(self).pop(_budget_arn(self._get_param("AccountId"), self._get_param("BudgetName")), None)
+        return answer
+
+    def describe_subscribers_for_notification(self: Any) -> str:
+        budget_name = self._get_param("BudgetName")
+        budget = self.backend.budgets[self._get_param("AccountId")].get(budget_name)
+        if budget is None:
+            raise NotFoundException(f"Unable to get subscribers: {budget_name} - the budget doesn't exist.")
+        wanted = self._get_param("Notification")
+        for notification in budget.notifications:
+            if same_notification(notification.details, wanted):
+                return json.dumps({"Subscribers": notification.subscribers})
+        raise NotFoundException(f"Unable to get subscribers - no such notification on {budget_name}.")
+
+    def list_tags_for_resource(self: Any) -> str:
+        tags = tag_store(self).get(self._get_param("ResourceARN"), {})
+        return json.dumps({"ResourceTags": [{"Key": k, "Value": v} for k, v in tags.items()]})
+
+    def tag_resource(self: Any) -> str:
+        tags = tag_store(self).setdefault(self._get_param("ResourceARN"), {})
+        tags.update({t["Key"]: t["Value"] for t in self._get_param("ResourceTags") or []})
+        return json.dumps({})
+
+    def untag_resource(self: Any) -> str:
+        tags = tag_store(self).get(self._get_param("ResourceARN"), {})
+        for key in self._get_param("ResourceTagKeys") or []:
+            tags.pop(key, None)
+        return json.dumps({})
+
+    cls.create_budget, cls.delete_budget = create_budget, delete_budget
+    cls.describe_subscribers_for_notification = describe_subscribers_for_notification
+    cls.list_tags_for_resource, cls.tag_resource, cls.untag_resource = (list_tags_for_resource, tag_resource,
+                                                                         untag_resource)
 
 
 # --- server ----------------------------------------------------------------------------------------------

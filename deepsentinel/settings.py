@@ -146,6 +146,21 @@ class PlatformSettings:
     lambda_reserved_concurrency: bool = False  # reserve concurrency per function (a new account's limit of 10
     # cannot spare it: AWS keeps 10 unreserved)
 
+    # Operations: the cost guard, the database's night stop, the jobs queue's type.
+    budget_monthly_usd: int = 300  # AWS Budgets monthly COST limit of the environment (resources tagged with its
+    # Environment tag, once that cost-allocation tag is activated), whole USD >= 1
+    budget_thresholds_percent: tuple[int, ...] = (80, 100)  # ACTUAL-cost notifications at these percentages of the
+    # limit, each 1..1000, distinct; (): none. With the forecast one at most 5 (AWS's limit per budget)
+    budget_forecast_percent: int | None = 100  # a FORECASTED-cost notification at this percentage, 1..1000; None: none
+    budget_email: str | None = None  # the budget's notifications also e-mail this address; None: alerts topic only
+    db_night_stop: bool = True  # stop the RDS instance at db_stop_schedule and start it at db_start_schedule (dev
+    # only by default; needs night_scale_down, or the services would run against a stopped database); False: never
+    db_stop_schedule: str = "cron(0 20 * * ? *)"  # in schedule_timezone; cron(...), rate(...) or at(...)
+    db_start_schedule: str = "cron(45 8 * * ? *)"  # before scale_up_schedule: a start takes several minutes
+    fifo_job_queue: bool = False  # True: the jobs queue and its DLQ are FIFO (.fifo names, content-based
+    # deduplication; the event source drops sqs_batching_window_seconds, which Lambda does not support for FIFO
+    # queues); every sender must set MessageGroupId (the backend gets QUEUE_IS_FIFO=true). False: standard queues
+
     @property
     def gpu_vcpus_per_instance(self) -> int:
         """vCPUs of the largest configured GPU type (the compute environment's vCPUs per instance)."""
@@ -195,6 +210,8 @@ DEFAULTS: dict[str, PlatformSettings] = {
         access_logs_enabled=True,
         db_enhanced_monitoring=True,
         lambda_reserved_concurrency=True,
+        budget_monthly_usd=1000,
+        db_night_stop=False,
     ),
 }
 FIELDS = {f.name: f for f in dataclasses.fields(PlatformSettings)}
@@ -254,7 +271,13 @@ def _coerce(key: str, value: object) -> object:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
             raise ValueError(f"{key}: expected a list, got {value!r}")
-        return tuple(str(i).strip() for i in items if str(i).strip())
+        words = tuple(str(i).strip() for i in items if str(i).strip())
+        if typing.get_args(hint)[0] is int:
+            try:
+                return tuple(int(w) for w in words)
+            except ValueError:
+                raise ValueError(f"{key}: expected a list of integers, got {value!r}") from None
+        return words
     if origin is dict:
         if isinstance(value, str):
             pairs = [p.split(":", 1) for p in value.split(",") if p]
@@ -297,6 +320,7 @@ def validate(s: PlatformSettings) -> None:
         if not az.startswith(s.region):
             problems.append(f"availability_zones: {az!r} is not in region {s.region!r}")
     problems += _network_problems(s)
+    problems += _operations_problems(s)
     for purpose in ("raw-videos", "terraform-state"):
         name = s.bucket_name(purpose)
         if not _S3_BUCKET_NAME.match(name) or ".." in name:
@@ -390,6 +414,39 @@ def validate(s: PlatformSettings) -> None:
         problems.append(f"admin_user_names: {sorted(set(s.admin_user_names) - set(s.user_names))} not in user_names")
     if problems:
         raise SettingsError(problems)
+
+
+# AWS Budgets: "A budget can have up to five notifications" (CreateBudget, NotificationsWithSubscribers,
+# https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_CreateBudget.html)
+BUDGET_MAX_NOTIFICATIONS = 5
+BUDGET_MAX_PERCENT = 1000
+
+
+def _operations_problems(s: PlatformSettings) -> list[str]:
+    problems: list[str] = []
+    if s.budget_monthly_usd < 1:
+        problems.append(f"budget_monthly_usd: must be at least 1 (whole USD), got {s.budget_monthly_usd}")
+    forecast = () if s.budget_forecast_percent is None else (s.budget_forecast_percent,)
+    for name, values in (("budget_thresholds_percent", s.budget_thresholds_percent),
+                         ("budget_forecast_percent", forecast)):
+        for value in values:
+            if not 1 <= value <= BUDGET_MAX_PERCENT:
+                problems.append(f"{name}: {value} is outside 1..{BUDGET_MAX_PERCENT} (percent of budget_monthly_usd)")
+    if len(set(s.budget_thresholds_percent)) != len(s.budget_thresholds_percent):
+        problems.append(f"budget_thresholds_percent: values must be distinct, got {list(s.budget_thresholds_percent)}")
+    notifications = len(s.budget_thresholds_percent) + len(forecast)
+    if notifications > BUDGET_MAX_NOTIFICATIONS:
+        problems.append(f"budget_thresholds_percent/budget_forecast_percent: {notifications} notifications; AWS "
+                        f"Budgets allows at most {BUDGET_MAX_NOTIFICATIONS} per budget")
+    if s.budget_email is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", s.budget_email):
+        problems.append(f"budget_email: {s.budget_email!r} is not an e-mail address")
+    if s.db_night_stop and not s.night_scale_down:
+        problems.append("db_night_stop: needs night_scale_down=true (the services would run against a stopped "
+                        "database); allowed: db_night_stop=false, or both true")
+    for name in ("db_stop_schedule", "db_start_schedule"):
+        if not _SCHEDULE.match(getattr(s, name)):
+            problems.append(f"{name}: {getattr(s, name)!r} must be cron(...), rate(...) or at(...)")
+    return problems
 
 
 _LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,

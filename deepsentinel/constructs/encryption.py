@@ -16,8 +16,9 @@ from constructs import Construct
 
 from deepsentinel.settings import PlatformSettings
 
-# Services that publish to the environment's encrypted SNS topics on their own behalf.
-PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+# Services that publish to the environment's encrypted SNS topics on their own behalf (AWS Budgets: the cost
+# guard's notifications, constructs/budget.py).
+PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com")
 # What a publisher to an SSE-KMS topic needs (Amazon SNS Developer Guide, "Configuring AWS KMS permissions").
 PUBLISH_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"]
 KEY_DELETION_WINDOW_DAYS = 30

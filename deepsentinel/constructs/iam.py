@@ -46,6 +46,7 @@ class Iam(Construct):
     batch_job_role_arn: str
     lambda_role_arns: dict[str, str]  # function folder -> role ARN
     scheduler_role_arn: str  # EventBridge Scheduler: invokes the scheduled functions
+    db_scheduler_role_arn: str | None  # EventBridge Scheduler: stops/starts the DB (db_night_stop); None: off
     batch_service_role_ready: list[ITerraformDependable]  # the role with its policy attached
     lambda_role_ready: dict[str, list[ITerraformDependable]]  # function folder -> its role's policies
 
@@ -142,6 +143,15 @@ class Iam(Construct):
                   "InvokeScheduledFunctions"),
             allow(["kms:Decrypt"], [props.kms_key_arn], "ReadEncryptedSchedules")])
         self.scheduler_role_arn = scheduler.arn
+        self.db_scheduler_role_arn = None
+        if s.db_night_stop:
+            # The database's night stop (constructs/db_night_stop.py): Scheduler's universal target calls the RDS
+            # API with this role, which may stop and start exactly the environment's instance.
+            db_scheduler, _ = self._role("db-night-stop", "scheduler.amazonaws.com", statements=[
+                allow(["rds:StopDBInstance", "rds:StartDBInstance"], [arn("rds", f"db:{n.db_instance}")],
+                      "StopAndStartTheDatabase"),
+                allow(["kms:Decrypt"], [props.kms_key_arn], "ReadEncryptedSchedules")])
+            self.db_scheduler_role_arn = db_scheduler.arn
         self.ecs_task_execution_role_arn = execution.arn
         self.backend_task_role_arn = backend.arn
         self.frontend_task_role_arn = frontend.arn

@@ -21,15 +21,25 @@ class ResourceNames:
 
     @property
     def jobs_queue(self) -> str:
-        return self.settings.name("jobs")
+        return self.settings.name("jobs") + self._fifo_suffix
 
     @property
     def jobs_dlq(self) -> str:
-        return self.settings.name("jobs-dlq")
+        return self.settings.name("jobs-dlq") + self._fifo_suffix
+
+    @property
+    def _fifo_suffix(self) -> str:
+        """SQS requires a FIFO queue's name to end in .fifo (CreateQueue, FifoQueue)."""
+        return ".fifo" if self.settings.fifo_job_queue else ""
 
     @property
     def functions_dlq(self) -> str:
         return self.settings.name("functions-dlq")
+
+    @property
+    def db_instance(self) -> str:
+        """The RDS instance identifier (storage creates it; the night stop's role names it)."""
+        return self.settings.name("postgres")
 
     @property
     def idempotency_table(self) -> str:

@@ -66,6 +66,7 @@ class Network(Construct):
     private_subnet_ids: list[str]
     private_route_table_ids: list[str]
     alb_arn: str
+    alb_arn_suffix: str  # app/<name>/<id>: the LoadBalancer dimension of the AWS/ApplicationELB metrics
     alb_dns_name: str
     alb_security_group_id: str
     frontend_target_group_arn: str
@@ -166,6 +167,7 @@ class Network(Construct):
         self.private_subnet_ids = [p.id for p in private]
         self.private_route_table_ids = [rt.id for rt in private_rts]
         self.alb_arn = alb.arn
+        self.alb_arn_suffix = alb.arn_suffix
         self.alb_dns_name = alb.dns_name
         self.alb_security_group_id = alb_sg.id
         self.frontend_target_group_arn = frontend_tg.arn

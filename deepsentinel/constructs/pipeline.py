@@ -13,7 +13,8 @@ from cdktf_cdktf_provider_aws.batch_job_definition import (BatchJobDefinition, B
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (CloudwatchMetricAlarm, CloudwatchMetricAlarmMetricQuery,
+                                                              CloudwatchMetricAlarmMetricQueryMetric)
 from cdktf_cdktf_provider_aws.dynamodb_table import (DynamodbTable, DynamodbTableAttribute,
                                                      DynamodbTablePointInTimeRecovery,
                                                      DynamodbTableServerSideEncryption, DynamodbTableTtl)
@@ -26,11 +27,13 @@ from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.scheduler_schedule import (SchedulerSchedule, SchedulerScheduleFlexibleTimeWindow,
                                                          SchedulerScheduleTarget)
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from deepsentinel.constructs.names import ECR_REPOSITORIES, LAMBDA_FUNCTIONS, ResourceNames
+from deepsentinel.constructs.policies import policy_document
 from deepsentinel.settings import PlatformSettings
 
 LAMBDA_RUNTIME = "python3.12"
@@ -45,6 +48,8 @@ CPU_JOB_RESOURCES = {"VCPU": "4", "MEMORY": "15360"}
 QUEUE_AGE_ALARM_SECONDS = 900
 OTHER_FUNCTIONS_RESERVED_CONCURRENCY = 2  # event-driven helpers; sqs_to_batch reserves lambda_max_concurrency
 QUEUE_DEPTH_ALARM_MESSAGES = 100
+LAMBDA_ERROR_RATE_PERCENT = 5
+ERROR_RATE_FUNCTIONS = ("sqs_to_batch",)  # alarmed on their error rate; the other functions on Errors > 0
 DEFAULT_LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 
 
@@ -54,6 +59,28 @@ def claim_ttl_seconds(s: PlatformSettings) -> int:
     return max(s.lambda_timeout_seconds, s.queue_visibility_timeout_seconds // 2)
 
 
+def alerts_topic_policy(topic_arn: str, account_id: str, s: PlatformSettings) -> str:
+    """Who may publish to the alerts topic. Setting a topic policy replaces SNS's default one, so the first two
+    statements keep what the default gave: the account's own principals (IAM decides, e.g. the failure monitor's
+    role) and the environment's CloudWatch alarms. The third lets AWS Budgets publish the cost guard's
+    notifications, as "Creating an Amazon SNS topic for budget notifications" (AWS Cost Management User Guide,
+    https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html) prescribes: the
+    budgets service principal, limited to this account's budgets. The topic's key must let both services use it
+    too (constructs/encryption.py)."""
+    same_account = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return policy_document(
+        {"Sid": "AccountPrincipals", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+         "Action": ["SNS:Publish", "SNS:Subscribe", "SNS:GetTopicAttributes", "SNS:ListSubscriptionsByTopic"],
+         "Resource": topic_arn},
+        {"Sid": "CloudWatchAlarms", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
+         "Action": "SNS:Publish", "Resource": topic_arn,
+         "Condition": {**same_account,
+                       "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{s.region}:{account_id}:alarm:{s.prefix}-*"}}},
+        {"Sid": "AWSBudgetsSNSPublishingPermissions", "Effect": "Allow",
+         "Principal": {"Service": "budgets.amazonaws.com"}, "Action": "SNS:Publish", "Resource": topic_arn,
+         "Condition": {**same_account, "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{account_id}:*"}}})
+
+
 class MissingHandlerError(FileNotFoundError):
     """A Lambda folder has no handler.py: synth stops instead of deploying an empty function."""
 
@@ -61,6 +88,7 @@ class MissingHandlerError(FileNotFoundError):
 @dataclass(frozen=True, kw_only=True)
 class PipelineProps:
     settings: PlatformSettings
+    account_id: str  # the alerts topic's policy names the account's alarms and budgets
     job_queue_arn: str
     batch_log_group_name: str
     worker_image_url: str  # ECR repository URL of the video-analysis image
@@ -86,28 +114,38 @@ class PipelineProps:
 class Pipeline(Construct):
     jobs_queue_url: str
     jobs_queue_arn: str
+    jobs_queue_name: str
+    dlq_name: str
+    batch_failed_rule_name: str  # EventBridge rule on the job queue's FAILED jobs (its TriggeredRules count them)
     dlq_arn: str
     dlq_url: str
     idempotency_table_name: str
     idempotency_table_arn: str
     functions_dlq_arn: str  # failed asynchronous invocations of every function
     alerts_topic_arn: str
+    alerts_topic_ready: list[ITerraformDependable]  # the topic's policy: what a publisher must wait for
     video_events_topic_arn: str
     function_names: dict[str, str]
+    function_log_group_names: dict[str, str]  # function folder -> its log group (a reference: created first)
     job_definition_arns: dict[str, str]  # gpu, cpu
 
     def __init__(self, scope: Construct, id_: str, *, props: PipelineProps) -> None:
         super().__init__(scope, id_)
         s = props.settings
         self._s, self._names, self._props = s, ResourceNames(s), props
+        self._log_group_names: dict[str, str] = {}
         missing = [f for f in LAMBDA_FUNCTIONS if not (props.lambdas_dir / f / "handler.py").is_file()]
         if missing:
             raise MissingHandlerError(f"Lambda folders without handler.py under {props.lambdas_dir}: "
                                       f"{', '.join(missing)}; each function needs <folder>/handler.py "
                                       "defining handler(event, context)")
         n = self._names
+        # FIFO option: the DLQ of a FIFO queue must be FIFO too ("Using dead-letter queues in Amazon SQS": the
+        # queue types must match). Content-based deduplication: a resend of the same body within 5 minutes is
+        # dropped by SQS, so senders need only a MessageGroupId (the video id), no deduplication id.
+        fifo = {"fifo_queue": True, "content_based_deduplication": True} if s.fifo_job_queue else {}
         dlq = SqsQueue(self, "jobs-dlq", name=n.jobs_dlq, message_retention_seconds=DLQ_RETENTION_SECONDS,
-                       kms_master_key_id=props.kms_key_arn)
+                       kms_master_key_id=props.kms_key_arn, **fifo)
         # Failed asynchronous invocations (EventBridge, Scheduler) of every function land here.
         self._function_dlq = SqsQueue(self, "functions-dlq", name=n.functions_dlq,
                                       message_retention_seconds=DLQ_RETENTION_SECONDS,
@@ -115,7 +153,7 @@ class Pipeline(Construct):
         queue = SqsQueue(self, "jobs-queue", name=n.jobs_queue, kms_master_key_id=props.kms_key_arn,
                          visibility_timeout_seconds=s.queue_visibility_timeout_seconds,
                          redrive_policy=json.dumps({"deadLetterTargetArn": dlq.arn,
-                                                    "maxReceiveCount": s.max_receive_count}))
+                                                    "maxReceiveCount": s.max_receive_count}), **fifo)
         table = DynamodbTable(self, "idempotency-table", name=n.idempotency_table, billing_mode="PAY_PER_REQUEST",
                               hash_key="video_id", attribute=[DynamodbTableAttribute(name="video_id", type="S")],
                               ttl=DynamodbTableTtl(attribute_name="expires_at", enabled=True),
@@ -125,6 +163,9 @@ class Pipeline(Construct):
                               deletion_protection_enabled=s.deletion_protection)
         # The environment's own key: CloudWatch and EventBridge cannot use the AWS managed alias/aws/sns.
         topic = SnsTopic(self, "alerts", name=n.alerts_topic, kms_master_key_id=props.kms_key_arn)
+        policy = SnsTopicPolicy(self, "alerts-policy", arn=topic.arn,
+                                policy=alerts_topic_policy(topic.arn, props.account_id, s))
+        self.alerts_topic_ready = [policy]
         if s.alarm_email:
             SnsTopicSubscription(self, "alerts-email", topic_arn=topic.arn, protocol="email",
                                  endpoint=s.alarm_email)
@@ -152,15 +193,19 @@ class Pipeline(Construct):
         }
         functions = {folder: self._function(folder, environments[folder]) for folder in LAMBDA_FUNCTIONS}
 
+        # "Batching window is not supported for FIFO queues" ("Lambda parameters for Amazon SQS event source
+        # mappings"); a FIFO source also caps the batch size at 10, which SQS_BATCH_SIZE is.
         LambdaEventSourceMapping(self, "jobs-to-lambda", event_source_arn=queue.arn,
                                  function_name=functions["sqs_to_batch"].arn, batch_size=SQS_BATCH_SIZE,
-                                 maximum_batching_window_in_seconds=s.sqs_batching_window_seconds,
+                                 maximum_batching_window_in_seconds=None if s.fifo_job_queue
+                                 else s.sqs_batching_window_seconds,
                                  function_response_types=["ReportBatchItemFailures"],
                                  scaling_config=LambdaEventSourceMappingScalingConfig(
                                      maximum_concurrency=s.lambda_max_concurrency),
                                  # CreateEventSourceMapping checks that the role may read the queue.
                                  depends_on=props.lambda_role_ready["sqs_to_batch"])
-        self._event_rule("batch-failed", functions["batch_failure_monitor"], event_pattern=json.dumps({
+        self.batch_failed_rule_name = self._event_rule("batch-failed", functions["batch_failure_monitor"],
+                                                       event_pattern=json.dumps({
             "source": ["aws.batch"], "detail-type": ["Batch Job State Change"],
             "detail": {"status": ["FAILED"], "jobQueue": [props.job_queue_arn]}}))
         # Rotation of the RDS-managed secret: running backend tasks hold the old password (ECS injects secrets
@@ -179,6 +224,8 @@ class Pipeline(Construct):
 
         self.jobs_queue_url = queue.url
         self.jobs_queue_arn = queue.arn
+        self.jobs_queue_name = queue.name
+        self.dlq_name = dlq.name
         self.dlq_arn = dlq.arn
         self.dlq_url = dlq.url
         self.idempotency_table_name = table.name
@@ -186,6 +233,7 @@ class Pipeline(Construct):
         self.functions_dlq_arn = self._function_dlq.arn
         self.alerts_topic_arn = topic.arn
         self.function_names = {folder: fn.function_name for folder, fn in functions.items()}
+        self.function_log_group_names = dict(self._log_group_names)
         self.job_definition_arns = job_definitions
 
     def _function(self, folder: str, environment: dict[str, str]) -> LambdaFunction:
@@ -193,6 +241,7 @@ class Pipeline(Construct):
         code = TerraformAsset(self, f"{folder}-code", path=str(props.lambdas_dir / folder), type=AssetType.ARCHIVE)
         log_group = CloudwatchLogGroup(self, f"{folder}-logs", name=self._names.function_log_group(folder),
                                        retention_in_days=s.log_retention_days, kms_key_id=props.kms_key_arn)
+        self._log_group_names[folder] = log_group.name
         reserved = s.lambda_max_concurrency if folder == "sqs_to_batch" else OTHER_FUNCTIONS_RESERVED_CONCURRENCY
         return LambdaFunction(self, folder, function_name=self._names.function(folder),
                               role=props.lambda_role_arns[folder], runtime=LAMBDA_RUNTIME, handler="handler.handler",
@@ -235,12 +284,13 @@ class Pipeline(Construct):
             timeout=BatchJobDefinitionTimeout(attempt_duration_seconds=s.job_timeout_seconds))
         return definition.arn
 
-    def _event_rule(self, purpose: str, function: LambdaFunction, **rule: str) -> None:
+    def _event_rule(self, purpose: str, function: LambdaFunction, **rule: str) -> str:
         target_rule = CloudwatchEventRule(self, f"{purpose}-rule", name=self._s.name(purpose), **rule)
         CloudwatchEventTarget(self, f"{purpose}-target", rule=target_rule.name, arn=function.arn)
         LambdaPermission(self, f"{purpose}-permission", statement_id="AllowEventBridge", action="lambda:InvokeFunction",
                          function_name=function.function_name, principal="events.amazonaws.com",
                          source_arn=target_rule.arn)
+        return target_rule.name
 
     def _alarms(self, queue: SqsQueue, dlq: SqsQueue, functions: dict[str, LambdaFunction], topic_arn: str) -> None:
         alarms = [
@@ -249,8 +299,9 @@ class Pipeline(Construct):
              QUEUE_AGE_ALARM_SECONDS),
             ("queue-depth", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue.name}, "Maximum",
              QUEUE_DEPTH_ALARM_MESSAGES),
+            # The event-driven helpers run a few times a week: every error of theirs is worth a message.
             *[(f"{folder.replace('_', '-')}-errors", "AWS/Lambda", "Errors", {"FunctionName": fn.function_name},
-               "Sum", 0) for folder, fn in functions.items()],
+               "Sum", 0) for folder, fn in functions.items() if folder not in ERROR_RATE_FUNCTIONS],
         ]
         for purpose, namespace, metric, dimensions, statistic, threshold in alarms:
             CloudwatchMetricAlarm(self, f"{purpose}-alarm", alarm_name=self._s.name(purpose), namespace=namespace,
@@ -258,3 +309,30 @@ class Pipeline(Construct):
                                   evaluation_periods=1, threshold=threshold,
                                   comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
                                   alarm_actions=[topic_arn], ok_actions=[topic_arn])
+        for folder in ERROR_RATE_FUNCTIONS:
+            self._error_rate_alarm(folder, functions[folder], topic_arn)
+
+    def _error_rate_alarm(self, folder: str, function: LambdaFunction, topic_arn: str) -> None:
+        """Errors / Invocations x 100 above LAMBDA_ERROR_RATE_PERCENT in 5 minutes (metric math: "Using metric
+        math" in the CloudWatch User Guide). The high-volume consumer gets a rate instead of Errors > 0, which one
+        throttled retry in thousands of messages would trip.
+
+        Missing data is not breaching: Lambda publishes Invocations only for periods with invocations, so an idle
+        function has no rate at all, and no invocations means no errors. FILL(errors, 0) keeps a period with
+        invocations but no Errors datapoint a 0 % period rather than a gap.
+        """
+        def metric(id_: str, name: str) -> CloudwatchMetricAlarmMetricQuery:
+            return CloudwatchMetricAlarmMetricQuery(id=id_, return_data=False, metric=(
+                CloudwatchMetricAlarmMetricQueryMetric(namespace="AWS/Lambda", metric_name=name, period=300, stat="Sum",
+                                                       dimensions={"FunctionName": function.function_name})))
+
+        purpose = f"{folder.replace('_', '-')}-error-rate"
+        CloudwatchMetricAlarm(
+            self, f"{purpose}-alarm", alarm_name=self._s.name(purpose), evaluation_periods=1,
+            threshold=LAMBDA_ERROR_RATE_PERCENT, comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching", alarm_actions=[topic_arn], ok_actions=[topic_arn],
+            alarm_description=f"{function.function_name}: more than {LAMBDA_ERROR_RATE_PERCENT} % of invocations "
+                              "failed in 5 minutes",
+            metric_query=[metric("errors", "Errors"), metric("invocations", "Invocations"),
+                          CloudwatchMetricAlarmMetricQuery(id="error_rate", label="error rate (%)", return_data=True,
+                                                           expression="100 * FILL(errors, 0) / invocations")])

@@ -345,6 +345,22 @@ def _dynamodb(r: Resource, c: _Context) -> list[CostLine]:
     return [_line(r, "DynamoDB on-demand (priced per video; storage negligible)", 0.0)]
 
 
+def _alarm(r: Resource, c: _Context) -> list[CostLine]:
+    """CloudWatch bills an alarm per metric it evaluates: a metric math alarm counts each metric of its
+    expression (the metric_query entries with a metric), not the expression itself."""
+    metrics = sum(1 for q in r.config.get("metric_query", []) if q.get("metric")) or 1
+    return [_line(r, f"alarm, {metrics} metric{'s' if metrics > 1 else ''}",
+                  metrics * c.table.usd("cloudwatch_alarm_month"), prices=("cloudwatch_alarm_month",))]
+
+
+def _budget(r: Resource, c: _Context) -> list[CostLine]:
+    """The first two budgets of an account are free, later ones are billed per day: whether this one is free
+    depends on the account's other budgets (dev and prod have one each: both free), so 0 to the daily price."""
+    days = c.hours / 24
+    return [_line(r, f"AWS Budgets budget (free as one of the account's first two; else {days:g} budget-days)",
+                  0.0, days * c.table.usd("budget_day"), 0.0, prices=("budget_day",))]
+
+
 RULES: dict[str, Rule] = {
     "aws_nat_gateway": _nat,
     "aws_eip": _eip,
@@ -358,7 +374,10 @@ RULES: dict[str, Rule] = {
     "aws_ecr_repository": _ecr,
     "aws_cloudwatch_log_group": _log_group,
     "aws_secretsmanager_secret": _simple("secretsmanager_secret_month", "secret"),
-    "aws_cloudwatch_metric_alarm": _simple("cloudwatch_alarm_month", "alarm"),
+    "aws_cloudwatch_metric_alarm": _alarm,
+    "aws_cloudwatch_dashboard": _simple("cloudwatch_dashboard_month", "dashboard"),
+    "aws_cloudwatch_log_metric_filter": _simple("cloudwatch_custom_metric_month", "custom metric (log metric filter)"),
+    "aws_budgets_budget": _budget,
     "aws_route53_zone": _simple("route53_zone_month", "hosted zone"),
     "aws_kms_key": _simple("kms_key_month", "KMS key"),
     "aws_sqs_queue": _per_video("SQS requests"),

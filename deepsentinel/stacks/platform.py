@@ -9,7 +9,10 @@ from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdent
 from constructs import Construct
 
 from deepsentinel.constructs.access_logs import AccessLogs, AccessLogsProps
+from deepsentinel.constructs.budget import Budget, BudgetProps
 from deepsentinel.constructs.compute import Compute, ComputeProps
+from deepsentinel.constructs.dashboard import Dashboard, DashboardProps
+from deepsentinel.constructs.db_night_stop import DbNightStop, DbNightStopProps
 from deepsentinel.constructs.encryption import Encryption, EncryptionProps
 from deepsentinel.constructs.iam import Iam, IamProps
 from deepsentinel.constructs.jobs_api import JobsApi, JobsApiProps
@@ -17,6 +20,7 @@ from deepsentinel.constructs.names import ResourceNames
 from deepsentinel.constructs.network import Network, NetworkProps
 from deepsentinel.constructs.pipeline import DEFAULT_LAMBDAS_DIR, Pipeline, PipelineProps
 from deepsentinel.constructs.security import Security, SecurityProps
+from deepsentinel.constructs.service_alarms import ServiceAlarms, ServiceAlarmsProps
 from deepsentinel.constructs.storage import Storage, StorageProps
 from deepsentinel.settings import PlatformSettings
 from deepsentinel.stacks.provider import StackOptions, configure_stack
@@ -51,7 +55,8 @@ OUTPUT_DESCRIPTIONS = {
     "jobs_api_client_role_arn": "role camera gateways assume to call the Jobs API; empty without jobs_api_enabled",
 }
 
-MODULES = ("encryption", "access-logs", "network", "security", "storage", "iam", "compute", "pipeline")
+MODULES = ("encryption", "access-logs", "network", "security", "storage", "iam", "compute", "pipeline", "dashboard",
+           "service-alarms", "budget")
 
 
 class PlatformStack(TerraformStack):
@@ -100,12 +105,15 @@ class PlatformStack(TerraformStack):
                 "RAW_BUCKET": storage.bucket_names["raw-videos"],
                 "HIGHLIGHTS_BUCKET": storage.bucket_names["highlights"],
                 "THUMBNAILS_BUCKET": storage.bucket_names["thumbnails"],
-                "JOBS_QUEUE_NAME": names.jobs_queue, "AWS_REGION_NAME": s.region},
+                "JOBS_QUEUE_NAME": names.jobs_queue, "AWS_REGION_NAME": s.region,
+                # A FIFO jobs queue needs a MessageGroupId on every SendMessage (fifo_job_queue).
+                "QUEUE_IS_FIFO": "true" if s.fifo_job_queue else "false"},
             backend_secrets={"DB_USERNAME": f"{storage.db_secret_arn}:username::",
                              "DB_PASSWORD": f"{storage.db_secret_arn}:password::",
                              "DJANGO_SECRET_KEY": storage.django_secret_arn}))
         pipeline = Pipeline(self, "pipeline", props=PipelineProps(
-            settings=s, job_queue_arn=compute.job_queue_arn, batch_log_group_name=compute.batch_log_group_name,
+            settings=s, account_id=account_id, job_queue_arn=compute.job_queue_arn,
+            batch_log_group_name=compute.batch_log_group_name,
             worker_image_url=compute.ecr_repository_urls["video-analysis"], batch_job_role_arn=iam.batch_job_role_arn,
             lambda_role_arns=iam.lambda_role_arns, lambda_role_ready=iam.lambda_role_ready,
             scheduler_role_arn=iam.scheduler_role_arn, kms_key_arn=key, private_subnet_ids=network.private_subnet_ids,
@@ -115,6 +123,22 @@ class PlatformStack(TerraformStack):
             highlights_bucket_name=storage.bucket_names["highlights"],
             models_bucket_name=storage.bucket_names["analysis-models"], db_secret_arn=storage.db_secret_arn,
             db_host=storage.db_host, db_port=storage.db_port, db_name=storage.db_name, lambdas_dir=lambdas_dir))
+        if iam.db_scheduler_role_arn is not None:  # db_night_stop: in the storage module, beside the database
+            DbNightStop(storage, "db-night-stop", props=DbNightStopProps(
+                settings=s, db_instance_identifier=storage.db_instance_identifier,
+                scheduler_role_arn=iam.db_scheduler_role_arn, kms_key_arn=key))
+        Dashboard(self, "dashboard", props=DashboardProps(
+            settings=s, jobs_queue_name=pipeline.jobs_queue_name, dlq_name=pipeline.dlq_name,
+            function_names=pipeline.function_names,
+            submitter_log_group_name=pipeline.function_log_group_names["sqs_to_batch"],
+            job_queue_arn=compute.job_queue_arn, batch_failed_rule_name=pipeline.batch_failed_rule_name,
+            ecs_cluster_name=compute.cluster_name, ecs_service_names=compute.service_names,
+            alb_arn_suffix=network.alb_arn_suffix, db_instance_identifier=storage.db_instance_identifier))
+        ServiceAlarms(self, "service-alarms", props=ServiceAlarmsProps(
+            settings=s, alerts_topic_arn=pipeline.alerts_topic_arn, alb_arn_suffix=network.alb_arn_suffix,
+            ecs_cluster_name=compute.cluster_name, ecs_service_names=compute.service_names))
+        Budget(self, "budget", props=BudgetProps(settings=s, alerts_topic_arn=pipeline.alerts_topic_arn,
+                                                 alerts_topic_ready=pipeline.alerts_topic_ready))
 
         outputs: dict[str, object] = {
             "vpc_id": network.vpc_id,

@@ -76,6 +76,33 @@ def test_eventbridge_notifications_and_lambda_dlqs_are_answered_as_set(endpoint)
     assert lam.get_function(FunctionName="fn")["Configuration"]["DeadLetterConfig"] == {"TargetArn": dlq}
 
 
+def test_budgets_answer_subscribers_and_tags_as_aws_does(endpoint):
+    """The provider reads a budget back with DescribeSubscribersForNotification and ListTagsForResource, which
+    moto lacks ("DescribeSubscribersForNotification", "ListTagsForResource" in the AWS Budgets API reference)."""
+    budgets = _client(endpoint, "budgets")
+    notification = {"NotificationType": "ACTUAL", "ComparisonOperator": "GREATER_THAN", "Threshold": 80.0,
+                    "ThresholdType": "PERCENTAGE"}
+    subscriber = {"SubscriptionType": "SNS", "Address": "arn:aws:sns:ap-northeast-2:123456789012:alerts"}
+    arn = "arn:aws:budgets::123456789012:budget/env-budget"
+    budgets.create_budget(AccountId="123456789012", Budget={
+        "BudgetName": "env-budget", "BudgetType": "COST", "TimeUnit": "MONTHLY",
+        "BudgetLimit": {"Amount": "300", "Unit": "USD"}},
+        NotificationsWithSubscribers=[{"Notification": notification, "Subscribers": [subscriber]}],
+        ResourceTags=[{"Key": "Environment", "Value": "dev"}])
+    assert budgets.describe_subscribers_for_notification(
+        AccountId="123456789012", BudgetName="env-budget", Notification=notification)["Subscribers"] == [subscriber]
+    with pytest.raises(ClientError) as caught:
+        budgets.describe_subscribers_for_notification(AccountId="123456789012", BudgetName="env-budget",
+                                                      Notification={**notification, "Threshold": 100.0})
+    assert caught.value.response["Error"]["Code"] == "NotFoundException"
+    assert budgets.list_tags_for_resource(ResourceARN=arn)["ResourceTags"] == [{"Key": "Environment", "Value": "dev"}]
+    budgets.tag_resource(ResourceARN=arn, ResourceTags=[{"Key": "Owner", "Value": "ops"}])
+    budgets.untag_resource(ResourceARN=arn, ResourceTagKeys=["Environment"])
+    assert budgets.list_tags_for_resource(ResourceARN=arn)["ResourceTags"] == [{"Key": "Owner", "Value": "ops"}]
+    budgets.delete_budget(AccountId="123456789012", BudgetName="env-budget")
+    assert budgets.list_tags_for_resource(ResourceARN=arn)["ResourceTags"] == []
+
+
 def test_batch_jobs_wait_for_a_runner_which_reports_their_outcome(endpoint):
     import json
     import urllib.request

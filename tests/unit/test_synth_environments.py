@@ -5,7 +5,8 @@ from __future__ import annotations
 from deepsentinel.synthesized import count_by_module, resources
 from tests.unit.synth_helpers import of_type
 
-MODULES = {"network", "security", "encryption", "storage", "iam", "compute", "pipeline"}
+MODULES = {"network", "security", "encryption", "storage", "iam", "compute", "pipeline", "dashboard", "service-alarms",
+           "budget"}
 OUTPUTS = {"vpc_id", "public_subnet_ids", "private_subnet_ids", "alb_dns_name", "db_host", "bucket_names",
            "jobs_queue_url", "job_queue_arn", "ecr_repository_urls"}
 

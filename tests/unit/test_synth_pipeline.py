@@ -78,9 +78,11 @@ def test_failed_batch_jobs_and_weekly_cleanup_trigger_their_lambdas(platform):
     rules = {r["name"]: r for r in of_type(platform.dev, "aws_cloudwatch_event_rule").values()}
     pattern = json.loads(rules["deepsentinel-dev-batch-failed"]["event_pattern"])
     assert pattern["detail-type"] == ["Batch Job State Change"] and pattern["detail"]["status"] == ["FAILED"]
-    (schedule,) = of_type(platform.dev, "aws_scheduler_schedule").values()
+    _, schedule = named(platform.dev, "aws_scheduler_schedule", "ecr-cleanup")
     assert schedule["schedule_expression"] == "cron(0 3 ? * SUN *)"
-    assert set(rules) == {"deepsentinel-dev-batch-failed", "deepsentinel-dev-db-secret-rotated"}
+    # batch-succeeded: the dashboard's target-less rule that only counts SUCCEEDED jobs
+    assert set(rules) == {"deepsentinel-dev-batch-failed", "deepsentinel-dev-db-secret-rotated",
+                          "deepsentinel-dev-batch-succeeded"}
     assert len(of_type(platform.dev, "aws_cloudwatch_event_target")) == 2
     assert {p["principal"] for p in of_type(platform.dev, "aws_lambda_permission").values()} == {
         "events.amazonaws.com"}
@@ -90,8 +92,10 @@ def test_alarms_notify_the_topic(platform):
     topic_name, _ = named(platform.dev, "aws_sns_topic", "alerts")
     alarms = {a["alarm_name"].removeprefix("deepsentinel-dev-"): a
               for a in of_type(platform.dev, "aws_cloudwatch_metric_alarm").values()}
-    assert set(alarms) == {"dlq-depth", "queue-age", "queue-depth", "sqs-to-batch-errors",
-                           "batch-failure-monitor-errors", "ecr-cleanup-errors", "ecs-redeploy-errors"}
+    # sqs-to-batch-error-rate: metric math (tests/unit/test_synth_operations.py), the web tier's in service-alarms
+    assert set(alarms) == {"dlq-depth", "queue-age", "queue-depth", "sqs-to-batch-error-rate",
+                           "batch-failure-monitor-errors", "ecr-cleanup-errors", "ecs-redeploy-errors",
+                           "alb-5xx", "frontend-tasks-below-desired", "backend-tasks-below-desired"}
     assert alarms["dlq-depth"]["threshold"] == 0
     for alarm in alarms.values():
         assert alarm["alarm_actions"] == [ref("aws_sns_topic", topic_name, "arn")]
