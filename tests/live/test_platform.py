@@ -120,7 +120,78 @@ def test_eventbridge_rules_and_alarms(platform_live):
     assert schedule["Target"]["Arn"].endswith(":" + d.outputs["lambda_function_names"]["ecr_cleanup"])
     alarms = {a["AlarmName"] for a in get_cloudwatch_alarms(d.clients, s.prefix)}
     assert {s.name("dlq-depth"), s.name("queue-age"), s.name("queue-depth")} <= alarms
-    assert {s.name(f"{f.replace('_', '-')}-errors") for f in LAMBDA_FUNCTIONS} <= alarms
+    # sqs_to_batch is alarmed on its error rate (test_operations_alarms_read_back_as_metric_math)
+    assert {s.name(f"{f.replace('_', '-')}-errors") for f in LAMBDA_FUNCTIONS if f != "sqs_to_batch"} <= alarms
+
+
+# --- operations: dashboard, alarms, cost guard, night stop (README: Operations) ---------------------------
+
+def test_operations_dashboard_names_the_deployed_resources(platform_live):
+    """The dashboard body as CloudWatch stores it: every reference resolved to the deployed names."""
+    d, s = platform_live, platform_live.settings
+    body = json.loads(d.clients("cloudwatch").get_dashboard(DashboardName=s.prefix)["DashboardBody"])
+    metrics = [m for w in body["widgets"] for m in w["properties"]["metrics"]]
+    assert "${" not in json.dumps(body)
+
+    def values(dimension):
+        return {m[m.index(dimension) + 1] for m in metrics if dimension in m}
+
+    assert values("QueueName") == {d.outputs["jobs_queue_url"].rsplit("/", 1)[-1],
+                                   d.outputs["jobs_dlq_url"].rsplit("/", 1)[-1]}
+    assert values("FunctionName") == set(d.outputs["lambda_function_names"].values())
+    assert values("ServiceName") == set(d.outputs["ecs_service_names"].values())
+    assert values("DBInstanceIdentifier") == {ResourceNames(s).db_instance}
+    (load_balancer,) = values("LoadBalancer")
+    assert load_balancer.startswith(f"app/{s.name('alb')}/")
+    assert values("RuleName") == {s.name("batch-failed"), s.name("batch-succeeded")}
+    (metric_filter,) = d.clients("logs").describe_metric_filters(
+        logGroupName=f"/aws/lambda/{d.outputs['lambda_function_names']['sqs_to_batch']}")["metricFilters"]
+    assert metric_filter["metricTransformations"][0]["metricNamespace"] == f"DeepSentinel/{s.prefix}"
+
+
+def test_operations_alarms_read_back_as_metric_math(platform_live):
+    d, s = platform_live, platform_live.settings
+    alarms = {a["AlarmName"]: a for a in get_cloudwatch_alarms(d.clients, s.prefix)}
+    rate = alarms[s.name("sqs-to-batch-error-rate")]
+    expressions = {m["Id"]: m.get("Expression") for m in rate["Metrics"]}
+    assert expressions["error_rate"] == "100 * FILL(errors, 0) / invocations" and rate["Threshold"] == 5
+    for name in (s.name("alb-5xx"), s.name("frontend-tasks-below-desired"), s.name("backend-tasks-below-desired")):
+        assert alarms[name]["AlarmActions"] == [d.outputs["alerts_topic_arn"]], name
+        assert any(m.get("Expression") for m in alarms[name]["Metrics"]), name
+    assert alarms[s.name("queue-age")]["Threshold"] == 900
+
+
+def test_operations_budget_notifies_the_alerts_topic(platform_live):
+    d, s = platform_live, platform_live.settings
+    account = d.clients("sts").get_caller_identity()["Account"]
+    budgets = d.clients("budgets")
+    budget = budgets.describe_budget(AccountId=account, BudgetName=s.prefix)["Budget"]
+    assert (budget["BudgetType"], budget["TimeUnit"]) == ("COST", "MONTHLY")
+    assert float(budget["BudgetLimit"]["Amount"]) == s.budget_monthly_usd
+    assert budget["CostFilters"] == {"TagKeyValue": [f"user:Environment${s.environment}"]}
+    notifications = budgets.describe_notifications_for_budget(AccountId=account, BudgetName=s.prefix)["Notifications"]
+    assert sorted((n["NotificationType"], n["Threshold"]) for n in notifications) == [
+        ("ACTUAL", 80.0), ("ACTUAL", 100.0), ("FORECASTED", 100.0)]
+    for notification in notifications:
+        subscribers = budgets.describe_subscribers_for_notification(
+            AccountId=account, BudgetName=s.prefix, Notification=notification)["Subscribers"]
+        assert subscribers == [{"SubscriptionType": "SNS", "Address": d.outputs["alerts_topic_arn"]}]
+    topic_policy = json.loads(d.clients("sns").get_topic_attributes(
+        TopicArn=d.outputs["alerts_topic_arn"])["Attributes"]["Policy"])
+    assert {"Service": "budgets.amazonaws.com"} in [st["Principal"] for st in topic_policy["Statement"]]
+
+
+def test_operations_dev_database_night_stop_schedules(platform_live):
+    d, s = platform_live, platform_live.settings
+    scheduler = d.clients("scheduler")
+    for purpose, action, expression in (("night-stop", "stopDBInstance", s.db_stop_schedule),
+                                        ("morning-start", "startDBInstance", s.db_start_schedule)):
+        schedule = scheduler.get_schedule(Name=s.name("db", purpose))
+        assert schedule["Target"]["Arn"] == f"arn:aws:scheduler:::aws-sdk:rds:{action}"
+        assert json.loads(schedule["Target"]["Input"]) == {"DbInstanceIdentifier": ResourceNames(s).db_instance}
+        assert schedule["Target"]["RoleArn"].endswith(f":role/{s.name('db-night-stop')}")
+        assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == (
+            expression, s.schedule_timezone)
 
 
 def _deployed_handler(d, tmp_path):
@@ -216,6 +287,41 @@ def test_cli_plan_of_the_deployed_environment_is_locked_and_has_no_changes(platf
     # The lock was taken and released: nothing is left beside the state.
     keys = [o["Key"] for o in d.clients("s3").list_objects_v2(Bucket=d.settings.state_bucket_name)["Contents"]]
     assert sorted(keys) == ["account/terraform.tfstate", f"{d.stack_dir.name}/terraform.tfstate"]
+
+
+def test_cli_plan_of_a_changed_setting_exits_2_and_its_json_feeds_the_review(platform_live, tmp_path):
+    d = platform_live
+    result = _cli(d, "plan", "-c", "max_receive_count=5", "--json-out", str(tmp_path / "plan.json"))
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    changed = {c["address"]: c["change"]["actions"] for c in plan["resource_changes"]
+               if c["change"]["actions"] not in (["no-op"], ["read"])}
+    assert list(changed.values()) == [["update"]] and "aws_sqs_queue.pipeline_jobs-queue" in next(iter(changed))
+    review = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "review", "--no-policy", "--json",
+                             "--head", str(d.workdir / "cdktf.out"), "--base", str(d.workdir / "cdktf.out"),
+                             "--plan", f"{d.stack_dir.name}={tmp_path / 'plan.json'}"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert review.returncode == 0, review.stderr
+    assert json.loads(review.stdout)["summary"]["changes"]["update"] == 1
+
+
+def test_cli_plan_refuses_a_held_lock_in_one_line(platform_live):
+    """S3-native locking: a `<key>.tflock` object written with a conditional PUT holds the lock ("Backend Type: s3",
+    State Locking, https://developer.hashicorp.com/terraform/language/backend/s3)."""
+    d = platform_live
+    s3, lock = d.clients("s3"), f"{d.stack_dir.name}/terraform.tfstate.tflock"
+    s3.put_object(Bucket=d.settings.state_bucket_name, Key=lock, Body=json.dumps({
+        "ID": "4f1c9d2e-held-by-ci", "Operation": "OperationTypeApply", "Info": "", "Who": "runner@ci",
+        "Version": "1.11.4", "Created": "2026-12-01T00:00:00Z", "Path": f"{d.settings.state_bucket_name}/{lock}"}))
+    try:
+        result = _cli(d, "plan")
+    finally:
+        s3.delete_object(Bucket=d.settings.state_bucket_name, Key=lock)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: the state of {d.stack_dir.name} is locked by another run (runner@ci); wait for it (or pass "
+        "--lock-timeout), or if that run died, release the lock with `terraform force-unlock 4f1c9d2e-held-by-ci` in "
+        "its stack directory"]
 
 
 def test_cli_output_reads_the_deployed_outputs(platform_live):

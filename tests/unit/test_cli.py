@@ -198,3 +198,14 @@ def test_synth_json_is_one_document_on_stdout(tmp_path: Path):
     dev = report["deepsentinel-dev"]
     assert dev["total"] == sum(dev["modules"].values()) >= 140 and Path(dev["path"]).is_file()
     assert "synthesizing" in result.stderr
+
+
+def test_plan_without_a_state_backend_points_at_bootstrap(tmp_path: Path):
+    from deepsentinel.local_aws import LocalAws
+
+    with LocalAws.start(info_file=tmp_path / "server.json") as server:  # a fresh "account": nothing bootstrapped
+        result = deepsentinel("plan", "--local", "--workdir", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: no state backend: the bucket deepsentinel-tfstate does not exist on the moto server on "
+        f"{server.endpoint_url}; create it with `deepsentinel bootstrap --local --workdir {tmp_path}`"]
