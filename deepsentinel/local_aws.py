@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -128,6 +129,15 @@ MOTO_EXCEPTIONS = (
         "response patch: the answer carries <EventBridgeConfiguration/> when it is set",
     ),
     MotoException(
+        "EventBridge input transformers of S3 events at run time (the Jobs API's upload rule)",
+        "moto sends S3's EventBridge events to a rule's targets without the target's input transformer, and its "
+        "transformer inserts a string variable outside quotes as bare text (invalid JSON) where AWS inserts it as "
+        "a JSON string: an upload reached the jobs queue as the raw event, which sqs_to_batch rejects",
+        "response patch: S3 events go through the targets' input transformers, and placeholders are filled as AWS "
+        "documents (outside quotes the JSON value, inside quotes its text); a target without a transformer gets "
+        "the event unchanged",
+    ),
+    MotoException(
         "aws_budgets_budget",
         "moto implements neither DescribeSubscribersForNotification, which the provider calls for every notification "
         "when it reads a budget, nor the Budgets tag actions (ListTagsForResource/TagResource/UntagResource; the "
@@ -174,6 +184,7 @@ def configure_moto() -> None:
     _patch_lambda_dead_letter_config()
     _patch_s3_eventbridge_notification()
     _patch_sqs_no_builtin_lambda_polling()
+    _patch_eventbridge_input_transformer()
     _patch_budgets_subscribers_and_tags()
     _configured = True
 
@@ -414,6 +425,73 @@ def _patch_sqs_no_builtin_lambda_polling() -> None:
     # function (which cannot run here), counting a receive AWS would not have made; the mapping's stand-in
     # (deepsentinel.stand_in) is the only consumer. Registrations go to a throwaway dict.
     models.Queue.lambda_event_source_mappings = property(lambda self: {}, lambda self, value: None)
+
+
+_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
+
+
+def render_input_template(template: str, values: dict[str, Any]) -> str:
+    """An EventBridge input template filled as AWS documents it ("Amazon EventBridge input transformation", Input
+    transform examples): a placeholder outside quotes becomes the value as JSON (a string quoted and escaped), one
+    inside a quoted string its text. Unknown placeholders are left as written."""
+    out: list[str] = []
+    in_string, escaped, i = False, False, 0
+    while i < len(template):
+        match = _PLACEHOLDER.match(template, i)
+        if match and match[1] in values:
+            value = values[match[1]]
+            text = json.dumps(value)
+            out.append(text[1:-1] if in_string and isinstance(value, str) else text)
+            i = match.end()
+            continue
+        char = template[i]
+        if char == '"' and not escaped:
+            in_string = not in_string
+        escaped = char == "\\" and not escaped
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def transform_event_input(input_paths: dict[str, str], template: str, event: dict[str, Any]) -> str:
+    """What a target with this input transformer receives for `event` (dot-notation paths only)."""
+    values: dict[str, Any] = {"aws.events.event.json": {k: v for k, v in event.items() if k != "ingestion-time"}}
+    if "ingestion-time" in event:
+        values["aws.events.event.ingestion-time"] = event["ingestion-time"]
+    for name, path in input_paths.items():
+        node: Any = event
+        for part in path.removeprefix("$.").split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            values[name] = node
+    return render_input_template(template, values)
+
+
+def _patch_eventbridge_input_transformer() -> None:
+    from moto.core.utils import unix_time
+    from moto.events import models, utils
+
+    cls = models.Rule
+    if getattr(cls, "deepsentinel_transforms_s3_events", False):
+        return
+    original_send = cls.send_to_targets
+
+    def parse(input_template: str | None, input_paths_map: dict[str, Any], event: dict[str, Any]) -> Any:
+        if not input_template:  # no transformer: the target gets the event itself
+            return {k: v for k, v in event.items() if k != "ingestion-time"}
+        return json.loads(transform_event_input(input_paths_map or {}, input_template, event))
+
+    def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+        # moto's S3 notification sender passes transform_input=False; AWS applies a target's transformer to S3
+        # events like any other. Archive replays (marked with replay-name) keep moto's behaviour.
+        if not transform_input and original_event.get("source") == "aws.s3" and "replay-name" not in original_event:
+            original_event = {**original_event, "ingestion-time": original_event.get("ingestion-time") or unix_time()}
+            transform_input = True
+        original_send(self, original_event, transform_input)
+
+    utils.EventTemplateParser.parse = staticmethod(parse)
+    cls.send_to_targets = send_to_targets
+    cls.deepsentinel_transforms_s3_events = True
 
 
 BATCH_JOB_OUTCOME_PATH = "/moto-api/deepsentinel/batch-job-outcome"

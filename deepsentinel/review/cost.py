@@ -345,6 +345,25 @@ def _dynamodb(r: Resource, c: _Context) -> list[CostLine]:
     return [_line(r, "DynamoDB on-demand (priced per video; storage negligible)", 0.0)]
 
 
+def _http_api(r: Resource, c: _Context) -> list[CostLine]:
+    """API Gateway requests, and the Lambda invocations behind them (usage: requests_per_month, lambda_duration_ms
+    on the API's construct path)."""
+    if r.config.get("protocol_type", "HTTP") != "HTTP":
+        raise MissingPrice("API Gateway WebSocket API")
+    u = c.resource_usage(r)
+    n, ms = float(u.get("requests_per_month", 0)), float(u.get("lambda_duration_ms", 100))
+    functions = [c.by_address[a] for i in c.referencing(r, "aws_apigatewayv2_integration")
+                 for a in refs(i.config.get("integration_uri")) if a.startswith("aws_lambda_function.")]
+    lines = [_line(r, f"HTTP API {n:g} requests", n / 1e6 * c.table.usd("apigw_http_request_million"),
+                   prices=("apigw_http_request_million",))]
+    if functions:
+        gb = max(float(f.config.get("memory_size", 128)) for f in functions) / 1024
+        lines.append(_line(r, f"Lambda behind the API: {n:g} x {ms:g} ms at {gb * 1024:g} MB",
+                           n * (ms / 1000 * gb * c.table.usd("lambda_gb_second") + c.table.usd("lambda_request")),
+                           prices=("lambda_gb_second", "lambda_request")))
+    return lines
+
+
 def _alarm(r: Resource, c: _Context) -> list[CostLine]:
     """CloudWatch bills an alarm per metric it evaluates: a metric math alarm counts each metric of its
     expression (the metric_query entries with a metric), not the expression itself."""
@@ -384,6 +403,7 @@ RULES: dict[str, Rule] = {
     "aws_lambda_function": _per_video("Lambda"),
     "aws_dynamodb_table": _dynamodb,
     "aws_wafv2_web_acl": _web_acl,
+    "aws_apigatewayv2_api": _http_api,
 }
 
 

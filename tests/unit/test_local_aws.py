@@ -126,3 +126,56 @@ def test_batch_jobs_wait_for_a_runner_which_reports_their_outcome(endpoint):
     urllib.request.urlopen(request, timeout=10).read()
     job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
     assert job["status"] == "FAILED" and [a["container"]["exitCode"] for a in job["attempts"]] == [65]
+
+
+def test_input_templates_are_filled_as_aws_documents():
+    """The examples of "Amazon EventBridge input transformation" (Input transform examples: Simple JSON, JSON with a
+    mix of variables and static information, a string with quoted variables):
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html."""
+    import json
+
+    from deepsentinel.local_aws import render_input_template
+
+    values = {"instance": "i-0123456789", "state": "RUNNING"}
+    assert json.loads(render_input_template('{"instance": <instance>, "state": <state>}', values)) == {
+        "instance": "i-0123456789", "state": "RUNNING"}
+    assert json.loads(render_input_template('{"instance": <instance>, "state": [9, <state>, true], '
+                                            '"Transformed": "Yes"}', values)) == {
+        "instance": "i-0123456789", "state": [9, "RUNNING", True], "Transformed": "Yes"}
+    assert render_input_template('"instance <instance> is in <state>"', values) == (
+        '"instance i-0123456789 is in RUNNING"')
+    assert json.loads(render_input_template('{"key": <key>}', {"key": 'a"b\\c'})) == {"key": 'a"b\\c'}
+    assert render_input_template("<unknown> stays", values) == "<unknown> stays"
+
+
+def test_s3_events_reach_sqs_targets_through_their_input_transformers(endpoint):
+    """S3 sends object events to EventBridge ("Using EventBridge", S3 User Guide:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html); a target's input transformer applies
+    to them as to any event, and a target without one gets the event itself."""
+    import json
+
+    s3, events, sqs = _client(endpoint, "s3"), _client(endpoint, "events"), _client(endpoint, "sqs")
+    s3.create_bucket(Bucket="uploads", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
+    s3.put_bucket_notification_configuration(Bucket="uploads",
+                                             NotificationConfiguration={"EventBridgeConfiguration": {}})
+    queues = {name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("transformed", "whole")}
+    arns = {name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            for name, url in queues.items()}
+    pattern = json.dumps({"source": ["aws.s3"], "detail-type": ["Object Created"],
+                          "detail": {"bucket": {"name": ["uploads"]}, "object": {"key": [{"prefix": "jobs-api-"}]}}})
+    events.put_rule(Name="uploads", EventPattern=pattern)
+    events.put_targets(Rule="uploads", Targets=[
+        {"Id": "transformed", "Arn": arns["transformed"], "InputTransformer": {
+            "InputPathsMap": {"key": "$.detail.object.key", "bucket": "$.detail.bucket.name"},
+            "InputTemplate": '{"video_id": <key>, "s3_key": <key>, "bucket": <bucket>}'}},
+        {"Id": "whole", "Arn": arns["whole"]}])
+    s3.put_object(Bucket="uploads", Key="elsewhere/video.mp4", Body=b"x")
+    s3.put_object(Bucket="uploads", Key="jobs-api-0001", Body=b"x")
+
+    (transformed,) = sqs.receive_message(QueueUrl=queues["transformed"], MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(transformed["Body"]) == {"video_id": "jobs-api-0001", "s3_key": "jobs-api-0001",
+                                               "bucket": "uploads"}
+    (whole,) = sqs.receive_message(QueueUrl=queues["whole"], MaxNumberOfMessages=10)["Messages"]
+    event = json.loads(whole["Body"])
+    assert event["source"] == "aws.s3" and event["detail"]["object"]["key"] == "jobs-api-0001"
+    assert "ingestion-time" not in event

@@ -59,35 +59,6 @@ def upload_event(key: str, bucket: str = "deepsentinel-dev-raw-videos") -> dict[
                        "source-ip-address": "1.2.3.4", "reason": "PutObject"}}
 
 
-def transform(input_paths: dict[str, str], input_template: str, event: dict[str, Any]) -> str:
-    """EventBridge's input transformer for dot-notation paths: a placeholder outside quotes becomes the value
-    as JSON (a string is quoted and escaped), inside quotes its raw text ("Amazon EventBridge input
-    transformation", Input transform examples, "Simple JSON":
-    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html)."""
-    def value(path: str) -> Any:
-        node: Any = event
-        for part in path.removeprefix("$.").split("."):
-            node = node[part]
-        return node
-
-    values = {name: value(path) for name, path in input_paths.items()}
-    out, in_string, i = [], False, 0
-    while i < len(input_template):
-        char = input_template[i]
-        match = re.match(r"<([A-Za-z0-9_.-]+)>", input_template[i:])
-        if match and match[1] in values:
-            v = values[match[1]]
-            out.append((json.dumps(v)[1:-1] if isinstance(v, str) else json.dumps(v)) if in_string
-                       else json.dumps(v))
-            i += len(match[0])
-            continue
-        if char == '"' and (i == 0 or input_template[i - 1] != "\\"):
-            in_string = not in_string
-        out.append(char)
-        i += 1
-    return "".join(out)
-
-
 # --- off by default ---------------------------------------------------------------------------------------------
 
 
@@ -291,7 +262,11 @@ def test_upload_rule_matches_object_created_events_of_the_raw_bucket_under_the_a
 
 def test_the_transformed_upload_event_is_a_message_sqs_to_batch_accepts(jobs):
     """The target's input transformer turns the S3 event into {"video_id", "s3_key", "bucket"}; the key is
-    the video id. sqs_to_batch's own parser reads the result."""
+    the video id. A placeholder outside quotes becomes the value as JSON, a string quoted and escaped
+    ("Amazon EventBridge input transformation", Input transform examples, "Simple JSON":
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html; the local server
+    fills templates the same way, tests/unit/test_local_aws.py). sqs_to_batch's own parser reads the result."""
+    from deepsentinel.local_aws import transform_event_input as transform
     from tests.unit.lambdas.lambda_testkit import load_handler
 
     _, target = named(jobs, "aws_cloudwatch_event_target", "jobs-api_upload-target")
@@ -347,3 +322,20 @@ def test_jobs_api_defaults():
     s = load_settings("prod")
     assert (s.jobs_api_enabled, s.jobs_api_url_expiry_seconds, s.jobs_api_throttle_rate,
             s.jobs_api_throttle_burst, s.jobs_api_cors_origins) == (False, 900, 10, 20, ())
+
+
+# --- cost -------------------------------------------------------------------------------------------------------
+
+
+def test_the_api_is_priced_per_request_with_the_lambda_behind_it(jobs):
+    from deepsentinel.review.cost import PriceTable, Usage, estimate
+
+    table, usage = PriceTable.load(), Usage.load()
+    cost = estimate("deepsentinel-dev", jobs, table, usage)
+    assert [u for u in cost.not_priced if u.module == "jobs-api"] == []
+    requests_per_month = usage.for_environment("dev")["resource"]["jobs-api/api"]["requests_per_month"]
+    lines = {line.item.split(":")[0]: line for line in cost.lines if line.address.startswith("aws_apigatewayv2_api.")}
+    assert lines[f"HTTP API {requests_per_month:g} requests"].monthly_usage == pytest.approx(
+        requests_per_month / 1e6 * table.usd("apigw_http_request_million"))
+    assert lines["Lambda behind the API"].monthly_usage > 0
+    assert cost.by_module()["jobs-api"][2] > 0
