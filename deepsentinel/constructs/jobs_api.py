@@ -36,7 +36,8 @@ from cdktf_cdktf_provider_aws.apigatewayv2_stage import (Apigatewayv2Stage, Apig
                                                          Apigatewayv2StageDefaultRouteSettings)
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import (CloudwatchEventTarget,
-                                                              CloudwatchEventTargetInputTransformer)
+                                                              CloudwatchEventTargetInputTransformer,
+                                                              CloudwatchEventTargetSqsTarget)
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.iam_role import IamRole
@@ -76,6 +77,9 @@ ACCESS_LOG_FORMAT = json.dumps({
 # replaced by JSON values (quoted and escaped), so any key yields valid JSON.
 UPLOAD_INPUT_PATHS = {"key": "$.detail.object.key", "bucket": "$.detail.bucket.name"}
 UPLOAD_INPUT_TEMPLATE = '{"video_id": <key>, "s3_key": <key>, "bucket": <bucket>}'
+# With fifo_job_queue: EventBridge must name a message group for a FIFO target, and a rule's is fixed (it cannot
+# come from the event); the queue's content-based deduplication drops a repeated event within 5 minutes.
+UPLOAD_MESSAGE_GROUP = "jobs-api-uploads"
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,9 @@ class JobsApi(Construct):
                                    event_pattern=upload_event_pattern(props.raw_bucket_name))
         CloudwatchEventTarget(self, "upload-target", rule=rule.name, arn=props.jobs_queue_arn,
                               input_transformer=CloudwatchEventTargetInputTransformer(
-                                  input_paths=UPLOAD_INPUT_PATHS, input_template=UPLOAD_INPUT_TEMPLATE))
+                                  input_paths=UPLOAD_INPUT_PATHS, input_template=UPLOAD_INPUT_TEMPLATE),
+                              sqs_target=CloudwatchEventTargetSqsTarget(message_group_id=UPLOAD_MESSAGE_GROUP)
+                              if s.fifo_job_queue else None)
         # SQS is a resource-policy target: no role on the target; the queue policy admits this rule only.
         SqsQueuePolicy(self, "jobs-queue-policy", queue_url=props.jobs_queue_url, policy=policy_document(
             {"Sid": "UploadsFromJobsApiRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},

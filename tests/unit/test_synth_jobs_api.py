@@ -301,6 +301,27 @@ def test_only_the_upload_rule_may_send_to_the_jobs_queue_and_the_key_lets_eventb
     assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(services["Action"])
 
 
+def test_a_fifo_jobs_queue_gets_the_uploads_in_one_message_group(tmp_path):
+    """A FIFO queue target needs a MessageGroupId ("Amazon SQS queue target" of EventBridge:
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-custom-bus-target-sqs.html)."""
+    from deepsentinel.app import synth
+    from deepsentinel.synthesized import load
+
+    result = synth([load_settings("dev", overrides=["jobs_api_enabled=true", "fifo_job_queue=true"])],
+                   outdir=tmp_path, include_account_stack=False)
+    document = load(result.stacks["deepsentinel-dev"])
+    _, target = named(document, "aws_cloudwatch_event_target", "jobs-api_upload-target")
+    assert target["sqs_target"] == {"message_group_id": "jobs-api-uploads"}
+    _, queue = named(document, "aws_sqs_queue", "jobs-queue")
+    assert queue["fifo_queue"] is True and queue["content_based_deduplication"] is True
+    assert target["arn"] == ref("aws_sqs_queue", named(document, "aws_sqs_queue", "jobs-queue")[0], "arn")
+
+
+def test_a_standard_jobs_queue_target_names_no_message_group(jobs):
+    _, target = named(jobs, "aws_cloudwatch_event_target", "jobs-api_upload-target")
+    assert "sqs_target" not in target
+
+
 # --- settings ---------------------------------------------------------------------------------------------------
 
 
