@@ -152,7 +152,9 @@ def upload_and_enqueue(report: SmokeReport, *, s3: Any, sqs: Any, outputs: dict[
     with _stage(report, "enqueue", say) as note:
         # The original backend's message format.
         body = {"video": {"id": report.video_id}, "s3": {"bucket": raw_bucket, "key": key}}
-        message = sqs.send_message(QueueUrl=outputs["jobs_queue_url"], MessageBody=json.dumps(body))
+        # A FIFO jobs queue (fifo_job_queue) takes a message only with a MessageGroupId: one group per video.
+        fifo = {"MessageGroupId": report.video_id} if outputs["jobs_queue_url"].endswith(".fifo") else {}
+        message = sqs.send_message(QueueUrl=outputs["jobs_queue_url"], MessageBody=json.dumps(body), **fifo)
         note["detail"] = f"message {message['MessageId']} on {outputs['jobs_queue_url'].rsplit('/', 1)[-1]}"
     return key
 
