@@ -183,10 +183,6 @@ class PlatformSettings:
         return f"{self.project}-tfstate" + (f"-{self.bucket_suffix}" if self.bucket_suffix else "")
 
     @property
-    def state_lock_table_name(self) -> str:
-        return f"{self.project}-tfstate-lock"
-
-    @property
     def common_tags(self) -> dict[str, str]:
         return {"Project": self.project, "Environment": self.environment, "ManagedBy": "deepsentinel-cdktf",
                 **self.tags}
@@ -483,28 +479,6 @@ def _network_problems(s: PlatformSettings) -> list[str]:
     return problems
 
 
-_JOBS_API_ORIGIN = re.compile(r"^https?://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*"
-                              r"(:[0-9]{1,5})?$")
-# API Gateway's account-level throttling quota per Region (10,000 requests/s, burst 5,000) bounds a stage's.
-JOBS_API_MAX_RATE = 10000
-JOBS_API_MAX_BURST = 5000
-
-
-def _jobs_api_problems(s: PlatformSettings) -> list[str]:
-    problems: list[str] = []
-    if not 60 <= s.jobs_api_url_expiry_seconds <= 3600:
-        problems.append(f"jobs_api_url_expiry_seconds: allowed 60..3600, got {s.jobs_api_url_expiry_seconds}")
-    if not 1 <= s.jobs_api_throttle_rate <= JOBS_API_MAX_RATE:
-        problems.append(f"jobs_api_throttle_rate: allowed 1..{JOBS_API_MAX_RATE}, got {s.jobs_api_throttle_rate}")
-    if not 1 <= s.jobs_api_throttle_burst <= JOBS_API_MAX_BURST:
-        problems.append(f"jobs_api_throttle_burst: allowed 1..{JOBS_API_MAX_BURST}, got {s.jobs_api_throttle_burst}")
-    for origin in s.jobs_api_cors_origins:
-        if not _JOBS_API_ORIGIN.match(origin):
-            problems.append(f"jobs_api_cors_origins: {origin!r} is not an origin; allowed: scheme://host[:port] "
-                            "with scheme http or https, lowercase host, no path and no \"*\"")
-    return problems
-
-
 _ORIGIN = re.compile(r"^https?://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$")
 _PROFILE = "|".join(re.escape(p) for p in BEDROCK_INFERENCE_PROFILE_PREFIXES)
 _TEXT_MODEL = re.compile(rf"^(({_PROFILE})\.)?anthropic\.claude-[a-z0-9.:-]+$")
@@ -533,4 +507,24 @@ def _bedrock_and_upload_problems(s: PlatformSettings) -> list[str]:
         if not _ORIGIN.match(origin):
             problems.append(f"upload_cors_origins: {origin!r} is not a browser origin; allowed: "
                             "https://host or http://host, optionally :port, lowercase, no path, no '*'")
+    return problems
+
+
+# API Gateway's account-level throttling quota per Region (10,000 requests/s, burst 5,000) bounds a stage's.
+JOBS_API_MAX_RATE = 10000
+JOBS_API_MAX_BURST = 5000
+
+
+def _jobs_api_problems(s: PlatformSettings) -> list[str]:
+    problems: list[str] = []
+    if not 60 <= s.jobs_api_url_expiry_seconds <= 3600:
+        problems.append(f"jobs_api_url_expiry_seconds: allowed 60..3600, got {s.jobs_api_url_expiry_seconds}")
+    if not 1 <= s.jobs_api_throttle_rate <= JOBS_API_MAX_RATE:
+        problems.append(f"jobs_api_throttle_rate: allowed 1..{JOBS_API_MAX_RATE}, got {s.jobs_api_throttle_rate}")
+    if not 1 <= s.jobs_api_throttle_burst <= JOBS_API_MAX_BURST:
+        problems.append(f"jobs_api_throttle_burst: allowed 1..{JOBS_API_MAX_BURST}, got {s.jobs_api_throttle_burst}")
+    for origin in s.jobs_api_cors_origins:
+        if not _ORIGIN.match(origin):
+            problems.append(f"jobs_api_cors_origins: {origin!r} is not an origin; allowed: scheme://host[:port] "
+                            "with scheme http or https, lowercase host, no path and no \"*\"")
     return problems

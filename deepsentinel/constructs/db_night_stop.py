@@ -57,7 +57,8 @@ class DbNightStop(Construct):
                 flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
                 target=SchedulerScheduleTarget(
                     arn=universal_target_arn(action), role_arn=props.scheduler_role_arn,
-                    # The request parameters of the RDS API, as the universal target's Input.
+                    # The request in the AWS SDK's JSON casing (DbInstanceIdentifier), which the universal target
+                    # validates against; the RDS Query API page spells it DBInstanceIdentifier.
                     input=json.dumps({"DbInstanceIdentifier": props.db_instance_identifier}),
                     retry_policy=SchedulerScheduleTargetRetryPolicy(
                         maximum_retry_attempts=RETRY_ATTEMPTS, maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS)))
