@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,6 @@ def read_claim(dynamodb: Any, table: str, video_id: str) -> dict[str, Any] | Non
 
 def read_job(batch: Any, job_queue: str, video_id: str, *, job_id: str | None) -> dict[str, Any] | None:
     """The video's latest Batch job: by the claim's job id, else by its name (`video-<id>`)."""
-    from lambdas.sqs_to_batch.handler import job_name_for
-
     if job_id is None:
         name = job_name_for(video_id)
         # With filters, ListJobs returns jobs in every status (AWS Batch API reference, ListJobs).
@@ -88,10 +87,20 @@ def read_job(batch: Any, job_queue: str, video_id: str, *, job_id: str | None) -
             "log_stream": job.get("container", {}).get("logStreamName")}
 
 
+def job_name_for(video_id: str) -> str:
+    """sqs_to_batch's job name (lambdas/sqs_to_batch/handler.py, which is packaged on its own: a test keeps the
+    two equal): `video-<video_id>` reduced to Batch's rules, [A-Za-z0-9_-], at most 128 characters."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"video-{video_id}")[:128]
+
+
 def database_row(video_id: str, *, outputs: dict[str, Any], secrets: Any, batch: Any,
                  local_data_dir: Path | None) -> dict[str, Any]:
     """The video's row, or why it could not be read from here."""
-    import psycopg
+    try:
+        import psycopg
+        from psycopg.conninfo import make_conninfo
+    except ImportError:
+        return {"reachable": False, "reason": "psycopg is not installed (pip install -e '.[dev]')"}
 
     definition = batch.describe_job_definitions(jobDefinitions=[outputs["gpu_job_definition_arn"]])["jobDefinitions"]
     env = {e["name"]: e["value"] for e in definition[0]["containerProperties"]["environment"]} if definition else {}
@@ -105,10 +114,9 @@ def database_row(video_id: str, *, outputs: dict[str, Any], secrets: Any, batch:
         database.start(username=secret["username"], password=secret["password"], database=env["DB_NAME"])
         conninfo = database.uri(env["DB_NAME"])
     else:
-        from video_worker.store import dsn_from_secret
-
-        conninfo = dsn_from_secret(json.dumps(secret), host=env["DB_HOST"], port=int(env["DB_PORT"]),
-                                   dbname=env["DB_NAME"])
+        # As the worker connects (video_worker.store): the secret's credentials, TLS required.
+        conninfo = make_conninfo(host=env["DB_HOST"], port=env["DB_PORT"], dbname=env["DB_NAME"],
+                                   user=secret["username"], password=secret["password"], sslmode="require")
     try:
         with psycopg.connect(conninfo, connect_timeout=DB_CONNECT_TIMEOUT_SECONDS) as conn:
             if conn.execute("SELECT to_regclass('videos')").fetchone()[0] is None:

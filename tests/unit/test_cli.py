@@ -209,3 +209,12 @@ def test_plan_without_a_state_backend_points_at_bootstrap(tmp_path: Path):
     assert result.stderr.strip().splitlines() == [
         f"error: no state backend: the bucket deepsentinel-tfstate does not exist on the moto server on "
         f"{server.endpoint_url}; create it with `deepsentinel bootstrap --local --workdir {tmp_path}`"]
+
+
+def test_status_names_jobs_as_sqs_to_batch_does():
+    """`status` runs where the Lambda's own package is not importable, so it keeps its own copy of the rule."""
+    from deepsentinel.status import job_name_for
+    from lambdas.sqs_to_batch.handler import job_name_for as submitters
+
+    for video_id in ("cam-01_2026", "a/b c.mp4", "x" * 200, "비디오-1", "jobs-api-0123456789abcdef"):
+        assert job_name_for(video_id) == submitters(video_id)
