@@ -112,8 +112,12 @@ class Deployment:
         (self.workdir / RECORD).write_text(json.dumps({
             "name": self.name, "target": self.target, "project": self.settings.project,
             "prefix": self.settings.prefix, "region": self.settings.region, "endpoint_url": self.endpoint_url,
-            "stack_dir": str(self.stack_dir), "cli_layout": self._account is not None,
-            "account_users": [*self.settings.user_names, f"{self.settings.project}-{self.settings.ci_user_name}"]}))
+            "stack_dir": str(self.stack_dir),
+            # what the account stack of a cli_layout deployment holds, as find_project_resources names it
+            "account_resources": [] if self._account is None else [
+                *(f"iam user {u}" for u in (*self.settings.user_names,
+                                            f"{self.settings.project}-{self.settings.ci_user_name}")),
+                *(f"iam group {self.settings.project}-{g}" for g in ("admins", "developers"))]}))
 
     def _prepare_like_deploy_local(self) -> None:
         import io
@@ -224,12 +228,11 @@ def destroy_stack(stack_dir: Path, env: dict[str, str], *, parallelism: int, log
 def project_leftovers(clients: Clients, record: dict[str, Any]) -> list[str]:
     """What is still tagged or named like the deployment's project, except its account stack.
 
-    The account stack stays, as bootstrap is once per account (on moto it goes with the server): its users
-    carry the Project tag; everything else of it is named {project}-..., outside the environment prefix.
+    The account stack stays, as bootstrap is once per account (on moto it goes with the server): its users carry
+    the Project tag, and `{project}-developers` starts like the dev prefix.
     """
     found = find_project_resources(clients, record["project"], record["prefix"])
-    account_users = {f"iam user {name}" for name in record["account_users"]} if record["cli_layout"] else set()
-    return [f for f in found if f not in account_users]
+    return [f for f in found if f not in set(record["account_resources"])]
 
 
 class DeploymentPool:

@@ -49,6 +49,9 @@ def test_groups_users_and_a_plan_only_ci_user(platform):
     assert users == {"alice", "bob", "carol", "deepsentinel-ci-plan"}
     ci_policy = next(p for n, p in inline_policies(account) if "ci-plan" in n)
     allowed = {a for s in ci_policy["Statement"] if s["Effect"] == "Allow" for a in s["Action"]}
-    assert "s3:PutObject" not in allowed and "s3:GetObject" in allowed
+    assert "s3:GetObject" in allowed
+    # It writes only lock objects (S3-native locking), never a state.
+    writes = [s for s in ci_policy["Statement"] if s["Effect"] == "Allow" and "s3:PutObject" in s["Action"]]
+    assert [s["Resource"] for s in writes] == [["arn:aws:s3:::deepsentinel-tfstate/*.tflock"]]
     attachments = {(a["user"], a["policy_arn"]) for a in of_type(account, "aws_iam_user_policy_attachment").values()}
     assert all(arn.endswith("ReadOnlyAccess") for _, arn in attachments)
