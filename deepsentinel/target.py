@@ -180,7 +180,12 @@ def initialised_platform(target: Target, *, progress: Any = None) -> Path:
 def deployed_outputs(target: Target) -> dict[str, Any]:
     """The environment's outputs as recorded in its state (empty when it is not deployed)."""
     from deepsentinel import terraform
+    from deepsentinel.app import platform_stack_name
 
-    with contextlib.redirect_stdout(sys.stderr):  # progress; callers print the outputs on stdout
-        stack_dir = initialised_platform(target)
+    deployed = target.outdir / "stacks" / platform_stack_name(target.settings)
+    if target.local and (deployed / ".terraform").is_dir():
+        stack_dir = deployed  # the local deployment's own working directory, initialised against its server
+    else:
+        with contextlib.redirect_stdout(sys.stderr):  # progress; callers print the outputs on stdout
+            stack_dir = initialised_platform(target)
     return terraform.outputs(stack_dir, env=target.tf_env)

@@ -25,7 +25,7 @@ from tests.conftest import LIVE_AWS_OPT_IN as AWS_OPT_IN  # noqa: E402
 from tests.live.harness import RECORD  # noqa: E402
 
 DEPLOYMENT_FIXTURES = {"network_live": "network", "security_live": "security", "storage_live": "storage",
-                       "platform_live": "platform", "jobs_api_live": "jobs-api"}
+                       "platform_live": "platform"}
 LIVE_DIR = Path(__file__).parent
 
 
@@ -38,6 +38,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     live_items = [i for i in items if LIVE_DIR in Path(str(i.path)).parents]
     for item in live_items:
         item.add_marker(pytest.mark.live)
+        # One xdist worker holds every live deployment (the pool is per process); the other runs unit tests
+        # while the provider waits on AWS-side delays.
+        item.add_marker(pytest.mark.xdist_group("live"))
     if config.getoption("--live-target") == "aws" and os.environ.get(AWS_OPT_IN) != "1":
         skip = pytest.mark.skip(reason=f"--live-target=aws creates billable resources in your AWS account; "
                                        f"set {AWS_OPT_IN}=1 to opt in")
@@ -67,7 +70,7 @@ def live_target(request: pytest.FixtureRequest) -> str:
 def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory: pytest.TempPathFactory):
     from deepsentinel.settings import load_settings
     from tests.live.harness import Deployment, DeploymentPool
-    from tests.live.stacks import build_jobs_api, build_platform, module_builder
+    from tests.live.stacks import PLATFORM_OVERRIDES, build_platform, module_builder
 
     root = request.config.getoption("--live-workdir") or tmp_path_factory.mktemp("live")
     root = Path(root).resolve()
@@ -78,7 +81,7 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
         sys.__stderr__.flush()
 
     def settings_for(name: str):
-        extra = ["jobs_api_enabled=true"] if name == "jobs-api" else []
+        extra = list(PLATFORM_OVERRIDES) if name == "platform" else []
         if live_target == "moto":
             return load_settings("dev", overrides=extra)  # one moto server per deployment: names never collide
         kept = root / name / RECORD
@@ -89,9 +92,10 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
                                                f"admin_user_names={users[0]}", *extra])
 
     def factory(name: str):
-        builder = {"platform": build_platform, "jobs-api": build_jobs_api}.get(name) or module_builder(name)
+        builder = build_platform if name == "platform" else module_builder(name)
         return lambda: Deployment(name=name, settings=settings_for(name), build=builder, workdir=root / name,
-                                  target=live_target, log=log, cli_layout=name == "platform", keep=keep)
+                                  target=live_target, log=log, cli_layout=name == "platform", keep=keep,
+                                  cli_overrides=PLATFORM_OVERRIDES if name == "platform" else ())
 
     pool = DeploymentPool({n: factory(n) for n in DEPLOYMENT_FIXTURES.values()}, log)
     pool.start(_needed_deployments(request.session))
@@ -117,7 +121,6 @@ network_live = _deployment_fixture("network")
 security_live = _deployment_fixture("security")
 storage_live = _deployment_fixture("storage")
 platform_live = _deployment_fixture("platform")
-jobs_api_live = _deployment_fixture("jobs-api")
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ PARALLELISM = 30
 # build(app, settings, options) adds one stack named STACK to the app
 StackBuilder = Callable[[Any, Any, Any], None]
 STACK = "live"
+SECOND_PLAN = "second-plan.json"  # cli_layout: `deepsentinel plan --json-out` after the apply
 RECORD = "deployment.json"  # in each deployment's workdir until it is destroyed (tests.live.sweep reads it)
 
 
@@ -51,6 +52,7 @@ class Deployment:
     # --live-keep: no destroy; on moto the server is detached, outlives pytest and is reused by the next run with
     # the same --live-workdir. `python -m tests.live.sweep` removes kept or killed deployments.
     keep: bool = False
+    cli_overrides: tuple[str, ...] = ()  # cli_layout: the `-c KEY=VALUE` settings it was deployed with
     parallelism: int = PARALLELISM
     log: Callable[[str], None] = print
 
@@ -161,15 +163,34 @@ class Deployment:
             self.log(f"{self.name}: applied in {self.timings.apply:.0f}s")
             self.outputs = terraform.outputs(self.stack_dir, env=env)
             started = time.perf_counter()
-            lines: list[str] = []
-            self.second_plan_has_changes = terraform.plan(self.stack_dir, env=env, on_line=lines.append)
-            self.second_plan_output = "\n".join(lines)
+            if self._local is not None:
+                self._second_plan_with_the_cli()
+            else:
+                lines: list[str] = []
+                self.second_plan_has_changes = terraform.plan(self.stack_dir, env=env, on_line=lines.append)
+                self.second_plan_output = "\n".join(lines)
             self.timings.second_plan = time.perf_counter() - started
         except Exception as error:  # noqa: BLE001 - reported by wait_applied in the test's thread
             self.apply_error = f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
             self.log(f"{self.name}: apply FAILED: {str(error)[-2000:]}")
         finally:
             self._applied.set()
+
+    def _second_plan_with_the_cli(self) -> None:
+        """`deepsentinel plan --local` as a user runs it; its JSON is kept as `second-plan.json`."""
+        import subprocess
+        import sys
+
+        from tests.conftest import REPO_ROOT
+
+        overrides = [arg for setting in self.cli_overrides for arg in ("-c", setting)]
+        done = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "plan", *overrides, "--local", "--workdir",
+                               str(self.workdir), "--json-out", str(self.workdir / SECOND_PLAN)],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+        self.second_plan_output = done.stdout + done.stderr
+        if done.returncode not in (0, 2):
+            raise RuntimeError(f"deepsentinel plan exited {done.returncode}:\n{self.second_plan_output[-4000:]}")
+        self.second_plan_has_changes = done.returncode == 2
 
     def wait_applied(self, timeout: float = 900) -> Deployment:
         if not self._applied.wait(timeout):

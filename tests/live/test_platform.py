@@ -21,6 +21,7 @@ from tests.live.aws_checks import (get_batch_compute_environment, get_batch_job_
                                    get_lambda_function, get_scalable_targets, get_scaling_policies,
                                    get_scheduled_actions, get_sqs_queue_attributes, is_private_subnet_behind_nat,
                                    is_public_subnet)
+from tests.live.stacks import PLATFORM_OVERRIDES
 
 pytestmark = pytest.mark.live
 
@@ -261,12 +262,94 @@ def test_second_plan_has_no_changes(platform_live):
     assert platform_live.second_plan_has_changes is False, platform_live.second_plan_output
 
 
+# --- the Jobs API (jobs_api_enabled in the live platform) -------------------------------------------------
+
+def _jobs_api(d) -> dict:
+    (api,) = [a for a in d.clients("apigatewayv2").get_apis()["Items"] if a["Name"] == d.settings.name("jobs-api")]
+    return api
+
+
+def test_jobs_api_http_api_with_iam_authorized_lambda_proxy_routes(platform_live):
+    from deepsentinel.constructs.jobs_api import ROUTES
+
+    d = platform_live
+    apigw, api = d.clients("apigatewayv2"), _jobs_api(platform_live)
+    assert api["ProtocolType"] == "HTTP" and d.outputs["jobs_api_url"] == api["ApiEndpoint"]
+    integrations = {i["IntegrationId"]: i for i in apigw.get_integrations(ApiId=api["ApiId"])["Items"]}
+    routes = {r["RouteKey"]: r for r in apigw.get_routes(ApiId=api["ApiId"])["Items"]}
+    assert set(routes) == {r.key for r in ROUTES}
+    functions = d.clients("lambda")
+    for route in ROUTES:
+        deployed = routes[route.key]
+        assert deployed["AuthorizationType"] == "AWS_IAM"
+        integration = integrations[deployed["Target"].removeprefix("integrations/")]
+        assert integration["IntegrationType"] == "AWS_PROXY" and integration["PayloadFormatVersion"] == "2.0"
+        function = functions.get_function(FunctionName=d.settings.name(f"jobs-api-{route.purpose}"))["Configuration"]
+        assert function["FunctionArn"] in integration["IntegrationUri"]
+        assert function["Handler"] == f"handler.{route.entry_point}"
+        assert function["TracingConfig"]["Mode"] == "Active"
+        assert function["VpcConfig"]["SecurityGroupIds"] == [d.outputs["security_group_ids"]["lambda"]]
+        statement = json.loads(functions.get_policy(FunctionName=function["FunctionName"])["Policy"])["Statement"][0]
+        assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+        assert statement["Condition"]["ArnLike"]["AWS:SourceArn"].endswith(f"/*/{route.method}{route.path}")
+
+
+def test_jobs_api_default_stage_with_throttling_and_access_logs(platform_live):
+    d = platform_live
+    stage = d.clients("apigatewayv2").get_stage(ApiId=_jobs_api(d)["ApiId"], StageName="$default")
+    assert stage["AutoDeploy"] is True
+    assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == d.settings.jobs_api_throttle_rate
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == d.settings.jobs_api_throttle_burst
+    group = f"/aws/apigateway/{d.settings.name('jobs-api')}"
+    assert stage["AccessLogSettings"]["DestinationArn"].endswith(f":log-group:{group}")
+    (described,) = d.clients("logs").describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert described.get("kmsKeyId") == d.outputs["kms_key_arn"]
+
+
+def test_jobs_api_client_role_may_invoke_the_routes(platform_live):
+    d = platform_live
+    role_name = d.outputs["jobs_api_client_role_arn"].rsplit("/", 1)[-1]
+    document = d.clients("iam").get_role_policy(RoleName=role_name, PolicyName="invoke-jobs-api")["PolicyDocument"]
+    document = json.loads(document) if isinstance(document, str) else document
+    (statement,) = document["Statement"]
+    assert statement["Action"] == ["execute-api:Invoke"]
+    assert all(f":{_jobs_api(d)['ApiId']}/*/" in arn for arn in statement["Resource"])
+
+
+def test_jobs_api_upload_enqueues_a_message_sqs_to_batch_parses(platform_live):
+    """raw bucket -> EventBridge "Object Created" -> upload rule -> input transformer -> the deployed jobs queue."""
+    from deepsentinel.constructs.jobs_api import UPLOAD_PREFIX
+    from tests.unit.lambdas.lambda_testkit import load_handler
+
+    d = platform_live
+    rule = d.clients("events").describe_rule(Name=d.settings.name("jobs-api-uploads"))
+    (target,) = d.clients("events").list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["InputTransformer"]["InputPathsMap"] == {"key": "$.detail.object.key",
+                                                          "bucket": "$.detail.bucket.name"}
+    sqs, queue = d.clients("sqs"), d.outputs["jobs_queue_url"]
+    policy = json.loads(sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    assert policy["Statement"][0]["Condition"] == {"ArnEquals": {"aws:SourceArn": rule["Arn"]}}
+
+    raw, video_id = d.outputs["bucket_names"]["raw-videos"], UPLOAD_PREFIX + "0123456789abcdef0123456789abcdef"
+    s3 = d.clients("s3")
+    s3.put_object(Bucket=raw, Key="uploads/web-app.mp4", Body=b"not an API upload")
+    s3.put_object(Bucket=raw, Key=video_id, Body=b"\x00\x00\x00\x18ftypmp42")
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=5)["Messages"]
+    for received in messages:  # the smoke checks that follow consume this queue
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=received["ReceiptHandle"])
+    assert len(messages) == 1  # only the API's upload
+    message = load_handler("sqs_to_batch").parse_body(messages[0]["Body"])
+    assert (message.video_id, message.s3_key, message.bucket) == (video_id, video_id, raw)
+
+
 # --- the CLI on the deployment (moto: deployed as `deploy --local` does, so `--local --workdir` finds it) ---
 
 def _cli(d, *args: str) -> subprocess.CompletedProcess[str]:
     if d.target != "moto":
         pytest.skip("the CLI's --local commands act on the moto deployment")
-    return subprocess.run([sys.executable, "-m", "deepsentinel.cli", *args, "--local", "--workdir", str(d.workdir)],
+    overrides = [arg for setting in PLATFORM_OVERRIDES for arg in ("-c", setting)]  # the deployment's settings
+    return subprocess.run([sys.executable, "-m", "deepsentinel.cli", *args, *overrides, "--local", "--workdir",
+                           str(d.workdir)],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -276,15 +359,19 @@ def _cli_json(d, *args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_cli_plan_of_the_deployed_environment_is_locked_and_has_no_changes(platform_live, tmp_path):
-    """`deepsentinel plan` exits 0 (no changes) like `terraform plan -detailed-exitcode`; its JSON is Terraform's."""
+def test_cli_plan_of_the_deployed_environment_is_locked_and_has_no_changes(platform_live):
+    """The second plan of the platform is `deepsentinel plan --local` (tests/live/harness.py): exit 0 (no
+    changes) like `terraform plan -detailed-exitcode`, and its JSON is Terraform's."""
+    from tests.live.harness import SECOND_PLAN
+
     d = platform_live
-    result = _cli(d, "plan", "--json-out", str(tmp_path / "plan.json"))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    plan = json.loads((tmp_path / "plan.json").read_text())
+    if d.target != "moto":
+        pytest.skip("the CLI's --local commands act on the moto deployment")
+    assert d.second_plan_has_changes is False, d.second_plan_output[-3000:]
+    plan = json.loads((d.workdir / SECOND_PLAN).read_text())
     changes = [c["address"] for c in plan["resource_changes"] if c["change"]["actions"] not in (["no-op"], ["read"])]
     assert changes == [] and len(plan["resource_changes"]) >= 140
-    # The lock was taken and released: nothing is left beside the state.
+    # The lock was taken and released: nothing is left beside the states.
     keys = [o["Key"] for o in d.clients("s3").list_objects_v2(Bucket=d.settings.state_bucket_name)["Contents"]]
     assert sorted(keys) == ["account/terraform.tfstate", f"{d.stack_dir.name}/terraform.tfstate"]
 

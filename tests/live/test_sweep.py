@@ -1,4 +1,8 @@
-"""`--live-keep` and the sweeper on a small deployment of its own: kept, found by its record, destroyed."""
+"""`--live-keep` and the sweeper on a small deployment of its own: kept, found by its record, destroyed.
+
+Marked slow (about a minute, two minutes beside the other live deployments' destroys): it checks the test
+harness, not the platform. Run it with `pytest -m slow tests/live/test_sweep.py`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conftest import REPO_ROOT
 from tests.live.harness import RECORD, STACK, Deployment
@@ -25,6 +31,7 @@ def build_queue_and_bucket(app: Any, settings: Any, options: Any) -> None:
     S3Bucket(stack, "bucket", bucket=settings.bucket_name("sweep-me"), force_destroy=True)
 
 
+@pytest.mark.slow
 def test_a_kept_deployment_outlives_its_run_and_the_sweeper_removes_it(tmp_path: Path):
     from deepsentinel.local_aws import LocalAws
     from deepsentinel.settings import load_settings

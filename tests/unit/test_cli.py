@@ -106,22 +106,23 @@ def test_output_without_a_local_deployment_says_how_to_make_one(tmp_path: Path):
         "`deepsentinel deploy --local --env dev` first"]
 
 
-def without_aws_credentials(tmp_path: Path) -> dict[str, str]:
+def test_commands_on_aws_without_credentials_say_so_in_one_line(tmp_path: Path, monkeypatch, capsys):
     import os
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    return dict(env, AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-                AWS_EC2_METADATA_DISABLED="true")
+    from deepsentinel.cli import main
 
-
-def test_commands_on_aws_without_credentials_say_so_in_one_line(tmp_path: Path):
+    for name in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.chdir(tmp_path)
     for command in (["plan"], ["bootstrap", "--yes"], ["output"], ["status", "some-video"], ["deploy", "--yes"]):
-        result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", *command, "--env", "dev"], cwd=tmp_path,
-                                capture_output=True, text=True, timeout=120, env=without_aws_credentials(tmp_path))
-        assert result.returncode == 1, (command, result.stderr)
-        assert result.stderr.strip().splitlines() == [
+        assert main([*command, "--env", "dev"]) == 1, command
+        assert capsys.readouterr().err.strip().splitlines() == [
             "error: no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run "
             "where a role is assumed (GitHub OIDC, an instance profile); --local needs none"], command
+    assert not list(tmp_path.iterdir())  # nothing synthesized or written
 
 
 def test_an_old_terraform_is_refused_with_the_version_it_needs(tmp_path: Path):
