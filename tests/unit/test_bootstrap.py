@@ -1,0 +1,47 @@
+"""`deepsentinel bootstrap` when a run was interrupted, and when the bucket lost the account's state."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+
+def bootstrap_cli(workdir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "deepsentinel.cli", "bootstrap", "--local", "--workdir", str(workdir)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_an_interrupted_bootstrap_is_finished_and_a_lost_state_is_refused(tmp_path: Path):
+    from deepsentinel import terraform
+    from deepsentinel.bootstrap import synth_account_stacks
+    from deepsentinel.local_aws import LocalAws
+    from deepsentinel.settings import load_settings
+    from deepsentinel.target import local_target
+
+    with LocalAws.start(info_file=tmp_path / "server.json") as server:
+        target = local_target(load_settings("dev"), tmp_path)
+        stacks = synth_account_stacks(target)
+        # The first half of a bootstrap, then the process died: the bucket exists, its state is only local.
+        terraform.init(stacks.first_apply_dir, env=target.tf_env)
+        terraform.apply(stacks.first_apply_dir, env=target.tf_env)
+        assert stacks.local_state.is_file()
+
+        finished = bootstrap_cli(tmp_path)
+        assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr
+        assert f"found the state of an interrupted bootstrap in {stacks.local_state}: finishing it" in finished.stdout
+        assert "deepsentinel-account: no changes" in finished.stdout  # the push kept every resource in the state
+        assert not list(stacks.local_state.parent.glob("account.tfstate*"))
+        s3 = target.client("s3")
+        s3.head_object(Bucket="deepsentinel-tfstate", Key="account/terraform.tfstate")
+
+        # The state object deleted (not versions: the current one), no local file: refuse to guess.
+        s3.delete_object(Bucket="deepsentinel-tfstate", Key="account/terraform.tfstate")
+        refused = bootstrap_cli(tmp_path)
+        assert refused.returncode == 1
+        assert refused.stderr.strip().splitlines() == [
+            f"error: the state bucket deepsentinel-tfstate exists on the moto server on {server.endpoint_url} but holds "
+            "no account state at account/terraform.tfstate: restore it from an earlier version of that object, or "
+            "import the account stack's resources (README: Recovering the account stack's state)"]
