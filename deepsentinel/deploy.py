@@ -108,6 +108,9 @@ def _run_local(args: argparse.Namespace, settings) -> int:
             print(f"destroying {stack} on {server.endpoint_url} (parallelism {parallelism}) ...", flush=True)
             terraform.destroy(stack_dir, parallelism=parallelism, env=target.tf_env, on_line=Progress("destroyed"))
         server.stop(LocalWorkdir(root).server_info)
+        from deepsentinel.stand_in import LocalDatabase
+
+        LocalDatabase.stop(root / "smoke" / "postgres")  # the smoke's PostgreSQL stand-in, if it ran
         shutil.rmtree(root, ignore_errors=True)
         print(f"destroyed {stack}; stopped the moto server (pid {server.pid}); removed {root}")
         return 0

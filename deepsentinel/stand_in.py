@@ -314,3 +314,17 @@ class LocalDatabase:
     def uri(self, database: str) -> str:
         return self.server.get_uri(database)
 
+    @staticmethod
+    def stop(data_dir: Path) -> bool:
+        """Stop the server of `data_dir`, if one runs: it outlives the process that started it (so `status
+        --local` can read it), so whoever removes a local deployment stops it. Returns whether one was running."""
+        import signal
+
+        pid_file = data_dir / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+            os.kill(pid, signal.SIGTERM)  # PostgreSQL's "smart" shutdown
+        except (OSError, ValueError, IndexError):
+            return False
+        return True
+

@@ -454,12 +454,16 @@ def smoke_platform(platform_live, tmp_path_factory):
     scratch = d.workdir / "smoke" if d.target == "moto" else tmp_path_factory.mktemp("smoke")
     scratch.mkdir(exist_ok=True)
     if d.target == "aws":
-        return d, boto3.Session(region_name=d.settings.region), None, scratch
+        yield d, boto3.Session(region_name=d.settings.region), None, scratch
+        return
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=d.settings.region)
     local = LocalPlatform(session=session, endpoint_url=d.endpoint_url, region=d.settings.region, outputs=d.outputs,
                           stack_dir=d.stack_dir, scratch=scratch)
     local.prepare(print)
-    return d, session, local, scratch
+    yield d, session, local, scratch
+    from deepsentinel.stand_in import LocalDatabase
+
+    LocalDatabase.stop(scratch / "postgres")
 
 
 def _smoke(smoke_platform, video=None, timeout=600):
