@@ -1,10 +1,17 @@
-"""`deepsentinel bootstrap` when a run was interrupted, and when the bucket lost the account's state."""
+"""`deepsentinel bootstrap` when a run was interrupted, and when the bucket lost the account's state.
+
+Marked slow (about 75 s: an account-stack apply and two bootstraps on a moto server of its own), to keep the
+default suite under 10 minutes on 2 cores; the first bootstrap, a repeated one and the lock run in the default
+suite on the live platform. Run it with `pytest -m slow tests/unit/test_bootstrap.py`.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import REPO_ROOT
 
@@ -14,6 +21,7 @@ def bootstrap_cli(workdir: Path) -> subprocess.CompletedProcess[str]:
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_an_interrupted_bootstrap_is_finished_and_a_lost_state_is_refused(tmp_path: Path):
     from deepsentinel import terraform
     from deepsentinel.bootstrap import synth_account_stacks
