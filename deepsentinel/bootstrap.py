@@ -37,10 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     (settings,) = cli.settings_from_args(args, default_envs=("dev",))
+    from deepsentinel.deploy import _confirm as ask_user
     from deepsentinel.target import target_from_args
 
     target = target_from_args(args, settings, start=True)
-    confirm = (lambda question: True) if (args.yes or target.local) else _confirm
+    confirm = (lambda question: True) if (args.yes or target.local) else ask_user
     outputs = bootstrap(target, confirm=confirm)
     print(f"state backend: s3://{outputs['state_bucket']} ({target.where}); locks are `<key>.tflock` objects "
           f"beside each state\nthe account stack's own state: s3://{outputs['state_bucket']}/account/terraform.tfstate")
@@ -143,9 +144,3 @@ def _object_exists(s3: Any, bucket: str, key: str) -> bool:
             return False
         raise
     return True
-
-
-def _confirm(question: str) -> bool:
-    from deepsentinel.deploy import _confirm as ask
-
-    return ask(question)

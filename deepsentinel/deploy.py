@@ -90,29 +90,28 @@ def _run_local(args: argparse.Namespace, settings) -> int:
     from deepsentinel.app import platform_stack_name
     from deepsentinel.bootstrap import bootstrap
     from deepsentinel.local_aws import MOTO_EXCEPTIONS, LocalAws
+    from deepsentinel.stand_in import LocalDatabase
     from deepsentinel.target import LocalWorkdir, default_workdir, initialised_platform, local_target
 
     stack = platform_stack_name(settings)
     parallelism = args.parallelism or LOCAL_PARALLELISM
     if args.command_name == "destroy":
-        root = args.workdir.resolve() if args.workdir else default_workdir(settings)
-        server = LocalAws.find(LocalWorkdir(root).server_info)
+        work = LocalWorkdir(args.workdir.resolve() if args.workdir else default_workdir(settings))
+        server = LocalAws.find(work.server_info)
+        LocalDatabase.stop(work.smoke_database_dir)  # the smoke's PostgreSQL stand-in, if it ran
         if server is None:
-            print(f"no local server is running for {stack} (nothing recorded in {root} answers); "
-                  f"its resources went with it. Removing {root}.")
-            shutil.rmtree(root, ignore_errors=True)
+            print(f"no local server is running for {stack} (nothing recorded in {work.root} answers); "
+                  f"its resources went with it. Removing {work.root}.")
+            shutil.rmtree(work.root, ignore_errors=True)
             return 0
-        target = local_target(settings, args.workdir)
-        stack_dir = target.outdir / "stacks" / stack
+        stack_dir = work.outdir / "stacks" / stack
         if (stack_dir / ".terraform").is_dir():
             print(f"destroying {stack} on {server.endpoint_url} (parallelism {parallelism}) ...", flush=True)
-            terraform.destroy(stack_dir, parallelism=parallelism, env=target.tf_env, on_line=Progress("destroyed"))
-        server.stop(LocalWorkdir(root).server_info)
-        from deepsentinel.stand_in import LocalDatabase
-
-        LocalDatabase.stop(root / "smoke" / "postgres")  # the smoke's PostgreSQL stand-in, if it ran
-        shutil.rmtree(root, ignore_errors=True)
-        print(f"destroyed {stack}; stopped the moto server (pid {server.pid}); removed {root}")
+            terraform.destroy(stack_dir, parallelism=parallelism, env=terraform.environment(work.terraform_cli_dir),
+                              on_line=Progress("destroyed"))
+        server.stop(work.server_info)
+        shutil.rmtree(work.root, ignore_errors=True)
+        print(f"destroyed {stack}; stopped the moto server (pid {server.pid}); removed {work.root}")
         return 0
 
     target = local_target(settings, args.workdir, start=True)

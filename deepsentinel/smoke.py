@@ -294,7 +294,7 @@ def smoke_local(settings, *, workdir: Path | None, video: Path | None, say: _Pro
                          f"run `deepsentinel deploy --local --env {settings.environment}` first")
     outputs = terraform.outputs(stack_dir, env=target.tf_env)
     _require_outputs(outputs, platform_stack_name(settings))
-    scratch = target.work.root / "smoke"
+    scratch = target.work.smoke_dir
     scratch.mkdir(parents=True, exist_ok=True)
     local = LocalPlatform(session=target.session, endpoint_url=target.endpoint_url, region=settings.region,
                           outputs=outputs, stack_dir=stack_dir, scratch=scratch)
@@ -323,13 +323,13 @@ class LocalPlatform:
 
     def prepare(self, say: _Progress) -> None:
         """The database from the deployed secret, and weights in the models bucket if it has none."""
-        from deepsentinel.stand_in import LocalDatabase
+        from deepsentinel.stand_in import SMOKE_DATABASE_DIR, LocalDatabase
 
         self.job_environment = self._job_definition_environment()
         secret = json.loads(self.client("secretsmanager").get_secret_value(
             SecretId=self.job_environment["DB_SECRET_ARN"])["SecretString"])
         self.db_name = self.job_environment["DB_NAME"]
-        self.database = LocalDatabase(self.scratch / "postgres")
+        self.database = LocalDatabase(self.scratch / SMOKE_DATABASE_DIR)
         self.db_endpoint = self.database.start(username=secret["username"], password=secret["password"],
                                                database=self.db_name)
         say(f"database: PostgreSQL 16 + pgvector at {self.db_endpoint['DB_HOST']} stands in for "

@@ -273,6 +273,8 @@ def batch_state_change_event(job: Mapping[str, Any], region: str, account: str) 
 
 # --- RDS ----------------------------------------------------------------------------------------------------
 
+SMOKE_DATABASE_DIR = "postgres"  # the stand-in's data directory inside a smoke scratch directory
+
 @dataclass
 class LocalDatabase:
     """PostgreSQL 16 + pgvector standing in for the RDS instance, with the deployed secret's master user."""

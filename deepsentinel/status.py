@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                         batch=target.client("batch"), s3=target.client("s3"))
     view["database"] = database_row(args.video_id, outputs=outputs, secrets=target.client("secretsmanager"),
                                     batch=target.client("batch"),
-                                    local_data_dir=(target.work.root / "smoke" / "postgres") if target.work else None)
+                                    local_data_dir=target.work.smoke_database_dir if target.work else None)
     if args.json:
         print(json.dumps(view, indent=2, default=str))
     else:

@@ -44,6 +44,17 @@ class LocalWorkdir:
     def terraform_cli_dir(self) -> Path:
         return self.root / ".terraform-cli"
 
+    @property
+    def smoke_dir(self) -> Path:
+        """`smoke --local`'s scratch: clips, model, worker caches and the PostgreSQL stand-in."""
+        return self.root / "smoke"
+
+    @property
+    def smoke_database_dir(self) -> Path:
+        from deepsentinel.stand_in import SMOKE_DATABASE_DIR
+
+        return self.smoke_dir / SMOKE_DATABASE_DIR
+
 
 @dataclass(frozen=True, kw_only=True)
 class Target:

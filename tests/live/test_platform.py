@@ -461,9 +461,9 @@ def smoke_platform(platform_live, tmp_path_factory):
                           stack_dir=d.stack_dir, scratch=scratch)
     local.prepare(print)
     yield d, session, local, scratch
-    from deepsentinel.stand_in import LocalDatabase
+    from deepsentinel.stand_in import SMOKE_DATABASE_DIR, LocalDatabase
 
-    LocalDatabase.stop(scratch / "postgres")
+    LocalDatabase.stop(scratch / SMOKE_DATABASE_DIR)
 
 
 def _smoke(smoke_platform, video=None, timeout=600):
