@@ -18,8 +18,12 @@ from pathlib import Path
 
 MIRROR_ENV = "DEEPSENTINEL_TF_PLUGIN_MIRROR"
 CLI_CONFIG_DIR = Path(".deepsentinel")
-# S3-native state locking (`use_lockfile`) arrived in Terraform 1.10.
-MINIMUM_VERSION = (1, 10)
+# Write-only arguments (`secret_string_wo`) and ephemeral resources in them need Terraform 1.11 ("Use temporary
+# write-only arguments", developer.hashicorp.com/terraform/language/manage-sensitive-data/write-only); S3-native
+# state locking (`use_lockfile`) needs 1.10, so 1.11 covers both.
+MINIMUM_VERSION = (1, 11)
+MINIMUM_VERSION_REASON = "write-only arguments keep the generated secrets out of the state"
+REQUIRED_VERSION_CONSTRAINT = ">= " + ".".join(map(str, MINIMUM_VERSION))
 INSTALL_HINT = "https://developer.hashicorp.com/terraform/install"
 
 
@@ -94,7 +98,7 @@ def _require_minimum_version(binary: str) -> None:
     found = parse_version(line)
     if found is None or found < MINIMUM_VERSION:
         raise TerraformUnavailable(f"{binary} is {line or 'of an unknown version'}; DeepSentinel needs Terraform "
-                                   f"{'.'.join(map(str, MINIMUM_VERSION))} or newer (S3-native state locking): "
+                                   f"{'.'.join(map(str, MINIMUM_VERSION))} or newer ({MINIMUM_VERSION_REASON}): "
                                    f"{INSTALL_HINT}")
 
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 
 
@@ -73,7 +75,7 @@ def test_a_missing_terraform_is_one_error_line_not_a_traceback(tmp_path: Path):
                              str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: terraform is not on PATH (install 1.10 or newer: https://developer.hashicorp.com/terraform/install)"]
+        "error: terraform is not on PATH (install 1.11 or newer: https://developer.hashicorp.com/terraform/install)"]
 
 
 def test_a_wrong_provider_mirror_is_named(tmp_path: Path):
@@ -125,14 +127,16 @@ def test_commands_on_aws_without_credentials_say_so_in_one_line(tmp_path: Path, 
     assert not list(tmp_path.iterdir())  # nothing synthesized or written
 
 
-def test_an_old_terraform_is_refused_with_the_version_it_needs(tmp_path: Path):
-    """use_lockfile (S3-native locking) needs Terraform 1.10: "Backend Type: s3", State Locking,
-    https://developer.hashicorp.com/terraform/language/backend/s3."""
+@pytest.mark.parametrize("old", ["v1.9.8", "v1.10.5"])
+def test_an_old_terraform_is_refused_with_the_version_it_needs(tmp_path: Path, old: str):
+    """Write-only arguments (`secret_string_wo`) need Terraform 1.11: "Use temporary write-only arguments",
+    https://developer.hashicorp.com/terraform/language/manage-sensitive-data/write-only ("available in Terraform
+    v1.11 and later"); 1.10 (S3-native locking alone) is refused too."""
     import os
 
     fake = tmp_path / "bin" / "terraform"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho 'Terraform v1.9.8'\necho 'on linux_amd64'\n")
+    fake.write_text(f"#!/bin/sh\necho 'Terraform {old}'\necho 'on linux_amd64'\n")
     fake.chmod(0o755)
     (tmp_path / "stacks" / "deepsentinel-dev").mkdir(parents=True)
     (tmp_path / "stacks" / "deepsentinel-dev" / "cdk.tf.json").write_text("{}")
@@ -141,7 +145,8 @@ def test_an_old_terraform_is_refused_with_the_version_it_needs(tmp_path: Path):
                              str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: {fake} is Terraform v1.9.8; DeepSentinel needs Terraform 1.10 or newer (S3-native state locking): "
+        f"error: {fake} is Terraform {old}; DeepSentinel needs Terraform 1.11 or newer (write-only arguments keep the "
+        "generated secrets out of the state): "
         "https://developer.hashicorp.com/terraform/install"]
 
 
@@ -220,3 +225,34 @@ def test_status_names_jobs_as_sqs_to_batch_does():
 
     for video_id in ("cam-01_2026", "a/b c.mp4", "x" * 200, "비디오-1", "jobs-api-0123456789abcdef"):
         assert job_name_for(video_id) == submitters(video_id)
+
+
+def test_every_terraform_ci_installs_meets_the_minimum():
+    """The workflows' hashicorp/setup-terraform pins and .ci/run's check ask for at least the version the stacks
+    need (write-only arguments: Terraform 1.11), and the synthesized JSON carries the same constraint, so
+    Terraform itself refuses an older binary ("Terraform Settings", required_version)."""
+    import re
+
+    import yaml
+
+    from deepsentinel.terraform import MINIMUM_VERSION, REQUIRED_VERSION_CONSTRAINT, parse_version
+
+    pins = []
+    for workflow in sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml")):
+        for job in yaml.safe_load(workflow.read_text())["jobs"].values():
+            for step in job.get("steps", []):
+                if str(step.get("uses", "")).startswith("hashicorp/setup-terraform"):
+                    pins.append((workflow.name, step["with"]["terraform_version"]))
+    assert pins
+    for name, pin in pins:
+        assert parse_version(f"v{pin}") >= MINIMUM_VERSION, (name, pin)
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert re.search(r"terraform_minimum=\"?" + re.escape(".".join(map(str, MINIMUM_VERSION))), ci)
+    assert REQUIRED_VERSION_CONSTRAINT == ">= 1.11"
+
+
+def test_synthesized_stacks_require_the_minimum_terraform(platform):
+    from deepsentinel.terraform import REQUIRED_VERSION_CONSTRAINT
+
+    for name, document in platform.documents.items():
+        assert document["terraform"]["required_version"] == REQUIRED_VERSION_CONSTRAINT, name
