@@ -27,6 +27,14 @@ _S3_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAME_PART = re.compile(r"^[a-z][a-z0-9-]{0,13}$")
 _IAM_USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _SCHEDULE = re.compile(r"^(cron|at|rate)\(.+\)$")
+# OCI Distribution Spec, "Pulling manifests": a tag is [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; ECR's API allows longer
+# imageTag strings (1-300), but an image reference "<repository>:<tag>" in a task or job definition must parse.
+_IMAGE_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+# Settings that no longer exist, with what replaced them (an old override must not just be "unknown").
+_REPLACED_SETTINGS = {
+    "image_tag": "replaced by frontend_image_tag, backend_image_tag and worker_image_tag (one per image, so a "
+                 "release changes only the image it built)",
+}
 
 
 class SettingsError(ValueError):
@@ -98,7 +106,12 @@ class PlatformSettings:
     scale_down_schedule: str = "cron(0 20 * * ? *)"  # cron(...), rate(...) or at(...), in schedule_timezone
     scale_up_schedule: str = "cron(0 9 * * ? *)"  # back to min..max; cron(...), rate(...) or at(...)
     schedule_timezone: str = "Asia/Seoul"  # IANA time zone of the scale and ECR cleanup schedules
-    image_tag: str = "1.0.0"  # tag of the frontend, backend and worker images (tags are immutable)
+    # Image tags, one per ECR repository {project}-{env}/<image> (tags are immutable there): an OCI tag, 1-128 of
+    # a-z A-Z 0-9 _ . - not starting with . or -. A deploy points a service or job definition at exactly this tag.
+    frontend_image_tag: str = "1.0.0"  # frontend service image; built and pushed by the frontend app's own pipeline
+    backend_image_tag: str = "1.0.0"  # backend service image; built and pushed by the backend app's own pipeline
+    worker_image_tag: str = "1.0.0"  # Batch worker image (worker_image/); release.yml pushes <commit sha> and
+    # deploys with -c worker_image_tag=<sha> (docs/release.md)
     ecr_keep_images: int = 10  # ECR lifecycle: tagged images kept per repository
     log_retention_days: int = 30  # ECS, Batch, Lambda and WAF log groups; a CloudWatch value (1, 3, 5, 7, 14, 30, ...)
 
@@ -237,7 +250,10 @@ def load_settings(environment: str, *, settings_file: Path | None = None,
             continue
         values[key.strip()] = raw.strip()
     for key in sorted(set(values) - set(FIELDS)):
-        problems.append(f"{key}: unknown setting; known settings: {', '.join(FIELDS)}")
+        if key in _REPLACED_SETTINGS:
+            problems.append(f"{key}: no longer a setting; {_REPLACED_SETTINGS[key]}")
+        else:
+            problems.append(f"{key}: unknown setting; known settings: {', '.join(FIELDS)}")
     coerced: dict[str, object] = {}
     for key, value in values.items():
         if key in FIELDS:
@@ -386,6 +402,10 @@ def validate(s: PlatformSettings) -> None:
         if itype not in GPU_INSTANCE_TYPES:
             problems.append(f"gpu_instance_types: {itype!r} is not an x86_64 GPU instance type; allowed families: "
                             f"{', '.join(GPU_INSTANCE_FAMILIES)} (e.g. g5.xlarge, g6.2xlarge)")
+    for name in ("frontend_image_tag", "backend_image_tag", "worker_image_tag"):
+        if not _IMAGE_TAG.match(getattr(s, name)):
+            problems.append(f"{name}: {getattr(s, name)!r} is not an image tag; allowed: 1-128 of a-z, A-Z, 0-9, "
+                            "'_', '.', '-', not starting with '.' or '-'")
     if s.gpu_ami_id is not None and not re.match(r"^ami-[0-9a-f]{8,17}$", s.gpu_ami_id):
         problems.append(f"gpu_ami_id: {s.gpu_ami_id!r} is not an AMI id (ami- followed by 8-17 hex digits)")
     for name in ("scale_down_schedule", "scale_up_schedule", "ecr_cleanup_schedule"):

@@ -65,6 +65,7 @@ class _ServiceSpec:
     port: int
     cpu: int
     memory_mb: int
+    image_tag: str  # tag in the service's own repository (settings.<service>_image_tag)
     target_group_arn: str
     task_role_arn: str
     environment: dict[str, str]
@@ -91,10 +92,10 @@ class Compute(Construct):
                              setting=[EcsClusterSetting(name="containerInsights", value="enabled")])
         self.cluster_name = cluster.name
         specs = (
-            _ServiceSpec("frontend", FRONTEND_PORT, s.frontend_cpu, s.frontend_memory_mb,
+            _ServiceSpec("frontend", FRONTEND_PORT, s.frontend_cpu, s.frontend_memory_mb, s.frontend_image_tag,
                          props.frontend_target_group_arn, props.frontend_task_role_arn,
                          {"PORT": str(FRONTEND_PORT), "NEXT_TELEMETRY_DISABLED": "1"}, {}),
-            _ServiceSpec("backend", BACKEND_PORT, s.backend_cpu, s.backend_memory_mb,
+            _ServiceSpec("backend", BACKEND_PORT, s.backend_cpu, s.backend_memory_mb, s.backend_image_tag,
                          props.backend_target_group_arn, props.backend_task_role_arn,
                          {"PORT": str(BACKEND_PORT), **bedrock_environment(s), **props.backend_environment},
                          props.backend_secrets),
@@ -124,7 +125,7 @@ class Compute(Construct):
                                        retention_in_days=s.log_retention_days, kms_key_id=self._kms_key_arn)
         container = {
             "name": spec.name,
-            "image": f"{self.ecr_repository_urls[spec.name]}:{s.image_tag}",
+            "image": f"{self.ecr_repository_urls[spec.name]}:{spec.image_tag}",
             "essential": True,
             "portMappings": [{"containerPort": spec.port, "protocol": "tcp"}],
             "environment": [{"name": k, "value": v} for k, v in sorted(spec.environment.items())],

@@ -260,7 +260,7 @@ class Pipeline(Construct):
     def _job_definition(self, kind: str, resources: dict[str, str]) -> str:
         s, props, n = self._s, self._props, self._names
         container = {
-            "image": f"{props.worker_image_url}:{s.image_tag}",
+            "image": f"{props.worker_image_url}:{s.worker_image_tag}",
             "jobRoleArn": props.batch_job_role_arn,
             "resourceRequirements": [{"type": k, "value": v} for k, v in resources.items()],
             "environment": [{"name": k, "value": v} for k, v in sorted({

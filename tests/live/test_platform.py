@@ -44,7 +44,7 @@ def test_ecs_cluster_services_and_task_definitions(platform_live):
         task = get_ecs_task_definition(d.clients, service["taskDefinition"])
         assert (int(task["cpu"]), int(task["memory"])) == sizes[name]
         assert task["networkMode"] == "awsvpc" and task["requiresCompatibilities"] == ["FARGATE"]
-        assert task["containerDefinitions"][0]["image"].endswith(f"/{name}:{s.image_tag}")
+        assert task["containerDefinitions"][0]["image"].endswith(f"/{name}:{getattr(s, f'{name}_image_tag')}")
 
 
 def test_scaling_targets_policies_and_night_schedule(platform_live):
