@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.unit.synth_helpers import of_type, only, policy, ref
 
 PURPOSES = ("raw-videos", "thumbnails", "highlights", "terraform-state", "analysis-models")
@@ -74,9 +76,19 @@ def test_prod_database_is_multi_az_and_protected(platform):
     assert prod_db["skip_final_snapshot"] is False and prod_db["final_snapshot_identifier"]
 
 
-def test_django_secret_is_generated_and_written_write_only(platform):
-    _, secret = only(platform.dev, "aws_secretsmanager_secret")
-    assert secret["name"] == "deepsentinel-dev-django-secret-key"
-    _, version = only(platform.dev, "aws_secretsmanager_secret_version")
-    assert "secret_string" not in version and version["secret_string_wo"].startswith(
-        "${data.aws_secretsmanager_random_password.")
+def test_django_secret_is_generated_ephemerally_and_written_write_only(platform):
+    """No data source (Terraform stores a data source's result in the state: "Data sources", Terraform
+    language) generates the key: an ephemeral resource does ("Ephemeral resources": never persisted in plan
+    or state), and only a write-only argument reads it ("Use temporary write-only arguments": ephemeral values
+    are accepted only there). The live platform run checks the deployed state holds no trace of the key."""
+    for document in (platform.dev, platform.prod):
+        _, secret = only(document, "aws_secretsmanager_secret")
+        assert secret["name"].endswith("-django-secret-key")
+        assert "aws_secretsmanager_random_password" not in document.get("data", {})
+        (name, generator), = document["ephemeral"]["aws_secretsmanager_random_password"].items()
+        assert generator["password_length"] >= 50  # Django's check: SECRET_KEY of at least 50 characters
+        _, version = only(document, "aws_secretsmanager_secret_version")
+        assert "secret_string" not in version
+        assert version["secret_string_wo"] == f"${{ephemeral.aws_secretsmanager_random_password.{name}.random_password}}"
+        # The reference appears nowhere but in the write-only argument.
+        assert json.dumps(document).count(f"aws_secretsmanager_random_password.{name}.") == 1
