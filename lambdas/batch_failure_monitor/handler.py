@@ -1,4 +1,19 @@
-"""EventBridge "Batch Job State Change" (FAILED) -> one SNS alert, optionally a GitHub issue.
+"""EventBridge "Batch Job State Change" (FAILED) -> the video ends FAILED; one SNS alert, optionally a GitHub issue.
+
+Why here: a FAILED event is the one place that sees *every* job Batch ends for good. The worker records its
+own ends (bad input; a retryable error on the last attempt), but some ends never reach its code: a timeout is
+not retried and ends with SIGTERM then SIGKILL 30 s later (AWS Batch "Job timeouts"), and a kill on the last
+attempt (Spot reclaim, out of memory: SIGKILL) cannot be caught. So, when ``DB_SECRET_ARN`` is set, the
+function sets the video's row FAILED (with Batch's status reason) in one statement that leaves a COMPLETED or
+FAILED row alone, and publishes FAILED on the video-events topic in the worker's message shape
+(video_worker/notify.py) only when it made that change: a row the worker already ended was published by the
+worker. A DONE video is never marked FAILED. When the database cannot be reached, FAILED is published anyway
+(subscribers must learn the end) and the alert says the row was not updated.
+
+The worker does not also handle SIGTERM: the event arrives for a timeout as for a kill, after the container
+has exited (no race with the worker's own writes), and one path is simpler than two that must agree.
+The PostgreSQL driver is pg8000 (pure Python), vendored into the package at synth (``vendor.txt``); TLS is
+required on TCP, unverified like the worker's ``sslmode=require`` (the runtime's trust store lacks RDS's CA).
 
 The alert names the job (name and id), the video id, the status reason, the exit code and the job's
 last log lines from CloudWatch Logs. A missing log stream still yields the alert, saying the logs were
@@ -20,9 +35,15 @@ Environment:
     GITHUB_API_URL           REST API root (default https://api.github.com; tests point it at a stub)
     IDEMPOTENCY_TABLE        sqs_to_batch's claim table: the failed video's claim is released there, so a
                              resend of the video is processed (a SUBMITTED claim would block it for 14 days);
-                             only a claim naming this job is deleted, never a newer one
+                             only a claim naming this job is deleted, never a newer one (after the row is
+                             FAILED: a resend cannot start before)
+    VIDEO_EVENTS_TOPIC_ARN   the worker's DONE/FAILED topic; FAILED is published there for a video this
+                             function ends
+    DB_SECRET_ARN            the RDS-managed secret ({"username", "password"}); enables the row update with:
+    DB_HOST, DB_PORT, DB_NAME  the instance's endpoint (a path in DB_HOST is a Unix socket directory: the
+                             local stand-in's PostgreSQL)
 
-Standard library and boto3 only (what the Lambda runtime ships).
+Standard library, boto3 (with what the runtime ships for it: python-dateutil) and the vendored pg8000.
 """
 
 from __future__ import annotations
@@ -41,6 +62,11 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 DEFAULT_LOG_GROUP = "/aws/batch/job"
+DEFAULT_DB_PORT = 5432
+DB_TIMEOUT_SECONDS = 10
+FINAL_ROW_STATUSES = ("COMPLETED", "FAILED")  # the worker's schema (video_worker/schema.sql)
+FAILED = "FAILED"  # the worker's notification status (video_worker/notify.py)
+MAX_REASON_CHARS = 2000  # as the worker stores it
 DEFAULT_LOG_LINES = 20
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 GITHUB_LABELS = ("bug", "aws-batch")
@@ -66,10 +92,19 @@ class Settings:
     github_token_secret_arn: str | None = None
     github_api_url: str = DEFAULT_GITHUB_API_URL
     idempotency_table: str | None = None
+    video_events_topic_arn: str | None = None
+    db_secret_arn: str | None = None
+    db_host: str | None = None
+    db_port: int = DEFAULT_DB_PORT
+    db_name: str | None = None
 
     @property
     def github_enabled(self) -> bool:
         return bool(self.github_repository and self.github_token_secret_arn)
+
+    @property
+    def database_enabled(self) -> bool:
+        return bool(self.db_secret_arn and self.db_host and self.db_name)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -86,6 +121,11 @@ class Settings:
             github_token_secret_arn=env.get("GITHUB_TOKEN_SECRET_ARN") or None,
             github_api_url=(env.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
+            video_events_topic_arn=env.get("VIDEO_EVENTS_TOPIC_ARN") or None,
+            db_secret_arn=env.get("DB_SECRET_ARN") or None,
+            db_host=env.get("DB_HOST") or None,
+            db_port=int(env["DB_PORT"]) if (env.get("DB_PORT") or "").isdigit() else DEFAULT_DB_PORT,
+            db_name=env.get("DB_NAME") or None,
         )
 
 
@@ -99,6 +139,10 @@ class FailedJob:
     exit_code: int | None
     log_group: str | None  # from the job's awslogs configuration, if any
     log_stream: str | None
+    s3_key: str | None = None  # the job's S3_KEY: the row's key if the worker never wrote one
+    model_uri: str | None = None
+    highlights_bucket: str | None = None
+    attempts: int = 0  # attempts Batch ran (the last one is what ended)
 
     @classmethod
     def from_detail(cls, detail: Mapping[str, Any]) -> FailedJob:
@@ -132,6 +176,10 @@ class FailedJob:
             exit_code=exit_code if isinstance(exit_code, int) else None,
             log_group=log_options.get("awslogs-group"),
             log_stream=container.get("logStreamName") or attempt_container.get("logStreamName"),
+            s3_key=environment.get("S3_KEY") or parameters.get("s3_key"),
+            model_uri=environment.get("MODEL_URI"),
+            highlights_bucket=environment.get("HIGHLIGHTS_BUCKET"),
+            attempts=len(attempts),
         )
 
 
@@ -176,8 +224,9 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
 
 def process_event(event: Mapping[str, Any], *, clients: Clients, settings: Settings) -> dict[str, Any]:
     job = FailedJob.from_detail(event.get("detail") or {})
+    video = end_video(clients, job, settings)
     logs = fetch_logs(clients.logs, job, settings)
-    subject, message = format_alert(job, logs)
+    subject, message = format_alert(job, logs, video)
     try:
         published = clients.sns.publish(TopicArn=settings.alert_topic_arn, Subject=subject, Message=message)
     except (ClientError, BotoCoreError) as exc:
@@ -190,6 +239,9 @@ def process_event(event: Mapping[str, Any], *, clients: Clients, settings: Setti
         "video_id": job.video_id,
         "sns_message_id": published.get("MessageId"),
         "logs_found": logs.found,
+        "video": video.outcome,
+        "video_event_published": video.published,
+        # After the row is FAILED: a resend the released claim lets through cannot be marked by this job.
         "claim": release_claim(clients.dynamodb, job, settings),
     }
     if settings.github_enabled:
@@ -197,8 +249,112 @@ def process_event(event: Mapping[str, Any], *, clients: Clients, settings: Setti
             result["github_issue_url"] = open_github_issue(clients.secretsmanager, job, logs, settings)
         except GitHubIssueError as exc:
             result["github_error"] = str(exc)
-    _emit({"level": "ERROR" if "github_error" in result else "INFO", **result})
+    failed_step = "github_error" in result or video.outcome.startswith("error")
+    _emit({"level": "ERROR" if failed_step else "INFO", **result})
     return result
+
+
+@dataclass(frozen=True)
+class VideoEnd:
+    """What became of the job's video: the row's outcome and whether FAILED was published for it."""
+
+    outcome: str  # marked-failed | already-<status> | no-schema | skipped: ... | error: ...
+    published: bool = False
+
+
+def end_video(clients: Clients, job: FailedJob, settings: Settings) -> VideoEnd:
+    """Set the video FAILED unless it already ended, and publish FAILED when this call ended it."""
+    if not job.video_id:
+        return VideoEnd("skipped: the job names no video")
+    reason = failure_reason(job)
+    if not settings.database_enabled:
+        # Without the row it cannot tell whether the worker ended the video (and published) itself.
+        return VideoEnd("skipped: no database configured")
+    try:
+        outcome = mark_failed(read_db_credentials(clients.secretsmanager, settings), settings, job, reason)
+    except Exception as exc:  # noqa: BLE001 - pg8000, socket, Secrets Manager errors: the alert reports them
+        outcome = f"error: {type(exc).__name__}: {exc}"
+    if outcome.startswith("already-"):
+        return VideoEnd(outcome)  # the worker recorded the end and published it
+    return VideoEnd(outcome, publish_video_failed(clients.sns, job, settings, reason))
+
+
+def failure_reason(job: FailedJob) -> str:
+    return (f"AWS Batch ended job {job.job_name} ({job.job_id}) after {job.attempts} attempt(s): "
+            f"{job.status_reason or 'no reason given'}")[:MAX_REASON_CHARS]
+
+
+def read_db_credentials(secrets_client: Any, settings: Settings) -> tuple[str, str]:
+    """(username, password) from the RDS-managed secret, which holds exactly those two."""
+    secret = json.loads(secrets_client.get_secret_value(SecretId=settings.db_secret_arn)["SecretString"])
+    return str(secret["username"]), str(secret["password"])
+
+
+# One statement: a row the worker ended (COMPLETED or FAILED) is left alone, so a DONE video never turns FAILED
+# and a FAILED one is not published twice; a missing row is created (the job failed before the worker wrote it).
+_MARK_FAILED = """
+INSERT INTO videos (video_id, s3_key, status, failure_reason, model_uri, started_at, completed_at, updated_at)
+VALUES (:video_id, :s3_key, 'FAILED', :reason, :model_uri, now(), now(), now())
+ON CONFLICT (video_id) DO UPDATE SET status = 'FAILED', failure_reason = EXCLUDED.failure_reason,
+    completed_at = now(), updated_at = now()
+WHERE videos.status NOT IN ('COMPLETED', 'FAILED')
+RETURNING video_id
+"""
+
+
+def mark_failed(credentials: tuple[str, str], settings: Settings, job: FailedJob, reason: str) -> str:
+    """marked-failed | already-<status> | no-schema (no worker has created the tables yet)."""
+    conn = connect_database(credentials, settings)
+    try:
+        exists = conn.run("SELECT to_regclass('videos') IS NOT NULL")[0][0]
+        if not exists:
+            return "no-schema"
+        conn.run("START TRANSACTION")
+        changed = conn.run(_MARK_FAILED, video_id=job.video_id, s3_key=job.s3_key or "", reason=reason,
+                           model_uri=job.model_uri)
+        if not changed:
+            status = conn.run("SELECT status FROM videos WHERE video_id = :video_id", video_id=job.video_id)
+            conn.run("ROLLBACK")
+            return f"already-{status[0][0].lower() if status else 'gone'}"
+        # As the worker's mark_failed: no half-written results stay behind a FAILED video.
+        conn.run("DELETE FROM events WHERE video_id = :video_id", video_id=job.video_id)
+        conn.run("DELETE FROM detections WHERE video_id = :video_id", video_id=job.video_id)
+        conn.run("COMMIT")
+        return "marked-failed"
+    finally:
+        conn.close()
+
+
+def connect_database(credentials: tuple[str, str], settings: Settings) -> Any:
+    import pg8000.native  # vendored (vendor.txt); imported here so the alert path never depends on it
+
+    user, password = credentials
+    host = settings.db_host or ""
+    if host.startswith("/"):  # a socket directory (the local stand-in); TLS does not apply to a Unix socket
+        return pg8000.native.Connection(user, password=password, database=settings.db_name,
+                                        unix_sock=f"{host}/.s.PGSQL.{settings.db_port}", ssl_context=False,
+                                        timeout=DB_TIMEOUT_SECONDS)
+    # ssl_context=True: TLS required, certificate unverified (as libpq's sslmode=require, the worker's setting).
+    return pg8000.native.Connection(user, password=password, host=host, port=settings.db_port,
+                                    database=settings.db_name, ssl_context=True, timeout=DB_TIMEOUT_SECONDS)
+
+
+def publish_video_failed(sns_client: Any, job: FailedJob, settings: Settings, reason: str) -> bool:
+    """FAILED on the video-events topic, in the worker's shape (video_worker/notify.py completion_message)."""
+    if not settings.video_events_topic_arn:
+        return False
+    message = {"video_id": job.video_id, "status": FAILED, "s3_key": job.s3_key, "events": 0, "detections": 0,
+               "highlights": 0, "highlight_keys": [], "highlights_bucket": job.highlights_bucket, "reason": reason,
+               "job_id": job.job_id, "attempt": job.attempts}
+    try:
+        sns_client.publish(TopicArn=settings.video_events_topic_arn,
+                           Subject=_sns_subject(f"video {job.video_id}: {FAILED}"), Message=json.dumps(message),
+                           MessageAttributes={"status": {"DataType": "String", "StringValue": FAILED}})
+    except (ClientError, BotoCoreError) as exc:
+        _emit({"level": "ERROR", "outcome": "video_event_not_published", "video_id": job.video_id,
+               "error": str(exc)})
+        return False
+    return True
 
 
 def release_claim(dynamodb: Any, job: FailedJob, settings: Settings) -> str:
@@ -243,7 +399,7 @@ def fetch_logs(logs_client: Any, job: FailedJob, settings: Settings) -> JobLogs:
     return JobLogs(group=group, stream=job.log_stream, lines=lines)
 
 
-def format_alert(job: FailedJob, logs: JobLogs) -> tuple[str, str]:
+def format_alert(job: FailedJob, logs: JobLogs, video: VideoEnd | None = None) -> tuple[str, str]:
     subject = _sns_subject(f"Batch job failed: {job.job_name}")
     header = [
         "AWS Batch job FAILED",
@@ -255,6 +411,9 @@ def format_alert(job: FailedJob, logs: JobLogs) -> tuple[str, str]:
     ]
     if job.job_queue:
         header.append(f"Job queue:     {job.job_queue}")
+    if video is not None:
+        header.append(f"Video row:     {video.outcome}" + ("; FAILED published on video-events" if video.published
+                                                           else ""))
     header.append(f"Log:           {logs.group} / {logs.stream or '-'}")
     if logs.found:
         body = [f"Last {len(logs.lines)} log lines:", *(f"  {line}" for line in logs.lines)]
