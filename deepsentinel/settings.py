@@ -62,7 +62,14 @@ class PlatformSettings:
     interface_endpoints: bool = False  # ECR api/dkr, logs, SQS, Secrets Manager, Bedrock runtime endpoints;
     # False: via the NAT
     flow_log_retention_days: int = 14  # VPC flow-log group retention; a CloudWatch value (1, 3, 5, 7, 14, 30, ...)
-    domain_name: str | None = None  # Route53 zone, ACM certificate, HTTPS + HTTP redirect; None needs allow_plain_http
+    domain_name: str | None = None  # ACM certificate, HTTPS + HTTP redirect and the ALB's alias record in an existing
+    # public Route 53 zone (hosted_zone_name); None needs allow_plain_http
+    hosted_zone_name: str | None = None  # the public Route 53 zone holding domain_name's records, looked up by name
+    # (an environment never creates a zone: its name servers would change with every re-creation and ACM's DNS
+    # validation waits for the registrar's delegation); None: the zone named domain_name. domain_name must be it or
+    # a name under it
+    hosted_zones: tuple[str, ...] = ()  # account stack (bootstrap): public Route 53 zones created once per account,
+    # their name servers an output to delegate to at the registrar; (): none (zones are managed elsewhere)
     allow_plain_http: bool = False  # lets an environment without domain_name serve HTTP (API + admin in clear);
     # False with domain_name None is an error (dev's default sets it True: dev has no domain of its own)
     bucket_suffix: str = ""  # appended to bucket names to make them globally unique (e.g. account id); "": none
@@ -173,6 +180,11 @@ class PlatformSettings:
     fifo_job_queue: bool = False  # True: the jobs queue and its DLQ are FIFO (.fifo names, content-based
     # deduplication; the event source drops sqs_batching_window_seconds, which Lambda does not support for FIFO
     # queues); every sender must set MessageGroupId (the backend gets QUEUE_IS_FIFO=true). False: standard queues
+
+    @property
+    def zone_name(self) -> str | None:
+        """The public hosted zone the environment's records go into (None without domain_name)."""
+        return self.hosted_zone_name or self.domain_name
 
     @property
     def gpu_vcpus_per_instance(self) -> int:
@@ -413,6 +425,7 @@ def validate(s: PlatformSettings) -> None:
             problems.append(f"{name}: {getattr(s, name)!r} must be cron(...), rate(...) or at(...)")
     if s.domain_name is not None and not re.match(r"^([a-z0-9-]+\.)+[a-z]{2,}$", s.domain_name):
         problems.append(f"domain_name: {s.domain_name!r} is not a lowercase DNS name")
+    problems += _hosted_zone_problems(s)
     problems += _bedrock_and_upload_problems(s)
     for user in (*s.user_names, s.ci_user_name):
         if not _IAM_USER_NAME.match(user):
@@ -430,6 +443,25 @@ def validate(s: PlatformSettings) -> None:
         problems.append(f"admin_user_names: {sorted(set(s.admin_user_names) - set(s.user_names))} not in user_names")
     if problems:
         raise SettingsError(problems)
+
+
+_DNS_NAME = re.compile(r"^([a-z0-9-]+\.)+[a-z]{2,}$")
+
+
+def _hosted_zone_problems(s: PlatformSettings) -> list[str]:
+    problems = [f"hosted_zones: {zone!r} is not a lowercase DNS name" for zone in s.hosted_zones
+                if not _DNS_NAME.match(zone)]
+    if len(set(s.hosted_zones)) != len(s.hosted_zones):
+        problems.append(f"hosted_zones: names must be distinct, got {list(s.hosted_zones)}")
+    if s.hosted_zone_name is not None:
+        if not _DNS_NAME.match(s.hosted_zone_name):
+            problems.append(f"hosted_zone_name: {s.hosted_zone_name!r} is not a lowercase DNS name")
+        elif s.domain_name is None:
+            problems.append("hosted_zone_name: set without domain_name; allowed: set domain_name too, or neither")
+        elif s.domain_name != s.hosted_zone_name and not s.domain_name.endswith("." + s.hosted_zone_name):
+            problems.append(f"hosted_zone_name: domain_name {s.domain_name!r} is not in the zone "
+                            f"{s.hosted_zone_name!r}; allowed: the zone's name or a name under it")
+    return problems
 
 
 # AWS Budgets: "A budget can have up to five notifications" (CreateBudget, NotificationsWithSubscribers,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from cdktf import ITerraformDependable, TerraformIterator, Token
 from cdktf_cdktf_provider_aws.acm_certificate import AcmCertificate
 from cdktf_cdktf_provider_aws.acm_certificate_validation import AcmCertificateValidation
+from cdktf_cdktf_provider_aws.data_aws_route53_zone import DataAwsRoute53Zone
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.eip import Eip
 from cdktf_cdktf_provider_aws.flow_log import FlowLog
@@ -24,7 +25,6 @@ from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGrou
 from cdktf_cdktf_provider_aws.nat_gateway import NatGateway
 from cdktf_cdktf_provider_aws.route import Route
 from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
-from cdktf_cdktf_provider_aws.route53_zone import Route53Zone
 from cdktf_cdktf_provider_aws.route_table import RouteTable
 from cdktf_cdktf_provider_aws.route_table_association import RouteTableAssociation
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup, SecurityGroupIngress
@@ -55,8 +55,10 @@ class NetworkProps:
 class Network(Construct):
     """The VPC and everything in front of it.
 
-    Without `settings.domain_name` there is no zone, certificate or HTTPS listener: the ALB serves
-    HTTP on :80 and forwards. With a domain, :80 redirects to :443. The ALB gets an empty security
+    Without `settings.domain_name` there is no certificate, record or HTTPS listener: the ALB serves
+    HTTP on :80 and forwards. With a domain, :80 redirects to :443, and the certificate's validation records
+    and the ALB alias go into the existing public zone `settings.zone_name` (created by the account stack's
+    `hosted_zones` or elsewhere, and delegated by the registrar). The ALB gets an empty security
     group here; its rules are the security module's.
     """
 
@@ -199,8 +201,10 @@ class Network(Construct):
                              tags={"Name": s.name(service)})
 
     def _dns_and_certificate(self, s: PlatformSettings, alb: Lb) -> str:
-        assert s.domain_name is not None
-        zone = Route53Zone(self, "zone", name=s.domain_name, tags={"Name": s.domain_name})
+        assert s.domain_name is not None and s.zone_name is not None
+        # Looked up, never created: a new zone has new name servers, and ACM's DNS validation waits until the
+        # registrar delegates to them ("Setting up DNS validation", ACM User Guide), which outlives any apply.
+        zone = DataAwsRoute53Zone(self, "zone", name=s.zone_name, private_zone=False)
         # The apex only: the ALB alias is the one name served (a wildcard would cover names nobody owns).
         cert = AcmCertificate(self, "certificate", domain_name=s.domain_name, validation_method="DNS",
                               lifecycle={"create_before_destroy": True}, tags={"Name": s.domain_name})

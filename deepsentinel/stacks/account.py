@@ -1,7 +1,9 @@
 """The account stack: what exists once per AWS account, shared by every environment.
 
-The state backend (a versioned, encrypted S3 bucket; locks are S3 objects too, `use_lockfile`) and the
-people (IAM groups, users and the CI user, whose names are account-wide). Environment stacks hold only
+The state backend (a versioned, encrypted S3 bucket; locks are S3 objects too, `use_lockfile`), the public
+hosted zones (`hosted_zones`: environments look them up, never create them) and the
+people (IAM groups and users, whose names are account-wide) and, with `github_repository` set, GitHub's OIDC
+provider and each environment's plan, image-publishing and deploy roles. Environment stacks hold only
 names prefixed with `{project}-{env}`, so dev and prod deploy side by side and destroy independently.
 `deepsentinel bootstrap` applies it with a local state first (the bucket does not exist yet), then moves
 that state into the bucket under `account/terraform.tfstate` (deepsentinel.bootstrap).
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from cdktf import TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.route53_zone import Route53Zone
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_public_access_block import S3BucketPublicAccessBlock
 from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration import (
@@ -20,6 +23,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S3BucketVersioningVersioningConfiguration
 from constructs import Construct
 
+from deepsentinel.constructs.github_oidc import GithubOidc, GithubOidcProps
 from deepsentinel.constructs.people import People, PeopleProps
 from deepsentinel.constructs.policies import tls_only_bucket_policy
 from deepsentinel.settings import PlatformSettings
@@ -45,8 +49,20 @@ class AccountStack(TerraformStack):
         S3BucketPublicAccessBlock(self, "state-public-access-block", bucket=bucket.id, block_public_acls=True,
                                   block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True)
         S3BucketPolicy(self, "state-tls-only", bucket=bucket.id, policy=tls_only_bucket_policy(bucket.arn))
-        people = People(self, "people", props=PeopleProps(
-            settings=settings, account_id=DataAwsCallerIdentity(self, "current").account_id))
+        account_id = DataAwsCallerIdentity(self, "current").account_id
+        people = People(self, "people", props=PeopleProps(settings=settings, account_id=account_id))
+        # Public zones outlive environments: their name servers are what the registrar delegates to, and a zone
+        # re-created by an environment would get new ones (and stall ACM's DNS validation until re-delegated).
+        zones = {name: Route53Zone(self, f"zone-{name.replace('.', '-')}", name=name, comment="deepsentinel",
+                                   lifecycle={"prevent_destroy": options.endpoint_url is None})
+                 for name in settings.hosted_zones}
+        TerraformOutput(self, "hosted_zone_name_servers", value={n: z.name_servers for n, z in zones.items()},
+                        description="name servers per hosted zone: set them at the domain's registrar")
         TerraformOutput(self, "state_bucket", value=bucket.bucket)
         TerraformOutput(self, "group_names", value=people.group_names)
-        TerraformOutput(self, "ci_user_name", value=people.ci_user_name)
+        if settings.github_repository is not None:
+            github = GithubOidc(self, "github-oidc", props=GithubOidcProps(settings=settings, account_id=account_id))
+            # Keyed by the repository variable each workflow reads (docs/release.md).
+            TerraformOutput(self, "github_role_arns", value=github.repository_variables,
+                            description="repository variable -> role ARN: set each as a GitHub repository variable")
+            TerraformOutput(self, "github_oidc_provider_arn", value=github.provider_arn)

@@ -222,3 +222,19 @@ def test_settings_file_problems_are_named(tmp_path: Path):
 
 def test_notification_addresses_must_be_email_addresses():
     assert "video_events_email: 'ops' is not an e-mail address" in problems_of(overrides=["video_events_email=ops"])
+
+
+def test_hosted_zone_settings_name_the_zone_the_domain_must_be_in():
+    assert load_settings("prod").zone_name == "deepsentinel.cloud"
+    sub = load_settings("dev", overrides=["domain_name=dev.deepsentinel.cloud", "hosted_zone_name=deepsentinel.cloud"])
+    assert sub.zone_name == "deepsentinel.cloud"
+    assert ("hosted_zone_name: domain_name 'video.example.org' is not in the zone 'deepsentinel.cloud'; allowed: the "
+            "zone's name or a name under it") in problems_of(
+        "dev", overrides=["domain_name=video.example.org", "hosted_zone_name=deepsentinel.cloud"])
+    # A suffix that is not a label boundary is another zone.
+    assert "is not in the zone" in problems_of(
+        "dev", overrides=["domain_name=xdeepsentinel.cloud", "hosted_zone_name=deepsentinel.cloud"])
+    assert "hosted_zone_name: set without domain_name" in problems_of("dev", overrides=["hosted_zone_name=a.com"])
+    assert "hosted_zones: 'Not A Zone' is not a lowercase DNS name" in problems_of(
+        "dev", overrides=["hosted_zones=Not A Zone"])
+    assert "hosted_zones: names must be distinct" in problems_of("dev", overrides=["hosted_zones=a.com,a.com"])

@@ -29,9 +29,9 @@ def test_common_tags_on_every_resource_via_the_provider(platform):
 def test_prod_differs_from_dev_only_through_settings(platform):
     dev_types = {r.type for r in resources(platform.dev)}
     prod_types = {r.type for r in resources(platform.prod)}
-    # prod adds its domain (zone, certificate), its posture (WAF, access logs, enhanced monitoring) ...
+    # prod adds its domain (records and certificate in the looked-up zone), its posture (WAF, access logs, enhanced monitoring) ...
     assert prod_types - dev_types == {
-        "aws_route53_zone", "aws_route53_record", "aws_acm_certificate", "aws_acm_certificate_validation",
+        "aws_route53_record", "aws_acm_certificate", "aws_acm_certificate_validation",
         "aws_wafv2_web_acl", "aws_wafv2_web_acl_association", "aws_wafv2_web_acl_logging_configuration",
         "aws_s3_bucket_logging"}
     assert dev_types - prod_types == {"aws_appautoscaling_scheduled_action"}  # ... and drops the night schedule

@@ -74,4 +74,40 @@ def test_with_a_domain_http_redirects_to_https_with_a_dns_validated_certificate(
     assert certificate["validation_method"] == "DNS"
     _, records = named(document, "aws_route53_record", "validation")
     assert "for_each" in records
-    assert only(document, "aws_route53_zone")[1]["name"] == "video.example.com"
+    # The zone is looked up, never created (see test_no_environment_creates_a_hosted_zone).
+    assert of_type(document, "aws_route53_zone") == {}
+    (zone_name, zone), = document["data"]["aws_route53_zone"].items()
+    assert (zone["name"], zone["private_zone"]) == ("video.example.com", False)
+    assert records["zone_id"] == ref("data.aws_route53_zone", zone_name, "zone_id")
+
+
+def test_no_environment_creates_a_hosted_zone(platform, tmp_path):
+    """ACM's DNS validation completes only once the CNAME resolves publicly, i.e. once the registrar delegates to
+    the zone's name servers ("Setting up DNS validation" and "Troubleshoot DNS validation problems", ACM User Guide:
+    a certificate stays PENDING_VALIDATION until then), and a new zone gets new name servers ("Making Amazon Route 53
+    the DNS service for an existing domain", Route 53 Developer Guide). So a zone is created once in the account
+    stack (`hosted_zones`, name servers as an output) and an environment only looks it up: with
+    hosted_zone_name, its records go into the parent zone."""
+    from deepsentinel.app import synth
+    from deepsentinel.settings import load_settings
+    from deepsentinel.synthesized import load
+
+    for document in (platform.dev, platform.prod):
+        assert of_type(document, "aws_route53_zone") == {}
+    assert platform.prod["data"]["aws_route53_zone"] and of_type(platform.prod, "aws_route53_record")
+    assert of_type(platform.documents["deepsentinel-account"], "aws_route53_zone") == {}  # hosted_zones=()
+
+    dev = load_settings("dev", overrides=["domain_name=dev.video.example.com", "hosted_zone_name=video.example.com",
+                                          "hosted_zones=video.example.com"])
+    result = synth([dev], outdir=tmp_path)
+    document, account = (load(result.stacks[n]) for n in ("deepsentinel-dev", "deepsentinel-account"))
+    assert of_type(document, "aws_route53_zone") == {}
+    (zone_name, zone), = document["data"]["aws_route53_zone"].items()
+    assert zone["name"] == "video.example.com"
+    _, alias = named(document, "aws_route53_record", "alias")
+    assert (alias["name"], alias["zone_id"]) == ("dev.video.example.com",
+                                                 ref("data.aws_route53_zone", zone_name, "zone_id"))
+    (account_zone_name, account_zone), = of_type(account, "aws_route53_zone").items()
+    assert account_zone["name"] == "video.example.com"
+    assert account["output"]["hosted_zone_name_servers"]["value"] == {
+        "video.example.com": ref("aws_route53_zone", account_zone_name, "name_servers")}
