@@ -65,9 +65,12 @@ def run(args: argparse.Namespace) -> int:
     (settings,) = cli.settings_from_args(args, default_envs=("dev",))
     from deepsentinel import terraform
 
-    local = bool(args.local)
-    factory = _local_factory(settings, args.workdir) if local else _aws_factory(settings)
-    checks = run_checks(settings, factory, terraform_version=terraform.version(), local=local)
+    if args.local:
+        factory, local_flag = _local_factory(settings, args.workdir)
+    else:
+        factory, local_flag = _aws_factory(settings), ""
+    checks = run_checks(settings, factory, terraform_version=terraform.version(), local=bool(args.local),
+                        bootstrap_command=f"deepsentinel bootstrap{local_flag}")
     print(json.dumps(report(settings, checks), indent=2) if args.json else render(checks))
     return 1 if any(c.status == BLOCKED for c in checks) else 0
 
@@ -79,12 +82,13 @@ def _aws_factory(settings: PlatformSettings) -> ClientFactory:
     return lambda service, region=None: session.client(service, region_name=region or settings.region)
 
 
-def _local_factory(settings: PlatformSettings, workdir: Path | None) -> ClientFactory:
+def _local_factory(settings: PlatformSettings, workdir: Path | None) -> tuple[ClientFactory, str]:
+    """Clients of the local deployment's moto server, and the flags that name that deployment."""
     from deepsentinel.target import local_target
 
     target = local_target(settings, workdir)
-    return lambda service, region=None: target.session.client(service, region_name=region or settings.region,
-                                                              endpoint_url=target.endpoint_url)
+    return (lambda service, region=None: target.session.client(service, region_name=region or settings.region,
+                                                               endpoint_url=target.endpoint_url)), target.local_flag
 
 
 def report(settings: PlatformSettings, checks: list[Check]) -> dict[str, Any]:
@@ -107,7 +111,7 @@ def render(checks: list[Check]) -> str:
 # --- the runner ---------------------------------------------------------------------------------------------
 
 def run_checks(settings: PlatformSettings, client: ClientFactory, *, terraform_version: str | None,
-               local: bool = False) -> list[Check]:
+               local: bool = False, bootstrap_command: str = "deepsentinel bootstrap") -> list[Check]:
     """Every check in the order a new team meets them; AWS checks are skipped when there are no credentials."""
     checks = [terraform_check(terraform_version)]
     caller: dict[str, str] = {}
@@ -119,18 +123,20 @@ def run_checks(settings: PlatformSettings, client: ClientFactory, *, terraform_v
         return checks + [Check(name=name, status=SKIPPED, message="needs working credentials")
                          for name in _AWS_CHECK_NAMES]
     s = settings
-    checks.append(guarded("state backend", lambda: state_backend_check(client("s3"), s.state_bucket_name),
-                          client, ["s3"]))
+    checks.append(guarded("state backend", lambda: state_backend_check(client("s3"), s.state_bucket_name,
+                                                                       bootstrap_command), client, ["s3"]))
     if local:
         checks += [Check(name=name, status=SKIPPED, message="an AWS account fact: not checked on the local server")
-                   for name in ("gpu quota on-demand", "gpu quota spot", "bedrock models", "cost allocation tag")]
+                   for name in ("gpu quotas", "bedrock models", "cost allocation tag")]
     else:
         quotas = client("service-quotas")
         checks.append(guarded("gpu quota on-demand", lambda: gpu_quota_check(quotas, s, spot=False),
                               client, ["service-quotas"]))
-        checks.append(guarded("gpu quota spot", lambda: gpu_quota_check(quotas, s, spot=True),
-                              client, ["service-quotas"]) if s.gpu_use_spot
-                      else Check(name="gpu quota spot", status=SKIPPED, message="gpu_use_spot is false: On-Demand only"))
+        if s.gpu_use_spot:
+            checks.append(guarded("gpu quota spot", lambda: gpu_quota_check(quotas, s, spot=True), client,
+                                  ["service-quotas"]))
+        else:
+            checks.append(Check(name="gpu quota spot", status=SKIPPED, message="gpu_use_spot is false: On-Demand only"))
         for name, model_id, region in bedrock_models(s):
             checks.append(guarded(name, lambda n=name, m=model_id, r=region: bedrock_model_check(
                 client("bedrock", r), name=n, model_id=m, region=r), client, ["bedrock"]))
@@ -221,7 +227,7 @@ def credentials_check(sts: Any, region: str, caller: dict[str, str] | None = Non
                  message=f"account {identity['Account']} as {identity['Arn']}, region {region}")
 
 
-def state_backend_check(s3: Any, bucket: str) -> Check:
+def state_backend_check(s3: Any, bucket: str, bootstrap_command: str = "deepsentinel bootstrap") -> Check:
     from botocore.exceptions import ClientError
 
     try:
@@ -229,7 +235,7 @@ def state_backend_check(s3: Any, bucket: str) -> Check:
     except ClientError as error:
         if _error_code(error) in ("404", "NoSuchBucket", "NotFound"):
             return Check(name="state backend", status=BLOCKED, message=f"the state bucket {bucket} does not exist",
-                         action="run `deepsentinel bootstrap` (once per account)")
+                         action=f"run `{bootstrap_command}` (once per account)")
         if _error_code(error) in ("403", "AccessDenied"):
             return Check(name="state backend", status=BLOCKED,
                          message=f"the state bucket {bucket} exists but these credentials may not use it (403)",
@@ -242,7 +248,7 @@ def state_backend_check(s3: Any, bucket: str) -> Check:
         if _error_code(error) in ("404", "NoSuchKey", "NotFound"):
             return Check(name="state backend", status=BLOCKED,
                          message=f"s3://{bucket} holds no account state at {ACCOUNT_STATE_OBJECT}",
-                         action="rerun `deepsentinel bootstrap`, or restore that object (README: Recovering the "
+                         action=f"rerun `{bootstrap_command}`, or restore that object (README: Recovering the "
                                 "account stack's state)")
         raise
     return Check(name="state backend", status=OK, message=f"s3://{bucket}/{ACCOUNT_STATE_OBJECT} exists")

@@ -465,3 +465,19 @@ def test_exit_codes_and_json(moto: None, monkeypatch: pytest.MonkeyPatch, capsys
     text = capsys.readouterr().out
     assert text.splitlines()[-1] == "ready for the first deploy"
     assert any(line.startswith("OK      state backend") for line in text.splitlines())
+
+
+def test_local_mode_reads_the_local_server_and_skips_account_facts(tmp_path: Path, aws_env: None,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    """--local: the deployment's moto server answers; quotas, Bedrock and cost tags are AWS account facts."""
+    from deepsentinel import cli
+    from deepsentinel.local_aws import LocalAws
+
+    with LocalAws.start(info_file=tmp_path / "server.json"):  # a fresh local "account": nothing bootstrapped
+        code = cli.main(["preflight", "--local", "--workdir", str(tmp_path), "--json"])
+    statuses = {c["name"]: (c["status"], c["action"]) for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert code == 1
+    assert statuses["state backend"] == ("blocked", f"run `deepsentinel bootstrap --local --workdir {tmp_path}` "
+                                                    "(once per account)")
+    assert {statuses[name][0] for name in ("gpu quotas", "bedrock models", "cost allocation tag")} == {SKIPPED}
+    assert statuses["email subscriptions"][0] == SKIPPED  # not deployed yet
