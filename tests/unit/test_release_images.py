@@ -7,8 +7,8 @@ and job definitions then hold are compared with what the workflow pushed or copi
 Facts the expectations come from:
 - Terraform AWS provider, `aws_ecr_repository` attribute reference: `repository_url` is
   `aws_account_id.dkr.ecr.region.amazonaws.com/repositoryName`.
-- aws-actions/amazon-ecr-login README: output `registry` is the logged-in registry, `<account>.dkr.ecr.<region>.amazonaws.com`
-  for the region configure-aws-credentials set.
+- aws-actions/amazon-ecr-login README: output `registry` is the logged-in registry,
+  `<account>.dkr.ecr.<region>.amazonaws.com` for the region configure-aws-credentials set.
 - GitHub Actions, "Contexts" (`needs.<job_id>.outputs`, `steps.<step_id>.outputs`) and "Workflow commands"
   (a step sets an output with `echo "<name>=<value>" >> "$GITHUB_OUTPUT"`).
 - OCI Distribution Spec, "Pulling manifests": a tag matches `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
