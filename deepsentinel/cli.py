@@ -27,6 +27,7 @@ EXTERNAL_COMMANDS = {
     "output": ("deepsentinel.outputs", "the deployed outputs with their descriptions (--json for CI)"),
     "smoke": ("deepsentinel.smoke", "one video through the deployed platform (--local: with stand-ins)"),
     "status": ("deepsentinel.status", "where one video is: its claim, its Batch job, its database row"),
+    "model": ("deepsentinel.model", "publish weights to the models bucket (checked with ultralytics): model_key"),
     "preflight": ("deepsentinel.preflight", "what would stop a first deploy (quotas, models, tags, zone): exit 0 ready"),
 }
 

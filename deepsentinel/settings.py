@@ -30,6 +30,19 @@ _SCHEDULE = re.compile(r"^(cron|at|rate)\(.+\)$")
 # OCI Distribution Spec, "Pulling manifests": a tag is [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; ECR's API allows longer
 # imageTag strings (1-300), but an image reference "<repository>:<tag>" in a task or job definition must parse.
 _IMAGE_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+# S3's "safe characters" for object keys ("Naming Amazon S3 objects", S3 User Guide); the worker needs a .pt.
+_MODEL_KEY = re.compile(r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*\.pt$")
+#: The weights' key when none is configured: a fixed name `deepsentinel model publish --key` can write.
+DEFAULT_MODEL_KEY = "models/yolov8n.pt"
+MODEL_KEY_RULE = ("S3's safe characters (a-z A-Z 0-9 ! - _ . * ' ( ) /), no leading '/', no empty or '.'/'..' "
+                  "segment, ending in .pt, at most 1024 bytes")
+
+
+def is_model_key(key: str) -> bool:
+    """Whether `key` can name weights in the models bucket (model_key, `model publish --key`): MODEL_KEY_RULE."""
+    return (bool(_MODEL_KEY.match(key)) and len(key.encode()) <= 1024
+            and not any(part in (".", "..") for part in key.split("/")))
+
 # Settings that no longer exist, with what replaced them (an old override must not just be "unknown").
 _REPLACED_SETTINGS = {
     "image_tag": "replaced by frontend_image_tag, backend_image_tag and worker_image_tag (one per image, so a "
@@ -127,7 +140,13 @@ class PlatformSettings:
     # counts set the compute environment's vCPUs (PlatformSettings.gpu_vcpus_per_instance)
     gpu_min_instances: int = 0  # compute environment minimum (0: no idle cost), <= gpu_max_instances
     gpu_max_instances: int = 4  # compute environment maximum, >= 1
-    gpu_ami_id: str | None = None  # ami-<8..17 hex digits>; None: the Batch-managed ECS GPU AMI (ECS_AL2_NVIDIA)
+    gpu_ami_id: str | None = None  # ami-<8..17 hex digits>; None: the Batch-managed ECS GPU AMI (ECS_AL2_NVIDIA);
+    # set: the job definitions mount its /opt/deepsentinel/models read-only as MODEL_DIR (used before downloading)
+    model_key: str = DEFAULT_MODEL_KEY  # key of the weights in the analysis-models bucket; the job definitions'
+    # MODEL_URI is s3://<models bucket>/<model_key>. `deepsentinel model publish FILE` uploads a file and prints its
+    # content-addressed key (models/<stem>-<sha256 prefix>.pt) to set here; the default names the object
+    # `model publish FILE --key models/yolov8n.pt` writes. Allowed: an S3 key of S3's safe characters
+    # (a-z A-Z 0-9 ! - _ . * ' ( ) /), no leading '/', no empty or '.'/'..' segment, ending in .pt, <= 1024 bytes
     gpu_use_spot: bool = False  # True: Spot instances with SPOT_CAPACITY_OPTIMIZED; False: On-Demand
     job_timeout_seconds: int = 3600  # Batch attempt timeout, >= 1
     job_attempts: int = 3  # Batch attempts, 1..10 (exit 65, bad input, is never retried)
@@ -420,6 +439,9 @@ def validate(s: PlatformSettings) -> None:
                             "'_', '.', '-', not starting with '.' or '-'")
     if s.gpu_ami_id is not None and not re.match(r"^ami-[0-9a-f]{8,17}$", s.gpu_ami_id):
         problems.append(f"gpu_ami_id: {s.gpu_ami_id!r} is not an AMI id (ami- followed by 8-17 hex digits)")
+    if not is_model_key(s.model_key):
+        problems.append(f"model_key: {s.model_key!r} is not an S3 key of weights; allowed: {MODEL_KEY_RULE} "
+                        "(e.g. the key `deepsentinel model publish` prints)")
     for name in ("scale_down_schedule", "scale_up_schedule", "ecr_cleanup_schedule"):
         if not _SCHEDULE.match(getattr(s, name)):
             problems.append(f"{name}: {getattr(s, name)!r} must be cron(...), rate(...) or at(...)")

@@ -232,6 +232,7 @@ def smoke_aws(settings, *, video: Path | None, say: _Progress, timeout: float) -
         target = aws_target(settings, Path(tmp) / "cdktf.out")
         outputs = deployed_outputs(target)
         _require_outputs(outputs, platform_stack_name(settings))
+        require_published_model(target.client("batch"), target.client("s3"), outputs, settings.environment)
         return run_smoke(target.session, None, settings, outputs, video=video, say=say, timeout=timeout,
                          scratch=Path(tmp), local=None)
 
@@ -269,6 +270,39 @@ def _require_outputs(outputs: dict[str, Any], stack: str) -> None:
     if missing:
         raise SmokeError(f"{stack} is not (completely) deployed: outputs {', '.join(missing)} are missing; "
                          "run `deepsentinel deploy` for it first")
+
+
+def model_object_exists(s3: Any, bucket: str, key: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code", "") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def require_published_model(batch: Any, s3: Any, outputs: dict[str, Any], environment: str) -> None:
+    """The deployed job definition's weights exist, or the smoke stops before sending a video every attempt of
+    which would fail (the worker's ModelMissing)."""
+    from botocore.exceptions import ClientError
+
+    definitions = batch.describe_job_definitions(jobDefinitions=[outputs["gpu_job_definition_arn"]])["jobDefinitions"]
+    uri = next((e["value"] for e in definitions[0]["containerProperties"]["environment"] if e["name"] == "MODEL_URI"),
+               "") if definitions else ""
+    if not uri.startswith("s3://"):
+        return
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        published = model_object_exists(s3, bucket, key)
+    except ClientError:
+        return  # 403: these credentials cannot tell; the job will
+    if not published:
+        raise SmokeError(f"the job definition's model {uri} is not published: run `deepsentinel model publish FILE "
+                         f"--env {environment}` and deploy with model_key set to the key it prints (or publish with "
+                         f"--key {key})")
 
 
 def _client_factory(session: Any, endpoint_url: str | None):
@@ -334,15 +368,26 @@ class LocalPlatform:
                                                database=self.db_name)
         say(f"database: PostgreSQL 16 + pgvector at {self.db_endpoint['DB_HOST']} stands in for "
             f"{self.job_environment['DB_HOST']}:{self.job_environment['DB_PORT']} (master user from the RDS secret)")
+        self.publish_smoke_model(say)
+
+    def publish_smoke_model(self, say: _Progress) -> None:
+        """No trained weights exist locally: the smoke model goes where the deployed job definition's MODEL_URI
+        points (model_key), through `deepsentinel model publish`'s own path (checked with ultralytics, SSE-KMS
+        with the bucket's key); weights already there are kept."""
+        from deepsentinel.model import publish_model
+
         bucket, _, key = self.job_environment["MODEL_URI"].removeprefix("s3://").partition("/")
         s3 = self.client("s3")
-        if "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1):
-            model = self.scratch / "smoke-model.pt"
-            if not model.is_file():
-                subprocess.run([sys.executable, "-m", "deepsentinel.smoke_model", str(model)], check=True,
-                               capture_output=True, env=self._runtime_environment(dict(os.environ)))
-            s3.upload_file(str(model), bucket, key)
-            say(f"model: s3://{bucket}/{key} was empty; uploaded the smoke model (deepsentinel.smoke_model)")
+        if model_object_exists(s3, bucket, key):
+            say(f"model: s3://{bucket}/{key} (the job definition's MODEL_URI) is published")
+            return
+        model = self.scratch / "smoke-model.pt"
+        if not model.is_file():
+            subprocess.run([sys.executable, "-m", "deepsentinel.smoke_model", str(model)], check=True,
+                           capture_output=True, env=self._runtime_environment(dict(os.environ)))
+        published = publish_model(s3, model, bucket=bucket, key=key, where=self.endpoint_url)
+        say(f"model: s3://{bucket}/{key} (the job definition's MODEL_URI) was empty; published the smoke model "
+            f"there (deepsentinel.smoke_model, sha256 {published.sha256[:12]})")
 
     def _job_definition_environment(self) -> dict[str, str]:
         definitions = self.client("batch").describe_job_definitions(

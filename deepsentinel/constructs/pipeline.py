@@ -45,6 +45,10 @@ WORKER_EXIT_BAD_INPUT = 65
 WORKER_EXIT_RETRYABLE = 75
 GPU_JOB_RESOURCES = {"VCPU": "4", "MEMORY": "15360", "GPU": "1"}
 CPU_JOB_RESOURCES = {"VCPU": "4", "MEMORY": "15360"}
+# Where the golden AMI (worker_image/ami/worker-gpu.pkr.hcl) puts the weights on the host; with gpu_ami_id the job
+# definitions mount it read-only at the same path and name it MODEL_DIR (the worker looks there first).
+PRELOADED_MODEL_DIR = "/opt/deepsentinel/models"
+PRELOADED_MODEL_VOLUME = "preloaded-models"
 QUEUE_AGE_ALARM_SECONDS = 900
 OTHER_FUNCTIONS_RESERVED_CONCURRENCY = 2  # event-driven helpers; sqs_to_batch reserves lambda_max_concurrency
 QUEUE_DEPTH_ALARM_MESSAGES = 100
@@ -259,20 +263,29 @@ class Pipeline(Construct):
 
     def _job_definition(self, kind: str, resources: dict[str, str]) -> str:
         s, props, n = self._s, self._props, self._names
+        # Both definitions run in the one (GPU) compute environment, so the CPU fallback lands on the AMI too.
+        preloaded = s.gpu_ami_id is not None
         container = {
             "image": f"{props.worker_image_url}:{s.worker_image_tag}",
             "jobRoleArn": props.batch_job_role_arn,
             "resourceRequirements": [{"type": k, "value": v} for k, v in resources.items()],
             "environment": [{"name": k, "value": v} for k, v in sorted({
                 "RAW_BUCKET": props.raw_bucket_name, "HIGHLIGHTS_BUCKET": props.highlights_bucket_name,
-                "MODEL_URI": f"s3://{props.models_bucket_name}/yolov8n.pt", "DB_SECRET_ARN": props.db_secret_arn,
+                "MODEL_URI": f"s3://{props.models_bucket_name}/{s.model_key}", "DB_SECRET_ARN": props.db_secret_arn,
                 "DB_HOST": props.db_host, "DB_PORT": props.db_port, "DB_NAME": props.db_name,
                 # The worker marks the video FAILED itself when a retryable error hits the last attempt.
                 "JOB_ATTEMPTS": str(s.job_attempts),
                 "VIDEO_EVENTS_TOPIC_ARN": self.video_events_topic_arn,
-                "SAMPLE_FPS": "5", "DEVICE": "cuda" if kind == "gpu" else "cpu"}.items())],
+                "SAMPLE_FPS": "5", "DEVICE": "cuda" if kind == "gpu" else "cpu",
+                **({"MODEL_DIR": PRELOADED_MODEL_DIR} if preloaded else {})}.items())],
             "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": props.batch_log_group_name}},
         }
+        if preloaded:
+            # A host volume (AWS Batch API Reference: Volume, Host, MountPoint); only the golden AMI has the weights
+            # there, and on another host Docker would create the directory empty: the worker then downloads.
+            container["volumes"] = [{"name": PRELOADED_MODEL_VOLUME, "host": {"sourcePath": PRELOADED_MODEL_DIR}}]
+            container["mountPoints"] = [{"sourceVolume": PRELOADED_MODEL_VOLUME, "containerPath": PRELOADED_MODEL_DIR,
+                                         "readOnly": True}]
         definition = BatchJobDefinition(
             self, f"{kind}-job-definition", name=n.gpu_job_definition if kind == "gpu" else n.cpu_job_definition,
             type="container", platform_capabilities=["EC2"], container_properties=json.dumps(container),

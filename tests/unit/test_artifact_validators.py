@@ -103,10 +103,25 @@ def test_every_trivy_ignore_carries_a_statement():
 def test_packer_validates_the_gpu_ami_template():
     variables = ["-var", "worker_image=123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/deepsentinel-dev/"
                  "video-analysis:abc123", "-var", "model_bucket=deepsentinel-dev-analysis-models",
-                 "-var", "subnet_id=subnet-0123456789abcdef0"]
+                 "-var", "model_key=models/yolov8n-0123456789ab.pt", "-var", "subnet_id=subnet-0123456789abcdef0"]
     env = {"CHECKPOINT_DISABLE": "1", "PACKER_CACHE_DIR": "/tmp/packer-cache"}
     result = run(tool("packer"), "validate", *variables, AMI_TEMPLATE, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_packer_needs_the_model_key_and_fills_the_directory_the_job_definitions_mount():
+    """An AMI baked with weights the job definitions do not name is never used: Packer refuses to build without
+    model_key, and `packer inspect` (Packer's own reading of the template) shows the weights' directory is the
+    host path the job definitions mount (PRELOADED_MODEL_DIR)."""
+    from deepsentinel.constructs.pipeline import PRELOADED_MODEL_DIR
+
+    env = {"CHECKPOINT_DISABLE": "1", "PACKER_CACHE_DIR": "/tmp/packer-cache"}
+    unset = run(tool("packer"), "validate", "-var", "worker_image=x", "-var", "model_bucket=b", "-var", "subnet_id=s",
+                AMI_TEMPLATE, env=env)
+    assert unset.returncode != 0 and 'Unset variable "model_key"' in unset.stdout + unset.stderr
+    inspected = run(tool("packer"), "inspect", AMI_TEMPLATE, env=env)
+    assert inspected.returncode == 0, inspected.stdout + inspected.stderr
+    assert f'local.model_dir: "{PRELOADED_MODEL_DIR}"' in inspected.stdout
 
 
 def test_packer_rejects_a_broken_template(tmp_path):
@@ -114,5 +129,5 @@ def test_packer_rejects_a_broken_template(tmp_path):
     broken.write_text(AMI_TEMPLATE.read_text().replace("instance_type        = var.instance_type",
                                                        "instance_typo        = var.instance_type"))
     result = run(tool("packer"), "validate", "-var", "worker_image=x", "-var", "model_bucket=b",
-                 "-var", "subnet_id=s", broken, env={"CHECKPOINT_DISABLE": "1"})
+                 "-var", "model_key=m.pt", "-var", "subnet_id=s", broken, env={"CHECKPOINT_DISABLE": "1"})
     assert result.returncode != 0 and "instance_typo" in result.stdout + result.stderr

@@ -3,7 +3,8 @@
 # Its id feeds the `gpu_ami_id` setting. Build and IAM: docs/release.md.
 #
 #   packer build -var worker_image=<account>.dkr.ecr.ap-northeast-2.amazonaws.com/deepsentinel-dev/video-analysis:<sha> \
-#                -var model_bucket=deepsentinel-dev-analysis-models -var subnet_id=subnet-... worker_image/ami/worker-gpu.pkr.hcl
+#                -var model_bucket=deepsentinel-dev-analysis-models -var model_key=<the environment's model_key> \
+#                -var subnet_id=subnet-... worker_image/ami/worker-gpu.pkr.hcl
 
 variable "region" {
   type    = string
@@ -21,8 +22,8 @@ variable "model_bucket" {
 }
 
 variable "model_key" {
-  type    = string
-  default = "yolov8n.pt"
+  type        = string
+  description = "the environment's model_key setting (the key `deepsentinel model publish` printed)"
 }
 
 variable "subnet_id" {
@@ -42,8 +43,9 @@ variable "instance_type" {
 }
 
 locals {
-  # Where the worker looks for the weights before downloading them (MODEL_CACHE_DIR on the host, mounted).
-  model_cache_dir = "/opt/deepsentinel/models"
+  # The host directory the job definitions mount read-only as MODEL_DIR (deepsentinel/constructs/pipeline.py,
+  # PRELOADED_MODEL_DIR): the worker uses <model_dir>/<file name of model_key> before downloading the key.
+  model_dir = "/opt/deepsentinel/models"
   build_time      = regex_replace(timestamp(), "[- TZ:]", "")
 }
 
@@ -93,15 +95,16 @@ build {
       "REGION=${var.region}",
       "WORKER_IMAGE=${var.worker_image}",
       "MODEL_URI=s3://${var.model_bucket}/${var.model_key}",
-      "MODEL_CACHE_DIR=${local.model_cache_dir}",
+      "MODEL_DIR=${local.model_dir}",
     ]
     inline = [
       "set -euo pipefail",
       "registry=\"$${WORKER_IMAGE%%/*}\"",
       "aws ecr get-login-password --region \"$REGION\" | sudo docker login --username AWS --password-stdin \"$registry\"",
       "sudo docker pull \"$WORKER_IMAGE\"",
-      "sudo mkdir -p \"$MODEL_CACHE_DIR\"",
-      "sudo aws s3 cp --region \"$REGION\" \"$MODEL_URI\" \"$MODEL_CACHE_DIR/\"",
+      "sudo mkdir -p \"$MODEL_DIR\"",
+      "sudo aws s3 cp --region \"$REGION\" \"$MODEL_URI\" \"$MODEL_DIR/$${MODEL_URI##*/}\"",
+      "sudo chmod -R a+rX \"$MODEL_DIR\"", # the worker runs unprivileged
       "sudo docker logout \"$registry\"",
       "sudo rm -rf /root/.docker /var/lib/cloud/instances/*",
     ]

@@ -1,8 +1,8 @@
 """``python -m video_worker``: one Batch job = one video. The exit code drives Batch's retry strategy.
 
-A bad video (exit 65) ends FAILED at once. A retryable failure (exit 75) leaves the video PROCESSING for the
-next attempt, except on the last one (AWS_BATCH_JOB_ATTEMPT >= JOB_ATTEMPTS): Batch will not run the job
-again, so the worker records FAILED with its reason first. Either end is published on the video-events
+A bad video or a missing model (exit 65) ends FAILED at once. A retryable failure (exit 75) leaves the video
+PROCESSING for the next attempt, except on the last one (AWS_BATCH_JOB_ATTEMPT >= JOB_ATTEMPTS): Batch will not run
+the job again, so the worker records FAILED with its reason first. Either end is published on the video-events
 topic (DONE or FAILED).
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from . import notify
 from .config import WorkerConfig
-from .errors import BadInputError, ConfigError, RetryableError, WorkerError
+from .errors import BadInputError, ConfigError, ModelMissing, RetryableError, WorkerError
 from .exit_codes import EXIT_INTERNAL, EXIT_OK
 from .logs import configure, log_event
 
@@ -66,7 +66,9 @@ def main(
     except (BadInputError, RetryableError, ConfigError) as exc:
         log_event("job_failed", level=logging.ERROR, video_id=cfg.video_id, kind=type(exc).__name__,
                   reason=str(exc), exit_code=exc.exit_code, attempt=cfg.attempt, attempts=cfg.job_attempts)
-        if not isinstance(exc, RetryableError):  # bad input: the pipeline has recorded FAILED already
+        if isinstance(exc, ModelMissing):  # raised before the pipeline touched the video: not retried either
+            _end_failed(cfg, dsn, sns, reason=str(exc))
+        elif not isinstance(exc, RetryableError):  # bad input: the pipeline has recorded FAILED already
             notify.publish(sns, cfg, notify.completion_message(cfg, notify.FAILED, reason=str(exc)))
         elif cfg.final_attempt:
             _end_failed(cfg, dsn, sns, reason=str(exc))

@@ -66,6 +66,9 @@ class WorkerConfig:
     torch_threads: int | None = None
     work_dir: str = tempfile.gettempdir()
     model_cache_dir: str = tempfile.gettempdir()
+    #: Weights already on the host (the golden AMI's directory, mounted read-only by the job definition): an
+    #: ``s3://`` MODEL_URI whose file name is there is not downloaded. None: always from S3 (or the cache).
+    model_dir: str | None = None
     #: This attempt (AWS Batch sets AWS_BATCH_JOB_ATTEMPT, 1 for the first) and the job definition's
     #: attempts (JOB_ATTEMPTS). Without them (a local run) every attempt is the last.
     attempt: int = 1
@@ -151,6 +154,7 @@ class WorkerConfig:
             torch_threads=None if torch_threads_raw is None else num("TORCH_THREADS", int, 1, 1),
             work_dir=opt("WORK_DIR") or tempfile.gettempdir(),
             model_cache_dir=opt("MODEL_CACHE_DIR") or tempfile.gettempdir(),
+            model_dir=opt("MODEL_DIR"),
             attempt=num("AWS_BATCH_JOB_ATTEMPT", int, 1, 1),
             job_attempts=num("JOB_ATTEMPTS", int, 1, 1),
             video_events_topic_arn=opt("VIDEO_EVENTS_TOPIC_ARN"),

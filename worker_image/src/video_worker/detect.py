@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
 from .config import WorkerConfig
-from .errors import ConfigError, RetryableError
+from .errors import ConfigError, ModelMissing, RetryableError, WorkerError
+from .logs import log_event
 from .media import Frame
 
 
@@ -37,8 +41,15 @@ def resolve_device(requested: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def resolve_model_path(model_uri: str, *, s3: Any, cache_dir: str) -> str:
-    """Weights are never baked into the image: ``s3://`` URIs are downloaded to a local cache.
+#: A content-addressed file name, as `deepsentinel model publish` writes: <stem>-<sha256 prefix>.pt.
+CONTENT_ADDRESSED_NAME = re.compile(r"-([0-9a-f]{12,64})\.pt$")
+PUBLISH_HINT = ("publish the weights with `deepsentinel model publish FILE --env <env>` and deploy with "
+                "model_key set to the key it prints")
+
+
+def resolve_model_path(model_uri: str, *, s3: Any, cache_dir: str, model_dir: str | None = None) -> str:
+    """Weights are never baked into the image: an ``s3://`` URI is the file of that name in ``model_dir`` (the
+    golden AMI's pre-loaded weights) when it is there, else a download to a local cache.
 
     A ``*.yaml`` name (e.g. ``yolov8n.yaml``) builds an untrained model with no download (tests,
     benchmarks); any other value is a local path.
@@ -48,6 +59,11 @@ def resolve_model_path(model_uri: str, *, s3: Any, cache_dir: str) -> str:
         bucket, key = parsed.netloc, parsed.path.lstrip("/")
         if not bucket or not key.endswith(".pt"):
             raise ConfigError(f"MODEL_URI {model_uri!r} must be s3://<bucket>/<key>.pt")
+        if model_dir:
+            preloaded = preloaded_weights(Path(model_dir), key)
+            if preloaded is not None:
+                log_event("model_preloaded", model_uri=model_uri, path=str(preloaded))
+                return str(preloaded)
         local = Path(cache_dir) / "models" / bucket / key
         if not local.exists():
             local.parent.mkdir(parents=True, exist_ok=True)
@@ -55,14 +71,51 @@ def resolve_model_path(model_uri: str, *, s3: Any, cache_dir: str) -> str:
             try:
                 s3.download_file(bucket, key, str(tmp))
             except Exception as exc:  # botocore ClientError / BotoCoreError
-                raise RetryableError(f"model download failed: {exc}") from exc
+                tmp.unlink(missing_ok=True)
+                raise model_download_error(model_uri, exc) from exc
             os.replace(tmp, local)  # atomic: a half-written file is never taken for weights
+            log_event("model_downloaded", model_uri=model_uri, path=str(local))
         return str(local)
     if model_uri.endswith((".yaml", ".yml")):
         return model_uri
     if not Path(model_uri).is_file():
         raise ConfigError(f"MODEL_URI {model_uri!r}: no such file")
     return model_uri
+
+
+def preloaded_weights(model_dir: Path, key: str) -> Path | None:
+    """The file named like the key in ``model_dir``, if it holds those weights.
+
+    The Packer template copies the object under its own file name. A content-addressed name also carries the
+    sha256 prefix of the bytes, which is checked: an AMI baked with other weights under that name is not used.
+    """
+    candidate = model_dir / PurePosixPath(key).name
+    if not candidate.is_file():
+        return None
+    match = CONTENT_ADDRESSED_NAME.search(candidate.name)
+    if match:
+        digest = hashlib.sha256()
+        with open(candidate, "rb") as weights:
+            for chunk in iter(lambda: weights.read(1 << 20), b""):
+                digest.update(chunk)
+        if not digest.hexdigest().startswith(match.group(1)):
+            log_event("preloaded_model_mismatch", level=logging.WARNING, path=str(candidate),
+                      sha256=digest.hexdigest())
+            return None
+    return candidate
+
+
+def model_download_error(model_uri: str, exc: Exception) -> WorkerError:
+    """A missing (or hidden) model is the deployment's configuration: no retry finds it. Anything else is
+    transient."""
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+        return ModelMissing(f"model {model_uri} does not exist: {PUBLISH_HINT}")
+    if code in ("403", "AccessDenied"):
+        return ModelMissing(f"model {model_uri}: S3 refused it (403): the object is missing (the job role may not "
+                            "list the models bucket, and S3 then answers a missing key with 403) or the job role "
+                            f"may not read or decrypt it; if it is missing, {PUBLISH_HINT}")
+    return RetryableError(f"model download failed: {exc}")
 
 
 class Detector:
@@ -153,7 +206,7 @@ class Detector:
 def load_detector(cfg: WorkerConfig, *, s3: Any) -> Detector:
     from ultralytics import YOLO  # heavy import (torch): only when a model is really needed
 
-    path = resolve_model_path(cfg.model_uri, s3=s3, cache_dir=cfg.model_cache_dir)
+    path = resolve_model_path(cfg.model_uri, s3=s3, cache_dir=cfg.model_cache_dir, model_dir=cfg.model_dir)
     device = resolve_device(cfg.device)
     model = YOLO(path, task="detect")
     detector = Detector(

@@ -28,6 +28,12 @@ class ConfigError(WorkerError):
     exit_code = EXIT_BAD_INPUT
 
 
+class ModelMissing(ConfigError):
+    """MODEL_URI names weights S3 does not have (or will not show this job). Not retried: Batch runs the retries
+    at once, with the same job definition, so they would fail the same way; publishing the weights
+    (`deepsentinel model publish`) and deploying the key it prints is what fixes it."""
+
+
 class RetryableError(WorkerError):
     """S3 / Secrets Manager / database failure: transient from the job's point of view."""
 
