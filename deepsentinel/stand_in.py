@@ -12,6 +12,11 @@ project's real code with exactly that. Only endpoints differ from AWS:
 
 One difference is the hardware's: a job whose definition asks for a GPU runs with `DEVICE=cpu` when this
 machine has none (no `nvidia-smi`), as Batch would place it on a GPU instance that this host cannot be.
+
+Batch's own ways of ending an attempt are reproduced too: the job's timeout (SIGTERM, then SIGKILL after a
+grace of 30 s, "Job timeouts"; never retried) and a kill from outside (a Spot reclaim or the OOM killer:
+SIGKILL, then the retry strategy decides). Every state change becomes EventBridge's "Batch Job State Change"
+event, handed to the rule stand-ins, which invoke their target function when the deployed pattern matches.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -36,7 +42,14 @@ from typing import Any
 from deepsentinel.local_aws import BATCH_JOB_OUTCOME_PATH
 
 WORKER_SRC = Path(__file__).resolve().parents[1] / "worker_image" / "src"
-WORKER_TIMEOUT_SECONDS = 900
+WORKER_TIMEOUT_SECONDS = 900  # an attempt's limit when its job has no timeout (Batch has none by default)
+WORKER_COMMAND = (sys.executable, "-m", "video_worker")
+# "Job timeouts" (https://docs.aws.amazon.com/batch/latest/userguide/job_timeouts.html): "your job's container
+# receives a SIGTERM signal ... If the container is still running after 30 seconds, a SIGKILL signal is sent",
+# and "If a job is terminated for exceeding the timeout duration, it isn't retried."
+TERMINATION_GRACE_SECONDS = 30.0
+TIMEOUT_STATUS_REASON = "Job attempt duration exceeded timeout"  # the statusReason Batch reports for it
+ESSENTIAL_CONTAINER_EXITED = "Essential container in task exited"
 # What Batch sets in every container ("AWS Batch job environment variables").
 BATCH_RUNTIME_VARIABLES = ("AWS_BATCH_JOB_ID", "AWS_BATCH_JOB_ATTEMPT", "AWS_BATCH_JQ_NAME", "AWS_BATCH_CE_NAME")
 
@@ -86,16 +99,18 @@ class DeployedFunction:
         return cls(name=name, arn=config["FunctionArn"], environment=dict(config.get("Environment", {}).get("Variables", {})),
                    code_dir=target, handler=config["Handler"])
 
-    def invoke(self, event: Mapping[str, Any], aws: LocalAwsEnvironment) -> dict[str, Any]:
-        """Run the handler in its own process with the deployed environment; return its result."""
+    def invoke(self, event: Mapping[str, Any], aws: LocalAwsEnvironment,
+               environment_overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Run the handler in its own process with the deployed environment (endpoints replaced by
+        `environment_overrides`, e.g. the local database's DB_HOST/DB_PORT); return its result."""
         module, _, function = self.handler.rpartition(".")
         script = ("import json, sys, importlib\n"
                   f"result = getattr(importlib.import_module({module!r}), {function!r})(json.load(sys.stdin), None)\n"
                   "sys.stdout.write('\\n' + json.dumps(result))\n")
         done = subprocess.run([sys.executable, "-c", script], input=json.dumps(event), capture_output=True,
                               text=True, cwd=self.code_dir, timeout=300,
-                              env={**_base_environment(), **self.environment, **aws.variables(),
-                                   "AWS_LAMBDA_FUNCTION_NAME": self.name})
+                              env={**_base_environment(), **self.environment, **(environment_overrides or {}),
+                                   **aws.variables(), "AWS_LAMBDA_FUNCTION_NAME": self.name})
         if done.returncode != 0:
             raise StandInError(f"{self.name} failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
         return json.loads(done.stdout.rstrip().rsplit("\n", 1)[-1] or "null") or {}
@@ -167,9 +182,38 @@ class EventSourceMappingStandIn:
 @dataclass(frozen=True)
 class AttemptResult:
     attempt: int
-    exit_code: int
+    exit_code: int  # as Batch reports a container killed by signal N: 128 + N
     seconds: float
     log_tail: str
+    status_reason: str = ESSENTIAL_CONTAINER_EXITED
+    container_reason: str | None = None  # e.g. OutOfMemoryError: ...
+    timed_out: bool = False
+    signals: tuple[str, ...] = ()  # what the stand-in sent the worker, in order ("SIGTERM", "SIGKILL")
+
+
+@dataclass(frozen=True)
+class Kill:
+    """A SIGKILL from outside the job `after_seconds` into each attempt from `from_attempt` on, as a Spot reclaim or
+    the out-of-memory killer does (uncatchable), with the reasons Batch then reports."""
+
+    after_seconds: float
+    status_reason: str
+    container_reason: str | None = None
+    from_attempt: int = 1
+
+
+# The status reason the job definition's "Host EC2*" rule retries (the onStatusReason example of "Automated job
+# retries"); an out-of-memory kill is the container's reason, the job's is the usual one.
+SPOT_RECLAIM_STATUS_REASON = "Host EC2 (instance i-0123456789abcdef0) terminated."
+OUT_OF_MEMORY_REASON = "OutOfMemoryError: Container killed due to memory usage"
+
+
+def spot_reclaim(after_seconds: float, *, from_attempt: int = 1) -> Kill:
+    return Kill(after_seconds, SPOT_RECLAIM_STATUS_REASON, from_attempt=from_attempt)
+
+
+def out_of_memory(after_seconds: float, *, from_attempt: int = 1) -> Kill:
+    return Kill(after_seconds, ESSENTIAL_CONTAINER_EXITED, OUT_OF_MEMORY_REASON, from_attempt=from_attempt)
 
 
 @dataclass
@@ -180,23 +224,60 @@ class JobRun:
     attempts: list[AttemptResult] = field(default_factory=list)
     status_reason: str = ""
     environment: dict[str, str] = field(default_factory=dict)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)  # results of the rule targets it invoked
 
 
-def retry_action(strategy: Mapping[str, Any], exit_code: int, reason: str) -> str:
+def retry_action(strategy: Mapping[str, Any], exit_code: int, reason: str, container_reason: str | None = None) -> str:
     """RETRY or EXIT for a failed attempt: the first matching evaluateOnExit entry, RETRY when none matches
-    ("Automated job retries", https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html)."""
+    ("Automated job retries", https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html). `reason` is the
+    status reason (onStatusReason), `container_reason` the container's (onReason; the status reason when None)."""
     for rule in strategy.get("evaluateOnExit", []):
-        checks = [("onExitCode", str(exit_code)), ("onStatusReason", reason), ("onReason", reason)]
+        checks = [("onExitCode", str(exit_code)), ("onStatusReason", reason),
+                  ("onReason", reason if container_reason is None else container_reason)]
         if all(fnmatch.fnmatchcase(value, rule[key]) for key, value in checks if key in rule):
             return str(rule["action"]).upper()
     return "RETRY"
 
 
+@dataclass(frozen=True)
+class EventRuleStandIn:
+    """An EventBridge rule whose target is a function: an event the deployed pattern matches is delivered to the
+    function (with the stand-ins' endpoints), as EventBridge invokes a Lambda target."""
+
+    name: str
+    event_pattern: str
+    function: DeployedFunction
+    aws: LocalAwsEnvironment
+    environment_overrides: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read_back(cls, events: Any, rule_name: str, function: DeployedFunction, aws: LocalAwsEnvironment,
+                  environment_overrides: Mapping[str, str] | None = None) -> EventRuleStandIn:
+        rule = events.describe_rule(Name=rule_name)
+        targets = {t["Arn"] for t in events.list_targets_by_rule(Rule=rule_name)["Targets"]}
+        if function.arn not in targets:
+            raise StandInError(f"rule {rule_name} does not target {function.name} (targets: {sorted(targets)})")
+        return cls(name=rule_name, event_pattern=rule["EventPattern"], function=function, aws=aws,
+                   environment_overrides=dict(environment_overrides or {}))
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        from moto.events.models import EventPattern  # EventBridge's matching rules, as the local server applies them
+
+        return bool(EventPattern.load(self.event_pattern).matches_event(dict(event)))
+
+    def deliver(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The target's result, or None when the pattern does not match the event."""
+        if not self.matches(event):
+            return None
+        return self.function.invoke(event, self.aws, self.environment_overrides)
+
+
 @dataclass
 class BatchStandIn:
     """Runs each SUBMITTED job of the queue as `python -m video_worker` with the job definition's container
-    environment plus the job's overrides, attempt after attempt as its retry strategy says, and reports
-    every attempt's outcome to the local server."""
+    environment plus the job's overrides, attempt after attempt as its retry strategy says, ends an attempt that
+    outlives the job's timeout as Batch does (SIGTERM, SIGKILL after the grace; not retried), reports every
+    state change to the local server and hands its "Batch Job State Change" event to `event_rules`."""
 
     batch: Any
     aws: LocalAwsEnvironment
@@ -205,13 +286,16 @@ class BatchStandIn:
     extra_environment: dict[str, str] = field(default_factory=dict)  # runtime-only (YOLO_OFFLINE, caches)
     on_attempt: Callable[[JobRun, AttemptResult], None] | None = None
     host_has_gpu: bool = field(default_factory=lambda: shutil.which("nvidia-smi") is not None)
+    command: tuple[str, ...] = WORKER_COMMAND  # what a container runs (tests: a stub that stands in for the worker)
+    termination_grace_seconds: float = TERMINATION_GRACE_SECONDS  # Batch's 30 s; tests shorten it
+    event_rules: list[EventRuleStandIn] = field(default_factory=list)
 
-    def run_submitted(self, job_name: str | None = None) -> list[JobRun]:
+    def run_submitted(self, job_name: str | None = None, *, kill: Kill | None = None) -> list[JobRun]:
         """Every SUBMITTED job of the queue, or only those named `job_name`."""
         summaries = self.batch.list_jobs(jobQueue=self.job_queue, jobStatus="SUBMITTED")["jobSummaryList"]
-        return [self.run_job(s["jobId"]) for s in summaries if job_name in (None, s["jobName"])]
+        return [self.run_job(s["jobId"], kill=kill) for s in summaries if job_name in (None, s["jobName"])]
 
-    def run_job(self, job_id: str) -> JobRun:
+    def run_job(self, job_id: str, *, kill: Kill | None = None) -> JobRun:
         job = self.batch.describe_jobs(jobs=[job_id])["jobs"][0]
         definition = self.batch.describe_job_definitions(jobDefinitions=[job["jobDefinition"]])["jobDefinitions"][0]
         container = definition["containerProperties"]
@@ -223,52 +307,116 @@ class BatchStandIn:
             environment["DEVICE"] = "cpu"  # the hardware differs, not the configuration
         strategy = definition.get("retryStrategy", {"attempts": 1})
         attempts = int(strategy.get("attempts", 1))
+        # SubmitJob's timeout overrides the definition's ("Job timeouts").
+        timeout = (job.get("timeout") or definition.get("timeout") or {}).get("attemptDurationSeconds")
         run = JobRun(job_id=job_id, job_name=job["jobName"], status="RUNNING", environment=environment)
         for attempt in range(1, attempts + 1):
-            self._report(job_id, status="RUNNING")
-            result = self._attempt(environment, job_id, attempt)
+            self._report(run, status="RUNNING")
+            result = self._attempt(environment, job_id, attempt, timeout_seconds=timeout,
+                                   kill=kill if kill and attempt >= kill.from_attempt else None)
             run.attempts.append(result)
             if self.on_attempt:
                 self.on_attempt(run, result)
-            if result.exit_code == 0:
+            if result.exit_code == 0 and not result.timed_out:
                 run.status = "SUCCEEDED"
-                self._report(job_id, status="SUCCEEDED", exitCode=0, reason="Essential container in task exited")
+                self._report(run, status="SUCCEEDED", exitCode=0, reason=ESSENTIAL_CONTAINER_EXITED)
                 return run
-            action = retry_action(strategy, result.exit_code, "Essential container in task exited")
-            final = action == "EXIT" or attempt == attempts
-            self._report(job_id, status="FAILED" if final else "RUNNABLE", exitCode=result.exit_code,
-                         reason="Essential container in task exited",
-                         statusReason="Essential container in task exited" if final else None)
+            final = result.timed_out or attempt == attempts or retry_action(
+                strategy, result.exit_code, result.status_reason, result.container_reason) == "EXIT"
+            self._report(run, status="FAILED" if final else "RUNNABLE", exitCode=result.exit_code,
+                         reason=result.container_reason or result.status_reason,
+                         statusReason=result.status_reason if final else None)
             if final:
-                run.status, run.status_reason = "FAILED", "Essential container in task exited"
+                run.status, run.status_reason = "FAILED", result.status_reason
                 return run
         return run
 
-    def _attempt(self, environment: Mapping[str, str], job_id: str, attempt: int) -> AttemptResult:
+    def _attempt(self, environment: Mapping[str, str], job_id: str, attempt: int, *,
+                 timeout_seconds: float | None = None, kill: Kill | None = None) -> AttemptResult:
         started = time.perf_counter()
         env = {**_base_environment(), **environment, **self.endpoint_overrides, **self.aws.variables(),
                **self.extra_environment, "AWS_BATCH_JOB_ID": job_id, "AWS_BATCH_JOB_ATTEMPT": str(attempt),
                "AWS_BATCH_JQ_NAME": self.job_queue,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(WORKER_SRC), os.environ.get("PYTHONPATH")]))}
-        done = subprocess.run([sys.executable, "-m", "video_worker"], env=env, capture_output=True, text=True,
-                              timeout=WORKER_TIMEOUT_SECONDS)
-        return AttemptResult(attempt=attempt, exit_code=done.returncode, seconds=time.perf_counter() - started,
-                             log_tail=(done.stdout + done.stderr).strip()[-4000:])
+        limit = float(timeout_seconds or WORKER_TIMEOUT_SECONDS)
+        kill_after = kill.after_seconds if kill is not None and kill.after_seconds < limit else None
+        # Its own process group: a signal reaches the worker's children too (ffmpeg), as it reaches a container's.
+        process = subprocess.Popen(self.command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, start_new_session=True)
+        sent: list[str] = []
+        try:
+            output, _ = process.communicate(timeout=limit if kill_after is None else kill_after)
+        except subprocess.TimeoutExpired:
+            # A timeout: SIGTERM, SIGKILL after the grace. A kill: SIGKILL at once.
+            output, sent = _stop(process, grace=self.termination_grace_seconds if kill_after is None else None)
+        code = process.returncode
+        exit_code = 128 - code if code < 0 else code  # killed by signal N: 128 + N, as Docker reports it
+        timed_out = bool(sent) and kill_after is None
+        if timed_out:
+            status_reason, container_reason = TIMEOUT_STATUS_REASON, None
+        elif sent and kill is not None:
+            status_reason, container_reason = kill.status_reason, kill.container_reason
+        else:
+            status_reason, container_reason = ESSENTIAL_CONTAINER_EXITED, None
+        return AttemptResult(attempt=attempt, exit_code=exit_code, seconds=time.perf_counter() - started,
+                             log_tail=(output or "").strip()[-4000:], status_reason=status_reason,
+                             container_reason=container_reason, timed_out=timed_out, signals=tuple(sent))
 
-    def _report(self, job_id: str, **outcome: Any) -> None:
-        body = json.dumps({"jobId": job_id, **{k: v for k, v in outcome.items() if v is not None}}).encode()
+    def _report(self, run: JobRun, **outcome: Any) -> None:
+        """Tell the local server the job's new state, then hand the state change event to the rules."""
+        body = json.dumps({"jobId": run.job_id, **{k: v for k, v in outcome.items() if v is not None}}).encode()
         request = urllib.request.Request(self.aws.endpoint_url + BATCH_JOB_OUTCOME_PATH, data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
+        if not self.event_rules:
+            return
+        job = self.batch.describe_jobs(jobs=[run.job_id])["jobs"][0]
+        event = batch_state_change_event(job, self.aws.region, job["jobArn"].split(":")[4])
+        for rule in self.event_rules:
+            delivered = rule.deliver(event)
+            if delivered is not None:
+                run.deliveries.append(delivered)
+
+
+def _stop(process: subprocess.Popen[str], *, grace: float | None) -> tuple[str, list[str]]:
+    """SIGTERM, then SIGKILL if it still runs after `grace` seconds; SIGKILL at once when `grace` is None.
+    Returns the process's output and the signals sent."""
+    sent: list[str] = []
+    if grace is not None:
+        sent.append(_signal_group(process, signal.SIGTERM))
+        try:
+            output, _ = process.communicate(timeout=grace)
+            return output, sent
+        except subprocess.TimeoutExpired:
+            pass
+    sent.append(_signal_group(process, signal.SIGKILL))
+    output, _ = process.communicate()
+    return output, sent
+
+
+def _signal_group(process: subprocess.Popen[str], sig: signal.Signals) -> str:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass  # it ended between the timeout and the signal
+    return sig.name
+
+
+# The detail's fields in "Job state change events" (https://docs.aws.amazon.com/batch/latest/userguide/
+# batch_job_events.html), with the example's empty values for those a DescribeJobs answer may leave out.
+STATE_CHANGE_DETAIL_DEFAULTS: dict[str, Any] = {
+    "attempts": [], "retryStrategy": {"attempts": 1, "evaluateOnExit": []}, "dependsOn": [], "parameters": {},
+    "container": {}, "tags": {}, "propagateTags": False, "platformCapabilities": []}
 
 
 def batch_state_change_event(job: Mapping[str, Any], region: str, account: str) -> dict[str, Any]:
     """EventBridge's "Batch Job State Change" event: the DescribeJobs shape of the job under `detail`
     ("AWS Batch job state change events", https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html)."""
+    detail = {**json.loads(json.dumps(STATE_CHANGE_DETAIL_DEFAULTS)), **dict(job)}
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Batch Job State Change", "source": "aws.batch",
             "account": account, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": region,
-            "resources": [job["jobArn"]], "detail": dict(job)}
+            "resources": [job["jobArn"]], "detail": detail}
 
 
 # --- RDS ----------------------------------------------------------------------------------------------------

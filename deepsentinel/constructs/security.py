@@ -48,7 +48,7 @@ class Security(Construct):
     ecs_security_group_id: str
     batch_security_group_id: str
     rds_security_group_id: str
-    lambda_security_group_id: str  # the pipeline's functions: HTTPS out only
+    lambda_security_group_id: str  # the pipeline's functions: HTTPS out, PostgreSQL to RDS
     web_acl_arn: str | None
 
     def __init__(self, scope: Construct, id_: str, *, props: SecurityProps) -> None:
@@ -78,6 +78,12 @@ class Security(Construct):
         self._egress("batch-postgres", batch, POSTGRES_PORT, description="PostgreSQL", group=rds)
         self._ingress("rds-from-ecs", rds, POSTGRES_PORT, description="PostgreSQL from ECS tasks", group=ecs)
         self._ingress("rds-from-batch", rds, POSTGRES_PORT, description="PostgreSQL from Batch jobs", group=batch)
+        # The failure monitor marks a video FAILED when Batch ends its job (timeout, a kill on the last attempt).
+        # The functions share one group; only the monitor's role may read the database secret. (The RDS group's
+        # description stays: changing it would replace the group the instance uses.)
+        self._egress("lambda-postgres", functions, POSTGRES_PORT, description="PostgreSQL", group=rds)
+        self._ingress("rds-from-lambda", rds, POSTGRES_PORT, description="PostgreSQL from Lambda functions",
+                      group=functions)
 
         # Managing the default group with no rules removes AWS's allow-all-within-group default.
         DefaultSecurityGroup(self, "default", vpc_id=props.vpc_id, tags={"Name": s.name("default-locked")})

@@ -27,12 +27,18 @@ def test_ingress_rules_exactly(platform):
     assert rules(platform.dev, "ingress") == {
         ("alb", 443, 443, "0.0.0.0/0"), ("alb", 80, 80, "0.0.0.0/0"),
         ("ecs", 3000, 3000, "alb"), ("ecs", 8000, 8000, "alb"),
-        ("rds", 5432, 5432, "ecs"), ("rds", 5432, 5432, "batch"),
+        ("rds", 5432, 5432, "ecs"), ("rds", 5432, 5432, "batch"), ("rds", 5432, 5432, "lambda"),
     }
 
 
-def test_rds_accepts_postgres_only_from_ecs_and_batch(platform):
-    assert {src for group, *_, src in rules(platform.dev, "ingress") if group == "rds"} == {"ecs", "batch"}
+def test_rds_accepts_postgres_only_from_ecs_batch_and_the_functions(platform):
+    """The functions' group reaches RDS because the failure monitor marks videos FAILED there."""
+    assert {src for group, *_, src in rules(platform.dev, "ingress") if group == "rds"} == {"ecs", "batch", "lambda"}
+
+
+def test_functions_reach_aws_apis_and_postgres_only(platform):
+    assert {r for r in rules(platform.dev, "egress") if r[0] == "lambda"} == {
+        ("lambda", 443, 443, "0.0.0.0/0"), ("lambda", 5432, 5432, "rds")}
 
 
 def test_batch_has_no_inbound_rules_and_egress_is_explicit(platform):
