@@ -14,7 +14,7 @@ import argparse
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,9 @@ ROUTE53DOMAINS_REGION = "us-east-1"
 COST_EXPLORER_REGION = "us-east-1"
 ACCESS_DENIED_CODES = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
                        "403")
+# Operations whose IAM action has another name (Service Authorization Reference, Amazon S3: HeadBucket needs
+# s3:ListBucket, HeadObject s3:GetObject); every other action is `<signing name>:<operation>`.
+IAM_ACTION_OF_OPERATION = {"HeadBucket": "s3:ListBucket", "HeadObject": "s3:GetObject"}
 
 ClientFactory = Callable[..., Any]  # (service, region=None) -> boto3 client
 
@@ -140,8 +143,14 @@ def run_checks(settings: PlatformSettings, client: ClientFactory, *, terraform_v
         for name, model_id, region in bedrock_models(s):
             checks.append(guarded(name, lambda n=name, m=model_id, r=region: bedrock_model_check(
                 client("bedrock", r), name=n, model_id=m, region=r), client, ["bedrock"]))
-        checks.append(guarded("cost allocation tag", lambda: cost_tag_check(client("ce", COST_EXPLORER_REGION)),
-                              client, ["ce"]))
+        cost_tag = guarded("cost allocation tag", lambda: cost_tag_check(client("ce", COST_EXPLORER_REGION)),
+                           client, ["ce"])
+        if cost_tag.message.startswith("access denied"):
+            # "Only a management account in an organization and single accounts that aren't members of an
+            # organization have access to the cost allocation tags manager" (Billing User Guide, custom-tags).
+            cost_tag = replace(cost_tag, action=cost_tag.action + "; in an AWS Organization only the "
+                                           "management account manages cost allocation tags: check there")
+        checks.append(cost_tag)
     if s.domain_name is None:
         checks.append(Check(name="hosted zone", status=SKIPPED, message="no domain_name: served over plain HTTP"))
     else:
@@ -190,6 +199,8 @@ def denied_action(error: Any, client: ClientFactory, services: Iterable[str]) ->
     found = re.search(r"perform: ([\w-]+:[\w*]+)", error.response.get("Error", {}).get("Message", "") or "")
     if found:
         return found[1]
+    if error.operation_name in IAM_ACTION_OF_OPERATION:
+        return IAM_ACTION_OF_OPERATION[error.operation_name]
     for service in services:
         model = client(service).meta.service_model
         if error.operation_name in model.operation_names:
@@ -471,8 +482,8 @@ def subscriptions_check(sns: Any, topics: list[str]) -> Check:
         return Check(name=name, status=SKIPPED, message="not deployed yet (the topics do not exist)")
     if pending:
         return Check(name=name, status=WARN, message=f"{len(pending)} pending confirmation: {'; '.join(pending)}",
-                     action="open the \"AWS Notification - Subscription Confirmation\" e-mail and confirm (links "
-                            "expire after 3 days; redeploy to resend)")
+                     action="open the \"AWS Notification - Subscription Confirmation\" e-mail and confirm within 48 "
+                            "hours (SNS then deletes an unconfirmed subscription; the next deploy creates it again)")
     return Check(name=name, status=OK, message="no subscription waits for its confirmation")
 
 

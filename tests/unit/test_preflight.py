@@ -481,3 +481,30 @@ def test_local_mode_reads_the_local_server_and_skips_account_facts(tmp_path: Pat
                                                     "(once per account)")
     assert {statuses[name][0] for name in ("gpu quotas", "bedrock models", "cost allocation tag")} == {SKIPPED}
     assert statuses["email subscriptions"][0] == SKIPPED  # not deployed yet
+
+
+def test_a_denied_head_names_the_iam_action_not_the_operation(moto: None) -> None:
+    """HeadObject is authorized by s3:GetObject and HeadBucket by s3:ListBucket ("HeadObject", "HeadBucket",
+    S3 API reference, Permissions); S3 answers HEAD with a bare 403."""
+    s3, stub = stubbed("s3")
+    stub.add_response("head_bucket", {})
+    stub.add_client_error("head_object", service_error_code="403", http_status_code=403)
+    check = preflight.guarded("state backend", lambda: preflight.state_backend_check(s3, "deepsentinel-tfstate"),
+                              lambda service, region=None: s3, ["s3"])
+    assert check.message == "access denied: s3:GetObject"
+
+
+def test_denied_cost_tags_point_at_the_management_account(moto: None) -> None:
+    """"Only a management account in an organization and single accounts that aren't members of an organization
+    have access to the cost allocation tags manager" (AWS Billing User Guide, "User-defined cost allocation
+    tags")."""
+    stubs = ready_stubs()
+    ce, stub = stubbed("ce", "us-east-1")
+    stub.add_client_error("list_cost_allocation_tags", service_error_code="AccessDeniedException",
+                          service_message=f"User: arn:aws:sts::{ACCOUNT}:assumed-role/dev/x is not authorized to "
+                                          "perform: ce:ListCostAllocationTags", http_status_code=400)
+    stubs["ce"] = ce
+    checks = {c.name: c for c in preflight.run_checks(load_settings("dev"), factory_with(stubs),
+                                                      terraform_version="Terraform v1.11.4")}
+    assert checks["cost allocation tag"].status == BLOCKED
+    assert "management account" in checks["cost allocation tag"].action
