@@ -112,6 +112,10 @@ class Iam(Construct):
                 allow(["sns:Publish"], [arn("sns", n.alerts_topic)], "PublishAlerts"),
                 use_key,
                 allow(["dynamodb:DeleteItem"], [arn("dynamodb", f"table/{n.idempotency_table}")], "ReleaseClaims"),
+                # A job Batch ended for good: its video's row set FAILED (the RDS-managed secret, encrypted with
+                # the environment's key) and FAILED published for it, as the worker does.
+                allow(["secretsmanager:GetSecretValue"], [props.db_secret_arn], "ReadDbSecret"),
+                allow(["sns:Publish"], [arn("sns", n.video_events_topic)], "NotifyVideoEvents"),
                 *([allow(["secretsmanager:GetSecretValue"], [s.github_token_secret_arn], "ReadGithubToken")]
                   if s.github_token_secret_arn else [])],
             "ecr_cleanup": [

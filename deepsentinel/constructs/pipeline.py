@@ -34,6 +34,7 @@ from constructs import Construct
 
 from deepsentinel.constructs.names import ECR_REPOSITORIES, LAMBDA_FUNCTIONS, ResourceNames
 from deepsentinel.constructs.policies import policy_document
+from deepsentinel.lambda_package import staged_code_dir
 from deepsentinel.settings import PlatformSettings
 
 LAMBDA_RUNTIME = "python3.12"
@@ -83,6 +84,12 @@ def alerts_topic_policy(topic_arn: str, account_id: str, s: PlatformSettings) ->
         {"Sid": "AWSBudgetsSNSPublishingPermissions", "Effect": "Allow",
          "Principal": {"Service": "budgets.amazonaws.com"}, "Action": "SNS:Publish", "Resource": topic_arn,
          "Condition": {**same_account, "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{account_id}:*"}}})
+
+
+def batch_failed_event_pattern(job_queue_arn: str) -> str:
+    """Every job of the queue that Batch ends FAILED, for whatever reason (the failure monitor's rule)."""
+    return json.dumps({"source": ["aws.batch"], "detail-type": ["Batch Job State Change"],
+                       "detail": {"status": ["FAILED"], "jobQueue": [job_queue_arn]}})
 
 
 class MissingHandlerError(FileNotFoundError):
@@ -187,6 +194,10 @@ class Pipeline(Construct):
                              "IDEMPOTENCY_TABLE": table.name, "CLAIM_TTL_SECONDS": str(claim_ttl_seconds(s))},
             "batch_failure_monitor": {"ALERT_TOPIC_ARN": topic.arn, "LOG_GROUP": props.batch_log_group_name,
                                       "IDEMPOTENCY_TABLE": table.name,
+                                      # A job Batch ends for good (timeout, a kill on the last attempt) ends
+                                      # its video FAILED: the row, and FAILED on the video-events topic.
+                                      "VIDEO_EVENTS_TOPIC_ARN": video_events.arn, "DB_SECRET_ARN": props.db_secret_arn,
+                                      "DB_HOST": props.db_host, "DB_PORT": props.db_port, "DB_NAME": props.db_name,
                                       **({"GITHUB_REPOSITORY": s.github_repository,
                                           "GITHUB_TOKEN_SECRET_ARN": s.github_token_secret_arn}
                                          if s.github_repository and s.github_token_secret_arn else {})},
@@ -209,9 +220,7 @@ class Pipeline(Construct):
                                  # CreateEventSourceMapping checks that the role may read the queue.
                                  depends_on=props.lambda_role_ready["sqs_to_batch"])
         self.batch_failed_rule_name = self._event_rule("batch-failed", functions["batch_failure_monitor"],
-                                                       event_pattern=json.dumps({
-            "source": ["aws.batch"], "detail-type": ["Batch Job State Change"],
-            "detail": {"status": ["FAILED"], "jobQueue": [props.job_queue_arn]}}))
+                                                       event_pattern=batch_failed_event_pattern(props.job_queue_arn))
         # Rotation of the RDS-managed secret: running backend tasks hold the old password (ECS injects secrets
         # only at task start), so a new deployment starts tasks with the new one.
         self._event_rule("db-secret-rotated", functions["ecs_redeploy"], event_pattern=json.dumps({
@@ -242,7 +251,9 @@ class Pipeline(Construct):
 
     def _function(self, folder: str, environment: dict[str, str]) -> LambdaFunction:
         s, props = self._s, self._props
-        code = TerraformAsset(self, f"{folder}-code", path=str(props.lambdas_dir / folder), type=AssetType.ARCHIVE)
+        # The folder itself, or a staged copy with the pure-Python libraries its vendor.txt pins.
+        code = TerraformAsset(self, f"{folder}-code", path=str(staged_code_dir(props.lambdas_dir / folder)),
+                              type=AssetType.ARCHIVE)
         log_group = CloudwatchLogGroup(self, f"{folder}-logs", name=self._names.function_log_group(folder),
                                        retention_in_days=s.log_retention_days, kms_key_id=props.kms_key_arn)
         self._log_group_names[folder] = log_group.name
