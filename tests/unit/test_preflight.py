@@ -101,6 +101,9 @@ def test_without_credentials_every_aws_check_is_skipped(monkeypatch: pytest.Monk
     by_name = {c.name: c for c in checks}
     assert by_name["credentials"].status == BLOCKED and "credentials" in by_name["credentials"].message
     assert {c.status for c in checks[2:]} == {SKIPPED}
+    from deepsentinel.cli import main
+
+    assert main(["preflight", "--env", "prod"]) == 1  # the command's own boto3 session, not a traceback
 
 
 def test_state_backend_needs_the_bucket_and_the_account_state(moto: None) -> None:
