@@ -27,6 +27,8 @@ _S3_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _NAME_PART = re.compile(r"^[a-z][a-z0-9-]{0,13}$")
 _IAM_USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _SCHEDULE = re.compile(r"^(cron|at|rate)\(.+\)$")
+_GITHUB_OIDC_PROVIDER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$")
 # OCI Distribution Spec, "Pulling manifests": a tag is [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; ECR's API allows longer
 # imageTag strings (1-300), but an image reference "<repository>:<tag>" in a task or job definition must parse.
 _IMAGE_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
@@ -47,6 +49,8 @@ def is_model_key(key: str) -> bool:
 _REPLACED_SETTINGS = {
     "image_tag": "replaced by frontend_image_tag, backend_image_tag and worker_image_tag (one per image, so a "
                  "release changes only the image it built)",
+    "ci_user_name": "removed with the CI user: workflows assume the account stack's GitHub OIDC roles "
+                    "(github_repository; docs/release.md)",
 }
 
 
@@ -160,8 +164,17 @@ class PlatformSettings:
     video_events_email: str | None = None  # subscribes this address to DONE/FAILED video notifications; None: none
     alarm_email: str | None = None  # address subscribed to the alarm topic; None: SNS topic without subscription
     ecr_cleanup_schedule: str = "cron(0 3 ? * SUN *)"  # weekly ECR cleanup, in schedule_timezone; cron/rate/at(...)
-    github_repository: str | None = None  # owner/name: failed Batch jobs also open a GitHub issue there; None: no
-    github_token_secret_arn: str | None = None  # Secrets Manager ARN of the GitHub token; set with github_repository
+    github_repository: str | None = None  # owner/name of the repository whose workflows plan, publish and deploy:
+    # the account stack creates GitHub's OIDC provider and per environment a plan, an image-publishing and a deploy
+    # role trusting only that repository's runs (docs/release.md); with github_token_secret_arn failed Batch jobs
+    # also open an issue there. None: no OIDC roles, no issues
+    github_token_secret_arn: str | None = None  # Secrets Manager ARN of the GitHub token the failure monitor opens
+    # issues with; needs github_repository. None: failed jobs only reach the alerts topic
+    github_oidc_provider_arn: str | None = None  # account stack: the account's existing IAM OIDC provider for
+    # token.actions.githubusercontent.com (an account has at most one per URL); None: the account stack creates it
+    github_repository_ids: str | None = None  # "<owner id>/<repository id>": the OIDC roles trust GitHub's immutable
+    # subject format repo:owner@<owner id>/name@<repository id>:..., the default of repositories created after
+    # 2026-07-15 (or opted in); None: the name-only format repo:owner/name:...
 
     # Jobs API: an IAM-authorized HTTP API for clients without the web app (camera gateways); README "Jobs API".
     jobs_api_enabled: bool = False  # True: the API, its three functions, its client role and the upload rule
@@ -175,7 +188,6 @@ class PlatformSettings:
 
     user_names: tuple[str, ...] = ("alice", "bob", "carol")  # account stack: members of the developers group
     admin_user_names: tuple[str, ...] = ("alice",)  # subset of user_names also in the admins group
-    ci_user_name: str = "ci-plan"  # account stack: plan-only CI user {project}-{ci_user_name}; not in user_names
     tags: dict[str, str] = field(default_factory=dict)  # merged over the common tags; {}: common tags only
 
     # Security posture. Prod turns everything on; dev relaxes what costs money, each relaxation by name.
@@ -449,13 +461,23 @@ def validate(s: PlatformSettings) -> None:
         problems.append(f"domain_name: {s.domain_name!r} is not a lowercase DNS name")
     problems += _hosted_zone_problems(s)
     problems += _bedrock_and_upload_problems(s)
-    for user in (*s.user_names, s.ci_user_name):
+    for user in s.user_names:
         if not _IAM_USER_NAME.match(user):
             problems.append(f"user_names: {user!r} is not a valid IAM user name")
-    if len(set(s.user_names)) != len(s.user_names) or s.ci_user_name in s.user_names:
-        problems.append("user_names: names must be distinct and differ from ci_user_name")
-    if (s.github_repository is None) != (s.github_token_secret_arn is None):
-        problems.append("github_repository/github_token_secret_arn: set both or neither")
+    if len(set(s.user_names)) != len(s.user_names):
+        problems.append("user_names: names must be distinct")
+    # The token only opens the failure monitor's issues, in github_repository; the repository alone is enough
+    # for the OIDC roles.
+    for name in ("github_token_secret_arn", "github_oidc_provider_arn", "github_repository_ids"):
+        if getattr(s, name) is not None and s.github_repository is None:
+            problems.append(f"{name}: needs github_repository (owner/name)")
+    if s.github_oidc_provider_arn is not None and not _GITHUB_OIDC_PROVIDER_ARN.match(s.github_oidc_provider_arn):
+        problems.append(f"github_oidc_provider_arn: {s.github_oidc_provider_arn!r} is not an IAM OIDC provider ARN "
+                        "for GitHub; allowed: arn:aws:iam::<12-digit account>:oidc-provider/"
+                        "token.actions.githubusercontent.com")
+    if s.github_repository_ids is not None and not re.match(r"^\d+/\d+$", s.github_repository_ids):
+        problems.append(f"github_repository_ids: {s.github_repository_ids!r} must be <owner id>/<repository id> "
+                        "(digits, e.g. 123456/456789: gh api repos/OWNER/NAME --jq '.owner.id, .id')")
     if s.github_repository is not None and not re.match(r"^[\w.-]+/[\w.-]+$", s.github_repository):
         problems.append(f"github_repository: {s.github_repository!r} must be owner/name")
     if s.github_token_secret_arn is not None and not s.github_token_secret_arn.startswith("arn:aws:secretsmanager:"):

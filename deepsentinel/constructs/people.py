@@ -1,7 +1,8 @@
-"""People: the admin and developer groups, the named users, and the plan-only CI user.
+"""People: the admin and developer groups and the named users.
 
 IAM user and group names are account-wide, so this construct belongs to the account stack, created
 once per AWS account: dev and prod share the people and can be deployed and destroyed independently.
+CI has no IAM user (no long-lived keys): the workflows assume the GitHub OIDC roles (constructs/github_oidc.py).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from cdktf_cdktf_provider_aws.iam_group_policy import IamGroupPolicy
 from cdktf_cdktf_provider_aws.iam_group_policy_attachment import IamGroupPolicyAttachment
 from cdktf_cdktf_provider_aws.iam_user import IamUser
 from cdktf_cdktf_provider_aws.iam_user_group_membership import IamUserGroupMembership
-from cdktf_cdktf_provider_aws.iam_user_policy import IamUserPolicy
-from cdktf_cdktf_provider_aws.iam_user_policy_attachment import IamUserPolicyAttachment
 from constructs import Construct
 
 from deepsentinel.constructs.policies import Statement, allow, deny, policy_document
@@ -25,14 +24,13 @@ AWS_MANAGED = "arn:aws:iam::aws:policy"
 
 @dataclass(frozen=True, kw_only=True)
 class PeopleProps:
-    settings: PlatformSettings  # project, region, user_names, admin_user_names, ci_user_name, bucket_suffix
+    settings: PlatformSettings  # project, region, user_names, admin_user_names, bucket_suffix
     account_id: str
 
 
 class People(Construct):
     group_names: dict[str, str]  # admin, developer
     user_names: list[str]
-    ci_user_name: str
 
     def __init__(self, scope: Construct, id_: str, *, props: PeopleProps) -> None:
         super().__init__(scope, id_)
@@ -55,26 +53,21 @@ class People(Construct):
                                  repositories, "PushProjectImages")))
         IamGroupPolicy(self, "developer-no-data-reads", name="no-data-reads", group=developer.name,
                        policy=policy_document(*guard))
+        # Developers plan too (`deepsentinel plan`): the plan takes the state lock, an S3 object `<key>.tflock` with
+        # use_lockfile (Terraform's S3 backend page lists Get/Put/DeleteObject on it), and opens the ephemeral
+        # Django key (aws_secretsmanager_random_password: GetRandomPassword, not in ReadOnlyAccess, has no
+        # resource-level permissions). No state object is written.
+        IamGroupPolicy(self, "developer-plan", name="terraform-plan", group=developer.name, policy=policy_document(
+            allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                  [f"arn:aws:s3:::{s.state_bucket_name}/*.tflock"], "StateLock"),
+            allow(["secretsmanager:GetRandomPassword"], "*", "EphemeralRandomPassword")))
         self.user_names = []
         for user_name in s.user_names:
             user = IamUser(self, f"user-{user_name}", name=user_name, force_destroy=True, tags={"Name": user_name})
             groups = [developer.name] + ([admin.name] if user_name in s.admin_user_names else [])
             IamUserGroupMembership(self, f"user-{user_name}-groups", user=user.name, groups=groups)
             self.user_names.append(user.name)
-        ci_name = f"{s.project}-{s.ci_user_name}"
-        ci = IamUser(self, "ci-user", name=ci_name, force_destroy=True,
-                     tags={"Name": ci_name, "Purpose": "terraform plan in CI"})
-        IamUserPolicyAttachment(self, "ci-read-only", user=ci.name, policy_arn=f"{AWS_MANAGED}/ReadOnlyAccess")
-        state_bucket = f"arn:aws:s3:::{s.state_bucket_name}"
-        # Plan-only: read the current state and take the lock (an S3 object `<state key>.tflock` with
-        # use_lockfile: Terraform's S3 backend page lists Get/Put/DeleteObject on it); nothing else is written.
-        IamUserPolicy(self, "ci-plan", name="terraform-plan", user=ci.name, policy=policy_document(
-            allow(["s3:ListBucket"], [state_bucket], "ListState"),
-            allow(["s3:GetObject"], [f"{state_bucket}/*"], "ReadState"),
-            allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [f"{state_bucket}/*.tflock"], "StateLock"),
-            *guard))
         self.group_names = {"admin": admin.name, "developer": developer.name}
-        self.ci_user_name = ci.name
 
 
 def no_data_reads(s: PlatformSettings) -> list[Statement]:

@@ -14,6 +14,7 @@ from deepsentinel.constructs.compute import Compute, ComputeProps
 from deepsentinel.constructs.dashboard import Dashboard, DashboardProps
 from deepsentinel.constructs.db_night_stop import DbNightStop, DbNightStopProps
 from deepsentinel.constructs.encryption import Encryption, EncryptionProps
+from deepsentinel.constructs.github_oidc import attach_permissions_boundary
 from deepsentinel.constructs.iam import Iam, IamProps
 from deepsentinel.constructs.jobs_api import JobsApi, JobsApiProps
 from deepsentinel.constructs.names import ResourceNames
@@ -183,4 +184,6 @@ class PlatformStack(TerraformStack):
             outputs |= {"jobs_api_url": jobs_api.api_endpoint, "jobs_api_client_role_arn": jobs_api.client_role_arn}
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value, description=OUTPUT_DESCRIPTIONS[name])
+        # Last, so it reaches every role: the GitHub deploy role may only create roles that carry the boundary.
+        attach_permissions_boundary(self, s, account_id)
         self.outputs = outputs
