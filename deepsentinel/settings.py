@@ -114,6 +114,10 @@ class PlatformSettings:
     db_allocated_storage_gb: int = 20  # initial gp3 storage, at least 1, at most db_max_allocated_storage_gb
     db_max_allocated_storage_gb: int = 100  # storage autoscaling ceiling
     db_backup_retention_days: int = 7  # automated backup days; 0 turns automated backups off
+    db_backup_window: str = "17:00-18:00"  # daily automated backup, UTC hh24:mi-hh24:mi, at least 30 minutes
+    # (02:00 KST); with db_night_stop it must fall in the hours the instance runs (RDS backs up no stopped instance)
+    db_maintenance_window: str = "sun:18:30-sun:19:30"  # weekly maintenance, UTC ddd:hh24:mi-ddd:hh24:mi, at least
+    # 30 minutes, not overlapping db_backup_window; with db_night_stop also in the running hours
     db_multi_az: bool = False  # True: standby in the second AZ; False: single-AZ instance
     deletion_protection: bool = False  # RDS deletion protection and ALB deletion protection
 
@@ -245,7 +249,10 @@ class PlatformSettings:
 
 
 DEFAULTS: dict[str, PlatformSettings] = {
-    "dev": PlatformSettings(environment="dev", allow_plain_http=True),  # dev has no domain of its own
+    # dev has no domain of its own; its database is stopped 20:00-08:45 KST (db_night_stop), and RDS takes no
+    # automated backup of a stopped instance, so its windows are at 12:00 and 12:30 KST.
+    "dev": PlatformSettings(environment="dev", allow_plain_http=True, db_backup_window="03:00-03:30",
+                            db_maintenance_window="wed:03:30-wed:04:00"),
     "prod": PlatformSettings(
         environment="prod",
         domain_name="deepsentinel.cloud",  # the seed's domain: zone, certificate, HTTPS, HTTP redirect
@@ -532,6 +539,7 @@ def _operations_problems(s: PlatformSettings) -> list[str]:
                         f"Budgets allows at most {BUDGET_MAX_NOTIFICATIONS} per budget")
     if s.budget_email is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", s.budget_email):
         problems.append(f"budget_email: {s.budget_email!r} is not an e-mail address")
+    problems += _db_window_problems(s)
     if s.db_night_stop and not s.night_scale_down:
         problems.append("db_night_stop: needs night_scale_down=true (the services would run against a stopped "
                         "database); allowed: db_night_stop=false, or both true")
@@ -539,6 +547,83 @@ def _operations_problems(s: PlatformSettings) -> list[str]:
         if not _SCHEDULE.match(getattr(s, name)):
             problems.append(f"{name}: {getattr(s, name)!r} must be cron(...), rate(...) or at(...)")
     return problems
+
+
+_BACKUP_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+_MAINTENANCE_WINDOW = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-"
+                                 r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$")
+_DAILY_CRON = re.compile(r"^cron\((\d{1,2}) (\d{1,2}) \* \* \? \*\)$")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEK_MINUTES = 7 * 24 * 60
+
+
+def _db_window_problems(s: PlatformSettings) -> list[str]:
+    """RDS's window rules ("Backup window" and "Maintaining a DB instance", RDS User Guide: UTC, at least 30
+    minutes, the two must not overlap) and, with the night stop, both inside the hours the instance runs: RDS
+    takes no automated backup while an instance is stopped ("Stopping an Amazon RDS DB instance temporarily")."""
+    problems: list[str] = []
+    backup = _BACKUP_WINDOW.match(s.db_backup_window)
+    maintenance = _MAINTENANCE_WINDOW.match(s.db_maintenance_window)
+    if backup is None:
+        problems.append(f"db_backup_window: {s.db_backup_window!r} must be hh24:mi-hh24:mi in UTC, e.g. 17:00-18:00")
+    if maintenance is None:
+        problems.append(f"db_maintenance_window: {s.db_maintenance_window!r} must be ddd:hh24:mi-ddd:hh24:mi in UTC, "
+                        "e.g. sun:18:30-sun:19:30 (days mon..sun)")
+    if backup is None or maintenance is None:
+        return problems
+    b_start, b_end = int(backup[1]) * 60 + int(backup[2]), int(backup[3]) * 60 + int(backup[4])
+    b_length = (b_end - b_start) % (24 * 60)
+    m_start = _DAYS.index(maintenance[1]) * 1440 + int(maintenance[2]) * 60 + int(maintenance[3])
+    m_end = _DAYS.index(maintenance[4]) * 1440 + int(maintenance[5]) * 60 + int(maintenance[6])
+    m_length = (m_end - m_start) % _WEEK_MINUTES
+    if b_length < 30:
+        problems.append(f"db_backup_window: {s.db_backup_window} is shorter than RDS's minimum of 30 minutes")
+    if m_length < 30:
+        problems.append(f"db_maintenance_window: {s.db_maintenance_window} is shorter than RDS's minimum of 30 minutes")
+    # Minutes of the week (UTC) each window covers: the daily backup on every day.
+    backup_minutes = {(day * 1440 + b_start + i) % _WEEK_MINUTES for day in range(7) for i in range(b_length)}
+    maintenance_minutes = {(m_start + i) % _WEEK_MINUTES for i in range(m_length)}
+    if backup_minutes & maintenance_minutes:
+        problems.append(f"db_backup_window: {s.db_backup_window} overlaps db_maintenance_window "
+                        f"{s.db_maintenance_window}; RDS requires them apart")
+    running = _running_minutes_utc(s) if s.db_night_stop else None
+    if running is not None:
+        hours = f"{s.db_start_schedule} to {s.db_stop_schedule} in {s.schedule_timezone}"
+        if not backup_minutes <= running:
+            problems.append(f"db_backup_window: {s.db_backup_window} UTC falls while db_night_stop has the instance "
+                            f"stopped (it runs {hours}); RDS backs up no stopped instance: choose a window in those "
+                            "hours")
+        if not maintenance_minutes <= running:
+            problems.append(f"db_maintenance_window: {s.db_maintenance_window} UTC falls while db_night_stop has the "
+                            f"instance stopped (it runs {hours}): choose a window in those hours")
+    return problems
+
+
+def _running_minutes_utc(s: PlatformSettings) -> set[int] | None:
+    """Minutes of the week (UTC, Monday 00:00 = 0) the night stop leaves the instance running, when both schedules
+    are daily crons; None when they are not (no check)."""
+    import datetime
+    import zoneinfo
+
+    start, stop = _DAILY_CRON.match(s.db_start_schedule), _DAILY_CRON.match(s.db_stop_schedule)
+    if start is None or stop is None:
+        return None
+    try:
+        zone = zoneinfo.ZoneInfo(s.schedule_timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+    monday = datetime.datetime(2026, 1, 5, tzinfo=zone)  # any Monday: the offset of a fixed zone does not move
+
+    def utc_minute(day: int, match: re.Match[str]) -> int:
+        local = monday + datetime.timedelta(days=day, hours=int(match[2]), minutes=int(match[1]))
+        utc = local.astimezone(datetime.UTC)
+        return ((utc.weekday() * 1440) + utc.hour * 60 + utc.minute) % _WEEK_MINUTES
+
+    minutes: set[int] = set()
+    for day in range(7):
+        begin, end = utc_minute(day, start), utc_minute(day, stop)
+        minutes |= {(begin + i) % _WEEK_MINUTES for i in range((end - begin) % 1440)}
+    return minutes
 
 
 _LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,

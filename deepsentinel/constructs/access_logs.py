@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
 from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration, S3BucketLifecycleConfigurationRule,
@@ -50,6 +51,7 @@ class AccessLogs(Construct):
     bucket_arn: str
     alb_prefix: str
     s3_prefix: str
+    delivery_ready: list[ITerraformDependable]  # the bucket policy: a load balancer's logging waits for it
 
     def __init__(self, scope: Construct, id_: str, *, props: AccessLogsProps) -> None:
         super().__init__(scope, id_)
@@ -75,12 +77,15 @@ class AccessLogs(Construct):
             abort_incomplete_multipart_upload=[S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
                 days_after_initiation=1)])])
         S3BucketNotification(self, "events", bucket=bucket.id, eventbridge=True)
-        S3BucketPolicy(self, "policy", bucket=bucket.id, policy=_delivery_policy(bucket.arn, s.region,
-                                                                                 props.account_id))
+        policy = S3BucketPolicy(self, "policy", bucket=bucket.id, policy=_delivery_policy(bucket.arn, s.region,
+                                                                                          props.account_id))
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
         self.alb_prefix = ALB_LOG_PREFIX
         self.s3_prefix = S3_LOG_PREFIX
+        # ELB checks the bucket's permissions when access logging is switched on ("Enable access logs for your
+        # Application Load Balancer": "Access Denied for bucket ... Please check S3bucket permission").
+        self.delivery_ready = [policy]
 
 
 def _delivery_policy(bucket_arn: str, region: str, account_id: str) -> str:

@@ -50,6 +50,7 @@ class NetworkProps:
     settings: PlatformSettings
     kms_key_arn: str | None = None  # encrypts the flow-log group; None: CloudWatch Logs' own encryption
     access_log_bucket: str | None = None  # ALB access logs go here (under alb/); None: no access logs
+    access_log_ready: tuple[ITerraformDependable, ...] = ()  # the log bucket's policy: the ALB is created after it
 
 
 class Network(Construct):
@@ -137,7 +138,8 @@ class Network(Construct):
                  security_groups=[alb_sg.id], subnets=[p.id for p in public], drop_invalid_header_fields=True,
                  enable_deletion_protection=s.deletion_protection, tags={"Name": s.name("alb")},
                  access_logs=LbAccessLogs(bucket=props.access_log_bucket, prefix=ALB_LOG_PREFIX, enabled=True)
-                 if props.access_log_bucket else None)
+                 if props.access_log_bucket else None,
+                 depends_on=list(props.access_log_ready) or None)
         frontend_tg = self._target_group(s, "frontend", FRONTEND_PORT, "/", vpc.id)
         backend_tg = self._target_group(s, "backend", BACKEND_PORT, "/api/health/", vpc.id)
 

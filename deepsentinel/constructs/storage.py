@@ -186,8 +186,8 @@ class Storage(Construct):
             db_subnet_group_name=subnets.name, parameter_group_name=parameters.name,
             vpc_security_group_ids=[props.rds_security_group_id], publicly_accessible=False,
             multi_az=s.db_multi_az, deletion_protection=s.deletion_protection,
-            backup_retention_period=s.db_backup_retention_days, backup_window="17:00-18:00",  # 02:00 KST
-            maintenance_window="sun:18:30-sun:19:30", copy_tags_to_snapshot=True,
+            backup_retention_period=s.db_backup_retention_days, backup_window=s.db_backup_window,
+            maintenance_window=s.db_maintenance_window, copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True, performance_insights_enabled=s.environment == "prod",
             skip_final_snapshot=not s.deletion_protection,
             final_snapshot_identifier=s.name("postgres-final") if s.deletion_protection else None,

@@ -77,8 +77,9 @@ class PlatformStack(TerraformStack):
         access_logs = (AccessLogs(self, "access-logs", props=AccessLogsProps(settings=s, account_id=account_id))
                        if s.access_logs_enabled else None)
         log_bucket = access_logs.bucket_name if access_logs else None
-        network = Network(self, "network", props=NetworkProps(settings=s, kms_key_arn=key,
-                                                              access_log_bucket=log_bucket))
+        network = Network(self, "network", props=NetworkProps(
+            settings=s, kms_key_arn=key, access_log_bucket=log_bucket,
+            access_log_ready=tuple(access_logs.delivery_ready) if access_logs else ()))
         security = Security(self, "security", props=SecurityProps(
             settings=s, vpc_id=network.vpc_id, vpc_cidr=network.vpc_cidr, public_subnet_ids=network.public_subnet_ids,
             private_subnet_ids=network.private_subnet_ids, alb_security_group_id=network.alb_security_group_id,

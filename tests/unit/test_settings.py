@@ -238,3 +238,29 @@ def test_hosted_zone_settings_name_the_zone_the_domain_must_be_in():
     assert "hosted_zones: 'Not A Zone' is not a lowercase DNS name" in problems_of(
         "dev", overrides=["hosted_zones=Not A Zone"])
     assert "hosted_zones: names must be distinct" in problems_of("dev", overrides=["hosted_zones=a.com,a.com"])
+
+
+def test_database_windows_fall_in_the_hours_the_night_stop_lets_it_run():
+    """RDS takes no automated backup while an instance is stopped ("Stopping an Amazon RDS DB instance
+    temporarily", RDS User Guide), windows are UTC, at least 30 minutes, and the backup and maintenance windows must
+    not overlap ("Backup window"; "Maintaining a DB instance"). Dev stops its database 20:00-08:45 KST, so its
+    windows are at noon KST; prod (no night stop) keeps 02:00 KST."""
+    dev, prod = load_settings("dev"), load_settings("prod")
+    assert (dev.db_backup_window, dev.db_maintenance_window) == ("03:00-03:30", "wed:03:30-wed:04:00")
+    assert (prod.db_backup_window, prod.db_maintenance_window) == ("17:00-18:00", "sun:18:30-sun:19:30")
+    # 02:00 KST (17:00 UTC) is inside dev's stop: refused, with the running hours named.
+    assert ("db_backup_window: 17:00-18:00 UTC falls while db_night_stop has the instance stopped (it runs "
+            "cron(45 8 * * ? *) to cron(0 20 * * ? *) in Asia/Seoul)") in problems_of(
+        "dev", overrides=["db_backup_window=17:00-18:00"])
+    assert "db_maintenance_window: sun:18:30-sun:19:30 UTC falls while" in problems_of(
+        "dev", overrides=["db_maintenance_window=sun:18:30-sun:19:30"])
+    # 10:50-11:00 UTC is 19:50-20:00 KST: the last running minutes; 11:00 KST + 30 min crosses the stop.
+    load_settings("dev", overrides=["db_backup_window=10:30-11:00"])
+    assert "falls while" in problems_of("dev", overrides=["db_backup_window=10:45-11:15"])
+    # Without the night stop any valid window goes.
+    load_settings("dev", overrides=["db_night_stop=false", "db_backup_window=17:00-18:00"])
+    assert "shorter than RDS's minimum of 30 minutes" in problems_of("prod", overrides=["db_backup_window=17:00-17:20"])
+    assert "overlaps db_maintenance_window" in problems_of(
+        "prod", overrides=["db_backup_window=18:00-19:00", "db_maintenance_window=sun:18:30-sun:19:30"])
+    assert "must be hh24:mi-hh24:mi in UTC" in problems_of("prod", overrides=["db_backup_window=2am"])
+    assert "must be ddd:hh24:mi-ddd:hh24:mi" in problems_of("prod", overrides=["db_maintenance_window=sunday"])

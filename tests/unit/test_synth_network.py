@@ -111,3 +111,18 @@ def test_no_environment_creates_a_hosted_zone(platform, tmp_path):
     assert account_zone["name"] == "video.example.com"
     assert account["output"]["hosted_zone_name_servers"]["value"] == {
         "video.example.com": ref("aws_route53_zone", account_zone_name, "name_servers")}
+
+
+def test_the_alb_waits_for_its_log_bucket_policy(platform):
+    """ELB checks the log bucket's permissions when access logging is switched on and refuses with "Access Denied
+    for bucket: ... Please check S3bucket permission" ("Enable access logs for your Application Load Balancer",
+    Elastic Load Balancing User Guide): prod's ALB (access_logs_enabled) depends on the bucket policy that grants
+    delivery, and dev's (no access logs) has no such dependency."""
+    (alb_name, alb), = of_type(platform.prod, "aws_lb").items()
+    assert alb["access_logs"]["enabled"] is True
+    (policy_name, policy_config), = ((n, c) for n, c in of_type(platform.prod, "aws_s3_bucket_policy").items()
+                                     if "access-logs" in c["//"]["metadata"]["path"])
+    assert f"aws_s3_bucket_policy.{policy_name}" in alb["depends_on"]
+    assert alb["access_logs"]["bucket"] == policy_config["bucket"].replace(".id}", ".bucket}")
+    (_, dev_alb), = of_type(platform.dev, "aws_lb").items()
+    assert "depends_on" not in dev_alb and "access_logs" not in dev_alb
