@@ -364,8 +364,9 @@ def bedrock_model_check(bedrock: Any, *, name: str, model_id: str, region: str) 
         return _lifecycle_check(name, found, lifecycle)
     return Check(name=name, status=WARN, message=f"{found}; access not verified: this botocore has no "
                  "GetFoundationModelAvailability",
-                 action="pip install -U boto3 and rerun; Anthropic models need the first-time use-case form "
-                        "(Bedrock console, model catalog)")
+                 action="pip install -U boto3 and rerun" + ("; Anthropic models need the first-time use-case form "
+                                                            "(Bedrock console, model catalog)"
+                                                            if base_id.startswith("anthropic.") else ""))
 
 
 def _availability(bedrock: Any, *, name: str, base_id: str, found: str, region: str, lifecycle: str) -> Check:
