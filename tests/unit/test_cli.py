@@ -181,11 +181,10 @@ def test_graph_without_graphviz_says_what_to_install(tmp_path: Path):
 
     synth = deepsentinel("synth", "--env", "dev", "--out", str(tmp_path / "out"))
     assert synth.returncode == 0, synth.stderr
-    bin_dir = tmp_path / "bin"  # python and terraform, but no dot
-    bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(sys.executable)
+    bin_dir = tmp_path / "bin"  # a PATH without dot; the interpreter is called by its own path, not through a
+    bin_dir.mkdir()  # symlink, which would lose a virtual environment (pyvenv.cfg is found beside the executable)
     env = dict(os.environ, PATH=str(bin_dir))
-    result = subprocess.run([str(bin_dir / "python"), "-m", "deepsentinel.cli", "graph", "--stacks",
+    result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "graph", "--stacks",
                              str(tmp_path / "out"), "--out", str(tmp_path / "g.svg")], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=120, env=env)
     assert shutil.which("dot") is not None  # the suite itself has Graphviz; this run does not see it
