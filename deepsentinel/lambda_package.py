@@ -95,6 +95,8 @@ def staged_code_dir(folder: Path, *, build_root: Path = DEFAULT_BUILD_ROOT) -> P
         digest.update(str(inside).encode() + b"\0" + hashlib.sha256(source.read_bytes()).digest())
     target = build_root / f"{folder.name}-{digest.hexdigest()[:16]}"
     if target.is_dir():
+        for cache in list(target.rglob("__pycache__")):  # an import from the directory (a local run) wrote these
+            shutil.rmtree(cache, ignore_errors=True)
         return target
     build_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=build_root))

@@ -110,7 +110,10 @@ class DeployedFunction:
         done = subprocess.run([sys.executable, "-c", script], input=json.dumps(event), capture_output=True,
                               text=True, cwd=self.code_dir, timeout=300,
                               env={**_base_environment(), **self.environment, **(environment_overrides or {}),
-                                   **aws.variables(), "AWS_LAMBDA_FUNCTION_NAME": self.name})
+                                   **aws.variables(), "AWS_LAMBDA_FUNCTION_NAME": self.name,
+                                   # Lambda's code directory is read-only; byte code written into a staged
+                                   # package would change its asset hash.
+                                   "PYTHONDONTWRITEBYTECODE": "1"})
         if done.returncode != 0:
             raise StandInError(f"{self.name} failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
         return json.loads(done.stdout.rstrip().rsplit("\n", 1)[-1] or "null") or {}

@@ -26,6 +26,9 @@ def test_the_monitor_package_holds_its_handler_and_the_pinned_driver_without_ins
 def test_the_package_is_content_addressed_and_other_functions_are_archived_as_they_are(tmp_path):
     first = staged_code_dir(MONITOR, build_root=tmp_path)
     assert staged_code_dir(MONITOR, build_root=tmp_path) == first  # same sources, same directory and asset hash
+    (first / "__pycache__").mkdir()  # a local run imported the handler from the staged directory
+    (first / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"")
+    assert staged_code_dir(MONITOR, build_root=tmp_path) == first and not (first / "__pycache__").exists()
     assert staged_code_dir(REPO_ROOT / "lambdas" / "sqs_to_batch", build_root=tmp_path) == \
         REPO_ROOT / "lambdas" / "sqs_to_batch"
 
@@ -33,7 +36,7 @@ def test_the_package_is_content_addressed_and_other_functions_are_archived_as_th
 def test_the_handler_imports_the_vendored_driver_from_its_package(tmp_path):
     """The Lambda runtime puts the function's directory first on sys.path (as `python -c` in it does)."""
     staged = staged_code_dir(MONITOR, build_root=tmp_path)
-    found = subprocess.run([sys.executable, "-c", "import pg8000.native, scramp; print(pg8000.__file__); "
+    found = subprocess.run([sys.executable, "-B", "-c", "import pg8000.native, scramp; print(pg8000.__file__); "
                             "print(scramp.__version__)"], cwd=staged, capture_output=True, text=True, check=True)
     location, version = found.stdout.split()
     assert Path(location).is_relative_to(staged) and version == "1.4.17"
