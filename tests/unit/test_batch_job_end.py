@@ -310,3 +310,13 @@ def test_an_unreachable_database_still_publishes_failed_and_says_so_in_the_alert
     _assert_one_failed_notification(platform, "cam5-nodb", job_id, "Job attempt duration exceeded timeout")
     [alert] = platform.messages(platform.alerts_inbox)
     assert "Video row:     error: " in alert["Message"]
+
+
+def test_the_monitor_sends_the_fields_the_worker_sends():
+    """One message shape on video-events, whoever ends the video (video_worker/notify.py completion_message)."""
+    from video_worker import notify
+    from video_worker.config import WorkerConfig
+
+    cfg = WorkerConfig(video_id="v", s3_key="k", raw_bucket="r", highlights_bucket="h", database_url="x",
+                       model_uri="m")
+    assert set(notify.completion_message(cfg, notify.FAILED, reason="r")) == WORKER_MESSAGE_FIELDS

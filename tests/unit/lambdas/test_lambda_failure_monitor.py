@@ -200,6 +200,15 @@ def test_alert_costs_two_calls_without_github(env: Env, lambda_context) -> None:
     assert calls == ["CloudWatch Logs.GetLogEvents", "SNS.Publish"]
 
 
+def test_without_a_database_the_video_is_left_alone_and_nothing_is_sent_on_video_events(env: Env,
+                                                                                      lambda_context) -> None:
+    """Without the row the monitor cannot tell whether the worker already ended (and published) the video."""
+    result = env.module.handler(failed_event(), lambda_context)
+    assert result["video"] == "skipped: no database configured" and result["video_event_published"] is False
+    [alert] = env.alerts()
+    assert "Video row:     skipped: no database configured" in alert["Message"]
+
+
 def test_publish_failure_fails_the_invocation(env: Env, lambda_context) -> None:
     fail_call(env.module.clients().sns, "Publish", code="InternalError", status=500)
     with pytest.raises(env.module.MonitorError, match="SNS publish failed"):
