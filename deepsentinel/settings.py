@@ -158,6 +158,9 @@ class PlatformSettings:
     gpu_use_spot: bool = False  # True: Spot instances with SPOT_CAPACITY_OPTIMIZED; False: On-Demand
     job_timeout_seconds: int = 3600  # Batch attempt timeout, >= 1
     job_attempts: int = 3  # Batch attempts, 1..10 (exit 65, bad input, is never retried)
+    job_runnable_alarm_minutes: int = 30  # alarm {prefix}-jobs-stuck-runnable when a Batch job has waited in
+    # RUNNABLE longer than this (nothing can place it: a G-instance vCPU quota of 0, no Spot capacity; or a backlog
+    # longer than gpu_max_instances clears); 10..1440, the range AWS Batch allows its own RUNNABLE time limit
 
     lambda_timeout_seconds: int = 60  # timeout of every Lambda, 1..900
     lambda_max_concurrency: int = 5  # SQS event source maximum concurrency (2..1000)
@@ -519,6 +522,10 @@ def _hosted_zone_problems(s: PlatformSettings) -> list[str]:
 # https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_CreateBudget.html)
 BUDGET_MAX_NOTIFICATIONS = 5
 BUDGET_MAX_PERCENT = 1000
+# JobStateTimeLimitAction maxTimeSeconds, "The minimum value is 600 (10 minutes) and the maximum value is 86,400
+# (24 hours)" (AWS Batch API Reference): AWS's own bounds for "waited too long in RUNNABLE"; below 10 minutes a GPU
+# instance launched from zero would trip the alarm.
+RUNNABLE_ALARM_MINUTES = (10, 1440)
 
 
 def _operations_problems(s: PlatformSettings) -> list[str]:
@@ -546,6 +553,10 @@ def _operations_problems(s: PlatformSettings) -> list[str]:
     for name in ("db_stop_schedule", "db_start_schedule"):
         if not _SCHEDULE.match(getattr(s, name)):
             problems.append(f"{name}: {getattr(s, name)!r} must be cron(...), rate(...) or at(...)")
+    low, high = RUNNABLE_ALARM_MINUTES
+    if not low <= s.job_runnable_alarm_minutes <= high:
+        problems.append(f"job_runnable_alarm_minutes: allowed {low}..{high} (minutes a Batch job may wait in "
+                        f"RUNNABLE before the alarm), got {s.job_runnable_alarm_minutes}")
     return problems
 
 

@@ -11,7 +11,8 @@ Amazon EventBridge"). So SUCCEEDED and FAILED are the TriggeredRules of two rule
 pipeline's FAILED rule (which also invokes the failure monitor) and a SUCCEEDED rule here that exists only
 to be counted. Submissions have no event, so that count comes from our own code: every job sqs_to_batch
 submits is one JSON log line with "outcome": "submitted", and a metric filter turns those lines into
-JobsSubmitted in the environment's own namespace.
+JobsSubmitted in the environment's own namespace. Jobs waiting in RUNNABLE have no AWS metric either: the pipeline's
+batch_runnable_monitor publishes the oldest one's age and their count in the same namespace.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_log_metric_filter import (CloudwatchLog
                                                                    CloudwatchLogMetricFilterMetricTransformation)
 from constructs import Construct
 
+from deepsentinel.constructs.names import ResourceNames
 from deepsentinel.settings import PlatformSettings
 
 PERIOD_SECONDS = 300
@@ -33,6 +35,11 @@ WIDGET_WIDTH = 8  # three widgets per row of the 24-unit grid
 WIDGET_HEIGHT = 6
 JOBS_SUBMITTED_METRIC = "JobsSubmitted"
 SUBMITTED_LOG_PATTERN = '{ $.outcome = "submitted" }'  # sqs_to_batch's log line of a new job (README: outcomes)
+# What batch_runnable_monitor publishes in the namespace (lambdas/batch_runnable_monitor/handler.py, packaged on
+# its own: a test keeps the names equal); the pipeline's jobs-stuck-runnable alarm watches the age.
+RUNNABLE_AGE_METRIC = "OldestRunnableJobAgeSeconds"
+RUNNABLE_COUNT_METRIC = "RunnableJobs"
+RUNNABLE_QUEUE_DIMENSION = "JobQueue"
 
 
 def metrics_namespace(settings: PlatformSettings) -> str:
@@ -93,6 +100,7 @@ def dashboard_body(props: DashboardProps, succeeded_rule_name: str) -> dict[str,
     alb = ("LoadBalancer", props.alb_arn_suffix)
     db = ("DBInstanceIdentifier", props.db_instance_identifier)
     cluster = ("ClusterName", props.ecs_cluster_name)
+    job_queue = (RUNNABLE_QUEUE_DIMENSION, ResourceNames(s).batch_job_queue)
     widgets = [
         ("Jobs queue: depth and oldest message (s)", "Maximum", [
             ["AWS/SQS", "ApproximateNumberOfMessagesVisible", *queue, {"label": "visible"}],
@@ -104,6 +112,9 @@ def dashboard_body(props: DashboardProps, succeeded_rule_name: str) -> dict[str,
             [metrics_namespace(s), JOBS_SUBMITTED_METRIC, {"label": "submitted (sqs_to_batch)"}],
             ["AWS/Events", "TriggeredRules", "RuleName", succeeded_rule_name, {"label": "succeeded"}],
             ["AWS/Events", "TriggeredRules", "RuleName", props.batch_failed_rule_name, {"label": "failed"}]]),
+        ("Batch jobs waiting in RUNNABLE: oldest (s) and count", "Maximum", [
+            [metrics_namespace(s), RUNNABLE_AGE_METRIC, *job_queue, {"label": "oldest waiting (s)"}],
+            [metrics_namespace(s), RUNNABLE_COUNT_METRIC, *job_queue, {"label": "waiting", "yAxis": "right"}]]),
         ("Lambda errors", "Sum", [["AWS/Lambda", "Errors", "FunctionName", name, {"label": folder}]
                                   for folder, name in functions]),
         ("Lambda duration (ms)", "Average", [["AWS/Lambda", "Duration", "FunctionName", name, {"label": folder}]

@@ -17,6 +17,7 @@ from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAtt
 from constructs import Construct
 
 from deepsentinel.aws_catalog import BEDROCK_INFERENCE_PROFILE_PREFIXES
+from deepsentinel.constructs.dashboard import metrics_namespace
 from deepsentinel.constructs.encryption import PUBLISH_KEY_ACTIONS
 from deepsentinel.constructs.names import ECR_REPOSITORIES, ECS_SERVICES, LAMBDA_FUNCTIONS, ResourceNames
 from deepsentinel.constructs.policies import Statement, allow, assume_role_policy, policy_document
@@ -127,6 +128,14 @@ class Iam(Construct):
             "ecs_redeploy": [
                 allow(["ecs:UpdateService"], [arn("ecs", f"service/{n.ecs_cluster}/{n.ecs_service(svc)}")
                                               for svc in ECS_SERVICES], "RestartServices")],
+            "batch_runnable_monitor": [
+                # ListJobs and DescribeJobs have no resource-level permissions ("Supported resource-level
+                # permissions for AWS Batch API actions": actions not listed there take "*").
+                allow(["batch:ListJobs", "batch:DescribeJobs"], "*", "ReadWaitingJobs"),
+                # PutMetricData has no resource either; the namespace condition keeps it to the environment's own
+                # ("Using condition keys to limit access to CloudWatch namespaces", CloudWatch User Guide).
+                allow(["cloudwatch:PutMetricData"], "*", "PublishRunnableAge",
+                      Condition={"StringEquals": {"cloudwatch:namespace": metrics_namespace(s)}})],
         }
         self.lambda_role_arns, self.lambda_role_ready = {}, {}
         for folder in LAMBDA_FUNCTIONS:
@@ -143,7 +152,8 @@ class Iam(Construct):
             self.lambda_role_ready[folder] = ready
 
         scheduler, _ = self._role("scheduler", "scheduler.amazonaws.com", statements=[
-            allow(["lambda:InvokeFunction"], [arn("lambda", f"function:{n.function('ecr_cleanup')}")],
+            allow(["lambda:InvokeFunction"], [arn("lambda", f"function:{n.function(folder)}")
+                                              for folder in ("ecr_cleanup", "batch_runnable_monitor")],
                   "InvokeScheduledFunctions"),
             allow(["kms:Decrypt"], [props.kms_key_arn], "ReadEncryptedSchedules")])
         self.scheduler_role_arn = scheduler.arn

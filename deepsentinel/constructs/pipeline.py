@@ -32,6 +32,7 @@ from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
+from deepsentinel.constructs.dashboard import RUNNABLE_AGE_METRIC, RUNNABLE_QUEUE_DIMENSION, metrics_namespace
 from deepsentinel.constructs.names import ECR_REPOSITORIES, LAMBDA_FUNCTIONS, ResourceNames
 from deepsentinel.constructs.policies import policy_document
 from deepsentinel.lambda_package import staged_code_dir
@@ -51,6 +52,7 @@ CPU_JOB_RESOURCES = {"VCPU": "4", "MEMORY": "15360"}
 PRELOADED_MODEL_DIR = "/opt/deepsentinel/models"
 PRELOADED_MODEL_VOLUME = "preloaded-models"
 QUEUE_AGE_ALARM_SECONDS = 900
+RUNNABLE_CHECK_MINUTES = 5
 OTHER_FUNCTIONS_RESERVED_CONCURRENCY = 2  # event-driven helpers; sqs_to_batch reserves lambda_max_concurrency
 QUEUE_DEPTH_ALARM_MESSAGES = 100
 LAMBDA_ERROR_RATE_PERCENT = 5
@@ -205,6 +207,7 @@ class Pipeline(Construct):
                             "MAX_AGE_DAYS": "30", "KEEP_LATEST": str(s.ecr_keep_images), "DRY_RUN": "false"},
             "ecs_redeploy": {"CLUSTER": props.ecs_cluster_name, "SERVICES": ",".join(props.ecs_service_names),
                              "SECRET_ARN": props.db_secret_arn},
+            "batch_runnable_monitor": {"JOB_QUEUE": n.batch_job_queue, "METRIC_NAMESPACE": metrics_namespace(s)},
         }
         functions = {folder: self._function(folder, environments[folder]) for folder in LAMBDA_FUNCTIONS}
 
@@ -234,6 +237,12 @@ class Pipeline(Construct):
                           target=SchedulerScheduleTarget(arn=functions["ecr_cleanup"].arn,
                                                          role_arn=props.scheduler_role_arn))
         self._alarms(queue, dlq, functions, topic.arn)
+        SchedulerSchedule(self, "runnable-jobs-check-schedule", name=s.name("runnable-jobs-check"),
+                          kms_key_arn=props.kms_key_arn, schedule_expression=f"rate({RUNNABLE_CHECK_MINUTES} minutes)",
+                          flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
+                          target=SchedulerScheduleTarget(arn=functions["batch_runnable_monitor"].arn,
+                                                         role_arn=props.scheduler_role_arn))
+        self._stuck_jobs_alarm(topic.arn)
 
         self.jobs_queue_url = queue.url
         self.jobs_queue_arn = queue.arn
@@ -335,6 +344,27 @@ class Pipeline(Construct):
                                   alarm_actions=[topic_arn], ok_actions=[topic_arn])
         for folder in ERROR_RATE_FUNCTIONS:
             self._error_rate_alarm(folder, functions[folder], topic_arn)
+
+    def _stuck_jobs_alarm(self, topic_arn: str) -> None:
+        """A Batch job waiting in RUNNABLE longer than job_runnable_alarm_minutes: Batch has no metric for that
+        ("Jobs stuck in a RUNNABLE status", AWS Batch User Guide), so batch_runnable_monitor measures it every
+        RUNNABLE_CHECK_MINUTES (its module docstring says why not the queue's jobStateTimeLimitActions).
+
+        Missing data is breaching: the function publishes a value on every run, 0 for an empty queue, so a gap
+        means the watcher is not running (its errors have their own alarm; a deleted rule or a throttled function
+        has none). Two periods of two must breach, so one run EventBridge delivers late is not an alarm.
+        """
+        s = self._s
+        CloudwatchMetricAlarm(
+            self, "jobs-stuck-runnable-alarm", alarm_name=s.name("jobs-stuck-runnable"), namespace=metrics_namespace(s),
+            metric_name=RUNNABLE_AGE_METRIC, dimensions={RUNNABLE_QUEUE_DIMENSION: self._names.batch_job_queue},
+            statistic="Maximum", period=RUNNABLE_CHECK_MINUTES * 60, evaluation_periods=2, datapoints_to_alarm=2,
+            threshold=s.job_runnable_alarm_minutes * 60, comparison_operator="GreaterThanThreshold",
+            treat_missing_data="breaching", alarm_actions=[topic_arn], ok_actions=[topic_arn],
+            alarm_description=f"A Batch job has waited in RUNNABLE over {s.job_runnable_alarm_minutes} minutes, or "
+                              f"the watcher stopped reporting: see the statusReason in the log of "
+                              f"{self._names.function('batch_runnable_monitor')} and the G/VT vCPU quotas "
+                              "(deepsentinel preflight)")
 
     def _error_rate_alarm(self, folder: str, function: LambdaFunction, topic_arn: str) -> None:
         """Errors / Invocations x 100 above LAMBDA_ERROR_RATE_PERCENT in 5 minutes (metric math: "Using metric

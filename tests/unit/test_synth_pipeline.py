@@ -36,7 +36,8 @@ def test_event_source_mapping_reports_partial_failures(platform):
 def test_lambdas_are_zipped_assets_with_their_environment(platform):
     functions = {f["function_name"]: f for f in of_type(platform.dev, "aws_lambda_function").values()}
     assert set(functions) == {"deepsentinel-dev-sqs-to-batch", "deepsentinel-dev-batch-failure-monitor",
-                              "deepsentinel-dev-ecr-cleanup", "deepsentinel-dev-ecs-redeploy"}
+                              "deepsentinel-dev-ecr-cleanup", "deepsentinel-dev-ecs-redeploy",
+                              "deepsentinel-dev-batch-runnable-monitor"}
     for function in functions.values():
         assert function["filename"].startswith("assets/") and function["handler"] == "handler.handler"
         zip_file = platform.paths["deepsentinel-dev"].parent / function["filename"]
@@ -95,6 +96,7 @@ def test_alarms_notify_the_topic(platform):
     # sqs-to-batch-error-rate: metric math (tests/unit/test_synth_operations.py), the web tier's in service-alarms
     assert set(alarms) == {"dlq-depth", "queue-age", "queue-depth", "sqs-to-batch-error-rate",
                            "batch-failure-monitor-errors", "ecr-cleanup-errors", "ecs-redeploy-errors",
+                           "batch-runnable-monitor-errors", "jobs-stuck-runnable",
                            "alb-5xx", "frontend-tasks-below-desired", "backend-tasks-below-desired"}
     assert alarms["dlq-depth"]["threshold"] == 0
     for alarm in alarms.values():
