@@ -156,7 +156,7 @@ class PlatformSettings:
     # `model publish FILE --key models/yolov8n.pt` writes. Allowed: an S3 key of S3's safe characters
     # (a-z A-Z 0-9 ! - _ . * ' ( ) /), no leading '/', no empty or '.'/'..' segment, ending in .pt, <= 1024 bytes
     gpu_use_spot: bool = False  # True: Spot instances with SPOT_CAPACITY_OPTIMIZED; False: On-Demand
-    job_timeout_seconds: int = 3600  # Batch attempt timeout, >= 1
+    job_timeout_seconds: int = 3600  # Batch attempt timeout, >= 60 (SIGTERM, SIGKILL 30 s later; not retried)
     job_attempts: int = 3  # Batch attempts, 1..10 (exit 65, bad input, is never retried)
     job_runnable_alarm_minutes: int = 30  # alarm {prefix}-jobs-stuck-runnable when a Batch job has waited in
     # RUNNABLE longer than this (nothing can place it: a G-instance vCPU quota of 0, no Spot capacity; or a backlog
@@ -405,6 +405,8 @@ def validate(s: PlatformSettings) -> None:
             problems.append(f"{name}: must not be negative, got {getattr(s, name)}")
     if not 1 <= s.job_attempts <= 10:
         problems.append(f"job_attempts: AWS Batch allows 1..10, got {s.job_attempts}")
+    if s.job_timeout_seconds < 60:  # "Job timeouts": attemptDurationSeconds "must be at least 60 seconds"
+        problems.append(f"job_timeout_seconds: AWS Batch needs at least 60, got {s.job_timeout_seconds}")
     if not 2 <= s.lambda_max_concurrency <= 1000:
         problems.append(f"lambda_max_concurrency: SQS event sources allow 2..1000, got {s.lambda_max_concurrency}")
     if not 1 <= s.lambda_timeout_seconds <= 900:
