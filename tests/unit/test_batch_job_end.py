@@ -320,3 +320,12 @@ def test_the_monitor_sends_the_fields_the_worker_sends():
     cfg = WorkerConfig(video_id="v", s3_key="k", raw_bucket="r", highlights_bucket="h", database_url="x",
                        model_uri="m")
     assert set(notify.completion_message(cfg, notify.FAILED, reason="r")) == WORKER_MESSAGE_FIELDS
+
+
+def test_a_job_timeout_under_a_minute_is_refused_before_synth():
+    """"Job timeouts": attemptDurationSeconds "must be at least 60 seconds"."""
+    from deepsentinel.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="job_timeout_seconds: AWS Batch needs at least 60, got 59"):
+        load_settings("dev", overrides=["job_timeout_seconds=59"])
+    assert load_settings("dev", overrides=["job_timeout_seconds=60"]).job_timeout_seconds == 60
