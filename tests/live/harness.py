@@ -117,8 +117,7 @@ class Deployment:
             "stack_dir": str(self.stack_dir),
             # what the account stack of a cli_layout deployment holds, as find_project_resources names it
             "account_resources": [] if self._account is None else [
-                *(f"iam user {u}" for u in (*self.settings.user_names,
-                                            f"{self.settings.project}-{self.settings.ci_user_name}")),
+                *(f"iam user {u}" for u in self.settings.user_names),
                 *(f"iam group {self.settings.project}-{g}" for g in ("admins", "developers"))]}))
 
     def _prepare_like_deploy_local(self) -> None:

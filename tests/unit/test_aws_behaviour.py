@@ -112,11 +112,10 @@ def test_no_account_wide_name_is_in_two_stacks(platform):
                 assert config[attribute].startswith(f"deepsentinel-{env}-"), (resource_type, config[attribute])
 
 
-def test_people_and_the_ci_user_live_in_the_account_stack(platform):
+def test_people_live_in_the_account_stack(platform):
     """Same IAM identifiers page: the people are created once per account, whatever the environments."""
     account = platform.documents["deepsentinel-account"]
-    assert {u["name"] for u in of_type(account, "aws_iam_user").values()} == {
-        "alice", "bob", "carol", "deepsentinel-ci-plan"}
+    assert {u["name"] for u in of_type(account, "aws_iam_user").values()} == {"alice", "bob", "carol"}
     assert {g["name"] for g in of_type(account, "aws_iam_group").values()} == {
         "deepsentinel-admins", "deepsentinel-developers"}
     for env in ("dev", "prod"):
@@ -219,15 +218,13 @@ def _evaluate(documents, action, resource):
     return "allow" if PermissionResult.PERMITTED in results else "implicit deny"
 
 
-@pytest.mark.parametrize("principal", ["ci-user", "developer-group"])
-def test_plan_only_and_developer_identities_read_no_data(platform, principal):
+def test_developers_read_no_data_and_can_plan(platform):
     """ReadOnlyAccess grants s3:Get* on every bucket (the AWS managed policy); an explicit Deny overrides it
     ("Policy evaluation logic", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html).
     Evaluated on the policies as synthesized plus the managed policy's real document."""
     account = platform.documents["deepsentinel-account"]
     read_only = json.loads(aws_managed_policies_data)["ReadOnlyAccess"]["Document"]
-    resource_type = "aws_iam_user_policy" if principal == "ci-user" else "aws_iam_group_policy"
-    documents = [read_only, *(policy(c) for n, c in of_type(account, resource_type).items())]
+    documents = [read_only, *(policy(c) for n, c in of_type(account, "aws_iam_group_policy").items())]
     assert documents[1:], "no inline policies found"
     for env in ("dev", "prod"):
         for purpose in ("raw-videos", "highlights", "thumbnails", "analysis-models"):
@@ -239,3 +236,6 @@ def test_plan_only_and_developer_identities_read_no_data(platform, principal):
     assert _evaluate(documents, "s3:GetObjectVersion", f"{state}/deepsentinel-dev/terraform.tfstate") == "deny"
     assert _evaluate(documents, "s3:ListBucketVersions", state) == "deny"
     assert _evaluate(documents, "s3:PutObject", f"{state}/deepsentinel-dev/terraform.tfstate") != "allow"
+    # A plan takes the lock and opens the ephemeral random password (GetRandomPassword: not in ReadOnlyAccess).
+    assert _evaluate(documents, "s3:PutObject", f"{state}/deepsentinel-dev/terraform.tfstate.tflock") == "allow"
+    assert _evaluate(documents, "secretsmanager:GetRandomPassword", "*") == "allow"

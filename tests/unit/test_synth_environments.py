@@ -53,14 +53,14 @@ def test_account_stack_has_a_versioned_state_bucket_and_locks_in_s3(platform):
     assert platform.documents["deepsentinel-account"]["terraform"]["backend"]["s3"]["key"] == "account/terraform.tfstate"
 
 
-def test_ci_user_may_take_the_s3_lock_but_write_no_state(platform):
+def test_developers_may_take_the_s3_lock_but_write_no_state(platform):
     """With use_lockfile Terraform needs s3:GetObject, s3:PutObject and s3:DeleteObject on `<key>.tflock`
     ("Backend Type: s3", Permissions Required, https://developer.hashicorp.com/terraform/language/backend/s3)."""
     import json
 
-    (policy,) = [json.loads(p["policy"]) for p in of_type(platform.documents["deepsentinel-account"],
-                                                             "aws_iam_user_policy").values()]
-    writes = [st for st in policy["Statement"] if st["Effect"] == "Allow" and
+    statements = [st for p in of_type(platform.documents["deepsentinel-account"], "aws_iam_group_policy").values()
+                  for st in json.loads(p["policy"])["Statement"]]
+    writes = [st for st in statements if st["Effect"] == "Allow" and
               any(a in ("s3:PutObject", "s3:DeleteObject") for a in st["Action"])]
     assert writes == [{"Sid": "StateLock", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject",
                                                                          "s3:DeleteObject"],

@@ -1,4 +1,4 @@
-"""IAM module and people: least-privilege roles, no wildcard actions on data services, people and CI."""
+"""IAM module and people: least-privilege roles, no wildcard actions on data services, people."""
 
 from __future__ import annotations
 
@@ -41,17 +41,11 @@ def test_batch_job_role_reads_raw_and_writes_highlights(platform):
     assert statements["WriteResults"]["Action"] == ["s3:PutObject"]
 
 
-def test_groups_users_and_a_plan_only_ci_user(platform):
+def test_groups_and_users_and_no_ci_user(platform):
+    """CI has no IAM user with long-lived keys: the workflows assume OIDC roles (tests/unit/test_github_oidc.py)."""
     account = platform.documents["deepsentinel-account"]
     groups = {g["name"] for g in of_type(account, "aws_iam_group").values()}
     assert groups == {"deepsentinel-admins", "deepsentinel-developers"}
     users = {u["name"] for u in of_type(account, "aws_iam_user").values()}
-    assert users == {"alice", "bob", "carol", "deepsentinel-ci-plan"}
-    ci_policy = next(p for n, p in inline_policies(account) if "ci-plan" in n)
-    allowed = {a for s in ci_policy["Statement"] if s["Effect"] == "Allow" for a in s["Action"]}
-    assert "s3:GetObject" in allowed
-    # It writes only lock objects (S3-native locking), never a state.
-    writes = [s for s in ci_policy["Statement"] if s["Effect"] == "Allow" and "s3:PutObject" in s["Action"]]
-    assert [s["Resource"] for s in writes] == [["arn:aws:s3:::deepsentinel-tfstate/*.tflock"]]
-    attachments = {(a["user"], a["policy_arn"]) for a in of_type(account, "aws_iam_user_policy_attachment").values()}
-    assert all(arn.endswith("ReadOnlyAccess") for _, arn in attachments)
+    assert users == {"alice", "bob", "carol"}
+    assert of_type(account, "aws_iam_user_policy") == {} and of_type(account, "aws_iam_user_policy_attachment") == {}

@@ -134,11 +134,20 @@ def test_github_issues_for_failed_jobs_are_wired_when_configured(tmp_path: Path)
                                              "Resource": [token], "Sid": "ReadGithubToken"}
 
 
-def test_github_settings_must_come_together():
+def test_the_github_token_needs_the_repository_but_not_the_other_way_round(tmp_path: Path):
+    """The token only opens the failure monitor's issues (in github_repository); the repository alone is what the
+    account stack's OIDC roles need, and then the monitor opens no issues."""
+    from deepsentinel.app import synth
     from deepsentinel.settings import SettingsError, load_settings
+    from deepsentinel.synthesized import load
 
-    with pytest.raises(SettingsError, match="github_repository/github_token_secret_arn: set both or neither"):
-        load_settings("dev", overrides=["github_repository=deepsentinel/platform"])
+    with pytest.raises(SettingsError, match="github_token_secret_arn: needs github_repository"):
+        load_settings("dev", overrides=["github_token_secret_arn=arn:aws:secretsmanager:ap-northeast-2:"
+                                        "123456789012:secret:github-token"])
+    settings = load_settings("dev", overrides=["github_repository=deepsentinel/platform"])
+    document = load(synth([settings], outdir=tmp_path, include_account_stack=False).stacks["deepsentinel-dev"])
+    _, monitor = named(document, "aws_lambda_function", "batch_failure_monitor")
+    assert not {"GITHUB_REPOSITORY", "GITHUB_TOKEN_SECRET_ARN"} & set(monitor["environment"]["variables"])
 
 
 def test_video_events_go_to_an_email_subscription_when_set(tmp_path: Path):
