@@ -440,7 +440,8 @@ class LocalPlatform:
                 account = self.client("sts").get_caller_identity()["Account"]
                 for run in failed:
                     job = batch.describe_jobs(jobs=[run.job_id])["jobs"][0]
-                    monitor.invoke(batch_state_change_event(job, self.region, account), aws)
+                    # With the local database's endpoint, as the worker: the monitor reads the row the worker ended.
+                    monitor.invoke(batch_state_change_event(job, self.region, account), aws, self.db_endpoint)
             note["detail"] = ", ".join(f"{r.job_name} {r.status} after {len(r.attempts)} attempt(s)"
                                        for r in runs) or "no SUBMITTED job"
             if failed:
