@@ -45,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
     outputs = bootstrap(target, confirm=confirm)
     print(f"state backend: s3://{outputs['state_bucket']} ({target.where}); locks are `<key>.tflock` objects "
           f"beside each state\nthe account stack's own state: s3://{outputs['state_bucket']}/account/terraform.tfstate")
+    if outputs.get("github_role_arns"):  # github_repository set: the workflows' OIDC roles (docs/release.md)
+        print("GitHub repository variables to set (Settings > Secrets and variables > Actions > Variables):")
+        for variable, arn in sorted(outputs["github_role_arns"].items()):
+            print(f"  gh variable set {variable} --body {arn}")
     return 0
 
 

@@ -1,8 +1,10 @@
 """IAM: the environment's service roles (ECS, Batch, one per Lambda).
 
 Data-service permissions name their resources; `*` resources appear only for actions AWS does not
-scope to a resource (ECR auth token, Batch/ECS describe and list calls, Bedrock Rerank). People (groups, users,
-the CI user) have account-wide names and live in the account stack (constructs/people.py).
+scope to a resource (ECR auth token, Batch/ECS describe and list calls, Bedrock Rerank). People (groups, users)
+and the GitHub OIDC roles have account-wide names and live in the account stack (constructs/people.py,
+constructs/github_oidc.py); with github_repository set every role here carries the account's permissions
+boundary (github_oidc.attach_permissions_boundary).
 """
 
 from __future__ import annotations

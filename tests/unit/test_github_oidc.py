@@ -169,11 +169,13 @@ def test_immutable_subject_format(tmp_path):
     from deepsentinel.stacks.provider import StackOptions
     from deepsentinel.synthesized import load
 
-    settings = load_settings("dev", overrides=[f"github_repository={REPOSITORY}", "github_repository_ids=123456/456789"])
+    settings = load_settings("dev", overrides=[f"github_repository={REPOSITORY}",
+                                               "github_repository_ids=123456/456789"])
     account = load(synth_account(settings, outdir=tmp_path, options=StackOptions()))
     assert assume(account, "prod", "deploy", token("repo:acme@123456/deepsentinel@456789:environment:prod")) == ALLOW
     assert assume(account, "prod", "deploy", PROD_ENVIRONMENT) == IMPLICIT_DENY
-    assert assume(account, "prod", "deploy", token("repo:acme@999/deepsentinel@456789:environment:prod")) == IMPLICIT_DENY
+    another_owner = token("repo:acme@999/deepsentinel@456789:environment:prod")
+    assert assume(account, "prod", "deploy", another_owner) == IMPLICIT_DENY
 
 
 def test_an_existing_provider_is_used_not_created(tmp_path):
@@ -184,7 +186,8 @@ def test_an_existing_provider_is_used_not_created(tmp_path):
     from deepsentinel.synthesized import load
 
     existing = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{HOST}"
-    settings = load_settings("dev", overrides=[f"github_repository={REPOSITORY}", f"github_oidc_provider_arn={existing}"])
+    settings = load_settings("dev", overrides=[f"github_repository={REPOSITORY}",
+                                               f"github_oidc_provider_arn={existing}"])
     account = load(synth_account(settings, outdir=tmp_path, options=StackOptions()))
     assert of_type(account, "aws_iam_openid_connect_provider") == {}
     assert assume(account, "dev", "plan", PULL_REQUEST) == ALLOW
@@ -335,3 +338,23 @@ def test_github_settings_are_checked(overrides, message):
 def test_the_repository_alone_is_enough():
     """The token is only for the failure monitor's issues; the OIDC roles need just the repository."""
     assert load_settings("dev", overrides=[f"github_repository={REPOSITORY}"]).github_token_secret_arn is None
+
+
+def test_bootstrap_prints_the_repository_variables_to_set(monkeypatch, capsys):
+    """The account stack's output github_role_arns becomes one `gh variable set` line per role."""
+    import argparse
+
+    import deepsentinel.bootstrap as bootstrap_command
+    import deepsentinel.target as target_module
+
+    class Target:
+        local, where = False, "AWS"
+
+    arns = {"DEEPSENTINEL_DEV_PLAN_ROLE_ARN": f"arn:aws:iam::{ACCOUNT_ID}:role/deepsentinel-dev-github-plan"}
+    monkeypatch.setattr(target_module, "target_from_args", lambda *a, **k: Target())
+    monkeypatch.setattr(bootstrap_command, "bootstrap", lambda target, confirm: {
+        "state_bucket": "deepsentinel-tfstate", "github_role_arns": arns})
+    args = argparse.Namespace(env=None, settings=None, overrides=[f"github_repository={REPOSITORY}"], yes=True)
+    assert bootstrap_command.run(args) == 0
+    assert (f"gh variable set DEEPSENTINEL_DEV_PLAN_ROLE_ARN --body {arns['DEEPSENTINEL_DEV_PLAN_ROLE_ARN']}"
+            in capsys.readouterr().out)
