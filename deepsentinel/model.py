@@ -136,21 +136,22 @@ def check_loads(path: Path) -> str:
     return f"{type(model.model).__name__}, {len(model.names)} classes"
 
 
-def publish_model(s3: Any, path: Path, *, bucket: str, key: str | None = None, deploy_command: str = "deepsentinel deploy",
-                  where: str = "AWS", progress: Callable[[str], None] | None = None,
-                  check: Callable[[Path], str] = check_loads) -> Published:
+def publish_model(s3: Any, path: Path, *, bucket: str, key: str | None = None,
+                  deploy_command: str = "deepsentinel deploy", where: str = "AWS",
+                  progress: Callable[[str], None] | None = None, check: Callable[[Path], str] = check_loads
+                  ) -> Published:
     """Check `path`, then upload it to `bucket` under `key` (default: content-addressed) unless it is there already.
 
     Encrypted with the bucket's default KMS key, named explicitly: an `aws:kms` request without a key id would use
     the account's AWS managed key (aws/s3) instead (S3 API Reference, PutObject, x-amz-server-side-encryption).
     """
     say = progress or (lambda _text: None)
+    kms_key_id = _bucket_kms_key(s3, bucket, deploy_command=deploy_command, where=where)  # fails fast, before torch
     size = path.stat().st_size
     sha256 = file_sha256(path)
     say(f"checking {path} with ultralytics ...")
     say(f"loads: {check(path)}")
     key = key or content_addressed_key(path, sha256)
-    kms_key_id = _bucket_kms_key(s3, bucket, deploy_command=deploy_command, where=where)
     existing = _head(s3, bucket, key)
     if existing is not None:
         if existing.get("Metadata", {}).get(SHA256_METADATA) == sha256:

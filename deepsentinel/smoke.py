@@ -385,7 +385,8 @@ class LocalPlatform:
         if not model.is_file():
             subprocess.run([sys.executable, "-m", "deepsentinel.smoke_model", str(model)], check=True,
                            capture_output=True, env=self._runtime_environment(dict(os.environ)))
-        published = publish_model(s3, model, bucket=bucket, key=key, where=self.endpoint_url)
+        published = publish_model(s3, model, bucket=bucket, key=key,
+                                  where=f"the moto server on {self.endpoint_url}")
         say(f"model: s3://{bucket}/{key} (the job definition's MODEL_URI) was empty; published the smoke model "
             f"there (deepsentinel.smoke_model, sha256 {published.sha256[:12]})")
 
