@@ -33,6 +33,8 @@ from deepsentinel.lambda_package import staged_code_dir
 from deepsentinel.stand_in import (BatchStandIn, DeployedFunction, EventRuleStandIn, LocalAwsEnvironment, LocalDatabase,
                                    batch_state_change_event, out_of_memory, spot_reclaim)
 
+# One xdist worker runs them all: the module's moto server and PostgreSQL start once (about 15 s on 2 cores).
+pytestmark = pytest.mark.xdist_group("batch_job_end")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-2"
 DB_NAME, DB_USER, DB_PASSWORD = "deepsentinel", "deepsentinel_admin", "local-test-password"
