@@ -192,6 +192,13 @@ class PlatformSettings:
     jobs_api_throttle_burst: int = 20  # burst (token bucket size) of the $default stage, 1..5000
     jobs_api_cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API: scheme://host[:port],
     # no path, no "*"; (): no CORS configuration (gateways are not browsers)
+    jobs_api_roles_anywhere_trust_anchor_arns: tuple[str, ...] = ()  # IAM Roles Anywhere trust anchors
+    # (arn:aws:rolesanywhere:<region>:<account>:trust-anchor/<uuid>) whose certificates may take the client role:
+    # its trust policy gets rolesanywhere.amazonaws.com with sts:AssumeRole, sts:SetSourceIdentity and
+    # sts:TagSession, only with aws:SourceArn = one of these; (): no Roles Anywhere statement
+    jobs_api_roles_anywhere_subject_cns: tuple[str, ...] = ()  # with trust anchors: only certificates whose
+    # subject CN (aws:PrincipalTag/x509Subject/CN, mapped by the profile's default attribute mapping) is one of
+    # these, e.g. gateway-7.cameras.example.com; (): any certificate the anchors' CA issued
 
     user_names: tuple[str, ...] = ("alice", "bob", "carol")  # account stack: members of the developers group
     admin_user_names: tuple[str, ...] = ("alice",)  # subset of user_names also in the admins group
@@ -709,6 +716,13 @@ JOBS_API_MAX_RATE = 10000
 JOBS_API_MAX_BURST = 5000
 
 
+# A Roles Anywhere trust anchor's ARN; its id is a UUID (botocore's rolesanywhere model, shape Uuid).
+_TRUST_ANCHOR_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:rolesanywhere:[a-z]{2}(-[a-z]+)+-\d:\d{12}:trust-anchor/"
+                               r"[a-f0-9]{8}-([a-z0-9]{4}-){3}[a-z0-9]{12}$")
+# X.509 upper bound of a common name: 64 characters (RFC 5280, ub-common-name).
+_CERTIFICATE_CN = re.compile(r"^[ -)+->@-~]{1,64}$")  # printable ASCII but * and ?
+
+
 def _jobs_api_problems(s: PlatformSettings) -> list[str]:
     problems: list[str] = []
     if not 60 <= s.jobs_api_url_expiry_seconds <= 3600:
@@ -721,4 +735,15 @@ def _jobs_api_problems(s: PlatformSettings) -> list[str]:
         if not _ORIGIN.match(origin):
             problems.append(f"jobs_api_cors_origins: {origin!r} is not an origin; allowed: scheme://host[:port] "
                             "with scheme http or https, lowercase host, no path and no \"*\"")
+    for arn in s.jobs_api_roles_anywhere_trust_anchor_arns:
+        if not _TRUST_ANCHOR_ARN.match(arn):
+            problems.append(f"jobs_api_roles_anywhere_trust_anchor_arns: {arn!r} is not a trust anchor ARN; "
+                            "expected arn:aws:rolesanywhere:<region>:<12-digit account>:trust-anchor/<uuid>")
+    if s.jobs_api_roles_anywhere_subject_cns and not s.jobs_api_roles_anywhere_trust_anchor_arns:
+        problems.append("jobs_api_roles_anywhere_subject_cns: needs jobs_api_roles_anywhere_trust_anchor_arns (the "
+                        "CNs narrow which of the anchors' certificates may take the client role)")
+    for cn in s.jobs_api_roles_anywhere_subject_cns:
+        if not _CERTIFICATE_CN.match(cn):
+            problems.append(f"jobs_api_roles_anywhere_subject_cns: {cn!r} is not a common name; allowed: 1..64 "
+                            "printable characters, no '*' or '?' (the trust policy compares with StringEquals)")
     return problems

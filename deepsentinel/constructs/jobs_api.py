@@ -10,16 +10,24 @@ platform has no user directory; IAM gives each gateway short-lived credentials (
 the gateway's own principal, e.g. through IAM Roles Anywhere with the device's X.509 certificate), per-route
 grants (``execute-api:Invoke`` on a route ARN) and CloudTrail-attributed calls, with nothing to store or
 rotate on the API side. JWT (Cognito) would add a user pool, app clients and token refresh in the gateway
-firmware for no gain here. The construct creates the client role ``{prefix}-jobs-api-client`` (trusted by
-the account; grant ``sts:AssumeRole`` on it to the gateways' principals).
+firmware for no gain here. The construct creates the client role ``{prefix}-jobs-api-client``. Its trust
+policy always admits the account (root): IAM principals of the account (an operator's CLI, a gateway that has an
+IAM user or role) may assume it once their own identity policy grants ``sts:AssumeRole`` on it, and nobody else
+can. With ``jobs_api_roles_anywhere_trust_anchor_arns`` it also admits IAM Roles Anywhere
+(``rolesanywhere.amazonaws.com``, the three actions the service needs) for certificates of those trust anchors
+only (``aws:SourceArn``), and with ``jobs_api_roles_anywhere_subject_cns`` only for those subject CNs.
 
 Upload completes -> job enqueued: the raw bucket already sends its object events to EventBridge
-(storage.py). A rule matches "Object Created" under the API's key prefix and sends the jobs queue exactly
-the message sqs_to_batch parses, ``{"video_id": <key>, "s3_key": <key>, "bucket": <bucket>}``, through an
-input transformer. A transformer cannot cut text out of the key, so the API's object key is the video id
-itself (``jobs-api-<32 hex digits>``: no folder, no extension). Only the API's prefix is matched, so the web
-app's uploads, which the backend enqueues itself, are never enqueued twice; that is also why the rule
-exists only with the API.
+(storage.py). A rule matches "Object Created" under the API's key prefix. With a standard jobs queue the rule
+sends the queue exactly the message sqs_to_batch parses, ``{"video_id": <key>, "s3_key": <key>, "bucket":
+<bucket>}``, through an input transformer. A transformer cannot cut text out of the key, so the API's object key
+is the video id itself (``jobs-api-<32 hex digits>``: no folder, no extension). With ``fifo_job_queue`` the rule
+invokes the function ``{prefix}-jobs-api-enqueue`` instead, which sends the same message with the video id as
+its message group: an EventBridge rule's SQS target names one fixed message group (SqsParameters.MessageGroupId,
+a plain string, also in provider 5.100.0's ``sqs_target``), so every upload would share one group and one
+failing message would hold back every later upload. A standard queue has no groups, so it keeps the direct
+target (no function to run, pay for or watch). Only the API's prefix is matched, so the web app's uploads, which
+the backend enqueues itself, are never enqueued twice; that is also why the rule exists only with the API.
 """
 
 from __future__ import annotations
@@ -36,8 +44,7 @@ from cdktf_cdktf_provider_aws.apigatewayv2_stage import (Apigatewayv2Stage, Apig
                                                          Apigatewayv2StageDefaultRouteSettings)
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import (CloudwatchEventTarget,
-                                                              CloudwatchEventTargetInputTransformer,
-                                                              CloudwatchEventTargetSqsTarget)
+                                                              CloudwatchEventTargetInputTransformer)
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.iam_role import IamRole
@@ -77,9 +84,13 @@ ACCESS_LOG_FORMAT = json.dumps({
 # replaced by JSON values (quoted and escaped), so any key yields valid JSON.
 UPLOAD_INPUT_PATHS = {"key": "$.detail.object.key", "bucket": "$.detail.bucket.name"}
 UPLOAD_INPUT_TEMPLATE = '{"video_id": <key>, "s3_key": <key>, "bucket": <bucket>}'
-# With fifo_job_queue: EventBridge must name a message group for a FIFO target, and a rule's is fixed (it cannot
-# come from the event); the queue's content-based deduplication drops a repeated event within 5 minutes.
-UPLOAD_MESSAGE_GROUP = "jobs-api-uploads"
+# With fifo_job_queue the rule invokes this function (lambdas/jobs_api/handler.py), which sends the same message
+# with the video id as its message group.
+ENQUEUE_PURPOSE = "enqueue"
+ENQUEUE_ENTRY_POINT = "enqueue_upload"
+# What IAM Roles Anywhere needs on a role's trust policy (IAM Roles Anywhere User Guide, "Trust model", Role trusts).
+ROLES_ANYWHERE_PRINCIPAL = "rolesanywhere.amazonaws.com"
+ROLES_ANYWHERE_ACTIONS = ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"]
 
 
 @dataclass(frozen=True)
@@ -161,7 +172,8 @@ class JobsApi(Construct):
         statements = self._route_statements()
         self.function_names = {}
         for route in ROUTES:
-            function = self._function(route, statements[route.purpose])
+            function = self._function(route.purpose, route.entry_point, statements[route.purpose],
+                                      ROUTE_ENVIRONMENT[route.purpose](props))
             integration = Apigatewayv2Integration(
                 self, f"{route.purpose}-integration", api_id=api.id, integration_type="AWS_PROXY",
                 integration_uri=function.invoke_arn, payload_format_version="2.0")
@@ -175,9 +187,9 @@ class JobsApi(Construct):
 
         client = IamRole(self, "client-role", name=s.name("jobs-api-client"),
                          description="Assumed by camera gateways to call the Jobs API (SigV4)",
-                         assume_role_policy=policy_document({
-                             "Effect": "Allow", "Action": "sts:AssumeRole",
-                             "Principal": {"AWS": f"arn:aws:iam::{props.account_id}:root"}}),
+                         assume_role_policy=policy_document(*client_trust_statements(
+                             props.account_id, s.jobs_api_roles_anywhere_trust_anchor_arns,
+                             s.jobs_api_roles_anywhere_subject_cns)),
                          tags={"Name": s.name("jobs-api-client")})
         IamRolePolicy(self, "client-policy", name="invoke-jobs-api", role=client.id, policy=policy_document(
             allow(["execute-api:Invoke"], invoke_arns(api.execution_arn), "InvokeJobsApi")))
@@ -185,16 +197,26 @@ class JobsApi(Construct):
         rule = CloudwatchEventRule(self, "upload-rule", name=s.name("jobs-api-uploads"),
                                    description="Jobs API uploads to the raw bucket -> the jobs queue",
                                    event_pattern=upload_event_pattern(props.raw_bucket_name))
-        CloudwatchEventTarget(self, "upload-target", rule=rule.name, arn=props.jobs_queue_arn,
-                              input_transformer=CloudwatchEventTargetInputTransformer(
-                                  input_paths=UPLOAD_INPUT_PATHS, input_template=UPLOAD_INPUT_TEMPLATE),
-                              sqs_target=CloudwatchEventTargetSqsTarget(message_group_id=UPLOAD_MESSAGE_GROUP)
-                              if s.fifo_job_queue else None)
-        # SQS is a resource-policy target: no role on the target; the queue policy admits this rule only.
-        SqsQueuePolicy(self, "jobs-queue-policy", queue_url=props.jobs_queue_url, policy=policy_document(
-            {"Sid": "UploadsFromJobsApiRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-             "Action": "sqs:SendMessage", "Resource": props.jobs_queue_arn,
-             "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}}}))
+        if s.fifo_job_queue:
+            # One message group per video: the function sends with MessageGroupId = the video id.
+            enqueue = self._function(ENQUEUE_PURPOSE, ENQUEUE_ENTRY_POINT, [
+                allow(["sqs:SendMessage"], [props.jobs_queue_arn], "SendUploadJobs")],
+                {"JOBS_QUEUE_URL": props.jobs_queue_url})
+            CloudwatchEventTarget(self, "upload-target", rule=rule.name, arn=enqueue.arn)
+            # EventBridge invokes the function asynchronously (Lambda retries twice, then the functions' DLQ).
+            LambdaPermission(self, "enqueue-permission", statement_id="AllowJobsApiUploadRule",
+                             action="lambda:InvokeFunction", function_name=enqueue.function_name,
+                             principal="events.amazonaws.com", source_arn=rule.arn)
+            self.function_names[ENQUEUE_PURPOSE] = enqueue.function_name
+        else:
+            CloudwatchEventTarget(self, "upload-target", rule=rule.name, arn=props.jobs_queue_arn,
+                                  input_transformer=CloudwatchEventTargetInputTransformer(
+                                      input_paths=UPLOAD_INPUT_PATHS, input_template=UPLOAD_INPUT_TEMPLATE))
+            # SQS is a resource-policy target: no role on the target; the queue policy admits this rule only.
+            SqsQueuePolicy(self, "jobs-queue-policy", queue_url=props.jobs_queue_url, policy=policy_document(
+                {"Sid": "UploadsFromJobsApiRule", "Effect": "Allow",
+                 "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+                 "Resource": props.jobs_queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}}}))
 
         self.api_id = api.id
         self.api_endpoint = api.api_endpoint
@@ -219,20 +241,18 @@ class JobsApi(Construct):
                 allow(["s3:GetObject"], [f"{p.highlights_bucket_arn}/{UPLOAD_PREFIX}*"], "PresignHighlights")],
         }
 
-    def _function(self, route: Route, own: list[Statement]) -> LambdaFunction:
+    def _function(self, purpose: str, entry_point: str, own: list[Statement],
+                  own_environment: dict[str, str]) -> LambdaFunction:
         s, p = self._s, self._props
-        name = s.name(f"jobs-api-{route.purpose}")
-        log_group = CloudwatchLogGroup(self, f"{route.purpose}-logs", name=f"/aws/lambda/{name}",
+        name = s.name(f"jobs-api-{purpose}")
+        log_group = CloudwatchLogGroup(self, f"{purpose}-logs", name=f"/aws/lambda/{name}",
                                        retention_in_days=s.log_retention_days, kms_key_id=p.kms_key_arn)
-        role, ready = self._role(route, own, log_group.arn)
-        environment = {"UPLOAD_PREFIX": UPLOAD_PREFIX, "URL_EXPIRY_SECONDS": str(s.jobs_api_url_expiry_seconds)}
-        environment |= {"create": {"RAW_BUCKET": p.raw_bucket_name},
-                        "status": {"RAW_BUCKET": p.raw_bucket_name, "IDEMPOTENCY_TABLE": p.idempotency_table_name,
-                                   "JOB_QUEUE": p.job_queue_arn},
-                        "results": {"HIGHLIGHTS_BUCKET": p.highlights_bucket_name}}[route.purpose]
+        role, ready = self._role(purpose, own, log_group.arn)
+        environment = {"UPLOAD_PREFIX": UPLOAD_PREFIX, "URL_EXPIRY_SECONDS": str(s.jobs_api_url_expiry_seconds),
+                       **own_environment}
         function = LambdaFunction(
-            self, route.purpose, function_name=name, role=role.arn, runtime=LAMBDA_RUNTIME,
-            handler=f"handler.{route.entry_point}", filename=self._code.path, source_code_hash=self._code.asset_hash,
+            self, purpose, function_name=name, role=role.arn, runtime=LAMBDA_RUNTIME,
+            handler=f"handler.{entry_point}", filename=self._code.path, source_code_hash=self._code.asset_hash,
             memory_size=LAMBDA_MEMORY_MB, timeout=FUNCTION_TIMEOUT_SECONDS,
             environment=LambdaFunctionEnvironment(variables=environment), kms_key_arn=p.kms_key_arn,
             tracing_config=LambdaFunctionTracingConfig(mode="Active"),
@@ -242,8 +262,8 @@ class JobsApi(Construct):
             vpc_config=LambdaFunctionVpcConfig(subnet_ids=p.private_subnet_ids,
                                                security_group_ids=[p.lambda_security_group_id]),
             depends_on=[log_group, *ready])
-        CloudwatchMetricAlarm(self, f"{route.purpose}-errors-alarm",
-                              alarm_name=s.name(f"jobs-api-{route.purpose}-errors"), namespace="AWS/Lambda",
+        CloudwatchMetricAlarm(self, f"{purpose}-errors-alarm",
+                              alarm_name=s.name(f"jobs-api-{purpose}-errors"), namespace="AWS/Lambda",
                               metric_name="Errors",
                               dimensions={"FunctionName": function.function_name}, statistic="Sum", period=300,
                               evaluation_periods=1, threshold=0, comparison_operator="GreaterThanThreshold",
@@ -251,24 +271,58 @@ class JobsApi(Construct):
                               ok_actions=[p.alerts_topic_arn])
         return function
 
-    def _role(self, route: Route, own: list[Statement],
+    def _role(self, purpose: str, own: list[Statement],
               log_group_arn: str) -> tuple[IamRole, list[ITerraformDependable]]:
         s, p = self._s, self._props
-        purpose = f"lambda-jobs-api-{route.purpose}"
-        role = IamRole(self, f"{route.purpose}-role", name=s.name(purpose),
-                       assume_role_policy=assume_role_policy("lambda.amazonaws.com"), tags={"Name": s.name(purpose)})
+        role_name = f"lambda-jobs-api-{purpose}"
+        role = IamRole(self, f"{purpose}-role", name=s.name(role_name),
+                       assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
+                       tags={"Name": s.name(role_name)})
         ready: list[ITerraformDependable] = [role]
         for policy in LAMBDA_MANAGED_POLICIES:
-            ready.append(IamRolePolicyAttachment(self, f"{route.purpose}-{policy.rsplit('/', 1)[-1]}",
+            ready.append(IamRolePolicyAttachment(self, f"{purpose}-{policy.rsplit('/', 1)[-1]}",
                                                  role=role.name, policy_arn=f"{AWS_MANAGED}/{policy}"))
         document = policy_document(
             allow(["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"], "WriteOwnLogs"),
             allow(["sqs:SendMessage"], [p.functions_dlq_arn], "DeadLetters"),
-            # Objects, the claim table and the DLQ are encrypted with the environment's key.
+            # Objects, the claim table, the DLQ and the jobs queue are encrypted with the environment's key (an SSE-KMS
+            # queue's producer needs kms:GenerateDataKey and kms:Decrypt).
             allow(PUBLISH_KEY_ACTIONS, [p.kms_key_arn], "UseEnvironmentKey"),
             *own)
-        ready.append(IamRolePolicy(self, f"{route.purpose}-policy", name=purpose, role=role.id, policy=document))
+        ready.append(IamRolePolicy(self, f"{purpose}-policy", name=role_name, role=role.id, policy=document))
         return role, ready
+
+
+# Each route's function environment beyond UPLOAD_PREFIX and URL_EXPIRY_SECONDS.
+ROUTE_ENVIRONMENT = {
+    "create": lambda p: {"RAW_BUCKET": p.raw_bucket_name},
+    "status": lambda p: {"RAW_BUCKET": p.raw_bucket_name, "IDEMPOTENCY_TABLE": p.idempotency_table_name,
+                         "JOB_QUEUE": p.job_queue_arn},
+    "results": lambda p: {"HIGHLIGHTS_BUCKET": p.highlights_bucket_name},
+}
+
+
+def client_trust_statements(account_id: str, trust_anchor_arns: tuple[str, ...] = (),
+                            subject_cns: tuple[str, ...] = ()) -> list[Statement]:
+    """Who may take the client role: the account's IAM principals (each still needs sts:AssumeRole in its own
+    policy) and, with trust anchors, IAM Roles Anywhere for certificates of exactly those anchors (and CNs).
+
+    The Roles Anywhere statement is the one the IAM Roles Anywhere User Guide documents ("Trust model", Role trusts;
+    "Attribute mapping and trust policy"): the service principal, sts:AssumeRole, sts:SetSourceIdentity and
+    sts:TagSession, ``ArnEquals`` on ``aws:SourceArn`` (the trust anchor) and optionally ``StringEquals`` on
+    ``aws:PrincipalTag/x509Subject/CN``. Without the anchor condition any certificate of any anchor in the account
+    could take the role.
+    """
+    statements: list[Statement] = [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}}]
+    if trust_anchor_arns:
+        condition: dict[str, dict[str, list[str]]] = {"ArnEquals": {"aws:SourceArn": list(trust_anchor_arns)}}
+        if subject_cns:
+            condition["StringEquals"] = {"aws:PrincipalTag/x509Subject/CN": list(subject_cns)}
+        statements.append({"Sid": "RolesAnywhere", "Effect": "Allow",
+                           "Principal": {"Service": ROLES_ANYWHERE_PRINCIPAL}, "Action": ROLES_ANYWHERE_ACTIONS,
+                           "Condition": condition})
+    return statements
 
 
 def upload_event_pattern(raw_bucket_name: str) -> str:

@@ -23,6 +23,13 @@ function (its own least-privilege role), all from this file:
     runtime has no PostgreSQL driver, so the summary says ``"source": "s3"``. Poll the status until
     SUCCEEDED first: before that an empty list means "not finished", after it "no events".
 
+Not a route: with a FIFO jobs queue the upload rule invokes :func:`enqueue_upload` instead of sending to the
+queue itself. It takes the S3 "Object Created" event as EventBridge delivers it and sends the jobs queue the
+same message the rule's input transformer would, with ``MessageGroupId`` = the video id (one message group per
+video, so a failing video holds back only itself) and ``MessageDeduplicationId`` derived from the bucket, key and
+S3's ``sequencer`` (the same write redelivered is dropped for 5 minutes; a new upload of the key is a new
+message). A failed send raises: Lambda retries the asynchronous invocation, then the functions' DLQ keeps it.
+
 Environment (each function gets what its route needs):
     UPLOAD_PREFIX        first characters of every video id and raw key (required by every route)
     URL_EXPIRY_SECONDS   lifetime of the presigned URLs (default 900)
@@ -30,12 +37,14 @@ Environment (each function gets what its route needs):
     IDEMPOTENCY_TABLE    GET /videos/{id}: sqs_to_batch's claim table (partition key video_id)
     JOB_QUEUE            GET /videos/{id}: Batch job queue name or ARN
     HIGHLIGHTS_BUCKET    GET /videos/{id}/results
+    JOBS_QUEUE_URL       enqueue_upload: the FIFO jobs queue
 
 Standard library and boto3 only (what the Lambda runtime ships).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -58,6 +67,8 @@ MAX_JOB_NAME_LENGTH = 128
 # worker_image/src/video_worker/highlights.py: f"{video_id}/{ordinal:04d}_{name}_{start_ms:09d}ms.jpg"
 HIGHLIGHT_NAME = re.compile(r"^(?P<ordinal>\d{4,})_(?P<class_name>.+)_(?P<start_ms>\d{9,})ms\.jpg$")
 _JOB_NAME_INVALID = re.compile(r"[^A-Za-z0-9_-]")
+# SendMessage: MessageGroupId and MessageDeduplicationId are 1..128 alphanumeric or punctuation characters.
+_SQS_ID = re.compile(r"^[!-~]{1,128}$")
 FINISHED = ("SUCCEEDED", "FAILED")
 
 Response = dict[str, Any]
@@ -79,6 +90,7 @@ class Settings:
     highlights_bucket: str | None = None
     table: str | None = None
     job_queue: str | None = None
+    jobs_queue_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -93,12 +105,13 @@ class Settings:
             raise RuntimeError(f"URL_EXPIRY_SECONDS must be positive, got {expiry}")
         return cls(upload_prefix=env["UPLOAD_PREFIX"], url_expiry_seconds=expiry,
                    raw_bucket=env.get("RAW_BUCKET") or None, highlights_bucket=env.get("HIGHLIGHTS_BUCKET") or None,
-                   table=env.get("IDEMPOTENCY_TABLE") or None, job_queue=env.get("JOB_QUEUE") or None)
+                   table=env.get("IDEMPOTENCY_TABLE") or None, job_queue=env.get("JOB_QUEUE") or None,
+                   jobs_queue_url=env.get("JOBS_QUEUE_URL") or None)
 
     def require(self, *names: str) -> None:
         """A route called without its configuration fails the request (500), not silently."""
         env_names = {"raw_bucket": "RAW_BUCKET", "highlights_bucket": "HIGHLIGHTS_BUCKET",
-                     "table": "IDEMPOTENCY_TABLE", "job_queue": "JOB_QUEUE"}
+                     "table": "IDEMPOTENCY_TABLE", "job_queue": "JOB_QUEUE", "jobs_queue_url": "JOBS_QUEUE_URL"}
         missing = [env_names[n] for n in names if not getattr(self, n)]
         if missing:
             raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
@@ -109,6 +122,7 @@ class Clients:
     s3: Any
     dynamodb: Any
     batch: Any
+    sqs: Any
 
 
 @lru_cache(maxsize=1)
@@ -119,7 +133,7 @@ def clients() -> Clients:
     only Signature Version 4 for those.
     """
     return Clients(s3=boto3.client("s3", config=Config(signature_version="s3v4")),
-                   dynamodb=boto3.client("dynamodb"), batch=boto3.client("batch"))
+                   dynamodb=boto3.client("dynamodb"), batch=boto3.client("batch"), sqs=boto3.client("sqs"))
 
 
 # --- routes: plain functions over injected clients ----------------------------------------------------------
@@ -195,6 +209,23 @@ def get_results_route(video_id: str, *, s3: Any, settings: Settings) -> Response
     })
 
 
+def enqueue_upload_message(event: Mapping[str, Any], *, sqs: Any, settings: Settings) -> dict[str, str]:
+    """Send the jobs queue sqs_to_batch's message for an S3 "Object Created" event, in the video's own group."""
+    settings.require("jobs_queue_url")
+    detail = event.get("detail") or {}
+    key = str((detail.get("object") or {}).get("key") or "")
+    bucket = str((detail.get("bucket") or {}).get("name") or "")
+    if event.get("detail-type") != "Object Created" or not key or not bucket:
+        raise ValueError(f"not an S3 Object Created event with a bucket and key: {event.get('id')!r}")
+    # The same text the standard queue's input transformer produces (constructs/jobs_api.py).
+    body = json.dumps({"video_id": key, "s3_key": key, "bucket": bucket})
+    write = f"{bucket}/{key}@{(detail.get('object') or {}).get('sequencer') or event.get('id')}"
+    sent = {"MessageGroupId": message_group_for(key),
+            "MessageDeduplicationId": hashlib.sha256(write.encode()).hexdigest()}
+    response = sqs.send_message(QueueUrl=settings.jobs_queue_url, MessageBody=body, **sent)
+    return {"video_id": key, "message_id": response["MessageId"], **sent}
+
+
 # --- Lambda entry points (one per deployed function) ---------------------------------------------------------
 
 
@@ -209,6 +240,20 @@ def get_video(event: Mapping[str, Any], context: Any) -> Response:
 
 def get_results(event: Mapping[str, Any], context: Any) -> Response:
     return _serve(event, lambda settings, c: get_results_route(path_id(event), s3=c.s3, settings=settings))
+
+
+def enqueue_upload(event: Mapping[str, Any], context: Any) -> dict[str, str]:
+    """EventBridge invokes this asynchronously; an exception makes Lambda retry, then the DLQ keeps the event."""
+    started = time.perf_counter()
+    try:
+        sent = enqueue_upload_message(event, sqs=clients().sqs, settings=Settings.from_env())
+    except Exception as exc:
+        _log_line({"level": "ERROR", "event": "enqueue_upload", "event_id": event.get("id"),
+                   "error": f"{type(exc).__name__}: {exc}", "ms": _elapsed_ms(started)})
+        raise
+    _log_line({"level": "INFO", "event": "enqueue_upload", "event_id": event.get("id"), **sent,
+               "ms": _elapsed_ms(started)})
+    return sent
 
 
 def _serve(event: Mapping[str, Any], route: Callable[[Settings, Clients], Response]) -> Response:
@@ -233,6 +278,11 @@ def _serve(event: Mapping[str, Any], route: Callable[[Settings, Clients], Respon
 def raw_key(video_id: str) -> str:
     """The upload's object key: the video id itself (see the module docstring)."""
     return video_id
+
+
+def message_group_for(video_id: str) -> str:
+    """The video's FIFO message group: the id itself (the API's ids always qualify), else its SHA-256."""
+    return video_id if _SQS_ID.match(video_id) else "sha256-" + hashlib.sha256(video_id.encode()).hexdigest()
 
 
 def job_name_for(video_id: str) -> str:
@@ -306,9 +356,16 @@ def _log(event: Mapping[str, Any], status: int, started: float, *, error: str | 
     context = event.get("requestContext") or {}
     caller = ((context.get("authorizer") or {}).get("iam") or {}).get("userArn")
     line = {"level": "ERROR" if status >= 500 else "INFO", "route": event.get("routeKey"),
-            "request_id": context.get("requestId"), "caller": caller, "status": status,
-            "ms": round((time.perf_counter() - started) * 1000, 1)}
+            "request_id": context.get("requestId"), "caller": caller, "status": status, "ms": _elapsed_ms(started)}
     if error is not None:
         line["error"] = error
+    _log_line(line)
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _log_line(line: Mapping[str, Any]) -> None:
     # A bare JSON line on stdout lands in CloudWatch as-is, so Logs Insights can query its fields.
     sys.stdout.write(json.dumps(line, default=str) + "\n")

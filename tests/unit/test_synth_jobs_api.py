@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from deepsentinel.settings import SettingsError, load_settings
+from tests.unit.policy_eval import (ACCOUNT_ID, ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, identity_decision, resolve,
+                                    policy_has_matching_statement)
 from tests.unit.synth_helpers import named, of_type, only, policy, ref
 
 OVERRIDES = ["jobs_api_enabled=true", "jobs_api_throttle_rate=25", "jobs_api_throttle_burst=50",
@@ -19,6 +21,16 @@ OVERRIDES = ["jobs_api_enabled=true", "jobs_api_throttle_rate=25", "jobs_api_thr
 ROUTE_KEYS = {"POST /videos": "create", "GET /videos/{id}": "status", "GET /videos/{id}/results": "results"}
 PREFIX = "jobs-api-"
 VIDEO_ID = PREFIX + "0123456789abcdef0123456789abcdef"
+# IAM Roles Anywhere trust anchors (ARN format: Service Authorization Reference, AWS Identity and Access Management
+# Roles Anywhere, resource type trust-anchor; the id is a UUID, botocore's rolesanywhere model, shape Uuid).
+ANCHORS = f"arn:aws:rolesanywhere:ap-northeast-2:{ACCOUNT_ID}:trust-anchor"
+TRUST_ANCHOR = f"{ANCHORS}/0f3b6a8e-5c1d-4e2f-9a7b-1c2d3e4f5a6b"
+OTHER_TRUST_ANCHOR = f"{ANCHORS}/9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"
+GATEWAY_CNS = ("gateway-7.cameras.example.com", "gateway-8.cameras.example.com")
+ROLES_ANYWHERE_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession")
+FIFO_OVERRIDES = ["jobs_api_enabled=true", "fifo_job_queue=true",
+                  f"jobs_api_roles_anywhere_trust_anchor_arns={TRUST_ANCHOR}",
+                  f"jobs_api_roles_anywhere_subject_cns={','.join(GATEWAY_CNS)}"]
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +48,23 @@ def jobs(jobs_stack: Path) -> dict[str, Any]:
     from deepsentinel.synthesized import load
 
     return load(jobs_stack)
+
+
+@pytest.fixture(scope="module")
+def fifo_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dev with the Jobs API, a FIFO jobs queue and IAM Roles Anywhere for one trust anchor and two CNs."""
+    from deepsentinel.app import synth
+
+    result = synth([load_settings("dev", overrides=FIFO_OVERRIDES)], outdir=tmp_path_factory.mktemp("jobs-api-fifo"),
+                   include_account_stack=False)
+    return result.stacks["deepsentinel-dev"]
+
+
+@pytest.fixture(scope="module")
+def fifo_jobs(fifo_stack: Path) -> dict[str, Any]:
+    from deepsentinel.synthesized import load
+
+    return load(fifo_stack)
 
 
 def jobs_resources(document: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -156,6 +185,8 @@ def test_gateways_assume_a_client_role_that_may_invoke_only_the_routes(jobs):
     trust = policy(role, "assume_role_policy")["Statement"]
     assert trust == [{"Effect": "Allow", "Action": "sts:AssumeRole",
                       "Principal": {"AWS": "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"}}]
+    assert service_trust_decision(resolve(policy(role, "assume_role_policy")), "rolesanywhere.amazonaws.com",
+                                  "sts:AssumeRole", {"aws:SourceArn": TRUST_ANCHOR}) == IMPLICIT_DENY
     api_name, _ = only(jobs, "aws_apigatewayv2_api")
     execution_arn = ref("aws_apigatewayv2_api", api_name, "execution_arn")
     _, client_policy = named(jobs, "aws_iam_role_policy", "jobs-api_client-policy")
@@ -301,25 +332,176 @@ def test_only_the_upload_rule_may_send_to_the_jobs_queue_and_the_key_lets_eventb
     assert {"kms:Decrypt", "kms:GenerateDataKey"} <= set(services["Action"])
 
 
-def test_a_fifo_jobs_queue_gets_the_uploads_in_one_message_group(tmp_path):
-    """A FIFO queue target needs a MessageGroupId ("Amazon SQS queue target" of EventBridge:
-    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-custom-bus-target-sqs.html)."""
-    from deepsentinel.app import synth
-    from deepsentinel.synthesized import load
-
-    result = synth([load_settings("dev", overrides=["jobs_api_enabled=true", "fifo_job_queue=true"])],
-                   outdir=tmp_path, include_account_stack=False)
-    document = load(result.stacks["deepsentinel-dev"])
-    _, target = named(document, "aws_cloudwatch_event_target", "jobs-api_upload-target")
-    assert target["sqs_target"] == {"message_group_id": "jobs-api-uploads"}
-    _, queue = named(document, "aws_sqs_queue", "jobs-queue")
-    assert queue["fifo_queue"] is True and queue["content_based_deduplication"] is True
-    assert target["arn"] == ref("aws_sqs_queue", named(document, "aws_sqs_queue", "jobs-queue")[0], "arn")
-
-
 def test_a_standard_jobs_queue_target_names_no_message_group(jobs):
     _, target = named(jobs, "aws_cloudwatch_event_target", "jobs-api_upload-target")
     assert "sqs_target" not in target
+    assert not [n for n in of_type(jobs, "aws_lambda_function") if n.startswith("jobs-api_enqueue")]
+
+
+# --- with fifo_job_queue: one message group per video ----------------------------------------------------------
+
+
+def test_a_fifo_jobs_queue_gets_each_upload_through_the_enqueue_function(fifo_jobs, fifo_stack):
+    """An EventBridge rule's SQS target names one fixed MessageGroupId (EventBridge API Reference, SqsParameters:
+    https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_SqsParameters.html, a String; provider 5.100.0's
+    sqs_target has only message_group_id), so with a FIFO queue the rule invokes a function that sets the group per
+    video. EventBridge invokes a Lambda target through the function's resource-based policy ("Using resource-based
+    policies for Amazon EventBridge", AWS Lambda permissions:
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html)."""
+    from tests.conftest import REPO_ROOT
+
+    rule_name, _ = named(fifo_jobs, "aws_cloudwatch_event_rule", "jobs-api_upload-rule")
+    function_name, function = named(fifo_jobs, "aws_lambda_function", "jobs-api_enqueue")
+    queue_name, queue = named(fifo_jobs, "aws_sqs_queue", "jobs-queue")
+    assert queue["fifo_queue"] is True and queue["content_based_deduplication"] is True
+    _, target = named(fifo_jobs, "aws_cloudwatch_event_target", "jobs-api_upload-target")
+    assert target["arn"] == ref("aws_lambda_function", function_name, "arn")
+    assert {"sqs_target", "input_transformer", "role_arn"}.isdisjoint(target)  # the function gets the S3 event
+    _, permission = named(fifo_jobs, "aws_lambda_permission", "jobs-api_enqueue-permission")
+    assert permission["principal"] == "events.amazonaws.com" and permission["action"] == "lambda:InvokeFunction"
+    assert permission["source_arn"] == ref("aws_cloudwatch_event_rule", rule_name, "arn")
+    assert permission["function_name"] == ref("aws_lambda_function", function_name, "function_name")
+
+    tree = ast.parse((REPO_ROOT / "lambdas" / "jobs_api" / "handler.py").read_text())
+    assert function["handler"] == "handler.enqueue_upload"
+    assert "enqueue_upload" in {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    with zipfile.ZipFile(fifo_stack.parent / function["filename"]) as archive:
+        assert "handler.py" in archive.namelist()
+    assert function["environment"]["variables"]["JOBS_QUEUE_URL"] == ref("aws_sqs_queue", queue_name, "url")
+    assert function["function_name"] == "deepsentinel-dev-jobs-api-enqueue"
+    # No queue policy: the function's own role sends (same account), and nothing else may.
+    assert not of_type(fifo_jobs, "aws_sqs_queue_policy")
+
+
+def test_the_enqueue_function_may_send_only_to_the_jobs_queue_with_the_key_sqs_needs(fifo_jobs):
+    """SendMessage to an SSE-KMS queue needs kms:GenerateDataKey and kms:Decrypt on its key (Amazon SQS Developer
+    Guide, "Key management", producer permissions); evaluated with principalmapper (tests/unit/policy_eval.py)."""
+    queue_name, _ = named(fifo_jobs, "aws_sqs_queue", "jobs-queue")
+    dlq_name, _ = named(fifo_jobs, "aws_sqs_queue", "functions-dlq")
+    key_name, _ = only(fifo_jobs, "aws_kms_key")
+    queue_arn = f"arn:aws:sqs:ap-northeast-2:{ACCOUNT_ID}:deepsentinel-dev-jobs.fifo"
+    key_arn = f"arn:aws:kms:ap-northeast-2:{ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    references = {f"aws_sqs_queue.{queue_name}.arn": queue_arn, f"aws_kms_key.{key_name}.arn": key_arn,
+                  f"aws_sqs_queue.{dlq_name}.arn": f"arn:aws:sqs:ap-northeast-2:{ACCOUNT_ID}:functions-dlq"}
+    _, role_policy = named(fifo_jobs, "aws_iam_role_policy", "jobs-api_enqueue-policy")
+    document = resolve(policy(role_policy), references, default="arn:aws:logs:ap-northeast-2:111122223333:x")
+    assert {s["Sid"] for s in document["Statement"]} == {"WriteOwnLogs", "DeadLetters", "UseEnvironmentKey",
+                                                         "SendUploadJobs"}
+    assert identity_decision([document], "sqs:SendMessage", queue_arn) == ALLOW
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert identity_decision([document], action, key_arn) == ALLOW
+    other_queue = f"arn:aws:sqs:ap-northeast-2:{ACCOUNT_ID}:deepsentinel-prod-jobs.fifo"
+    assert identity_decision([document], "sqs:SendMessage", other_queue) == IMPLICIT_DENY
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"):
+        assert identity_decision([document], action, queue_arn) == IMPLICIT_DENY
+
+
+def test_the_enqueue_function_follows_the_platform_conventions(fifo_jobs):
+    dlq = ref("aws_sqs_queue", named(fifo_jobs, "aws_sqs_queue", "functions-dlq")[0], "arn")
+    key = ref("aws_kms_key", only(fifo_jobs, "aws_kms_key")[0], "arn")
+    _, function = named(fifo_jobs, "aws_lambda_function", "jobs-api_enqueue")
+    assert function["dead_letter_config"] == {"target_arn": dlq} and function["kms_key_arn"] == key
+    assert function["tracing_config"] == {"mode": "Active"} and "vpc_config" in function
+    role_name, _ = named(fifo_jobs, "aws_iam_role", "jobs-api_enqueue-role")
+    assert function["role"] == ref("aws_iam_role", role_name, "arn")
+    alarms = {a["alarm_name"] for a in jobs_resources(fifo_jobs, "aws_cloudwatch_metric_alarm").values()}
+    assert "deepsentinel-dev-jobs-api-enqueue-errors" in alarms
+
+
+def test_the_enqueue_function_sends_what_the_standard_queues_transformer_sends(jobs):
+    """Both paths hand sqs_to_batch the same text: the input transformer's output for the S3 User Guide's
+    "Object created" example (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html) is the body the
+    function sends for that event."""
+    from deepsentinel.local_aws import transform_event_input as transform
+    from tests.unit.lambdas.lambda_testkit import load_handler
+
+    module = load_handler("jobs_api")
+    sent: list[dict[str, Any]] = []
+
+    class RecordingSqs:
+        def send_message(self, **kwargs: Any) -> dict[str, str]:
+            sent.append(kwargs)
+            return {"MessageId": "m-1"}
+
+    event = upload_event(VIDEO_ID)
+    module.enqueue_upload_message(event, sqs=RecordingSqs(), settings=module.Settings(
+        upload_prefix=PREFIX, jobs_queue_url="https://sqs.ap-northeast-2.amazonaws.com/111122223333/q.fifo"))
+    _, target = named(jobs, "aws_cloudwatch_event_target", "jobs-api_upload-target")
+    transformer = target["input_transformer"]
+    assert sent[0]["MessageBody"] == transform(transformer["input_paths"], transformer["input_template"], event)
+    assert sent[0]["MessageGroupId"] == VIDEO_ID
+
+
+# --- client role: IAM Roles Anywhere ---------------------------------------------------------------------------
+
+
+def service_trust_decision(trust_policy: dict[str, Any], service: str, action: str, context: dict[str, str],
+                           role_arn: str = f"arn:aws:iam::{ACCOUNT_ID}:role/deepsentinel-dev-jobs-api-client") -> str:
+    """allow / explicit deny / implicit deny for a service principal calling `action` on the role: the statements
+    whose Principal names the service apply ("IAM JSON policy elements: Principal", AWS service principals),
+    evaluated by principalmapper with the request's condition keys."""
+    from principalmapper.util.case_insensitive_dict import CaseInsensitiveDict
+
+    def names_service(statement: dict[str, Any]) -> bool:
+        principal = statement.get("Principal")
+        services = principal.get("Service", []) if isinstance(principal, dict) else []
+        return principal == "*" or service in ([services] if isinstance(services, str) else services)
+
+    applicable = {"Statement": [s for s in trust_policy["Statement"] if names_service(s)]}
+    keys = CaseInsensitiveDict(context)
+    if policy_has_matching_statement(applicable, "Deny", action, role_arn, keys):
+        return EXPLICIT_DENY
+    return ALLOW if policy_has_matching_statement(applicable, "Allow", action, role_arn, keys) else IMPLICIT_DENY
+
+
+def roles_anywhere(trust_anchor: str, cn: str | None) -> dict[str, str]:
+    """The request keys of a Roles Anywhere CreateSession: the trust anchor as aws:SourceArn and, with the default
+    attribute mapping, the certificate's subject RDNs as principal tags (IAM Roles Anywhere User Guide, "Trust
+    model" and "Certificate attribute mapping", Default mapping behavior)."""
+    return {"aws:SourceArn": trust_anchor, **({"aws:PrincipalTag/x509Subject/CN": cn} if cn else {})}
+
+
+def test_roles_anywhere_takes_the_client_role_only_from_the_configured_anchor_and_cns(fifo_jobs):
+    """IAM Roles Anywhere User Guide, "Trust model" (Role trusts: rolesanywhere.amazonaws.com must be granted
+    sts:AssumeRole, sts:SetSourceIdentity and sts:TagSession) and "Attribute mapping and trust policy" (the example:
+    ArnEquals aws:SourceArn = the trust anchor, StringEquals on an x509 principal tag):
+    https://docs.aws.amazon.com/rolesanywhere/latest/userguide/trust-model.html,
+    https://docs.aws.amazon.com/rolesanywhere/latest/userguide/attribute-mapping-and-trust-policy.html.
+    Each action is evaluated, since the service needs all three for one session."""
+    _, role = named(fifo_jobs, "aws_iam_role", "jobs-api_client-role")
+    trust = resolve(policy(role, "assume_role_policy"))
+    service = "rolesanywhere.amazonaws.com"
+    statements = [s for s in trust["Statement"] if s.get("Principal") == {"Service": service}]
+    assert statements == [{"Sid": "RolesAnywhere", "Effect": "Allow", "Principal": {"Service": service},
+                           "Action": list(ROLES_ANYWHERE_ACTIONS),
+                           "Condition": {"ArnEquals": {"aws:SourceArn": [TRUST_ANCHOR]},
+                                         "StringEquals": {"aws:PrincipalTag/x509Subject/CN": list(GATEWAY_CNS)}}}]
+    for action in ROLES_ANYWHERE_ACTIONS:
+        for cn in GATEWAY_CNS:
+            assert service_trust_decision(trust, service, action, roles_anywhere(TRUST_ANCHOR, cn)) == ALLOW
+        assert service_trust_decision(trust, service, action,
+                                      roles_anywhere(OTHER_TRUST_ANCHOR, GATEWAY_CNS[0])) == IMPLICIT_DENY
+        assert service_trust_decision(trust, service, action,
+                                      roles_anywhere(TRUST_ANCHOR, "laptop.example.com")) == IMPLICIT_DENY
+        assert service_trust_decision(trust, service, action, roles_anywhere(TRUST_ANCHOR, None)) == IMPLICIT_DENY
+    # The account's own principals keep the statement they had (their identity policies still decide).
+    assert {"Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}} in trust["Statement"]
+
+
+def test_without_cns_any_certificate_of_the_anchor_takes_the_role_and_no_other_anchor_does():
+    """The same documented statement without the CN condition (client_trust_statements with anchors only)."""
+    from deepsentinel.constructs.jobs_api import client_trust_statements
+
+    trust = {"Statement": client_trust_statements(ACCOUNT_ID, (TRUST_ANCHOR,))}
+    service = "rolesanywhere.amazonaws.com"
+    for action in ROLES_ANYWHERE_ACTIONS:
+        assert service_trust_decision(trust, service, action, roles_anywhere(TRUST_ANCHOR, "any")) == ALLOW
+        assert service_trust_decision(trust, service, action, roles_anywhere(TRUST_ANCHOR, None)) == ALLOW
+        assert service_trust_decision(trust, service, action,
+                                      roles_anywhere(OTHER_TRUST_ANCHOR, "any")) == IMPLICIT_DENY
+        assert service_trust_decision(trust, "ec2.amazonaws.com", action,
+                                      roles_anywhere(TRUST_ANCHOR, "any")) == IMPLICIT_DENY
 
 
 # --- settings ---------------------------------------------------------------------------------------------------
@@ -332,6 +514,11 @@ def test_a_standard_jobs_queue_target_names_no_message_group(jobs):
     ("jobs_api_throttle_burst=5001", "jobs_api_throttle_burst: allowed 1..5000, got 5001"),
     ("jobs_api_cors_origins=*", "jobs_api_cors_origins: '*' is not an origin; allowed: scheme://host[:port]"),
     ("jobs_api_cors_origins=https://ops.example.com/app", "'https://ops.example.com/app' is not an origin"),
+    ("jobs_api_roles_anywhere_trust_anchor_arns=arn:aws:iam::111122223333:role/x", "is not a trust anchor ARN"),
+    ("jobs_api_roles_anywhere_trust_anchor_arns=arn:aws:rolesanywhere:ap-northeast-2:111122223333:profile/"
+     "0f3b6a8e-5c1d-4e2f-9a7b-1c2d3e4f5a6b", "is not a trust anchor ARN"),
+    ("jobs_api_roles_anywhere_subject_cns=gateway-7", "needs jobs_api_roles_anywhere_trust_anchor_arns"),
+    ("jobs_api_roles_anywhere_subject_cns=gateway-*", "'gateway-*' is not a common name"),
 ])
 def test_jobs_api_settings_are_validated(override, message):
     with pytest.raises(SettingsError) as raised:
@@ -343,6 +530,9 @@ def test_jobs_api_defaults():
     s = load_settings("prod")
     assert (s.jobs_api_enabled, s.jobs_api_url_expiry_seconds, s.jobs_api_throttle_rate,
             s.jobs_api_throttle_burst, s.jobs_api_cors_origins) == (False, 900, 10, 20, ())
+    assert s.jobs_api_roles_anywhere_trust_anchor_arns == () and s.jobs_api_roles_anywhere_subject_cns == ()
+    accepted = load_settings("dev", overrides=[f"jobs_api_roles_anywhere_trust_anchor_arns={TRUST_ANCHOR}"])
+    assert accepted.jobs_api_roles_anywhere_trust_anchor_arns == (TRUST_ANCHOR,)
 
 
 # --- cost -------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ with the IAM authorizer's context an ``AWS_IAM`` route passes (``requestContext.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import urllib.parse
@@ -255,3 +256,148 @@ def test_the_summary_follows_the_workers_highlight_key_layout():
     event = Event(**{**fields, "class_id": 2, "class_name": "traffic light", "start_s": 83.4567})
     parsed = module.parse_highlight_key(highlight_key(f"{PREFIX}{'0' * 32}", 12, event))
     assert parsed == {"ordinal": 12, "class_name": "traffic-light", "start_s": 83.457}
+
+
+# --- enqueue_upload: the upload rule's target with a FIFO jobs queue ---------------------------------------------
+
+# The "Object created" example of the S3 User Guide, "EventBridge event message structure" (Event message structure
+# examples): https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html, as EventBridge delivers it to a
+# rule's Lambda target (the whole event, no input transformer).
+S3_OBJECT_CREATED_SAMPLE: dict[str, Any] = {
+    "version": "0",
+    "id": "17793124-05d4-b198-2fde-7ededc63b103",
+    "detail-type": "Object Created",
+    "source": "aws.s3",
+    "account": "111122223333",
+    "time": "2021-11-12T00:00:00Z",
+    "region": "ca-central-1",
+    "resources": ["arn:aws:s3:::amzn-s3-demo-bucket1"],
+    "detail": {
+        "version": "0",
+        "bucket": {"name": "amzn-s3-demo-bucket1"},
+        "object": {"key": "example-key", "size": 5, "etag": "b1946ac92492d2347c6235b4d2611184",
+                   "version-id": "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e", "sequencer": "617f08299329d189"},
+        "request-id": "N4N7GDK58NMKJ12R",
+        "requester": "123456789012",
+        "source-ip-address": "1.2.3.4",
+        "reason": "PutObject",
+    },
+}
+FIFO_QUEUE = "deepsentinel-dev-jobs.fifo"
+# What every upload shared before: an EventBridge rule's SQS target names one fixed group (SqsParameters).
+ONE_GROUP_FOR_ALL = "jobs-api-uploads"
+
+
+def object_created(key: str, *, sequencer: str = "617f08299329d189", event_id: str | None = None) -> dict[str, Any]:
+    """The documented sample for another object of the raw bucket (only key, bucket, sequencer and id differ)."""
+    event = copy.deepcopy(S3_OBJECT_CREATED_SAMPLE)
+    event["resources"] = [f"arn:aws:s3:::{RAW}"]
+    event["detail"]["bucket"]["name"] = RAW
+    event["detail"]["object"].update(key=key, sequencer=sequencer)
+    if event_id is not None:
+        event["id"] = event_id
+    return event
+
+
+@dataclass
+class Fifo:
+    module: ModuleType
+    sqs: Any
+    url: str
+
+    def receive_one(self) -> dict[str, Any] | None:
+        """What a consumer gets now (one message, kept in flight: not deleted, as a failing consumer leaves it)."""
+        messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1, VisibilityTimeout=300,
+                                            MessageSystemAttributeNames=["All"]).get("Messages", [])
+        return messages[0] if messages else None
+
+    def depth(self) -> int:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        attributes = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=names)
+        return sum(int(v) for v in attributes["Attributes"].values())
+
+
+@pytest.fixture
+def fifo(handler_module: ModuleType, boto_client: Any, monkeypatch: pytest.MonkeyPatch) -> Fifo:
+    """The FIFO jobs queue as pipeline.py creates it with fifo_job_queue (content-based deduplication on)."""
+    sqs = boto_client("sqs")
+    url = sqs.create_queue(QueueName=FIFO_QUEUE, Attributes={"FifoQueue": "true",
+                                                            "ContentBasedDeduplication": "true"})["QueueUrl"]
+    monkeypatch.setenv("UPLOAD_PREFIX", PREFIX)
+    monkeypatch.setenv("JOBS_QUEUE_URL", url)
+    return Fifo(module=handler_module, sqs=sqs, url=url)
+
+
+def test_enqueue_upload_sends_sqs_to_batch_its_message_in_the_videos_own_group(fifo, lambda_context):
+    """SendMessage to a FIFO queue with MessageGroupId = the video id (Amazon SQS API Reference, SendMessage;
+    ReceiveMessage returns the group as the MessageGroupId system attribute). The event is the S3 User Guide's
+    "Object created" example exactly; sqs_to_batch's own parser reads the body."""
+    sent = fifo.module.enqueue_upload(copy.deepcopy(S3_OBJECT_CREATED_SAMPLE), lambda_context)
+    message = fifo.receive_one()
+    assert message is not None and message["MessageId"] == sent["message_id"]
+    assert message["Attributes"]["MessageGroupId"] == "example-key"
+    assert json.loads(message["Body"]) == {"video_id": "example-key", "s3_key": "example-key",
+                                           "bucket": "amzn-s3-demo-bucket1"}
+    parsed = load_handler("sqs_to_batch").parse_body(message["Body"])
+    assert (parsed.video_id, parsed.s3_key, parsed.bucket) == ("example-key", "example-key", "amzn-s3-demo-bucket1")
+
+    video_id = f"{PREFIX}{'a' * 32}"
+    fifo.module.enqueue_upload(object_created(video_id), lambda_context)
+    assert fifo.receive_one()["Attributes"]["MessageGroupId"] == video_id
+
+
+def test_two_videos_land_in_two_groups_and_a_failing_video_holds_back_only_itself(fifo, lambda_context):
+    """FIFO queues deliver no further message of a group while one of it is in flight, and other groups' messages
+    meanwhile ("Amazon SQS FIFO queue key terms", Message group ID; moto implements the same rule). One group per
+    video: a video whose message keeps failing delays only that video."""
+    poisoned, healthy = f"{PREFIX}{'1' * 32}", f"{PREFIX}{'2' * 32}"
+    fifo.module.enqueue_upload(object_created(poisoned, sequencer="0000000000000001"), lambda_context)
+    fifo.module.enqueue_upload(object_created(healthy, sequencer="0000000000000002"), lambda_context)
+    fifo.module.enqueue_upload(object_created(poisoned, sequencer="0000000000000003"), lambda_context)  # re-upload
+
+    first = fifo.receive_one()  # the consumer fails on it: it stays in flight until its visibility timeout
+    assert json.loads(first["Body"])["video_id"] == poisoned
+    second = fifo.receive_one()
+    assert second is not None and json.loads(second["Body"])["video_id"] == healthy
+    assert second["Attributes"]["MessageGroupId"] == healthy
+    assert fifo.receive_one() is None  # the poisoned video's re-upload waits behind its own first message
+
+
+def test_one_shared_group_would_block_every_upload_behind_a_failing_one(fifo):
+    """The behaviour this replaces: one fixed group for all uploads, as an EventBridge rule's SQS target sends."""
+    for video_id in (f"{PREFIX}{'1' * 32}", f"{PREFIX}{'2' * 32}"):
+        fifo.sqs.send_message(QueueUrl=fifo.url, MessageGroupId=ONE_GROUP_FOR_ALL,
+                              MessageBody=json.dumps({"video_id": video_id, "s3_key": video_id, "bucket": RAW}))
+    assert fifo.receive_one() is not None
+    assert fifo.receive_one() is None  # the other video waits for the failing one
+
+
+def test_a_redelivered_event_is_dropped_and_a_new_upload_of_the_key_is_not(fifo, lambda_context):
+    """A message with a MessageDeduplicationId already sent within 5 minutes is accepted but not delivered (SQS API
+    Reference, SendMessage, MessageDeduplicationId; an explicit id overrides content-based deduplication). The id
+    comes from bucket, key and S3's sequencer, so EventBridge's or Lambda's retry of the same event is one message
+    and a second write of the key is another."""
+    video_id = f"{PREFIX}{'3' * 32}"
+    first = fifo.module.enqueue_upload(object_created(video_id), lambda_context)
+    again = fifo.module.enqueue_upload(object_created(video_id, event_id="retry-of-the-same-write"), lambda_context)
+    assert again["MessageDeduplicationId"] == first["MessageDeduplicationId"]
+    assert fifo.depth() == 1
+    fifo.module.enqueue_upload(object_created(video_id, sequencer="617f08299329d19a"), lambda_context)
+    assert fifo.depth() == 2
+
+
+def test_enqueue_upload_raises_so_lambda_retries_and_logs_the_cause(fifo, lambda_context, monkeypatch, capsys):
+    """An asynchronous invocation that raises is retried twice, then sent to the dead-letter queue (Lambda Developer
+    Guide, "Asynchronous invocation"): the function must not swallow a failed send."""
+    from botocore.exceptions import ClientError
+
+    monkeypatch.setenv("JOBS_QUEUE_URL", fifo.url.replace(FIFO_QUEUE, "missing.fifo"))
+    with pytest.raises(ClientError):
+        fifo.module.enqueue_upload(object_created(f"{PREFIX}{'4' * 32}"), lambda_context)
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["level"] == "ERROR" and line["event_id"] == S3_OBJECT_CREATED_SAMPLE["id"]
+    with pytest.raises(ValueError):
+        fifo.module.enqueue_upload({**object_created("x"), "detail-type": "Object Deleted"}, lambda_context)
+    monkeypatch.delenv("JOBS_QUEUE_URL")
+    with pytest.raises(RuntimeError, match="JOBS_QUEUE_URL"):
+        fifo.module.enqueue_upload(object_created(f"{PREFIX}{'4' * 32}"), lambda_context)
