@@ -228,9 +228,9 @@ def test_budgets_may_publish_to_the_encrypted_alerts_topic(platform):
     """"Creating an Amazon SNS topic for budget notifications" (AWS Cost Management User Guide,
     https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html): the topic policy must
     allow budgets.amazonaws.com SNS:Publish, conditioned on aws:SourceAccount and an aws:SourceArn of the account's
-    budgets. The topic is SSE-KMS, so the key policy must let the service use the key too ("Key management",
-    section "Configuring AWS KMS permissions", https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html:
-    kms:GenerateDataKey and kms:Decrypt for the publishing service). The budget waits for the topic policy."""
+    budgets. The topic is SSE-KMS, so the key policy must let the service use the key too (same page, "To enable
+    compatibility between AWS Budgets and encrypted Amazon SNS topics": kms:GenerateDataKey* and kms:Decrypt; the
+    call itself is evaluated in tests/unit/test_key_policy.py). The budget waits for the topic policy."""
     (policy_name, topic_policy), = of_type(platform.dev, "aws_sns_topic_policy").items()
     topic_name, _ = named(platform.dev, "aws_sns_topic", "alerts")
     assert topic_policy["arn"] == ref("aws_sns_topic", topic_name, "arn")
@@ -242,7 +242,7 @@ def test_budgets_may_publish_to_the_encrypted_alerts_topic(platform):
     _, key = only(platform.dev, "aws_kms_key")
     granted = {a for s in policy(key)["Statement"] if s["Effect"] == "Allow"
                and "budgets.amazonaws.com" in s["Principal"].get("Service", []) for a in s["Action"]}
-    assert {"kms:GenerateDataKey", "kms:Decrypt"} <= granted
+    assert {"kms:GenerateDataKey*", "kms:Decrypt"} <= granted
     (budget,) = of_type(platform.dev, "aws_budgets_budget").values()
     assert budget["depends_on"] == [f"aws_sns_topic_policy.{policy_name}"]
 
