@@ -23,7 +23,8 @@ CLI_CONFIG_DIR = Path(".deepsentinel")
 # state locking (`use_lockfile`) needs 1.10, so 1.11 covers both.
 MINIMUM_VERSION = (1, 11)
 MINIMUM_VERSION_REASON = "write-only arguments keep the generated secrets out of the state"
-REQUIRED_VERSION_CONSTRAINT = ">= " + ".".join(map(str, MINIMUM_VERSION))
+# Not also written as `terraform.required_version` into the stacks: checkov 3.3.30's terraform_json parser fails
+# on that string ("could not parse"), and the policy gate must read every stack.
 INSTALL_HINT = "https://developer.hashicorp.com/terraform/install"
 
 

@@ -9,7 +9,6 @@ from cdktf import LocalBackend, S3Backend, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
 
 from deepsentinel.settings import PlatformSettings
-from deepsentinel.terraform import REQUIRED_VERSION_CONSTRAINT
 
 # Every service the stacks use; AwsProviderEndpoints takes one keyword per service.
 ENDPOINT_SERVICES = ("acm", "apigatewayv2", "applicationautoscaling", "batch", "budgets", "cloudwatch",
@@ -39,8 +38,6 @@ def _keyword(service: str) -> str:
 
 def configure_stack(stack: TerraformStack, settings: PlatformSettings, options: StackOptions, state_key: str) -> None:
     endpoint = options.endpoint_url
-    # Terraform itself refuses an older binary (write-only arguments need 1.11), whoever runs the JSON.
-    stack.add_override("terraform.required_version", REQUIRED_VERSION_CONSTRAINT)
     AwsProvider(
         stack, "aws", region=settings.region, default_tags=[AwsProviderDefaultTags(tags=settings.common_tags)],
         access_key="test" if endpoint else None, secret_key="test" if endpoint else None,
