@@ -277,14 +277,19 @@ def test_operations_settings_are_validated(overrides, expected):
 
 
 def test_operations_defaults_differ_by_environment():
-    from deepsentinel.settings import load_settings
+    from deepsentinel.settings import SettingsError, load_settings
 
     dev, prod = load_settings("dev"), load_settings("prod")
     assert (dev.budget_monthly_usd, prod.budget_monthly_usd) == (300, 1000)
     assert dev.budget_thresholds_percent == prod.budget_thresholds_percent == (80, 100)
     assert (dev.db_night_stop, prod.db_night_stop) == (True, False)
     assert dev.fifo_job_queue is prod.fifo_job_queue is False
-    assert load_settings("prod", overrides=["night_scale_down=true", "db_night_stop=true"]).db_night_stop
+    # prod's 02:00 KST backup window falls in the stop: the night stop needs windows in the running hours.
+    with pytest.raises(SettingsError, match="db_backup_window: 17:00-18:00 UTC falls while db_night_stop"):
+        load_settings("prod", overrides=["night_scale_down=true", "db_night_stop=true"])
+    assert load_settings("prod", overrides=["night_scale_down=true", "db_night_stop=true",
+                                            "db_backup_window=03:00-03:30",
+                                            "db_maintenance_window=wed:03:30-wed:04:00"]).db_night_stop
 
 
 # --- the database's night stop --------------------------------------------------------------------------
