@@ -83,12 +83,14 @@ def key_policy(settings: PlatformSettings, account_id: str, publishing_role_arns
          "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
          "Condition": {"StringEquals": same_account,
                        "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{account_id}:*"}}},
-        # The Jobs API's upload rule -> the jobs queue, the only EventBridge target this key encrypts.
+        # The Jobs API's upload rule -> the jobs queue, the only EventBridge target this key encrypts (with
+        # fifo_job_queue the rule invokes a function instead, and EventBridge gets nothing).
         # EVENTBRIDGE_TO_ENCRYPTED_SQS: kms:Decrypt and kms:GenerateDataKey, no condition; SNS_EVENT_SOURCES:
         # aws:SourceAccount / aws:SourceArn in a key policy are "not supported" for EventBridge. The queue's
         # policy admits that one rule (aws:SourceArn), so no other rule reaches the key through the queue.
         *([{"Sid": "AllowEventBridgeToJobsQueue", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*"}] if s.jobs_api_enabled else []),
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*"}]
+          if s.jobs_api_enabled and not s.fifo_job_queue else []),
         # Every log group of the environment. LOGS_ENCRYPTION: the regional logs principal, limited by the log
         # group's ARN in the encryption context; kms:Describe* is left out: DescribeKey takes no encryption
         # context (KMS API Reference, GrantConstraints), so under this condition it could never be allowed.

@@ -56,6 +56,17 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]
     return {name.removeprefix("deepsentinel-"): load(Path(path)) for name, path in result.stacks.items()}
 
 
+@pytest.fixture(scope="module")
+def fifo_dev(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """dev with the Jobs API and a FIFO jobs queue: the upload rule invokes a function, not the queue."""
+    from deepsentinel.app import synth
+    from deepsentinel.synthesized import load
+
+    result = synth([load_settings("dev", overrides=["jobs_api_enabled=true", "fifo_job_queue=true"])],
+                   outdir=tmp_path_factory.mktemp("key-policy-fifo"), include_account_stack=False)
+    return load(Path(result.stacks["deepsentinel-dev"]))
+
+
 def key_policy(document: dict[str, Any]) -> dict[str, Any]:
     return resolve(policy(only(document, "aws_kms_key")[1]))
 
@@ -161,12 +172,16 @@ def test_no_other_rule_reaches_the_key_through_the_jobs_queue(stacks):
                             {"aws:SourceArn": stranger, "aws:SourceAccount": OTHER_ACCOUNT}) == IMPLICIT_DENY
 
 
-def test_without_an_eventbridge_target_the_key_grants_eventbridge_nothing(stacks):
-    """Same EventBridge page: the grant exists for a rule delivering to an encrypted queue; prod's defaults have no
-    Jobs API, so no rule delivers to anything this key encrypts (its rules invoke Lambda functions)."""
-    key, resource = key_policy(stacks["prod"]), key_arn("prod")
-    for action in ENCRYPTED_WRITES:
-        assert service_decision(key, "events.amazonaws.com", action, resource, {}) == IMPLICIT_DENY
+def test_without_an_eventbridge_target_the_key_grants_eventbridge_nothing(stacks, fifo_dev):
+    """Same EventBridge page: the grant exists for a rule delivering to an encrypted queue. prod's defaults have no
+    Jobs API, and with a FIFO jobs queue the upload rule invokes a function: no rule of theirs delivers to anything
+    this key encrypts (every target is a Lambda function)."""
+    for document, environment in ((stacks["prod"], "prod"), (fifo_dev, "dev")):
+        targets = [c["arn"] for c in of_type(document, "aws_cloudwatch_event_target").values()]
+        assert targets and all("aws_lambda_function." in arn for arn in targets), targets
+        key, resource = key_policy(document), key_arn(environment)
+        for action in ENCRYPTED_WRITES:
+            assert service_decision(key, "events.amazonaws.com", action, resource, {}) == IMPLICIT_DENY
 
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])
