@@ -552,3 +552,12 @@ def test_the_api_is_priced_per_request_with_the_lambda_behind_it(jobs):
         requests_per_month / 1e6 * table.usd("apigw_http_request_million"))
     assert lines["Lambda behind the API"].monthly_usage > 0
     assert cost.by_module()["jobs-api"][2] > 0
+
+
+def test_the_fifo_and_roles_anywhere_stack_is_valid_terraform(fifo_stack):
+    """`terraform validate` with the real binary and provider 5.100.0 (tests/unit/test_terraform_validate.py covers
+    the default stacks): the enqueue function, its permission and target, and the two-statement trust policy."""
+    from deepsentinel import terraform
+
+    terraform.init(fifo_stack.parent, backend=False)
+    terraform.validate(fifo_stack.parent)
