@@ -140,7 +140,7 @@ class PlatformSettings:
     backend_image_tag: str = "1.0.0"  # backend service image; built and pushed by the backend app's own pipeline
     worker_image_tag: str = "1.0.0"  # Batch worker image (worker_image/); release.yml pushes <commit sha> and
     # deploys with -c worker_image_tag=<sha> (docs/release.md)
-    ecr_keep_images: int = 10  # ECR lifecycle: tagged images kept per repository
+    ecr_keep_images: int = 10  # the weekly ecr_cleanup function keeps this many newest tagged images per repository
     log_retention_days: int = 30  # ECS, Batch, Lambda and WAF log groups; a CloudWatch value (1, 3, 5, 7, 14, 30, ...)
 
     gpu_instance_types: tuple[str, ...] = ("g5.xlarge",)  # x86_64 NVIDIA GPU types (g4dn, g5, g6, g6e, gr6, p3,
