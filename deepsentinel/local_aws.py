@@ -105,11 +105,11 @@ MOTO_EXCEPTIONS = (
     MotoException(
         "Batch jobs (smoke and pipeline checks)",
         "moto runs submitted jobs in Docker, or without Docker (batch.use_docker=false) marks them SUCCEEDED "
-        "the moment they are submitted; there is no Docker engine here, and AWS leaves a job SUBMITTED until "
-        "capacity runs it",
-        "moto setting batch.use_docker=false, and jobs stay SUBMITTED until a runner (the smoke command's "
-        "Batch stand-in) reports each attempt through the local-only endpoint "
-        "/moto-api/deepsentinel/batch-job-outcome",
+        "the moment they are submitted; there is no Docker engine here, and AWS moves a job without dependencies "
+        "to RUNNABLE, where it waits until capacity runs it (AWS Batch User Guide, 'Job states')",
+        "moto setting batch.use_docker=false, and a submitted job waits in RUNNABLE (PENDING with dependsOn, "
+        "which nothing here resolves) until a runner (the smoke command's Batch stand-in) reports each state "
+        "and attempt through the local-only endpoint /moto-api/deepsentinel/batch-job-outcome",
     ),
     MotoException(
         "S3 object requests on buckets with the TLS-only policy",
@@ -498,17 +498,20 @@ BATCH_JOB_OUTCOME_PATH = "/moto-api/deepsentinel/batch-job-outcome"
 
 
 def _patch_batch_jobs_wait_for_a_runner() -> None:
-    """Submitted jobs stay SUBMITTED, as on AWS until capacity runs them; a runner (deepsentinel.batch_stand_in)
-    reports each attempt's outcome through BATCH_JOB_OUTCOME_PATH, and DescribeJobs answers it as Batch would."""
+    """A submitted job waits in RUNNABLE, as on AWS until capacity runs it ("Job states": the scheduler moves a job
+    without dependencies to RUNNABLE, one with dependencies to PENDING); a runner (deepsentinel.stand_in.BatchStandIn)
+    reports each state and attempt through BATCH_JOB_OUTCOME_PATH, and DescribeJobs answers it as Batch would."""
     from datetime import datetime
 
     from moto.batch.utils import JobStatus
     from moto.batch_simple import models
     from moto.moto_api._internal import urls
 
-    def leave_submitted(self: Any, include_start_attempt: bool, job: Any) -> None:
+    def wait_for_capacity(self: Any, include_start_attempt: bool, job: Any) -> None:
         self.backend._jobs[job.job_id] = job
         job.log_stream_name = job._stream_name
+        # Set, not advanced: moto's "manual" transition of batch::job only moves on advance(), which nothing calls.
+        job.status = (JobStatus.PENDING if job.depends_on else JobStatus.RUNNABLE).value
 
     def job_outcome(request: Any, full_url: str, headers: Any) -> tuple[int, dict[str, str], str]:
         body = json.loads(request.data or b"{}")  # sent as application/json (form bodies are parsed away)
@@ -519,7 +522,8 @@ def _patch_batch_jobs_wait_for_a_runner() -> None:
         if not jobs:
             return 404, {}, json.dumps({"message": f"no job {body['jobId']}"})
         job, now = jobs[0], datetime.now()
-        job.job_started_at = now if job.job_started_at.year == 1970 else job.job_started_at
+        if body["status"] != JobStatus.STARTING and job.job_started_at.year == 1970:
+            job.job_started_at = now  # startedAt: when the job left STARTING (DescribeJobs' JobDetail)
         if body["status"] in (JobStatus.SUCCEEDED, JobStatus.FAILED) or "exitCode" in body:
             job.attempts.append({"container": {"exitCode": body.get("exitCode"), "reason": body.get("reason"),
                                                "logStreamName": job.log_stream_name},
@@ -532,7 +536,7 @@ def _patch_batch_jobs_wait_for_a_runner() -> None:
         job.status = body["status"]
         return 200, {}, json.dumps(job.describe())
 
-    models.BatchSimpleBackend._mark_job_as_finished = leave_submitted
+    models.BatchSimpleBackend._mark_job_as_finished = wait_for_capacity
     urls.url_paths["{0}" + BATCH_JOB_OUTCOME_PATH] = job_outcome
 
 

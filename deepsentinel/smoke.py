@@ -413,8 +413,9 @@ class LocalPlatform:
                                                    assets_dir=self.stack_dir / "assets", work_dir=code_dir)
             mapping = EventSourceMappingStandIn.read_back(lambda_client, self.client("sqs"), submitter, self.region)
             counts = {"received": 0, "deleted": 0, "failed": 0}
-            # Until the message is processed, or the queue is empty again after it was received (it went to
-            # the DLQ after maxReceiveCount failed receives).
+            # Until the message is processed, or the queue answers nothing after a receive: a message the submitter
+            # reported failed stays invisible for the queue's visibility timeout, as the real mapping leaves it (the
+            # smoke does not wait minutes for its next receive; the detail says it failed).
             while counts["deleted"] == 0 and time.monotonic() < deadline:
                 polled = mapping.poll_once(aws)
                 for name, value in polled.items():
@@ -433,7 +434,7 @@ class LocalPlatform:
                     f"  {run.job_name} attempt {attempt.attempt}: exit {attempt.exit_code} ({attempt.seconds:.1f}s)"
                     + ("" if attempt.exit_code == 0 else "\n    " + "\n    ".join(attempt.log_tail.splitlines()[-3:]))))
             (self.scratch / "work").mkdir(exist_ok=True)
-            runs = runner.run_submitted(job_name=f"video-{report.video_id}")
+            runs = runner.run_runnable(job_name=f"video-{report.video_id}")
             failed = [r for r in runs if r.status == "FAILED"]
             if failed:
                 monitor = DeployedFunction.read_back(lambda_client, functions["batch_failure_monitor"],
@@ -444,7 +445,7 @@ class LocalPlatform:
                     # With the local database's endpoint, as the worker: the monitor reads the row the worker ended.
                     monitor.invoke(batch_state_change_event(job, self.region, account), aws, self.db_endpoint)
             note["detail"] = ", ".join(f"{r.job_name} {r.status} after {len(r.attempts)} attempt(s)"
-                                       for r in runs) or "no SUBMITTED job"
+                                       for r in runs) or "no RUNNABLE job"
             if failed:
                 note["detail"] += "; failure monitor invoked"
 

@@ -13,7 +13,9 @@ project's real code with exactly that. Only endpoints differ from AWS:
 One difference is the hardware's: a job whose definition asks for a GPU runs with `DEVICE=cpu` when this
 machine has none (no `nvidia-smi`), as Batch would place it on a GPU instance that this host cannot be.
 
-Batch's own ways of ending an attempt are reproduced too: the job's timeout (SIGTERM, then SIGKILL after a
+A submitted job waits in RUNNABLE on the local server until the Batch stand-in runs it (STARTING, RUNNING, then
+SUCCEEDED, FAILED or RUNNABLE again for a retry: "Job states"). Batch's own ways of ending an attempt are reproduced
+too: the job's timeout (SIGTERM, then SIGKILL after a
 grace of 30 s, "Job timeouts"; never retried) and a kill from outside (a Spot reclaim or the OOM killer:
 SIGKILL, then the retry strategy decides). Every state change becomes EventBridge's "Batch Job State Change"
 event, handed to the rule stand-ins, which invoke their target function when the deployed pattern matches.
@@ -22,7 +24,6 @@ event, handed to the rule stand-ins, which invoke their target function when the
 from __future__ import annotations
 
 import base64
-import fnmatch
 import hashlib
 import json
 import os
@@ -132,7 +133,9 @@ def _asset_with_digest(assets_dir: Path, digest: str) -> Path:
 @dataclass
 class EventSourceMappingStandIn:
     """Receives from the queue with the mapping's batch size, invokes the function with Lambda's SQS event,
-    and deletes what the function did not report in batchItemFailures (ReportBatchItemFailures)."""
+    and deletes what the function did not report in batchItemFailures (ReportBatchItemFailures). A reported message
+    is left alone: it stays invisible for the queue's own visibility timeout and is then received again, as the real
+    mapping leaves it ("Handling errors for an SQS event source in Lambda")."""
 
     sqs: Any
     function: DeployedFunction
@@ -140,7 +143,6 @@ class EventSourceMappingStandIn:
     queue_arn: str
     batch_size: int
     region: str
-    visibility_timeout: int = 30
 
     @classmethod
     def read_back(cls, lambda_client: Any, sqs: Any, function: DeployedFunction, region: str
@@ -155,9 +157,10 @@ class EventSourceMappingStandIn:
 
     def poll_once(self, aws: LocalAwsEnvironment, *, wait_seconds: int = 1) -> dict[str, int]:
         """One receive + invoke; returns counts of received, deleted and failed messages."""
+        # No VisibilityTimeout: the queue's own applies, as to the mapping's receives.
         messages = self.sqs.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=wait_seconds,
-            VisibilityTimeout=self.visibility_timeout, AttributeNames=["All"], MessageAttributeNames=["All"],
+            AttributeNames=["All"], MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
             return {"received": 0, "deleted": 0, "failed": 0}
@@ -166,10 +169,6 @@ class EventSourceMappingStandIn:
         done = [m for m in messages if m["MessageId"] not in failed]
         for message in done:
             self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        for message in messages:  # as the mapping does: a failed message is visible again after its timeout
-            if message["MessageId"] in failed:
-                self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"],
-                                                   VisibilityTimeout=0)
         return {"received": len(messages), "deleted": len(done), "failed": len(failed)}
 
     def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,8 +204,8 @@ class Kill:
     from_attempt: int = 1
 
 
-# The status reason the job definition's "Host EC2*" rule retries (the onStatusReason example of "Automated job
-# retries"); an out-of-memory kill is the container's reason, the job's is the usual one.
+# The status reason the job definition's "Host EC2*" rule retries (a reclaimed Spot instance); an out-of-memory kill
+# is the container's reason, the job's is the usual one.
 SPOT_RECLAIM_STATUS_REASON = "Host EC2 (instance i-0123456789abcdef0) terminated."
 OUT_OF_MEMORY_REASON = "OutOfMemoryError: Container killed due to memory usage"
 
@@ -231,15 +230,26 @@ class JobRun:
 
 
 def retry_action(strategy: Mapping[str, Any], exit_code: int, reason: str, container_reason: str | None = None) -> str:
-    """RETRY or EXIT for a failed attempt: the first matching evaluateOnExit entry, RETRY when none matches
-    ("Automated job retries", https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html). `reason` is the
-    status reason (onStatusReason), `container_reason` the container's (onReason; the status reason when None)."""
+    """RETRY or EXIT for a failed attempt, as Batch decides it ("Automated job retries",
+    https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html, and the API Reference's EvaluateOnExit,
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_EvaluateOnExit.html): the first evaluateOnExit entry
+    whose conditions all match decides (its action is not case sensitive); RETRY when none matches. `reason` is the
+    job's status reason (onStatusReason), `container_reason` the container's (onReason; empty when it has none),
+    `exit_code` the container's (onExitCode, its decimal representation). Whether an attempt remains is the caller's."""
+    values = {"onExitCode": str(exit_code), "onStatusReason": reason, "onReason": container_reason or ""}
     for rule in strategy.get("evaluateOnExit", []):
-        checks = [("onExitCode", str(exit_code)), ("onStatusReason", reason),
-                  ("onReason", reason if container_reason is None else container_reason)]
-        if all(fnmatch.fnmatchcase(value, rule[key]) for key, value in checks if key in rule):
+        if all(_glob_matches(rule[key], value) for key, value in values.items() if key in rule):
             return str(rule["action"]).upper()
     return "RETRY"
+
+
+def _glob_matches(pattern: str, value: str) -> bool:
+    """EvaluateOnExit's glob: an exact match, or, when the pattern ends with an asterisk, "only the start of the
+    string needs to be an exact match" (no other wildcard exists: the patterns allow letters, numbers, periods,
+    colons and white space only)."""
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    return value == pattern
 
 
 @dataclass(frozen=True)
@@ -277,8 +287,9 @@ class EventRuleStandIn:
 
 @dataclass
 class BatchStandIn:
-    """Runs each SUBMITTED job of the queue as `python -m video_worker` with the job definition's container
-    environment plus the job's overrides, attempt after attempt as its retry strategy says, ends an attempt that
+    """Stands in for the capacity that runs the queue's RUNNABLE jobs: runs each as `python -m video_worker` with the
+    job definition's container environment plus the job's overrides, attempt after attempt as its retry strategy
+    says (RUNNABLE -> STARTING -> RUNNING, back to RUNNABLE for a retry: "Job states"), ends an attempt that
     outlives the job's timeout as Batch does (SIGTERM, SIGKILL after the grace; not retried), reports every
     state change to the local server and hands its "Batch Job State Change" event to `event_rules`."""
 
@@ -293,9 +304,10 @@ class BatchStandIn:
     termination_grace_seconds: float = TERMINATION_GRACE_SECONDS  # Batch's 30 s; tests shorten it
     event_rules: list[EventRuleStandIn] = field(default_factory=list)
 
-    def run_submitted(self, job_name: str | None = None, *, kill: Kill | None = None) -> list[JobRun]:
-        """Every SUBMITTED job of the queue, or only those named `job_name`."""
-        summaries = self.batch.list_jobs(jobQueue=self.job_queue, jobStatus="SUBMITTED")["jobSummaryList"]
+    def run_runnable(self, job_name: str | None = None, *, kill: Kill | None = None) -> list[JobRun]:
+        """Every RUNNABLE job of the queue (waiting for capacity), or only those named `job_name`."""
+        pages = self.batch.get_paginator("list_jobs").paginate(jobQueue=self.job_queue, jobStatus="RUNNABLE")
+        summaries = [summary for page in pages for summary in page["jobSummaryList"]]
         return [self.run_job(s["jobId"], kill=kill) for s in summaries if job_name in (None, s["jobName"])]
 
     def run_job(self, job_id: str, *, kill: Kill | None = None) -> JobRun:
@@ -314,6 +326,7 @@ class BatchStandIn:
         timeout = (job.get("timeout") or definition.get("timeout") or {}).get("attemptDurationSeconds")
         run = JobRun(job_id=job_id, job_name=job["jobName"], status="RUNNING", environment=environment)
         for attempt in range(1, attempts + 1):
+            self._report(run, status="STARTING")  # placed on a host, the container being started
             self._report(run, status="RUNNING")
             result = self._attempt(environment, job_id, attempt, timeout_seconds=timeout,
                                    kill=kill if kill and attempt >= kill.from_attempt else None)

@@ -537,8 +537,11 @@ def test_smoke_a_corrupt_clip_fails_once_alerts_and_notifies(smoke_platform, tmp
 
 
 def test_smoke_a_malformed_message_reaches_the_dlq(smoke_platform):
-    """A body the submitter cannot parse is reported in batchItemFailures every time; SQS moves it to the DLQ
-    after maxReceiveCount receives ("Using dead-letter queues in Amazon SQS")."""
+    """A body the submitter cannot parse is reported in batchItemFailures every time; it is received again after
+    the queue's visibility timeout ("Handling errors for an SQS event source in Lambda") and SQS moves it to the DLQ
+    after maxReceiveCount receives ("Using dead-letter queues in Amazon SQS"). The queue's own VisibilityTimeout is
+    shortened to 1 s for the test (the deployed 400 s would take 20 minutes) and restored after it, so the next plan
+    sees no change; the mapping stand-in never shortens a message's visibility itself."""
     d, _, local, _ = smoke_platform
     if local is None:
         pytest.skip("checked on moto, where the mapping stand-in counts the receives")
@@ -548,11 +551,17 @@ def test_smoke_a_malformed_message_reaches_the_dlq(smoke_platform):
     function = DeployedFunction.read_back(lambda_client, d.outputs["lambda_function_names"]["sqs_to_batch"],
                                           assets_dir=d.stack_dir / "assets", work_dir=local.scratch / "functions")
     mapping = EventSourceMappingStandIn.read_back(lambda_client, sqs, function, d.settings.region)
-    sqs.send_message(QueueUrl=d.outputs["jobs_queue_url"], MessageBody='{"video": {"id": ')
-    aws = LocalAwsEnvironment(d.endpoint_url, d.settings.region)
-    receives = 0
-    for _ in range(d.settings.max_receive_count + 2):
-        receives += mapping.poll_once(aws)["received"]
+    queue_url = d.outputs["jobs_queue_url"]
+    deployed = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "1"})
+    try:
+        sqs.send_message(QueueUrl=queue_url, MessageBody='{"video": {"id": ')
+        aws = LocalAwsEnvironment(d.endpoint_url, d.settings.region)
+        receives = 0
+        for _ in range(d.settings.max_receive_count + 2):
+            receives += mapping.poll_once(aws, wait_seconds=2)["received"]
+    finally:
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=deployed)
     dlq_url = sqs.get_queue_url(QueueName=d.settings.name("jobs-dlq"))["QueueUrl"]
     (dead,) = sqs.receive_message(QueueUrl=dlq_url, AttributeNames=["All"], WaitTimeSeconds=1)["Messages"]
     assert dead["Body"] == '{"video": {"id": '

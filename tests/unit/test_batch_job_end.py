@@ -284,7 +284,6 @@ def test_the_delivered_event_has_the_documented_shape_and_matches_the_deployed_p
     """The envelope and detail fields of the "Job state change events" example; the rule's pattern matches the
     FAILED event of its queue only."""
     job_id = platform.submit("cam4-shape")
-    platform.batch.describe_jobs(jobs=[job_id])  # SUBMITTED
     job = dict(platform.batch.describe_jobs(jobs=[job_id])["jobs"][0], status="FAILED")
     event = batch_state_change_event(job, REGION, "123456789012")
 

@@ -118,7 +118,7 @@ def test_batch_jobs_wait_for_a_runner_which_reports_their_outcome(endpoint):
     batch.register_job_definition(jobDefinitionName="local-def", type="container",
                                   containerProperties={"image": "w", "vcpus": 1, "memory": 512})
     job_id = batch.submit_job(jobName="video-1", jobQueue="local-q", jobDefinition="local-def")["jobId"]
-    assert batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "SUBMITTED"  # as on AWS: until it runs
+    assert batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] == "RUNNABLE"  # as on AWS: until it runs
     request = urllib.request.Request(endpoint + BATCH_JOB_OUTCOME_PATH, method="POST",
                                      headers={"Content-Type": "application/json"}, data=json.dumps(
         {"jobId": job_id, "status": "FAILED", "exitCode": 65, "reason": "Essential container in task exited",
