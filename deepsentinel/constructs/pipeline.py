@@ -94,6 +94,16 @@ def batch_failed_event_pattern(job_queue_arn: str) -> str:
                        "detail": {"status": ["FAILED"], "jobQueue": [job_queue_arn]}})
 
 
+def db_secret_rotated_event_pattern(secret_arn: str) -> str:
+    """Secrets Manager's RotationSucceeded of the secret: a service event via CloudTrail with the secret in
+    additionalEventData.SecretId (the documented entry, tests/fixtures/aws_events/README.md), or, as reported for
+    RDS-managed secrets though no AWS page shows it, in serviceEventDetails.secretId: either key matches."""
+    return json.dumps({"source": ["aws.secretsmanager"], "detail-type": ["AWS Service Event via CloudTrail"],
+                       "detail": {"eventSource": ["secretsmanager.amazonaws.com"], "eventName": ["RotationSucceeded"],
+                                  "$or": [{"additionalEventData": {"SecretId": [secret_arn]}},
+                                          {"serviceEventDetails": {"secretId": [secret_arn]}}]}})
+
+
 class MissingHandlerError(FileNotFoundError):
     """A Lambda folder has no handler.py: synth stops instead of deploying an empty function."""
 
@@ -226,10 +236,8 @@ class Pipeline(Construct):
                                                        event_pattern=batch_failed_event_pattern(props.job_queue_arn))
         # Rotation of the RDS-managed secret: running backend tasks hold the old password (ECS injects secrets
         # only at task start), so a new deployment starts tasks with the new one.
-        self._event_rule("db-secret-rotated", functions["ecs_redeploy"], event_pattern=json.dumps({
-            "source": ["aws.secretsmanager"], "detail-type": ["AWS Service Event via CloudTrail"],
-            "detail": {"eventName": ["RotationSucceeded"],
-                       "additionalEventData": {"SecretId": [props.db_secret_arn]}}}))
+        self._event_rule("db-secret-rotated", functions["ecs_redeploy"],
+                         event_pattern=db_secret_rotated_event_pattern(props.db_secret_arn))
         # EventBridge rule crons are UTC; Scheduler takes the time zone, like the night schedule.
         SchedulerSchedule(self, "ecr-cleanup-schedule", name=s.name("ecr-cleanup"), kms_key_arn=props.kms_key_arn,
                           schedule_expression=s.ecr_cleanup_schedule, schedule_expression_timezone=s.schedule_timezone,

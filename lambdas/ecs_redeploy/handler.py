@@ -3,7 +3,8 @@
 RDS rotates its managed master secret (every 7 days by default) and ECS reads a secret into a container's
 environment only when the task starts, so running backend tasks keep the old password until they are
 replaced. EventBridge sends Secrets Manager's ``RotationSucceeded`` event ("AWS Service Event via
-CloudTrail"; the secret's ARN in ``detail.additionalEventData.SecretId``) here, and each service gets a
+CloudTrail"; the secret's ARN in ``detail.additionalEventData.SecretId``, or ``serviceEventDetails.secretId``
+as reported for RDS-managed secrets) here, and each service gets a
 new deployment (``UpdateService`` with ``forceNewDeployment``): new tasks start with the new password while
 the deployment circuit breaker guards the rollout.
 
@@ -68,8 +69,11 @@ def rotated_secret(event: Mapping[str, Any]) -> str | None:
     detail = event.get("detail") or {}
     if detail.get("eventName") != ROTATION_EVENT:
         return None
-    data = detail.get("additionalEventData") or {}
-    return data.get("SecretId") or None
+    # The documented entry names the secret in additionalEventData; RDS-managed secrets are reported with it in
+    # serviceEventDetails (tests/fixtures/aws_events/README.md). The rule matches either.
+    documented = (detail.get("additionalEventData") or {}).get("SecretId")
+    reported = (detail.get("serviceEventDetails") or {}).get("secretId")
+    return documented or reported or None
 
 
 def process_event(event: Mapping[str, Any], *, ecs: Any, settings: Settings) -> dict[str, Any]:

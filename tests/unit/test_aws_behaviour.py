@@ -130,11 +130,9 @@ def test_db_secret_rotation_restarts_the_backend(platform):
     https://docs.aws.amazon.com/secretsmanager/latest/userguide/monitoring-eventbridge.html)."""
     db_name, _ = only(platform.dev, "aws_db_instance")
     rule_name, rule = named(platform.dev, "aws_cloudwatch_event_rule", "db-secret-rotated")
-    pattern = json.loads(rule["event_pattern"])
-    assert pattern["source"] == ["aws.secretsmanager"]
-    assert pattern["detail"]["eventName"] == ["RotationSucceeded"]
-    assert pattern["detail"]["additionalEventData"]["SecretId"] == [
-        "${aws_db_instance." + db_name + ".master_user_secret[0].secret_arn}"]
+    # What the pattern matches is evaluated against the documented event in test_event_patterns.py; here: it is
+    # this instance's secret it names.
+    assert "${aws_db_instance." + db_name + ".master_user_secret[0].secret_arn}" in rule["event_pattern"]
     _, target = named(platform.dev, "aws_cloudwatch_event_target", "db-secret-rotated")
     function_name, function = named(platform.dev, "aws_lambda_function", "ecs_redeploy")
     assert target["arn"] == ref("aws_lambda_function", function_name, "arn")
