@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from lambda_testkit import REGION, count_calls, fail_call, load_handler
+from tests.aws_events import batch_job_state_change
 
 FUNCTION = "batch_failure_monitor"
 LOG_GROUP = "/aws/batch/job"
@@ -71,7 +72,10 @@ def write_log(env: Env, lines: list[str], *, group: str = LOG_GROUP, stream: str
 def failed_event(
     *, stream: str | None = STREAM, in_attempts: bool = False, status: str = "FAILED", **detail: Any
 ) -> dict[str, Any]:
-    """A "Batch Job State Change" event shaped like the ones Batch sends."""
+    """The AWS Batch User Guide's "Job state change" sample (every field Batch sends: jobArn, createdAt,
+    jobDefinition, retryStrategy, ...) for one of our video jobs that ended `status`; the FAILED job's fields the
+    RUNNABLE sample lacks (statusReason, exitCode, reason, logStreamName, attempts) are JobDetail's, as the page
+    says the detail resembles it."""
     container: dict[str, Any] = {
         "image": "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/video-analysis:1.4.0",
         "environment": [{"name": "VIDEO_ID", "value": "cam1-0001"}, {"name": "S3_KEY", "value": "raw/cam1-0001.mp4"}],
@@ -81,25 +85,11 @@ def failed_event(
     attempt_container: dict[str, Any] = {"exitCode": 137}
     if stream is not None:
         (attempt_container if in_attempts else container)["logStreamName"] = stream
-    return {
-        "version": "0",
-        "id": "c8f9c4b5-76e5-d76a-f980-7011e206042b",
-        "detail-type": "Batch Job State Change",
-        "source": "aws.batch",
-        "account": "123456789012",
-        "region": REGION,
-        "resources": ["arn:aws:batch:ap-northeast-2:123456789012:job/4c7599ae-0a82-49aa-ba5a-4727fcce14a8"],
-        "detail": {
-            "jobName": "video-cam1-0001",
-            "jobId": "4c7599ae-0a82-49aa-ba5a-4727fcce14a8",
-            "jobQueue": "arn:aws:batch:ap-northeast-2:123456789012:job-queue/deepsentinel-dev-gpu",
-            "status": status,
-            "statusReason": "Essential container in task exited",
-            "attempts": [{"container": attempt_container, "statusReason": "Essential container in task exited"}],
-            "container": container,
-            **detail,
-        },
-    }
+    return batch_job_state_change(
+        job_queue_arn="arn:aws:batch:ap-northeast-2:123456789012:job-queue/deepsentinel-dev-gpu", status=status,
+        jobName="video-cam1-0001", statusReason="Essential container in task exited",
+        attempts=[{"container": attempt_container, "statusReason": "Essential container in task exited"}],
+        container=container, **detail)
 
 
 # --- alert ----------------------------------------------------------------------------------------------
@@ -184,7 +174,7 @@ def test_sparse_event_alerts_with_unknowns(env: Env, lambda_context) -> None:
 
 
 @pytest.mark.parametrize("event", [
-    {"detail-type": "Batch Job State Change", "detail": {"status": "SUCCEEDED", "jobId": "j"}},
+    failed_event(status="SUCCEEDED"),
     {"detail-type": "Scheduled Event", "detail": {}},
 ], ids=["succeeded", "other-detail-type"])
 def test_non_failed_events_are_ignored(env: Env, lambda_context, event) -> None:

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from lambda_testkit import ACCOUNT_ID, REGION, count_calls, fail_call, load_handler
+from tests.aws_events import load_event, s3_object_created
 
 FUNCTION = "jobs_api"
 PREFIX = "jobs-api-"
@@ -260,29 +261,10 @@ def test_the_summary_follows_the_workers_highlight_key_layout():
 
 # --- enqueue_upload: the upload rule's target with a FIFO jobs queue ---------------------------------------------
 
-# The "Object created" example of the S3 User Guide, "EventBridge event message structure" (Event message structure
-# examples): https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html, as EventBridge delivers it to a
-# rule's Lambda target (the whole event, no input transformer).
-S3_OBJECT_CREATED_SAMPLE: dict[str, Any] = {
-    "version": "0",
-    "id": "17793124-05d4-b198-2fde-7ededc63b103",
-    "detail-type": "Object Created",
-    "source": "aws.s3",
-    "account": "111122223333",
-    "time": "2021-11-12T00:00:00Z",
-    "region": "ca-central-1",
-    "resources": ["arn:aws:s3:::amzn-s3-demo-bucket1"],
-    "detail": {
-        "version": "0",
-        "bucket": {"name": "amzn-s3-demo-bucket1"},
-        "object": {"key": "example-key", "size": 5, "etag": "b1946ac92492d2347c6235b4d2611184",
-                   "version-id": "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e", "sequencer": "617f08299329d189"},
-        "request-id": "N4N7GDK58NMKJ12R",
-        "requester": "123456789012",
-        "source-ip-address": "1.2.3.4",
-        "reason": "PutObject",
-    },
-}
+# The "Object created" example of the S3 User Guide, "EventBridge event message structure"
+# (tests/fixtures/aws_events/s3_object_created.json), as EventBridge delivers it to a rule's Lambda target (the whole
+# event, no input transformer).
+S3_OBJECT_CREATED_SAMPLE: dict[str, Any] = load_event("s3_object_created")
 FIFO_QUEUE = "deepsentinel-dev-jobs.fifo"
 # What every upload shared before: an EventBridge rule's SQS target names one fixed group (SqsParameters).
 ONE_GROUP_FOR_ALL = "jobs-api-uploads"
@@ -290,13 +272,7 @@ ONE_GROUP_FOR_ALL = "jobs-api-uploads"
 
 def object_created(key: str, *, sequencer: str = "617f08299329d189", event_id: str | None = None) -> dict[str, Any]:
     """The documented sample for another object of the raw bucket (only key, bucket, sequencer and id differ)."""
-    event = copy.deepcopy(S3_OBJECT_CREATED_SAMPLE)
-    event["resources"] = [f"arn:aws:s3:::{RAW}"]
-    event["detail"]["bucket"]["name"] = RAW
-    event["detail"]["object"].update(key=key, sequencer=sequencer)
-    if event_id is not None:
-        event["id"] = event_id
-    return event
+    return s3_object_created(bucket=RAW, key=key, sequencer=sequencer, event_id=event_id)
 
 
 @dataclass

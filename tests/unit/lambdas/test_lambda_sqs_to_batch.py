@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from lambda_testkit import REGION, count_calls, fail_call, load_handler
+from tests import aws_events
 
 FUNCTION = "sqs_to_batch"
 QUEUE = "video-analysis-queue"
@@ -80,20 +81,14 @@ def env(handler_module: ModuleType, boto_client: Any, monkeypatch: pytest.Monkey
 
 
 def sqs_record(body: Any, message_id: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"rh-{message_id}",
-        "body": body if isinstance(body, str) else json.dumps(body),
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:jobs",
-        "awsRegion": REGION,
-    }
+    """One record of the SQS event Lambda sends ("Using Lambda with Amazon SQS" sample: attributes, md5OfBody,
+    messageAttributes, eventSourceARN, awsRegion) for `body` from the jobs queue."""
+    return aws_events.sqs_record(body if isinstance(body, str) else json.dumps(body), message_id=message_id,
+                                 queue_arn=f"arn:aws:sqs:{REGION}:{aws_events.ACCOUNT_ID}:{QUEUE}")
 
 
 def sqs_event(*records: dict[str, Any]) -> dict[str, Any]:
-    return {"Records": list(records)}
+    return aws_events.sqs_event(*records)
 
 
 def video(video_id: str, **extra: Any) -> dict[str, Any]:
