@@ -11,6 +11,8 @@ from typing import Any
 
 import boto3
 
+from tests.live.leftovers import ACCOUNT_LISTERS, Owner, find_leftovers
+
 BATCH_STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 
 
@@ -244,68 +246,15 @@ def get_scheduled_actions(c: Clients, resource_id: str) -> list[dict]:
 # --- leftovers --------------------------------------------------------------------------------------------
 
 def find_project_resources(c: Clients, project: str, prefix: str) -> list[str]:
-    """Everything still tagged Project=<project> or named <prefix>-*, across the services the platform uses.
+    """Everything of the environment still there: each kind its stacks create, named <prefix>-* or tagged
+    Project=<project> (tests/live/leftovers.py, one lister per kind, every list call paginated).
 
-    Deleted-but-listed states (NAT `deleted`, secrets pending deletion) do not count.
+    What AWS's own delete leaves listed (a key pending deletion, a secret scheduled for deletion, INACTIVE task
+    and job definitions, NAT gateways `deleted`) does not count.
     """
-    tag = [{"Name": "tag:Project", "Values": [project]}]
-    ec2 = c("ec2")
-    found: list[str] = []
-    for kind, call, key, id_key in (
-        ("vpc", ec2.describe_vpcs, "Vpcs", "VpcId"),
-        ("subnet", ec2.describe_subnets, "Subnets", "SubnetId"),
-        ("security-group", ec2.describe_security_groups, "SecurityGroups", "GroupId"),
-        ("route-table", ec2.describe_route_tables, "RouteTables", "RouteTableId"),
-        ("internet-gateway", ec2.describe_internet_gateways, "InternetGateways", "InternetGatewayId"),
-        ("network-acl", ec2.describe_network_acls, "NetworkAcls", "NetworkAclId"),
-        ("address", ec2.describe_addresses, "Addresses", "AllocationId"),
-        ("launch-template", ec2.describe_launch_templates, "LaunchTemplates", "LaunchTemplateId"),
-    ):
-        found += [f"ec2 {kind} {item[id_key]}" for item in call(Filters=tag)[key]]
-    found += [f"ec2 vpc-endpoint {e['VpcEndpointId']}" for e in ec2.describe_vpc_endpoints(Filters=tag)["VpcEndpoints"]
-              if e["State"].lower() not in ("deleted", "deleting")]
-    found += [f"ec2 nat-gateway {g['NatGatewayId']}" for g in ec2.describe_nat_gateways(Filter=tag)["NatGateways"]
-              if g["State"] not in ("deleted", "deleting")]
-    found += [f"s3 bucket {b['Name']}" for b in c("s3").list_buckets().get("Buckets", [])
-              if b["Name"].startswith(prefix)]
-    found += [f"rds instance {d['DBInstanceIdentifier']}" for d in c("rds").describe_db_instances()["DBInstances"]
-              if d["DBInstanceIdentifier"].startswith(prefix)]
-    found += [f"sqs queue {u}" for u in c("sqs").list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])]
-    found += [f"lambda function {f['FunctionName']}" for f in c("lambda").list_functions()["Functions"]
-              if f["FunctionName"].startswith(prefix)]
-    found += [f"dynamodb table {t}" for t in c("dynamodb").list_tables()["TableNames"] if t.startswith(prefix)]
-    found += [f"sns topic {t['TopicArn']}" for t in c("sns").list_topics()["Topics"] if f":{prefix}" in t["TopicArn"]]
-    found += [f"secret {s['Name']}" for s in c("secretsmanager").list_secrets()["SecretList"]
-              if s["Name"].startswith(prefix) and "DeletedDate" not in s]
-    found += [f"log group {g['logGroupName']}" for g in c("logs").describe_log_groups()["logGroups"]
-              if prefix in g["logGroupName"]]
-    found += [f"ecr repository {r['repositoryName']}" for r in c("ecr").describe_repositories()["repositories"]
-              if r["repositoryName"].startswith(prefix)]
-    found += [f"ecs cluster {a}" for a in c("ecs").list_clusters()["clusterArns"]
-              if f"/{prefix}" in a and c("ecs").describe_clusters(clusters=[a])["clusters"][0]["status"] == "ACTIVE"]
-    found += [f"elbv2 load balancer {lb['LoadBalancerName']}" for lb in
-              c("elbv2").describe_load_balancers()["LoadBalancers"] if lb["LoadBalancerName"].startswith(prefix)]
-    found += [f"elbv2 target group {tg['TargetGroupName']}" for tg in
-              c("elbv2").describe_target_groups()["TargetGroups"] if tg["TargetGroupName"].startswith(prefix)]
-    found += [f"batch compute environment {e['computeEnvironmentName']}" for e in
-              c("batch").describe_compute_environments()["computeEnvironments"]
-              if e["computeEnvironmentName"].startswith(prefix)]
-    found += [f"batch job queue {q['jobQueueName']}" for q in c("batch").describe_job_queues()["jobQueues"]
-              if q["jobQueueName"].startswith(prefix)]
-    found += [f"batch job definition {d['jobDefinitionName']}" for d in
-              c("batch").describe_job_definitions(status="ACTIVE")["jobDefinitions"]
-              if d["jobDefinitionName"].startswith(prefix)]
-    found += [f"events rule {r['Name']}" for r in c("events").list_rules(NamePrefix=prefix)["Rules"]]
-    found += [f"alarm {a['AlarmName']}" for a in c("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]]
-    found += [f"scalable target {t['ResourceId']}" for t in
-              c("application-autoscaling").describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
-              if f"/{prefix}" in t["ResourceId"]]
-    iam = c("iam")
-    found += [f"iam role {r['RoleName']}" for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(prefix)]
-    found += [f"iam user {u['UserName']}" for u in iam.list_users()["Users"]
-              if any(t["Key"] == "Project" and t["Value"] == project
-                     for t in iam.list_user_tags(UserName=u["UserName"])["Tags"])]
-    found += [f"iam group {g['GroupName']}" for g in iam.list_groups()["Groups"] if g["GroupName"].startswith(prefix)]
-    found += [f"iam policy {p['PolicyName']}" for p in iam.list_policies(Scope="Local")["Policies"]
-              if p["PolicyName"].startswith(prefix)]
-    return found
+    return find_leftovers(c, Owner(project=project, prefix=prefix))
+
+
+def find_account_resources(c: Clients, project: str) -> list[str]:
+    """What the account stack (bootstrap) of the project holds: its state bucket, people, GitHub roles and zones."""
+    return find_leftovers(c, Owner(project=project, prefix=project), ACCOUNT_LISTERS)
