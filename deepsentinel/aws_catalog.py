@@ -28,7 +28,10 @@ RDS_INSTANCE_FAMILIES = tuple(_RDS_SIZES)
 
 # x86_64 NVIDIA GPU instance types AWS Batch can run on the ECS_AL2_NVIDIA AMI, with (vCPUs, GPUs). Arm (g5g) and
 # AMD-GPU (g4ad) types are left out: that AMI is x86_64 with NVIDIA drivers. Source: "Amazon EC2 accelerated
-# computing instance specifications", https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html (checked 2026-11-24)
+# computing instance specifications", https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html (checked 2026-11-24).
+# P5 (H100): p5.4xlarge 16 vCPUs, 1 GPU, 256 GiB; p5.48xlarge 192 vCPUs, 8 GPUs, 2,048 GiB, as EC2's
+# DescribeInstanceTypes answers them (moto 5.2.5 ships those answers; tests/unit/test_aws_catalog.py compares every
+# row with them). p5e/p5en (H200) are not offered here.
 GPU_INSTANCE_TYPES: dict[str, tuple[int, int]] = {
     "g4dn.xlarge": (4, 1), "g4dn.2xlarge": (8, 1), "g4dn.4xlarge": (16, 1), "g4dn.8xlarge": (32, 1),
     "g4dn.12xlarge": (48, 4), "g4dn.16xlarge": (64, 1), "g4dn.metal": (96, 8),
@@ -40,7 +43,7 @@ GPU_INSTANCE_TYPES: dict[str, tuple[int, int]] = {
     "g6e.12xlarge": (48, 4), "g6e.16xlarge": (64, 1), "g6e.24xlarge": (96, 4), "g6e.48xlarge": (192, 8),
     "gr6.4xlarge": (16, 1), "gr6.8xlarge": (32, 1),
     "p3.2xlarge": (8, 1), "p3.8xlarge": (32, 4), "p3.16xlarge": (64, 8), "p3dn.24xlarge": (96, 8),
-    "p4d.24xlarge": (96, 8), "p4de.24xlarge": (96, 8), "p5.48xlarge": (192, 8),
+    "p4d.24xlarge": (96, 8), "p4de.24xlarge": (96, 8), "p5.4xlarge": (16, 1), "p5.48xlarge": (192, 8),
 }
 GPU_INSTANCE_FAMILIES = tuple(dict.fromkeys(t.split(".")[0] for t in GPU_INSTANCE_TYPES))
 

@@ -7,7 +7,10 @@ Documentation the expectations come from:
 * "Job timeouts" (https://docs.aws.amazon.com/batch/latest/userguide/job_timeouts.html): SIGTERM, SIGKILL if still
   running after 30 s; "If a job is terminated for exceeding the timeout duration, it isn't retried."
 * "Automated job retries" (https://docs.aws.amazon.com/batch/latest/userguide/job_retries.html): evaluateOnExit,
-  the first match decides, RETRY when none matches; onStatusReason "Host EC2*" for a reclaimed Spot instance.
+  the entries in order (its example's final "*" entry catches only what the earlier ones did not), RETRY when none
+  matches; EvaluateOnExit (API Reference, https://docs.aws.amazon.com/batch/latest/APIReference/API_EvaluateOnExit.html):
+  a trailing asterisk matches the start of a reason, so the job definition's onStatusReason "Host EC2*" (our rule for a
+  reclaimed Spot instance, not an example of either page) matches "Host EC2 (instance i-...) terminated.".
 * "Job state change events" (https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html): the event's
   envelope and detail fields.
 

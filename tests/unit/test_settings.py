@@ -82,7 +82,7 @@ def test_db_instance_class_must_be_offered_for_postgresql_16(db_class):
 def test_gpu_instance_types_must_be_x86_64_nvidia_types(itype):
     """AWS page: "Amazon EC2 accelerated computing instance specifications",
     https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html (g5g is Arm and g4ad has AMD GPUs, so neither
-    runs the x86_64 ECS_AL2_NVIDIA AMI; p5 comes only as 48xlarge)."""
+    runs the x86_64 ECS_AL2_NVIDIA AMI; p5 comes as 4xlarge and 48xlarge, so p5.xlarge does not exist)."""
     assert (f"gpu_instance_types: {itype!r} is not an x86_64 GPU instance type; allowed families: g4dn, g5, g6, g6e, "
             "gr6, p3, p3dn, p4d, p4de, p5 (e.g. g5.xlarge, g6.2xlarge)") in problems_of(
         overrides=[f"gpu_instance_types=g5.xlarge,{itype}"])

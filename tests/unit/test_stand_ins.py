@@ -54,9 +54,10 @@ USER_GUIDE_EXAMPLE = {"attempts": 3, "evaluateOnExit": [
 ])
 def test_the_user_guide_example_retries_agent_and_start_failures_and_exits_for_any_other_reason(
         exit_code, status_reason, container_reason, expected):
-    """The "Automated job retries" example (quoted above USER_GUIDE_EXAMPLE): the first two entries retry, "a final
-    entry that exits for any reason" ends every other failure. The AGENT case also matches the final "*" entry:
-    RETRY shows the first matching entry decides."""
+    """The "Automated job retries" example (quoted above USER_GUIDE_EXAMPLE): the first two entries retry; "For jobs
+    that don't match to exit, add a final entry that exits for any reason", so the final "*" entry ends only the
+    failures the earlier entries did not match. The AGENT case matches that final entry too and is still retried:
+    the entries are taken in order, the first match decides."""
     assert retry_action(USER_GUIDE_EXAMPLE, exit_code, status_reason, container_reason) == expected
 
 

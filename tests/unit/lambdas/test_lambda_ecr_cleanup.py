@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.ecr.models import ecr_backends
 
 from lambda_testkit import ACCOUNT_ID, REGION, count_calls, fail_call, load_handler
@@ -171,8 +172,9 @@ def test_deregistered_task_definition_no_longer_protects(env: Env, lambda_contex
 
 def test_unreadable_references_stop_the_run_before_any_deletion(env: Env, history: dict[str, str], lambda_context) -> None:
     fail_call(env.module.clients().ecs, "ListTaskDefinitions", code="AccessDeniedException")
-    with pytest.raises(Exception, match="AccessDenied"):
+    with pytest.raises(ClientError) as caught:
         env.module.handler({}, lambda_context)
+    assert caught.value.response["Error"]["Code"] == "AccessDeniedException"
     assert env.left("video-analysis") == set(history.values())
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import boto3
 import numpy as np
+import psutil
 import pytest
 
 from video_worker.detect import resolve_model_path
@@ -45,11 +47,30 @@ def test_worker_decode_samples_and_scales(videos: dict[str, Path]) -> None:
     assert ((img[..., 0] > 200) & (img[..., 2] < 60)).any()
 
 
+# decode_frames' own bound on ending early: it kills ffmpeg, waits for it and joins its stderr reader for at most 5 s.
+DECODE_STDERR_JOIN_SECONDS = 5
+
+
 def test_worker_decode_stops_ffmpeg_when_consumer_stops(videos: dict[str, Path]) -> None:
+    """A consumer that stops early (gen.close()) must not hang or leave a process behind: close returns within
+    decode_frames' own bound, the ffmpeg child is gone (killed and reaped: no child of this process is left that was
+    not there before), and its stderr reader thread has ended (its join did not run into the timeout)."""
+    me = psutil.Process()
+    children_before = {child.pid for child in me.children(recursive=True)}
+    threads_before = set(threading.enumerate())
     info = probe_video(videos["good"])
     gen = decode_frames(videos["good"], info, sample_fps=25, max_side=320)
     next(gen)
-    gen.close()  # must not hang or leave a process behind (finally kills ffmpeg)
+    (decoder,) = [child for child in me.children(recursive=True) if child.pid not in children_before]
+    assert decoder.name() == "ffmpeg"
+
+    closer = threading.Thread(target=gen.close)
+    closer.start()
+    closer.join(timeout=DECODE_STDERR_JOIN_SECONDS + 5)  # bounded, so a hang fails the test instead of stalling it
+    assert not closer.is_alive(), "gen.close() did not return"
+    assert {child.pid for child in me.children(recursive=True)} == children_before
+    assert not decoder.is_running()
+    assert set(threading.enumerate()) - threads_before == set()
 
 
 def test_worker_detector_batches(detector: Any, videos: dict[str, Path]) -> None:
