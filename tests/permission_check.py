@@ -1,0 +1,199 @@
+"""Decide recorded calls (tests/recorded_calls.py) with the synthesized policies, as AWS's evaluation logic does.
+
+For one role of a synthesized stack: its inline policies, the real documents of its attached AWS managed policies
+(moto's copy of them, pinned with moto; each carries its DefaultVersionId), its permissions boundary when it has
+one, and the policy of the resource the call touches (bucket, queue, topic, KMS key). Statements are matched by
+principalmapper (tests/unit/policy_eval.py: conditions as the IAM User Guide documents them). The order is the
+IAM User Guide's "Policy evaluation logic" for one account:
+
+- an explicit Deny in any of them wins;
+- KMS: the key policy must allow the principal itself, or name the account (which "enables IAM policies") and an
+  identity policy allows it ("Default key policy", KMS Developer Guide);
+- otherwise an Allow in an identity policy (within the boundary, when there is one) or a resource policy statement
+  naming the role allows it (same account: "either is enough");
+- else implicit deny.
+
+The decision names the statement that decided it; an implicit deny names the statements that would have allowed
+the request but for their Condition, if any. `unused_grants` is the least-privilege report: each Allow statement's
+actions that no allowed request used.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.recorded_calls import Authorization
+from tests.unit.policy_eval import ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, CaseInsensitiveDict, \
+    policy_has_matching_statement, resolve
+
+AWS_MANAGED_PREFIX = "arn:aws:iam::aws:policy/"
+_ACCOUNT_REFERENCE = re.compile(r"\$\{data\.aws_caller_identity\.[^}.]+\.account_id\}")
+
+
+def aws_managed_policy(arn: str) -> tuple[dict[str, Any], str]:
+    """The document and version id of an AWS managed policy, from moto's copy of AWS's managed policies."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    name = arn.removeprefix(AWS_MANAGED_PREFIX).rsplit("/", 1)[-1]
+    entry = json.loads(aws_managed_policies_data)[name]
+    return entry["Document"], entry["DefaultVersionId"]
+
+
+def resolved(document: str | dict[str, Any], references: dict[str, str], account: str) -> dict[str, Any]:
+    """A synthesized policy with the account and every `${...}` reference replaced by its deployed value."""
+    text = document if isinstance(document, str) else json.dumps(document)
+    return resolve(_ACCOUNT_REFERENCE.sub(account, text), references)
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str  # where it comes from: "inline <name>", "AWS managed <name> <version>", "bucket policy <bucket>", ...
+    document: dict[str, Any]
+
+    def statements(self) -> list[dict[str, Any]]:
+        statements = self.document["Statement"]
+        return statements if isinstance(statements, list) else [statements]
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str  # the role's name
+    arn: str
+    policies: tuple[Policy, ...]
+    boundary: Policy | None = None
+
+
+def role_identity(stack: dict[str, Any], role_name: str, references: dict[str, str], account: str) -> Identity:
+    """The role named `role_name` in a synthesized stack, with its inline and attached managed policies."""
+    resources = stack["resource"]
+    [(logical, role)] = [(n, c) for n, c in resources["aws_iam_role"].items() if c["name"] == role_name]
+    own = {f"${{aws_iam_role.{logical}.{attribute}}}" for attribute in ("id", "name")}
+    policies = [Policy(f"inline {c['name']}", resolved(c["policy"], references, account))
+                for c in resources.get("aws_iam_role_policy", {}).values() if c["role"] in own]
+    for attachment in resources.get("aws_iam_role_policy_attachment", {}).values():
+        if attachment["role"] in own:
+            arn = attachment["policy_arn"]
+            if not arn.startswith(AWS_MANAGED_PREFIX):
+                raise NotImplementedError(f"{role_name}: customer managed policy {arn} (resolve it from the stack)")
+            document, version = aws_managed_policy(arn)
+            policies.append(Policy(f"AWS managed {arn.removeprefix(AWS_MANAGED_PREFIX)} {version}", document))
+    boundary = None
+    if role.get("permissions_boundary"):
+        arn = resolve(json.dumps(role["permissions_boundary"]), references)
+        document, version = aws_managed_policy(arn) if arn.startswith(AWS_MANAGED_PREFIX) else (None, "")
+        if document is None:
+            raise NotImplementedError(f"{role_name}: boundary {arn} is not an AWS managed policy")
+        boundary = Policy(f"boundary {arn} {version}", document)
+    return Identity(role_name, f"arn:aws:iam::{account}:role/{role_name}", tuple(policies), boundary)
+
+
+@dataclass(frozen=True)
+class Decision:
+    authorization: Authorization
+    outcome: str  # ALLOW, EXPLICIT_DENY, IMPLICIT_DENY
+    deciding: tuple[str, ...]  # "<policy>: <Sid or statement number>" of the statements that decided
+    allowed_by: tuple[tuple[Policy, dict[str, Any]], ...] = field(default=(), repr=False)
+
+    def describe(self) -> str:
+        a = self.authorization
+        why = "; ".join(self.deciding) or "no statement allows it"
+        return (f"{a.call.identity} {self.outcome}: {a.action} on {a.resource} (call {a.call.service}."
+                f"{a.call.operation}) decided by {why}")
+
+
+def _label(policy: Policy, statement: dict[str, Any]) -> str:
+    return f"{policy.name}: {statement.get('Sid') or 'statement ' + str(policy.statements().index(statement) + 1)}"
+
+
+def _matches(statement: dict[str, Any], effect: str, authorization: Authorization, *,
+             ignore_condition: bool = False) -> bool:
+    if statement.get("Effect") != effect:
+        return False
+    single = {k: v for k, v in statement.items() if k not in ("Principal", "NotPrincipal")}
+    if ignore_condition:
+        single.pop("Condition", None)
+    return policy_has_matching_statement({"Statement": [single]}, effect, authorization.action,
+                                         authorization.resource, CaseInsensitiveDict(authorization.context))
+
+
+def _principal(statement: dict[str, Any], identity: Identity, account: str) -> str | None:
+    """'self' when the statement's Principal is the role (or anyone), 'account' when it is the account (which
+    delegates to identity policies), None when the statement is for someone else."""
+    principal = statement.get("Principal")
+    if principal == "*":
+        return "self"
+    values = principal.get("AWS", []) if isinstance(principal, dict) else []
+    values = [values] if isinstance(values, str) else values
+    if "*" in values or identity.arn in values:
+        return "self"
+    if f"arn:aws:iam::{account}:root" in values or account in values:
+        return "account"
+    return None
+
+
+def decide(authorization: Authorization, identity: Identity, resource_policy: Policy | None,
+           account: str) -> Decision:
+    identity_statements = [(p, s) for p in identity.policies for s in p.statements()]
+    boundary_statements = [(identity.boundary, s) for s in identity.boundary.statements()] if identity.boundary else []
+    resource_statements = [(resource_policy, s) for s in resource_policy.statements()
+                           if _principal(s, identity, account)] if resource_policy else []
+    denies = [(p, s) for p, s in [*identity_statements, *boundary_statements, *resource_statements]
+              if _matches(s, "Deny", authorization)]
+    if denies:
+        return Decision(authorization, EXPLICIT_DENY, tuple(_label(p, s) for p, s in denies))
+    identity_allows = [(p, s) for p, s in identity_statements if _matches(s, "Allow", authorization)]
+    if identity.boundary and not any(_matches(s, "Allow", authorization) for _, s in boundary_statements):
+        identity_allows = []
+    resource_allows = {kind: [(p, s) for p, s in resource_statements if _principal(s, identity, account) == kind
+                              and _matches(s, "Allow", authorization)] for kind in ("self", "account")}
+    is_key = authorization.action.lower().startswith("kms:")
+    if is_key:
+        allowed_by = resource_allows["self"] or (identity_allows if resource_allows["account"] else [])
+    else:
+        allowed_by = identity_allows + resource_allows["self"]
+    if allowed_by:
+        return Decision(authorization, ALLOW, tuple(_label(p, s) for p, s in allowed_by), tuple(allowed_by))
+    near = [(p, s) for p, s in [*identity_statements, *resource_statements]
+            if "Condition" in s and _matches(s, "Allow", authorization, ignore_condition=True)]
+    deciding = tuple(f"{_label(p, s)} (its Condition is not met)" for p, s in near)
+    if is_key and identity_allows and not resource_allows["account"]:
+        deciding += ("the key policy (it neither names the role nor lets IAM policies decide)",)
+    return Decision(authorization, IMPLICIT_DENY, deciding)
+
+
+def unused_grants(identity: Identity, decisions: Iterable[Decision]) -> dict[str, list[str]]:
+    """Per Allow statement of the identity's policies: its actions (as written) that no allowed request used."""
+    used: dict[int, set[str]] = {}
+    for decision in decisions:
+        for _, statement in decision.allowed_by:
+            used.setdefault(id(statement), set()).add(decision.authorization.action.lower())
+    report: dict[str, list[str]] = {}
+    for policy in identity.policies:
+        for statement in policy.statements():
+            if statement.get("Effect") != "Allow" or "Action" not in statement:
+                continue
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            seen = used.get(id(statement), set())
+            unused = [a for a in actions if not any(fnmatch.fnmatchcase(u, a.lower()) for u in seen)]
+            if unused:
+                report[_label(policy, statement)] = unused
+    return report
+
+
+def without_action(policy: Policy, action: str) -> Policy:
+    """`policy` with `action` removed from every statement (a statement left with none is dropped)."""
+    document = copy.deepcopy(policy.document)
+    kept = []
+    for statement in Policy(policy.name, document).statements():
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        statement["Action"] = [a for a in actions if a.lower() != action.lower()]
+        if statement["Action"]:
+            kept.append(statement)
+    document["Statement"] = kept
+    return Policy(policy.name, document)
