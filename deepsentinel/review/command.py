@@ -57,6 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "review") -> None
                         help="also exit 1 when a risk of this severity or worse is found")
     parser.add_argument("--synth-dir", type=Path, metavar="DIR",
                         help="keep head/ and base/ synthesized stacks here (default: a temp dir, removed)")
+    parser.add_argument("--least-privilege", type=Path, metavar="FILE",
+                        default=os.environ.get("LEAST_PRIVILEGE_REPORT") or None,
+                        help="add the recorded calls' least-privilege report (JSON written by "
+                             "tests/unit/test_recorded_calls.py) when the file exists (default: $LEAST_PRIVILEGE_REPORT)")
     parser.add_argument("--json", action="store_true",
                         help="print the report's data (changes, risks, cost, policy) as one JSON document on stdout "
                              "instead of the markdown (progress on stderr; --out still writes the markdown)")
@@ -217,8 +221,11 @@ def review(args: argparse.Namespace, workdir: Path) -> Outcome:
     base_costs = {n: estimate(n, d, prices, usage) for n, d in base_docs.items()}
     policy = None if baseline is None else evaluate({n: head_files[n] for n in head_docs}, head_docs, baseline)
     notes = [f"Base synthesized from {base_label}."] if base_process else []
+    least_privilege_file = getattr(args, "least_privilege", None)
+    least_privilege = (json.loads(Path(least_privilege_file).read_text())
+                       if least_privilege_file and Path(least_privilege_file).is_file() else None)
     result = Review(base_label, head_label, diffs, risks, costs, base_costs, prices, _display(Path(args.usage)),
-                    policy, notes)
+                    policy, notes, least_privilege)
     code = 1 if (policy is not None and not policy.ok) else 0
     if args.fail_on_risk and any(SEVERITY_ORDER[r.severity] <= SEVERITY_ORDER[args.fail_on_risk] for r in risks):
         code = 1

@@ -31,6 +31,8 @@ class Review:
     usage_path: str
     policy: PolicyResult | None  # None: policy skipped
     notes: list[str] = field(default_factory=list)
+    # tests/unit/test_recorded_calls.py's least-privilege report (identities -> unused grants); None: not given
+    least_privilege: dict[str, Any] | None = None
 
     @property
     def policy_failed(self) -> bool:
@@ -199,6 +201,22 @@ def policy_section(review: Review) -> list[str]:
     return out
 
 
+def least_privilege_section(review: Review) -> list[str]:
+    """Granted actions no recorded call used, per identity and statement (a report, never a failure)."""
+    identities = (review.least_privilege or {}).get("identities", {})
+    rows = [(identity, statement, actions) for identity, entry in sorted(identities.items())
+            for statement, actions in entry.get("unused_grants", {}).items()]
+    out = ["### Least privilege (granted, no recorded call used it)", ""]
+    if not rows:
+        return out + ["Every granted action was used by a recorded call."]
+    out += ["<details><summary>" + f"{len(rows)} statements with unused actions" + "</summary>", "",
+            "| identity | statement | unused actions |", "|---|---|---|"]
+    out += [f"| {i} | {s} | {', '.join(a)} |" for i, s, a in rows]
+    not_recorded = (review.least_privilege or {}).get("not_recorded", {})
+    out += ["", *[f"- not recorded: {who}: {why}" for who, why in not_recorded.items()], "", "</details>"]
+    return out
+
+
 def render(review: Review) -> str:
     lines = [f"## DeepSentinel plan review: `{review.base_label}` → `{review.head_label}`", ""]
     lines += headline(review) + [""]
@@ -206,6 +224,8 @@ def render(review: Review) -> str:
     lines += changes_section(review) + [""]
     lines += cost_section(review) + [""]
     lines += policy_section(review)
+    if review.least_privilege is not None:
+        lines += [""] + least_privilege_section(review)
     if review.notes:
         lines += ["", *[f"> {n}" for n in review.notes]]
     return "\n".join(lines).rstrip() + "\n"

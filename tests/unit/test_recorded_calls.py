@@ -290,3 +290,20 @@ def test_the_managed_policies_are_awss_documents_at_their_version() -> None:
     [statement] = document["Statement"]
     assert {"logs:CreateLogStream", "logs:PutLogEvents", "ec2:CreateNetworkInterface",
             "ec2:DeleteNetworkInterface"} <= set(statement["Action"]) and statement["Resource"] == "*"
+
+
+def test_the_review_shows_the_least_privilege_report(recorded: Recorded) -> None:
+    """The review artifact's section (deepsentinel/review/report.py) lists each identity's unused grants from the
+    report this module writes."""
+    from types import SimpleNamespace
+
+    from deepsentinel.review.report import least_privilege_section
+
+    role = "deepsentinel-dev-lambda-sqs-to-batch"
+    identity = recorded.identity(role)
+    report = {"identities": {role: {"unused_grants": unused_grants(identity, evaluate(recorded, role,
+                                                                                       identity=identity))}},
+              "not_recorded": NOT_RECORDED}
+    section = "\n".join(least_privilege_section(SimpleNamespace(least_privilege=report)))  # type: ignore[arg-type]
+    assert f"| {role} | inline lambda-sqs-to-batch: FindSubmittedJobs | batch:ListJobs |" in section
+    assert "not recorded: SQS event source mapping" in section
