@@ -136,8 +136,8 @@ def _secret(call: Call, where: Where) -> list[str]:
 
 def _job_submission(call: Call, where: Where) -> list[str]:
     """SubmitJob is authorized on the job queue and on the job definition ("Resource: job-definition, job-queue",
-    Service Authorization Reference, AWS Batch); the API takes names or ARNs, a definition without revision is
-    its latest (an ARN with `:<revision>`, which we cannot know without a call: `:*` stands for it)."""
+    Service Authorization Reference, AWS Batch); the API takes names or ARNs. A definition named without a
+    revision runs its latest; the authorized ARN carries a revision, which is 1 on a fresh deployment (as here)."""
     def full(value: str, kind: str) -> str:
         return value if value.startswith("arn:") else f"arn:aws:batch:{call.region}:{where.account}:{kind}/{value}"
 
