@@ -24,6 +24,8 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ class MotoException:
     resource: str
     cause: str
     mechanism: str
+    patch: str | None = None  # its LOCAL_PATCHES entry (None: a moto setting, MOTO_SETTINGS)
 
 
 # What this project changes in moto 5.2.5, and why. Keep in step with configure_moto() and the README.
@@ -50,6 +53,7 @@ MOTO_EXCEPTIONS = (
         "response patch in the local server: the three tag actions, tags kept per scalable-target ARN "
         "(RegisterScalableTarget's Tags included); the provider's max_retries is 3 in local mode so any other "
         "unimplemented action fails in seconds instead of hanging",
+        patch="application_autoscaling_tags",
     ),
     MotoException(
         "aws_iam_*_policy_attachment of AWS managed policies",
@@ -63,24 +67,28 @@ MOTO_EXCEPTIONS = (
         "user with force_destroy: HTTP 500, destroy fails",
         "response patch in the local server: ListServiceSpecificCredentials answers an empty list (moto cannot "
         "create such credentials, so empty is the true answer) and NoSuchEntity for an unknown user",
+        patch="iam_service_specific_credentials",
     ),
     MotoException(
         "aws_db_parameter_group (second plan)",
         "moto's DescribeDBParameters returns parameters without Source; with parameters in the config the provider "
         "keeps only those whose Source is user (or that the config names with a Source): every refresh drops them",
         "response patch: parameters moto reports (only user-set ones exist in moto) carry Source=user",
+        patch="rds_parameter_source",
     ),
     MotoException(
         "aws_ecs_service (second plan)",
         "moto's CreateService ignores healthCheckGracePeriodSeconds and availabilityZoneRebalancing, so the refresh "
         "reads 0 and empty (its UpdateService keeps them)",
         "response patch: CreateService stores both fields on the service",
+        patch="ecs_service_fields",
     ),
     MotoException(
         "aws_launch_template (second plan)",
         "moto copies CreateLaunchTemplate's TagSpecifications (ResourceType launch-template: the template's own "
         "tags) into version 1's LaunchTemplateData; the refresh reads a tag_specifications block nobody configured",
         "response patch: version data keeps only its own (non launch-template) tag specifications",
+        patch="launch_template_data_tags",
     ),
     MotoException(
         "aws_vpc_security_group_ingress/egress_rule (second plan)",
@@ -88,19 +96,23 @@ MOTO_EXCEPTIONS = (
         "response patch: the description of a group-referencing rule comes from its group pair. Also "
         "skip_requesting_account_id is off in local mode (moto's STS answers), or the provider reads "
         "'<account>/sg-...' for every same-account reference",
+        patch="security_group_rule_descriptions",
     ),
     MotoException(
         "aws_sqs_queue redrive_policy (second plan)",
         "moto answers RedrivePolicy with json.dumps spacing; AWS answers compact JSON, which is what the provider "
         "normalizes the configuration to: a whitespace-only diff on every plan",
         "response patch: RedrivePolicy is answered as compact JSON",
+        patch="sqs_redrive_policy_json",
     ),
     MotoException(
         "aws_appautoscaling_policy (destroy)",
         "moto answers DeleteScalingPolicy for a policy that is already gone with ValidationException; AWS answers "
         "ObjectNotFoundException, which the provider takes as deleted. Seen once in a local destroy: a delete whose "
         "answer was lost under load was retried and failed the destroy after 60 s",
-        "response patch: a missing policy answers ObjectNotFoundException, as AWS does",
+        "response patch: a missing policy answers ObjectNotFoundException, as AWS does (an invalid namespace stays "
+        "a ValidationException)",
+        patch="scaling_policy_not_found",
     ),
     MotoException(
         "Batch jobs (smoke and pipeline checks)",
@@ -109,7 +121,9 @@ MOTO_EXCEPTIONS = (
         "to RUNNABLE, where it waits until capacity runs it (AWS Batch User Guide, 'Job states')",
         "moto setting batch.use_docker=false, and a submitted job waits in RUNNABLE (PENDING with dependsOn, "
         "which nothing here resolves) until a runner (the smoke command's Batch stand-in) reports each state "
-        "and attempt through the local-only endpoint /moto-api/deepsentinel/batch-job-outcome",
+        "and attempt through the local-only endpoint /moto-api/deepsentinel/batch-job-outcome; CancelJob or "
+        "TerminateJob of a waiting job fails it at once, as on AWS (moto left it waiting)",
+        patch="batch_jobs_wait_for_a_runner",
     ),
     MotoException(
         "S3 object requests on buckets with the TLS-only policy",
@@ -117,16 +131,19 @@ MOTO_EXCEPTIONS = (
         "request (AWS sets the key on every request, true over HTTPS), so every PutObject/GetObject answers 403",
         "response patch: statements that apply only to aws:SecureTransport=false are skipped (the local HTTP "
         "endpoint stands in for S3's HTTPS one)",
+        patch="s3_policy_secure_transport",
     ),
     MotoException(
         "aws_lambda_function.dead_letter_config (second plan)",
         "moto ignores a function's DeadLetterConfig: it is neither stored nor answered by GetFunction",
         "response patch: the config is stored at create/update and answered as AWS does",
+        patch="lambda_dead_letter_config",
     ),
     MotoException(
         "aws_s3_bucket_notification with eventbridge (second plan)",
         "moto stores EventBridgeConfiguration but leaves it out of GetBucketNotificationConfiguration",
         "response patch: the answer carries <EventBridgeConfiguration/> when it is set",
+        patch="s3_eventbridge_notification",
     ),
     MotoException(
         "EventBridge input transformers of S3 events at run time (the Jobs API's upload rule)",
@@ -136,6 +153,7 @@ MOTO_EXCEPTIONS = (
         "response patch: S3 events go through the targets' input transformers, and placeholders are filled as AWS "
         "documents (outside quotes the JSON value, inside quotes its text); a target without a transformer gets "
         "the event unchanged",
+        patch="eventbridge_input_transformer",
     ),
     MotoException(
         "aws_budgets_budget",
@@ -145,6 +163,7 @@ MOTO_EXCEPTIONS = (
         "response patch: a notification's subscribers are answered from what CreateBudget/CreateNotification stored "
         "(NotFoundException for an unknown one), and tags are kept per budget ARN (CreateBudget's ResourceTags "
         "included, dropped with the budget)",
+        patch="budgets_subscribers_and_tags",
     ),
     MotoException(
         "aws_lambda_event_source_mapping (SQS) at run time",
@@ -153,40 +172,70 @@ MOTO_EXCEPTIONS = (
         "two deliveries, not maxReceiveCount=3)",
         "response patch: moto does not poll for mappings; the smoke command's mapping stand-in receives with the "
         "deployed batch size and runs the deployed code, as the real mapping would",
+        patch="sqs_no_builtin_lambda_polling",
     ),
 )
 
 
 # --- patches (run inside the server process) -------------------------------------------------------------
 
-_configured = False
+# moto's own settings in the local server: no Docker engine here; AWS managed policies exist on AWS.
+MOTO_SETTINGS: dict[str, dict[str, Any]] = {"batch": {"use_docker": False}, "iam": {"load_aws_managed_policies": True}}
+
+_MISSING = object()
+_applied: dict[str, list[tuple[Any, str, Any]]] = {}  # applied patch -> what it replaced: (owner, name, original)
+_recording: list[tuple[Any, str, Any]] = []
 
 
 def configure_moto() -> None:
-    """Settings and response patches of the local server; idempotent (the patches wrap moto's methods once)."""
-    global _configured
-    if _configured:
-        return
+    """Settings and response patches of the local server; idempotent (each patch wraps moto's methods once)."""
     from moto.core.config import default_user_config
 
-    default_user_config["batch"] = {"use_docker": False}
-    default_user_config["iam"] = {"load_aws_managed_policies": True}
-    _patch_application_autoscaling_tags()
-    _patch_iam_service_specific_credentials()
-    _patch_rds_parameter_source()
-    _patch_ecs_service_fields()
-    _patch_launch_template_data_tags()
-    _patch_security_group_rule_descriptions()
-    _patch_sqs_redrive_policy_json()
-    _patch_scaling_policy_not_found()
-    _patch_batch_jobs_wait_for_a_runner()
-    _patch_s3_policy_secure_transport()
-    _patch_lambda_dead_letter_config()
-    _patch_s3_eventbridge_notification()
-    _patch_sqs_no_builtin_lambda_polling()
-    _patch_eventbridge_input_transformer()
-    _patch_budgets_subscribers_and_tags()
-    _configured = True
+    default_user_config.update({section: dict(values) for section, values in MOTO_SETTINGS.items()})
+    for name in LOCAL_PATCHES:
+        apply_patch(name)
+
+
+def apply_patch(name: str) -> None:
+    """One of LOCAL_PATCHES, applied once; what it replaces is remembered for undo_patch."""
+    if name in _applied:
+        return
+    _recording.clear()
+    LOCAL_PATCHES[name]()
+    _applied[name] = list(_recording)
+    _recording.clear()
+
+
+def undo_patch(name: str) -> None:
+    """moto as released again where `name` changed it (the patch tests run each check without the patch)."""
+    for owner, attribute, original in reversed(_applied.pop(name, [])):
+        if isinstance(owner, dict):
+            owner.pop(attribute, None) if original is _MISSING else owner.update({attribute: original})
+        elif original is _MISSING:
+            delattr(owner, attribute)
+        else:
+            setattr(owner, attribute, original)
+
+
+@contextmanager
+def patch_state(name: str, applied: bool) -> Iterator[None]:
+    """moto with one patch applied (or undone) for the duration; as it was afterwards."""
+    was_applied = name in _applied
+    (apply_patch if applied else undo_patch)(name)
+    try:
+        yield
+    finally:
+        (apply_patch if was_applied else undo_patch)(name)
+
+
+def _replace(owner: Any, name: str, value: Any) -> None:
+    """`owner.name = value` (`owner[name]` for a dict), recorded so that undo_patch can put the original back."""
+    if isinstance(owner, dict):
+        _recording.append((owner, name, owner.get(name, _MISSING)))
+        owner[name] = value
+    else:  # the class's own attribute: an inherited one is restored by deleting the replacement
+        _recording.append((owner, name, vars(owner).get(name, _MISSING)))
+        setattr(owner, name, value)
 
 
 def _patch_application_autoscaling_tags() -> None:
@@ -229,11 +278,11 @@ def _patch_application_autoscaling_tags() -> None:
             tags.pop(key, None)
         return json.dumps({})
 
-    cls.register_scalable_target = register_scalable_target
-    cls.list_tags_for_resource = list_tags_for_resource
-    cls.tag_resource = tag_resource
-    cls.untag_resource = untag_resource
-    models.ApplicationAutoscalingBackend.deregister_scalable_target = deregister_scalable_target
+    _replace(cls, "register_scalable_target", register_scalable_target)
+    _replace(cls, "list_tags_for_resource", list_tags_for_resource)
+    _replace(cls, "tag_resource", tag_resource)
+    _replace(cls, "untag_resource", untag_resource)
+    _replace(models.ApplicationAutoscalingBackend, "deregister_scalable_target", deregister_scalable_target)
 
 
 def _patch_iam_service_specific_credentials() -> None:
@@ -248,7 +297,7 @@ def _patch_iam_service_specific_credentials() -> None:
         self.backend.get_user(self._get_param("UserName"))  # NoSuchEntity for an unknown user, as AWS does
         return ActionResult({"ServiceSpecificCredentials": []})  # moto cannot create any
 
-    cls.list_service_specific_credentials = list_service_specific_credentials
+    _replace(cls, "list_service_specific_credentials", list_service_specific_credentials)
 
 
 def _patch_rds_parameter_source() -> None:
@@ -264,7 +313,7 @@ def _patch_rds_parameter_source() -> None:
         parameters = [{**p, "Source": p.get("Source") or "user"} for p in result.result["Parameters"]]
         return ActionResult({**result.result, "Parameters": parameters})
 
-    cls.describe_db_parameters = describe_db_parameters
+    _replace(cls, "describe_db_parameters", describe_db_parameters)
 
 
 ECS_SERVICE_FIELDS = ("healthCheckGracePeriodSeconds", "availabilityZoneRebalancing")
@@ -286,7 +335,7 @@ def _patch_ecs_service_fields() -> None:
                 setattr(service, xform_name(key), value)
         return result
 
-    cls.create_service = create_service
+    _replace(cls, "create_service", create_service)
 
 
 def _patch_launch_template_data_tags() -> None:
@@ -302,7 +351,7 @@ def _patch_launch_template_data_tags() -> None:
         data = {k: v for k, v in data.items() if k != "TagSpecifications"} | ({"TagSpecifications": own} if own else {})
         original_init(self, template, number, data, *args, **kwargs)
 
-    cls.__init__ = __init__
+    _replace(cls, "__init__", __init__)
 
 
 def _patch_security_group_rule_descriptions() -> None:
@@ -314,7 +363,7 @@ def _patch_security_group_rule_descriptions() -> None:
         # a rule that references a group keeps its description in the group pair, not in an IP range
         return self.ip_range.get("Description") or (self.source_group or {}).get("Description")
 
-    cls.description = property(description)
+    _replace(cls, "description", property(description))
 
 
 def _patch_sqs_redrive_policy_json() -> None:
@@ -329,25 +378,29 @@ def _patch_sqs_redrive_policy_json() -> None:
             result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
         return result
 
-    cls.attributes = property(attributes)
+    _replace(cls, "attributes", property(attributes))
 
 
 def _patch_scaling_policy_not_found() -> None:
+    import botocore.session
     from moto.applicationautoscaling import models
     from moto.core.exceptions import JsonRESTError
 
     cls = models.ApplicationAutoscalingBackend
     original = cls.delete_scaling_policy
+    # AWS validates the namespace first (ValidationException, as moto answers); only a valid one can be not found
+    namespaces = set(botocore.session.get_session().get_service_model("application-autoscaling")
+                     .shape_for("ServiceNamespace").enum)
 
     def delete_scaling_policy(self: Any, policy_name: str, service_namespace: str, resource_id: str,
                               scalable_dimension: str) -> None:
         key = models.FakeApplicationAutoscalingPolicy.formulate_key(service_namespace, resource_id,
                                                                     scalable_dimension, policy_name)
-        if key not in self.policies:  # AWS's error for a missing policy; the provider treats it as deleted
+        if key not in self.policies and service_namespace in namespaces:  # the provider takes it as deleted
             raise JsonRESTError("ObjectNotFoundException", f"No scaling policy found: {policy_name}")
         original(self, policy_name, service_namespace, resource_id, scalable_dimension)
 
-    cls.delete_scaling_policy = delete_scaling_policy
+    _replace(cls, "delete_scaling_policy", delete_scaling_policy)
 
 
 def _patch_s3_policy_secure_transport() -> None:
@@ -368,7 +421,7 @@ def _patch_s3_policy_secure_transport() -> None:
         document["Statement"] = [s for s in statements if not insecure_transport_only(s)]
         return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
 
-    models.FakeBucket.get_permission = get_permission
+    _replace(models.FakeBucket, "get_permission", get_permission)
 
 
 def _patch_lambda_dead_letter_config() -> None:
@@ -392,7 +445,9 @@ def _patch_lambda_dead_letter_config() -> None:
             config["DeadLetterConfig"] = {"TargetArn": self.dead_letter_config["TargetArn"]}
         return config
 
-    cls.__init__, cls.update_configuration, cls.get_configuration = __init__, update_configuration, get_configuration
+    _replace(cls, "__init__", __init__)
+    _replace(cls, "update_configuration", update_configuration)
+    _replace(cls, "get_configuration", get_configuration)
 
 
 def _patch_s3_eventbridge_notification() -> None:
@@ -415,7 +470,7 @@ def _patch_s3_eventbridge_notification() -> None:
                     b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' + element + b"</NotificationConfiguration>")
         return status, headers, body
 
-    responses.S3Response.get_bucket_notification = get_bucket_notification
+    _replace(responses.S3Response, "get_bucket_notification", get_bucket_notification)
 
 
 def _patch_sqs_no_builtin_lambda_polling() -> None:
@@ -424,7 +479,7 @@ def _patch_sqs_no_builtin_lambda_polling() -> None:
     # moto receives a queue's messages for its event source mappings on every SendMessage and invokes the
     # function (which cannot run here), counting a receive AWS would not have made; the mapping's stand-in
     # (deepsentinel.stand_in) is the only consumer. Registrations go to a throwaway dict.
-    models.Queue.lambda_event_source_mappings = property(lambda self: {}, lambda self, value: None)
+    _replace(models.Queue, "lambda_event_source_mappings", property(lambda self: {}, lambda self, value: None))
 
 
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
@@ -472,8 +527,6 @@ def _patch_eventbridge_input_transformer() -> None:
     from moto.events import models, utils
 
     cls = models.Rule
-    if getattr(cls, "deepsentinel_transforms_s3_events", False):
-        return
     original_send = cls.send_to_targets
 
     def parse(input_template: str | None, input_paths_map: dict[str, Any], event: dict[str, Any]) -> Any:
@@ -489,9 +542,8 @@ def _patch_eventbridge_input_transformer() -> None:
             transform_input = True
         original_send(self, original_event, transform_input)
 
-    utils.EventTemplateParser.parse = staticmethod(parse)
-    cls.send_to_targets = send_to_targets
-    cls.deepsentinel_transforms_s3_events = True
+    _replace(utils.EventTemplateParser, "parse", staticmethod(parse))
+    _replace(cls, "send_to_targets", send_to_targets)
 
 
 BATCH_JOB_OUTCOME_PATH = "/moto-api/deepsentinel/batch-job-outcome"
@@ -503,6 +555,7 @@ def _patch_batch_jobs_wait_for_a_runner() -> None:
     reports each state and attempt through BATCH_JOB_OUTCOME_PATH, and DescribeJobs answers it as Batch would."""
     from datetime import datetime
 
+    from moto.batch import models as batch_models
     from moto.batch.utils import JobStatus
     from moto.batch_simple import models
     from moto.moto_api._internal import urls
@@ -536,8 +589,16 @@ def _patch_batch_jobs_wait_for_a_runner() -> None:
         job.status = body["status"]
         return 200, {}, json.dumps(job.describe())
 
-    models.BatchSimpleBackend._mark_job_as_finished = wait_for_capacity
-    urls.url_paths["{0}" + BATCH_JOB_OUTCOME_PATH] = job_outcome
+    original_terminate = batch_models.Job.terminate
+
+    def terminate(self: Any, reason: str) -> None:
+        original_terminate(self, reason)  # moto only flags the job for its (here never started) thread
+        if self.status in (JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE):  # "CancelJob": FAILED
+            self.job_stopped, self.job_stopped_at, self.status = True, datetime.now(), JobStatus.FAILED.value
+
+    _replace(models.BatchSimpleBackend, "_mark_job_as_finished", wait_for_capacity)
+    _replace(urls.url_paths, "{0}" + BATCH_JOB_OUTCOME_PATH, job_outcome)
+    _replace(batch_models.Job, "terminate", terminate)
 
 
 def _budget_arn(account_id: str, budget_name: str) -> str:
@@ -603,10 +664,21 @@ def _patch_budgets_subscribers_and_tags() -> None:
             tags.pop(key, None)
         return json.dumps({})
 
-    cls.create_budget, cls.delete_budget = create_budget, delete_budget
-    cls.describe_subscribers_for_notification = describe_subscribers_for_notification
-    cls.list_tags_for_resource, cls.tag_resource, cls.untag_resource = (list_tags_for_resource, tag_resource,
-                                                                         untag_resource)
+    for name, method in (("create_budget", create_budget), ("delete_budget", delete_budget),
+                         ("describe_subscribers_for_notification", describe_subscribers_for_notification),
+                         ("list_tags_for_resource", list_tags_for_resource), ("tag_resource", tag_resource),
+                         ("untag_resource", untag_resource)):
+        _replace(cls, name, method)
+
+
+# Every patch by name (MotoException.patch); configure_moto applies them in this order.
+LOCAL_PATCHES: dict[str, Callable[[], None]] = {patch.__name__.removeprefix("_patch_"): patch for patch in (
+    _patch_application_autoscaling_tags, _patch_iam_service_specific_credentials, _patch_rds_parameter_source,
+    _patch_ecs_service_fields, _patch_launch_template_data_tags, _patch_security_group_rule_descriptions,
+    _patch_sqs_redrive_policy_json, _patch_scaling_policy_not_found, _patch_batch_jobs_wait_for_a_runner,
+    _patch_s3_policy_secure_transport, _patch_lambda_dead_letter_config, _patch_s3_eventbridge_notification,
+    _patch_sqs_no_builtin_lambda_polling, _patch_eventbridge_input_transformer, _patch_budgets_subscribers_and_tags,
+)}
 
 
 # --- server ----------------------------------------------------------------------------------------------
