@@ -185,15 +185,33 @@ MOTO_SETTINGS: dict[str, dict[str, Any]] = {"batch": {"use_docker": False}, "iam
 _MISSING = object()
 _applied: dict[str, list[tuple[Any, str, Any]]] = {}  # applied patch -> what it replaced: (owner, name, original)
 _recording: list[tuple[Any, str, Any]] = []
+_settings_before: dict[str, Any] | None = None  # moto's settings before configure_moto, for unconfigure_moto
 
 
 def configure_moto() -> None:
     """Settings and response patches of the local server; idempotent (each patch wraps moto's methods once)."""
     from moto.core.config import default_user_config
 
+    global _settings_before
+    if _settings_before is None:
+        _settings_before = {section: default_user_config.get(section, _MISSING) for section in MOTO_SETTINGS}
     default_user_config.update({section: dict(values) for section, values in MOTO_SETTINGS.items()})
     for name in LOCAL_PATCHES:
         apply_patch(name)
+
+
+def unconfigure_moto() -> None:
+    """moto as released again: every patch undone and the settings back to moto's defaults. Tests that ran a server
+    in their own process call it, so later in-process `mock_aws` tests of the same worker see moto unpatched (with
+    `load_aws_managed_policies` left on, every `mock_aws` exit rebuilds IAM with all managed policies: minutes)."""
+    from moto.core.config import default_user_config
+
+    global _settings_before
+    for name in list(_applied):
+        undo_patch(name)
+    for section, before in (_settings_before or {}).items():
+        default_user_config.pop(section, None) if before is _MISSING else default_user_config.update({section: before})
+    _settings_before = None
 
 
 def apply_patch(name: str) -> None:

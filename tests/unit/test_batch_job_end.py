@@ -68,11 +68,12 @@ WORKER_MESSAGE_FIELDS = {"video_id", "status", "s3_key", "events", "detections",
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    from deepsentinel.local_aws import start_in_process
+    from deepsentinel.local_aws import start_in_process, unconfigure_moto
 
     server, endpoint_url = start_in_process()
     yield endpoint_url
     server.stop()
+    unconfigure_moto()  # later in-process mock_aws tests of this worker see moto unpatched
 
 
 @pytest.fixture(scope="module")

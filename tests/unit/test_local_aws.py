@@ -6,7 +6,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from deepsentinel.local_aws import start_in_process
+from deepsentinel.local_aws import start_in_process, unconfigure_moto
 
 
 @pytest.fixture(scope="module")
@@ -14,6 +14,7 @@ def endpoint():
     server, endpoint_url = start_in_process()
     yield endpoint_url
     server.stop()
+    unconfigure_moto()  # later in-process mock_aws tests of this worker see moto unpatched
 
 
 def test_deleting_a_missing_scaling_policy_answers_object_not_found(endpoint):
@@ -179,3 +180,26 @@ def test_s3_events_reach_sqs_targets_through_their_input_transformers(endpoint):
     event = json.loads(whole["Body"])
     assert event["source"] == "aws.s3" and event["detail"]["object"]["key"] == "jobs-api-0001"
     assert "ingestion-time" not in event
+
+
+def test_unconfigure_puts_moto_back_as_released():
+    """A server run in the test process must not leave its patches behind for the worker's later mock_aws tests."""
+    from moto.core.config import default_user_config
+    from moto.sqs.models import Queue
+
+    from deepsentinel import local_aws
+
+    configured_before = bool(local_aws._applied)  # this module's server fixture may be up
+    local_aws.unconfigure_moto()
+    try:
+        released_iam, released_attributes = dict(default_user_config["iam"]), Queue.attributes
+        assert released_iam["load_aws_managed_policies"] is False
+        local_aws.configure_moto()
+        assert default_user_config["iam"]["load_aws_managed_policies"] is True
+        assert Queue.attributes is not released_attributes  # the RedrivePolicy JSON patch
+        local_aws.unconfigure_moto()
+        assert default_user_config["iam"] == released_iam and Queue.attributes is released_attributes
+        assert local_aws._applied == {}
+    finally:
+        if configured_before:
+            local_aws.configure_moto()
