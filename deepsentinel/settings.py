@@ -260,9 +260,9 @@ class PlatformSettings:
 
 DEFAULTS: dict[str, PlatformSettings] = {
     # dev has no domain of its own; its database is stopped 20:00-08:45 KST (db_night_stop), and RDS takes no
-    # automated backup of a stopped instance, so its windows are at 12:00 and 12:30 KST.
+    # automated backup of a stopped instance, so its windows are at 12:00 and 13:00 KST.
     "dev": PlatformSettings(environment="dev", allow_plain_http=True, db_backup_window="03:00-03:30",
-                            db_maintenance_window="wed:03:30-wed:04:00"),
+                            db_maintenance_window="wed:04:00-wed:04:30"),
     "prod": PlatformSettings(
         environment="prod",
         domain_name="deepsentinel.cloud",  # the seed's domain: zone, certificate, HTTPS, HTTP redirect
@@ -603,7 +603,12 @@ def _db_window_problems(s: PlatformSettings) -> list[str]:
     # Minutes of the week (UTC) each window covers: the daily backup on every day.
     backup_minutes = {(day * 1440 + b_start + i) % _WEEK_MINUTES for day in range(7) for i in range(b_length)}
     maintenance_minutes = {(m_start + i) % _WEEK_MINUTES for i in range(m_length)}
-    if backup_minutes & maintenance_minutes:
+    # Windows that only touch (one ends as the other starts) count as a conflict too: the local server refuses them
+    # ("must not overlap"), and RDS's own wording ("must not conflict") gives no reason to expect otherwise.
+    daily = [day * 1440 for day in range(7)]
+    touching = (m_start % _WEEK_MINUTES in {(d + b_end) % _WEEK_MINUTES for d in daily}
+                or m_end % _WEEK_MINUTES in {(d + b_start) % _WEEK_MINUTES for d in daily})
+    if backup_minutes & maintenance_minutes or touching:
         problems.append(f"db_backup_window: {s.db_backup_window} overlaps db_maintenance_window "
                         f"{s.db_maintenance_window}; RDS requires them apart")
     running = _running_minutes_utc(s) if s.db_night_stop else None

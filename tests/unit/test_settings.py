@@ -246,7 +246,7 @@ def test_database_windows_fall_in_the_hours_the_night_stop_lets_it_run():
     not overlap ("Backup window"; "Maintaining a DB instance"). Dev stops its database 20:00-08:45 KST, so its
     windows are at noon KST; prod (no night stop) keeps 02:00 KST."""
     dev, prod = load_settings("dev"), load_settings("prod")
-    assert (dev.db_backup_window, dev.db_maintenance_window) == ("03:00-03:30", "wed:03:30-wed:04:00")
+    assert (dev.db_backup_window, dev.db_maintenance_window) == ("03:00-03:30", "wed:04:00-wed:04:30")
     assert (prod.db_backup_window, prod.db_maintenance_window) == ("17:00-18:00", "sun:18:30-sun:19:30")
     # 02:00 KST (17:00 UTC) is inside dev's stop: refused, with the running hours named.
     assert ("db_backup_window: 17:00-18:00 UTC falls while db_night_stop has the instance stopped (it runs "
@@ -262,5 +262,10 @@ def test_database_windows_fall_in_the_hours_the_night_stop_lets_it_run():
     assert "shorter than RDS's minimum of 30 minutes" in problems_of("prod", overrides=["db_backup_window=17:00-17:20"])
     assert "overlaps db_maintenance_window" in problems_of(
         "prod", overrides=["db_backup_window=18:00-19:00", "db_maintenance_window=sun:18:30-sun:19:30"])
+    # Windows that only touch are refused as well (the local server's CreateDBInstance refuses them).
+    assert "overlaps db_maintenance_window" in problems_of(
+        "prod", overrides=["db_backup_window=18:00-18:30", "db_maintenance_window=sun:18:30-sun:19:30"])
+    assert "overlaps db_maintenance_window" in problems_of(
+        "prod", overrides=["db_backup_window=19:30-20:00", "db_maintenance_window=sun:18:30-sun:19:30"])
     assert "must be hh24:mi-hh24:mi in UTC" in problems_of("prod", overrides=["db_backup_window=2am"])
     assert "must be ddd:hh24:mi-ddd:hh24:mi" in problems_of("prod", overrides=["db_maintenance_window=sunday"])

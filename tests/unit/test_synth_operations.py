@@ -289,7 +289,7 @@ def test_operations_defaults_differ_by_environment():
         load_settings("prod", overrides=["night_scale_down=true", "db_night_stop=true"])
     assert load_settings("prod", overrides=["night_scale_down=true", "db_night_stop=true",
                                             "db_backup_window=03:00-03:30",
-                                            "db_maintenance_window=wed:03:30-wed:04:00"]).db_night_stop
+                                            "db_maintenance_window=wed:04:00-wed:04:30"]).db_night_stop
 
 
 # --- the database's night stop --------------------------------------------------------------------------

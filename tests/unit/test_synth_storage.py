@@ -60,7 +60,7 @@ def test_rds_postgres16_encrypted_backed_up_in_private_subnets(platform):
     assert (db["allocated_storage"], db["max_allocated_storage"]) == (20, 100)
     assert db["backup_retention_period"] == 7 and db["publicly_accessible"] is False
     # In the hours the night stop lets dev's instance run (settings: test_database_windows_fall_in_the_hours...).
-    assert (db["backup_window"], db["maintenance_window"]) == ("03:00-03:30", "wed:03:30-wed:04:00")
+    assert (db["backup_window"], db["maintenance_window"]) == ("03:00-03:30", "wed:04:00-wed:04:30")
     assert db["manage_master_user_password"] is True and "password" not in db
     subnet_group_name, subnet_group = only(doc, "aws_db_subnet_group")
     assert db["db_subnet_group_name"] == ref("aws_db_subnet_group", subnet_group_name, "name")
