@@ -714,6 +714,10 @@ def start_in_process(port: int = 0) -> Any:
     configure_moto()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
+    from deepsentinel import request_log
+
+    if os.environ.get(request_log.LOG_VARIABLE):  # opt-in: who called what (deepsentinel/request_log.py)
+        request_log.install(server, Path(os.environ[request_log.LOG_VARIABLE]))
     host, bound = server.get_host_and_port()
     return server, f"http://{host}:{bound}"
 

