@@ -96,7 +96,7 @@ class Iam(Construct):
         batch_job, _ = self._role("batch-job", "ecs-tasks.amazonaws.com", statements=[
             allow(["s3:GetObject"], [f"{buckets['raw-videos']}/*", f"{buckets['analysis-models']}/*"], "ReadInputs"),
             # Without ListBucket, S3 answers a missing key with 403 AccessDenied instead of 404 NoSuchKey.
-            allow(["s3:ListBucket"], [buckets["raw-videos"]], "TellMissingInputs"),
+            allow(["s3:ListBucket"], [buckets["raw-videos"], buckets["analysis-models"]], "TellMissingInputs"),
             allow(["s3:PutObject"], [f"{buckets['highlights']}/*", f"{buckets['thumbnails']}/*"], "WriteResults"),
             allow(["secretsmanager:GetSecretValue"], [props.db_secret_arn], "ReadDbSecret"),
             allow(["sns:Publish"], [arn("sns", n.video_events_topic)], "NotifyVideoEvents"), use_key])

@@ -49,3 +49,25 @@ def test_groups_and_users_and_no_ci_user(platform):
     users = {u["name"] for u in of_type(account, "aws_iam_user").values()}
     assert users == {"alice", "bob", "carol"}
     assert of_type(account, "aws_iam_user_policy") == {} and of_type(account, "aws_iam_user_policy_attachment") == {}
+
+
+def test_the_worker_can_tell_a_missing_model_from_a_forbidden_one(platform):
+    """S3 answers a GetObject of a missing key with 404 NoSuchKey only to a caller allowed s3:ListBucket on the
+    bucket, else with 403 AccessDenied ("GetObject", Amazon S3 API Reference, Permissions). The worker's ModelMissing
+    says to run `deepsentinel model publish` on a 404, so the job role may list the models bucket (and the raw one),
+    evaluated with principalmapper; it may not list the others."""
+    from tests.unit.policy_eval import ALLOW, IMPLICIT_DENY, identity_decision, resolve
+    from tests.unit.synth_helpers import named, of_type
+
+    references = {}
+    for name, bucket in of_type(platform.dev, "aws_s3_bucket").items():
+        references |= {f"aws_s3_bucket.{name}.arn": f"arn:aws:s3:::{bucket['bucket']}",
+                       f"aws_s3_bucket.{name}.bucket": bucket["bucket"], f"aws_s3_bucket.{name}.id": bucket["bucket"]}
+    _, policy = named(platform.dev, "aws_iam_role_policy", "batch-job-policy")
+    document = resolve(policy["policy"], references, default="arn:aws:unresolved:::x")
+    decision = {purpose: identity_decision([document], "s3:ListBucket", f"arn:aws:s3:::deepsentinel-dev-{purpose}")
+                for purpose in ("analysis-models", "raw-videos", "thumbnails", "terraform-state")}
+    assert decision == {"analysis-models": ALLOW, "raw-videos": ALLOW, "thumbnails": IMPLICIT_DENY,
+                        "terraform-state": IMPLICIT_DENY}
+    assert identity_decision([document], "s3:GetObject",
+                             "arn:aws:s3:::deepsentinel-dev-analysis-models/models/yolov8n.pt") == ALLOW
