@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
         print("GitHub repository variables to set (Settings > Secrets and variables > Actions > Variables):")
         for variable, arn in sorted(outputs["github_role_arns"].items()):
             print(f"  gh variable set {variable} --body {arn}")
+    for zone, servers in sorted((outputs.get("hosted_zone_name_servers") or {}).items()):
+        # hosted_zones: the registrar must delegate to these before ACM can validate a certificate in the zone.
+        print(f"hosted zone {zone}: set its name servers at the registrar: {', '.join(sorted(servers))}")
     return 0
 
 

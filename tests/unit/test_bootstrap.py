@@ -1,6 +1,6 @@
-"""`deepsentinel bootstrap` when a run was interrupted, and when the bucket lost the account's state.
+"""`deepsentinel bootstrap` when a run was interrupted, when the bucket lost the account's state, and what it prints.
 
-Marked slow (about 75 s: an account-stack apply and two bootstraps on a moto server of its own), to keep the
+The interrupted-run test is marked slow (about 75 s: an account-stack apply and two bootstraps on a moto server of its own), to keep the
 default suite under 10 minutes on 2 cores; the first bootstrap, a repeated one and the lock run in the default
 suite on the live platform. Run it with `pytest -m slow tests/unit/test_bootstrap.py`.
 """
@@ -53,3 +53,25 @@ def test_an_interrupted_bootstrap_is_finished_and_a_lost_state_is_refused(tmp_pa
             f"error: the state bucket deepsentinel-tfstate exists on the moto server on {server.endpoint_url} but holds "
             "no account state at account/terraform.tfstate: restore it from an earlier version of that object, or "
             "import the account stack's resources (README: Recovering the account stack's state)"]
+
+
+def test_bootstrap_prints_the_name_servers_to_delegate_to(monkeypatch, capsys):
+    """A new public zone answers only once the registrar delegates to its name servers ("Making Amazon Route 53
+    the DNS service for an existing domain", Route 53 Developer Guide), so bootstrap prints them per zone (the
+    account stack's hosted_zone_name_servers output), beside the workflows' role variables."""
+    from types import SimpleNamespace
+
+    from deepsentinel import bootstrap, cli, target
+
+    outputs = {"state_bucket": "deepsentinel-tfstate",
+               "github_role_arns": {"DEEPSENTINEL_DEV_PLAN_ROLE_ARN": "arn:aws:iam::111122223333:role/p"},
+               "hosted_zone_name_servers": {"deepsentinel.cloud": ["ns-2.awsdns-02.net", "ns-1.awsdns-01.com"]}}
+    monkeypatch.setattr(target, "target_from_args",
+                        lambda *a, **k: SimpleNamespace(local=True, where="the local server"))
+    monkeypatch.setattr(bootstrap, "bootstrap", lambda target, confirm: outputs)
+    args = cli.build_parser().parse_args(["bootstrap", "--local", "-c", "hosted_zones=deepsentinel.cloud"])
+    assert args.run(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "  gh variable set DEEPSENTINEL_DEV_PLAN_ROLE_ARN --body arn:aws:iam::111122223333:role/p" in lines
+    assert lines[-1] == ("hosted zone deepsentinel.cloud: set its name servers at the registrar: "
+                         "ns-1.awsdns-01.com, ns-2.awsdns-02.net")
