@@ -58,7 +58,7 @@ class Security(Construct):
         alb = props.alb_security_group_id
         ecs = self._group("ecs", props.vpc_id, "ECS Fargate tasks: frontend and backend")
         batch = self._group("batch", props.vpc_id, "Batch GPU instances: no inbound traffic")
-        rds = self._group("rds", props.vpc_id, "RDS PostgreSQL: only from ECS and Batch")
+        rds = self._group("rds", props.vpc_id, "RDS PostgreSQL: only from ECS, Batch and the functions")
         functions = self._group("lambda", props.vpc_id, "Lambda functions: no inbound traffic")
         self._egress("lambda-https", functions, 443, description="HTTPS to AWS APIs via NAT/endpoints",
                      cidr=ANYWHERE)

@@ -43,7 +43,8 @@ class ModuleStack(TerraformStack):
                 alb_security_group_id=network.alb_security_group_id))
             outputs |= {"ecs_security_group_id": security.ecs_security_group_id,
                         "batch_security_group_id": security.batch_security_group_id,
-                        "rds_security_group_id": security.rds_security_group_id}
+                        "rds_security_group_id": security.rds_security_group_id,
+                        "lambda_security_group_id": security.lambda_security_group_id}
         if module == "storage":
             encryption = Encryption(self, "encryption", props=EncryptionProps(
                 settings=s, account_id=DataAwsCallerIdentity(self, "current").account_id, publishing_role_arns=[]))
@@ -63,8 +64,11 @@ def module_builder(module: str):
     return build
 
 
-# The live platform has the optional parts moto serves switched on (its CLI tests pass the same -c).
-PLATFORM_OVERRIDES = ("jobs_api_enabled=true",)
+# The live platform has the optional parts moto serves switched on (its CLI tests pass the same -c). With
+# github_repository the account stack holds the GitHub plan and deploy roles, and the environment's roles carry the
+# deploy role's permissions boundary, as in CI: Terraform's calls are decided as those roles
+# (test_terraform_calls_are_allowed_for_the_plan_and_deploy_identities).
+PLATFORM_OVERRIDES = ("jobs_api_enabled=true", "github_repository=acme/deepsentinel")
 
 
 def build_platform(app: Any, settings: Any, options: Any) -> None:

@@ -389,9 +389,48 @@ def test_generated_django_key_never_enters_the_state(platform_live):
     assert len(key) == 64
     state = d.clients("s3").get_object(Bucket=d.settings.state_bucket_name,
                                        Key=f"{d.stack_dir.name}/terraform.tfstate")["Body"].read().decode()
-    for text in (state, (d.workdir / SECOND_PLAN).read_text()):
+    plan = (d.workdir / SECOND_PLAN).read_text()
+    for text in (state, plan):
         assert key not in text
-        assert "aws_secretsmanager_random_password" not in text
+    # The generator is named (a dependency of the secret version) but never stored: no resource of its type.
+    stored = [r["type"] for r in json.loads(state)["resources"]]
+    planned = [r["type"] for r in json.loads(plan)["prior_state"]["values"]["root_module"]["resources"]]
+    assert "aws_secretsmanager_secret_version" in stored and "aws_secretsmanager_secret_version" in planned
+    assert "aws_secretsmanager_random_password" not in stored + planned
+
+
+def test_terraform_calls_are_allowed_for_the_plan_and_deploy_identities(platform_live):
+    """Every call Terraform made (the server's request log, User-Agent `Terraform/`) is allowed: the second plan's
+    (`deepsentinel plan --local` of the deployed dev) as the GitHub plan role and a member of the developers group,
+    the apply's as the GitHub deploy role within its permissions boundary; with the state bucket's and the
+    environment's resource policies ("Policy evaluation logic", IAM User Guide; actions and resources from the
+    Service Authorization Reference: tests/terraform_call_check.py, which also says what is not evaluated).
+    A denied call names identity, action, resource and the deciding statement; the least-privilege report
+    (LEAST_PRIVILEGE_REPORT, else the deployment's workdir) gets every identity's calls and unused grants."""
+    from deepsentinel.request_log import read
+    from tests.live.harness import REQUESTS
+    from tests.terraform_call_check import deployed_evaluations, write_report
+
+    d = platform_live
+    if d.target != "moto":
+        pytest.skip("the request log is the local server's")
+    state = json.loads(d.clients("s3").get_object(Bucket=d.settings.state_bucket_name,
+                                                  Key=f"{d.stack_dir.name}/terraform.tfstate")["Body"].read())
+    account = d.clients("sts").get_caller_identity()["Account"]
+    evaluations, notes = deployed_evaluations(
+        account_stack=json.loads((d._account.stack_dir / "cdk.tf.json").read_text()),
+        platform_stack=json.loads((d.stack_dir / "cdk.tf.json").read_text()), platform_state=state,
+        plan=read(d.workdir / REQUESTS, *d.request_marks["plan"]),
+        apply=read(d.workdir / REQUESTS, *d.request_marks["apply"]), settings=d.settings, account=account)
+    path = write_report(evaluations, d.workdir / "least-privilege.json")
+    print(f"least-privilege report: {path}; request log lines: {d.request_marks}")
+    for name, evaluation in evaluations.items():
+        print(f"{name}: {len(evaluation.decisions)} authorizations decided")
+        for statement, actions in evaluation.report()["unused_grants"].items():
+            print(f"  {statement} grants, unused: {', '.join(actions)}")
+    assert all(e.decisions for e in evaluations.values()), "no Terraform call was recorded"
+    failures = sorted({f for e in evaluations.values() for f in e.failures})
+    assert not notes and not failures, "\n".join(notes + failures)
 
 
 def test_cli_plan_of_a_changed_setting_exits_2_and_its_json_feeds_the_review(platform_live, tmp_path):

@@ -26,12 +26,14 @@ def test_ecs_tasks_accept_3000_and_8000_from_the_alb_only(security_live):
     assert {r["ReferencedGroupInfo"]["GroupId"] for r in rules} == {d.outputs["alb_security_group_id"]}
 
 
-def test_rds_accepts_5432_from_ecs_and_batch_only(security_live):
+def test_rds_accepts_5432_from_ecs_batch_and_the_functions_only(security_live):
+    """The functions' group too: batch_failure_monitor marks a video FAILED when Batch ends its job for good."""
     d = security_live
     rules = _ingress(d, "rds_security_group_id")
     assert {r["FromPort"] for r in rules} == {5432}
     assert {r["ReferencedGroupInfo"]["GroupId"] for r in rules} == {d.outputs["ecs_security_group_id"],
-                                                                     d.outputs["batch_security_group_id"]}
+                                                                     d.outputs["batch_security_group_id"],
+                                                                     d.outputs["lambda_security_group_id"]}
 
 
 def test_batch_instances_accept_nothing_inbound(security_live):
