@@ -241,7 +241,7 @@ def _rest_templates(service: str) -> list[tuple[str, str, re.Pattern[str], list[
             labels.append(by_location["uri"].get(match.group(1).rstrip("+"), match.group(1).rstrip("+")))
             return f"(?P<g{len(labels) - 1}>.+)" if match.group(1).endswith("+") else f"(?P<g{len(labels) - 1}>[^/]+)"
 
-        pieces = re.split(r"(\{[^}]+\})", path_part)
+        pieces = re.split(r"(\{[^}]+\})", path_part.rstrip("/") or "/")
         pattern = "".join(re.sub(r"\{([^}]+)\}", label, p) if p.startswith("{") else re.escape(p) for p in pieces)
         literal = sum(len(p) for p in pieces if not p.startswith("{"))
         literals = {}
@@ -250,14 +250,14 @@ def _rest_templates(service: str) -> list[tuple[str, str, re.Pattern[str], list[
             if key != "x-id":  # botocore's S3 operation marker; SDKs need not send it
                 literals[key] = value
         literals.update({label: "" for label in literals_required if label not in literals})
-        templates.append((operation, op.http.get("method", "POST"), re.compile(pattern), list(labels), literals,
-                          literal, by_location["querystring"], headers))
+        templates.append((operation, op.http.get("method", "POST"), re.compile(pattern + "/?"), list(labels),
+                          literals, literal - bool(op.deprecated), by_location["querystring"], headers))
     return templates
 
 
 def _rest_matches(model: Any, method: str, path: str, query: dict[str, str], environ: dict[str, Any]
                   ) -> Iterable[tuple[str, tuple[int, int, int], dict[str, Any]]]:
-    paths = {path, path.rstrip("/") or "/"}
+    paths = {path}
     for operation, verb, pattern, labels, literals, literal, querystring, headers in _rest_templates(
             model.service_name):
         if verb != method or any(k not in query or (v and query[k] != v) for k, v in literals.items()):

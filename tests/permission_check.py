@@ -178,7 +178,8 @@ def decide(authorization: Authorization, identity: Identity, resource_policy: Po
         identity_allows = []
     resource_allows = {kind: [(p, s) for p, s in resource_statements if _principal(s, identity, account) == kind
                               and _matches(s, "Allow", authorization)] for kind in ("self", "account")}
-    is_key = authorization.action.lower().startswith("kms:")
+    # A key's own actions; kms:CreateKey, kms:ListAliases, ... have no key resource and IAM alone decides them.
+    is_key = authorization.action.lower().startswith("kms:") and ":kms:" in authorization.resource
     if is_key:
         allowed_by = resource_allows["self"] or (identity_allows if resource_allows["account"] else [])
     else:
@@ -223,3 +224,18 @@ def without_action(policy: Policy, action: str) -> Policy:
             kept.append(statement)
     document["Statement"] = kept
     return Policy(policy.name, document)
+
+
+def aws_managed_key_policy(account: str, region: str, service: str) -> Policy:
+    """The key policy AWS gives its AWS managed keys (`alias/aws/<service>`): every principal of the account may use
+    the key through that service, and the account's IAM policies decide Describe*/Get*/List* ("AWS managed keys",
+    AWS KMS Developer Guide; the policy a GetKeyPolicy of such a key returns)."""
+    return Policy(f"AWS managed key policy alias/aws/{service}", {"Version": "2012-10-17", "Statement": [
+        {"Sid": f"Allow access through {service} for all principals in the account that are authorized to use it",
+         "Effect": "Allow", "Principal": {"AWS": "*"},
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+         "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": account,
+                                                          "kms:ViaService": f"{service}.{region}.amazonaws.com"}}},
+        {"Sid": "Allow direct access to key metadata to the account", "Effect": "Allow",
+         "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": ["kms:Describe*", "kms:Get*", "kms:List*"], "Resource": "*"}]})

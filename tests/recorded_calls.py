@@ -321,6 +321,8 @@ ACTION_OVERRIDES: dict[tuple[str, str], str] = {
     ("s3", "DeleteBucketOwnershipControls"): "s3:PutBucketOwnershipControls",
     ("s3", "DeleteBucketTagging"): "s3:PutBucketTagging",
     ("s3", "DeleteBucketWebsite"): "s3:DeleteBucketWebsite",
+    ("s3", "GetBucketLifecycle"): "s3:GetLifecycleConfiguration",
+    ("s3", "PutBucketLifecycle"): "s3:PutLifecycleConfiguration",
     ("budgets", "DescribeBudget"): "budgets:ViewBudget",
     ("budgets", "DescribeBudgets"): "budgets:ViewBudget",
     ("budgets", "DescribeNotificationsForBudget"): "budgets:ViewBudget",
@@ -441,6 +443,10 @@ def derived_resources(call: Call, where: Where, action: str) -> list[str] | None
     from policy_sentry.querying.actions import get_privilege_info
 
     prefix, name = action.split(":", 1)
+    if prefix == "kms" and str(call.params.get("KeyId", "")).startswith("alias/"):
+        # A key named by its alias is authorized on the key the alias points to; the alias ARN stands in for it
+        # (tests/terraform_call_check.py gives AWS managed keys, alias/aws/*, their documented key policy).
+        return [f"arn:aws:kms:{call.region}:{where.account}:{call.params['KeyId']}"]
     if prefix == "apigateway" and call.http:
         return [f"arn:aws:apigateway:{call.region}::{call.http[1].removeprefix('/v2')}"]
     info = get_privilege_info(prefix, name)
@@ -477,6 +483,41 @@ def any_authorizations(call: Call, where: Where, *, principal_arn: str,
         if call.params.get("PolicyArn"):
             context["iam:PolicyARN"] = call.params["PolicyArn"]
     resources = derived_resources(call, where, action)
+    passed = [Authorization(call, "iam:PassRole", role, {**context, "iam:PassedToService": _service_principal(call)})
+              for role in passed_roles(call)]
     if resources is None:
-        return [Authorization(call, action, "*", context, derived=False)]
-    return [Authorization(call, action, resource, context) for resource in resources]
+        return [Authorization(call, action, "*", context, derived=False), *passed]
+    return [*(Authorization(call, action, resource, context) for resource in resources), *passed]
+
+
+_ROLE_ARN = re.compile(r"^arn:aws:iam::\d{12}:role/(?!aws-service-role/)")
+_READS = ("Get", "List", "Describe", "Head")
+
+
+def passed_roles(call: Call) -> list[str]:
+    """Roles a write hands to a service (a function's role, a task's, a job's, a rule target's): each needs
+    iam:PassRole on the role ("Grant a user permissions to pass a role to an AWS service", IAM User Guide; the
+    Service Authorization Reference lists it as the operation's dependent action). Service-linked roles are not
+    passed."""
+    if call.operation.startswith(_READS) or call.service in ("iam", "sts"):
+        return []
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str) and _ROLE_ARN.match(value) and value not in found:
+            found.append(value)
+    walk(call.params)
+    return found
+
+
+def _service_principal(call: Call) -> str:
+    from deepsentinel.request_log import service_model
+
+    metadata = service_model(call.service).metadata
+    return f"{metadata.get('signingName', metadata['endpointPrefix'])}.amazonaws.com"

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.permission_check import Decision, Identity, Policy, _label, _matches, decide, unused_grants
+from tests.permission_check import Decision, Identity, Policy, _label, _matches, aws_managed_key_policy, decide, \
+    unused_grants
 from tests.recorded_calls import NO_AUTHORIZATION, Authorization, Call, UnmappedCall, Where, any_authorizations
 from tests.unit.policy_eval import ALLOW
 
@@ -70,6 +72,12 @@ def names_resources(statement: dict[str, Any], authorization: Authorization) -> 
     resources = resource if isinstance(resource, list) else [resource]
     if "NotResource" not in statement and resources == ["*"]:
         return False
+    # The underived resource is of the action's own service: a statement naming only another service's ARNs (the
+    # boundary's Deny on the GitHub roles, for an ec2 call) cannot apply to it.
+    service = authorization.action.split(":", 1)[0].lower()
+    if "NotResource" not in statement and all(r.startswith("arn:aws:") and r.split(":")[2].lower() not in (service, "*")
+                                              for r in resources):
+        return False
     loose = {**statement, "Resource": "*"}
     loose.pop("NotResource", None)
     return any(_matches(loose, effect, authorization, ignore_condition=True) for effect in ("Allow", "Deny"))
@@ -110,8 +118,12 @@ class Evaluation:
 
 
 def resource_policy_for(policies: dict[str, Policy], resource: str) -> Policy | None:
+    """The bucket's (for its objects too), queue's, topic's or key's policy; an AWS managed key's documented one."""
     owner = resource.split("/", 1)[0] if resource.startswith("arn:aws:s3:::") else resource
-    return policies.get(owner)
+    if owner in policies:
+        return policies[owner]
+    managed_key = re.fullmatch(r"arn:aws:kms:([^:]+):(\d{12}):alias/aws/([a-z0-9-]+)", resource)
+    return aws_managed_key_policy(managed_key[2], managed_key[1], managed_key[3]) if managed_key else None
 
 
 def evaluate(entries: Iterable[dict[str, Any]], identity: Identity, where: Where, *,
@@ -177,3 +189,68 @@ def account_bucket_policies(stack: dict[str, Any], references: dict[str, str], a
         result[f"arn:aws:s3:::{bucket}"] = Policy(f"bucket policy {bucket}", resolved(c["policy"], references,
                                                                                      account))
     return result
+
+
+# --- a deployed environment (the live platform run) --------------------------------------------------------------
+
+
+def references_from_state(state: dict[str, Any]) -> dict[str, str]:
+    """`type.name.attribute` (and `data.type.name.attribute`, `attr[0].sub`) -> value, for every resource and data
+    source of a Terraform state: what the synthesized `${...}` references resolved to when it was applied."""
+    refs: dict[str, str] = {}
+
+    def flatten(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                flatten(f"{prefix}.{k}", v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                flatten(f"{prefix}[{i}]", v)
+        elif value is not None:
+            refs[prefix] = value if isinstance(value, str) else json.dumps(value)
+
+    for resource in state.get("resources", []):
+        head = ("data." if resource["mode"] == "data" else "") + f"{resource['type']}.{resource['name']}"
+        for instance in resource.get("instances", []):
+            flatten(head, instance.get("attributes", {}))
+    return refs
+
+
+def deployed_evaluations(*, account_stack: dict[str, Any], platform_stack: dict[str, Any],
+                         platform_state: dict[str, Any], plan: list[dict[str, Any]], apply: list[dict[str, Any]],
+                         settings: Any, account: str) -> tuple[dict[str, Evaluation], list[str]]:
+    """The second plan's calls as the plan role and a developer, the apply's as the deploy role, with the state
+    bucket's policy and the environment's resource policies and encryption as deployed. Also returns what could not
+    be resolved (a policy whose references the state does not hold)."""
+    from tests.permission_check import group_identity, role_identity
+    from tests.recorded_deployment import Deployment
+
+    names = account_references(account_stack, account)
+    deployment = Deployment(platform_stack, references_from_state(platform_state), {})
+    notes: list[str] = []
+    policies = account_bucket_policies(account_stack, names, account)
+    try:
+        policies |= deployment.resource_policies()
+    except AssertionError as error:  # an unresolved reference: say so rather than decide without the policy
+        notes.append(f"the environment's resource policies: {error}")
+    try:
+        encryption = deployment.encryption()
+    except (AssertionError, KeyError) as error:
+        encryption = {}
+        notes.append(f"the environment's encryption: {error}")
+
+    def encrypted_by(resource: str) -> tuple[str, str] | None:
+        return encryption.get(resource) or encryption.get(resource.split("/", 1)[0])
+
+    boundaries = {c["name"]: str(deployment.references.get(f"aws_iam_role.{logical}.permissions_boundary", ""))
+                  for logical, c in platform_stack["resource"].get("aws_iam_role", {}).items()}
+    where = Where(account, {}, "", role_boundaries={k: v for k, v in boundaries.items() if v})
+    p = settings.project
+    identities = {
+        "plan": [role_identity(account_stack, f"{p}-{settings.environment}-github-plan", names, account),
+                 group_identity(account_stack, f"{p}-developers", names, account, settings.user_names[0])],
+        "apply": [role_identity(account_stack, f"{p}-{settings.environment}-github-deploy", names, account)]}
+    entries = {"plan": plan, "apply": apply}
+    return ({f"{phase}: {i.name}": evaluate(entries[phase], i, where, resource_policies=policies,
+                                            encrypted_by=encrypted_by)
+             for phase, group in identities.items() for i in group}, notes)

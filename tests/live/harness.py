@@ -27,6 +27,8 @@ PARALLELISM = 30
 StackBuilder = Callable[[Any, Any, Any], None]
 STACK = "live"
 SECOND_PLAN = "second-plan.json"  # cli_layout: `deepsentinel plan --json-out` after the apply
+# cli_layout on moto: the server's request log (deepsentinel/request_log.py); `request_marks` bound each phase's lines
+REQUESTS = "requests.jsonl"
 RECORD = "deployment.json"  # in each deployment's workdir until it is destroyed (tests.live.sweep reads it)
 
 
@@ -65,6 +67,7 @@ class Deployment:
     destroy_error: str | None = None
     leftovers: list[str] | None = None
     timings: Timings = field(default_factory=Timings)
+    request_marks: dict[str, tuple[int, int]] = field(default_factory=dict)  # "apply"/"plan" -> [start, stop)
     _server: Any = None
     _local: Any = None  # deepsentinel.target.Target of a cli_layout deployment
     _account: Any = None  # deepsentinel.bootstrap.AccountStacks of a cli_layout deployment
@@ -93,7 +96,7 @@ class Deployment:
             kept = LocalAws.find(info) if self.keep else None
             if kept is not None:
                 self.log(f"{self.name}: reusing the kept moto server on {kept.endpoint_url}")
-            self._server = kept or LocalAws.start(log_path=self.workdir / "moto.log", info_file=info, detach=self.keep)
+            self._server = kept or self._start_server(info)
             self.endpoint_url = self._server.endpoint_url
         started = time.perf_counter()
         if cli_layout:
@@ -106,6 +109,27 @@ class Deployment:
             self.stack_dir = self.workdir / "cdktf.out" / "stacks" / STACK
         self.timings.synth = time.perf_counter() - started
         self._write_record()
+
+    def _start_server(self, info: Path) -> Any:
+        """The deployment's moto server; the platform's (cli_layout) logs its requests (tests/terraform_call_check.py
+        decides Terraform's calls as the plan and deploy identities)."""
+        import os
+
+        from deepsentinel.local_aws import LocalAws
+        from deepsentinel.request_log import LOG_VARIABLE
+
+        saved = os.environ.get(LOG_VARIABLE)
+        if self.cli_layout:  # read by the server process at its start only
+            os.environ[LOG_VARIABLE] = str(self.workdir / REQUESTS)
+        try:
+            return LocalAws.start(log_path=self.workdir / "moto.log", info_file=info, detach=self.keep)
+        finally:
+            os.environ.pop(LOG_VARIABLE, None) if saved is None else os.environ.update({LOG_VARIABLE: saved})
+
+    def _mark(self, phase: str, start: int) -> None:
+        from deepsentinel.request_log import line_count
+
+        self.request_marks[phase] = (start, line_count(self.workdir / REQUESTS))
 
     def _write_record(self) -> None:
         """What the sweeper needs to remove this deployment if the run dies or keeps it."""
@@ -153,6 +177,9 @@ class Deployment:
                 from deepsentinel.bootstrap import apply_account_stack
 
                 apply_account_stack(self._local, self._account, log=self._line_logger("bootstrap"))
+            from deepsentinel.request_log import line_count
+
+            applying = line_count(self.workdir / REQUESTS)
             terraform.init(self.stack_dir, env=env, reconfigure=True, on_line=self._line_logger("init"))
             self.timings.init = time.perf_counter() - started
             started = time.perf_counter()
@@ -161,9 +188,12 @@ class Deployment:
             self.timings.apply = time.perf_counter() - started
             self.log(f"{self.name}: applied in {self.timings.apply:.0f}s")
             self.outputs = terraform.outputs(self.stack_dir, env=env)
+            self._mark("apply", applying)
             started = time.perf_counter()
             if self._local is not None:
+                planning = line_count(self.workdir / REQUESTS)
                 self._second_plan_with_the_cli()
+                self._mark("plan", planning)
             else:
                 lines: list[str] = []
                 self.second_plan_has_changes = terraform.plan(self.stack_dir, env=env, on_line=lines.append)

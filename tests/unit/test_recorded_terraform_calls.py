@@ -246,3 +246,27 @@ def test_the_report_lists_what_is_not_evaluated(tmp_path: Path, recorded: Record
     path = write_report({"x": recorded.evaluate(recorded.plan_role())}, tmp_path / "r.json")
     notes = json.loads(path.read_text())["not_recorded"]
     assert any("GetCallerIdentity" in k for k in notes)
+
+
+def test_a_write_that_hands_a_role_to_a_service_needs_pass_role() -> None:
+    """CreateFunction with a role is also iam:PassRole on that role, to lambda.amazonaws.com ("Grant a user
+    permissions to pass a role to an AWS service", IAM User Guide); without a PassRole grant it is denied."""
+    from tests.recorded_calls import any_authorizations
+
+    role = f"arn:aws:iam::{ACCOUNT}:role/deepsentinel-dev-lambda-x"
+    call = Call("deployer", "lambda", "CreateFunction", "ap-northeast-2", {"FunctionName": "f", "Role": role})
+    authorizations = any_authorizations(call, Where(ACCOUNT, {}, ""), principal_arn="p", encrypted_by=lambda r: None)
+    [passed] = [a for a in authorizations if a.action == "iam:PassRole"]
+    assert passed.resource == role and passed.context["iam:PassedToService"] == "lambda.amazonaws.com"
+    lambda_only = Identity("deployer", f"arn:aws:iam::{ACCOUNT}:role/deployer", (Policy("inline p", {
+        "Statement": [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}]}),))
+    assert decide_any(passed, lambda_only, None, ACCOUNT).outcome == IMPLICIT_DENY
+
+
+def test_kms_actions_without_a_key_are_decided_by_iam_policies_alone() -> None:
+    """kms:ListAliases and kms:CreateKey have no key resource (Service Authorization Reference, AWS KMS), so no key
+    policy takes part: an identity policy allowing them is enough."""
+    call = Call("someone", "kms", "ListAliases", "ap-northeast-2", {})
+    identity = Identity("someone", f"arn:aws:iam::{ACCOUNT}:role/someone", (Policy("inline p", {
+        "Statement": [{"Effect": "Allow", "Action": "kms:List*", "Resource": "*"}]}),))
+    assert decide_any(Authorization(call, "kms:ListAliases", "*", {}), identity, None, ACCOUNT).outcome == ALLOW
