@@ -270,3 +270,19 @@ def test_kms_actions_without_a_key_are_decided_by_iam_policies_alone() -> None:
     identity = Identity("someone", f"arn:aws:iam::{ACCOUNT}:role/someone", (Policy("inline p", {
         "Statement": [{"Effect": "Allow", "Action": "kms:List*", "Resource": "*"}]}),))
     assert decide_any(Authorization(call, "kms:ListAliases", "*", {}), identity, None, ACCOUNT).outcome == ALLOW
+
+
+def test_the_plan_and_deploy_managed_policies_are_awss_documents_at_their_version() -> None:
+    """ReadOnlyAccess and PowerUserAccess as moto pins them ("AWS managed policy reference": ReadOnlyAccess grants
+    secretsmanager:Describe*/GetResourcePolicy/List* and no secret values, and not GetRandomPassword, which is why
+    the plan identities carry it themselves; PowerUserAccess allows everything but iam:*, organizations:* and
+    account:*)."""
+    from tests.permission_check import aws_managed_policy
+
+    read_only, read_only_version = aws_managed_policy("arn:aws:iam::aws:policy/ReadOnlyAccess")
+    power_user, power_user_version = aws_managed_policy("arn:aws:iam::aws:policy/PowerUserAccess")
+    assert (read_only_version, power_user_version) == ("v190", "v12")
+    granted = {a for s in read_only["Statement"] for a in s.get("Action", [])}
+    assert {"secretsmanager:Describe*", "secretsmanager:GetResourcePolicy", "s3:Get*", "s3:List*"} <= granted
+    assert not {"secretsmanager:GetRandomPassword", "secretsmanager:GetSecretValue", "secretsmanager:*"} & granted
+    assert power_user["Statement"][0]["NotAction"] == ["iam:*", "organizations:*", "account:*"]
