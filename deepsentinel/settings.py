@@ -8,6 +8,7 @@ anything is synthesized, so a bad value never leaves a half-written `cdktf.out/`
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import re
 import tomllib
@@ -60,6 +61,13 @@ class SettingsError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class SettingsFileError(SettingsError):
+    """The --settings file cannot be used at all (missing, unreadable, not TOML): one line, nothing else to list."""
+
+    def __str__(self) -> str:
+        return self.problems[0]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -295,12 +303,13 @@ def load_settings(environment: str, *, settings_file: Path | None = None,
     values: dict[str, object] = {}
     problems: list[str] = []
     if settings_file is not None:
-        try:
-            document = tomllib.loads(Path(settings_file).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise SettingsError([f"--settings {settings_file}: {error}"]) from None
-        for table in sorted(k for k, v in document.items() if isinstance(v, dict) and k not in (*ENVIRONMENTS, "tags")):
-            problems.append(f"[{table}]: unknown table in {settings_file}; allowed: [dev], [prod], [tags]")
+        document = _read_settings_file(Path(settings_file))
+        tables = (*ENVIRONMENTS, "tags")
+        for table in sorted(k for k, v in document.items() if isinstance(v, dict) and k not in tables):
+            guess = difflib.get_close_matches(table.lower(), tables, n=1, cutoff=0.6)
+            problems.append(f"[{table}]: unknown table in {settings_file}; "
+                            + (f"did you mean [{guess[0]}]? " if guess else "")
+                            + "allowed: " + ", ".join(f"[{t}]" for t in tables))
         values.update({k: v for k, v in document.items() if not isinstance(v, dict) or k == "tags"})
         values.update(document.get(environment, {}))
     for item in overrides:
@@ -313,7 +322,7 @@ def load_settings(environment: str, *, settings_file: Path | None = None,
         if key in _REPLACED_SETTINGS:
             problems.append(f"{key}: no longer a setting; {_REPLACED_SETTINGS[key]}")
         else:
-            problems.append(f"{key}: unknown setting; known settings: {', '.join(FIELDS)}")
+            problems.append(f"{key}: unknown setting; {_known_settings_like(key)}")
     coerced: dict[str, object] = {}
     for key, value in values.items():
         if key in FIELDS:
@@ -328,6 +337,41 @@ def load_settings(environment: str, *, settings_file: Path | None = None,
     settings = dataclasses.replace(DEFAULTS[environment], **coerced)
     validate(settings)
     return settings
+
+
+def _read_settings_file(path: Path) -> dict[str, object]:
+    """The TOML document, or one line saying why the file cannot be used (no Python errno text)."""
+    try:
+        data = path.read_bytes()
+        # TOML documents are UTF-8 (toml.io, spec v1.0.0), whatever the locale says.
+        return tomllib.loads(data.decode("utf-8"))
+    except FileNotFoundError:
+        reason = "no such file"
+    except IsADirectoryError:
+        reason = "is a directory, not a TOML file"
+    except PermissionError:
+        reason = "not readable (permission denied)"
+    except OSError as error:
+        reason = f"cannot be read ({error.strerror or error})"
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        reason = f"not TOML: line {line} is not UTF-8 text (TOML files are UTF-8)"
+    except tomllib.TOMLDecodeError as error:
+        text = str(error)
+        reason = f"not TOML: {text[:1].lower()}{text[1:]}"  # tomllib's message names the line and column
+    raise SettingsFileError([f"--settings {path}: {reason}"])
+
+
+def _known_settings_like(key: str) -> str:
+    """The closest setting names first; the whole list only when nothing resembles `key`."""
+    close = difflib.get_close_matches(key.lower(), FIELDS, n=3, cutoff=0.6)
+    where = "(every setting: README.md, section Settings)"
+    if close:
+        return f"did you mean {' or '.join(close)}? {where}"
+    family = key.lower().split("_", 1)[0] + "_"
+    if similar := [name for name in FIELDS if name.startswith(family)]:
+        return f"the {family}* settings are {', '.join(similar)} {where}"
+    return f"known settings: {', '.join(FIELDS)}"
 
 
 def _coerce(key: str, value: object) -> object:

@@ -220,6 +220,72 @@ def test_settings_file_problems_are_named(tmp_path: Path):
     assert "--settings" in problems_of(settings_file=tmp_path / "missing.toml")
 
 
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("vpc_cid", "vpc_cid: unknown setting; did you mean vpc_cidr?"),
+    ("VPC_CIDR", "VPC_CIDR: unknown setting; did you mean vpc_cidr?"),
+    ("domain", "domain: unknown setting; did you mean domain_name?"),
+    ("log_retention", "log_retention: unknown setting; did you mean log_retention_days or flow_log_retention_days?"),
+])
+def test_an_unknown_setting_suggests_the_closest_names_instead_of_listing_all(typed, expected):
+    """Issue 19: a typo gets "did you mean", not every setting name; the suggestion is an allowed name."""
+    problems = problems_of(overrides=[f"{typed}=1"])
+    assert expected in problems
+    assert "known settings:" not in problems and "every setting: README.md, section Settings" in problems
+
+
+def test_an_unknown_setting_with_no_close_name_lists_its_family_or_every_setting():
+    family = problems_of(overrides=["gpu_count=2"])
+    assert ("gpu_count: unknown setting; the gpu_* settings are gpu_instance_types, gpu_min_instances, "
+            "gpu_max_instances, gpu_ami_id, gpu_use_spot") in family
+    nothing_alike = problems_of(overrides=["no_such_setting=1"])
+    assert f"no_such_setting: unknown setting; known settings: {', '.join(FIELDS)}" in nothing_alike
+
+
+def test_a_misspelt_table_in_the_settings_file_suggests_the_table(tmp_path: Path):
+    settings_file = tmp_path / "settings.toml"
+    settings_file.write_text("[prdo]\ngpu_max_instances = 8\n[Tags]\nCostCenter = 'vision'\n")
+    problems = problems_of(settings_file=settings_file)
+    assert f"[prdo]: unknown table in {settings_file}; did you mean [prod]? allowed: [dev], [prod], [tags]" in problems
+    assert f"[Tags]: unknown table in {settings_file}; did you mean [tags]? allowed: [dev], [prod], [tags]" in problems
+
+
+def _file_error(path: Path) -> str:
+    with pytest.raises(SettingsError) as caught:
+        load_settings("dev", settings_file=path)
+    return str(caught.value)
+
+
+def test_a_settings_file_that_cannot_be_used_is_one_line_without_python_errno(tmp_path: Path, monkeypatch):
+    """Issue 19: `--settings FILE: no such file`, not `[Errno 2] No such file or directory`. TOML is UTF-8 text
+    (toml.io, TOML v1.0.0, "Spec": "A TOML file must be a valid UTF-8 encoded Unicode document")."""
+    missing = tmp_path / "missing.toml"
+    assert _file_error(missing) == f"--settings {missing}: no such file"
+    assert _file_error(tmp_path) == f"--settings {tmp_path}: is a directory, not a TOML file"
+    broken = tmp_path / "broken.toml"
+    broken.write_text("log_retention_days = 60\nvpc_cidr = \n")
+    assert _file_error(broken) == f"--settings {broken}: not TOML: invalid value (at line 2, column 12)"
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes("log_retention_days = 60\nbucket_suffix = 'caf\u00e9'\n".encode("latin-1"))
+    assert _file_error(latin1) == f"--settings {latin1}: not TOML: line 2 is not UTF-8 text (TOML files are UTF-8)"
+    unreadable = tmp_path / "unreadable.toml"
+    unreadable.write_text("log_retention_days = 60\n")
+
+    def refuse(self: Path) -> bytes:  # root reads any file, so the permission error is simulated
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert _file_error(unreadable) == f"--settings {unreadable}: not readable (permission denied)"
+
+
+def test_cli_says_a_missing_settings_file_in_one_line(tmp_path: Path):
+    missing = tmp_path / "missing.toml"
+    result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "synth", "--env", "dev", "--out",
+                             str(tmp_path / "out"), "--settings", str(missing)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: --settings {missing}: no such file"]
+
+
 def test_notification_addresses_must_be_email_addresses():
     assert "video_events_email: 'ops' is not an e-mail address" in problems_of(overrides=["video_events_email=ops"])
 
