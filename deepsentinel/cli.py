@@ -1,5 +1,6 @@
-"""`deepsentinel synth|validate|deploy|destroy|review|graph`.
+"""`deepsentinel COMMAND`: the DeepSentinel platform's CDK-for-Terraform toolkit.
 
+The commands are the three defined here and EXTERNAL_COMMANDS; `--help` lists them from the parser.
 Heavy imports (cdktf, the provider binding, checkov) happen inside the commands, so `--help` and
 settings errors answer at once.
 """
@@ -69,10 +70,10 @@ def versions() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deepsentinel", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="deepsentinel")
     parser.add_argument("--version", action=_VersionAction, nargs=0,
                         help="print the toolkit, cdktf, provider binding and terraform versions")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     synth = commands.add_parser("synth", help="synthesize the stacks to cdktf.out/ and print a resource table")
     add_settings_arguments(synth)
@@ -99,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         module.add_arguments(sub, name)
         sub.set_defaults(run=module.run, command_name=name)
+    # From the registered commands, so the description cannot name fewer than exist.
+    parser.description = (f"The DeepSentinel platform's CDK-for-Terraform toolkit. Commands: "
+                          f"{', '.join(commands.choices)}; `deepsentinel COMMAND --help` for one.")
     return parser
 
 

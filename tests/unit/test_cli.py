@@ -34,6 +34,30 @@ def test_unknown_environment_is_refused_by_the_parser():
     assert result.returncode == 2 and "invalid choice: 'staging' (choose from 'dev', 'prod')" in result.stderr
 
 
+def test_help_names_every_command_the_parser_accepts(capsys):
+    """Issue 19: the description named 6 of the 12 commands. Every command the parser dispatches is in the
+    description's list (in order, nothing else) and has its own help line, and answers its own --help."""
+    import argparse
+    import re
+
+    from deepsentinel.cli import EXTERNAL_COMMANDS, build_parser
+
+    parser = build_parser()
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    accepted = list(subparsers.choices)
+    assert {"synth", "validate", "addresses", *EXTERNAL_COMMANDS} == set(accepted)
+    result = deepsentinel("--help")
+    assert result.returncode == 0, result.stderr
+    listed = " ".join(result.stdout.split("Commands: ", 1)[1].split(";", 1)[0].split())
+    assert listed.split(", ") == accepted
+    for name in accepted:
+        assert re.search(rf"^    {name}\s+\S", result.stdout, re.MULTILINE), f"{name} has no help line"
+        with pytest.raises(SystemExit) as exited:
+            parser.parse_args([name, "--help"])
+        assert exited.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: deepsentinel {name}")
+
+
 def test_validate_without_synthesized_stacks_says_what_to_do(tmp_path: Path):
     result = deepsentinel("validate", "--no-synth", "--out", str(tmp_path))
     assert result.returncode == 1 and "run `deepsentinel synth` first" in result.stderr
