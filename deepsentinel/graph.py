@@ -18,6 +18,8 @@ from typing import Any
 from deepsentinel.errors import OperationFailed
 
 REF = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)")
+# Not the checkout's root: a generated picture there is untracked and unignored (cdktf.out/ is ignored).
+DEFAULT_OUT_DIR = Path("cdktf.out")
 MODULE_COLORS = {"network": "#e8f1fb", "security": "#fdecea", "storage": "#eaf6ea", "iam": "#fff6e0",
                  "compute": "#efe9f8", "pipeline": "#e6f6f6", "stack": "#f2f2f2"}
 
@@ -104,7 +106,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "graph") -> None:
 
     add_settings_arguments(parser, multiple_envs=False, out_help=None)
     parser.add_argument("--out", metavar="FILE.svg|.png",
-                        help="picture to write (.svg, .png, .pdf or .dot; default platform-<env>.svg)")
+                        help="picture to write (.svg, .png, .pdf or .dot; default "
+                             f"{DEFAULT_OUT_DIR}/platform-<env>.svg, which git ignores)")
     parser.add_argument("--stacks", type=Path, metavar="DIR",
                         help="draw already synthesized stacks (<DIR>/stacks/<stack>/cdk.tf.json) instead of synthesizing")
 
@@ -114,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
     env = args.env or "dev"
     stack = f"deepsentinel-{env}"
-    out = Path(args.out) if args.out else Path(f"platform-{env}.svg")
+    out = Path(args.out) if args.out else DEFAULT_OUT_DIR / f"platform-{env}.svg"
     with tempfile.TemporaryDirectory(prefix="deepsentinel-graph-") as tmp:
         if args.stacks:
             files = stack_files(args.stacks)
