@@ -67,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     (settings,) = cli.settings_from_args(args, default_envs=("dev",))
+    from deepsentinel.extras import require_worker_extra
     from deepsentinel.settings import MODEL_KEY_RULE, is_model_key
     from deepsentinel.target import target_from_args
 
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.key is not None and not is_model_key(args.key):
         print(f"error: --key {args.key!r} cannot name weights; allowed: {MODEL_KEY_RULE}", file=sys.stderr)
         return 2
+    require_worker_extra("model publish", ("torch", "ultralytics"))  # the load check runs ultralytics here
     target = target_from_args(args, settings)
     bucket = settings.bucket_name(MODELS_BUCKET_PURPOSE)
     deploy = f"deepsentinel deploy --env {settings.environment}{target.local_flag}"
@@ -115,8 +117,10 @@ def check_loads(path: Path) -> str:
         import numpy as np
         from ultralytics import YOLO
     except ImportError as error:
-        raise ModelPublishError(f"ultralytics is not installed here, and the file must be checked before it is "
-                                f"published: pip install -e '.[dev]' ({error})") from error
+        from deepsentinel.extras import INSTALL_WORKER_EXTRA
+
+        raise ModelPublishError(f"ultralytics cannot be imported here, and the file must be checked before it is "
+                                f"published ({error}): {INSTALL_WORKER_EXTRA}") from error
     if path.suffix != ".pt":
         raise ModelPublishError(f"{path} is not a .pt file: the worker loads PyTorch weights (.pt) only")
     try:

@@ -80,8 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     (settings,) = cli.settings_from_args(args, default_envs=("dev",))
     from deepsentinel import terraform
+    from deepsentinel.extras import require_worker_extra
     from deepsentinel.stand_in import StandInError
 
+    if args.local:
+        require_worker_extra("smoke --local")  # it runs the worker, its model and its database here
     if args.video is not None and not args.video.is_file():
         print(f"error: --video {args.video}: no such file", file=sys.stderr)
         return 2
