@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     view["database"] = database_row(args.video_id, outputs=outputs, secrets=target.client("secretsmanager"),
                                     batch=target.client("batch"),
                                     local_data_dir=target.work.smoke_database_dir if target.work else None)
+    view["claim_summary"] = describe_claim(view)
     if args.json:
         print(json.dumps(view, indent=2, default=str))
     else:
@@ -131,11 +132,34 @@ def database_row(video_id: str, *, outputs: dict[str, Any], secrets: Any, batch:
     return {"reachable": True, "row": dict(zip(columns, row)) if row else None}
 
 
+def describe_claim(view: dict[str, Any]) -> str:
+    """The claim, or why there is none: batch_failure_monitor deletes the claim of a job that FAILED (so the video
+    can be sent again), which leaves a processed video without one."""
+    claim, job = view["claim"], view["job"]
+    row = (view.get("database") or {}).get("row")
+    if claim:
+        return f"{claim['status']} (job {claim.get('job_id', '-')}, s3 key {claim.get('s3_key')})"
+    if job and job["status"] == "FAILED":
+        return f"released after the job failed ({job['job_id']}); a new job message for the video claims it again"
+    if job:
+        return f"none (job {job['job_id']} is {job['status']}; its claim expired or was deleted)"
+    if row and row.get("status") == "FAILED":
+        return "released after the video failed (its Batch job is no longer listed)"
+    if row:
+        return f"none (the database has a {row.get('status')} row, but Batch lists no job for the video)"
+    return "none (no job message for this video was processed)"
+
+
+def describe_events(row: dict[str, Any]) -> str:
+    """event_count is written when the worker completes the video; a FAILED video keeps no events (the worker and
+    the failure monitor delete them), one still running has none counted yet."""
+    if row.get("event_count") is not None:
+        return f"{row['event_count']} event(s)"
+    return "no events" if row.get("status") == "FAILED" else "no events counted yet"
+
+
 def render(view: dict[str, Any]) -> str:
-    lines = [f"video {view['video_id']}"]
-    claim = view["claim"]
-    lines.append(f"  claim: {claim['status']} (job {claim.get('job_id', '-')}, s3 key {claim.get('s3_key')})"
-                 if claim else "  claim: none (no job message for this video was processed)")
+    lines = [f"video {view['video_id']}", f"  claim: {view.get('claim_summary') or describe_claim(view)}"]
     job = view["job"]
     if job:
         lines.append(f"  batch job {job['job_name']} ({job['job_id']}): {job['status']}"
@@ -154,6 +178,6 @@ def render(view: dict[str, Any]) -> str:
         lines.append("  database: no row for this video")
     else:
         row = database["row"]
-        lines.append(f"  database: {row['status']}, {row['event_count']} event(s)"
+        lines.append(f"  database: {row['status']}, {describe_events(row)}"
                      + (f", failure: {row['failure_reason']}" if row.get("failure_reason") else ""))
     return "\n".join(lines)
