@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,8 @@ class SmokeReport:
     latency_s: float = 0.0
     job: dict[str, Any] = field(default_factory=dict)
     nearest: list[dict[str, Any]] | None = None
+    failure_reason: str | None = None  # the worker's own, when the video FAILED (Batch's generic one is job's)
+    failure_reason_source: str | None = None  # worker log | database | notification
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -211,13 +213,65 @@ def job_summary(batch: Any, job_queue: str, video_id: str) -> dict[str, Any]:
             "exit_codes": [a.get("container", {}).get("exitCode") for a in job.get("attempts", [])]}
 
 
+def worker_failure_reason(log_lines: Iterable[str]) -> str | None:
+    """The worker's reason from its JSON log lines (video_worker.logs): the last `job_failed` event's kind and
+    reason, else the last line of the last logged exception."""
+    for line in reversed(list(log_lines)):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("event") == "job_failed" and entry.get("reason"):
+            return f"{entry['kind']}: {entry['reason']}" if entry.get("kind") else str(entry["reason"])
+        if entry.get("exc"):
+            return str(entry["exc"]).strip().splitlines()[-1]
+    return None
+
+
+def note_failure_reason(report: SmokeReport, *, log_lines: Iterable[str] = (), row_reason: str | None = None
+                        ) -> None:
+    """Why the video FAILED, from the first source that has it: the worker's log, its database row, the FAILED
+    notification (the failure monitor's, naming Batch's reason, when the worker could not send one)."""
+    if report.status != "FAILED" or report.failure_reason:
+        return
+    notified = (report.notification or {}).get("reason")
+    for source, reason in (("worker log", worker_failure_reason(log_lines)), ("database", row_reason),
+                           ("notification", notified)):
+        if reason:
+            report.failure_reason, report.failure_reason_source = str(reason), source
+            return
+
+
+def worker_log_lines(logs: Any, batch: Any, job_id: str) -> list[str]:
+    """The last lines of the job's last attempt in CloudWatch Logs (the job definition's awslogs group, else
+    Batch's default /aws/batch/job); empty when they cannot be read with these credentials."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+        stream = (job.get("attempts") or [{}])[-1].get("container", {}).get("logStreamName") or \
+            job.get("container", {}).get("logStreamName")
+        if not stream:
+            return []
+        options = job.get("container", {}).get("logConfiguration", {}).get("options", {})
+        events = logs.get_log_events(logGroupName=options.get("awslogs-group", "/aws/batch/job"),
+                                     logStreamName=stream, limit=50, startFromHead=False)["events"]
+    except (ClientError, BotoCoreError, IndexError, KeyError):
+        return []
+    return [event["message"] for event in events]
+
+
 def _print_report(report: SmokeReport) -> None:
     print(f"\nvideo {report.video_id}: {report.status}")
+    if report.failure_reason:
+        print(f"  reason: {report.failure_reason} ({report.failure_reason_source})")
     print(f"  events: {report.events if report.events is not None else 'n/a (database not reachable from here)'}")
     print(f"  highlights: {report.highlights}")
     if report.job:
         print(f"  batch job: {report.job.get('status')} after {report.job.get('attempts')} attempt(s)"
-              + (f" ({report.job['status_reason']})" if report.job.get("status_reason") else ""))
+              + (f" (Batch: {report.job['status_reason']})" if report.job.get("status_reason") else ""))
     if report.nearest is not None:
         print(f"  nearest-neighbour query: {len(report.nearest)} event(s) like this video's first")
     note = report.notification
@@ -260,7 +314,11 @@ def run_smoke(session: Any, endpoint_url: str | None, settings, outputs: dict[st
     report.highlights = count_highlights(s3, outputs["bucket_names"]["highlights"], report.video_id)
     report.status = report.notification["status"] if report.notification else "TIMEOUT"
     if local is not None:
-        local.read_database(report)
+        local.read_database(report)  # the row's reason, after the worker's log
+        note_failure_reason(report, log_lines=local.worker_log)
+    elif report.status == "FAILED" and report.job:
+        note_failure_reason(report, log_lines=worker_log_lines(client("logs"), batch, report.job["job_id"]))
+    note_failure_reason(report)  # what the notification says, when nothing better was found
     return report
 
 
@@ -354,6 +412,7 @@ class LocalPlatform:
     db_name: str = ""
     db_endpoint: dict[str, str] = field(default_factory=dict)  # DB_HOST/DB_PORT of the local database
     job_environment: dict[str, str] = field(default_factory=dict)  # the GPU job definition's, as deployed
+    worker_log: list[str] = field(default_factory=list)  # the last output of a job that FAILED (stand-in's)
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url)
@@ -439,6 +498,7 @@ class LocalPlatform:
             (self.scratch / "work").mkdir(exist_ok=True)
             runs = runner.run_runnable(job_name=f"video-{report.video_id}")
             failed = [r for r in runs if r.status == "FAILED"]
+            self.worker_log = [line for r in failed[-1:] for line in r.attempts[-1].log_tail.splitlines()]
             if failed:
                 monitor = DeployedFunction.read_back(lambda_client, functions["batch_failure_monitor"],
                                                      assets_dir=self.stack_dir / "assets", work_dir=code_dir)
@@ -459,8 +519,9 @@ class LocalPlatform:
             if conn.execute("SELECT to_regclass('videos')").fetchone()[0] is None:
                 report.events = 0  # no worker has run against this database yet
                 return
-            row = conn.execute("SELECT status, event_count FROM videos WHERE video_id = %s",
+            row = conn.execute("SELECT status, event_count, failure_reason FROM videos WHERE video_id = %s",
                                (report.video_id,)).fetchone()
+            note_failure_reason(report, log_lines=self.worker_log, row_reason=row[2] if row else None)
             report.events = int(conn.execute("SELECT count(*) FROM events WHERE video_id = %s",
                                              (report.video_id,)).fetchone()[0]) if row else 0
             first = conn.execute("SELECT embedding FROM events WHERE video_id = %s ORDER BY start_s LIMIT 1",
