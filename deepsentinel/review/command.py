@@ -219,8 +219,14 @@ def review(args: argparse.Namespace, workdir: Path) -> Outcome:
         risks += assess(diff, base, head, prod=environment_of(name) == "prod")
     costs = {n: estimate(n, d, prices, usage) for n, d in head_docs.items()}
     base_costs = {n: estimate(n, d, prices, usage) for n, d in base_docs.items()}
-    policy = None if baseline is None else evaluate({n: head_files[n] for n in head_docs}, head_docs, baseline)
+    # The baseline serves every stack of the project: what this review does not see, it cannot call stale.
+    every_stack = sorted({*project_stacks(), *head_files, *base_files})
+    policy = None if baseline is None else evaluate({n: head_files[n] for n in head_docs}, head_docs, baseline,
+                                                    all_stacks=every_stack)
     notes = [f"Base synthesized from {base_label}."] if base_process else []
+    if policy is not None and (unreviewed := [n for n in every_stack if n not in head_docs]):
+        notes.append(f"Not reviewed: {', '.join(unreviewed)}; baseline entries that apply to them are not judged "
+                     "stale here.")
     least_privilege_file = getattr(args, "least_privilege", None)
     least_privilege = (json.loads(Path(least_privilege_file).read_text())
                        if least_privilege_file and Path(least_privilege_file).is_file() else None)
@@ -230,6 +236,14 @@ def review(args: argparse.Namespace, workdir: Path) -> Outcome:
     if args.fail_on_risk and any(SEVERITY_ORDER[r.severity] <= SEVERITY_ORDER[args.fail_on_risk] for r in risks):
         code = 1
     return Outcome(result, code, {n: head_files[n] for n in head_docs})
+
+
+def project_stacks() -> list[str]:
+    """Every stack the project defines: one per environment and the account stack (deepsentinel.app's names,
+    without importing cdktf)."""
+    from deepsentinel.settings import ENVIRONMENTS
+
+    return [f"deepsentinel-{env}" for env in ENVIRONMENTS] + ["deepsentinel-account"]
 
 
 def repository_root() -> Path:

@@ -15,6 +15,7 @@ import sys
 import time
 import tomllib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,14 @@ class Suppression:
     resources: tuple[str, ...] = ()
     stacks: tuple[str, ...] = ()
 
+    def applies_to(self, stack: str) -> bool:
+        """Whether the entry's stack scope includes `stack` (an entry without one applies to every stack)."""
+        return not self.stacks or any(fnmatch.fnmatchcase(stack, s) for s in self.stacks)
+
     def covers(self, finding: "Finding") -> bool:
         if finding.check_id != self.check:
             return False
-        if self.stacks and not any(fnmatch.fnmatchcase(finding.stack, s) for s in self.stacks):
+        if not self.applies_to(finding.stack):
             return False
         if self.resources and not any(fnmatch.fnmatchcase(finding.path, g) or fnmatch.fnmatchcase(finding.address, g)
                                       for g in self.resources):
@@ -173,8 +178,12 @@ def _stack_of(file_path: str, files: dict[str, Path]) -> str | None:
 
 
 def evaluate(stack_files: dict[str, Path], documents: dict[str, dict[str, Any]], baseline: Baseline,
-             *, report: dict[str, Any] | None = None) -> PolicyResult:
-    """Run checkov (unless a report is given) and judge every failed check against the baseline."""
+             *, report: dict[str, Any] | None = None, all_stacks: Iterable[str] = ()) -> PolicyResult:
+    """Run checkov (unless a report is given) and judge every failed check against the baseline.
+
+    An unused entry is stale only when every stack it applies to was reviewed: `all_stacks` names the stacks
+    the baseline serves (a review of one environment does not see the other's findings); left empty, the
+    reviewed stacks are taken to be all of them."""
     started = time.perf_counter()
     result = PolicyResult()
     try:
@@ -201,8 +210,10 @@ def evaluate(stack_files: dict[str, Path], documents: dict[str, dict[str, Any]],
         cover = next((s for s in baseline.suppressions if s.covers(finding)), None)
         result.findings.append(Finding(**{**finding.__dict__, "suppression": cover}))
     used = {f.suppression for f in result.findings if f.suppression}
-    reviewed = list(stack_files)
+    reviewed = set(stack_files)
+    unreviewed = set(all_stacks) - reviewed
     result.stale = [s for s in baseline.suppressions if s not in used
-                    and (not s.stacks or any(fnmatch.fnmatchcase(n, g) for n in reviewed for g in s.stacks))]
+                    and not any(s.applies_to(n) for n in unreviewed)
+                    and (any(s.applies_to(n) for n in reviewed) or bool(all_stacks))]
     result.seconds = time.perf_counter() - started
     return result
