@@ -763,18 +763,21 @@ class LocalAws:
         server = cls(pid=process.pid, endpoint_url=f"http://{LOOPBACK}:{port}", log_path=log_path)
         server._process = process  # type: ignore[attr-defined]
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while not is_alive(server.endpoint_url, timeout=1.0):
-            if process.poll() is not None:
-                raise RuntimeError(f"the moto server exited with {process.returncode}"
-                                   + (f"; see {log_path}" if log_path else ""))
-            if time.monotonic() > deadline:
-                server.stop()
-                raise TimeoutError(f"the moto server did not answer on {server.endpoint_url} within "
-                                   f"{READY_TIMEOUT_SECONDS:.0f}s")
-            time.sleep(0.1)
-        if info_file:
-            info_file.parent.mkdir(parents=True, exist_ok=True)
-            info_file.write_text(json.dumps({"pid": server.pid, "endpoint_url": server.endpoint_url}))
+        try:
+            while not is_alive(server.endpoint_url, timeout=1.0):
+                if process.poll() is not None:
+                    raise RuntimeError(f"the moto server exited with {process.returncode}"
+                                       + (f"; see {log_path}" if log_path else ""))
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the moto server did not answer on {server.endpoint_url} within "
+                                       f"{READY_TIMEOUT_SECONDS:.0f}s")
+                time.sleep(0.1)
+            if info_file:
+                info_file.parent.mkdir(parents=True, exist_ok=True)
+                info_file.write_text(json.dumps({"pid": server.pid, "endpoint_url": server.endpoint_url}))
+        except BaseException:  # also Ctrl-C: a detached server nobody recorded would run on, found by no one
+            server.stop()
+            raise
         return server
 
     @classmethod

@@ -3,18 +3,32 @@
 Provider installation: when `DEEPSENTINEL_TF_PLUGIN_MIRROR` names a filesystem mirror, a CLI config
 using it is written under the working directory and `TF_CLI_CONFIG_FILE` points at it for our
 subprocesses only; otherwise Terraform installs from its registry as usual.
+
+Interruption: terraform runs in a session of its own, so a terminal's Ctrl-C reaches only the Python process,
+which passes it on (Terraform then stops gracefully: it saves what it applied and releases its state lock) and,
+after INTERRUPT_GRACE_SECONDS or when terraform has exited, kills what is left of terraform's process group (its
+provider plugins). Each run is recorded in `<dir>/.deepsentinel-runs/<pid>.json` until it ends by itself: a
+record left behind names a terraform that was killed, whose lock, if it holds one, nobody will release
+(deepsentinel.state_lock releases such locks in local mode).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from deepsentinel import interruption
 
 MIRROR_ENV = "DEEPSENTINEL_TF_PLUGIN_MIRROR"
 CLI_CONFIG_DIR = Path(".deepsentinel")
@@ -26,6 +40,15 @@ MINIMUM_VERSION_REASON = "write-only arguments keep the generated secrets out of
 # Not also written as `terraform.required_version` into the stacks: checkov 3.3.30's terraform_json parser fails
 # on that string ("could not parse"), and the policy gate must read every stack.
 INSTALL_HINT = "https://developer.hashicorp.com/terraform/install"
+# How long an interrupted terraform may take to stop by itself: cancelling in-flight calls, writing the state,
+# releasing the lock take seconds; a second Ctrl-C within it makes Terraform exit at once (its own rule).
+INTERRUPT_GRACE_SECONDS = 60.0
+CALLS_SETTLE_SECONDS = 5.0  # an interrupted apply's provider calls in flight finish meanwhile (see _interrupt)
+STOP_REGISTERED_SECONDS = 2.0
+STOPPING = "Stopping operation..."  # Terraform's line once an interrupt stopped the operation
+RUNS_DIR = ".deepsentinel-runs"
+LOCK_HELD = "Error acquiring the state lock"
+LOCK_NOT_RELEASED = "Error releasing the state lock"
 
 
 class TerraformUnavailable(RuntimeError):
@@ -39,6 +62,64 @@ class TerraformError(RuntimeError):
         self.returncode = returncode
         self.output = output
         super().__init__(f"`terraform {' '.join(command)}` failed in {cwd} (exit {returncode}):\n{output.strip()}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockInfo:
+    """Who holds a state lock: Terraform's lock info (statemgr.LockInfo), the JSON of an S3 `<key>.tflock` object
+    and the "Lock Info:" block of a held-lock error. `who` is `user@hostname`; Terraform records no process id."""
+
+    id: str
+    who: str = ""
+    operation: str = ""  # OperationTypePlan, OperationTypeApply, ...
+    created: str = ""
+    path: str = ""
+    version: str = ""
+    info: str = ""
+
+    @property
+    def host(self) -> str:
+        return self.who.rpartition("@")[2]
+
+    @property
+    def since(self) -> str:
+        """`created` to the second: the `.tflock` object has RFC 3339 (2026-12-01T22:31:57.908867691Z), the error
+        Go's time format (2026-12-01 22:31:57.908867691 +0000 UTC); Terraform takes it in UTC."""
+        match = re.match(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)", self.created)
+        return f"{match[1]}T{match[2]}Z" if match else self.created
+
+    @property
+    def operation_name(self) -> str:
+        """"apply" for OperationTypeApply."""
+        return self.operation.removeprefix("OperationType").lower() or "an operation"
+
+    @classmethod
+    def from_json(cls, document: dict[str, object]) -> LockInfo:
+        return cls(**{field: str(document.get(field.capitalize()) or document.get(field.upper()) or "")
+                      for field in ("id", "who", "operation", "created", "path", "version", "info")})
+
+    @classmethod
+    def from_error(cls, output: str) -> LockInfo | None:
+        """The holder named in Terraform's held-lock error, or None when the output has no lock info."""
+        if "Lock Info:" not in output:
+            return None
+        fields = {}
+        for line in output[output.index("Lock Info:"):].splitlines()[1:]:
+            match = re.fullmatch(r"[\s│]*(ID|Path|Operation|Who|Version|Created|Info):\s*(.*?)\s*", line)
+            if match is None:
+                if fields:
+                    break
+                continue
+            fields[match[1]] = match[2]
+        return cls.from_json(fields) if fields.get("ID") else None
+
+
+class StateLocked(TerraformError):
+    """The state lock is held by another run; `lock` says who (None when Terraform did not say)."""
+
+    def __init__(self, command: Sequence[str], cwd: Path, returncode: int, output: str) -> None:
+        super().__init__(command, cwd, returncode, output)
+        self.lock = LockInfo.from_error(output)
 
 
 def cli_config(mirror: str) -> str:
@@ -66,22 +147,97 @@ def environment(config_dir: Path = CLI_CONFIG_DIR) -> dict[str, str]:
 
 def run(args: Sequence[str], cwd: Path, *, on_line: Callable[[str], None] | None = None,
         ok_codes: tuple[int, ...] = (0,), env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `terraform <args>` in `cwd`; stream lines to `on_line`; raise TerraformError on other exit codes."""
+    """Run `terraform <args>` in `cwd`; stream lines to `on_line`; raise TerraformError on other exit codes.
+
+    Interrupted (KeyboardInterrupt: Ctrl-C, SIGTERM, SIGHUP): terraform is interrupted in turn and given
+    INTERRUPT_GRACE_SECONDS to stop, its group is killed, and the interruption propagates; Terraform's own
+    interruption messages are not passed to `on_line`."""
     binary = _checked_binary()
     command = [binary, *args]
     process = subprocess.Popen(command, cwd=cwd, env=env or environment(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
-    lines = []
-    assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line)
-        if on_line:
-            on_line(line.rstrip("\n"))
-    returncode = process.wait()
-    output = "".join(lines)
+                               stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+    record = _record_run(Path(cwd), process.pid, args)
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if on_line:
+                on_line(line.rstrip("\n"))
+        interruption.wait_for_exit(process)
+    except BaseException:
+        _interrupt(process, lines, args[0] if args else "")
+        raise
+    finally:
+        ended_by_itself = interruption.end_process_group(process)  # and whatever it left behind
+        output = "".join(lines)
+        if ended_by_itself and LOCK_NOT_RELEASED not in output:
+            record.unlink(missing_ok=True)
+    returncode = process.returncode
     if returncode not in ok_codes:
-        raise TerraformError(args, cwd, returncode, output)
+        raise (StateLocked if LOCK_HELD in output else TerraformError)(args, cwd, returncode, output)
     return subprocess.CompletedProcess(command, returncode, output, "")
+
+
+def _interrupt(process: subprocess.Popen[str], lines: list[str], command: str) -> None:
+    """Pass the interruption on, as a terminal's Ctrl-C would have: SIGINT. Its output keeps being read (a full pipe
+    would block it) but is no longer shown; a further Ctrl-C/SIGTERM is passed on too (Terraform exits at once).
+
+    Terraform's graceful stop cancels the provider calls in flight: a create whose request reached AWS but whose
+    answer had not is in no state, and the next apply creates it again (a duplicate, or a failure on its name).
+    So an apply or destroy is first paused (SIGSTOP: it can start no new calls) for CALLS_SETTLE_SECONDS while its
+    providers finish the calls in flight; then the providers are paused too, terraform resumes with the interrupt
+    pending and registers the stop before its providers resume: they then cancel only calls not yet sent."""
+    pid = process.pid
+    # os.kill, not Popen.send_signal: that polls, and reaping terraform would free its group id (see run).
+    interrupt = lambda *_: os.kill(pid, signal.SIGINT)  # noqa: E731
+    if process.stdout is not None:
+        threading.Thread(target=_read_into, args=(process.stdout, lines), name="terraform-output",
+                         daemon=True).start()
+    if command not in ("apply", "destroy"):
+        interrupt()
+    else:
+        again = threading.Event()
+        with interruption.signals_calling(lambda *_: again.set()):
+            os.kill(pid, signal.SIGSTOP)
+            again.wait(CALLS_SETTLE_SECONDS)  # a second Ctrl-C: stop waiting
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGSTOP)  # the providers (terraform is stopped already)
+            interrupt()
+            os.kill(pid, signal.SIGCONT)
+            shown = len(lines)
+            deadline = time.monotonic() + STOP_REGISTERED_SECONDS
+            while not any(STOPPING in line for line in lines[shown:]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)  # Terraform prints the line, then stops its graph walk (a goroutine)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGCONT)
+    with interruption.signals_calling(interrupt):
+        interruption.wait_for_exit(process, timeout=INTERRUPT_GRACE_SECONDS)
+
+
+def _read_into(stream: Iterable[str], lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line)
+
+
+def _record_run(cwd: Path, pid: int, args: Sequence[str]) -> Path:
+    """`<cwd>/.deepsentinel-runs/<pid>.json`, removed when the run ends by itself (see the module docstring)."""
+    record = cwd / RUNS_DIR / f"{pid}.json"
+    record.parent.mkdir(exist_ok=True)
+    record.write_text(json.dumps({"pid": pid, "command": args[0] if args else "",
+                                  "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+    return record
+
+
+def unfinished_runs(stack_dir: Path) -> list[int]:
+    """Process ids of the terraform runs in `stack_dir` that did not end by themselves (killed, or still running)."""
+    return sorted(int(record.stem) for record in (stack_dir / RUNS_DIR).glob("*.json") if record.stem.isdigit())
+
+
+def forget_runs(stack_dir: Path, pids: Sequence[int]) -> None:
+    for pid in pids:
+        (stack_dir / RUNS_DIR / f"{pid}.json").unlink(missing_ok=True)
 
 
 def _checked_binary() -> str:
@@ -164,6 +320,11 @@ def show_plan_json(stack_dir: Path, plan_file: str, **kw) -> str:
     """`terraform show -json <plan>`: the plan as JSON (what `review --plan` reads)."""
     output = run(["show", "-json", "-no-color", plan_file], stack_dir, **kw).stdout
     return output[output.find("{"):]  # CLI-configuration warnings come first on stdout
+
+
+def force_unlock(stack_dir: Path, lock_id: str, **kw) -> None:
+    """Release a lock whose holder is gone (`-force`: no confirmation prompt)."""
+    run(["force-unlock", "-force", lock_id], stack_dir, **kw)
 
 
 def state_push(stack_dir: Path, state_file: Path, **kw) -> None:
