@@ -43,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
     target = target_from_args(args, settings, start=True)
     confirm = (lambda question: True) if (args.yes or target.local) else ask_user
     outputs = bootstrap(target, confirm=confirm)
+    # The account stack's own state object was named already (planned against, or moved into): not again here.
     print(f"state backend: s3://{outputs['state_bucket']} ({target.where}); locks are `<key>.tflock` objects "
-          f"beside each state\nthe account stack's own state: s3://{outputs['state_bucket']}/account/terraform.tfstate")
+          f"beside each state")
     if outputs.get("github_role_arns"):  # github_repository set: the workflows' OIDC roles (docs/release.md)
         print("GitHub repository variables to set (Settings > Secrets and variables > Actions > Variables):")
         for variable, arn in sorted(outputs["github_role_arns"].items()):
@@ -88,7 +89,7 @@ def synth_account_stacks(target: Any) -> AccountStacks:
 
 def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = lambda question: True,
                         log: Any = print) -> dict[str, Any]:
-    from deepsentinel import state_lock, terraform
+    from deepsentinel import terraform
     from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
     from deepsentinel.stacks.provider import state_object_key
     from deepsentinel.target import state_bucket_exists
@@ -112,8 +113,7 @@ def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = la
             raise OperationFailed("bootstrap aborted; nothing changed")
         terraform.init(stacks.stack_dir, reconfigure=True, env=target.tf_env)
         log(f"moving the account stack's state into s3://{bucket}/{key} ...")
-        state_lock.locked(lambda: terraform.state_push(stacks.stack_dir, stacks.local_state, env=target.tf_env),
-                          stack_dir=stacks.stack_dir, env=target.tf_env, local=target.local, log=log)
+        terraform.state_push(stacks.stack_dir, stacks.local_state, env=target.tf_env)
         for leftover in stacks.local_state.parent.glob(f"{stacks.local_state.name}*"):  # and terraform's .backup
             leftover.unlink()
     terraform.init(stacks.stack_dir, reconfigure=True, env=target.tf_env)
@@ -124,15 +124,12 @@ def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = la
 
 def _plan_and_apply(target: Any, stack_dir: Path, confirm: Any, log: Any) -> bool:
     """Plan; when there are changes, confirm and apply exactly that plan. False when the user declined."""
-    from deepsentinel import state_lock, terraform
+    from deepsentinel import terraform
     from deepsentinel.deploy import CONFIRMED_PLAN, Progress
 
-    def locked(operation: Any) -> Any:
-        return state_lock.locked(operation, stack_dir=stack_dir, env=target.tf_env, local=target.local, log=log)
-
     progress = Progress("created")
-    changes = locked(lambda: terraform.plan(stack_dir, out=CONFIRMED_PLAN, env=target.tf_env,
-                                            on_line=lambda line: progress(line) if line.startswith("Plan: ") else None))
+    changes = terraform.plan(stack_dir, out=CONFIRMED_PLAN, env=target.tf_env,
+                             on_line=lambda line: progress(line) if line.startswith("Plan: ") else None)
     if not changes:
         log("deepsentinel-account: no changes")
         return True
@@ -140,7 +137,7 @@ def _plan_and_apply(target: Any, stack_dir: Path, confirm: Any, log: Any) -> boo
         return False
     started = time.perf_counter()
     progress.started = started
-    locked(lambda: terraform.apply(stack_dir, plan_file=CONFIRMED_PLAN, env=target.tf_env, on_line=progress))
+    terraform.apply(stack_dir, plan_file=CONFIRMED_PLAN, env=target.tf_env, on_line=progress)
     log(f"deepsentinel-account: applied in {time.perf_counter() - started:.0f}s")
     return True
 

@@ -34,15 +34,9 @@ EXTERNAL_COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    silence_known_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
-    from deepsentinel import interruption
-
-    # Ctrl-C, SIGTERM, SIGHUP: terraform stops gracefully, what we started ends, one line, exit 130.
-    return interruption.run_interruptibly(lambda: _run_command(args))
-
-
-def _run_command(args: argparse.Namespace) -> int:
     from deepsentinel.errors import OperationFailed
     from deepsentinel.terraform import TerraformError, TerraformUnavailable
 
@@ -54,6 +48,8 @@ def _run_command(args: argparse.Namespace) -> int:
     except (OperationFailed, TerraformUnavailable, TerraformError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 def versions() -> str:
@@ -117,6 +113,24 @@ class _VersionAction(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
         print(versions())
         parser.exit()
+
+
+def silence_known_warnings() -> None:
+    """pgserver (the local PostgreSQL stand-in) asks platformdirs for a runtime directory when it is imported;
+    without XDG_RUNTIME_DIR (containers, CI, ssh without a login session) platformdirs warns and falls back to
+    /tmp/runtime-<uid>, which serves pgserver's lock file as well. Only that warning is silenced."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"XDG_RUNTIME_DIR is not set, falling back to ", category=UserWarning,
+                            module=r"platformdirs(\.|$)")
+
+
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    """--verbose: Terraform's own output line by line (and, locally, the local server's patches) instead of the
+    compact progress."""
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="print Terraform's full output (and in local mode the local server's patches) instead of "
+                             "compact progress")
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser, *, multiple_envs: bool = True,

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (AWS mode)")
     parser.add_argument("--parallelism", type=int, default=None,
                         help=f"terraform -parallelism (default {LOCAL_PARALLELISM} local, {AWS_PARALLELISM} AWS)")
+    cli.add_verbose_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,40 +56,57 @@ def run(args: argparse.Namespace) -> int:
 
 # --- progress ---------------------------------------------------------------------------------------------
 
+# What Terraform prints when one resource action ends, and the kind the counter names.
+FINISHED_ACTIONS = {": Creation complete": "created", ": Modifications complete": "modified",
+                    ": Destruction complete": "destroyed", ": Import complete": "imported"}
+
+
+def planned_actions(plan_line: str) -> int:
+    """Resource actions an apply of this plan will finish, from Terraform's summary line ("Plan: 2 to add,
+    1 to change, 2 to destroy."): a replacement is in both "add" and "destroy", as it finishes twice."""
+    return sum(int(n) for n, _ in re.findall(r"(\d+) to (add|change|destroy|import)\b", plan_line))
+
+
 @dataclass
 class Progress:
-    """Prints one line per finished resource with a running count and the elapsed time."""
+    """Prints one line per finished resource action with a running count and the elapsed time."""
 
-    verb: str
+    verb: str  # the run's own verb (created, destroyed); each counted line names its action's kind
     started: float = 0.0
     done: int = 0
-    total: int | None = None  # from Terraform's "Plan: N to add, M to change, K to destroy."
+    total: int | None = None  # every action the "Plan: N to add, M to change, K to destroy." line announces
+    verbose: bool = False  # print Terraform's every line as it comes instead
 
     def __post_init__(self) -> None:
         self.started = time.perf_counter()
 
     def __call__(self, line: str) -> None:
         text = line.strip()
+        if text.startswith("Plan: "):
+            self.total = planned_actions(text)
+        if self.verbose:
+            print(line, flush=True)
+            return
         if not text:
             return
         if text.startswith("Plan: "):
-            numbers = [int(word) for word in text.replace(",", " ").split() if word.isdigit()]
-            self.total = numbers[2] if self.verb == "destroyed" else numbers[0] + numbers[1]
             print(f"{text}", flush=True)
             return
-        finished = any(marker in text for marker in (": Creation complete", ": Modifications complete",
-                                                    ": Destruction complete"))
-        if finished:
+        kind = next((kind for marker, kind in FINISHED_ACTIONS.items() if marker in text), None)
+        elapsed = f"[{time.perf_counter() - self.started:6.1f}s]"
+        if kind is not None:
             self.done += 1
-        if finished or text.startswith(("Error", "│ Error", "Apply complete", "Destroy complete")):
             count = f"{self.done:>3}/{self.total}" if self.total else f"{self.done:>3}"
-            print(f"[{time.perf_counter() - self.started:6.1f}s] {count} {self.verb}  {text}", flush=True)
+            print(f"{elapsed} {count} {kind}  {text}", flush=True)
+        elif text.startswith(("Error", "│ Error", "Apply complete", "Destroy complete")):
+            # No count: the last action's line already showed it (the summary would repeat it).
+            print(f"{elapsed} {text}", flush=True)
 
 
 # --- local ------------------------------------------------------------------------------------------------
 
 def _run_local(args: argparse.Namespace, settings) -> int:
-    from deepsentinel import state_lock, terraform
+    from deepsentinel import terraform
     from deepsentinel.app import platform_stack_name
     from deepsentinel.bootstrap import bootstrap
     from deepsentinel.local_aws import MOTO_EXCEPTIONS, LocalAws
@@ -107,26 +127,24 @@ def _run_local(args: argparse.Namespace, settings) -> int:
         stack_dir = work.outdir / "stacks" / stack
         if (stack_dir / ".terraform").is_dir():
             print(f"destroying {stack} on {server.endpoint_url} (parallelism {parallelism}) ...", flush=True)
-            env = terraform.environment(work.terraform_cli_dir)
-            state_lock.locked(lambda: terraform.destroy(stack_dir, parallelism=parallelism, env=env,
-                                                        on_line=Progress("destroyed")),
-                              stack_dir=stack_dir, env=env, local=True)
+            terraform.destroy(stack_dir, parallelism=parallelism, env=terraform.environment(work.terraform_cli_dir),
+                              on_line=Progress("destroyed", verbose=args.verbose))
         server.stop(work.server_info)
         shutil.rmtree(work.root, ignore_errors=True)
         print(f"destroyed {stack}; stopped the moto server (pid {server.pid}); removed {work.root}")
         return 0
 
     target = local_target(settings, args.workdir, start=True)
-    print(f"deploying {stack} on {target.endpoint_url}")
-    for exception in MOTO_EXCEPTIONS:
+    print(f"deploying {stack} on {target.endpoint_url} (moto with {len(MOTO_EXCEPTIONS)} documented patches"
+          + (")" if args.verbose else "; --verbose lists them)"))
+    for exception in MOTO_EXCEPTIONS if args.verbose else ():  # also the README's table
         print(f"local mode: {exception.resource}: {exception.mechanism}")
     bootstrap(target)  # the state backend on this server, as on AWS
     stack_dir = initialised_platform(target)
     started = time.perf_counter()
     print(f"terraform apply (parallelism {parallelism}) ...", flush=True)
-    state_lock.locked(lambda: terraform.apply(stack_dir, parallelism=parallelism, env=target.tf_env,
-                                              on_line=Progress("created")),
-                      stack_dir=stack_dir, env=target.tf_env, local=True)
+    terraform.apply(stack_dir, parallelism=parallelism, env=target.tf_env,
+                    on_line=Progress("created", verbose=args.verbose))
     _print_outputs(terraform.outputs(stack_dir, env=target.tf_env))
     print(f"\n{stack} is deployed on {target.endpoint_url} in {time.perf_counter() - started:.0f}s.\n"
           f"Try: AWS_ENDPOINT_URL={target.endpoint_url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
@@ -147,7 +165,7 @@ CONFIRMED_PLAN = "deepsentinel.tfplan"
 
 
 def _run_aws(args: argparse.Namespace, settings) -> int:
-    from deepsentinel import state_lock, terraform
+    from deepsentinel import terraform
     from deepsentinel.app import platform_stack_name
     from deepsentinel.target import aws_target, initialised_platform
 
@@ -158,11 +176,11 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
     stack_dir = initialised_platform(target)
     # The plan the user confirms is saved and applied as it is, not planned again; its "Plan:" line gives the
     # progress total (applying a saved plan does not print one).
-    progress = Progress("destroyed" if verb == "destroy" else "created")
-    changes = state_lock.locked(
-        lambda: terraform.plan(stack_dir, destroy=verb == "destroy", out=CONFIRMED_PLAN, env=target.tf_env,
-                               on_line=lambda line: progress(line) if line.startswith("Plan: ") else print(line)),
-        stack_dir=stack_dir, env=target.tf_env, local=False)
+    from deepsentinel.plan import PlanProgress
+
+    progress = Progress("destroyed" if verb == "destroy" else "created", verbose=args.verbose)
+    changes = terraform.plan(stack_dir, destroy=verb == "destroy", out=CONFIRMED_PLAN, env=target.tf_env,
+                             on_line=_plan_lines(progress, PlanProgress(verbose=args.verbose)))
     if not changes:
         print(f"{stack}: no changes")
         return 0
@@ -171,12 +189,16 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
         print("aborted; nothing changed")
         return 1
     progress.started = time.perf_counter()
-    state_lock.locked(lambda: terraform.apply(stack_dir, parallelism=parallelism, plan_file=CONFIRMED_PLAN,
-                                              env=target.tf_env, on_line=progress),
-                      stack_dir=stack_dir, env=target.tf_env, local=False)
+    terraform.apply(stack_dir, parallelism=parallelism, plan_file=CONFIRMED_PLAN, env=target.tf_env,
+                    on_line=progress)
     if verb == "deploy":
         _print_outputs(terraform.outputs(stack_dir, env=target.tf_env))
     return 0
+
+
+def _plan_lines(progress: Progress, shown: Callable[[str], None]) -> Callable[[str], None]:
+    """The plan a user confirms, compact (or in full with --verbose); its "Plan:" line sets the apply's total."""
+    return lambda line: progress(line) if line.startswith("Plan: ") else shown(line)
 
 
 def _confirm(question: str) -> bool:
