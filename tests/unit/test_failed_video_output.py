@@ -112,7 +112,7 @@ def failed_video() -> Iterator[dict[str, Any]]:
                "notification": notification, "outputs": outputs, "dynamodb": dynamodb, "batch": batch, "s3": s3,
                "secrets": client("secretsmanager"), "database_dir": root / "pg"}
     finally:
-        database.server.cleanup()
+        LocalDatabase.stop(root / "pg")  # it outlives its starter (cleanup_mode=None), as `status --local` needs
         server.stop()
         unconfigure_moto()
 
