@@ -21,6 +21,7 @@ a long CUDA call does. The database row is written first with the worker's own s
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -89,7 +90,10 @@ def database() -> Iterator[tuple[LocalDatabase, dict[str, str]]]:
     with psycopg.connect(db.uri(DB_NAME), autocommit=True) as conn:
         store.apply_schema(conn)
     yield db, endpoint
-    db.server.cleanup()
+    # The stand-in's server outlives its starter on purpose (status --local reads it); pgserver's cleanup() does not
+    # stop a server started that way, so stop it by its data directory, then remove the directory.
+    LocalDatabase.stop(root / "pg")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass
