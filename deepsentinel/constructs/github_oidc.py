@@ -4,8 +4,9 @@ With `github_repository` set, the account stack holds GitHub's OIDC provider (or
 `github_oidc_provider_arn`: an account has at most one provider per URL) and, per environment, three roles, each
 trusting exactly the runs that need it ("OpenID Connect reference", example subject claims, GitHub Docs):
 
-- plan (`repo:<owner>/<repo>:pull_request`): ReadOnlyAccess, the environment's state and lock object, and
-  `secretsmanager:GetRandomPassword` (the ephemeral Django key is opened on every plan); no data objects.
+- plan (`repo:<owner>/<repo>:pull_request`): ReadOnlyAccess and the environment's state and lock object; no data
+  objects, and nothing of Secrets Manager beyond ReadOnlyAccess' metadata (the Django key is the account stack's,
+  constructs/app_secrets.py, so an environment's plan neither generates nor reads it).
 - publish (`environment:<env>`, and for dev also `ref:refs/heads/main`): push to the environment's worker
   repository only; prod's also pulls from dev's repository, since promotion copies dev's image by digest.
 - deploy (`environment:<env>`, a protected GitHub environment): PowerUserAccess plus IAM limited to the
@@ -172,16 +173,13 @@ class GithubOidc(Construct):
 
     def _permissions(self, env: str, kind: str) -> list[Statement]:
         bucket, state, lock = self._state(env)
-        # The ephemeral Django key (aws_secretsmanager_random_password) is opened on every plan and apply;
-        # GetRandomPassword has no resource-level permissions (Service Authorization Reference, Secrets Manager).
-        random_password = allow(["secretsmanager:GetRandomPassword"], "*", "EphemeralRandomPassword")
         if kind == "plan":
             # Terraform's S3 backend with use_lockfile: ListBucket, GetObject on the state, Get/Put/DeleteObject
             # on `<key>.tflock` ("Backend Type: s3", Permissions Required).
             return [allow(["s3:ListBucket"], [bucket], "ListState"),
                     allow(["s3:GetObject"], [state], "ReadState"),
                     allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [lock], "StateLock"),
-                    random_password, *no_data_reads(self._s)]
+                    *no_data_reads(self._s)]
         if kind == "publish":
             source = PROMOTED_FROM.get(env)
             return [allow(["ecr:GetAuthorizationToken"], "*", "EcrLogin"),
@@ -194,7 +192,6 @@ class GithubOidc(Construct):
             allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [state, lock], "ReadWriteState"),
             # PowerUserAccess allows s3:* everywhere: not the account's or another environment's state.
             deny(["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"], others, "OnlyThisEnvironmentsState"),
-            random_password,
             allow(_IAM_READS, "*", "ReadIam"),
             allow(_BOUNDARY_CONDITIONED_ROLE_ACTIONS, [self._arn("role", f"{prefix}-*")], "RolesWithTheBoundary",
                   Condition={"StringEquals": {"iam:PermissionsBoundary": self.permissions_boundary_arn}}),

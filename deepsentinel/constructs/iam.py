@@ -35,7 +35,9 @@ class IamProps:
     settings: PlatformSettings
     account_id: str
     bucket_arns: dict[str, str]  # purpose -> ARN, from storage
-    db_secret_arn: str
+    db_secret_arn: str  # RDS-managed, encrypted with the environment's key
+    # The account stack's (app_secrets.py), encrypted with the AWS managed aws/secretsmanager key, whose key policy
+    # lets the account's principals decrypt through Secrets Manager: reading it needs no KMS grant.
     django_secret_arn: str
     kms_key_arn: str  # the environment's key: publishers to its encrypted topics need it
 
@@ -68,7 +70,7 @@ class Iam(Construct):
         job_definition_arns += [f"{a}:*" for a in job_definition_arns]  # submit_job names a revision
         repository_arns = [arn("ecr", f"repository/{n.ecr_repository(r)}") for r in ECR_REPOSITORIES]
 
-        # Data encrypted with the environment's key (objects, messages, secrets) needs the key too.
+        # Data encrypted with the environment's key (objects, messages, the DB secret) needs the key too.
         use_key = allow(PUBLISH_KEY_ACTIONS, [props.kms_key_arn], "UseEnvironmentKey")
         execution, _ = self._role("ecs-task-execution", "ecs-tasks.amazonaws.com",
                                   managed=["service-role/AmazonECSTaskExecutionRolePolicy"],

@@ -1,7 +1,8 @@
 """The account stack: what exists once per AWS account, shared by every environment.
 
 The state backend (a versioned, encrypted S3 bucket; locks are S3 objects too, `use_lockfile`), the public
-hosted zones (`hosted_zones`: environments look them up, never create them) and the
+hosted zones (`hosted_zones`: environments look them up, never create them), each environment's Django key
+(constructs/app_secrets.py: its generation is kept out of every environment's plan) and the
 people (IAM groups and users, whose names are account-wide) and, with `github_repository` set, GitHub's OIDC
 provider and each environment's plan, image-publishing and deploy roles. Environment stacks hold only
 names prefixed with `{project}-{env}`, so dev and prod deploy side by side and destroy independently.
@@ -23,6 +24,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_policy import S3BucketPolicy
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S3BucketVersioningVersioningConfiguration
 from constructs import Construct
 
+from deepsentinel.constructs.app_secrets import AppSecrets, AppSecretsProps
 from deepsentinel.constructs.github_oidc import GithubOidc, GithubOidcProps
 from deepsentinel.constructs.people import People, PeopleProps
 from deepsentinel.constructs.policies import tls_only_bucket_policy
@@ -58,6 +60,9 @@ class AccountStack(TerraformStack):
                  for name in settings.hosted_zones}
         TerraformOutput(self, "hosted_zone_name_servers", value={n: z.name_servers for n, z in zones.items()},
                         description="name servers per hosted zone: set them at the domain's registrar")
+        secrets = AppSecrets(self, "app-secrets", props=AppSecretsProps(settings=settings))
+        TerraformOutput(self, "django_secret_arns", value=secrets.django_secret_arns,
+                        description="environment -> secret of its Django SECRET_KEY (the environment looks it up)")
         TerraformOutput(self, "state_bucket", value=bucket.bucket)
         TerraformOutput(self, "group_names", value=people.group_names)
         if settings.github_repository is not None:

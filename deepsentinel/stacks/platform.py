@@ -6,9 +6,11 @@ from pathlib import Path
 
 from cdktf import TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_secretsmanager_secret import DataAwsSecretsmanagerSecret
 from constructs import Construct
 
 from deepsentinel.constructs.access_logs import AccessLogs, AccessLogsProps
+from deepsentinel.constructs.app_secrets import django_secret_name
 from deepsentinel.constructs.budget import Budget, BudgetProps
 from deepsentinel.constructs.compute import Compute, ComputeProps
 from deepsentinel.constructs.dashboard import Dashboard, DashboardProps
@@ -88,9 +90,13 @@ class PlatformStack(TerraformStack):
             settings=s, private_subnet_ids=network.private_subnet_ids,
             rds_security_group_id=security.rds_security_group_id, kms_key_arn=key, access_log_bucket=log_bucket,
             alb_dns_name=network.alb_dns_name))
+        # The Django key is the account stack's (bootstrap): looked up by name (DescribeSecret, metadata only), so
+        # no plan of the environment generates it or reads its value.
+        django_secret_arn = DataAwsSecretsmanagerSecret(self, "django-secret-key",
+                                                        name=django_secret_name(s, s.environment)).arn
         iam = Iam(self, "iam", props=IamProps(
             settings=s, account_id=account_id, bucket_arns=storage.bucket_arns, db_secret_arn=storage.db_secret_arn,
-            django_secret_arn=storage.django_secret_arn, kms_key_arn=encryption.kms_key_arn))
+            django_secret_arn=django_secret_arn, kms_key_arn=encryption.kms_key_arn))
         compute = Compute(self, "compute", props=ComputeProps(
             settings=s, private_subnet_ids=network.private_subnet_ids,
             ecs_security_group_id=security.ecs_security_group_id,
@@ -112,7 +118,7 @@ class PlatformStack(TerraformStack):
                 "QUEUE_IS_FIFO": "true" if s.fifo_job_queue else "false"},
             backend_secrets={"DB_USERNAME": f"{storage.db_secret_arn}:username::",
                              "DB_PASSWORD": f"{storage.db_secret_arn}:password::",
-                             "DJANGO_SECRET_KEY": storage.django_secret_arn}))
+                             "DJANGO_SECRET_KEY": django_secret_arn}))
         pipeline = Pipeline(self, "pipeline", props=PipelineProps(
             settings=s, account_id=account_id, job_queue_arn=compute.job_queue_arn,
             batch_log_group_name=compute.batch_log_group_name,

@@ -256,5 +256,6 @@ def find_project_resources(c: Clients, project: str, prefix: str) -> list[str]:
 
 
 def find_account_resources(c: Clients, project: str) -> list[str]:
-    """What the account stack (bootstrap) of the project holds: its state bucket, people, GitHub roles and zones."""
+    """What the account stack (bootstrap) of the project holds: its state bucket, people, GitHub roles, zones and
+    the environments' Django keys."""
     return find_leftovers(c, Owner(project=project, prefix=project), ACCOUNT_LISTERS)

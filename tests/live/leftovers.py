@@ -141,9 +141,11 @@ def dynamodb_tables(c: Any, o: Owner) -> Found:
 
 
 def secrets(c: Any, o: Owner) -> Found:
-    # Secrets Manager's DeleteSecret schedules the deletion: a DeletedDate is the secret's destroy.
+    # Secrets Manager's DeleteSecret schedules the deletion: a DeletedDate is the secret's destroy. The account
+    # stack's secrets ({project}/{env}/..., app_secrets.py) carry the environment's tags but outlive it.
     return (s["Name"] for s in each(c("secretsmanager"), "list_secrets", "SecretList")
-            if "DeletedDate" not in s and (o.owns_name(s["Name"]) or o.owns_tags(tag_map(s.get("Tags")))))
+            if "DeletedDate" not in s and not s["Name"].startswith(o.project + "/")
+            and (o.owns_name(s["Name"]) or o.owns_tags(tag_map(s.get("Tags")))))
 
 
 def kms_keys(c: Any, o: Owner) -> Found:
@@ -498,6 +500,12 @@ def account_oidc_providers(c: Any, o: Owner) -> Found:
             yield p["Arn"]
 
 
+def account_secrets(c: Any, o: Owner) -> Found:
+    # Each environment's Django key, named {project}/{env}/django-secret-key (app_secrets.py).
+    return (s["Name"] for s in each(c("secretsmanager"), "list_secrets", "SecretList")
+            if "DeletedDate" not in s and s["Name"].startswith(o.project + "/"))
+
+
 def account_zones(c: Any, o: Owner) -> Found:
     return (f"{z['Name']} ({z['Id']})" for z in _zones(c) if _zone_tags(c, z["Id"]).get("Project") == o.project)
 
@@ -510,6 +518,7 @@ ACCOUNT_LISTERS: tuple[Lister, ...] = (
     Lister("iam policy", ("aws_iam_policy",), account_policies),
     Lister("iam oidc provider", ("aws_iam_openid_connect_provider",), account_oidc_providers),
     Lister("route53 zone", ("aws_route53_zone",), account_zones),
+    Lister("secret", ("aws_secretsmanager_secret",), account_secrets),
 )
 
 # Resource type -> the type of the parent it goes with (no lister of its own: it cannot outlive that parent, or

@@ -52,8 +52,7 @@ class ModuleStack(TerraformStack):
                 settings=s, private_subnet_ids=network.private_subnet_ids,
                 rds_security_group_id=security.rds_security_group_id, kms_key_arn=encryption.kms_key_arn))
             outputs |= {"bucket_names": storage.bucket_names, "db_instance_identifier": storage.db_instance_identifier,
-                        "db_host": storage.db_host, "db_secret_arn": storage.db_secret_arn,
-                        "django_secret_arn": storage.django_secret_arn}
+                        "db_host": storage.db_host, "db_secret_arn": storage.db_secret_arn}
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value)
 

@@ -231,6 +231,9 @@ def test_developers_read_no_data_and_can_plan(platform):
     assert _evaluate(documents, "s3:GetObjectVersion", f"{state}/deepsentinel-dev/terraform.tfstate") == "deny"
     assert _evaluate(documents, "s3:ListBucketVersions", state) == "deny"
     assert _evaluate(documents, "s3:PutObject", f"{state}/deepsentinel-dev/terraform.tfstate") != "allow"
-    # A plan takes the lock and opens the ephemeral random password (GetRandomPassword: not in ReadOnlyAccess).
+    # A plan takes the lock. It opens no ephemeral key: the Django key is the account stack's, which administrators
+    # apply, so developers get neither GetRandomPassword nor a secret's value (ReadOnlyAccess has neither).
     assert _evaluate(documents, "s3:PutObject", f"{state}/deepsentinel-dev/terraform.tfstate.tflock") == "allow"
-    assert _evaluate(documents, "secretsmanager:GetRandomPassword", "*") == "allow"
+    assert _evaluate(documents, "secretsmanager:GetRandomPassword", "*") == "implicit deny"
+    django = "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:deepsentinel/dev/django-secret-key-AbCdEf"
+    assert _evaluate(documents, "secretsmanager:GetSecretValue", django) == "implicit deny"

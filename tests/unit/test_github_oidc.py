@@ -195,10 +195,12 @@ def test_an_existing_provider_is_used_not_created(tmp_path):
 
 def test_the_plan_role_can_plan_and_read_no_data(github):
     """What `terraform plan` with the S3 backend and use_lockfile calls ("Backend Type: s3", Permissions Required:
-    s3:ListBucket, s3:GetObject on the state, s3:GetObject/PutObject/DeleteObject on `<key>.tflock`), plus
-    secretsmanager:GetRandomPassword (the ephemeral random password opened on every plan; no resource-level
-    permissions, Service Authorization Reference) and the reads ReadOnlyAccess gives a refresh; an explicit Deny on
-    data objects wins ("Policy evaluation logic")."""
+    s3:ListBucket, s3:GetObject on the state, s3:GetObject/PutObject/DeleteObject on `<key>.tflock`) and the reads
+    ReadOnlyAccess gives a refresh; an explicit Deny on data objects wins ("Policy evaluation logic"). Nothing of
+    Secrets Manager beyond ReadOnlyAccess' metadata reads: the Django key is the account stack's, so an environment's
+    plan neither opens the ephemeral random password (GetRandomPassword) nor refreshes a secret version
+    (GetSecretValue), and the pull request's code, which runs in this job, may do neither (recorded in
+    tests/unit/test_recorded_terraform_calls.py)."""
     policies, boundary = identity(github["deepsentinel-account"], "dev", "plan")
     assert boundary is None
 
@@ -210,12 +212,15 @@ def test_the_plan_role_can_plan_and_read_no_data(github):
     assert decide("s3:GetObject", state) == ALLOW
     for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
         assert decide(action, f"{state}.tflock") == ALLOW
-    assert decide("secretsmanager:GetRandomPassword", "*") == ALLOW
+    assert decide("secretsmanager:GetRandomPassword", "*") == IMPLICIT_DENY
     assert decide("ec2:DescribeVpcs", "*") == ALLOW
     assert decide("s3:PutObject", state) == IMPLICIT_DENY
     assert decide("s3:GetObjectVersion", state) == EXPLICIT_DENY
     assert decide("s3:GetObject", "arn:aws:s3:::deepsentinel-dev-raw-videos/videos/cam-1/clip.mp4") == EXPLICIT_DENY
     assert decide("secretsmanager:GetSecretValue", "*") == IMPLICIT_DENY
+    django = f"arn:aws:secretsmanager:ap-northeast-2:{ACCOUNT_ID}:secret:deepsentinel/dev/django-secret-key-AbCdEf"
+    assert decide("secretsmanager:GetSecretValue", django) == IMPLICIT_DENY
+    assert decide("secretsmanager:DescribeSecret", django) == ALLOW  # the environment's lookup of it
 
 
 def test_the_publish_roles_push_only_to_their_worker_repository(github):
@@ -279,7 +284,6 @@ def test_the_deploy_role_creates_roles_only_with_the_boundary_and_inside_the_pro
                   f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/deepsentinel-dev-batch-instance") == ALLOW
     assert decide("iam:CreateServiceLinkedRole",
                   role("aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS")) == ALLOW
-    assert decide("secretsmanager:GetRandomPassword", "*") == ALLOW
     state = f"{STATE}/deepsentinel-dev/terraform.tfstate"
     for action in ("s3:GetObject", "s3:PutObject"):
         assert decide(action, state) == ALLOW

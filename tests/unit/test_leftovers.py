@@ -410,8 +410,8 @@ def test_web_acls_are_followed_past_the_first_page(moto):
 
 def test_the_account_stacks_resources_are_its_own_check(moto):
     """bootstrap's resources (state bucket, people, GitHub OIDC provider and roles, permissions boundary, public
-    zones) are found by the account check and by none of the environment's listers: an environment's destroy
-    keeps them. Another project's are not reported."""
+    zones, the environments' Django keys, tagged with their environment) are found by the account check and by none
+    of the environment's listers: an environment's destroy keeps them. Another project's are not reported."""
     for project in (PROJECT, "otherproject"):
         iam = boto3.client("iam", region_name=REGION)
         kv = [{"Key": "Project", "Value": project}, {"Key": "Environment", "Value": "dev"}]
@@ -429,11 +429,13 @@ def test_the_account_stacks_resources_are_its_own_check(moto):
         zone = route53.create_hosted_zone(Name=f"{project}.example.com", CallerReference=project)["HostedZone"]
         route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone["Id"].split("/")[-1],
                                          AddTags=[{"Key": "Project", "Value": project}])
+        boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name=f"{project}/dev/django-secret-key", SecretString="x", Tags=kv)
         if project == PROJECT:
             ours = sorted([f"s3 bucket {project}-tfstate", f"iam user alice-{project}",
                            f"iam group {project}-developers", f"iam role {project}-dev-github-deploy",
                            f"iam policy {project}-permissions-boundary", f"iam oidc provider {provider}",
-                           f"route53 zone {zone['Name']} ({zone['Id']})"])
+                           f"route53 zone {zone['Name']} ({zone['Id']})", f"secret {project}/dev/django-secret-key"])
 
     assert sorted(find_leftovers(RecordingClients(), Owner(project=PROJECT, prefix=PROJECT), ACCOUNT_LISTERS)) == ours
     assert find_leftovers(RecordingClients(), Owner(project=PROJECT, prefix=PREFIX)) == []

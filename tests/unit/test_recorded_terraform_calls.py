@@ -1,15 +1,21 @@
-"""Terraform's own calls during a plan, recorded on the local server and decided as the plan identities.
+"""Terraform's own calls during plans and applies, recorded on the local server and decided as who runs them.
 
-A real `terraform init` and `terraform plan` (provider 5.100.0 from the mirror) run against a local server whose
-request log is on (deepsentinel/request_log.py), on a stack that holds what makes every plan call AWS beyond reads:
-the S3 backend with the state lock, as the environments configure it (bucket, key, `use_lockfile`), and dev's
-Django key: the ephemeral `aws_secretsmanager_random_password` written write-only into a secret version, as
-deepsentinel/constructs/storage.py emits it. Terraform's requests (User-Agent `Terraform/`) are decided
-(tests/terraform_call_check.py) as the pull-request workflow's plan role and a member of the developers group,
-both from the account stack synthesized with `github_repository`, with the state bucket's policy.
+Real `terraform init`, `plan` and `apply` runs (provider 5.100.0 from the mirror) go against a local server whose
+request log is on (deepsentinel/request_log.py), on two small stacks holding what makes a plan call AWS beyond reads:
 
-The plan runs against an empty state, so it refreshes nothing; the live platform run (tests/live/test_platform.py)
-decides the plan of the deployed dev and its apply.
+- the account stack's Django keys, as deepsentinel/constructs/app_secrets.py emits them (the blocks are taken from
+  the account stack synthesized here): the ephemeral `aws_secretsmanager_random_password` written write-only into a
+  secret version, with the account's S3 backend; planned, applied and planned again, as an administrator
+  (`deepsentinel bootstrap`);
+- dev's S3 backend with the state lock, as the environments configure it (bucket, key, `use_lockfile`), and dev's
+  lookup of its key (the `aws_secretsmanager_secret` data source by name, as deepsentinel/stacks/platform.py emits
+  it); planned on an empty state, applied, and planned again (a refresh of the deployed state).
+
+Terraform's requests (User-Agent `Terraform/`) of each phase are decided (tests/terraform_call_check.py): the
+environment's plans as the pull-request workflow's plan role and a member of the developers group, its plans and
+apply as the deploy role, the account's as a member of the admins group, all from the account stack synthesized
+with `github_repository`, with the state bucket's policy. The live platform run (tests/live/test_platform.py)
+decides the plan of the whole deployed dev and its apply.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.permission_check import Identity, Policy, group_identity, role_identity, without_action
+from tests.permission_check import Identity, Policy, group_identity, role_identity
 from tests.recorded_calls import Authorization, Call, Where
 from tests.terraform_call_check import (UNDECIDABLE, Evaluation, account_bucket_policies, account_references,
                                         decide_any, evaluate, terraform_calls, write_report)
@@ -30,38 +36,60 @@ from tests.unit.policy_eval import ALLOW, IMPLICIT_DENY
 
 ACCOUNT = "123456789012"  # moto's default account: what the local server's STS answers
 REPOSITORY = "acme/deepsentinel"
+ACCOUNT_PHASES = ("account plan", "account apply", "account second plan")
+ENVIRONMENT_PHASES = ("environment plan", "environment apply", "environment second plan")
+ENVIRONMENT_PLANS = ("environment plan", "environment second plan")
+SECRET_KINDS = ("aws_secretsmanager_secret", "aws_secretsmanager_secret_version")
 
 
-def plan_stack(settings: Any, endpoint: str) -> dict[str, Any]:
-    """The backend and the Django key of dev, as the platform stack configures them for a local server."""
-    from deepsentinel.constructs.storage import DJANGO_KEY_GENERATOR, DJANGO_SECRET_KEY_LENGTH
+def _settings_blocks(settings: Any, endpoint: str, state_key: str) -> dict[str, Any]:
+    """The S3 backend (with the lock) and the provider, as the stacks configure them for a local server."""
     from deepsentinel.stacks.provider import local_backend_settings, state_object_key
 
     return {
         "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": "5.100.0"}},
                       "backend": {"s3": {"bucket": settings.state_bucket_name, "encrypt": True,
-                                         "key": state_object_key(settings.prefix), "region": settings.region,
+                                         "key": state_object_key(state_key), "region": settings.region,
                                          "use_lockfile": True, **local_backend_settings(endpoint)}}},
         "provider": {"aws": [{"region": settings.region, "access_key": "test", "secret_key": "test",
                               "skip_credentials_validation": True, "skip_metadata_api_check": "true",
-                              "max_retries": 3, "endpoints": [{"secretsmanager": endpoint, "sts": endpoint}]}]},
-        "ephemeral": {"aws_secretsmanager_random_password": {DJANGO_KEY_GENERATOR: {
-            "password_length": DJANGO_SECRET_KEY_LENGTH, "exclude_punctuation": True}}},
-        "resource": {
-            "aws_secretsmanager_secret": {"django": {"name": settings.name("django-secret-key"),
-                                                     "recovery_window_in_days": 0}},
-            "aws_secretsmanager_secret_version": {"django": {
-                "secret_id": "${aws_secretsmanager_secret.django.id}", "secret_string_wo_version": 1,
-                "secret_string_wo": f"${{ephemeral.aws_secretsmanager_random_password.{DJANGO_KEY_GENERATOR}"
-                                    ".random_password}"}}}}
+                              "max_retries": 3, "endpoints": [{"secretsmanager": endpoint, "sts": endpoint}]}]}}
+
+
+def account_secrets_stack(account: dict[str, Any], settings: Any, endpoint: str) -> dict[str, Any]:
+    """The synthesized account stack's Django keys (secrets, write-only versions, their ephemeral generators) with
+    the account's backend."""
+    from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
+
+    return {**_settings_blocks(settings, endpoint, ACCOUNT_STATE_KEY), "ephemeral": account["ephemeral"],
+            "resource": {kind: {name: {k: v for k, v in block.items() if k != "//"}
+                                for name, block in account["resource"][kind].items()} for kind in SECRET_KINDS}}
+
+
+def environment_stack(settings: Any, endpoint: str) -> dict[str, Any]:
+    """dev's backend and its lookup of the account stack's Django key, used by an output as the task definition
+    and the roles use its ARN."""
+    from deepsentinel.constructs.app_secrets import django_secret_name
+
+    return {**_settings_blocks(settings, endpoint, settings.prefix),
+            "data": {"aws_secretsmanager_secret": {"django": {"name": django_secret_name(settings, "dev")}}},
+            "output": {"django_secret_arn": {"value": "${data.aws_secretsmanager_secret.django.arn}"}}}
 
 
 class Recorded:
-    def __init__(self, entries: list[dict[str, Any]], account: dict[str, Any], settings: Any) -> None:
-        self.entries, self.account, self.settings = entries, account, settings
+    def __init__(self, phases: dict[str, list[dict[str, Any]]], account: dict[str, Any], settings: Any) -> None:
+        self.phases, self.account, self.settings = phases, account, settings
         self.references = account_references(account, ACCOUNT)
         self.where = Where(ACCOUNT, {}, "")
         self.bucket_policies = account_bucket_policies(account, self.references, ACCOUNT)
+
+    def entries(self, *phases: str) -> list[dict[str, Any]]:
+        return [entry for phase in phases for entry in self.phases[phase]]
+
+    def made(self, *phases: str) -> set[tuple[str, str]]:
+        calls, unresolved = terraform_calls(self.entries(*phases), "terraform")
+        assert not unresolved, unresolved
+        return {(c.service, c.operation) for c in calls}
 
     def plan_role(self) -> Identity:
         return role_identity(self.account, f"{self.settings.project}-dev-github-plan", self.references, ACCOUNT)
@@ -70,21 +98,25 @@ class Recorded:
         return group_identity(self.account, f"{self.settings.project}-developers", self.references, ACCOUNT,
                               self.settings.user_names[0])
 
+    def administrator(self) -> Identity:
+        return group_identity(self.account, f"{self.settings.project}-admins", self.references, ACCOUNT,
+                              self.settings.admin_user_names[0])
+
     def deploy_role(self) -> Identity:
         return role_identity(self.account, f"{self.settings.project}-dev-github-deploy", self.references, ACCOUNT)
 
-    def evaluate(self, identity: Identity) -> Evaluation:
-        return evaluate(self.entries, identity, self.where, resource_policies=self.bucket_policies)
+    def evaluate(self, identity: Identity, *phases: str) -> Evaluation:
+        return evaluate(self.entries(*phases), identity, self.where, resource_policies=self.bucket_policies)
 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
-    """init + plan on a local server with its request log on (a thread; the server and terraform are processes),
+    """The phases on a local server with its request log on (a thread; the server and terraform are processes),
     while the account stack is synthesized here (jsii wants this thread)."""
     from deepsentinel import terraform
     from deepsentinel.app import synth_account
     from deepsentinel.local_aws import LocalAws
-    from deepsentinel.request_log import LOG_VARIABLE, read
+    from deepsentinel.request_log import LOG_VARIABLE, line_count, read
     from deepsentinel.settings import load_settings
     from deepsentinel.stacks.provider import StackOptions
     from deepsentinel.synthesized import load
@@ -96,55 +128,91 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
         patch.setenv(LOG_VARIABLE, str(log))
         server = LocalAws.start(log_path=work / "moto.log")
     errors: list[BaseException] = []
+    marks: dict[str, tuple[int, int]] = {}
+    synthesized: dict[str, Any] = {}
+    ready = threading.Event()
 
-    def plan() -> None:
+    def phase(name: str, run: Any) -> None:
+        start = line_count(log)
+        run()
+        marks[name] = (start, line_count(log))
+
+    def run_stack(stack_dir: Path, stack: dict[str, Any], names: tuple[str, str, str]) -> None:
+        stack_dir.mkdir()
+        (stack_dir / "main.tf.json").write_text(json.dumps(stack))
+        terraform.init(stack_dir, env=env)
+        phase(names[0], lambda: terraform.plan(stack_dir, env=env))
+        phase(names[1], lambda: terraform.apply(stack_dir, env=env))
+        phase(names[2], lambda: terraform.plan(stack_dir, env=env))
+
+    env = terraform.environment(work / ".terraform-cli")
+
+    def plan_and_apply() -> None:
         try:
             boto3.client("s3", endpoint_url=server.endpoint_url, region_name=settings.region,
                          aws_access_key_id="test", aws_secret_access_key="test").create_bucket(
                 Bucket=settings.state_bucket_name, CreateBucketConfiguration={"LocationConstraint": settings.region})
-            stack_dir = work / "stack"
-            stack_dir.mkdir()
-            (stack_dir / "main.tf.json").write_text(json.dumps(plan_stack(settings, server.endpoint_url)))
-            env = terraform.environment(work / ".terraform-cli")
-            terraform.init(stack_dir, env=env)
-            terraform.plan(stack_dir, env=env)
+            if not ready.wait(timeout=300):
+                raise TimeoutError("the account stack was not synthesized")
+            run_stack(work / "account", account_secrets_stack(synthesized["account"], settings, server.endpoint_url),
+                      ACCOUNT_PHASES)
+            run_stack(work / "environment", environment_stack(settings, server.endpoint_url), ENVIRONMENT_PHASES)
         except BaseException as error:  # noqa: BLE001 - raised again in the fixture's thread
             errors.append(error)
 
-    worker = threading.Thread(target=plan, name="terraform-plan")
+    worker = threading.Thread(target=plan_and_apply, name="terraform-runs")
     try:
         worker.start()
-        account = load(synth_account(settings, outdir=work / "cdktf.out", options=StackOptions()))
-        worker.join(timeout=300)
+        try:
+            synthesized["account"] = load(synth_account(settings, outdir=work / "cdktf.out", options=StackOptions()))
+        finally:
+            ready.set()
+        worker.join(timeout=600)
     finally:
         server.stop()
     if errors:
         raise errors[0]
-    return Recorded(read(log), account, settings)
+    return Recorded({name: read(log, *span) for name, span in marks.items()}, synthesized["account"], settings)
 
 
 # --- what Terraform called ----------------------------------------------------------------------------------
 
 
-def test_the_plan_takes_the_lock_and_opens_the_ephemeral_password(recorded: Recorded) -> None:
-    """The calls a plan is known to make: the S3 backend lists the workspaces, reads the state and takes and
-    releases the lock object `<key>.tflock` ("Backend Type: s3", Terraform docs: S3 State Locking and the
-    permissions it lists); the ephemeral resource is opened during the plan ("Ephemeral resources", Terraform
-    language: opened whenever Terraform needs its value), which is GetRandomPassword ("aws_secretsmanager_random_password
-    (Ephemeral)", AWS provider docs)."""
-    calls, unresolved = terraform_calls(recorded.entries, "plan")
-    made = {(c.service, c.operation, c.params.get("Key", "")) for c in calls}
+def test_the_account_stack_opens_the_ephemeral_password_and_reads_the_key_back_on_refresh(recorded: Recorded) -> None:
+    """Why the key is the account stack's: its plans open the ephemeral resource ("Ephemeral resources", Terraform
+    language: opened whenever Terraform needs its value), which is GetRandomPassword
+    ("aws_secretsmanager_random_password (Ephemeral)", AWS provider docs), and once the version exists every plan's refresh of
+    `aws_secretsmanager_secret_version` reads the secret's value (GetSecretValue): calls the identities that plan an
+    environment must not be allowed, since a pull request's code runs in the plan job."""
+    first, second = recorded.made("account plan"), recorded.made("account second plan")
+    assert ("secretsmanager", "GetRandomPassword") in first & second, sorted(first)
+    assert ("secretsmanager", "GetSecretValue") in second, sorted(second)
+    assert ("secretsmanager", "PutSecretValue") in recorded.made("account apply")
+
+
+def test_the_environment_plans_take_the_lock_and_touch_no_secret_value(recorded: Recorded) -> None:
+    """An environment's plan, on an empty state and of the deployed state: the S3 backend lists the workspaces,
+    reads the state and takes and releases the lock object `<key>.tflock` ("Backend Type: s3", Terraform docs: S3
+    State Locking and the permissions it lists); the lookup of the Django key reads the secret's metadata
+    (DescribeSecret; the `aws_secretsmanager_secret` data source, AWS provider docs: "Retrieve metadata information
+    about a Secrets Manager secret"). No GetRandomPassword, no GetSecretValue."""
     lock = f"{recorded.settings.prefix}/terraform.tfstate.tflock"
-    assert not unresolved
-    assert {("s3", "ListObjectsV2", ""), ("s3", "PutObject", lock), ("s3", "DeleteObject", lock),
-            ("secretsmanager", "GetRandomPassword", ""), ("sts", "GetCallerIdentity", "")} <= made, sorted(made)
+    for phase in ENVIRONMENT_PLANS:
+        calls, unresolved = terraform_calls(recorded.entries(phase), "terraform")
+        made = {(c.service, c.operation, c.params.get("Key", "")) for c in calls}
+        assert not unresolved
+        assert {("s3", "ListObjectsV2", ""), ("s3", "PutObject", lock), ("s3", "DeleteObject", lock),
+                ("secretsmanager", "DescribeSecret", ""), ("sts", "GetCallerIdentity", "")} <= made, sorted(made)
+        secrets_manager = {operation for service, operation, _ in made if service == "secretsmanager"}
+        assert not secrets_manager & {"GetRandomPassword", "GetSecretValue", "BatchGetSecretValue"}, secrets_manager
 
 
-def test_every_plan_call_is_allowed_for_the_plan_role_and_the_developers(recorded: Recorded,
-                                                                         tmp_path_factory) -> None:
+def test_every_environment_plan_call_is_allowed_for_the_plan_role_and_the_developers(recorded: Recorded,
+                                                                                     tmp_path_factory) -> None:
     """Each identity that plans may make every call Terraform made (IAM User Guide, "Policy evaluation logic";
     the managed policies are AWS's documents as moto ships them). The least-privilege report gets their calls."""
-    evaluations = {i.name: recorded.evaluate(i) for i in (recorded.plan_role(), recorded.developer())}
+    evaluations = {i.name: recorded.evaluate(i, *ENVIRONMENT_PLANS)
+                   for i in (recorded.plan_role(), recorded.developer())}
     path = write_report(evaluations, tmp_path_factory.mktemp("least-privilege") / "report.json")
     print(f"least-privilege report: {path}")
     for name, evaluation in evaluations.items():
@@ -152,29 +220,39 @@ def test_every_plan_call_is_allowed_for_the_plan_role_and_the_developers(recorde
         assert not evaluation.failures, "\n".join(evaluation.failures)
 
 
-def test_the_deploy_role_may_make_the_plans_calls(recorded: Recorded) -> None:
-    """`deploy` plans first: the deploy role (PowerUserAccess and its inline policy, within its permissions
-    boundary, "Permissions boundaries for IAM entities": both must allow) may make the same calls."""
-    evaluation = recorded.evaluate(recorded.deploy_role())
+def test_the_deploy_role_may_make_the_environments_calls(recorded: Recorded) -> None:
+    """`deploy` plans first and then applies: the deploy role (PowerUserAccess and its inline policy, within its
+    permissions boundary, "Permissions boundaries for IAM entities": both must allow) may make those calls."""
+    evaluation = recorded.evaluate(recorded.deploy_role(), *ENVIRONMENT_PHASES)
     assert recorded.deploy_role().boundary is not None
-    assert not evaluation.failures, "\n".join(evaluation.failures)
+    assert evaluation.decisions and not evaluation.failures, "\n".join(evaluation.failures)
+
+
+def test_an_administrator_may_make_the_account_stacks_calls(recorded: Recorded) -> None:
+    """bootstrap runs as an administrator (the admins group: AdministratorAccess); the secrets use the AWS managed
+    key aws/secretsmanager, whose documented key policy lets the account's principals use it through Secrets
+    Manager ("AWS managed keys", AWS KMS Developer Guide)."""
+    evaluation = recorded.evaluate(recorded.administrator(), *ACCOUNT_PHASES)
+    assert evaluation.decisions and not evaluation.failures, "\n".join(evaluation.failures)
 
 
 @pytest.mark.parametrize("who", ["plan_role", "developer"])
-def test_without_get_random_password_the_plan_is_denied_naming_the_action(recorded: Recorded, who: str) -> None:
-    """Planted fault, the day-one bug: the identity's own policies without secretsmanager:GetRandomPassword. The
-    ephemeral password's call is then implicitly denied (ReadOnlyAccess does not grant it; it has no resource-level
-    permissions, Service Authorization Reference, AWS Secrets Manager), named with the identity and the action."""
-    real = getattr(recorded, who)()
-    planted = Identity(real.name, real.arn, tuple(p if "AWS managed" in p.name else
-                                                  without_action(p, "secretsmanager:GetRandomPassword")
-                                                  for p in real.policies), real.boundary)
-    denied = [d for d in recorded.evaluate(planted).decisions if d.outcome != ALLOW]
-    assert [(d.authorization.action, d.authorization.resource, d.outcome) for d in denied] == [
-        ("secretsmanager:GetRandomPassword", "*", IMPLICIT_DENY)]
-    message = denied[0].describe()
-    assert real.name in message and "secretsmanager:GetRandomPassword" in message and "no statement allows it" \
-        in message
+def test_the_plan_identities_could_not_plan_a_stack_that_holds_the_key(recorded: Recorded, who: str) -> None:
+    """Planted fault, the design this replaces: the key's generator and version in a stack the plan identities plan.
+    Its calls are denied: GetRandomPassword (not in ReadOnlyAccess; no resource-level permissions, Service
+    Authorization Reference, AWS Secrets Manager) and, on a refresh, GetSecretValue on the key, each named with the
+    identity and the action. (The plan role also may not touch the account's state; a developer may read it.)"""
+    identity = getattr(recorded, who)()
+    denied = [d for d in recorded.evaluate(identity, "account plan", "account second plan").decisions
+              if d.outcome != ALLOW]
+    secret_calls = {(d.authorization.action, d.outcome) for d in denied
+                    if d.authorization.action.startswith("secretsmanager:")}
+    assert secret_calls == {("secretsmanager:GetRandomPassword", IMPLICIT_DENY),
+                            ("secretsmanager:GetSecretValue", IMPLICIT_DENY)}
+    [message] = {d.describe() for d in denied if d.authorization.action == "secretsmanager:GetRandomPassword"}
+    assert identity.name in message and "no statement allows it" in message
+    if who == "developer":
+        assert {d.authorization.action for d in denied} == {a for a, _ in secret_calls}
 
 
 def test_a_lock_grant_on_another_environments_key_denies_the_plan(recorded: Recorded) -> None:
@@ -191,7 +269,7 @@ def test_a_lock_grant_on_another_environments_key_denies_the_plan(recorded: Reco
 
     planted = Identity(real.name, real.arn, tuple(moved(p) for p in real.policies), real.boundary)
     denied = {(d.authorization.action, d.authorization.resource.rsplit("/", 1)[-1])
-              for d in recorded.evaluate(planted).decisions if d.outcome != ALLOW}
+              for d in recorded.evaluate(planted, *ENVIRONMENT_PLANS).decisions if d.outcome != ALLOW}
     assert denied == {("s3:PutObject", "terraform.tfstate.tflock"), ("s3:DeleteObject", "terraform.tfstate.tflock")}
 
 
@@ -243,7 +321,7 @@ def test_request_log_finds_rest_operations_by_path_query_and_required_members() 
 def test_the_report_lists_what_is_not_evaluated(tmp_path: Path, recorded: Recorded) -> None:
     """The least-privilege report carries the reasons some calls cannot be evaluated (STS GetCallerIdentity needs
     no permission)."""
-    path = write_report({"x": recorded.evaluate(recorded.plan_role())}, tmp_path / "r.json")
+    path = write_report({"x": recorded.evaluate(recorded.plan_role(), *ENVIRONMENT_PLANS)}, tmp_path / "r.json")
     notes = json.loads(path.read_text())["not_recorded"]
     assert any("GetCallerIdentity" in k for k in notes)
 
@@ -275,8 +353,8 @@ def test_kms_actions_without_a_key_are_decided_by_iam_policies_alone() -> None:
 def test_the_plan_and_deploy_managed_policies_are_awss_documents_at_their_version() -> None:
     """ReadOnlyAccess and PowerUserAccess as moto pins them ("AWS managed policy reference": ReadOnlyAccess grants
     secretsmanager:Describe*/GetResourcePolicy/List* and no secret values, and not GetRandomPassword, which is why
-    the plan identities carry it themselves; PowerUserAccess allows everything but iam:*, organizations:* and
-    account:*)."""
+    no stack the plan identities plan may hold the Django key's generator; PowerUserAccess allows everything but
+    iam:*, organizations:* and account:*)."""
     from tests.permission_check import aws_managed_policy
 
     read_only, read_only_version = aws_managed_policy("arn:aws:iam::aws:policy/ReadOnlyAccess")

@@ -25,6 +25,10 @@ def test_backend_secrets_come_from_secrets_manager(platform):
     container = json.loads(backend["container_definitions"])[0]
     assert {s["name"] for s in container["secrets"]} == {"DB_USERNAME", "DB_PASSWORD", "DJANGO_SECRET_KEY"}
     assert not [e for e in container["environment"] if "PASSWORD" in e["name"] or "SECRET" in e["name"]]
+    # The Django key: the account stack's secret, by the ARN the environment's lookup of it answers.
+    (lookup,) = platform.dev["data"]["aws_secretsmanager_secret"]
+    assert {s["name"]: s["valueFrom"] for s in container["secrets"]}["DJANGO_SECRET_KEY"] == \
+        f"${{data.aws_secretsmanager_secret.{lookup}.arn}}"
 
 
 def test_autoscaling_targets_policies_and_night_schedule(platform):

@@ -41,6 +41,31 @@ def test_batch_job_role_reads_raw_and_writes_highlights(platform):
     assert statements["WriteResults"]["Action"] == ["s3:PutObject"]
 
 
+def test_the_backend_and_its_task_start_may_read_the_django_key_and_nothing_else_of_the_account(platform):
+    """The ECS task execution role fetches container secrets at task start and the backend reads them
+    ("Required IAM permissions for Amazon ECS secrets", ECS Developer Guide: secretsmanager:GetSecretValue on the
+    secret; kms:Decrypt only for a custom KMS key, not the default one). The Django key's secret is the account
+    stack's, encrypted with the AWS managed aws/secretsmanager key (its policy lets the account's principals use it
+    through Secrets Manager, "AWS managed keys", KMS Developer Guide). Only these two roles may read it; neither
+    may read another environment's key or list secrets."""
+    from tests.unit.policy_eval import ACCOUNT_ID, ALLOW, IMPLICIT_DENY, identity_decision, resolve
+    from tests.unit.synth_helpers import named
+
+    (lookup,) = platform.dev["data"]["aws_secretsmanager_secret"]
+    arn = f"arn:aws:secretsmanager:ap-northeast-2:{ACCOUNT_ID}:secret:deepsentinel/{{}}/django-secret-key-AbCdEf"
+    django, prod = arn.format("dev"), arn.format("prod")
+    reference = f"data.aws_secretsmanager_secret.{lookup}.arn"
+    readers = {n for n, c in of_type(platform.dev, "aws_iam_role_policy").items() if reference in c["policy"]}
+    assert readers == {named(platform.dev, "aws_iam_role_policy", f"{r}-policy")[0]
+                       for r in ("ecs-task-execution", "backend-task")}
+    for name in readers:
+        document = resolve(policy(of_type(platform.dev, "aws_iam_role_policy")[name]), {reference: django},
+                           default="arn:aws:s3:::unrelated")
+        assert identity_decision([document], "secretsmanager:GetSecretValue", django) == ALLOW, name
+        assert identity_decision([document], "secretsmanager:GetSecretValue", prod) == IMPLICIT_DENY, name
+        assert identity_decision([document], "secretsmanager:ListSecrets", "*") == IMPLICIT_DENY, name
+
+
 def test_groups_and_users_and_no_ci_user(platform):
     """CI has no IAM user with long-lived keys: the workflows assume OIDC roles (tests/unit/test_github_oidc.py)."""
     account = platform.documents["deepsentinel-account"]

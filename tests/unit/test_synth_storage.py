@@ -1,4 +1,5 @@
-"""Storage module: five private encrypted buckets with their retention, RDS PostgreSQL 16, secrets."""
+"""Storage module: five private encrypted buckets with their retention, RDS PostgreSQL 16; the Django key's secret
+(the account stack's) and its lookup."""
 
 from __future__ import annotations
 
@@ -78,19 +79,50 @@ def test_prod_database_is_multi_az_and_protected(platform):
     assert prod_db["skip_final_snapshot"] is False and prod_db["final_snapshot_identifier"]
 
 
-def test_django_secret_is_generated_ephemerally_and_written_write_only(platform):
+def test_django_secret_is_the_account_stacks_generated_ephemerally_and_written_write_only(platform):
     """No data source (Terraform stores a data source's result in the state: "Data sources", Terraform
     language) generates the key: an ephemeral resource does ("Ephemeral resources": never persisted in plan
     or state), and only a write-only argument reads it ("Use temporary write-only arguments": ephemeral values
-    are accepted only there). The live platform run checks the deployed state holds no trace of the key."""
-    for document in (platform.dev, platform.prod):
-        _, secret = only(document, "aws_secretsmanager_secret")
-        assert secret["name"].endswith("-django-secret-key")
-        assert "aws_secretsmanager_random_password" not in document.get("data", {})
-        (name, generator), = document["ephemeral"]["aws_secretsmanager_random_password"].items()
-        assert generator["password_length"] >= 50  # Django's check: SECRET_KEY of at least 50 characters
-        _, version = only(document, "aws_secretsmanager_secret_version")
-        assert "secret_string" not in version
-        assert version["secret_string_wo"] == f"${{ephemeral.aws_secretsmanager_random_password.{name}.random_password}}"
+    are accepted only there). It is the account stack's, one per environment: opening the ephemeral calls
+    GetRandomPassword and refreshing a secret version GetSecretValue, neither of which an environment's plan
+    identities may do (tests/unit/test_recorded_terraform_calls.py). No kms_key_id: Secrets Manager then uses the
+    AWS managed key aws/secretsmanager ("CreateSecret", Secrets Manager API Reference, KmsKeyId). The live platform
+    run checks that neither the account's nor the environment's state holds the key."""
+    account = platform.documents["deepsentinel-account"]
+    assert "aws_secretsmanager_random_password" not in account.get("data", {})
+    secrets = {f"aws_secretsmanager_secret.{n}": c for n, c in of_type(account, "aws_secretsmanager_secret").items()}
+    assert sorted(c["name"] for c in secrets.values()) == ["deepsentinel/dev/django-secret-key",
+                                                            "deepsentinel/prod/django-secret-key"]
+    for secret in secrets.values():
+        # Outlives the environments: not named like what an environment's destroy removes ({project}-{env}-*).
+        assert not secret["name"].startswith(("deepsentinel-dev", "deepsentinel-prod"))
+        assert "kms_key_id" not in secret and secret["recovery_window_in_days"] == 7
+    generators = account["ephemeral"]["aws_secretsmanager_random_password"]
+    assert len(generators) == 2
+    versions = of_type(account, "aws_secretsmanager_secret_version").values()
+    written = {}
+    for version in versions:
+        assert "secret_string" not in version and version["secret_string_wo_version"] == 1
+        secret = secrets[version["secret_id"].removeprefix("${").removesuffix(".id}")]
+        written[secret["name"].split("/")[1]] = version["secret_string_wo"]
+    assert set(written) == {"dev", "prod"}
+    for env, reference in written.items():
+        (name,) = [n for n in generators if reference == f"${{ephemeral.aws_secretsmanager_random_password.{n}"
+                                                            ".random_password}"]
+        assert generators[name]["password_length"] >= 50  # Django's check: SECRET_KEY of at least 50 characters
         # The reference appears nowhere but in the write-only argument.
-        assert json.dumps(document).count(f"aws_secretsmanager_random_password.{name}.") == 1
+        assert json.dumps(account).count(f"aws_secretsmanager_random_password.{name}.") == 1
+    assert len(set(written.values())) == 2  # a key of its own for each environment
+
+
+def test_the_environment_looks_its_django_secret_up_and_never_generates_or_reads_it(platform):
+    """The environment names the account stack's secret by name with the `aws_secretsmanager_secret` data source
+    (metadata only; the value would be `aws_secretsmanager_secret_version`'s, AWS provider docs): no ephemeral
+    resource, no secret or secret version of its own."""
+    for env, document in (("dev", platform.dev), ("prod", platform.prod)):
+        assert "ephemeral" not in document
+        assert of_type(document, "aws_secretsmanager_secret") == {}
+        assert of_type(document, "aws_secretsmanager_secret_version") == {}
+        assert "aws_secretsmanager_secret_version" not in document.get("data", {})
+        (lookup,) = document["data"]["aws_secretsmanager_secret"].values()
+        assert lookup["name"] == f"deepsentinel/{env}/django-secret-key" and set(lookup) == {"//", "name"}

@@ -28,7 +28,7 @@ def test_repository_baseline_covers_the_platform(platform_policy):
     assert platform_policy.stale == [], [s.describe() for s in platform_policy.stale]
     # every finding is mapped back to its construct path and gets a severity from the table
     assert all(f.module in {"network", "security", "encryption", "access-logs", "storage", "iam", "compute", "pipeline",
-                            "people", "stack"}
+                            "people", "app-secrets", "stack"}
                for f in platform_policy.findings)
     assert not [f.check_id for f in platform_policy.findings if f.severity == "unknown"]
 
