@@ -14,7 +14,6 @@ record left behind names a terraform that was killed, whose lock, if it holds on
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -40,12 +39,10 @@ MINIMUM_VERSION_REASON = "write-only arguments keep the generated secrets out of
 # Not also written as `terraform.required_version` into the stacks: checkov 3.3.30's terraform_json parser fails
 # on that string ("could not parse"), and the policy gate must read every stack.
 INSTALL_HINT = "https://developer.hashicorp.com/terraform/install"
-# How long an interrupted terraform may take to stop by itself: cancelling in-flight calls, writing the state,
-# releasing the lock take seconds; a second Ctrl-C within it makes Terraform exit at once (its own rule).
-INTERRUPT_GRACE_SECONDS = 60.0
-CALLS_SETTLE_SECONDS = 5.0  # an interrupted apply's provider calls in flight finish meanwhile (see _interrupt)
-STOP_REGISTERED_SECONDS = 2.0
-STOPPING = "Stopping operation..."  # Terraform's line once an interrupt stopped the operation
+# How long an interrupted terraform may take to stop by itself before its group is killed (which loses what it did
+# since its last state write, and leaves its lock): the calls it waits for include provider waiters that ignore the
+# stop (an S3 lifecycle configuration waits 55 s on the local server); a second Ctrl-C ends it at once (its rule).
+INTERRUPT_GRACE_SECONDS = 300.0
 RUNS_DIR = ".deepsentinel-runs"
 LOCK_HELD = "Error acquiring the state lock"
 LOCK_NOT_RELEASED = "Error releasing the state lock"
@@ -166,7 +163,7 @@ def run(args: Sequence[str], cwd: Path, *, on_line: Callable[[str], None] | None
                 on_line(line.rstrip("\n"))
         interruption.wait_for_exit(process)
     except BaseException:
-        _interrupt(process, lines, args[0] if args else "")
+        _interrupt(process, lines)
         raise
     finally:
         ended_by_itself = interruption.end_process_group(process)  # and whatever it left behind
@@ -179,39 +176,15 @@ def run(args: Sequence[str], cwd: Path, *, on_line: Callable[[str], None] | None
     return subprocess.CompletedProcess(command, returncode, output, "")
 
 
-def _interrupt(process: subprocess.Popen[str], lines: list[str], command: str) -> None:
+def _interrupt(process: subprocess.Popen[str], lines: list[str]) -> None:
     """Pass the interruption on, as a terminal's Ctrl-C would have: SIGINT. Its output keeps being read (a full pipe
-    would block it) but is no longer shown; a further Ctrl-C/SIGTERM is passed on too (Terraform exits at once).
-
-    Terraform's graceful stop cancels the provider calls in flight: a create whose request reached AWS but whose
-    answer had not is in no state, and the next apply creates it again (a duplicate, or a failure on its name).
-    So an apply or destroy is first paused (SIGSTOP: it can start no new calls) for CALLS_SETTLE_SECONDS while its
-    providers finish the calls in flight; then the providers are paused too, terraform resumes with the interrupt
-    pending and registers the stop before its providers resume: they then cancel only calls not yet sent."""
-    pid = process.pid
+    would block it) but is no longer shown; a further Ctrl-C/SIGTERM is passed on too (Terraform exits at once)."""
     # os.kill, not Popen.send_signal: that polls, and reaping terraform would free its group id (see run).
-    interrupt = lambda *_: os.kill(pid, signal.SIGINT)  # noqa: E731
+    interrupt = lambda *_: os.kill(process.pid, signal.SIGINT)  # noqa: E731
+    interrupt()
     if process.stdout is not None:
         threading.Thread(target=_read_into, args=(process.stdout, lines), name="terraform-output",
                          daemon=True).start()
-    if command not in ("apply", "destroy"):
-        interrupt()
-    else:
-        again = threading.Event()
-        with interruption.signals_calling(lambda *_: again.set()):
-            os.kill(pid, signal.SIGSTOP)
-            again.wait(CALLS_SETTLE_SECONDS)  # a second Ctrl-C: stop waiting
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGSTOP)  # the providers (terraform is stopped already)
-            interrupt()
-            os.kill(pid, signal.SIGCONT)
-            shown = len(lines)
-            deadline = time.monotonic() + STOP_REGISTERED_SECONDS
-            while not any(STOPPING in line for line in lines[shown:]) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            time.sleep(0.2)  # Terraform prints the line, then stops its graph walk (a goroutine)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGCONT)
     with interruption.signals_calling(interrupt):
         interruption.wait_for_exit(process, timeout=INTERRUPT_GRACE_SECONDS)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -125,7 +126,14 @@ def state_resources(aws: object, stack: Path) -> list[dict]:
     return json.loads(body)["resources"]
 
 
-@pytest.mark.parametrize("send", ["ctrl-c", "sigterm"])
+def interrupt_with(command: subprocess.Popen[str], send: str) -> None:
+    if send == "ctrl-c":
+        os.killpg(command.pid, signal.SIGINT)
+    else:
+        command.send_signal(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("send", ["ctrl-c"])  # SIGTERM takes the same path (test_an_interrupted_synth_...)
 def test_an_interrupted_apply_stops_terraform_gracefully_in_one_line(server, tmp_path: Path, send: str):
     """Ctrl-C in a terminal is SIGINT to the foreground process group; CI cancels with SIGTERM to the command. Either
     way terraform is interrupted and stops by itself: "If state locking fails, Terraform does not continue" and an
@@ -137,10 +145,7 @@ def test_an_interrupted_apply_stops_terraform_gracefully_in_one_line(server, tmp
     command = start([sys.executable, "-c", APPLY, str(stack)])
     read_until(command, "Provisioning with 'local-exec'")
     assert processes_under(stack), "terraform and its provisioner run in the stack directory"
-    if send == "ctrl-c":
-        os.killpg(command.pid, signal.SIGINT)
-    else:
-        command.send_signal(signal.SIGTERM)
+    interrupt_with(command, send)
     rest, errors = command.communicate(timeout=120)
 
     assert command.returncode == 130
@@ -153,7 +158,8 @@ def test_an_interrupted_apply_stops_terraform_gracefully_in_one_line(server, tmp
     assert not list((stack / ".deepsentinel-runs").glob("*.json")), "the run ended by itself: no record is kept"
 
 
-def test_an_interrupted_synth_ends_jsii_quietly(tmp_path: Path):
+@pytest.mark.parametrize("send", ["ctrl-c", "sigterm"])
+def test_an_interrupted_synth_ends_jsii_quietly(tmp_path: Path, send: str):
     """jsii's Python runtime talks to a node process (`jsii-runtime`, which runs the kernel in a second node) over
     pipes; when a terminal's SIGINT killed them under it, jsii printed `Error on jsii API channel to child
     process: Error: read ECONNRESET` and its atexit hook a traceback. Now: one line, exit 130, both nodes gone."""
@@ -162,7 +168,7 @@ def test_an_interrupted_synth_ends_jsii_quietly(tmp_path: Path):
     time.sleep(1.0)  # inside app.synth(): the kernel is busy
     nodes = [child for child in psutil.Process(command.pid).children(recursive=True) if child.name() == "node"]
     assert len(nodes) == 2, "jsii-runtime and its kernel"
-    os.killpg(command.pid, signal.SIGINT)
+    interrupt_with(command, send)
     rest, errors = command.communicate(timeout=60)
 
     assert command.returncode == 130
@@ -240,3 +246,131 @@ def test_a_lock_taken_elsewhere_is_refused_in_one_line(server, tmp_path: Path, l
         "4f1c9d2e-held-by-ci); wait for it to finish and run the same command again (or pass --lock-timeout 5m), "
         f"or if that run is gone, release the lock: terraform -chdir={stack} force-unlock 4f1c9d2e-held-by-ci")
     assert lock_object(server, stack) == lock
+
+
+# --- deploy --local and destroy --local, interrupted and run again ---------------------------------------------
+
+PROGRESS = re.compile(r"\]\s+\d+/\d+ ")  # deploy's progress lines: "[  12.3s]  40/212 created  <resource>: ..."
+
+
+def interrupt(argv: list[str], work: Path, *, after: str, progress_lines: int = 0, delay: float = 0.0) -> None:
+    """Run a command; once `after` was printed (and then `progress_lines` progress lines, and `delay` seconds), press
+    Ctrl-C as a terminal does; then it must end in one line with exit 130, leaving nothing running but the local
+    server (it outlives every command until `destroy --local`)."""
+    command = start(argv)
+    printed = read_until(command, after)
+    since = len(printed)
+    assert command.stdout is not None
+    while sum(bool(PROGRESS.search(line)) for line in printed[since:]) < progress_lines:
+        line = command.stdout.readline()
+        assert line, f"the command ended before {progress_lines} progress lines:\n{''.join(printed)[-3000:]}"
+        printed.append(line)
+    time.sleep(delay)
+    os.killpg(command.pid, signal.SIGINT)
+    rest, errors = command.communicate(timeout=180)
+    context = f"after {after!r}:\n{''.join(printed)[-2000:]}{rest}{errors}"
+    assert command.returncode == 130, context
+    assert errors.strip().splitlines() == [INTERRUPTED] and not [w for w in NOISE if w in rest], context
+    server = json.loads((work / "server.json").read_text())["pid"] if (work / "server.json").is_file() else None
+    assert {p.pid for p in processes_under(work)} <= {server}, [p.cmdline() for p in processes_under(work)]
+
+
+def run_to_completion(argv: list[str]) -> str:
+    done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[:3000] + "\n...\n" + done.stdout[-3000:] + done.stderr[-4000:]
+    assert not [w for w in ("Traceback", "ECONNRESET", "Exception ignored") if w in done.stderr], done.stderr
+    return done.stdout
+
+
+def state_ids(aws: object, bucket: str, key: str) -> dict[str, set[str]]:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=aws, aws_access_key_id="test", aws_secret_access_key="test",
+                      region_name="ap-northeast-2")
+    state = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    ids: dict[str, set[str]] = {}
+    for resource in state["resources"]:
+        if resource["mode"] == "managed":
+            for instance in resource["instances"]:
+                ids.setdefault(resource["type"], set()).add(instance["attributes"]["id"])
+    return ids
+
+
+def server_ids(endpoint: str) -> dict[str, set[str]]:
+    """What the local server holds of the kinds an interrupted create could leave behind unrecorded: EC2's have no
+    unique name (a second VPC is simply created), the others would fail the rerun on their name."""
+    import boto3
+
+    def client(service: str):
+        return boto3.client(service, endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
+                            region_name="ap-northeast-2")
+
+    ec2, iam = client("ec2"), client("iam")
+    return {
+        "aws_vpc": {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]},
+        "aws_subnet": {s["SubnetId"] for s in ec2.describe_subnets()["Subnets"] if not s.get("DefaultForAz")},
+        "aws_internet_gateway": {g["InternetGatewayId"] for g in ec2.describe_internet_gateways()["InternetGateways"]
+                                 if g.get("Attachments") and g["Attachments"][0]["VpcId"] != _default_vpc(ec2)},
+        "aws_nat_gateway": {g["NatGatewayId"] for g in ec2.describe_nat_gateways()["NatGateways"]
+                            if g["State"] != "deleted"},
+        "aws_eip": {a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]},
+        "aws_security_group": {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]
+                               if g["GroupName"] != "default"},
+        "aws_launch_template": {t["LaunchTemplateId"] for t in ec2.describe_launch_templates()["LaunchTemplates"]},
+        "aws_iam_role": {r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("deepsentinel")},
+        # a key replaced (tainted by the interruption) waits out its deletion window: not a duplicate
+        "aws_kms_key": {k["KeyId"] for k in client("kms").list_keys()["Keys"]
+                        if client("kms").describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] != "PendingDeletion"},
+        "aws_ecs_cluster": set(client("ecs").list_clusters()["clusterArns"]),
+    }
+
+
+def _default_vpc(ec2) -> str:
+    return next((v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["IsDefault"]), "")
+
+
+@pytest.mark.slow  # about 12 minutes on 2 cores: four interrupted runs of the whole platform and their reruns
+def test_interrupted_local_deploys_and_destroys_finish_when_run_again(tmp_path: Path):
+    """`deploy --local` interrupted in the bootstrap's account-stack apply, in its state move, in the platform's synth
+    and mid-apply, then run again: it completes with no manual step, and every resource of the kinds a lost create
+    would duplicate is the one in the state (Terraform's graceful stop records what it created, tainted where it cut
+    the provider's wait, and the rerun replaces those: "terraform taint", developer.hashicorp.com/terraform/cli/
+    commands/taint; State Locking). Then `destroy --local` interrupted mid-destroy and
+    run again: nothing is left, not even a process."""
+    from deepsentinel.local_aws import LocalAws
+
+    work = tmp_path / "local"
+    try:
+        _interrupt_and_rerun(work)
+    finally:  # a failed run leaves the detached local server: it was started here
+        server = LocalAws.find(work / "server.json")
+        if server is not None:
+            server.stop(work / "server.json")
+
+
+def _interrupt_and_rerun(work: Path) -> None:
+    deploy = [sys.executable, "-m", "deepsentinel.cli", "deploy", "--local", "--workdir", str(work)]
+    destroy = [sys.executable, "-m", "deepsentinel.cli", "destroy", "--local", "--workdir", str(work)]
+
+    interrupt(deploy, work, after="does not exist yet", progress_lines=5)  # the account stack's first apply
+    interrupt(deploy, work, after="moving the account stack's state into")  # terraform state push
+    interrupt(deploy, work, after="synthesizing deepsentinel-dev", delay=1.0)  # jsii's node busy in app.synth()
+    # Mid-apply, once the launch template is recorded: the provider records its id only after its 7 s readiness
+    # wait, which Terraform's stop cancels (the template then exists in no state; README: Interrupted runs).
+    interrupt(deploy, work, after="gpu-launch-template_", progress_lines=5)
+    assert "is deployed on" in run_to_completion(deploy)
+
+    endpoint = json.loads((work / "server.json").read_text())["endpoint_url"]
+    recorded: dict[str, set[str]] = {}
+    for key in ("account/terraform.tfstate", "deepsentinel-dev/terraform.tfstate"):
+        for kind, ids in state_ids(endpoint, "deepsentinel-tfstate", key).items():
+            recorded.setdefault(kind, set()).update(ids)
+    on_server = server_ids(endpoint)
+    assert {kind: ids - recorded.get(kind, set()) for kind, ids in on_server.items() if ids - recorded.get(kind, set())} \
+        == {}, "created on the server but in no state: an interrupted create was lost"
+    assert len(on_server["aws_vpc"]) == 1
+
+    interrupt(destroy, work, after="destroying deepsentinel-dev", progress_lines=30)
+    assert "destroyed deepsentinel-dev" in run_to_completion(destroy)
+    assert not work.exists()
+    assert processes_under(work.parent) == []
