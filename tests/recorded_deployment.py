@@ -127,9 +127,14 @@ def create_in_moto(stack: dict[str, Any]) -> Deployment:
         put("aws_dynamodb_table", logical, name=config["name"], id=config["name"],
             arn=f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{config['name']}")
     secret_arns = {}
-    for logical, config in resources["aws_secretsmanager_secret"].items():
+    for logical, config in resources.get("aws_secretsmanager_secret", {}).items():
         arn = c["secretsmanager"].create_secret(Name=config["name"], SecretString="x")["ARN"]
         put("aws_secretsmanager_secret", logical, arn=arn, id=arn)
+        secret_arns[config["name"]] = arn
+    # Secrets the account stack owns (the Django key): the environment looks them up by name.
+    for logical, config in stack.get("data", {}).get("aws_secretsmanager_secret", {}).items():
+        arn = c["secretsmanager"].create_secret(Name=config["name"], SecretString="x")["ARN"]
+        put("data.aws_secretsmanager_secret", logical, arn=arn, id=arn, name=config["name"])
         secret_arns[config["name"]] = arn
     for logical, config in resources["aws_db_instance"].items():
         # RDS manages the master secret ("Password management with Amazon RDS and AWS Secrets Manager"); its name
