@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -719,7 +720,11 @@ def start_in_process(port: int = 0) -> Any:
     if os.environ.get(request_log.LOG_VARIABLE):  # opt-in: who called what (deepsentinel/request_log.py)
         request_log.install(server, Path(os.environ[request_log.LOG_VARIABLE]))
     host, bound = server.get_host_and_port()
-    return server, f"http://{host}:{bound}"
+    endpoint = f"http://{host}:{bound}"
+    # moto's backends are global to the process: a new in-process server starts empty, not with what an earlier
+    # one in this process (another test module) left behind.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30).close()
+    return server, endpoint
 
 
 def is_alive(endpoint_url: str, timeout: float = 2.0) -> bool:
