@@ -89,7 +89,7 @@ def synth_account_stacks(target: Any) -> AccountStacks:
 
 def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = lambda question: True,
                         log: Any = print) -> dict[str, Any]:
-    from deepsentinel import terraform
+    from deepsentinel import state_lock, terraform
     from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
     from deepsentinel.stacks.provider import state_object_key
     from deepsentinel.target import state_bucket_exists
@@ -113,7 +113,8 @@ def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = la
             raise OperationFailed("bootstrap aborted; nothing changed")
         terraform.init(stacks.stack_dir, reconfigure=True, env=target.tf_env)
         log(f"moving the account stack's state into s3://{bucket}/{key} ...")
-        terraform.state_push(stacks.stack_dir, stacks.local_state, env=target.tf_env)
+        state_lock.locked(lambda: terraform.state_push(stacks.stack_dir, stacks.local_state, env=target.tf_env),
+                          stack_dir=stacks.stack_dir, env=target.tf_env, local=target.local, log=log)
         for leftover in stacks.local_state.parent.glob(f"{stacks.local_state.name}*"):  # and terraform's .backup
             leftover.unlink()
     terraform.init(stacks.stack_dir, reconfigure=True, env=target.tf_env)
@@ -124,12 +125,15 @@ def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = la
 
 def _plan_and_apply(target: Any, stack_dir: Path, confirm: Any, log: Any) -> bool:
     """Plan; when there are changes, confirm and apply exactly that plan. False when the user declined."""
-    from deepsentinel import terraform
+    from deepsentinel import state_lock, terraform
     from deepsentinel.deploy import CONFIRMED_PLAN, Progress
 
+    def locked(operation: Any) -> Any:
+        return state_lock.locked(operation, stack_dir=stack_dir, env=target.tf_env, local=target.local, log=log)
+
     progress = Progress("created")
-    changes = terraform.plan(stack_dir, out=CONFIRMED_PLAN, env=target.tf_env,
-                             on_line=lambda line: progress(line) if line.startswith("Plan: ") else None)
+    changes = locked(lambda: terraform.plan(stack_dir, out=CONFIRMED_PLAN, env=target.tf_env,
+                                            on_line=lambda line: progress(line) if line.startswith("Plan: ") else None))
     if not changes:
         log("deepsentinel-account: no changes")
         return True
@@ -137,7 +141,7 @@ def _plan_and_apply(target: Any, stack_dir: Path, confirm: Any, log: Any) -> boo
         return False
     started = time.perf_counter()
     progress.started = started
-    terraform.apply(stack_dir, plan_file=CONFIRMED_PLAN, env=target.tf_env, on_line=progress)
+    locked(lambda: terraform.apply(stack_dir, plan_file=CONFIRMED_PLAN, env=target.tf_env, on_line=progress))
     log(f"deepsentinel-account: applied in {time.perf_counter() - started:.0f}s")
     return True
 

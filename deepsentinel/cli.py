@@ -37,6 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     silence_known_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
+    from deepsentinel import interruption
+
+    # Ctrl-C, SIGTERM, SIGHUP: terraform stops gracefully, what we started ends, one line, exit 130.
+    return interruption.run_interruptibly(lambda: _run_command(args))
+
+
+def _run_command(args: argparse.Namespace) -> int:
     from deepsentinel.errors import OperationFailed
     from deepsentinel.terraform import TerraformError, TerraformUnavailable
 
@@ -48,8 +55,6 @@ def main(argv: list[str] | None = None) -> int:
     except (OperationFailed, TerraformUnavailable, TerraformError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
 
 
 def versions() -> str:

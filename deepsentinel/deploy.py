@@ -106,7 +106,7 @@ class Progress:
 # --- local ------------------------------------------------------------------------------------------------
 
 def _run_local(args: argparse.Namespace, settings) -> int:
-    from deepsentinel import terraform
+    from deepsentinel import state_lock, terraform
     from deepsentinel.app import platform_stack_name
     from deepsentinel.bootstrap import bootstrap
     from deepsentinel.local_aws import MOTO_EXCEPTIONS, LocalAws
@@ -127,8 +127,10 @@ def _run_local(args: argparse.Namespace, settings) -> int:
         stack_dir = work.outdir / "stacks" / stack
         if (stack_dir / ".terraform").is_dir():
             print(f"destroying {stack} on {server.endpoint_url} (parallelism {parallelism}) ...", flush=True)
-            terraform.destroy(stack_dir, parallelism=parallelism, env=terraform.environment(work.terraform_cli_dir),
-                              on_line=Progress("destroyed", verbose=args.verbose))
+            env = terraform.environment(work.terraform_cli_dir)
+            state_lock.locked(lambda: terraform.destroy(stack_dir, parallelism=parallelism, env=env,
+                                                        on_line=Progress("destroyed", verbose=args.verbose)),
+                              stack_dir=stack_dir, env=env, local=True)
         server.stop(work.server_info)
         shutil.rmtree(work.root, ignore_errors=True)
         print(f"destroyed {stack}; stopped the moto server (pid {server.pid}); removed {work.root}")
@@ -143,8 +145,9 @@ def _run_local(args: argparse.Namespace, settings) -> int:
     stack_dir = initialised_platform(target)
     started = time.perf_counter()
     print(f"terraform apply (parallelism {parallelism}) ...", flush=True)
-    terraform.apply(stack_dir, parallelism=parallelism, env=target.tf_env,
-                    on_line=Progress("created", verbose=args.verbose))
+    state_lock.locked(lambda: terraform.apply(stack_dir, parallelism=parallelism, env=target.tf_env,
+                                              on_line=Progress("created", verbose=args.verbose)),
+                      stack_dir=stack_dir, env=target.tf_env, local=True)
     _print_outputs(terraform.outputs(stack_dir, env=target.tf_env))
     print(f"\n{stack} is deployed on {target.endpoint_url} in {time.perf_counter() - started:.0f}s.\n"
           f"Try: AWS_ENDPOINT_URL={target.endpoint_url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
@@ -165,7 +168,7 @@ CONFIRMED_PLAN = "deepsentinel.tfplan"
 
 
 def _run_aws(args: argparse.Namespace, settings) -> int:
-    from deepsentinel import terraform
+    from deepsentinel import state_lock, terraform
     from deepsentinel.app import platform_stack_name
     from deepsentinel.target import aws_target, initialised_platform
 
@@ -179,8 +182,10 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
     from deepsentinel.plan import PlanProgress
 
     progress = Progress("destroyed" if verb == "destroy" else "created", verbose=args.verbose)
-    changes = terraform.plan(stack_dir, destroy=verb == "destroy", out=CONFIRMED_PLAN, env=target.tf_env,
-                             on_line=_plan_lines(progress, PlanProgress(verbose=args.verbose)))
+    changes = state_lock.locked(
+        lambda: terraform.plan(stack_dir, destroy=verb == "destroy", out=CONFIRMED_PLAN, env=target.tf_env,
+                               on_line=_plan_lines(progress, PlanProgress(verbose=args.verbose))),
+        stack_dir=stack_dir, env=target.tf_env, local=False)
     if not changes:
         print(f"{stack}: no changes")
         return 0
@@ -189,8 +194,9 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
         print("aborted; nothing changed")
         return 1
     progress.started = time.perf_counter()
-    terraform.apply(stack_dir, parallelism=parallelism, plan_file=CONFIRMED_PLAN, env=target.tf_env,
-                    on_line=progress)
+    state_lock.locked(lambda: terraform.apply(stack_dir, parallelism=parallelism, plan_file=CONFIRMED_PLAN,
+                                              env=target.tf_env, on_line=progress),
+                      stack_dir=stack_dir, env=target.tf_env, local=False)
     if verb == "deploy":
         _print_outputs(terraform.outputs(stack_dir, env=target.tf_env))
     return 0

@@ -2,8 +2,8 @@
 
 Exit codes as `terraform plan -detailed-exitcode`: 0 no changes, 2 changes, 1 error (one `error:` line).
 The plan takes the state lock (an S3 object beside the state, `use_lockfile`), so it never reads a state
-that a running apply is about to change. `--json-out` writes `terraform show -json` of the saved plan:
-the file `deepsentinel review --plan` reads.
+that a running apply is about to change; a held lock is one line naming its holder (deepsentinel.state_lock).
+`--json-out` writes `terraform show -json` of the saved plan: the file `deepsentinel review --plan` reads.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deepsentinel import cli
-from deepsentinel.errors import OperationFailed
 
 PLAN_FILE = "deepsentinel-plan.tfplan"
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -43,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     (settings,) = cli.settings_from_args(args, default_envs=("dev",))
-    from deepsentinel import terraform
+    from deepsentinel import state_lock, terraform
     from deepsentinel.app import platform_stack_name
     from deepsentinel.target import initialised_platform, target_from_args
 
@@ -55,31 +54,16 @@ def run(args: argparse.Namespace) -> int:
     target = target_from_args(args, settings)
     stack_dir = initialised_platform(target)
     print(f"terraform plan of {stack} on {target.where} (locked, lock timeout {args.lock_timeout}) ...", flush=True)
-    try:
-        changes = terraform.plan(stack_dir, out=PLAN_FILE, lock_timeout=args.lock_timeout, env=target.tf_env,
-                                 on_line=PlanProgress(verbose=args.verbose))
-    except terraform.TerraformError as error:
-        raise lock_error(error, stack) or error
+    changes = state_lock.locked(
+        lambda: terraform.plan(stack_dir, out=PLAN_FILE, lock_timeout=args.lock_timeout, env=target.tf_env,
+                               on_line=PlanProgress(verbose=args.verbose)),
+        stack_dir=stack_dir, env=target.tf_env, local=target.local, wait_hint=" (or pass --lock-timeout 5m)")
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(terraform.show_plan_json(stack_dir, PLAN_FILE, env=target.tf_env))
         print(f"wrote the plan as JSON to {args.json_out} (for `deepsentinel review --plan {args.json_out}`)")
     print(f"{stack}: {'changes' if changes else 'no changes'} (exit {EXIT_CHANGES if changes else EXIT_NO_CHANGES})")
     return EXIT_CHANGES if changes else EXIT_NO_CHANGES
-
-
-def lock_error(error: Exception, stack: str) -> OperationFailed | None:
-    """A held state lock as one readable line (who holds it and how to release a dead run's lock)."""
-    output = getattr(error, "output", "")
-    if "Error acquiring the state lock" not in output:
-        return None
-    info = output[output.index("Lock Info:"):] if "Lock Info:" in output else ""
-    lock_id = re.search(r"^\s*ID:\s+(\S+)", info, re.MULTILINE)
-    who = re.search(r"^\s*Who:\s+(.+)", info, re.MULTILINE)
-    return OperationFailed(
-        f"the state of {stack} is locked by another run" + (f" ({who[1].strip()})" if who else "")
-        + "; wait for it (or pass --lock-timeout), or if that run died, release the lock with "
-        + f"`terraform force-unlock {lock_id[1] if lock_id else '<lock id>'}` in its stack directory")
 
 
 class PlanProgress:
