@@ -708,6 +708,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextmanager
+def in_process(port: int = 0) -> Iterator[str]:
+    """start_in_process for a test or a script: yields the endpoint; afterwards the server is stopped and moto is
+    back as released (later in-process `mock_aws` tests of the same process see it unpatched)."""
+    server, endpoint = start_in_process(port)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        unconfigure_moto()
+
+
 def start_in_process(port: int = 0) -> Any:
     """A ThreadedMotoServer in this process with the patches applied; returns (server, endpoint_url)."""
     from moto.server import ThreadedMotoServer

@@ -75,26 +75,34 @@ def identity_decision(policies: list[dict[str, Any]], action: str, resource: str
     return ALLOW
 
 
+def principal_decision(document: dict[str, Any], *, kind: str, principal: str, action: str, resource: str,
+                       context: dict[str, Any] | None = None) -> str:
+    """allow / explicit deny / implicit deny for a request by `principal` on a resource policy (a trust policy, a key
+    policy): only the statements whose Principal names it under `kind` ("Service", "Federated", ...) or is "*"
+    apply ("IAM JSON policy elements: Principal")."""
+    def names_principal(statement: dict[str, Any]) -> bool:
+        named = statement.get("Principal")
+        if named == "*":
+            return True
+        values = named.get(kind, []) if isinstance(named, dict) else []
+        return principal in ([values] if isinstance(values, str) else values)
+
+    applicable = {"Statement": [s for s in _statements(document) if names_principal(s)]}
+    keys = CaseInsensitiveDict(context or {})
+    if policy_has_matching_statement(applicable, "Deny", action, resource, keys):
+        return EXPLICIT_DENY
+    if policy_has_matching_statement(applicable, "Allow", action, resource, keys):
+        return ALLOW
+    return IMPLICIT_DENY
+
+
 def web_identity_decision(trust_policy: dict[str, Any], *, provider_arn: str, provider_host: str,
                           claims: dict[str, str], role_arn: str) -> str:
     """allow / explicit deny / implicit deny for sts:AssumeRoleWithWebIdentity with a token carrying `claims`
     (only aud and sub become condition keys), issued by the provider `provider_arn`."""
-    def names_provider(statement: dict[str, Any]) -> bool:
-        principal = statement.get("Principal")
-        if principal == "*":
-            return True
-        federated = principal.get("Federated", []) if isinstance(principal, dict) else []
-        return provider_arn in ([federated] if isinstance(federated, str) else federated)
-
-    applicable = {"Statement": [s for s in _statements(trust_policy) if names_provider(s)]}
-    keys = CaseInsensitiveDict({f"{provider_host}:{claim}": claims[claim] for claim in ("aud", "sub")
-                                if claim in claims})
-    action = "sts:AssumeRoleWithWebIdentity"
-    if policy_has_matching_statement(applicable, "Deny", action, role_arn, keys):
-        return EXPLICIT_DENY
-    if policy_has_matching_statement(applicable, "Allow", action, role_arn, keys):
-        return ALLOW
-    return IMPLICIT_DENY
+    keys = {f"{provider_host}:{claim}": claims[claim] for claim in ("aud", "sub") if claim in claims}
+    return principal_decision(trust_policy, kind="Federated", principal=provider_arn,
+                              action="sts:AssumeRoleWithWebIdentity", resource=role_arn, context=keys)
 
 
 def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:

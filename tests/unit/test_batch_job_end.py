@@ -21,7 +21,6 @@ a long CUDA call does. The database row is written first with the worker's own s
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -69,31 +68,20 @@ WORKER_MESSAGE_FIELDS = {"video_id", "status", "s3_key", "events", "detections",
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    from deepsentinel.local_aws import start_in_process, unconfigure_moto
+    from deepsentinel.local_aws import in_process
 
-    server, endpoint_url = start_in_process()
-    yield endpoint_url
-    server.stop()
-    unconfigure_moto()  # later in-process mock_aws tests of this worker see moto unpatched
+    with in_process() as endpoint_url:
+        yield endpoint_url
 
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[tuple[LocalDatabase, dict[str, str]]]:
     """PostgreSQL 16 + pgvector standing in for RDS, with the worker's schema applied (video_worker/schema.sql)."""
     pytest.importorskip("pgserver")
-    import psycopg
-    from video_worker import store
+    from tests.local_database import worker_database
 
-    root = Path(tempfile.mkdtemp(prefix="bje-"))  # short: the socket path has a 108-byte limit
-    db = LocalDatabase(root / "pg")
-    endpoint = db.start(username=DB_USER, password=DB_PASSWORD, database=DB_NAME)
-    with psycopg.connect(db.uri(DB_NAME), autocommit=True) as conn:
-        store.apply_schema(conn)
-    yield db, endpoint
-    # The stand-in's server outlives its starter on purpose (status --local reads it); pgserver's cleanup() does not
-    # stop a server started that way, so stop it by its data directory, then remove the directory.
-    LocalDatabase.stop(root / "pg")
-    shutil.rmtree(root, ignore_errors=True)
+    with worker_database("bje-", username=DB_USER, password=DB_PASSWORD, database=DB_NAME) as (db, endpoint):
+        yield db, endpoint
 
 
 @dataclass

@@ -16,7 +16,6 @@ Documentation the expectations come from:
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,7 @@ import pytest
 
 from deepsentinel.constructs.pipeline import batch_failed_event_pattern
 from deepsentinel.lambda_package import staged_code_dir
-from deepsentinel.stand_in import (BatchStandIn, DeployedFunction, EventRuleStandIn, LocalAwsEnvironment,
-                                   LocalDatabase)
+from deepsentinel.stand_in import BatchStandIn, DeployedFunction, EventRuleStandIn, LocalAwsEnvironment
 
 pytestmark = pytest.mark.xdist_group("failed_video_output")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -38,21 +36,14 @@ MODEL_URI = "s3://deepsentinel-dev-analysis-models/models/never-published.pt"
 
 
 @pytest.fixture(scope="module")
-def failed_video() -> Iterator[dict[str, Any]]:
+def failed_video(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     pytest.importorskip("pgserver")
-    import psycopg
-    from video_worker import store
-
-    from deepsentinel.local_aws import start_in_process, unconfigure_moto
+    from deepsentinel.local_aws import in_process
     from lambdas.sqs_to_batch import handler as submitter
+    from tests.local_database import worker_database
 
-    server, endpoint = start_in_process()
-    root = Path(tempfile.mkdtemp(prefix="fvo-"))  # short: the socket path has a 108-byte limit
-    database = LocalDatabase(root / "pg")
-    db_endpoint = database.start(username=DB_USER, password=DB_PASSWORD, database=DB_NAME)
-    with psycopg.connect(database.uri(DB_NAME), autocommit=True) as conn:
-        store.apply_schema(conn)
-    try:
+    with in_process() as endpoint, worker_database("fvo-", username=DB_USER, password=DB_PASSWORD,
+                                                   database=DB_NAME) as (database, db_endpoint):
         client = lambda service: boto3.client(service, endpoint_url=endpoint, region_name=REGION,  # noqa: E731
                                               aws_access_key_id="test", aws_secret_access_key="test")
         dynamodb, batch, s3, events, sqs = (client(n) for n in ("dynamodb", "batch", "s3", "events", "sqs"))
@@ -103,18 +94,14 @@ def failed_video() -> Iterator[dict[str, Any]]:
         submitted = submitter.process_record(record, dynamodb=dynamodb, batch=batch, settings=settings)
         claim_before = dynamodb.get_item(TableName=TABLE, Key={"video_id": {"S": video_id}})["Item"]
         run = BatchStandIn(batch=batch, aws=aws, job_queue=queue, endpoint_overrides=db_endpoint,
-                           extra_environment={"YOLO_OFFLINE": "1", "MODEL_CACHE_DIR": str(root / "models")},
+                           extra_environment={"YOLO_OFFLINE": "1", "MODEL_CACHE_DIR": str(tmp_path_factory.mktemp("models"))},
                            event_rules=[rule]).run_job(submitted.job_id)
         notification = json.loads(sqs.receive_message(QueueUrl=inbox, WaitTimeSeconds=1)["Messages"][0]["Body"])
         outputs = {"idempotency_table_name": TABLE, "job_queue_arn": queue, "bucket_names": {"highlights": HIGHLIGHTS},
                    "gpu_job_definition_arn": definition, "db_secret_arn": secret}
         yield {"video_id": video_id, "job_id": submitted.job_id, "claim_before": claim_before, "run": run,
                "notification": notification, "outputs": outputs, "dynamodb": dynamodb, "batch": batch, "s3": s3,
-               "secrets": client("secretsmanager"), "database_dir": root / "pg"}
-    finally:
-        LocalDatabase.stop(root / "pg")  # it outlives its starter (cleanup_mode=None), as `status --local` needs
-        server.stop()
-        unconfigure_moto()
+               "secrets": client("secretsmanager"), "database_dir": database.data_dir}
 
 
 def test_status_of_a_failed_video_says_the_claim_was_released_and_counts_no_events(failed_video):
@@ -154,7 +141,7 @@ def test_smoke_summary_of_a_failed_video_leads_with_the_workers_reason(failed_vi
     smoke._print_report(report)
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == f"video {failed_video['video_id']}: FAILED"
-    assert lines[2].startswith(f"  reason: ModelMissing: ") and MODEL_URI in lines[2]
+    assert lines[2].startswith("  reason: ModelMissing: ") and MODEL_URI in lines[2]
     assert lines[2].endswith(" (worker log)")
     assert "  batch job: FAILED after 1 attempt(s) (Batch: Essential container in task exited)" in lines
     assert lines.index(lines[2]) < lines.index(

@@ -36,8 +36,7 @@ import botocore.session
 import pytest
 
 from deepsentinel.settings import load_settings
-from tests.unit.policy_eval import (ACCOUNT_ID, ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, CaseInsensitiveDict,
-                                    policy_has_matching_statement, resolve)
+from tests.unit.policy_eval import ACCOUNT_ID, ALLOW, IMPLICIT_DENY, principal_decision, resolve
 from tests.unit.synth_helpers import named, of_type, only, policy
 
 OTHER_ACCOUNT = "444455556666"
@@ -77,23 +76,9 @@ def key_arn(environment: str) -> str:
 
 def service_decision(document: dict[str, Any], service: str, action: str, resource: str,
                      context: dict[str, str]) -> str:
-    """allow / explicit deny / implicit deny for a service principal's request on a resource policy: only the
-    statements whose Principal names the service (or "*") apply."""
-    def names_service(statement: dict[str, Any]) -> bool:
-        principal = statement.get("Principal")
-        if principal == "*":
-            return True
-        services = principal.get("Service", []) if isinstance(principal, dict) else []
-        return service in ([services] if isinstance(services, str) else services)
-
-    statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
-    applicable = {"Statement": [s for s in statements if names_service(s)]}
-    keys = CaseInsensitiveDict(context)
-    if policy_has_matching_statement(applicable, "Deny", action, resource, keys):
-        return EXPLICIT_DENY
-    if policy_has_matching_statement(applicable, "Allow", action, resource, keys):
-        return ALLOW
-    return IMPLICIT_DENY
+    """A service principal's request on the key policy: only the statements naming the service (or "*") apply."""
+    return principal_decision(document, kind="Service", principal=service, action=action, resource=resource,
+                              context=context)
 
 
 def alarm_arn(environment: str, account: str, name: str) -> str:

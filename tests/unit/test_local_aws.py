@@ -6,15 +6,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from deepsentinel.local_aws import start_in_process, unconfigure_moto
+from deepsentinel.local_aws import in_process
 
 
 @pytest.fixture(scope="module")
 def endpoint():
-    server, endpoint_url = start_in_process()
-    yield endpoint_url
-    server.stop()
-    unconfigure_moto()  # later in-process mock_aws tests of this worker see moto unpatched
+    with in_process() as endpoint_url:
+        yield endpoint_url
 
 
 def test_deleting_a_missing_scaling_policy_answers_object_not_found(endpoint):

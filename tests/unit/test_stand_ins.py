@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 import pytest
 
-from deepsentinel.local_aws import start_in_process, unconfigure_moto
+from deepsentinel.local_aws import in_process
 from deepsentinel.stand_in import (ESSENTIAL_CONTAINER_EXITED, OUT_OF_MEMORY_REASON, SPOT_RECLAIM_STATUS_REASON,
                                    BatchStandIn, DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment,
                                    retry_action)
@@ -107,10 +107,8 @@ def test_an_entry_matches_only_when_all_its_conditions_match_and_its_action_is_c
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    server, endpoint_url = start_in_process()
-    yield endpoint_url
-    server.stop()
-    unconfigure_moto()  # later in-process mock_aws tests of this worker see moto unpatched
+    with in_process() as endpoint_url:
+        yield endpoint_url
 
 
 def _client(endpoint: str, service: str) -> Any:

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from deepsentinel.settings import SettingsError, load_settings
-from tests.unit.policy_eval import (ACCOUNT_ID, ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, identity_decision, resolve,
-                                    policy_has_matching_statement)
+from tests.unit.policy_eval import ACCOUNT_ID, ALLOW, IMPLICIT_DENY, identity_decision, principal_decision, resolve
 from tests.unit.synth_helpers import named, of_type, only, policy, ref
 
 OVERRIDES = ["jobs_api_enabled=true", "jobs_api_throttle_rate=25", "jobs_api_throttle_burst=50",
@@ -439,21 +438,10 @@ def test_the_enqueue_function_sends_what_the_standard_queues_transformer_sends(j
 
 def service_trust_decision(trust_policy: dict[str, Any], service: str, action: str, context: dict[str, str],
                            role_arn: str = f"arn:aws:iam::{ACCOUNT_ID}:role/deepsentinel-dev-jobs-api-client") -> str:
-    """allow / explicit deny / implicit deny for a service principal calling `action` on the role: the statements
-    whose Principal names the service apply ("IAM JSON policy elements: Principal", AWS service principals),
-    evaluated by principalmapper with the request's condition keys."""
-    from principalmapper.util.case_insensitive_dict import CaseInsensitiveDict
-
-    def names_service(statement: dict[str, Any]) -> bool:
-        principal = statement.get("Principal")
-        services = principal.get("Service", []) if isinstance(principal, dict) else []
-        return principal == "*" or service in ([services] if isinstance(services, str) else services)
-
-    applicable = {"Statement": [s for s in trust_policy["Statement"] if names_service(s)]}
-    keys = CaseInsensitiveDict(context)
-    if policy_has_matching_statement(applicable, "Deny", action, role_arn, keys):
-        return EXPLICIT_DENY
-    return ALLOW if policy_has_matching_statement(applicable, "Allow", action, role_arn, keys) else IMPLICIT_DENY
+    """A service principal calling `action` on the role: the statements whose Principal names the service apply
+    ("IAM JSON policy elements: Principal", AWS service principals), evaluated by principalmapper."""
+    return principal_decision(trust_policy, kind="Service", principal=service, action=action, resource=role_arn,
+                              context=context)
 
 
 def roles_anywhere(trust_anchor: str, cn: str | None) -> dict[str, str]:
