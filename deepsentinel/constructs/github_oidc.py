@@ -6,7 +6,9 @@ trusting exactly the runs that need it ("OpenID Connect reference", example subj
 
 - plan (`repo:<owner>/<repo>:pull_request`): ReadOnlyAccess and the environment's state and lock object; no data
   objects, and nothing of Secrets Manager beyond ReadOnlyAccess' metadata (the Django key is the account stack's,
-  constructs/app_secrets.py, so an environment's plan neither generates nor reads it).
+  constructs/app_secrets.py, so an environment's plan neither generates nor reads it). Dev's, which the
+  pull-request workflow assumes, may also invoke the review's default summary model (`deepsentinel review --ai`,
+  when the repository variable DEEPSENTINEL_AI_REVIEW is true): ReadOnlyAccess has no bedrock:InvokeModel.
 - publish (`environment:<env>`, and for dev also `ref:refs/heads/main`): push to the environment's worker
   repository only; prod's also pulls from dev's repository, since promotion copies dev's image by digest.
 - deploy (`environment:<env>`, a protected GitHub environment): PowerUserAccess plus IAM limited to the
@@ -31,7 +33,9 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from constructs import Construct
 
+from deepsentinel.constructs.iam import bedrock_model_arns
 from deepsentinel.constructs.people import AWS_MANAGED, no_data_reads
+from deepsentinel.review.ai_summary import DEFAULT_MODEL_ID as AI_REVIEW_MODEL_ID
 from deepsentinel.constructs.policies import Statement, allow, deny, policy_document
 from deepsentinel.settings import ENVIRONMENTS, PlatformSettings
 from deepsentinel.stacks.provider import state_object_key
@@ -63,6 +67,17 @@ _ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDow
 _STATE_BUCKET_GUARD = ["s3:DeleteBucket", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutBucketVersioning",
                        "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock", "s3:PutLifecycleConfiguration",
                        "s3:PutBucketOwnershipControls", "s3:PutBucketAcl"]
+
+
+# The environment whose plan role the pull-request workflow assumes (DEEPSENTINEL_DEV_PLAN_ROLE_ARN).
+AI_REVIEW_ENVIRONMENT = "dev"
+
+
+def ai_review_statements(settings: PlatformSettings, account_id: str) -> list[Statement]:
+    """Converse with the review's default model only (Converse needs bedrock:InvokeModel, "Carry out a
+    conversation with the Converse API operations", Bedrock User Guide), in the platform's Region."""
+    return [allow(["bedrock:InvokeModel"], bedrock_model_arns(settings.region, account_id, AI_REVIEW_MODEL_ID),
+                  "AiReviewSummary")]
 
 
 def repository_variable(env: str, kind: str) -> str:
@@ -179,7 +194,8 @@ class GithubOidc(Construct):
             return [allow(["s3:ListBucket"], [bucket], "ListState"),
                     allow(["s3:GetObject"], [state], "ReadState"),
                     allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [lock], "StateLock"),
-                    *no_data_reads(self._s)]
+                    *no_data_reads(self._s),
+                    *(ai_review_statements(self._s, self._account_id) if env == AI_REVIEW_ENVIRONMENT else [])]
         if kind == "publish":
             source = PROMOTED_FROM.get(env)
             return [allow(["ecr:GetAuthorizationToken"], "*", "EcrLogin"),

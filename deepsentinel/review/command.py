@@ -20,15 +20,17 @@ import sys
 import tarfile
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deepsentinel.review.ai_summary import add_arguments as add_ai_arguments
 from deepsentinel.review.cost import DEFAULT_PRICES, DEFAULT_USAGE
 from deepsentinel.review.policy import DEFAULT_BASELINE
 from deepsentinel.review.report import COMMENT_MAX_CHARS, DEFAULT_ARTIFACT
 
 if TYPE_CHECKING:
+    from deepsentinel.review.ai_summary import AiSummary
     from deepsentinel.review.report import Review
 
 
@@ -76,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "review") -> None
     parser.add_argument("--artifact", default=DEFAULT_ARTIFACT, metavar="NAME",
                         help=f"artifact named in the truncation note (default {DEFAULT_ARTIFACT})")
     parser.add_argument("--run-url", metavar="URL", help="workflow run linked from the truncation note")
+    add_ai_arguments(parser)
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -166,6 +169,8 @@ class Outcome:
     review: "Review"
     code: int
     head_files: dict[str, Path]  # the reviewed head stacks, by name
+    plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # --plan documents, by stack
+    ai: "AiSummary | None" = None  # --ai
 
 
 def review(args: argparse.Namespace, workdir: Path) -> Outcome:
@@ -235,7 +240,18 @@ def review(args: argparse.Namespace, workdir: Path) -> Outcome:
     code = 1 if (policy is not None and not policy.ok) else 0
     if args.fail_on_risk and any(SEVERITY_ORDER[r.severity] <= SEVERITY_ORDER[args.fail_on_risk] for r in risks):
         code = 1
-    return Outcome(result, code, {n: head_files[n] for n in head_docs})
+    return Outcome(result, code, {n: head_files[n] for n in head_docs}, plans)
+
+
+def ai_summary(args: argparse.Namespace, outcome: Outcome) -> "AiSummary":
+    """Bedrock's summary of the reviewed plan; a failed call is a summary that says why it is missing."""
+    from deepsentinel.review.ai_summary import summary_for
+
+    started = time.perf_counter()
+    summary = summary_for(outcome.review, outcome.plans, model_id=args.ai_model, language=args.ai_language)
+    state = "written" if summary.ok else f"unavailable: {summary.reason}"
+    print(f"AI summary ({args.ai_model}) {state} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    return summary
 
 
 def project_stacks() -> list[str]:
@@ -258,17 +274,21 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_outputs(args: argparse.Namespace, outcome: Outcome) -> None:
-    from deepsentinel.review.report import render, review_data, truncate_for_comment
+    from deepsentinel.review.ai_summary import markdown as ai_markdown
+    from deepsentinel.review.report import COST_TOP_N, render, review_data, truncate_for_comment
     from deepsentinel.review.sarif import to_sarif
 
-    text = render(outcome.review)
+    top = ai_markdown(outcome.ai) if outcome.ai else ""
+    text = top + render(outcome.review)
     if args.out:
         _write(args.out, text)
         print(f"wrote {args.out} (exit {outcome.code})", file=sys.stderr)
     if args.comment:
-        body = truncate_for_comment(text, args.max_chars, artifact=args.artifact, run_url=args.run_url)
+        # the comment's per-resource cost lines stop at the largest changes; review.md lists them all
+        short = top + render(outcome.review, cost_rows=COST_TOP_N)
+        body = truncate_for_comment(short, args.max_chars, artifact=args.artifact, run_url=args.run_url)
         _write(args.comment, body)
-        cut = " (truncated)" if body != text else ""
+        cut = " (truncated)" if body != short else ""
         print(f"wrote {args.comment}: {len(body):,} characters{cut}", file=sys.stderr)
     if args.sarif:
         policy = outcome.review.policy
@@ -286,7 +306,8 @@ def write_outputs(args: argparse.Namespace, outcome: Outcome) -> None:
                       "paths; review synthesized stacks inside it (--head cdktf.out or --synth-dir DIR)",
                       file=sys.stderr)
     if args.json:
-        print(json.dumps({**review_data(outcome.review), "exit_code": outcome.code}, indent=2, default=str))
+        ai = {"ai_summary": outcome.ai.data()} if outcome.ai else {}
+        print(json.dumps({**review_data(outcome.review), **ai, "exit_code": outcome.code}, indent=2, default=str))
     elif not args.out:
         print(text)
 
@@ -310,6 +331,8 @@ def run(args: argparse.Namespace) -> int:
                 workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="deepsentinel-review-")))
             with quiet:
                 outcome = review(args, workdir)
+            if getattr(args, "ai", False):
+                outcome.ai = ai_summary(args, outcome)
             write_outputs(args, outcome)  # before a temp dir goes: SARIF locations read the stack files
     except ReviewError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -111,6 +111,11 @@ class VariableLine:
     item: str
     usd_per_video: float
     prices: tuple[str, ...] = ()
+    # the resource the per-video cost is charged to (its cost line then includes it): the GPU compute
+    # environment, each queue-fed function, the queue, the first bucket, the on-demand table
+    address: str = ""
+    module: str = ""
+    path: str = ""
 
 
 @dataclass(frozen=True)
@@ -413,7 +418,9 @@ def _variable(c: _Context, not_priced: list[Unpriced]) -> list[VariableLine]:
 
     def attempt(anchor: Resource | None, make: Callable[[], VariableLine]) -> None:
         try:
-            out.append(make())
+            line = make()
+            out.append(replace(line, address=anchor.address, module=anchor.module, path=_short(anchor))
+                       if anchor else line)
         except MissingPrice as missing:
             not_priced.append(Unpriced(anchor.module if anchor else "stack", anchor.address if anchor else "-",
                                        anchor.type if anchor else "-", f"per-video cost: no price {missing.key!r}"))
@@ -479,3 +486,53 @@ def estimate(stack: str, document: dict[str, Any] | None, table: PriceTable, usa
             result.not_priced.append(Unpriced(r.module, r.address, r.type, f"no price {missing.key!r} in table {table.version}"))
     result.variable = _variable(c, result.not_priced)
     return result
+
+
+# --- per-resource lines (Infracost's layout: monthly before, after, the change and the share of the stack) -------
+
+@dataclass(frozen=True)
+class ResourceCost:
+    stack: str
+    address: str
+    module: str
+    path: str
+    before: float | None  # monthly USD at the usage file's assumptions in the base; None: not in the base
+    after: float | None  # the same in the head; None: not in the head (removed)
+    share: float | None  # after as a percentage of the head stack's total; None: not in the head
+    items: tuple[str, ...] = ()  # what is charged (the head's items, else the base's)
+
+    @property
+    def delta(self) -> float:
+        return (self.after or 0.0) - (self.before or 0.0)
+
+
+def _monthly_by_resource(cost: StackCost) -> dict[str, tuple[str, str, float, list[str]]]:
+    """address -> (module, path, monthly USD, items): fixed lines at the usage figure plus the per-video lines
+    charged to the resource times the month's videos, so the resources add up to the stack's total."""
+    out: dict[str, tuple[str, str, float, list[str]]] = {}
+    for line in cost.lines:
+        module, path, usd, items = out.get(line.address, (line.module, line.path, 0.0, []))
+        out[line.address] = (module, path, usd + line.monthly_usage, items + [line.item])
+    for v in cost.variable:
+        if not v.address:
+            continue
+        module, path, usd, items = out.get(v.address, (v.module, v.path, 0.0, []))
+        videos = cost.videos_per_month
+        out[v.address] = (module, path, usd + v.usd_per_video * videos, items + [f"{v.item} x {videos:,.0f} videos"])
+    return out
+
+
+def resource_costs(stack: str, head: StackCost | None, base: StackCost | None) -> list[ResourceCost]:
+    """Every priced resource of the stack in the head or the base, largest change first (then largest cost)."""
+    after = _monthly_by_resource(head) if head else {}
+    before = _monthly_by_resource(base) if base else {}
+    total = head.total if head else None
+    rows = []
+    for address in after.keys() | before.keys():
+        module, path, _, items = after.get(address) or before[address]
+        now = after[address][2] if address in after else None
+        was = before[address][2] if address in before else None
+        share = None if total is None or now is None else (100.0 * now / total if total else 0.0)
+        rows.append(ResourceCost(stack, address, module, path, was, now, share, tuple(items)))
+    rows.sort(key=lambda r: (-abs(r.delta), -(r.after or 0.0), r.address))
+    return rows

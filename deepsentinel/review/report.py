@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepsentinel.review.cost import PriceTable, StackCost
+from deepsentinel.review.cost import PriceTable, ResourceCost, StackCost, resource_costs
 from deepsentinel.review.diff import ADD, REMOVE, REPLACE, SYMBOL, UPDATE, Change, StackDiff
 from deepsentinel.review.policy import PolicyResult
 from deepsentinel.review.risks import HIGH, LOW, MEDIUM, Risk
@@ -17,6 +17,8 @@ MAX_GROUPED = 20  # resources named in one risk row; the rest are counted (all o
 ICON = {HIGH: "🔴", MEDIUM: "🟠", LOW: "⚪"}
 _SEVERITY_RANK = {"CRITICAL": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "INFO": 4}
 VERBS = {ADD: "to add", UPDATE: "to change", REPLACE: "to replace", REMOVE: "to destroy"}
+COST_TOP_N = 10  # per-resource cost changes in the PR comment (and atop the full report, which lists all)
+CENT = 0.005  # a monthly change below half a cent shows as ±$0.00: unchanged
 
 
 @dataclass
@@ -136,7 +138,52 @@ def _per_thousand(value: float) -> str:
     return f"${value * 1000:,.2f}" if value * 1000 >= 0.01 else f"${value * 1000:.4f}"
 
 
-def cost_section(review: Review) -> list[str]:
+def resource_rows(review: Review) -> list[ResourceCost]:
+    """Every priced resource of the reviewed stacks (head or base), largest change first."""
+    stacks = list(review.costs) + [s for s in review.base_costs if s not in review.costs]
+    rows = [r for s in stacks for r in resource_costs(s, review.costs.get(s), review.base_costs.get(s))]
+    return sorted(rows, key=lambda r: (-abs(r.delta), -(r.after or 0.0), r.stack, r.address))
+
+
+def _resource_line(r: ResourceCost) -> str:
+    where = f"`{r.path}`<br><sub>`{r.address}`</sub>"
+    before = money(r.before) if r.before is not None else "— (new)"
+    after = money(r.after) if r.after is not None else "— (removed)"
+    share = f"{r.share:.1f}%" if r.share is not None else "—"
+    return f"| {where} | {r.stack} | {before} | {after} | **{delta(r.delta)}** | {share} |"
+
+
+def resource_cost_lines(review: Review, top: int | None = None) -> list[str]:
+    """Infracost's per-resource lines: the `top` largest monthly changes, a total per stack, and (top None: the
+    full report) every priced resource in a collapsed table; with `top` set (the PR comment) a note counts the
+    rest instead."""
+    rows = resource_rows(review)
+    changed = [r for r in rows if abs(r.delta) >= CENT]
+    shown = changed[:COST_TOP_N if top is None else top]
+    header = ["| resource | stack | before | after | Δ | % of stack |", "|---|---|---:|---:|---:|---:|"]
+    out = [f"**By resource** (monthly at the usage file's assumptions, per-video costs included; the {len(shown)} "
+           f"largest of {len(changed)} changes among {len(rows)} priced resources):", ""]
+    if shown:
+        out += header + [_resource_line(r) for r in shown]
+    else:
+        out += ["No priced resource changes its monthly cost.", ""] + header
+    for stack in list(review.costs) + [s for s in review.base_costs if s not in review.costs]:
+        head, base = review.costs.get(stack), review.base_costs.get(stack)
+        after = head.total if head else 0.0
+        out.append(f"| **total** | {stack} | {money(base.total) if base else '— (new)'} | "
+                   f"{money(head.total) if head else '— (removed)'} | "
+                   f"**{delta(after - (base.total if base else 0.0))}** | {'100%' if head else '—'} |")
+    out.append("")
+    if top is None:
+        out += ["<details>", f"<summary>All {len(rows)} priced resources</summary>", "", *header,
+                *[_resource_line(r) for r in rows], "", "</details>", ""]
+    elif len(rows) > len(shown):
+        out += [f"{len(rows) - len(shown)} more priced resources ({len(changed) - len(shown)} of them changing) are "
+                "in the full report (review.md) and in `--json`.", ""]
+    return out
+
+
+def cost_section(review: Review, top: int | None = None) -> list[str]:
     t = review.prices
     approx = sum(1 for p in t.prices.values() if p.approximate)
     out = ["### Cost (USD per month, offline estimate)", "",
@@ -149,6 +196,7 @@ def cost_section(review: Review) -> list[str]:
         out.append(f"| {stack} | {money(cost.fixed_min)}–{money(cost.fixed_max)} | {video} | **{money(cost.total)}** | {money(base.total) if base else '—'} | "
                    f"**{delta(cost.total - (base.total if base else 0.0))}** |")
     out.append("")
+    out += resource_cost_lines(review, top)
     for stack, cost in review.costs.items():
         if cost.not_priced:
             out.append(f"**Not priced** in `{stack}` (not included above):")
@@ -217,12 +265,13 @@ def least_privilege_section(review: Review) -> list[str]:
     return out
 
 
-def render(review: Review) -> str:
+def render(review: Review, *, cost_rows: int | None = None) -> str:
+    """The full report; with cost_rows (the PR comment) the per-resource cost lines stop at that many changes."""
     lines = [f"## DeepSentinel plan review: `{review.base_label}` → `{review.head_label}`", ""]
     lines += headline(review) + [""]
     lines += risks_section(review) + [""]
     lines += changes_section(review) + [""]
-    lines += cost_section(review) + [""]
+    lines += cost_section(review, cost_rows) + [""]
     lines += policy_section(review)
     if review.least_privilege is not None:
         lines += [""] + least_privilege_section(review)
@@ -302,7 +351,13 @@ def review_data(review: Review) -> dict[str, Any]:
                    "why": r.why} for r in review.risks],
         "cost": {"currency": review.prices.currency, "price_table": review.prices.version,
                  "region": review.prices.region, "usage": review.usage_path,
-                 "stacks": {stack: _cost_data(c, review.base_costs.get(stack)) for stack, c in review.costs.items()}},
+                 "stacks": {stack: _cost_data(c, review.base_costs.get(stack)) for stack, c in review.costs.items()},
+                 # Infracost's lines: every priced resource, largest monthly change first
+                 "resources": [{"stack": r.stack, "address": r.address, "path": r.path, "module": r.module,
+                                "before": None if r.before is None else _round(r.before),
+                                "after": None if r.after is None else _round(r.after), "delta": _round(r.delta),
+                                "share_percent": None if r.share is None else _round(r.share), "items": list(r.items)}
+                               for r in resource_rows(review)]},
         "policy": _policy_data(review.policy),
         "notes": list(review.notes),
     }

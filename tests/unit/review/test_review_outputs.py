@@ -319,7 +319,13 @@ def test_a_cut_inside_a_code_fence_closes_it():
 
 
 def test_a_short_report_is_the_comment_unchanged(fixture_review):
-    assert fixture_review["comment"] == fixture_review["markdown"]
+    """Uncut; only the per-resource cost lines differ: review.md lists every priced resource, the comment counts
+    those beyond the largest changes."""
+    report, comment = fixture_review["markdown"], fixture_review["comment"]
+    every = re.compile(r"<details>\n<summary>All \d+ priced resources</summary>\n.*?</details>\n\n", re.S)
+    counted = re.compile(r"\d+ more priced resources \(\d+ of them changing\) are in the full report.*\n\n")
+    assert every.search(report) and counted.search(comment)
+    assert counted.sub("", comment) == every.sub("", report)
 
 
 def test_review_comment_option_on_a_large_change(tmp_path):
