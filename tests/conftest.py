@@ -19,6 +19,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--live-keep", action="store_true", default=False,
                      help="keep the live deployments (no destroy; moto servers stay up) to iterate on checks; a "
                           "later run with the same --live-workdir reuses them; `python -m tests.live.sweep` removes them")
+    parser.addoption("--live-modules", action="store_true", default=False,
+                     help="deploy network, security and storage each alone (Mode 2) for their tests; by default they "
+                          "check those modules on the platform deployment, which contains them")
     parser.addoption("--live-workdir", type=Path, default=None, metavar="DIR",
                      help="where live deployments keep their servers, stacks, state and logs (default: pytest's tmp)")
 

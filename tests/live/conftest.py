@@ -4,7 +4,9 @@
 * `--live-target=aws`: the user's account, under a unique name prefix; runs only when
   DEEPSENTINEL_LIVE_AWS=1 is also set, otherwise every live test is skipped with that reason.
 
-Every deployment the collected tests need is applied at once, in parallel, on first use. A module's
+Every deployment the collected tests need is applied at once, in parallel, on first use. The network, security
+and storage tests check those modules on the platform deployment, which contains them (tests/live/module_view.py);
+`--live-modules` deploys each alone instead (Mode 2). A module's
 fixture yields its applied deployment (outputs in `.outputs`) and starts its destroy when the module is
 done, also when a test failed; the `live_destroy` tests, moved to the end of the session, wait for
 those destroys and assert that nothing of the project is left. The session finalizer destroys anything
@@ -51,13 +53,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in live_items:
             if item.get_closest_marker("live_destroy"):
                 item.add_marker(keep)
-    # destroy checks last, so every deployment's tests ran while it was up and the destroys overlap
-    items.sort(key=lambda i: i.get_closest_marker("live_destroy") is not None)
+    # destroy checks last, so every deployment's tests ran while it was up and the destroys overlap; the platform's
+    # own tests after the modules' (which check the platform without --live-modules): its fixture's end starts its
+    # destroy
+    items.sort(key=lambda i: (i.get_closest_marker("live_destroy") is not None,
+                              "platform_live" in getattr(i, "fixturenames", ())))
 
 
 def _needed_deployments(session: pytest.Session) -> list[str]:
-    """Deployments used by the tests that survived -m/-k selection (and are not skipped)."""
-    return sorted({DEPLOYMENT_FIXTURES[f] for item in session.items if not item.get_closest_marker("skip")
+    """Deployments used by the tests that survived -m/-k selection (and are not skipped); without --live-modules
+    the modules' tests use the platform's."""
+    alone = session.config.getoption("--live-modules")
+    return sorted({DEPLOYMENT_FIXTURES[f] if alone or f == "platform_live" else "platform"
+                   for item in session.items if not item.get_closest_marker("skip")
                    for f in getattr(item, "fixturenames", ()) if f in DEPLOYMENT_FIXTURES})
 
 
@@ -108,7 +116,16 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
 
 def _deployment_fixture(name: str):
     @pytest.fixture(scope="module")
-    def fixture(live_pool):
+    def fixture(request: pytest.FixtureRequest, live_pool):
+        if name != "platform" and not request.config.getoption("--live-modules"):
+            # The platform deployment holds this module under the same addresses: one deployment fewer on two
+            # cores (measured in benchmarks/live.py's notes); its destroy starts when the platform's tests end.
+            from tests.live.module_view import ModuleOnPlatform
+
+            if name not in live_pool.module_views:
+                live_pool.module_views[name] = ModuleOnPlatform.of(name, live_pool.get("platform").wait_applied())
+            yield live_pool.module_views[name]
+            return
         deployment = live_pool.get(name)
         try:
             yield deployment.wait_applied()

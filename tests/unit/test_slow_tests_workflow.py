@@ -21,12 +21,21 @@ NARROWING = {"-k", "--deselect", "--ignore", "--ignore-glob", "--lf", "--last-fa
              "--rootdir", "--confcutdir", "--pyargs"}
 
 
-def _pytest_arguments(workflow: dict) -> list[str]:
-    """The arguments of the one step that runs pytest."""
+def _pytest_arguments(workflow: dict, step_name: str = "Slow tests") -> list[str]:
+    """The arguments of the step that runs pytest under that name."""
     (command,) = [step["run"] for job in workflow["jobs"].values() for step in job["steps"]
-                  if "pytest" in str(step.get("run", ""))]
+                  if step.get("name") == step_name and "pytest" in str(step.get("run", ""))]
     argv = shlex.split(command)
     return argv[argv.index("pytest") + 1:]
+
+
+def test_the_slow_workflow_deploys_each_module_alone():
+    """The default suite checks network, security and storage on the platform deployment (tests/live/module_view.py);
+    Mode 2, each module deployed alone, runs nightly: every module's live tests with --live-modules."""
+    arguments = _pytest_arguments(yaml.safe_load((WORKFLOWS / "slow-tests.yml").read_text()), "Modules deployed alone")
+    modules = {p.name for p in (REPO / "tests" / "live").glob("test_*.py")} - {"test_platform.py", "test_sweep.py"}
+    assert "--live-modules" in arguments
+    assert {Path(a).name for a in arguments if a.endswith(".py")} == modules
 
 
 def test_the_slow_workflow_runs_nightly_and_on_demand_with_the_pull_requests_terraform():
@@ -52,7 +61,8 @@ def test_the_slow_workflow_selects_every_test_marked_slow_and_only_those(tmp_pat
     probe = tmp_path / "probe.json"
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     collected = subprocess.run(
-        [sys.executable, "-m", "pytest", *arguments, "--collect-only", "-q", "-p", "tests.unit.slow_probe"],
+        # -n 0: collected once, in this process (each xdist worker would collect the same items again)
+        [sys.executable, "-m", "pytest", *arguments, "--collect-only", "-q", "-n", "0", "-p", "tests.unit.slow_probe"],
         cwd=REPO, env={**environment, "SLOW_PROBE_OUT": str(probe)}, capture_output=True, text=True, timeout=300)
     assert collected.returncode == 0, collected.stdout[-3000:] + collected.stderr[-3000:]
     found = json.loads(probe.read_text())
