@@ -23,7 +23,7 @@ import json
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,14 +133,20 @@ def evaluate(entries: Iterable[dict[str, Any]], identity: Identity, where: Where
     calls, unresolved = terraform_calls(entries, identity.name)
     evaluation = Evaluation(identity, [], unresolved=[f"{u['method']} {u['path']} ({u.get('signing_name')}, target "
                                                       f"{u.get('target')})" for u in unresolved])
+    # A provider's waiter repeats the same read dozens of times: each distinct authorization is decided once.
+    decided: dict[tuple[Any, ...], Decision] = {}
     for call in calls:
         try:
             authorizations = any_authorizations(call, where, principal_arn=identity.arn, encrypted_by=encrypted_by)
         except (UnmappedCall, KeyError) as error:
             evaluation.unmapped.append(f"{call.service}.{call.operation}: {error}")
             continue
-        evaluation.decisions += [decide_any(a, identity, resource_policy_for(resource_policies or {}, a.resource),
-                                            where.account) for a in authorizations]
+        for a in authorizations:
+            key = (a.action, a.resource, json.dumps(a.context, sort_keys=True, default=str), a.derived)
+            if key not in decided:
+                decided[key] = decide_any(a, identity, resource_policy_for(resource_policies or {}, a.resource),
+                                          where.account)
+            evaluation.decisions.append(replace(decided[key], authorization=a))
     return evaluation
 
 
