@@ -16,6 +16,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from deepsentinel.review.diff import is_sensitive, path_tokens
+
 if TYPE_CHECKING:
     from deepsentinel.review.report import Review
 
@@ -107,54 +109,8 @@ def sensitive_masks(plans: dict[str, dict[str, Any]]) -> dict[tuple[str, str], t
     return masks
 
 
-def _contains_true(mask: Any) -> bool:
-    if mask is True:
-        return True
-    if isinstance(mask, dict):
-        return any(_contains_true(v) for v in mask.values())
-    if isinstance(mask, list):
-        return any(_contains_true(v) for v in mask)
-    return False
-
-
-def _path_tokens(path: str) -> list[str | int]:
-    tokens: list[str | int] = []
-    for part in path.split("."):
-        name, *indexes = part.split("[")
-        if name:
-            tokens.append(name)
-        tokens += [int(i.rstrip("]")) for i in indexes if i.rstrip("]").isdigit()]
-    return tokens
-
-
-def is_sensitive(mask: Any, path: str) -> bool:
-    """Whether the value at `path` (diff.py's `a.b[0].c`) is or holds a value the mask marks sensitive. A key the
-    mask lacks is not sensitive (the mask names every sensitive value); a key with dots in it (`tags.team.io/x`) is
-    found by joining path parts; where mask and path do not fit each other, any sensitive value below counts."""
-    tokens = _path_tokens(path)
-    node, i = mask, 0
-    while i < len(tokens):
-        if node is True:
-            return True
-        token = tokens[i]
-        if isinstance(node, list) and isinstance(token, int) and token < len(node):
-            node, i = node[token], i + 1
-        elif isinstance(node, dict) and isinstance(token, str):
-            for j in range(len(tokens), i, -1):  # the longest dotted key first
-                parts = tokens[i:j]
-                key = ".".join(str(p) for p in parts)
-                if all(isinstance(p, str) for p in parts) and key in node:
-                    node, i = node[key], j
-                    break
-            else:
-                return False
-        else:
-            return _contains_true(node)
-    return _contains_true(node)
-
-
 def _secret_name(path: str) -> bool:
-    return any(SECRET_NAME.search(str(t)) for t in _path_tokens(path))
+    return any(SECRET_NAME.search(str(t)) for t in path_tokens(path))
 
 
 def _shown(value: Any) -> Any:

@@ -30,6 +30,7 @@ FORCE_NEW: dict[str, frozenset[str]] = {
     "aws_efs_file_system": frozenset({"creation_token", "encrypted"}),
 }
 IGNORED = frozenset({"//"})
+SENSITIVE = "(sensitive)"
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,52 @@ def _unknown_paths(unknown: Any, prefix: str = "") -> set[str]:
     return out
 
 
+def _contains_true(mask: Any) -> bool:
+    if mask is True:
+        return True
+    if isinstance(mask, dict):
+        return any(_contains_true(v) for v in mask.values())
+    if isinstance(mask, list):
+        return any(_contains_true(v) for v in mask)
+    return False
+
+
+def path_tokens(path: str) -> list[str | int]:
+    tokens: list[str | int] = []
+    for part in path.split("."):
+        name, *indexes = part.split("[")
+        if name:
+            tokens.append(name)
+        tokens += [int(i.rstrip("]")) for i in indexes if i.rstrip("]").isdigit()]
+    return tokens
+
+
+def is_sensitive(mask: Any, path: str) -> bool:
+    """Whether the value at `path` (diff.py's `a.b[0].c`) is or holds a value the mask marks sensitive. A key the
+    mask lacks is not sensitive (the mask names every sensitive value); a key with dots in it (`tags.team.io/x`) is
+    found by joining path parts; where mask and path do not fit each other, any sensitive value below counts."""
+    tokens = path_tokens(path)
+    node, i = mask, 0
+    while i < len(tokens):
+        if node is True:
+            return True
+        token = tokens[i]
+        if isinstance(node, list) and isinstance(token, int) and token < len(node):
+            node, i = node[token], i + 1
+        elif isinstance(node, dict) and isinstance(token, str):
+            for j in range(len(tokens), i, -1):  # the longest dotted key first
+                parts = tokens[i:j]
+                key = ".".join(str(p) for p in parts)
+                if all(isinstance(p, str) for p in parts) and key in node:
+                    node, i = node[key], j
+                    break
+            else:
+                return False
+        else:
+            return _contains_true(node)
+    return _contains_true(node)
+
+
 def diff_plan(stack: str, plan: dict[str, Any], base: dict[str, Any] | None,
               head: dict[str, Any] | None) -> StackDiff:
     """Changes from `terraform show -json` output; modules and construct paths come from the documents."""
@@ -190,7 +237,11 @@ def diff_plan(stack: str, plan: dict[str, Any], base: dict[str, Any] | None,
         if action in (UPDATE, REPLACE):
             unknown = _unknown_paths(change.get("after_unknown", {}))
             replace_tops = {str(p[0]) for p in change.get("replace_paths", []) if p}
-            rows = [(p, b, "(known after apply)" if p in unknown else a)
+            # Terraform's JSON plan carries sensitive values in clear, marked in before/after_sensitive
+            # ("JSON Output Format", Terraform docs): the report shows that a value changed, never the value.
+            before_mask, after_mask = change.get("before_sensitive"), change.get("after_sensitive")
+            rows = [(p, SENSITIVE if is_sensitive(before_mask, p) else b,
+                     "(known after apply)" if p in unknown else SENSITIVE if is_sensitive(after_mask, p) else a)
                     for p, b, a in attribute_changes(before or {}, after or {})]
             rows += [(p, (before or {}).get(p), "(known after apply)") for p in sorted(unknown)
                      if "." not in p and "[" not in p and p not in {x[0] for x in rows}

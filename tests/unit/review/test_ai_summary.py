@@ -133,6 +133,22 @@ def test_sensitive_values_never_reach_the_model(plan_review, bedrock):
     assert attrs[("aws_lambda_function.pipeline_sqs_to_batch", "environment[0].variables.MODE")]["after"] == "fast"
 
 
+def test_the_report_itself_never_shows_a_value_terraform_marks_sensitive(plan_review):
+    """`terraform show -json` writes sensitive values in clear and marks them in before_sensitive/after_sensitive
+    ("JSON Output Format", Terraform docs): the markdown report (and its --json data) says the value changed and
+    shows "(sensitive)" in its place, while other attributes keep their values."""
+    from deepsentinel.review.report import render
+
+    report = render(plan_review)
+    for secret in (DB_PASSWORD, "old-Pa55word", MODEL_URI, DSN, "postgres://old"):
+        assert secret not in report
+    assert '`password`: "(sensitive)" → "(sensitive)"' in report
+    assert "db.t3.micro" in report and "db.t3.small" in report
+    changed = {a.path: (a.before, a.after) for d in plan_review.diffs for c in d.changes for a in c.attributes}
+    assert changed["environment[0].variables.MODE"] == ("slow", "fast")
+    assert changed["environment[0].variables.DSN"] == ("(sensitive)", "(sensitive)")
+
+
 def test_secrets_without_plan_marks_are_withheld_by_name_and_shape():
     """A synthesized diff carries no sensitivity marks: secret-named attributes and secret-shaped values go too."""
     base, head = base_document(), head_document()
