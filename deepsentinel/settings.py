@@ -101,6 +101,12 @@ class PlatformSettings:
     upload_cors_origins: tuple[str, ...] = ()  # browser origins allowed to PUT videos to the raw bucket with a
     # presigned URL (the bucket's CORS rule): scheme://host[:port], no path, no "*"; (): https://{domain_name}, or
     # without a domain the ALB's http://<DNS name> origin (where the site is served)
+    raw_video_glacier_after_days: int | None = 30  # raw videos move to S3 Glacier Flexible Retrieval this many days
+    # after upload (0 or more: S3 allows 0 for GLACIER transitions; an object deleted within 90 days of the move is
+    # billed for Glacier's 90-day minimum); None: they stay in S3 Standard
+    raw_video_retention_days: int | None = None  # raw videos are deleted this many days after upload (1 or more,
+    # later than raw_video_glacier_after_days: S3 refuses an expiration before a transition of the same rule); their
+    # previous versions expire 90 days later. None: kept
 
     # Amazon Bedrock, called by the backend (RAG search). The ECS task role may invoke exactly these models.
     # Defaults checked 2026-11-24 in the Bedrock User Guide: Claude 3 Haiku ("Claude 3 Haiku" model card,
@@ -546,6 +552,7 @@ def validate(s: PlatformSettings) -> None:
     if s.github_token_secret_arn is not None and not s.github_token_secret_arn.startswith("arn:aws:secretsmanager:"):
         problems.append(f"github_token_secret_arn: {s.github_token_secret_arn!r} is not a Secrets Manager ARN")
     problems += _jobs_api_problems(s)
+    problems += _raw_video_retention_problems(s)
     if not set(s.admin_user_names) <= set(s.user_names):
         problems.append(f"admin_user_names: {sorted(set(s.admin_user_names) - set(s.user_names))} not in user_names")
     if problems:
@@ -757,6 +764,25 @@ def _bedrock_and_upload_problems(s: PlatformSettings) -> list[str]:
         if not _ORIGIN.match(origin):
             problems.append(f"upload_cors_origins: {origin!r} is not a browser origin; allowed: "
                             "https://host or http://host, optionally :port, lowercase, no path, no '*'")
+    return problems
+
+
+def _raw_video_retention_problems(s: PlatformSettings) -> list[str]:
+    """The raw-videos bucket's lifecycle rule as S3 accepts it (Amazon S3 API Reference: "Transition", Days: "0 or
+    positive integers" for GLACIER; "LifecycleExpiration", Days: "a non-zero positive integer"), the expiration after
+    the transition (one rule: S3 refuses an expiration that is not later than its transition)."""
+    problems: list[str] = []
+    glacier, retention = s.raw_video_glacier_after_days, s.raw_video_retention_days
+    if glacier is not None and glacier < 0:
+        problems.append(f"raw_video_glacier_after_days: allowed 0 or more days (S3 Glacier transitions take 0), or "
+                        f"none (no transition), got {glacier}")
+    if retention is not None:
+        lowest = glacier + 1 if glacier is not None and glacier >= 0 else 1  # after the transition
+        if retention < 1:
+            problems.append(f"raw_video_retention_days: allowed {lowest} or more days, or none (kept), got {retention}")
+        elif glacier is not None and retention <= glacier:
+            problems.append(f"raw_video_retention_days: {retention} is not after raw_video_glacier_after_days "
+                            f"({glacier}); allowed {lowest} or more days (the transition comes first), or none (kept)")
     return problems
 
 

@@ -6,6 +6,7 @@ looks it up, so no plan of an environment generates or reads it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.db_instance import DbInstance
@@ -51,18 +52,19 @@ class BucketSpec:
 
 
 BUCKETS = (
-    BucketSpec("raw-videos", versioned=True, glacier_after_days=30),
+    BucketSpec("raw-videos", versioned=True),  # transition and expiration from the settings: bucket_specs
     BucketSpec("thumbnails", versioned=True, expire_after_days=90, noncurrent_expire_after_days=7),
     BucketSpec("highlights", versioned=True),
     BucketSpec("terraform-state", versioned=True, noncurrent_expire_after_days=None),  # keep every state version
     BucketSpec("analysis-models", versioned=True, noncurrent_expire_after_days=None),
 )
+RAW_VIDEOS = "raw-videos"
 ABORT_MULTIPART_AFTER_DAYS = 7
 # Browser uploads: the site PUTs a video (or its parts, for a presigned multipart upload) straight to the raw
 # bucket. The preflight asks for the headers the upload sets (Content-Type, an MD5 or x-amz-checksum-*); the page
 # reads each part's ETag, which CompleteMultipartUpload needs ("Elements of a CORS configuration", Amazon S3 User
 # Guide: ExposeHeader, AllowedHeader with one wildcard). The preflight answer is cached for an hour.
-UPLOAD_BUCKET = "raw-videos"
+UPLOAD_BUCKET = RAW_VIDEOS
 UPLOAD_CORS_METHODS = ("PUT",)
 UPLOAD_CORS_HEADERS = ("content-type", "content-md5", "x-amz-*")
 UPLOAD_CORS_EXPOSE_HEADERS = ("ETag",)
@@ -109,7 +111,7 @@ class Storage(Construct):
         s = props.settings
         self.bucket_names, self.bucket_arns = {}, {}
         self.upload_cors_origins = upload_cors_origins(s, props.alb_dns_name)
-        for spec in BUCKETS:
+        for spec in bucket_specs(s):
             bucket = self._bucket(s, spec, props)
             self.bucket_names[spec.purpose] = bucket.bucket
             self.bucket_arns[spec.purpose] = bucket.arn
@@ -156,9 +158,9 @@ class Storage(Construct):
                 days_after_initiation=ABORT_MULTIPART_AFTER_DAYS)],
             transition=[S3BucketLifecycleConfigurationRuleTransition(days=spec.glacier_after_days,
                                                                      storage_class="GLACIER")]
-            if spec.glacier_after_days else None,
+            if spec.glacier_after_days is not None else None,  # 0 is a transition on the first day
             expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=spec.expire_after_days)]
-            if spec.expire_after_days else None,
+            if spec.expire_after_days is not None else None,
             noncurrent_version_expiration=[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
                 noncurrent_days=spec.noncurrent_expire_after_days)]
             if spec.versioned and spec.noncurrent_expire_after_days else None)
@@ -201,6 +203,14 @@ class Storage(Construct):
         IamRolePolicyAttachment(self, "db-monitoring-policy", role=role.name,
                                 policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole")
         return role.arn
+
+
+def bucket_specs(s: PlatformSettings) -> tuple[BucketSpec, ...]:
+    """BUCKETS with the raw videos' retention from the settings (raw_video_glacier_after_days,
+    raw_video_retention_days): the one bucket whose days an environment chooses."""
+    return tuple(dataclasses.replace(spec, glacier_after_days=s.raw_video_glacier_after_days,
+                                     expire_after_days=s.raw_video_retention_days)
+                 if spec.purpose == RAW_VIDEOS else spec for spec in BUCKETS)
 
 
 def upload_cors_origins(s: PlatformSettings, alb_dns_name: str | None) -> list[str]:

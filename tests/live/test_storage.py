@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepsentinel.constructs.storage import BUCKETS
+from deepsentinel.constructs.storage import BUCKETS, bucket_specs
 from tests.live.aws_checks import (assert_s3_bucket_exists, get_address_of_rds_instance, get_rds_instance_details,
                                    get_s3_bucket_encryption_algorithm, get_s3_bucket_lifecycle_rules,
                                    get_s3_bucket_policy, get_s3_bucket_public_access_block,
@@ -28,16 +28,17 @@ def test_bucket_is_encrypted_private_and_tls_only(storage_live, purpose):
 
 @pytest.mark.parametrize("purpose", sorted(SPECS))
 def test_bucket_versioning_and_lifecycle(storage_live, purpose):
-    d, spec = storage_live, SPECS[purpose]
+    d = storage_live
+    spec = {s.purpose: s for s in bucket_specs(d.settings)}[purpose]  # the raw videos' days are settings
     bucket = d.outputs["bucket_names"][purpose]
     assert get_s3_bucket_versioning(d.clients, bucket) == ("Enabled" if spec.versioned else None)
     (rule,) = get_s3_bucket_lifecycle_rules(d.clients, bucket)
     assert rule["Status"] == "Enabled" and rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
-    if spec.glacier_after_days:
+    if spec.glacier_after_days is not None:
         assert rule["Transitions"] == [{"Days": spec.glacier_after_days, "StorageClass": "GLACIER"}]
-    if spec.expire_after_days:
+    if spec.expire_after_days is not None:
         assert rule["Expiration"]["Days"] == spec.expire_after_days
-    if not (spec.glacier_after_days or spec.expire_after_days):
+    if spec.glacier_after_days is None and spec.expire_after_days is None:
         assert "Expiration" not in rule and not rule.get("Transitions")  # kept
 
 

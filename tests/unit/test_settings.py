@@ -335,3 +335,33 @@ def test_database_windows_fall_in_the_hours_the_night_stop_lets_it_run():
         "prod", overrides=["db_backup_window=19:30-20:00", "db_maintenance_window=sun:18:30-sun:19:30"])
     assert "must be hh24:mi-hh24:mi in UTC" in problems_of("prod", overrides=["db_backup_window=2am"])
     assert "must be ddd:hh24:mi-ddd:hh24:mi" in problems_of("prod", overrides=["db_maintenance_window=sunday"])
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["raw_video_glacier_after_days=-1"],
+     "raw_video_glacier_after_days: allowed 0 or more days (S3 Glacier transitions take 0), or none (no transition), "
+     "got -1"),
+    (["raw_video_retention_days=0"], "raw_video_retention_days: allowed 31 or more days, or none (kept), got 0"),
+    (["raw_video_glacier_after_days=none", "raw_video_retention_days=0"],
+     "raw_video_retention_days: allowed 1 or more days, or none (kept), got 0"),
+    (["raw_video_retention_days=30"],
+     "raw_video_retention_days: 30 is not after raw_video_glacier_after_days (30); allowed 31 or more days"),
+    (["raw_video_glacier_after_days=400", "raw_video_retention_days=365"],
+     "raw_video_retention_days: 365 is not after raw_video_glacier_after_days (400); allowed 401 or more days"),
+    (["raw_video_retention_days=a year"], "raw_video_retention_days: expected an integer, got 'a year'"),
+])
+def test_raw_video_retention_is_refused_where_s3_would_refuse_it(overrides, expected):
+    """The raw bucket's lifecycle rule: a GLACIER transition takes Days "0 or positive integers" (Amazon S3 API
+    Reference, "Transition"), an expiration Days "a non-zero positive integer" ("LifecycleExpiration"), and S3
+    refuses an expiration not later than the same rule's transition."""
+    assert expected in problems_of(overrides=overrides)
+
+
+def test_raw_video_retention_defaults_keep_todays_lifecycle_and_accept_s3s_minimums():
+    for environment in ("dev", "prod"):
+        s = load_settings(environment)
+        assert (s.raw_video_glacier_after_days, s.raw_video_retention_days) == (30, None)
+    s = load_settings("dev", overrides=["raw_video_glacier_after_days=0", "raw_video_retention_days=1"])
+    assert (s.raw_video_glacier_after_days, s.raw_video_retention_days) == (0, 1)
+    s = load_settings("dev", overrides=["raw_video_glacier_after_days=none", "raw_video_retention_days=1"])
+    assert (s.raw_video_glacier_after_days, s.raw_video_retention_days) == (None, 1)

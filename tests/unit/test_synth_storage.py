@@ -126,3 +126,37 @@ def test_the_environment_looks_its_django_secret_up_and_never_generates_or_reads
         assert "aws_secretsmanager_secret_version" not in document.get("data", {})
         (lookup,) = document["data"]["aws_secretsmanager_secret"].values()
         assert lookup["name"] == f"deepsentinel/{env}/django-secret-key" and set(lookup) == {"//", "name"}
+
+def test_raw_video_retention_settings_drive_the_raw_buckets_lifecycle(tmp_path):
+    """The raw bucket's rule takes its transition and expiration days from the settings (0 days: the Glacier move
+    on the first day, which S3 allows for GLACIER: "Transition", Amazon S3 API Reference); the other buckets keep
+    theirs. Two environments' storage modules in one small stack, synthesized once."""
+    from cdktf import App, TerraformStack
+    from cdktf_cdktf_provider_aws.provider import AwsProvider
+
+    from deepsentinel.constructs.storage import Storage, StorageProps
+    from deepsentinel.settings import load_settings
+    from deepsentinel.synthesized import load
+
+    variants = {"archived-then-deleted": ["raw_video_glacier_after_days=0", "raw_video_retention_days=365"],
+                "deleted-never-archived": ["raw_video_glacier_after_days=none", "raw_video_retention_days=7"]}
+    app = App(outdir=str(tmp_path))
+    stack = TerraformStack(app, "retention")
+    AwsProvider(stack, "aws", region="ap-northeast-2")
+    for variant, overrides in variants.items():
+        Storage(stack, variant, props=StorageProps(
+            settings=load_settings("dev", overrides=overrides), private_subnet_ids=["subnet-a", "subnet-c"],
+            rds_security_group_id="sg-rds", kms_key_arn="arn:aws:kms:ap-northeast-2:111122223333:key/example"))
+    app.synth()
+    document = load(tmp_path / "stacks" / "retention" / "cdk.tf.json")
+    rules: dict[str, dict[str, dict]] = {variant: {} for variant in variants}
+    for name, config in of_type(document, "aws_s3_bucket_lifecycle_configuration").items():
+        variant = next(v for v in variants if name.startswith(f"{v}_"))
+        rules[variant][config["rule"][0]["id"].removesuffix("-retention")] = config["rule"][0]
+    archived, deleted = rules["archived-then-deleted"], rules["deleted-never-archived"]
+    assert archived["raw-videos"]["transition"] == [{"days": 0, "storage_class": "GLACIER"}]
+    assert archived["raw-videos"]["expiration"] == [{"days": 365}]
+    assert "transition" not in deleted["raw-videos"] and deleted["raw-videos"]["expiration"] == [{"days": 7}]
+    for variant in (archived, deleted):
+        assert variant["thumbnails"]["expiration"] == [{"days": 90}] and "transition" not in variant["thumbnails"]
+        assert variant["raw-videos"]["noncurrent_version_expiration"] == [{"noncurrent_days": 90}]
