@@ -52,7 +52,7 @@ class DashboardProps:
     settings: PlatformSettings
     jobs_queue_name: str
     dlq_name: str
-    function_names: dict[str, str]  # function folder -> function name
+    function_names: dict[str, str]  # label (function folder; jobs-api-<route> for the Jobs API's) -> function name
     submitter_log_group_name: str  # sqs_to_batch's log group: its "submitted" lines are the jobs submitted
     job_queue_arn: str  # Batch job queue whose SUCCEEDED jobs are counted
     batch_failed_rule_name: str  # the pipeline's rule on the job queue's FAILED jobs
@@ -60,6 +60,9 @@ class DashboardProps:
     ecs_service_names: dict[str, str]  # purpose -> service name
     alb_arn_suffix: str  # the LoadBalancer dimension of AWS/ApplicationELB
     db_instance_identifier: str
+    # With jobs_api_enabled: ApiId and Stage of the Jobs API's AWS/ApiGateway metrics (requests, 4xx/5xx, latency
+    # widgets); None: no Jobs API widgets.
+    jobs_api_dimensions: dict[str, str] | None = None
 
 
 class Dashboard(Construct):
@@ -88,6 +91,23 @@ class Dashboard(Construct):
                                         dashboard_body=json.dumps(dashboard_body(props, succeeded.name)))
         self.dashboard_name = dashboard.dashboard_name
         self.dashboard_arn = dashboard.dashboard_arn
+
+
+def jobs_api_widgets(dimensions: dict[str, str] | None) -> list[tuple[str, str, list[list[Any]]]]:
+    """The Jobs API's requests, 4xx/5xx and latency: the HTTP API metrics Count, 4xx, 5xx, Latency and
+    IntegrationLatency ("Monitor CloudWatch metrics for HTTP APIs in API Gateway"); none without the API."""
+    if dimensions is None:
+        return []
+    api = [part for pair in sorted(dimensions.items()) for part in pair]
+    return [
+        ("Jobs API requests", "Sum", [["AWS/ApiGateway", "Count", *api, {"label": "requests"}]]),
+        ("Jobs API 4xx and 5xx", "Sum", [["AWS/ApiGateway", "4xx", *api, {"label": "4xx (client)"}],
+                                         ["AWS/ApiGateway", "5xx", *api, {"label": "5xx (server)"}]]),
+        ("Jobs API latency (ms)", "Average", [
+            ["AWS/ApiGateway", "Latency", *api, {"label": "average"}],
+            ["AWS/ApiGateway", "Latency", *api, {"label": "p99", "stat": "p99"}],
+            ["AWS/ApiGateway", "IntegrationLatency", *api, {"label": "in the functions (average)"}]]),
+    ]
 
 
 def dashboard_body(props: DashboardProps, succeeded_rule_name: str) -> dict[str, Any]:
@@ -142,6 +162,7 @@ def dashboard_body(props: DashboardProps, succeeded_rule_name: str) -> dict[str,
             ["AWS/RDS", "CPUUtilization", *db, {"label": "CPU (%)"}],
             ["AWS/RDS", "DatabaseConnections", *db, {"label": "connections", "yAxis": "right"}]]),
         ("RDS free storage (bytes)", "Minimum", [["AWS/RDS", "FreeStorageSpace", *db, {"label": "free storage"}]]),
+        *jobs_api_widgets(props.jobs_api_dimensions),
     ]
     return {"widgets": [
         {"type": "metric", "x": (i % 3) * WIDGET_WIDTH, "y": (i // 3) * WIDGET_HEIGHT, "width": WIDGET_WIDTH,

@@ -59,15 +59,20 @@ from constructs import Construct
 
 from deepsentinel.constructs.encryption import PUBLISH_KEY_ACTIONS
 from deepsentinel.constructs.iam import AWS_MANAGED, LAMBDA_MANAGED_POLICIES
-from deepsentinel.constructs.pipeline import (DEFAULT_LAMBDAS_DIR, LAMBDA_MEMORY_MB, LAMBDA_RUNTIME,
-                                              OTHER_FUNCTIONS_RESERVED_CONCURRENCY, MissingHandlerError)
+from deepsentinel.constructs.pipeline import (DEFAULT_LAMBDAS_DIR, LAMBDA_ERROR_RATE_PERCENT, LAMBDA_MEMORY_MB,
+                                              LAMBDA_RUNTIME, OTHER_FUNCTIONS_RESERVED_CONCURRENCY,
+                                              MissingHandlerError)
 from deepsentinel.constructs.policies import Statement, allow, assume_role_policy, policy_document
+from deepsentinel.constructs.service_alarms import rate_alarm
 from deepsentinel.settings import PlatformSettings
 
 FOLDER = "jobs_api"  # lambdas/jobs_api/handler.py
 # First characters of every video id (= raw object key) the API hands out; the upload rule matches them.
 UPLOAD_PREFIX = "jobs-api-"
 STAGE = "$default"
+# The API's own metrics (AWS/ApiGateway, "Monitor CloudWatch metrics for HTTP APIs in API Gateway"): requests, 4xx,
+# 5xx, latency per ApiId and Stage. Above this share of 5xx answers in 5 minutes the alerts topic hears of it.
+API_5XX_RATE_PERCENT = 5
 # API Gateway waits at most 30 s for an integration; the routes answer in well under a second.
 FUNCTION_TIMEOUT_SECONDS = 10
 # What a SigV4-signing browser sends (only used when jobs_api_cors_origins is set).
@@ -141,6 +146,8 @@ class JobsApi(Construct):
     function_names: dict[str, str]  # route purpose (create, status, results) -> function name
     client_role_arn: str  # the role camera gateways assume to call the API
     upload_rule_arn: str
+    metric_dimensions: dict[str, str]  # ApiId and Stage of the API's AWS/ApiGateway metrics (dashboard, alarm)
+    alarm_names: dict[str, str]  # purpose (5xx-rate, <route>-error-rate, enqueue-errors) -> alarm name
 
     def __init__(self, scope: Construct, id_: str, *, props: JobsApiProps) -> None:
         super().__init__(scope, id_)
@@ -169,11 +176,22 @@ class JobsApi(Construct):
                                                                    format=ACCESS_LOG_FORMAT),
             tags={"Name": s.name("jobs-api")})
 
+        self.metric_dimensions = {"ApiId": api.id, "Stage": STAGE}
+        self.alarm_names = {}
+        # 5xx answers: the functions' failures and timeouts (API Gateway answers them with a 5xx) and its own.
+        self.alarm_names["5xx-rate"] = rate_alarm(
+            self, "5xx-rate-alarm", alarm_name=s.name("jobs-api-5xx-rate"), namespace="AWS/ApiGateway",
+            description=f"{s.name('jobs-api')}: more than {API_5XX_RATE_PERCENT} % of requests answered 5xx in "
+                        "5 minutes",
+            dimensions=self.metric_dimensions, part=("errors_5xx", "5xx"), whole=("requests", "Count"),
+            label="5xx answers (%)", threshold_percent=API_5XX_RATE_PERCENT,
+            alerts_topic_arn=props.alerts_topic_arn).alarm_name
+
         statements = self._route_statements()
         self.function_names = {}
         for route in ROUTES:
             function = self._function(route.purpose, route.entry_point, statements[route.purpose],
-                                      ROUTE_ENVIRONMENT[route.purpose](props))
+                                      ROUTE_ENVIRONMENT[route.purpose](props), error_rate=True)
             integration = Apigatewayv2Integration(
                 self, f"{route.purpose}-integration", api_id=api.id, integration_type="AWS_PROXY",
                 integration_uri=function.invoke_arn, payload_format_version="2.0")
@@ -241,8 +259,11 @@ class JobsApi(Construct):
                 allow(["s3:GetObject"], [f"{p.highlights_bucket_arn}/{UPLOAD_PREFIX}*"], "PresignHighlights")],
         }
 
-    def _function(self, purpose: str, entry_point: str, own: list[Statement],
-                  own_environment: dict[str, str]) -> LambdaFunction:
+    def _function(self, purpose: str, entry_point: str, own: list[Statement], own_environment: dict[str, str],
+                  *, error_rate: bool = False) -> LambdaFunction:
+        """The function, its log group and role, and its alarm: with `error_rate` (a route's function, called per
+        request) on Errors / Invocations above LAMBDA_ERROR_RATE_PERCENT, as sqs_to_batch's; otherwise (the
+        enqueue function, one call per upload) on any error."""
         s, p = self._s, self._props
         name = s.name(f"jobs-api-{purpose}")
         log_group = CloudwatchLogGroup(self, f"{purpose}-logs", name=f"/aws/lambda/{name}",
@@ -262,13 +283,20 @@ class JobsApi(Construct):
             vpc_config=LambdaFunctionVpcConfig(subnet_ids=p.private_subnet_ids,
                                                security_group_ids=[p.lambda_security_group_id]),
             depends_on=[log_group, *ready])
-        CloudwatchMetricAlarm(self, f"{purpose}-errors-alarm",
-                              alarm_name=s.name(f"jobs-api-{purpose}-errors"), namespace="AWS/Lambda",
-                              metric_name="Errors",
-                              dimensions={"FunctionName": function.function_name}, statistic="Sum", period=300,
-                              evaluation_periods=1, threshold=0, comparison_operator="GreaterThanThreshold",
-                              treat_missing_data="notBreaching", alarm_actions=[p.alerts_topic_arn],
-                              ok_actions=[p.alerts_topic_arn])
+        if error_rate:
+            self.alarm_names[f"{purpose}-error-rate"] = rate_alarm(
+                self, f"{purpose}-error-rate-alarm", alarm_name=s.name(f"jobs-api-{purpose}-error-rate"),
+                description=f"{name}: more than {LAMBDA_ERROR_RATE_PERCENT} % of invocations failed in 5 minutes",
+                namespace="AWS/Lambda", dimensions={"FunctionName": function.function_name},
+                part=("errors", "Errors"), whole=("invocations", "Invocations"), label="error rate (%)",
+                threshold_percent=LAMBDA_ERROR_RATE_PERCENT, alerts_topic_arn=p.alerts_topic_arn).alarm_name
+            return function
+        alarm = CloudwatchMetricAlarm(
+            self, f"{purpose}-errors-alarm", alarm_name=s.name(f"jobs-api-{purpose}-errors"), namespace="AWS/Lambda",
+            metric_name="Errors", dimensions={"FunctionName": function.function_name}, statistic="Sum", period=300,
+            evaluation_periods=1, threshold=0, comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching", alarm_actions=[p.alerts_topic_arn], ok_actions=[p.alerts_topic_arn])
+        self.alarm_names[f"{purpose}-errors"] = alarm.alarm_name
         return function
 
     def _role(self, purpose: str, own: list[Statement],

@@ -1,4 +1,5 @@
-"""Service alarms: the web tier's health (ALB 5xx, ECS tasks below desired) to the alerts topic.
+"""Service alarms: the web tier's health (ALB 5xx, ECS tasks below desired) to the alerts topic, and `rate_alarm`,
+the percentage alarm the Jobs API's 5xx rate and its functions' error rates use.
 
 The pipeline's alarms (queues, Lambda errors) live beside the pipeline in pipeline.py; these watch the
 load balancer and the ECS services, which belong to other modules, so they take their names as inputs.
@@ -22,6 +23,7 @@ ALB_5XX_PERIOD_SECONDS = 300
 # consecutive minutes, longer than a Fargate task takes to start on a scale-out or a deployment.
 TASKS_PERIOD_SECONDS = 60
 TASKS_EVALUATION_MINUTES = 5
+RATE_PERIOD_SECONDS = 300
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +76,26 @@ class ServiceAlarms(Construct):
             datapoints_to_alarm=evaluation_periods, treat_missing_data="notBreaching", metric_query=queries,
             alarm_actions=[topic], ok_actions=[topic])
         self.alarm_names[purpose] = alarm.alarm_name
+
+
+def rate_alarm(scope: Construct, id_: str, *, alarm_name: str, description: str, namespace: str,
+               dimensions: dict[str, str], part: tuple[str, str], whole: tuple[str, str], label: str,
+               threshold_percent: float, alerts_topic_arn: str) -> CloudwatchMetricAlarm:
+    """100 x part / whole above threshold_percent in one RATE_PERIOD_SECONDS period (metric math: "Create a
+    CloudWatch alarm based on a metric math expression"); `part` and `whole` are (query id, metric name), summed.
+
+    Missing data is not breaching: Lambda and API Gateway publish their counts only for periods with traffic, so an
+    idle period has no rate at all, and no traffic means no errors. FILL(part, 0) makes a period with traffic but
+    no error datapoint a 0 % period rather than a gap.
+    """
+    (part_id, part_metric), (whole_id, whole_metric) = part, whole
+    return CloudwatchMetricAlarm(
+        scope, id_, alarm_name=alarm_name, alarm_description=description, evaluation_periods=1,
+        threshold=threshold_percent, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
+        alarm_actions=[alerts_topic_arn], ok_actions=[alerts_topic_arn],
+        metric_query=[_metric(part_id, namespace, part_metric, dimensions, "Sum", RATE_PERIOD_SECONDS),
+                      _metric(whole_id, namespace, whole_metric, dimensions, "Sum", RATE_PERIOD_SECONDS),
+                      _expression("rate", f"100 * FILL({part_id}, 0) / {whole_id}", label)])
 
 
 def _metric(id_: str, namespace: str, name: str, dimensions: dict[str, str], stat: str,

@@ -135,13 +135,27 @@ class PlatformStack(TerraformStack):
             DbNightStop(storage, "db-night-stop", props=DbNightStopProps(
                 settings=s, db_instance_identifier=storage.db_instance_identifier,
                 scheduler_role_arn=iam.db_scheduler_role_arn, kms_key_arn=key))
+        # Before the dashboard, which shows the API's requests, errors and latency and its functions.
+        jobs_api = JobsApi(self, "jobs-api", props=JobsApiProps(
+            settings=s, account_id=account_id, kms_key_arn=key,
+            raw_bucket_name=storage.bucket_names["raw-videos"], raw_bucket_arn=storage.bucket_arns["raw-videos"],
+            highlights_bucket_name=storage.bucket_names["highlights"],
+            highlights_bucket_arn=storage.bucket_arns["highlights"],
+            idempotency_table_name=pipeline.idempotency_table_name,
+            idempotency_table_arn=pipeline.idempotency_table_arn, job_queue_arn=compute.job_queue_arn,
+            jobs_queue_arn=pipeline.jobs_queue_arn, jobs_queue_url=pipeline.jobs_queue_url,
+            functions_dlq_arn=pipeline.functions_dlq_arn, alerts_topic_arn=pipeline.alerts_topic_arn,
+            private_subnet_ids=network.private_subnet_ids, lambda_security_group_id=security.lambda_security_group_id,
+            lambdas_dir=lambdas_dir)) if s.jobs_api_enabled else None
         Dashboard(self, "dashboard", props=DashboardProps(
             settings=s, jobs_queue_name=pipeline.jobs_queue_name, dlq_name=pipeline.dlq_name,
-            function_names=pipeline.function_names,
+            function_names=pipeline.function_names | ({f"jobs-api-{purpose}": name for purpose, name
+                                                        in jobs_api.function_names.items()} if jobs_api else {}),
             submitter_log_group_name=pipeline.function_log_group_names["sqs_to_batch"],
             job_queue_arn=compute.job_queue_arn, batch_failed_rule_name=pipeline.batch_failed_rule_name,
             ecs_cluster_name=compute.cluster_name, ecs_service_names=compute.service_names,
-            alb_arn_suffix=network.alb_arn_suffix, db_instance_identifier=storage.db_instance_identifier))
+            alb_arn_suffix=network.alb_arn_suffix, db_instance_identifier=storage.db_instance_identifier,
+            jobs_api_dimensions=jobs_api.metric_dimensions if jobs_api else None))
         ServiceAlarms(self, "service-alarms", props=ServiceAlarmsProps(
             settings=s, alerts_topic_arn=pipeline.alerts_topic_arn, alb_arn_suffix=network.alb_arn_suffix,
             ecs_cluster_name=compute.cluster_name, ecs_service_names=compute.service_names))
@@ -176,18 +190,7 @@ class PlatformStack(TerraformStack):
             "jobs_api_url": "",
             "jobs_api_client_role_arn": "",
         }
-        if s.jobs_api_enabled:
-            jobs_api = JobsApi(self, "jobs-api", props=JobsApiProps(
-                settings=s, account_id=account_id, kms_key_arn=key,
-                raw_bucket_name=storage.bucket_names["raw-videos"], raw_bucket_arn=storage.bucket_arns["raw-videos"],
-                highlights_bucket_name=storage.bucket_names["highlights"],
-                highlights_bucket_arn=storage.bucket_arns["highlights"],
-                idempotency_table_name=pipeline.idempotency_table_name,
-                idempotency_table_arn=pipeline.idempotency_table_arn, job_queue_arn=compute.job_queue_arn,
-                jobs_queue_arn=pipeline.jobs_queue_arn, jobs_queue_url=pipeline.jobs_queue_url,
-                functions_dlq_arn=pipeline.functions_dlq_arn, alerts_topic_arn=pipeline.alerts_topic_arn,
-                private_subnet_ids=network.private_subnet_ids,
-                lambda_security_group_id=security.lambda_security_group_id, lambdas_dir=lambdas_dir))
+        if jobs_api is not None:
             outputs |= {"jobs_api_url": jobs_api.api_endpoint, "jobs_api_client_role_arn": jobs_api.client_role_arn}
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value, description=OUTPUT_DESCRIPTIONS[name])

@@ -262,7 +262,9 @@ def test_functions_follow_the_platform_conventions(jobs):
     assert set(functions_by_route(jobs)["status"][1]["environment"]["variables"]) == {
         "UPLOAD_PREFIX", "URL_EXPIRY_SECONDS", "RAW_BUCKET", "IDEMPOTENCY_TABLE", "JOB_QUEUE"}
     alarms = {a["alarm_name"] for a in jobs_resources(jobs, "aws_cloudwatch_metric_alarm").values()}
-    assert alarms == {f"deepsentinel-dev-jobs-api-{p}-errors" for p in ROUTE_KEYS.values()}
+    # Each route's function on its error rate, the API on its 5xx rate (tests/unit/test_synth_operations.py).
+    assert alarms == {f"deepsentinel-dev-jobs-api-{p}-error-rate" for p in ROUTE_KEYS.values()} | {
+        "deepsentinel-dev-jobs-api-5xx-rate"}
 
 
 # --- upload completes -> job enqueued -------------------------------------------------------------------------

@@ -203,6 +203,94 @@ def test_every_alarm_notifies_the_alerts_topic_which_alarms_may_publish_to(platf
     assert statements["AccountPrincipals"]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
 
 
+# --- the Jobs API's operations --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def jobs_api(tmp_path_factory):
+    return synth_with(tmp_path_factory.mktemp("jobs-api-operations"), "jobs_api_enabled=true")
+
+
+def api_dimensions(document) -> dict[str, str]:
+    """The API's own ApiId and its stage's name: what its metrics are published under."""
+    api_name, _ = only(document, "aws_apigatewayv2_api")
+    _, stage = only(document, "aws_apigatewayv2_stage")
+    assert stage["api_id"] == ref("aws_apigatewayv2_api", api_name)
+    return {"ApiId": ref("aws_apigatewayv2_api", api_name), "Stage": stage["name"]}
+
+
+def route_functions(document) -> dict[str, str]:
+    """Route purpose -> the function's name reference, for the three route functions."""
+    return {purpose: ref("aws_lambda_function", named(document, "aws_lambda_function", f"jobs-api_{purpose}_")[0],
+                         "function_name") for purpose in ("create", "status", "results")}
+
+
+def test_dashboard_shows_the_jobs_api_requests_errors_and_latency(jobs_api, platform):
+    """HTTP APIs publish Count, 4xx, 5xx, Latency and IntegrationLatency in AWS/ApiGateway, filtered by ApiId and
+    Stage ("Monitor CloudWatch metrics for HTTP APIs in API Gateway",
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html). The route functions join
+    the Lambda widgets. Without the API the dashboard has no API Gateway metric."""
+    dashboard, metrics = dashboard_metrics(jobs_api)
+    api = [m for m in metrics if m[0] == "AWS/ApiGateway"]
+    assert {m[1] for m in api} == {"Count", "4xx", "5xx", "Latency", "IntegrationLatency"}
+    expected = api_dimensions(jobs_api)
+    for metric in api:
+        assert {name: dimension(metric, name) for name in ("ApiId", "Stage")} == expected, metric
+        assert len([p for p in metric[2:] if not isinstance(p, dict)]) == 4, metric  # no other dimension
+    titles = {w["properties"]["title"]: w["properties"] for w in json.loads(dashboard["dashboard_body"])["widgets"]}
+    assert titles["Jobs API requests"]["stat"] == titles["Jobs API 4xx and 5xx"]["stat"] == "Sum"
+    functions = set(route_functions(jobs_api).values())
+    for metric_name in ("Errors", "Duration", "Throttles"):
+        assert functions <= {dimension(m, "FunctionName") for m in metrics if m[1] == metric_name}, metric_name
+    body = json.loads(dashboard["dashboard_body"])
+    grid = [(w["x"], w["y"]) for w in body["widgets"]]
+    assert len(set(grid)) == len(grid) and all(w["x"] + w["width"] <= 24 for w in body["widgets"])
+    assert not [m for m in dashboard_metrics(platform.dev)[1] if m[0] == "AWS/ApiGateway"]
+
+
+def test_jobs_api_alarms_on_its_5xx_rate_and_each_route_functions_error_rate(jobs_api):
+    """Metric math percentages ("Create a CloudWatch alarm based on a metric math expression", CloudWatch User
+    Guide): 5xx / Count of the API's stage, and Errors / Invocations of each route's function (AWS/Lambda), each
+    above 5 % in 5 minutes; the inputs are summed and not returned, the expression is what the alarm evaluates."""
+    alarms = alarms_of(jobs_api)
+    five_xx = alarms["jobs-api-5xx-rate"]
+    queries = {q["id"]: q for q in five_xx["metric_query"]}
+    assert [q["id"] for q in five_xx["metric_query"] if q.get("return_data")] == ["rate"]
+    assert queries["rate"]["expression"] == "100 * FILL(errors_5xx, 0) / requests"
+    for query_id, metric_name in (("errors_5xx", "5xx"), ("requests", "Count")):
+        metric = queries[query_id]["metric"]
+        assert (metric["namespace"], metric["metric_name"], metric["stat"], metric["period"]) == (
+            "AWS/ApiGateway", metric_name, "Sum", 300)
+        assert metric["dimensions"] == api_dimensions(jobs_api)
+    for purpose, function in route_functions(jobs_api).items():
+        alarm = alarms[f"jobs-api-{purpose}-error-rate"]
+        queries = {q["id"]: q for q in alarm["metric_query"]}
+        assert queries["rate"]["expression"] == "100 * FILL(errors, 0) / invocations"
+        for query_id, metric_name in (("errors", "Errors"), ("invocations", "Invocations")):
+            metric = queries[query_id]["metric"]
+            assert (metric["namespace"], metric["metric_name"], metric["stat"]) == ("AWS/Lambda", metric_name, "Sum")
+            assert metric["dimensions"] == {"FunctionName": function}
+        assert f"jobs-api-{purpose}-errors" not in alarms  # the rate replaces Errors > 0, as for sqs_to_batch
+    for alarm in (five_xx, *(alarms[f"jobs-api-{p}-error-rate"] for p in route_functions(jobs_api))):
+        assert (alarm["threshold"], alarm["comparison_operator"], alarm["evaluation_periods"]) == (
+            5, "GreaterThanThreshold", 1)
+        assert alarm["treat_missing_data"] == "notBreaching" and "metric_name" not in alarm
+
+
+def test_jobs_api_alarms_notify_the_alerts_topic_which_they_may_publish_to(jobs_api):
+    """As every alarm (test_every_alarm_notifies_the_alerts_topic_which_alarms_may_publish_to): the alerts topic,
+    and a name the topic policy's ArnLike pattern admits."""
+    topic_name, _ = named(jobs_api, "aws_sns_topic", "alerts")
+    (topic_policy,) = of_type(jobs_api, "aws_sns_topic_policy").values()
+    pattern = next(s for s in policy(topic_policy)["Statement"] if s["Sid"] == "CloudWatchAlarms")[
+        "Condition"]["ArnLike"]["aws:SourceArn"]
+    jobs_alarms = {name: alarm for name, alarm in alarms_of(jobs_api).items() if name.startswith("jobs-api-")}
+    assert len(jobs_alarms) == 4
+    for name, alarm in jobs_alarms.items():
+        assert alarm["alarm_actions"] == alarm["ok_actions"] == [ref("aws_sns_topic", topic_name, "arn")], name
+        assert fnmatch.fnmatchcase(f"arn:aws:cloudwatch:ap-northeast-2:{ACCOUNT}:alarm:{alarm['alarm_name']}",
+                                   pattern), name
+
+
 # --- cost guard -----------------------------------------------------------------------------------------
 
 def test_budget_per_environment_filtered_by_its_cost_allocation_tag(platform):
