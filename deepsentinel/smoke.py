@@ -61,6 +61,7 @@ class SmokeReport:
     nearest: list[dict[str, Any]] | None = None
     failure_reason: str | None = None  # the worker's own, when the video FAILED (Batch's generic one is job's)
     failure_reason_source: str | None = None  # worker log | database | notification
+    worker: dict[str, Any] | None = None  # where the worker's seconds went (worker_timings; locally)
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
@@ -244,6 +245,30 @@ def note_failure_reason(report: SmokeReport, *, log_lines: Iterable[str] = (), r
             return
 
 
+def worker_timings(log_lines: Iterable[str], *, attempt_seconds: float) -> dict[str, Any]:
+    """Where one attempt's seconds went, from the worker's JSON log lines (video_worker.logs): its phases
+    (`job_phases`: imports, clients, model, pipeline, notify; wall and CPU seconds), the model's steps
+    (`model_ready`: import, fetch, load, warmup) and the pipeline's stages (`timings`). `process_s` is the rest of
+    the attempt: the interpreter's start and exit and the modules imported before the job's code runs."""
+    found: dict[str, Any] = {"attempt_s": round(attempt_seconds, 3)}
+    for line in log_lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("event") == "job_phases":
+            found.update(phases_s=entry.get("phases_s", {}), wall_s=entry.get("wall_s"), cpu_s=entry.get("cpu_s"))
+        elif entry.get("event") == "model_ready":
+            found["model_steps_s"] = entry.get("steps_s", {})
+        elif entry.get("event") == "timings":
+            found["pipeline_stages_s"] = entry.get("stages_s", {})
+    if isinstance(found.get("wall_s"), (int, float)):
+        found["process_s"] = round(attempt_seconds - found["wall_s"], 3)
+    return found
+
+
 def worker_log_lines(logs: Any, batch: Any, job_id: str) -> list[str]:
     """The last lines of the job's last attempt in CloudWatch Logs (the job definition's awslogs group, else
     Batch's default /aws/batch/job); empty when they cannot be read with these credentials."""
@@ -277,6 +302,11 @@ def _print_report(report: SmokeReport) -> None:
     note = report.notification
     print(f"  notification: {note['status'] + ' received' if note else 'none received'}")
     print(f"  latency: {report.latency_s:.1f}s upload-to-outcome")
+    worker = report.worker or {}
+    if worker.get("phases_s"):
+        phases = ", ".join(f"{name} {seconds:.1f}" for name, seconds in worker["phases_s"].items())
+        print(f"  worker: {worker['attempt_s']:.1f}s attempt = {phases}, process {worker.get('process_s', 0):.1f} "
+              f"(CPU {worker.get('cpu_s', 0):.1f}s)")
 
 
 # --- on AWS ------------------------------------------------------------------------------------------------
@@ -299,9 +329,11 @@ def run_smoke(session: Any, endpoint_url: str | None, settings, outputs: dict[st
     client = _client_factory(session, endpoint_url)
     s3, sqs, sns, batch = client("s3"), client("sqs"), client("sns"), client("batch")
     report = SmokeReport(video_id=f"smoke-{uuid.uuid4().hex[:12]}")
-    started = time.perf_counter()
     with notification_subscription(sns, sqs, outputs["video_events_topic_arn"],
                                    f"{settings.prefix}-smoke-{report.video_id[-12:]}") as notifications:
+        # The clip exists before its upload starts, as a user's file does: latency is upload to outcome.
+        video = video or make_clip(scratch / "smoke.mp4")
+        started = time.perf_counter()
         upload_and_enqueue(report, s3=s3, sqs=sqs, outputs=outputs, video=video, say=say, scratch=scratch)
         deadline = time.monotonic() + timeout
         if local is not None:
@@ -314,6 +346,7 @@ def run_smoke(session: Any, endpoint_url: str | None, settings, outputs: dict[st
     report.highlights = count_highlights(s3, outputs["bucket_names"]["highlights"], report.video_id)
     report.status = report.notification["status"] if report.notification else "TIMEOUT"
     if local is not None:
+        report.worker = local.worker_timing
         local.read_database(report)  # the row's reason, after the worker's log
         note_failure_reason(report, log_lines=local.worker_log)
     elif report.status == "FAILED" and report.job:
@@ -413,6 +446,7 @@ class LocalPlatform:
     db_endpoint: dict[str, str] = field(default_factory=dict)  # DB_HOST/DB_PORT of the local database
     job_environment: dict[str, str] = field(default_factory=dict)  # the GPU job definition's, as deployed
     worker_log: list[str] = field(default_factory=list)  # the last output of a job that FAILED (stand-in's)
+    worker_timing: dict[str, Any] | None = None  # worker_timings of the last attempt run
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url)
@@ -499,6 +533,9 @@ class LocalPlatform:
             runs = runner.run_runnable(job_name=f"video-{report.video_id}")
             failed = [r for r in runs if r.status == "FAILED"]
             self.worker_log = [line for r in failed[-1:] for line in r.attempts[-1].log_tail.splitlines()]
+            last = next((r.attempts[-1] for r in reversed(runs) if r.attempts), None)
+            self.worker_timing = None if last is None else worker_timings(last.log_tail.splitlines(),
+                                                                          attempt_seconds=last.seconds)
             if failed:
                 monitor = DeployedFunction.read_back(lambda_client, functions["batch_failure_monitor"],
                                                      assets_dir=self.stack_dir / "assets", work_dir=code_dir)

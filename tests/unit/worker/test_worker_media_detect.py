@@ -87,6 +87,27 @@ def test_worker_detector_batches(detector: Any, videos: dict[str, Path]) -> None
     assert detector.detect([]) == []
 
 
+def test_worker_cpu_warmup_predicts_one_frame_and_a_gpu_warmup_the_whole_batch() -> None:
+    """On a CPU the warm-up builds the predictor with one frame (nothing to allocate per batch); on a GPU with the
+    batch the video will use. A shape already warmed is not predicted again."""
+    from video_worker.detect import Detector
+
+    predicted: list[tuple[int, tuple[int, ...]]] = []
+
+    class CountingModel:  # what the warm-up hands ultralytics' predict
+        names = {0: "person"}
+
+        def predict(self, images: list[np.ndarray], **kwargs: Any) -> list[Any]:
+            predicted.append((len(images), images[0].shape))
+            return []
+
+    for device in ("cpu", "cuda:0"):
+        warming = Detector(CountingModel(), device=device, imgsz=64, conf=0.5, iou=0.7, max_det=5)
+        warming.warmup(36, 64, 4)
+        warming.warmup(36, 64, 4)
+    assert predicted == [(1, (36, 64, 3)), (4, (36, 64, 3))]
+
+
 def test_worker_model_uri_from_s3_is_cached(aws: None, tmp_path: Path) -> None:
     s3 = boto3.client("s3", region_name="ap-northeast-2")
     s3.create_bucket(Bucket="models", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})

@@ -11,7 +11,8 @@ import psycopg
 import pytest
 from botocore.config import Config
 
-from video_worker import pipeline, store
+import video_worker.__main__ as worker_main
+from video_worker import detect, pipeline, store
 from video_worker.__main__ import main
 from video_worker.errors import BadInputError
 from video_worker.events import EMBEDDING_DIM
@@ -57,15 +58,18 @@ def completed(videos: dict[str, Path], pg_url: str, tmp_path_factory: pytest.Tem
         "CONF_THRESHOLD": tools.conf, "MAX_DET": "20", "WORK_DIR": str(work),
     }
     logs: list[str] = []
+    logging_modules = (pipeline, worker_main, detect)  # each imported log_event by name
     with tools.no_network(), tools.aws_env(), mock_aws():
         s3 = _setup_s3(env, videos["good"])
         orig = pipeline.log_event
-        pipeline.log_event = lambda event, **kw: (logs.append(json.dumps({"event": event, **kw})),
-                                                  orig(event, **kw))  # type: ignore[assignment]
+        for module in logging_modules:
+            module.log_event = lambda event, **kw: (logs.append(json.dumps({"event": event, **kw}, default=str)),
+                                                    orig(event, **kw))  # type: ignore[assignment]
         try:
             code = main(env, s3=s3)
         finally:
-            pipeline.log_event = orig  # type: ignore[assignment]
+            for module in logging_modules:
+                module.log_event = orig  # type: ignore[assignment]
         objects = {k: s3.get_object(Bucket=env["HIGHLIGHTS_BUCKET"], Key=k)["Body"].read()
                    for k in _highlight_keys(s3, env)}
     with psycopg.connect(pg_url) as db:
@@ -115,6 +119,21 @@ def test_worker_logs_one_timings_line_and_cleans_temp(completed: dict[str, Any])
     for stage in ("download", "probe", "decode", "inference", "upload", "db_write"):
         assert stage in stages and stages[stage] >= 0
     assert list(completed["work"].iterdir()) == []  # temp video removed
+
+
+def test_worker_logs_where_its_seconds_went(completed: dict[str, Any]) -> None:
+    """One `job_phases` line: each phase of the job in order, the whole and the CPU time; one `model_ready` line with
+    the model's steps. The smoke's report and benchmarks/smoke.py read them."""
+    events = [json.loads(line) for line in completed["logs"]]
+    (phases,) = [e for e in events if e["event"] == "job_phases"]
+    assert list(phases["phases_s"]) == ["imports", "clients", "model", "pipeline", "notify"]
+    assert all(seconds >= 0 for seconds in phases["phases_s"].values())
+    assert sum(phases["phases_s"].values()) <= phases["wall_s"] + 0.01  # phases are consecutive parts of the job
+    assert phases["exit_code"] == EXIT_OK and phases["cpu_s"] > 0 and phases["video_id"] == "e2e-1"
+    (model,) = [e for e in events if e["event"] == "model_ready"]
+    assert list(model["steps_s"]) == ["import", "fetch", "load", "warmup"]
+    assert model["device"] == "cpu" and model["model_uri"] == "yolov8n.yaml"
+    assert [e["event"] for e in events].index("model_ready") < [e["event"] for e in events].index("timings")
 
 
 def test_worker_retry_replaces_rows(videos: dict[str, Path], aws: None, job_env: dict[str, str],
