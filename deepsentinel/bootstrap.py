@@ -89,25 +89,30 @@ def synth_account_stacks(target: Any) -> AccountStacks:
 
 def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = lambda question: True,
                         log: Any = print) -> dict[str, Any]:
-    from deepsentinel import state_lock, terraform
+    from deepsentinel import recovery, state_lock, terraform
     from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
     from deepsentinel.stacks.provider import state_object_key
     from deepsentinel.target import state_bucket_exists
 
     bucket = target.settings.state_bucket_name
     key = state_object_key(ACCOUNT_STATE_KEY)
-    if state_bucket_exists(target) and not stacks.local_state.is_file():
+    # A first apply interrupted while creating the bucket can leave it in no state: that run is finished (the
+    # bucket imported), not refused for a bucket without the account state.
+    first_apply_interrupted = stacks.local_state.is_file() or bool(recovery.pending(stacks.first_apply_dir))
+    if state_bucket_exists(target) and not first_apply_interrupted:
         if not _object_exists(target.client("s3"), bucket, key):
             raise OperationFailed(
                 f"the state bucket {bucket} exists on {target.where} but holds no account state at {key}: "
                 "restore it from an earlier version of that object, or import the account stack's resources "
-                "(README: Recovering the account stack's state)")
+                "(docs/state-and-bootstrap.md: Recovering the account stack's state)")
         log(f"the state bucket {bucket} exists; planning the account stack against s3://{bucket}/{key}")
     else:
         # First run (or one interrupted before the push): apply with a local state, then move it.
         log(f"the state bucket {bucket} does not exist yet on {target.where}: creating the account stack with "
-            f"a local state in {stacks.local_state.parent}/" if not stacks.local_state.is_file() else
-            f"found the state of an interrupted bootstrap in {stacks.local_state}: finishing it")
+            f"a local state in {stacks.local_state.parent}/" if not first_apply_interrupted else
+            f"found the state of an interrupted bootstrap in {stacks.local_state}: finishing it"
+            if stacks.local_state.is_file() else
+            f"found an interrupted bootstrap in {stacks.first_apply_dir}: finishing it")
         terraform.init(stacks.first_apply_dir, reconfigure=True, env=target.tf_env)
         if not _plan_and_apply(target, stacks.first_apply_dir, confirm, log):
             raise OperationFailed("bootstrap aborted; nothing changed")
@@ -125,23 +130,28 @@ def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = la
 
 def _plan_and_apply(target: Any, stack_dir: Path, confirm: Any, log: Any) -> bool:
     """Plan; when there are changes, confirm and apply exactly that plan. False when the user declined."""
-    from deepsentinel import state_lock, terraform
+    from deepsentinel import recovery, state_lock, terraform
     from deepsentinel.deploy import CONFIRMED_PLAN, Progress
 
     def locked(operation: Any) -> Any:
         return state_lock.locked(operation, stack_dir=stack_dir, env=target.tf_env, local=target.local, log=log)
 
     progress = Progress("created")
-    changes = locked(lambda: terraform.plan(stack_dir, out=CONFIRMED_PLAN, env=target.tf_env,
-                                            on_line=lambda line: progress(line) if line.startswith("Plan: ") else None))
-    if not changes:
-        log("deepsentinel-account: no changes")
-        return True
-    if not confirm(f"apply the account stack ({progress.total} changes) on {target.where}?"):
-        return False
-    started = time.perf_counter()
-    progress.started = started
-    locked(lambda: terraform.apply(stack_dir, plan_file=CONFIRMED_PLAN, env=target.tf_env, on_line=progress))
+    with recovery.recovering(stack_dir, target, log=log) as recovered:  # what an interrupted run left in no state
+        changes = locked(lambda: terraform.plan(stack_dir, out=CONFIRMED_PLAN, env=target.tf_env,
+                                                on_line=lambda line: progress(line) if line.startswith("Plan: ")
+                                                else None))
+        if not changes:
+            recovered.applied()  # nothing is left to create
+            log("deepsentinel-account: no changes")
+            return True
+        if not confirm(f"apply the account stack ({progress.total} changes) on {target.where}?"):
+            return False
+        started = time.perf_counter()
+        progress.started = started
+        locked(lambda: terraform.apply(stack_dir, plan_file=CONFIRMED_PLAN, env=target.tf_env,
+                                       on_line=recovered.watch(progress)))
+        recovered.applied()
     log(f"deepsentinel-account: applied in {time.perf_counter() - started:.0f}s")
     return True
 

@@ -106,7 +106,7 @@ class Progress:
 # --- local ------------------------------------------------------------------------------------------------
 
 def _run_local(args: argparse.Namespace, settings) -> int:
-    from deepsentinel import state_lock, terraform
+    from deepsentinel import recovery, state_lock, terraform
     from deepsentinel.app import platform_stack_name
     from deepsentinel.bootstrap import bootstrap
     from deepsentinel.local_aws import MOTO_EXCEPTIONS, LocalAws
@@ -144,10 +144,13 @@ def _run_local(args: argparse.Namespace, settings) -> int:
     bootstrap(target)  # the state backend on this server, as on AWS
     stack_dir = initialised_platform(target)
     started = time.perf_counter()
-    print(f"terraform apply (parallelism {parallelism}) ...", flush=True)
-    state_lock.locked(lambda: terraform.apply(stack_dir, parallelism=parallelism, env=target.tf_env,
-                                              on_line=Progress("created", verbose=args.verbose)),
-                      stack_dir=stack_dir, env=target.tf_env, local=True)
+    with recovery.recovering(stack_dir, target) as recovered:  # what an interrupted run left in no state
+        print(f"terraform apply (parallelism {parallelism}) ...", flush=True)
+        state_lock.locked(lambda: terraform.apply(stack_dir, parallelism=parallelism, env=target.tf_env,
+                                                  on_line=recovered.watch(Progress("created",
+                                                                                   verbose=args.verbose))),
+                          stack_dir=stack_dir, env=target.tf_env, local=True)
+        recovered.applied()
     _print_outputs(terraform.outputs(stack_dir, env=target.tf_env))
     print(f"\n{stack} is deployed on {target.endpoint_url} in {time.perf_counter() - started:.0f}s.\n"
           f"Try: AWS_ENDPOINT_URL={target.endpoint_url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
@@ -168,7 +171,7 @@ CONFIRMED_PLAN = "deepsentinel.tfplan"
 
 
 def _run_aws(args: argparse.Namespace, settings) -> int:
-    from deepsentinel import state_lock, terraform
+    from deepsentinel import recovery, state_lock, terraform
     from deepsentinel.app import platform_stack_name
     from deepsentinel.target import aws_target, initialised_platform
 
@@ -182,21 +185,24 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
     from deepsentinel.plan import PlanProgress
 
     progress = Progress("destroyed" if verb == "destroy" else "created", verbose=args.verbose)
-    changes = state_lock.locked(
-        lambda: terraform.plan(stack_dir, destroy=verb == "destroy", out=CONFIRMED_PLAN, env=target.tf_env,
-                               on_line=_plan_lines(progress, PlanProgress(verbose=args.verbose))),
-        stack_dir=stack_dir, env=target.tf_env, local=False)
-    if not changes:
-        print(f"{stack}: no changes")
-        return 0
-    if not args.yes and not _confirm(f"{verb} {stack} in the AWS account of your current credentials "
-                                     f"({settings.region})?"):
-        print("aborted; nothing changed")
-        return 1
-    progress.started = time.perf_counter()
-    state_lock.locked(lambda: terraform.apply(stack_dir, parallelism=parallelism, plan_file=CONFIRMED_PLAN,
-                                              env=target.tf_env, on_line=progress),
-                      stack_dir=stack_dir, env=target.tf_env, local=False)
+    with recovery.recovering(stack_dir, target, active=verb == "deploy") as recovered:  # before the plan shown
+        changes = state_lock.locked(
+            lambda: terraform.plan(stack_dir, destroy=verb == "destroy", out=CONFIRMED_PLAN, env=target.tf_env,
+                                   on_line=_plan_lines(progress, PlanProgress(verbose=args.verbose))),
+            stack_dir=stack_dir, env=target.tf_env, local=False)
+        if not changes:
+            recovered.applied()  # nothing is left to create
+            print(f"{stack}: no changes")
+            return 0
+        if not args.yes and not _confirm(f"{verb} {stack} in the AWS account of your current credentials "
+                                         f"({settings.region})?"):
+            print("aborted; nothing changed")
+            return 1
+        progress.started = time.perf_counter()
+        state_lock.locked(lambda: terraform.apply(stack_dir, parallelism=parallelism, plan_file=CONFIRMED_PLAN,
+                                                  env=target.tf_env, on_line=recovered.watch(progress)),
+                          stack_dir=stack_dir, env=target.tf_env, local=False)
+        recovered.applied()
     if verb == "deploy":
         _print_outputs(terraform.outputs(stack_dir, env=target.tf_env))
     return 0

@@ -300,6 +300,12 @@ def force_unlock(stack_dir: Path, lock_id: str, **kw) -> None:
     run(["force-unlock", "-force", lock_id], stack_dir, **kw)
 
 
+def state_pull(stack_dir: Path, **kw) -> dict[str, object]:
+    """The stack's current state as a document (`terraform state pull`; no lock taken); {} when it has none."""
+    output = run(["state", "pull"], stack_dir, **kw).stdout
+    return json.loads(output[output.find("{"):]) if "{" in output else {}  # warnings may come first
+
+
 def state_push(stack_dir: Path, state_file: Path, **kw) -> None:
     """Write a local state file into the configured backend (the account stack's move into its bucket)."""
     run(["state", "push", "-no-color", str(state_file.resolve())], stack_dir, **kw)
