@@ -139,7 +139,7 @@ def _run_local(args: argparse.Namespace, settings) -> int:
     target = local_target(settings, args.workdir, start=True)
     print(f"deploying {stack} on {target.endpoint_url} (moto with {len(MOTO_EXCEPTIONS)} documented patches"
           + (")" if args.verbose else "; --verbose lists them)"))
-    for exception in MOTO_EXCEPTIONS if args.verbose else ():  # also the README's table
+    for exception in MOTO_EXCEPTIONS if args.verbose else ():  # also docs/local-aws.md's table
         print(f"local mode: {exception.resource}: {exception.mechanism}")
     bootstrap(target)  # the state backend on this server, as on AWS
     stack_dir = initialised_platform(target)

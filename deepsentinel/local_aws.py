@@ -8,8 +8,8 @@ Two ways to run it:
 * `start_in_process()` runs the same server in a thread of this process (small scripts, debugging).
 
 Either way `configure_moto()` is applied inside the server process before it serves a request. Every
-deviation from moto's defaults is listed in `MOTO_EXCEPTIONS` with its cause; the README's table is
-generated from the same facts.
+deviation from moto's defaults is listed in `MOTO_EXCEPTIONS` with its cause; the table in docs/local-aws.md
+(The local server and its patches) is generated from the same facts.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class MotoException:
     patch: str | None = None  # its LOCAL_PATCHES entry (None: a moto setting, MOTO_SETTINGS)
 
 
-# What this project changes in moto 5.2.5, and why. Keep in step with configure_moto() and the README.
+# What this project changes in moto 5.2.5, and why. Keep in step with configure_moto() and docs/local-aws.md.
 MOTO_EXCEPTIONS = (
     MotoException(
         "aws_appautoscaling_target",

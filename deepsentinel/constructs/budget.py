@@ -4,7 +4,7 @@ Dev and prod share one account, so each budget is filtered to its environment by
 that every resource carries through the provider's default tags (`Environment`, settings.common_tags).
 AWS Budgets filters user-defined tags as `user:<key>$<value>` ("TagKeyValue" in the Budgets API's
 CostFilters), and only once the tag is activated as a cost-allocation tag in the Billing console: until
-then the budget sees no cost at all (README: cost guard).
+then the budget sees no cost at all (docs/platform.md: cost guard).
 """
 
 from __future__ import annotations

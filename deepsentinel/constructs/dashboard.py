@@ -34,7 +34,7 @@ PERIOD_SECONDS = 300
 WIDGET_WIDTH = 8  # three widgets per row of the 24-unit grid
 WIDGET_HEIGHT = 6
 JOBS_SUBMITTED_METRIC = "JobsSubmitted"
-SUBMITTED_LOG_PATTERN = '{ $.outcome = "submitted" }'  # sqs_to_batch's log line of a new job (README: outcomes)
+SUBMITTED_LOG_PATTERN = '{ $.outcome = "submitted" }'  # sqs_to_batch's new-job log line (docs/platform.md)
 # What batch_runnable_monitor publishes in the namespace (lambdas/batch_runnable_monitor/handler.py, packaged on
 # its own: a test keeps the names equal); the pipeline's jobs-stuck-runnable alarm watches the age.
 RUNNABLE_AGE_METRIC = "OldestRunnableJobAgeSeconds"

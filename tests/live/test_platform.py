@@ -125,7 +125,7 @@ def test_eventbridge_rules_and_alarms(platform_live):
     assert {s.name(f"{f.replace('_', '-')}-errors") for f in LAMBDA_FUNCTIONS if f != "sqs_to_batch"} <= alarms
 
 
-# --- operations: dashboard, alarms, cost guard, night stop (README: Operations) ---------------------------
+# --- operations: dashboard, alarms, cost guard, night stop (docs/platform.md: Operations) ---------------------------
 
 def test_operations_dashboard_names_the_deployed_resources(platform_live):
     """The dashboard body as CloudWatch stores it: every reference resolved to the deployed names."""

@@ -52,7 +52,7 @@ def test_an_interrupted_bootstrap_is_finished_and_a_lost_state_is_refused(tmp_pa
         assert refused.stderr.strip().splitlines() == [
             f"error: the state bucket deepsentinel-tfstate exists on the moto server on {server.endpoint_url} but holds "
             "no account state at account/terraform.tfstate: restore it from an earlier version of that object, or "
-            "import the account stack's resources (README: Recovering the account stack's state)"]
+            "import the account stack's resources (docs/state-and-bootstrap.md: Recovering the account stack's state)"]
 
 
 def test_bootstrap_prints_the_name_servers_to_delegate_to(monkeypatch, capsys):

@@ -24,4 +24,4 @@ def test_the_default_picture_goes_to_an_ignored_place_and_the_output_line_names_
         assert ignored.returncode == 0, f"{path} is not ignored by .gitignore"
     tracked_picture = subprocess.run(["git", "check-ignore", "--no-index", "--quiet", "docs/platform-dev.svg"],
                                      cwd=REPO_ROOT)
-    assert tracked_picture.returncode == 1  # the README's drawing (--out docs/platform-dev.svg) stays committable
+    assert tracked_picture.returncode == 1  # docs/plan-review.md's drawing (--out docs/platform-dev.svg) stays committable

@@ -109,7 +109,7 @@ def _stop_server(workdir: Path) -> None:
 
 @pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
 def test_deploy_local_lists_the_servers_patches_only_with_verbose(tmp_path, monkeypatch, capsys, verbose):
-    """The local server's patches are the README's table; `deploy --local` names their number and lists them
+    """The local server's patches are docs/local-aws.md's table; `deploy --local` names their number and lists them
     only with --verbose. (The run is stopped where the bootstrap would begin.)"""
     from deepsentinel import bootstrap
     from deepsentinel.cli import main

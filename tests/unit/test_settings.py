@@ -230,7 +230,7 @@ def test_an_unknown_setting_suggests_the_closest_names_instead_of_listing_all(ty
     """Issue 19: a typo gets "did you mean", not every setting name; the suggestion is an allowed name."""
     problems = problems_of(overrides=[f"{typed}=1"])
     assert expected in problems
-    assert "known settings:" not in problems and "every setting: README.md, section Settings" in problems
+    assert "known settings:" not in problems and "every setting: docs/settings.md" in problems
 
 
 def test_an_unknown_setting_with_no_close_name_lists_its_family_or_every_setting():

@@ -387,7 +387,7 @@ def test_dev_database_stops_at_night_and_starts_before_the_services(platform):
     arn:aws:scheduler:::aws-sdk:<service>:<apiAction> and Input carries the request parameters ("Using universal
     targets", https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets-universal.html). A stopped
     RDS instance is started by AWS itself after seven days ("Stopping an Amazon RDS DB instance temporarily",
-    https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_StopInstance.html), README notes it."""
+    https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_StopInstance.html), docs/platform.md notes it."""
     db_name, db = only(platform.dev, "aws_db_instance")
     schedules = {s["name"].removeprefix("deepsentinel-dev-"): s for s in of_type(platform.dev, "aws_scheduler_schedule").values()}
     role_name, role = named(platform.dev, "aws_iam_role", "db-night-stop")
