@@ -122,6 +122,9 @@ def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = la
                           stack_dir=stacks.stack_dir, env=target.tf_env, local=target.local, log=log)
         for leftover in stacks.local_state.parent.glob(f"{stacks.local_state.name}*"):  # and terraform's .backup
             leftover.unlink()
+        # The S3-backed stack is the first apply's but for its backend: a plan now has nothing to do (20-50 s of
+        # provider start and refresh, docs/local-speed.md). Its outputs are read from the moved state.
+        return terraform.outputs(stacks.stack_dir, env=target.tf_env)
     terraform.init(stacks.stack_dir, reconfigure=True, env=target.tf_env)
     if not _plan_and_apply(target, stacks.stack_dir, confirm, log):
         raise OperationFailed("bootstrap aborted; nothing changed")

@@ -4,7 +4,8 @@
 detached, so the deployment outlives the command; its address and the synthesized stacks live in the
 working directory (default `.deepsentinel/local/<env>/`). The server is bootstrapped like an account
 (`deepsentinel bootstrap`), so the state lives in its state bucket, locked as on AWS. `destroy --local`
-destroys the resources, stops the server and removes the directory.
+stops the server (its resources go with it) and removes the directory; with --terraform it runs terraform
+destroy against the server first.
 
 Without --local: the user's AWS account, state in the S3 backend of the account stack, after a
 confirmation prompt (`--yes` skips it).
@@ -36,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--workdir", type=Path, default=None,
                         help=f"local mode: server address and stacks (default {LOCAL_WORKDIR}/<env>)")
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (AWS mode)")
+    if name == "destroy":
+        parser.add_argument("--terraform", action="store_true",
+                            help="local mode: run terraform destroy on the local server before stopping it (a "
+                                 "rehearsal of an AWS destroy, bound by the provider's waits; by default the server "
+                                 "is stopped, and every resource goes with it)")
     parser.add_argument("--parallelism", type=int, default=None,
                         help=f"terraform -parallelism (default {LOCAL_PARALLELISM} local, {AWS_PARALLELISM} AWS)")
     cli.add_verbose_argument(parser)
@@ -125,7 +131,10 @@ def _run_local(args: argparse.Namespace, settings) -> int:
             shutil.rmtree(work.root, ignore_errors=True)
             return 0
         stack_dir = work.outdir / "stacks" / stack
-        if (stack_dir / ".terraform").is_dir():
+        # Every local resource lives in the server's memory: stopping it removes them all. A Terraform destroy
+        # against it waits out the provider's fixed delays (Batch job queue, RDS: a minute each,
+        # docs/local-speed.md), so it runs only when asked; the live suite's destroy test exercises it anyway.
+        if args.terraform and (stack_dir / ".terraform").is_dir():
             print(f"destroying {stack} on {server.endpoint_url} (parallelism {parallelism}) ...", flush=True)
             env = terraform.environment(work.terraform_cli_dir)
             state_lock.locked(lambda: terraform.destroy(stack_dir, parallelism=parallelism, env=env,
@@ -133,7 +142,8 @@ def _run_local(args: argparse.Namespace, settings) -> int:
                               stack_dir=stack_dir, env=env, local=True)
         server.stop(work.server_info)
         shutil.rmtree(work.root, ignore_errors=True)
-        print(f"destroyed {stack}; stopped the moto server (pid {server.pid}); removed {work.root}")
+        how = "" if args.terraform else " (its resources went with it; --terraform runs terraform destroy first)"
+        print(f"destroyed {stack}; stopped the moto server (pid {server.pid}){how}; removed {work.root}")
         return 0
 
     target = local_target(settings, args.workdir, start=True)

@@ -15,6 +15,7 @@ deviation from moto's defaults is listed in `MOTO_EXCEPTIONS` with its cause; th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -819,6 +820,13 @@ class LocalAws:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        else:  # found through its info file (another process started it): stopped once its port is closed
+            deadline = time.monotonic() + 10
+            while is_alive(self.endpoint_url, timeout=0.5) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if is_alive(self.endpoint_url, timeout=0.5):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
         if info_file is not None:
             info_file.unlink(missing_ok=True)
 

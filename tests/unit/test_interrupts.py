@@ -362,7 +362,7 @@ def test_interrupted_local_deploys_and_destroys_finish_when_run_again(tmp_path: 
 
 def _interrupt_and_rerun(work: Path) -> None:
     deploy = [sys.executable, "-m", "deepsentinel.cli", "deploy", "--local", "--workdir", str(work)]
-    destroy = [sys.executable, "-m", "deepsentinel.cli", "destroy", "--local", "--workdir", str(work)]
+    destroy = [sys.executable, "-m", "deepsentinel.cli", "destroy", "--local", "--terraform", "--workdir", str(work)]
 
     interrupt(deploy, work, after="moving the account stack's state into")  # the bootstrap's state move
     interrupt(deploy, work, after="synthesizing deepsentinel-dev", delay=1.0)  # jsii's node busy in app.synth()
