@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.synth_cache import SynthesizedPlatform, synthesized
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LIVE_AWS_OPT_IN = "DEEPSENTINEL_LIVE_AWS"
@@ -26,27 +26,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="where live deployments keep their servers, stacks, state and logs (default: pytest's tmp)")
 
 
-@dataclass(frozen=True)
-class SynthesizedPlatform:
-    outdir: Path
-    paths: dict[str, Path]  # stack name -> cdk.tf.json
-    documents: dict[str, dict[str, Any]]
-
-    @property
-    def dev(self) -> dict[str, Any]:
-        return self.documents["deepsentinel-dev"]
-
-    @property
-    def prod(self) -> dict[str, Any]:
-        return self.documents["deepsentinel-prod"]
-
-
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedPlatform:
-    """dev, prod and the account stack with default settings, synthesized once."""
-    from deepsentinel.app import synth
-    from deepsentinel.settings import load_settings
-    from deepsentinel.synthesized import load
-
-    result = synth([load_settings("dev"), load_settings("prod")], outdir=tmp_path_factory.mktemp("cdktf.out"))
-    return SynthesizedPlatform(result.outdir, result.stacks, {n: load(p) for n, p in result.stacks.items()})
+    """dev, prod and the account stack with default settings, synthesized once per session (xdist's workers share
+    it: tests/synth_cache.py)."""
+    return synthesized(tmp_path_factory, [("dev", []), ("prod", [])])

@@ -52,13 +52,9 @@ def matches(events: Any, pattern: str | dict[str, Any], event: dict[str, Any]) -
 @pytest.fixture(scope="module")
 def jobs_api(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """dev with the Jobs API on: the upload rule exists only then."""
-    from deepsentinel.app import synth
-    from deepsentinel.settings import load_settings
-    from deepsentinel.synthesized import load
+    from tests.synth_cache import synthesized
 
-    result = synth([load_settings("dev", overrides=["jobs_api_enabled=true"])],
-                   outdir=tmp_path_factory.mktemp("event-patterns"), include_account_stack=False)
-    return load(result.stacks["deepsentinel-dev"])
+    return synthesized(tmp_path_factory, [("dev", ["jobs_api_enabled=true"])], include_account_stack=False).dev
 
 
 def concrete(document: dict[str, Any], text: str) -> str:

@@ -52,12 +52,9 @@ DEFAULT_AUDIENCE = token(f"repo:{REPOSITORY}:environment:prod", aud="https://git
 @pytest.fixture(scope="module")
 def github(tmp_path_factory):
     """dev and the account stack, synthesized with github_repository (and no failure-monitor token)."""
-    from deepsentinel.app import synth
-    from deepsentinel.synthesized import load
+    from tests.synth_cache import synthesized
 
-    settings = load_settings("dev", overrides=[f"github_repository={REPOSITORY}"])
-    result = synth([settings], outdir=tmp_path_factory.mktemp("github-oidc"))
-    return {name: load(path) for name, path in result.stacks.items()}
+    return synthesized(tmp_path_factory, [("dev", [f"github_repository={REPOSITORY}"])]).documents
 
 
 def _provider_references(account: dict) -> dict[str, str]:

@@ -29,7 +29,6 @@ it wins, else an Allow whose Principal names the service ("Policy evaluation log
 from __future__ import annotations
 
 import fnmatch
-from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -46,24 +45,21 @@ ENCRYPTED_WRITES = ("kms:GenerateDataKey", "kms:Decrypt")  # what SNS and SQS ca
 
 @pytest.fixture(scope="module")
 def stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """dev with the Jobs API (the EventBridge -> SQS path), prod with its defaults (no EventBridge target)."""
-    from deepsentinel.app import synth
-    from deepsentinel.synthesized import load
+    """dev with the Jobs API (the EventBridge -> SQS path), prod with its defaults (no EventBridge target). Each
+    stack's document depends on its own settings only, so these are the session's synths of those variants."""
+    from tests.synth_cache import synthesized
 
-    result = synth([load_settings("dev", overrides=["jobs_api_enabled=true"]), load_settings("prod")],
-                   outdir=tmp_path_factory.mktemp("key-policy"), include_account_stack=False)
-    return {name.removeprefix("deepsentinel-"): load(Path(path)) for name, path in result.stacks.items()}
+    dev = synthesized(tmp_path_factory, [("dev", ["jobs_api_enabled=true"])], include_account_stack=False).dev
+    return {"dev": dev, "prod": synthesized(tmp_path_factory, [("dev", []), ("prod", [])]).prod}
 
 
 @pytest.fixture(scope="module")
 def fifo_dev(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """dev with the Jobs API and a FIFO jobs queue: the upload rule invokes a function, not the queue."""
-    from deepsentinel.app import synth
-    from deepsentinel.synthesized import load
+    from tests.synth_cache import synthesized
 
-    result = synth([load_settings("dev", overrides=["jobs_api_enabled=true", "fifo_job_queue=true"])],
-                   outdir=tmp_path_factory.mktemp("key-policy-fifo"), include_account_stack=False)
-    return load(Path(result.stacks["deepsentinel-dev"]))
+    return synthesized(tmp_path_factory, [("dev", ["jobs_api_enabled=true", "fifo_job_queue=true"])],
+                       include_account_stack=False).dev
 
 
 def key_policy(document: dict[str, Any]) -> dict[str, Any]:

@@ -36,16 +36,14 @@ LOG_GROUP_PAGE = 50  # DescribeLogGroups' default (and largest) limit (CloudWatc
 def variant_documents(platform: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """The session's dev, prod and account stacks, plus each option that adds resource types: the Jobs API (with a
     FIFO queue in dev, standard in prod), e-mail subscriptions, and an account stack with GitHub roles and zones."""
-    from deepsentinel.app import synth
-    from deepsentinel.settings import load_settings
-    from deepsentinel.synthesized import load
+    from tests.synth_cache import synthesized
 
     emails = ["alarm_email=ops@example.com", "video_events_email=ops@example.com"]
-    dev = load_settings("dev", overrides=["jobs_api_enabled=true", "fifo_job_queue=true", *emails,
-                                          "github_repository=example/deepsentinel", "hosted_zones=example.com"])
-    prod = load_settings("prod", overrides=["jobs_api_enabled=true", *emails])
-    result = synth([dev, prod], outdir=tmp_path_factory.mktemp("leftover-variants"))
-    variants = {f"variant {name}": load(path) for name, path in result.stacks.items()}
+    dev = ("dev", ["jobs_api_enabled=true", "fifo_job_queue=true", *emails, "github_repository=example/deepsentinel",
+                   "hosted_zones=example.com"])
+    prod = ("prod", ["jobs_api_enabled=true", *emails])
+    variants = {f"variant {name}": document
+                for name, document in synthesized(tmp_path_factory, [dev, prod]).documents.items()}
     return {**platform.documents, **variants}
 
 

@@ -219,16 +219,17 @@ def release(workflow) -> Release:
 @pytest.fixture(scope="module")
 def deployed(release, tmp_path_factory) -> dict[str, Deployed]:
     """Each deploy step's environment synthesized with exactly that step's -c arguments."""
-    from deepsentinel.app import platform_stack_name, synth
-    from deepsentinel.synthesized import load
+    from deepsentinel.app import platform_stack_name
+    from tests.synth_cache import synthesized
 
-    settings = {env: load_settings(env, overrides=overrides) for _, _, env, overrides in release.deploys}
+    overrides = {env: overrides for _, _, env, overrides in release.deploys}
+    settings = {env: load_settings(env, overrides=o) for env, o in overrides.items()}
     assert sorted(settings) == ["dev", "prod"], f"expected a dev and a prod deploy, found {release.deploys}"
-    result = synth(list(settings.values()), outdir=tmp_path_factory.mktemp("release"), include_account_stack=False)
+    documents = synthesized(tmp_path_factory, overrides.items(), include_account_stack=False).documents
     found = {}
     for env, s in settings.items():
         registry = f"{ACCOUNT}.dkr.ecr.{s.region}.amazonaws.com"
-        jobs, services = image_references(load(result.stacks[platform_stack_name(s)]), registry)
+        jobs, services = image_references(documents[platform_stack_name(s)], registry)
         found[env] = Deployed(env, registry, s.prefix, jobs, services)
     return found
 

@@ -138,15 +138,12 @@ def test_raw_bucket_cors_lets_the_site_put_uploads_and_read_etags(platform):
 @pytest.fixture(scope="module")
 def overridden(tmp_path_factory):
     """dev with the CORS override, a cross-Region inference profile for text, no reranker, interface endpoints."""
-    from deepsentinel.app import synth
-    from deepsentinel.synthesized import load
+    from tests.synth_cache import synthesized
 
-    settings = load_settings("dev", overrides=[
-        "upload_cors_origins=https://upload.example.com,http://localhost:3000",
-        "bedrock_text_model_id=apac.anthropic.claude-sonnet-4-5-20250929-v1:0",
-        "bedrock_rerank_model_id=none", "interface_endpoints=true"])
-    result = synth([settings], outdir=tmp_path_factory.mktemp("backend-access"), include_account_stack=False)
-    return load(result.stacks["deepsentinel-dev"])
+    overrides = ["upload_cors_origins=https://upload.example.com,http://localhost:3000",
+                 "bedrock_text_model_id=apac.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                 "bedrock_rerank_model_id=none", "interface_endpoints=true"]
+    return synthesized(tmp_path_factory, [("dev", overrides)], include_account_stack=False).dev
 
 
 def test_upload_cors_origins_override_the_derived_origin(overridden):

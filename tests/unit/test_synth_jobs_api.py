@@ -35,11 +35,9 @@ FIFO_OVERRIDES = ["jobs_api_enabled=true", "fifo_job_queue=true",
 @pytest.fixture(scope="module")
 def jobs_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """dev with the Jobs API on (throttling, expiry and CORS set away from their defaults), synthesized once."""
-    from deepsentinel.app import synth
+    from tests.synth_cache import synthesized
 
-    result = synth([load_settings("dev", overrides=OVERRIDES)], outdir=tmp_path_factory.mktemp("jobs-api"),
-                   include_account_stack=False)
-    return result.stacks["deepsentinel-dev"]
+    return synthesized(tmp_path_factory, [("dev", OVERRIDES)], include_account_stack=False).paths["deepsentinel-dev"]
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +50,10 @@ def jobs(jobs_stack: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def fifo_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """dev with the Jobs API, a FIFO jobs queue and IAM Roles Anywhere for one trust anchor and two CNs."""
-    from deepsentinel.app import synth
+    from tests.synth_cache import synthesized
 
-    result = synth([load_settings("dev", overrides=FIFO_OVERRIDES)], outdir=tmp_path_factory.mktemp("jobs-api-fifo"),
-                   include_account_stack=False)
-    return result.stacks["deepsentinel-dev"]
+    return synthesized(tmp_path_factory, [("dev", FIFO_OVERRIDES)],
+                       include_account_stack=False).paths["deepsentinel-dev"]
 
 
 @pytest.fixture(scope="module")

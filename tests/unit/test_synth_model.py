@@ -34,14 +34,10 @@ def _register_job_definition_problems(container: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def golden_ami_platform(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from deepsentinel.app import synth
-    from deepsentinel.settings import load_settings
-    from deepsentinel.synthesized import load
+    from tests.synth_cache import synthesized
 
-    settings = load_settings("dev", overrides=["gpu_ami_id=ami-0123456789abcdef0",
-                                               "model_key=models/best-0123456789ab.pt"])
-    result = synth([settings], outdir=tmp_path_factory.mktemp("cdktf.out"), include_account_stack=False)
-    return load(result.stacks["deepsentinel-dev"])
+    overrides = ["gpu_ami_id=ami-0123456789abcdef0", "model_key=models/best-0123456789ab.pt"]
+    return synthesized(tmp_path_factory, [("dev", overrides)], include_account_stack=False).dev
 
 
 def test_model_uri_is_the_models_bucket_and_the_default_model_key(platform):

@@ -207,7 +207,9 @@ def test_every_alarm_notifies_the_alerts_topic_which_alarms_may_publish_to(platf
 
 @pytest.fixture(scope="module")
 def jobs_api(tmp_path_factory):
-    return synth_with(tmp_path_factory.mktemp("jobs-api-operations"), "jobs_api_enabled=true")
+    from tests.synth_cache import synthesized
+
+    return synthesized(tmp_path_factory, [("dev", ["jobs_api_enabled=true"])], include_account_stack=False).dev
 
 
 def api_dimensions(document) -> dict[str, str]:
@@ -434,7 +436,9 @@ def test_standard_jobs_queue_by_default(platform):
 
 @pytest.fixture(scope="module")
 def fifo(tmp_path_factory):
-    return synth_with(tmp_path_factory.mktemp("fifo"), "fifo_job_queue=true")
+    from tests.synth_cache import synthesized
+
+    return synthesized(tmp_path_factory, [("dev", ["fifo_job_queue=true"])], include_account_stack=False).dev
 
 
 def test_fifo_option_makes_the_queue_and_its_dlq_fifo(fifo):
