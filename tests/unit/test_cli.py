@@ -16,6 +16,27 @@ def deepsentinel(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300)
 
 
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """The command in this process, from the checkout as `deepsentinel` above runs it, for what is decided before
+    any process boundary matters (parsing, settings, messages): `main`'s return value or argparse's exit code as
+    the exit status (`sys.exit(main())`), and what it printed."""
+    from deepsentinel.cli import main
+
+    monkeypatch.chdir(REPO_ROOT)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as exited:
+            code = exited.code
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(["deepsentinel", *args], code, captured.out, captured.err)
+
+    return run
+
+
 def test_synth_one_environment_prints_the_resource_table(tmp_path: Path):
     result = deepsentinel("synth", "--env", "dev", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
@@ -29,12 +50,12 @@ def test_synth_one_environment_prints_the_resource_table(tmp_path: Path):
     assert "Node 20 is end-of-life" not in result.stdout + result.stderr
 
 
-def test_unknown_environment_is_refused_by_the_parser():
-    result = deepsentinel("synth", "--env", "staging")
+def test_unknown_environment_is_refused_by_the_parser(cli):
+    result = cli("synth", "--env", "staging")
     assert result.returncode == 2 and "invalid choice: 'staging' (choose from 'dev', 'prod')" in result.stderr
 
 
-def test_help_names_every_command_the_parser_accepts(capsys):
+def test_help_names_every_command_the_parser_accepts(cli, capsys):
     """Issue 19: the description named 6 of the 12 commands. Every command the parser dispatches is in the
     description's list (in order, nothing else) and has its own help line, and answers its own --help."""
     import argparse
@@ -46,7 +67,7 @@ def test_help_names_every_command_the_parser_accepts(capsys):
     (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     accepted = list(subparsers.choices)
     assert {"synth", "validate", "addresses", *EXTERNAL_COMMANDS} == set(accepted)
-    result = deepsentinel("--help")
+    result = cli("--help")
     assert result.returncode == 0, result.stderr
     listed = " ".join(result.stdout.split("Commands: ", 1)[1].split(";", 1)[0].split())
     assert listed.split(", ") == accepted
@@ -58,12 +79,12 @@ def test_help_names_every_command_the_parser_accepts(capsys):
         assert capsys.readouterr().out.startswith(f"usage: deepsentinel {name}")
 
 
-def test_validate_without_synthesized_stacks_says_what_to_do(tmp_path: Path):
-    result = deepsentinel("validate", "--no-synth", "--out", str(tmp_path))
+def test_validate_without_synthesized_stacks_says_what_to_do(cli, tmp_path: Path):
+    result = cli("validate", "--no-synth", "--out", str(tmp_path))
     assert result.returncode == 1 and "run `deepsentinel synth` first" in result.stderr
 
 
-def test_synth_refuses_values_aws_refuses_with_exit_2_and_writes_nothing(tmp_path: Path):
+def test_synth_refuses_values_aws_refuses_with_exit_2_and_writes_nothing(cli, tmp_path: Path):
     """AWS pages: "Supported DB engines for DB instance classes",
     https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Support.html;
     "Amazon EC2 accelerated computing instance specifications",
@@ -71,8 +92,8 @@ def test_synth_refuses_values_aws_refuses_with_exit_2_and_writes_nothing(tmp_pat
     "Amazon ECS task definition parameters for Fargate", task size,
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size."""
     out = tmp_path / "out"
-    result = deepsentinel("synth", "--env", "dev", "--out", str(out), "-c", "db_instance_class=db.t9.nano",
-                          "-c", "gpu_instance_types=g5.huge", "-c", "frontend_cpu=300")
+    result = cli("synth", "--env", "dev", "--out", str(out), "-c", "db_instance_class=db.t9.nano",
+                 "-c", "gpu_instance_types=g5.huge", "-c", "frontend_cpu=300")
     assert result.returncode == 2, result.stderr
     for expected in ("db_instance_class: 'db.t9.nano' is not an RDS class for PostgreSQL 16; allowed: db.t3, db.t4g",
                      "gpu_instance_types: 'g5.huge' is not an x86_64 GPU instance type; allowed families: g4dn, g5",
@@ -81,35 +102,29 @@ def test_synth_refuses_values_aws_refuses_with_exit_2_and_writes_nothing(tmp_pat
     assert not out.exists()
 
 
-def test_version_names_the_toolkit_cdktf_binding_and_terraform():
-    result = deepsentinel("--version")
+def test_version_names_the_toolkit_cdktf_binding_and_terraform(cli):
+    result = cli("--version")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("deepsentinel-infra ") and lines[1] == "cdktf 0.21.0"
     assert lines[2].startswith("cdktf-cdktf-provider-aws 20.1.0") and lines[3].startswith("Terraform v1.")
 
 
-def test_a_missing_terraform_is_one_error_line_not_a_traceback(tmp_path: Path):
-    import os
-
+def test_a_missing_terraform_is_one_error_line_not_a_traceback(cli, tmp_path: Path, monkeypatch):
     (tmp_path / "stacks" / "deepsentinel-dev").mkdir(parents=True)
     (tmp_path / "stacks" / "deepsentinel-dev" / "cdk.tf.json").write_text("{}")
-    env = dict(os.environ, PATH=str(Path(sys.executable).parent))  # python, but no terraform
-    result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "validate", "--no-synth", "--out",
-                             str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # python, but no terraform
+    result = cli("validate", "--no-synth", "--out", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: terraform is not on PATH (install 1.11 or newer: https://developer.hashicorp.com/terraform/install)"]
 
 
-def test_a_wrong_provider_mirror_is_named(tmp_path: Path):
-    import os
-
+def test_a_wrong_provider_mirror_is_named(cli, tmp_path: Path, monkeypatch):
     (tmp_path / "stacks" / "deepsentinel-dev").mkdir(parents=True)
     (tmp_path / "stacks" / "deepsentinel-dev" / "cdk.tf.json").write_text("{}")
-    env = dict(os.environ, DEEPSENTINEL_TF_PLUGIN_MIRROR=str(tmp_path / "no-such-mirror"))
-    result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "validate", "--no-synth", "--out",
-                             str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
+    monkeypatch.setenv("DEEPSENTINEL_TF_PLUGIN_MIRROR", str(tmp_path / "no-such-mirror"))
+    result = cli("validate", "--no-synth", "--out", str(tmp_path))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "DEEPSENTINEL_TF_PLUGIN_MIRROR=" in result.stderr and "is not a directory" in result.stderr
 
@@ -123,9 +138,9 @@ def test_every_stack_output_is_described(platform):
         assert all(o["description"] == OUTPUT_DESCRIPTIONS[n] for n, o in outputs.items())
 
 
-def test_output_without_a_local_deployment_says_how_to_make_one(tmp_path: Path):
+def test_output_without_a_local_deployment_says_how_to_make_one(cli, tmp_path: Path):
     """(The outputs of a deployment are read in tests/live/test_platform.py, on the deployed platform.)"""
-    result = deepsentinel("output", "--local", "--workdir", str(tmp_path / "none"))
+    result = cli("output", "--local", "--workdir", str(tmp_path / "none"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"error: no local deployment of dev is running in {tmp_path / 'none'}: run "
@@ -152,7 +167,7 @@ def test_commands_on_aws_without_credentials_say_so_in_one_line(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("old", ["v1.9.8", "v1.10.5"])
-def test_an_old_terraform_is_refused_with_the_version_it_needs(tmp_path: Path, old: str):
+def test_an_old_terraform_is_refused_with_the_version_it_needs(cli, tmp_path: Path, old: str, monkeypatch):
     """Write-only arguments (`secret_string_wo`) need Terraform 1.11: "Use temporary write-only arguments",
     https://developer.hashicorp.com/terraform/language/manage-sensitive-data/write-only ("available in Terraform
     v1.11 and later"); 1.10 (S3-native locking alone) is refused too."""
@@ -164,9 +179,8 @@ def test_an_old_terraform_is_refused_with_the_version_it_needs(tmp_path: Path, o
     fake.chmod(0o755)
     (tmp_path / "stacks" / "deepsentinel-dev").mkdir(parents=True)
     (tmp_path / "stacks" / "deepsentinel-dev" / "cdk.tf.json").write_text("{}")
-    env = dict(os.environ, PATH=f"{fake.parent}:{os.environ['PATH']}")
-    result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "validate", "--no-synth", "--out",
-                             str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    result = cli("validate", "--no-synth", "--out", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"error: {fake} is Terraform {old}; DeepSentinel needs Terraform 1.11 or newer (write-only arguments keep the "
@@ -174,16 +188,15 @@ def test_an_old_terraform_is_refused_with_the_version_it_needs(tmp_path: Path, o
         "https://developer.hashicorp.com/terraform/install"]
 
 
-def test_addresses_without_a_snapshot_names_the_file_and_the_fix(tmp_path: Path):
-    result = deepsentinel("addresses", "--env", "dev", "--out", str(tmp_path / "out"), "--snapshot-dir",
-                          str(tmp_path / "none"))
+def test_addresses_without_a_snapshot_names_the_file_and_the_fix(cli, tmp_path: Path):
+    result = cli("addresses", "--env", "dev", "--out", str(tmp_path / "out"), "--snapshot-dir", str(tmp_path / "none"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: no address snapshot of deepsentinel-dev at {tmp_path / 'none' / 'deepsentinel-dev.txt'}: record one "
         "with `deepsentinel addresses --update` (and commit it), or pass --snapshot-dir")
 
 
-def test_addresses_json_reports_each_stack(tmp_path: Path):
+def test_addresses_json_reports_each_stack(cli, tmp_path: Path):
     import json
     import shutil
 
@@ -191,7 +204,7 @@ def test_addresses_json_reports_each_stack(tmp_path: Path):
     shutil.copytree(REPO_ROOT / "addresses", snapshots)
     dev = snapshots / "deepsentinel-dev.txt"
     dev.write_text("".join(line + "\n" for line in dev.read_text().split()[1:]) + "aws_s3_bucket.gone\n")
-    result = deepsentinel("addresses", "--out", str(tmp_path / "out"), "--snapshot-dir", str(snapshots), "--json")
+    result = cli("addresses", "--out", str(tmp_path / "out"), "--snapshot-dir", str(snapshots), "--json")
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {"deepsentinel-dev", "deepsentinel-prod", "deepsentinel-account"}
@@ -199,29 +212,24 @@ def test_addresses_json_reports_each_stack(tmp_path: Path):
     assert len(report["deepsentinel-dev"]["added"]) == 1 and report["deepsentinel-dev"]["clean"] is False
 
 
-def test_graph_without_graphviz_says_what_to_install(tmp_path: Path):
-    import os
+def test_graph_without_graphviz_says_what_to_install(cli, platform, tmp_path: Path, monkeypatch):
     import shutil
 
-    synth = deepsentinel("synth", "--env", "dev", "--out", str(tmp_path / "out"))
-    assert synth.returncode == 0, synth.stderr
-    bin_dir = tmp_path / "bin"  # a PATH without dot; the interpreter is called by its own path, not through a
-    bin_dir.mkdir()  # symlink, which would lose a virtual environment (pyvenv.cfg is found beside the executable)
-    env = dict(os.environ, PATH=str(bin_dir))
-    result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "graph", "--stacks",
-                             str(tmp_path / "out"), "--out", str(tmp_path / "g.svg")], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=120, env=env)
     assert shutil.which("dot") is not None  # the suite itself has Graphviz; this run does not see it
+    bin_dir = tmp_path / "bin"  # a PATH without dot
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    result = cli("graph", "--stacks", str(platform.outdir), "--out", str(tmp_path / "g.svg"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: Graphviz's `dot` is not on PATH, needed to draw g.svg (install Debian's graphviz package, or write "
         "--out FILE.dot and render it elsewhere)"]
 
 
-def test_synth_json_is_one_document_on_stdout(tmp_path: Path):
+def test_synth_json_is_one_document_on_stdout(cli, tmp_path: Path):
     import json
 
-    result = deepsentinel("synth", "--env", "dev", "--out", str(tmp_path), "--json")
+    result = cli("synth", "--env", "dev", "--out", str(tmp_path), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {"deepsentinel-dev", "deepsentinel-account"}
@@ -230,11 +238,11 @@ def test_synth_json_is_one_document_on_stdout(tmp_path: Path):
     assert "synthesizing" in result.stderr
 
 
-def test_plan_without_a_state_backend_points_at_bootstrap(tmp_path: Path):
+def test_plan_without_a_state_backend_points_at_bootstrap(cli, tmp_path: Path):
     from deepsentinel.local_aws import LocalAws
 
     with LocalAws.start(info_file=tmp_path / "server.json") as server:  # a fresh "account": nothing bootstrapped
-        result = deepsentinel("plan", "--local", "--workdir", str(tmp_path))
+        result = cli("plan", "--local", "--workdir", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"error: no state backend: the bucket deepsentinel-tfstate does not exist on the moto server on "

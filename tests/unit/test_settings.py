@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -199,14 +197,15 @@ def test_the_defaults_themselves_are_valid():
         load_settings(environment)
 
 
-def test_cli_rejects_bad_settings_before_writing_anything(tmp_path: Path):
+def test_cli_rejects_bad_settings_before_writing_anything(tmp_path: Path, capsys):
+    from deepsentinel.cli import main
+
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "synth", "--out", str(out),
-                             "-c", "vpc_cidr=10.0.0.0/8", "-c", "availability_zones=ap-northeast-2a"],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert "vpc_cidr: prefix /8 is outside the VPC range /16../28" in result.stderr
-    assert "availability_zones: at least 2 are required" in result.stderr
+    code = main(["synth", "--out", str(out), "-c", "vpc_cidr=10.0.0.0/8", "-c", "availability_zones=ap-northeast-2a"])
+    assert code == 2
+    stderr = capsys.readouterr().err
+    assert "vpc_cidr: prefix /8 is outside the VPC range /16../28" in stderr
+    assert "availability_zones: at least 2 are required" in stderr
     assert not out.exists()
 
 
@@ -277,13 +276,12 @@ def test_a_settings_file_that_cannot_be_used_is_one_line_without_python_errno(tm
     assert _file_error(unreadable) == f"--settings {unreadable}: not readable (permission denied)"
 
 
-def test_cli_says_a_missing_settings_file_in_one_line(tmp_path: Path):
+def test_cli_says_a_missing_settings_file_in_one_line(tmp_path: Path, capsys):
+    from deepsentinel.cli import main
+
     missing = tmp_path / "missing.toml"
-    result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "synth", "--env", "dev", "--out",
-                             str(tmp_path / "out"), "--settings", str(missing)], capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 2
-    assert result.stderr.splitlines() == [f"error: --settings {missing}: no such file"]
+    assert main(["synth", "--env", "dev", "--out", str(tmp_path / "out"), "--settings", str(missing)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: --settings {missing}: no such file"]
 
 
 def test_notification_addresses_must_be_email_addresses():

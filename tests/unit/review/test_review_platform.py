@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -85,12 +83,15 @@ def test_review_against_itself_is_quiet(platform, tmp_path):
     assert "deepsentinel-prod" not in md  # --env dev keeps dev (and the account stack)
 
 
-def test_review_with_a_git_base(tmp_path):
-    """--base REF: `git archive` into a temp dir, synthesized there in a subprocess (no policy, dev only)."""
+def test_review_with_a_git_base(tmp_path, monkeypatch, capsys):
+    """--base REF: `git archive` into a temp dir, synthesized there in a subprocess (no policy, dev only); the
+    command itself runs in this process, from the checkout."""
+    from deepsentinel.cli import main
+
     out = tmp_path / "review.md"
-    done = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "review", "--base", "HEAD", "--env", "dev",
-                           "--no-policy", "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    monkeypatch.chdir(REPO)
+    code = main(["review", "--base", "HEAD", "--env", "dev", "--no-policy", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
     md = out.read_text()
     assert "`HEAD (" in md.splitlines()[0]
     assert "Base synthesized from HEAD" in md
