@@ -3,7 +3,7 @@
     python benchmarks/live.py [--parallelism 30] [--env dev] [--workdir DIR] [--top 15]
 
 Runs the steps of `deepsentinel deploy --local` one by one, timing each: start a moto server
-(deepsentinel.local_aws) in the working directory, bootstrap it (the account stack, its state moved into
+(deepsentinel.local.server) in the working directory, bootstrap it (the account stack, its state moved into
 the state bucket on the server), synthesize the environment for it, `terraform init` against that bucket,
 `apply`, `output`; then a second `plan -detailed-exitcode` (must report no changes) and the steps of
 `destroy --local --terraform` (`destroy`, stop the server; `destroy --local` alone is the stop). Prints the seconds of each phase, the totals of the two
@@ -93,7 +93,7 @@ def teeing_terraform(tee: Callable[[str], None]) -> Iterator[None]:
 
 
 def stop_server(target) -> None:  # noqa: ANN001 - a deepsentinel.target.Target
-    from deepsentinel.local_aws import LocalAws
+    from deepsentinel.local.server import LocalAws
 
     server = LocalAws.find(target.work.server_info)
     if server is not None:
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from deepsentinel.app import platform_stack_name
-    from deepsentinel.bootstrap import bootstrap
+    from deepsentinel.commands.bootstrap import bootstrap
     from deepsentinel.target import local_target, synth_platform
 
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="deepsentinel-live-bench-"))).resolve()
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                     completions[verb].append(done)
         return on_line
 
-    # The steps of `deploy --local` (deepsentinel.deploy._run_local), each timed, then those of `destroy --local`.
+    # The steps of `deploy --local` (deepsentinel.commands.deploy._run_local), each timed, then those of `destroy --local`.
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         target = local_target(settings, workdir, start=True)

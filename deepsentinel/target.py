@@ -51,7 +51,7 @@ class LocalWorkdir:
 
     @property
     def smoke_database_dir(self) -> Path:
-        from deepsentinel.stand_in import SMOKE_DATABASE_DIR
+        from deepsentinel.local.stand_in import SMOKE_DATABASE_DIR
 
         return self.smoke_dir / SMOKE_DATABASE_DIR
 
@@ -108,7 +108,7 @@ def local_target(settings: PlatformSettings, workdir: Path | None, *, start: boo
     import boto3
 
     from deepsentinel import terraform
-    from deepsentinel.local_aws import LocalAws
+    from deepsentinel.local.server import LocalAws
 
     work = LocalWorkdir(workdir.resolve() if workdir else default_workdir(settings))
     server = LocalAws.find(work.server_info)

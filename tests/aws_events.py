@@ -116,7 +116,7 @@ def eventbridge_test_event_pattern() -> Iterator[None]:
     """moto 5.2.5 answers TestEventPattern with an empty body (its handler is a stub); inside this block it
     answers as the API Reference documents: the Event must carry the mandatory fields, an invalid pattern is an
     InvalidEventPatternException, and Result is whether the pattern matches, decided by moto's own matcher (the
-    one its rules and deepsentinel.stand_in use). Where that matcher differs from EventBridge is listed in
+    one its rules and deepsentinel.local.stand_in use). Where that matcher differs from EventBridge is listed in
     tests/fixtures/aws_events/README.md."""
     from moto.events import responses
     from moto.events.exceptions import InvalidEventPatternException, ValidationException

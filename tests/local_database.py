@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deepsentinel.stand_in import LocalDatabase
+from deepsentinel.local.stand_in import LocalDatabase
 
 
 @contextmanager

@@ -375,7 +375,7 @@ _BOUNDARY_OF_ROLE = {"PutRolePolicy", "DeleteRolePolicy", "AttachRolePolicy", "D
 
 
 def iam_prefix(call: Call) -> str:
-    from deepsentinel.request_log import service_model
+    from deepsentinel.local.request_log import service_model
 
     if call.service in IAM_PREFIXES:
         return IAM_PREFIXES[call.service]
@@ -532,7 +532,7 @@ def passed_roles(call: Call) -> list[str]:
 
 
 def _service_principal(call: Call) -> str:
-    from deepsentinel.request_log import service_model
+    from deepsentinel.local.request_log import service_model
 
     metadata = service_model(call.service).metadata
     return f"{metadata.get('signingName', metadata['endpointPrefix'])}.amazonaws.com"

@@ -1,6 +1,6 @@
 """Terraform's own AWS calls, decided as the identities that plan and deploy (issue 18 item 1).
 
-The local server logs every request it answers (deepsentinel/request_log.py, opt-in with
+The local server logs every request it answers (deepsentinel/local/request_log.py, opt-in with
 DEEPSENTINEL_LOCAL_AWS_REQUEST_LOG). The requests whose User-Agent says `Terraform/` are Terraform's: its S3 backend
 (state, lock) and its AWS provider (refresh, data sources, ephemeral resources, and on apply the writes). Each becomes
 a Call (tests/recorded_calls.py) and its authorizations (`any_authorizations`: the Service Authorization

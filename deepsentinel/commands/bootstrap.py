@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepsentinel import cli
+from deepsentinel.commands import arguments
 from deepsentinel.errors import OperationFailed
 
 BOOTSTRAP_STATE_DIR = Path(".deepsentinel") / "bootstrap"
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    cli.add_settings_arguments(parser, multiple_envs=False)
+    arguments.add_settings_arguments(parser, multiple_envs=False)
     parser.add_argument("--local", action="store_true",
                         help="bootstrap the moto server of a local deployment (started if none is running)")
     parser.add_argument("--workdir", type=Path, default=None,
@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    (settings,) = cli.settings_from_args(args, default_envs=("dev",))
-    from deepsentinel.deploy import _confirm as ask_user
+    (settings,) = arguments.settings_from_args(args, default_envs=("dev",))
+    from deepsentinel.commands.progress import confirm as ask_user
     from deepsentinel.target import target_from_args
 
     target = target_from_args(args, settings, start=True)
@@ -134,7 +134,7 @@ def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = la
 def _plan_and_apply(target: Any, stack_dir: Path, confirm: Any, log: Any) -> bool:
     """Plan; when there are changes, confirm and apply exactly that plan. False when the user declined."""
     from deepsentinel import recovery, state_lock, terraform
-    from deepsentinel.deploy import CONFIRMED_PLAN, Progress
+    from deepsentinel.commands.progress import CONFIRMED_PLAN, Progress
 
     def locked(operation: Any) -> Any:
         return state_lock.locked(operation, stack_dir=stack_dir, env=target.tf_env, local=target.local, log=log)

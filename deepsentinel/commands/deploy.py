@@ -1,6 +1,6 @@
 """`deepsentinel deploy|destroy [--local]`: apply or destroy one environment.
 
---local: a moto server (deepsentinel.local_aws) on a free loopback port stands in for AWS. It runs
+--local: a moto server (deepsentinel.local.server) on a free loopback port stands in for AWS. It runs
 detached, so the deployment outlives the command; its address and the synthesized stacks live in the
 working directory (default `.deepsentinel/local/<env>/`). The server is bootstrapped like an account
 (`deepsentinel bootstrap`), so the state lives in its state bucket, locked as on AWS. `destroy --local`
@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from deepsentinel import cli
+from deepsentinel.commands import arguments
+from deepsentinel.commands.progress import CONFIRMED_PLAN, Progress, confirm
 from deepsentinel.target import LOCAL_WORKDIR
 
 LOCAL_PARALLELISM = 30  # the provider mostly sleeps in waiters; overlapping them is what makes a cycle fast
@@ -31,7 +30,7 @@ AWS_PARALLELISM = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    cli.add_settings_arguments(parser, multiple_envs=False)
+    arguments.add_settings_arguments(parser, multiple_envs=False)
     parser.add_argument("--local", action="store_true",
                         help="use an embedded moto server instead of AWS (no account needed)")
     parser.add_argument("--workdir", type=Path, default=None,
@@ -44,11 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                                  "is stopped, and every resource goes with it)")
     parser.add_argument("--parallelism", type=int, default=None,
                         help=f"terraform -parallelism (default {LOCAL_PARALLELISM} local, {AWS_PARALLELISM} AWS)")
-    cli.add_verbose_argument(parser)
+    arguments.add_verbose_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    (settings,) = cli.settings_from_args(args, default_envs=("dev",))
+    (settings,) = arguments.settings_from_args(args, default_envs=("dev",))
     from deepsentinel import terraform
 
     try:
@@ -60,63 +59,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-# --- progress ---------------------------------------------------------------------------------------------
-
-# What Terraform prints when one resource action ends, and the kind the counter names.
-FINISHED_ACTIONS = {": Creation complete": "created", ": Modifications complete": "modified",
-                    ": Destruction complete": "destroyed", ": Import complete": "imported"}
-
-
-def planned_actions(plan_line: str) -> int:
-    """Resource actions an apply of this plan will finish, from Terraform's summary line ("Plan: 2 to add,
-    1 to change, 2 to destroy."): a replacement is in both "add" and "destroy", as it finishes twice."""
-    return sum(int(n) for n, _ in re.findall(r"(\d+) to (add|change|destroy|import)\b", plan_line))
-
-
-@dataclass
-class Progress:
-    """Prints one line per finished resource action with a running count and the elapsed time."""
-
-    verb: str  # the run's own verb (created, destroyed); each counted line names its action's kind
-    started: float = 0.0
-    done: int = 0
-    total: int | None = None  # every action the "Plan: N to add, M to change, K to destroy." line announces
-    verbose: bool = False  # print Terraform's every line as it comes instead
-
-    def __post_init__(self) -> None:
-        self.started = time.perf_counter()
-
-    def __call__(self, line: str) -> None:
-        text = line.strip()
-        if text.startswith("Plan: "):
-            self.total = planned_actions(text)
-        if self.verbose:
-            print(line, flush=True)
-            return
-        if not text:
-            return
-        if text.startswith("Plan: "):
-            print(f"{text}", flush=True)
-            return
-        kind = next((kind for marker, kind in FINISHED_ACTIONS.items() if marker in text), None)
-        elapsed = f"[{time.perf_counter() - self.started:6.1f}s]"
-        if kind is not None:
-            self.done += 1
-            count = f"{self.done:>3}/{self.total}" if self.total else f"{self.done:>3}"
-            print(f"{elapsed} {count} {kind}  {text}", flush=True)
-        elif text.startswith(("Error", "│ Error", "Apply complete", "Destroy complete")):
-            # No count: the last action's line already showed it (the summary would repeat it).
-            print(f"{elapsed} {text}", flush=True)
-
-
 # --- local ------------------------------------------------------------------------------------------------
 
 def _run_local(args: argparse.Namespace, settings) -> int:
     from deepsentinel import recovery, state_lock, terraform
     from deepsentinel.app import platform_stack_name
-    from deepsentinel.bootstrap import bootstrap
-    from deepsentinel.local_aws import MOTO_EXCEPTIONS, LocalAws
-    from deepsentinel.stand_in import LocalDatabase
+    from deepsentinel.commands.bootstrap import bootstrap
+    from deepsentinel.local.server import MOTO_EXCEPTIONS, LocalAws
+    from deepsentinel.local.stand_in import LocalDatabase
     from deepsentinel.target import LocalWorkdir, default_workdir, initialised_platform, local_target
 
     stack = platform_stack_name(settings)
@@ -177,7 +127,6 @@ def _print_outputs(outputs: dict[str, object]) -> None:
 
 # --- AWS --------------------------------------------------------------------------------------------------
 
-CONFIRMED_PLAN = "deepsentinel.tfplan"
 
 
 def _run_aws(args: argparse.Namespace, settings) -> int:
@@ -192,7 +141,7 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
     stack_dir = initialised_platform(target)
     # The plan the user confirms is saved and applied as it is, not planned again; its "Plan:" line gives the
     # progress total (applying a saved plan does not print one).
-    from deepsentinel.plan import PlanProgress
+    from deepsentinel.commands.plan import PlanProgress
 
     progress = Progress("destroyed" if verb == "destroy" else "created", verbose=args.verbose)
     with recovery.recovering(stack_dir, target, active=verb == "deploy") as recovered:  # before the plan shown
@@ -204,7 +153,7 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
             recovered.applied()  # nothing is left to create
             print(f"{stack}: no changes")
             return 0
-        if not args.yes and not _confirm(f"{verb} {stack} in the AWS account of your current credentials "
+        if not args.yes and not confirm(f"{verb} {stack} in the AWS account of your current credentials "
                                          f"({settings.region})?"):
             print("aborted; nothing changed")
             return 1
@@ -221,10 +170,3 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
 def _plan_lines(progress: Progress, shown: Callable[[str], None]) -> Callable[[str], None]:
     """The plan a user confirms, compact (or in full with --verbose); its "Plan:" line sets the apply's total."""
     return lambda line: progress(line) if line.startswith("Plan: ") else shown(line)
-
-
-def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        print(f"{question} (not a terminal: pass --yes to confirm)", file=sys.stderr)
-        return False
-    return input(f"{question} Type 'yes' to continue: ").strip() == "yes"

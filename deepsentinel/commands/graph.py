@@ -102,7 +102,7 @@ def render(graph: Graph, out: Path) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str = "graph") -> None:
-    from deepsentinel.cli import add_settings_arguments
+    from deepsentinel.commands.arguments import add_settings_arguments
 
     add_settings_arguments(parser, multiple_envs=False, out_help=None)
     parser.add_argument("--out", metavar="FILE.svg|.png",
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
             from deepsentinel.app import synth
-            from deepsentinel.cli import settings_from_args
+            from deepsentinel.commands.arguments import settings_from_args
 
             args.env = env
             files = synth(settings_from_args(args), outdir=Path(tmp), include_account_stack=False).stacks

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepsentinel import cli
+from deepsentinel.commands import arguments
 from deepsentinel.errors import OperationFailed
 
 MODELS_BUCKET_PURPOSE = "analysis-models"
@@ -59,14 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     publish.add_argument("--key", default=None,
                          help=f"the object key instead of {KEY_PREFIX}<stem>-<sha256 prefix>.pt (write-once: refused "
                               "if it holds other weights)")
-    cli.add_settings_arguments(publish, multiple_envs=False, out_help=None)
+    arguments.add_settings_arguments(publish, multiple_envs=False, out_help=None)
     publish.add_argument("--local", action="store_true", help="the `deploy --local` deployment")
     publish.add_argument("--workdir", type=Path, default=None,
                          help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
 
 
 def run(args: argparse.Namespace) -> int:
-    (settings,) = cli.settings_from_args(args, default_envs=("dev",))
+    (settings,) = arguments.settings_from_args(args, default_envs=("dev",))
     from deepsentinel.extras import require_worker_extra
     from deepsentinel.settings import MODEL_KEY_RULE, is_model_key
     from deepsentinel.target import target_from_args

@@ -11,11 +11,11 @@ import json
 import sys
 from pathlib import Path
 
-from deepsentinel import cli
+from deepsentinel.commands import arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    cli.add_settings_arguments(parser, multiple_envs=False, out_help=None)
+    arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
     parser.add_argument("--local", action="store_true", help="the `deploy --local` deployment")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    (settings,) = cli.settings_from_args(args, default_envs=("dev",))
+    (settings,) = arguments.settings_from_args(args, default_envs=("dev",))
     from deepsentinel.app import platform_stack_name
     from deepsentinel.stacks.platform import OUTPUT_DESCRIPTIONS
     from deepsentinel.target import deployed_outputs, target_from_args

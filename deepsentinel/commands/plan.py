@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from deepsentinel import cli
+from deepsentinel.commands import arguments
 
 PLAN_FILE = "deepsentinel-plan.tfplan"
 EXIT_NO_CHANGES, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -29,7 +29,7 @@ LISTED_CREATIONS = 10  # more are one line: a first deploy's plan creates everyt
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    cli.add_settings_arguments(parser, multiple_envs=False)
+    arguments.add_settings_arguments(parser, multiple_envs=False)
     parser.add_argument("--local", action="store_true", help="plan against the `deploy --local` deployment")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
@@ -37,11 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                         help="also write the plan as JSON (`terraform show -json`), the input of `review --plan`")
     parser.add_argument("--lock-timeout", default="0s", metavar="DURATION",
                         help="how long to wait for a held state lock, e.g. 5m (default 0s: fail at once)")
-    cli.add_verbose_argument(parser)
+    arguments.add_verbose_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    (settings,) = cli.settings_from_args(args, default_envs=("dev",))
+    (settings,) = arguments.settings_from_args(args, default_envs=("dev",))
     from deepsentinel import state_lock, terraform
     from deepsentinel.app import platform_stack_name
     from deepsentinel.target import initialised_platform, target_from_args

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from deepsentinel import cli
+from deepsentinel.commands import arguments
 from deepsentinel.settings import PlatformSettings
 
 OK, BLOCKED, WARN, SKIPPED = "ok", "blocked", "warn", "skipped"
@@ -54,7 +54,7 @@ class Check:
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    cli.add_settings_arguments(parser, multiple_envs=False, out_help=None)
+    arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
     parser.add_argument("--local", action="store_true",
                         help="check the `deploy --local` deployment's moto server (account-only checks are skipped)")
     parser.add_argument("--workdir", type=Path, default=None,
@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    (settings,) = cli.settings_from_args(args, default_envs=("dev",))
+    (settings,) = arguments.settings_from_args(args, default_envs=("dev",))
     from deepsentinel import terraform
 
     if args.local:

@@ -39,7 +39,7 @@ class ReviewError(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str = "review") -> None:
-    from deepsentinel.cli import add_settings_arguments
+    from deepsentinel.commands.arguments import add_settings_arguments
 
     add_settings_arguments(parser, multiple_envs=True, out_help=None)
     parser.add_argument("--out", metavar="FILE", help="write the markdown here (default: stdout)")
@@ -194,7 +194,7 @@ def review(args: argparse.Namespace, workdir: Path) -> Outcome:
             if not head_files:
                 raise ReviewError(f"--head {args.head}: no stacks/<stack>/cdk.tf.json below it")
         else:
-            from deepsentinel.cli import settings_from_args
+            from deepsentinel.commands.arguments import settings_from_args
             from deepsentinel.app import synth
 
             started = time.perf_counter()

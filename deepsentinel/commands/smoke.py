@@ -3,7 +3,7 @@
 Stages, each timed: upload (presigned PUT to the raw bucket, as the browser does), enqueue (the backend's job
 message on the deployed queue), dispatch, run, and report. On AWS the event source mapping and Batch do
 dispatch and run, and the report comes from the completion notification, Batch and S3. With --local (after
-`deploy --local`) the stand-ins in deepsentinel.stand_in do them with the deployment's own configuration,
+`deploy --local`) the stand-ins in deepsentinel.local.stand_in do them with the deployment's own configuration,
 and the report also reads the database and answers one nearest-neighbour query.
 
 Exit 0 only when the video reached DONE.
@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepsentinel import cli
+from deepsentinel.commands import arguments
 from deepsentinel.errors import OperationFailed
 
 # The backend's layout: every upload under uploads/<video id>/ in the raw bucket.
@@ -68,7 +68,7 @@ class SmokeReport:
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    cli.add_settings_arguments(parser, multiple_envs=False, out_help=None)
+    arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
     parser.add_argument("--local", action="store_true", help="the `deploy --local` deployment (stand-ins run it)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
@@ -81,10 +81,10 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    (settings,) = cli.settings_from_args(args, default_envs=("dev",))
+    (settings,) = arguments.settings_from_args(args, default_envs=("dev",))
     from deepsentinel import terraform
     from deepsentinel.extras import require_worker_extra
-    from deepsentinel.stand_in import StandInError
+    from deepsentinel.local.stand_in import StandInError
 
     if args.local:
         require_worker_extra("smoke --local")  # it runs the worker, its model and its database here
@@ -453,7 +453,7 @@ class LocalPlatform:
 
     def prepare(self, say: _Progress) -> None:
         """The database from the deployed secret, and weights in the models bucket if it has none."""
-        from deepsentinel.stand_in import SMOKE_DATABASE_DIR, LocalDatabase
+        from deepsentinel.local.stand_in import SMOKE_DATABASE_DIR, LocalDatabase
 
         self.job_environment = self._job_definition_environment()
         secret = json.loads(self.client("secretsmanager").get_secret_value(
@@ -470,7 +470,7 @@ class LocalPlatform:
         """No trained weights exist locally: the smoke model goes where the deployed job definition's MODEL_URI
         points (model_key), through `deepsentinel model publish`'s own path (checked with ultralytics, SSE-KMS
         with the bucket's key); weights already there are kept."""
-        from deepsentinel.model import publish_model
+        from deepsentinel.commands.model import publish_model
 
         bucket, _, key = self.job_environment["MODEL_URI"].removeprefix("s3://").partition("/")
         s3 = self.client("s3")
@@ -479,12 +479,12 @@ class LocalPlatform:
             return
         model = self.scratch / "smoke-model.pt"
         if not model.is_file():
-            subprocess.run([sys.executable, "-m", "deepsentinel.smoke_model", str(model)], check=True,
+            subprocess.run([sys.executable, "-m", "deepsentinel.local.smoke_model", str(model)], check=True,
                            capture_output=True, env=self._runtime_environment(dict(os.environ)))
         published = publish_model(s3, model, bucket=bucket, key=key,
                                   where=f"the moto server on {self.endpoint_url}")
         say(f"model: s3://{bucket}/{key} (the job definition's MODEL_URI) was empty; published the smoke model "
-            f"there (deepsentinel.smoke_model, sha256 {published.sha256[:12]})")
+            f"there (deepsentinel.local.smoke_model, sha256 {published.sha256[:12]})")
 
     def _job_definition_environment(self) -> dict[str, str]:
         definitions = self.client("batch").describe_job_definitions(
@@ -498,7 +498,7 @@ class LocalPlatform:
         return {**base, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(self.scratch / "ultralytics")}
 
     def dispatch_and_run(self, report: SmokeReport, *, say: _Progress, deadline: float) -> None:
-        from deepsentinel.stand_in import (BatchStandIn, DeployedFunction, EventSourceMappingStandIn,
+        from deepsentinel.local.stand_in import (BatchStandIn, DeployedFunction, EventSourceMappingStandIn,
                                            LocalAwsEnvironment, batch_state_change_event)
 
         aws = LocalAwsEnvironment(self.endpoint_url, self.region)

@@ -14,14 +14,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from deepsentinel import cli
+from deepsentinel.commands import arguments
 
 DB_CONNECT_TIMEOUT_SECONDS = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("video_id", metavar="VIDEO_ID", help="the id the job message carried (the smoke prints it)")
-    cli.add_settings_arguments(parser, multiple_envs=False, out_help=None)
+    arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
     parser.add_argument("--local", action="store_true", help="the `deploy --local` deployment")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    (settings,) = cli.settings_from_args(args, default_envs=("dev",))
+    (settings,) = arguments.settings_from_args(args, default_envs=("dev",))
     from deepsentinel.errors import OperationFailed
     from deepsentinel.target import deployed_outputs, target_from_args
 
@@ -109,7 +109,7 @@ def database_row(video_id: str, *, outputs: dict[str, Any], secrets: Any, batch:
     if local_data_dir is not None:
         if not local_data_dir.is_dir():
             return {"reachable": False, "reason": "no local database yet (`deepsentinel smoke --local` creates it)"}
-        from deepsentinel.stand_in import LocalDatabase
+        from deepsentinel.local.stand_in import LocalDatabase
 
         database = LocalDatabase(local_data_dir)
         database.start(username=secret["username"], password=secret["password"], database=env["DB_NAME"])

@@ -1,6 +1,6 @@
 """An opt-in log of the requests the local moto server answers: who called which AWS operation with what.
 
-With `DEEPSENTINEL_LOCAL_AWS_REQUEST_LOG=<file>` in its environment, the local server (deepsentinel/local_aws.py)
+With `DEEPSENTINEL_LOCAL_AWS_REQUEST_LOG=<file>` in its environment, the local server (deepsentinel/local/server.py)
 appends one JSON line per request to the file: the service and region of the SigV4 credential scope, the access
 key id, the User-Agent (Terraform's AWS provider and its S3 backend say `Terraform/<version>`), the HTTP status and
 the API operation with its parameters. Nothing else in the server changes: the log is a WSGI middleware around

@@ -2,7 +2,7 @@
 
 Two ways to run it:
 
-* `LocalAws.start()` spawns `python -m deepsentinel.local_aws` as its own process (its own CPU, its own
+* `LocalAws.start()` spawns `python -m deepsentinel.local.server` as its own process (its own CPU, its own
   GIL: Terraform hammers it with requests) and waits until it answers; `detach=True` keeps it alive
   after this Python exits (`deepsentinel deploy --local`, stopped again by `destroy --local`).
 * `start_in_process()` runs the same server in a thread of this process (small scripts, debugging).
@@ -498,7 +498,7 @@ def _patch_sqs_no_builtin_lambda_polling() -> None:
 
     # moto receives a queue's messages for its event source mappings on every SendMessage and invokes the
     # function (which cannot run here), counting a receive AWS would not have made; the mapping's stand-in
-    # (deepsentinel.stand_in) is the only consumer. Registrations go to a throwaway dict.
+    # (deepsentinel.local.stand_in) is the only consumer. Registrations go to a throwaway dict.
     _replace(models.Queue, "lambda_event_source_mappings", property(lambda self: {}, lambda self, value: None))
 
 
@@ -571,7 +571,7 @@ BATCH_JOB_OUTCOME_PATH = "/moto-api/deepsentinel/batch-job-outcome"
 
 def _patch_batch_jobs_wait_for_a_runner() -> None:
     """A submitted job waits in RUNNABLE, as on AWS until capacity runs it ("Job states": the scheduler moves a job
-    without dependencies to RUNNABLE, one with dependencies to PENDING); a runner (deepsentinel.stand_in.BatchStandIn)
+    without dependencies to RUNNABLE, one with dependencies to PENDING); a runner (deepsentinel.local.stand_in.BatchStandIn)
     reports each state and attempt through BATCH_JOB_OUTCOME_PATH, and DescribeJobs answers it as Batch would."""
     from datetime import datetime
 
@@ -728,9 +728,9 @@ def start_in_process(port: int = 0) -> Any:
     configure_moto()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
-    from deepsentinel import request_log
+    from deepsentinel.local import request_log
 
-    if os.environ.get(request_log.LOG_VARIABLE):  # opt-in: who called what (deepsentinel/request_log.py)
+    if os.environ.get(request_log.LOG_VARIABLE):  # opt-in: who called what (deepsentinel/local/request_log.py)
         request_log.install(server, Path(os.environ[request_log.LOG_VARIABLE]))
     host, bound = server.get_host_and_port()
     endpoint = f"http://{host}:{bound}"
@@ -773,7 +773,7 @@ class LocalAws:
               ) -> LocalAws:
         port = free_port()
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
-        process = subprocess.Popen([sys.executable, "-m", "deepsentinel.local_aws", "--port", str(port)],
+        process = subprocess.Popen([sys.executable, "-m", "deepsentinel.local.server", "--port", str(port)],
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=detach, env=dict(os.environ, PYTHONUNBUFFERED="1"))
         if log_path:
@@ -838,7 +838,7 @@ class LocalAws:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deepsentinel.local_aws",
+    parser = argparse.ArgumentParser(prog="python -m deepsentinel.local.server",
                                      description="moto server with DeepSentinel's local-mode patches")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)

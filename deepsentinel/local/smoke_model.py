@@ -1,9 +1,9 @@
-"""`python -m deepsentinel.smoke_model OUT.pt`: a known-positive detector for the smoke check.
+"""`python -m deepsentinel.local.smoke_model OUT.pt`: a known-positive detector for the smoke check.
 
 YOLOv8n built from its YAML (no weight download) with the class-0 ("person") logit bias raised and every
 other class lowered, so every frame yields confident detections. The smoke check proves the wiring
 (upload -> queue -> Lambda -> Batch -> worker -> database, highlights, notification) on the local
-platform, where no trained weights exist: `smoke --local` publishes it (deepsentinel.model) at the key of the
+platform, where no trained weights exist: `smoke --local` publishes it (deepsentinel.commands.model) at the key of the
 deployed job definition's MODEL_URI. On AWS, trained weights are published with `deepsentinel model publish`.
 """
 

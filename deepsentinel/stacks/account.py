@@ -7,7 +7,7 @@ people (IAM groups and users, whose names are account-wide) and, with `github_re
 provider and each environment's plan, image-publishing and deploy roles. Environment stacks hold only
 names prefixed with `{project}-{env}`, so dev and prod deploy side by side and destroy independently.
 `deepsentinel bootstrap` applies it with a local state first (the bucket does not exist yet), then moves
-that state into the bucket under `account/terraform.tfstate` (deepsentinel.bootstrap).
+that state into the bucket under `account/terraform.tfstate` (deepsentinel.commands.bootstrap).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Live tests: apply real Terraform to moto (default, free, every CI run) or to AWS (opt-in).
 
-* `--live-target=moto` (default): each deployment gets its own moto server process (deepsentinel.local_aws).
+* `--live-target=moto` (default): each deployment gets its own moto server process (deepsentinel.local.server).
 * `--live-target=aws`: the user's account, under a unique name prefix; runs only when
   DEEPSENTINEL_LIVE_AWS=1 is also set, otherwise every live test is skipped with that reason.
 

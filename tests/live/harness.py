@@ -27,7 +27,7 @@ PARALLELISM = 30
 StackBuilder = Callable[[Any, Any, Any], None]
 STACK = "live"
 SECOND_PLAN = "second-plan.json"  # cli_layout: `deepsentinel plan --json-out` after the apply
-# cli_layout on moto: the server's request log (deepsentinel/request_log.py); `request_marks` bound each phase's lines
+# cli_layout on moto: the server's request log (deepsentinel/local/request_log.py); `request_marks` bound each phase's lines
 REQUESTS = "requests.jsonl"
 RECORD = "deployment.json"  # in each deployment's workdir until it is destroyed (tests.live.sweep reads it)
 
@@ -70,7 +70,7 @@ class Deployment:
     request_marks: dict[str, tuple[int, int]] = field(default_factory=dict)  # "apply"/"plan" -> [start, stop)
     _server: Any = None
     _local: Any = None  # deepsentinel.target.Target of a cli_layout deployment
-    _account: Any = None  # deepsentinel.bootstrap.AccountStacks of a cli_layout deployment
+    _account: Any = None  # deepsentinel.commands.bootstrap.AccountStacks of a cli_layout deployment
     _applied: threading.Event = field(default_factory=threading.Event)
     _destroyed: threading.Event = field(default_factory=threading.Event)
     _destroy_started: bool = False
@@ -86,7 +86,7 @@ class Deployment:
         """Start the moto server (moto target) and synthesize; caller's thread (jsii)."""
         from cdktf import App
 
-        from deepsentinel.local_aws import LocalAws
+        from deepsentinel.local.server import LocalAws
         from deepsentinel.stacks.provider import StackOptions
 
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -115,8 +115,8 @@ class Deployment:
         decides Terraform's calls as the plan and deploy identities)."""
         import os
 
-        from deepsentinel.local_aws import LocalAws
-        from deepsentinel.request_log import LOG_VARIABLE
+        from deepsentinel.local.server import LocalAws
+        from deepsentinel.local.request_log import LOG_VARIABLE
 
         saved = os.environ.get(LOG_VARIABLE)
         if self.cli_layout:  # read by the server process at its start only
@@ -127,7 +127,7 @@ class Deployment:
             os.environ.pop(LOG_VARIABLE, None) if saved is None else os.environ.update({LOG_VARIABLE: saved})
 
     def _mark(self, phase: str, start: int) -> None:
-        from deepsentinel.request_log import line_count
+        from deepsentinel.local.request_log import line_count
 
         self.request_marks[phase] = (start, line_count(self.workdir / REQUESTS))
 
@@ -147,7 +147,7 @@ class Deployment:
     def _prepare_like_deploy_local(self) -> None:
         import io
 
-        from deepsentinel.bootstrap import synth_account_stacks
+        from deepsentinel.commands.bootstrap import synth_account_stacks
         from deepsentinel.target import local_target, synth_platform
 
         self._local = local_target(self.settings, self.workdir)
@@ -174,10 +174,10 @@ class Deployment:
             assert self.stack_dir is not None
             started = time.perf_counter()
             if self._account is not None:
-                from deepsentinel.bootstrap import apply_account_stack
+                from deepsentinel.commands.bootstrap import apply_account_stack
 
                 apply_account_stack(self._local, self._account, log=self._line_logger("bootstrap"))
-            from deepsentinel.request_log import line_count
+            from deepsentinel.local.request_log import line_count
 
             applying = line_count(self.workdir / REQUESTS)
             terraform.init(self.stack_dir, env=env, reconfigure=True, on_line=self._line_logger("init"))

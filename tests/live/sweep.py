@@ -37,7 +37,7 @@ def records(roots: list[Path], project: str | None) -> list[Path]:
 
 def sweep(record_path: Path, *, dry_run: bool, log=print) -> list[str]:
     """Destroy one recorded deployment; return what is still left of its project."""
-    from deepsentinel.local_aws import LocalAws
+    from deepsentinel.local.server import LocalAws
 
     record = json.loads(record_path.read_text())
     workdir = record_path.parent

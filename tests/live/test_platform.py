@@ -426,7 +426,7 @@ def test_terraform_calls_are_allowed_for_the_plan_and_deploy_identities(platform
     Service Authorization Reference: tests/terraform_call_check.py, which also says what is not evaluated).
     A denied call names identity, action, resource and the deciding statement; the least-privilege report
     (LEAST_PRIVILEGE_REPORT, else the deployment's workdir) gets every identity's calls and unused grants."""
-    from deepsentinel.request_log import read
+    from deepsentinel.local.request_log import read
     from tests.live.harness import REQUESTS
     from tests.terraform_call_check import deployed_evaluations, write_report
 
@@ -524,7 +524,7 @@ def smoke_platform(platform_live, tmp_path_factory):
     """What `deepsentinel smoke` runs against: on moto the stand-ins configured from the deployment."""
     import boto3
 
-    from deepsentinel.smoke import LocalPlatform
+    from deepsentinel.commands.smoke import LocalPlatform
 
     d = platform_live
     # On moto, where `deepsentinel smoke --local` keeps its scratch (and `status --local` finds the database).
@@ -538,13 +538,13 @@ def smoke_platform(platform_live, tmp_path_factory):
                           stack_dir=d.stack_dir, scratch=scratch)
     local.prepare(print)
     yield d, session, local, scratch
-    from deepsentinel.stand_in import SMOKE_DATABASE_DIR, LocalDatabase
+    from deepsentinel.local.stand_in import SMOKE_DATABASE_DIR, LocalDatabase
 
     LocalDatabase.stop(scratch / SMOKE_DATABASE_DIR)
 
 
 def _smoke(smoke_platform, video=None, timeout=600):
-    from deepsentinel.smoke import run_smoke
+    from deepsentinel.commands.smoke import run_smoke
 
     d, session, local, scratch = smoke_platform
     return run_smoke(session, d.endpoint_url, d.settings, d.outputs, video=video, say=print, timeout=timeout,
@@ -577,7 +577,7 @@ def test_smoke_a_corrupt_clip_fails_once_alerts_and_notifies(smoke_platform, tmp
     d, session, local, _ = smoke_platform
     if local is None:
         pytest.skip("on AWS the corrupt clip would start a GPU instance to fail; covered on moto")
-    from deepsentinel.smoke import notification_subscription
+    from deepsentinel.commands.smoke import notification_subscription
 
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 64)
@@ -604,7 +604,7 @@ def test_smoke_a_malformed_message_reaches_the_dlq(smoke_platform):
     d, _, local, _ = smoke_platform
     if local is None:
         pytest.skip("checked on moto, where the mapping stand-in counts the receives")
-    from deepsentinel.stand_in import DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment
+    from deepsentinel.local.stand_in import DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment
 
     sqs, lambda_client = d.clients("sqs"), d.clients("lambda")
     function = DeployedFunction.read_back(lambda_client, d.outputs["lambda_function_names"]["sqs_to_batch"],
@@ -632,13 +632,13 @@ def test_smoke_the_same_video_sent_twice_yields_one_job(smoke_platform):
     d, session, local, scratch = smoke_platform
     if local is None:
         pytest.skip("on AWS this would start a GPU instance; the idempotency is covered on moto")
-    from deepsentinel.smoke import SmokeReport, job_summary, upload_and_enqueue
+    from deepsentinel.commands.smoke import SmokeReport, job_summary, upload_and_enqueue
 
     report = SmokeReport(video_id="smoke-twice-0001")
     s3, sqs = d.clients("s3"), d.clients("sqs")
     upload_and_enqueue(report, s3=s3, sqs=sqs, outputs=d.outputs, video=None, say=print, scratch=scratch)
     upload_and_enqueue(report, s3=s3, sqs=sqs, outputs=d.outputs, video=None, say=print, scratch=scratch)
-    from deepsentinel.stand_in import DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment
+    from deepsentinel.local.stand_in import DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment
 
     lambda_client = d.clients("lambda")
     function = DeployedFunction.read_back(lambda_client, d.outputs["lambda_function_names"]["sqs_to_batch"],

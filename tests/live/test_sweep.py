@@ -33,7 +33,7 @@ def build_queue_and_bucket(app: Any, settings: Any, options: Any) -> None:
 
 @pytest.mark.slow
 def test_a_kept_deployment_outlives_its_run_and_the_sweeper_removes_it(tmp_path: Path):
-    from deepsentinel.local_aws import LocalAws
+    from deepsentinel.local.server import LocalAws
     from deepsentinel.settings import load_settings
 
     workdir = tmp_path / "sweep-me"

@@ -33,7 +33,7 @@ import pytest
 
 from deepsentinel.constructs.pipeline import batch_failed_event_pattern
 from deepsentinel.lambda_package import staged_code_dir
-from deepsentinel.stand_in import (BatchStandIn, DeployedFunction, EventRuleStandIn, LocalAwsEnvironment, LocalDatabase,
+from deepsentinel.local.stand_in import (BatchStandIn, DeployedFunction, EventRuleStandIn, LocalAwsEnvironment, LocalDatabase,
                                    batch_state_change_event, out_of_memory, spot_reclaim)
 
 # One xdist worker runs them all: the module's moto server and PostgreSQL start once (about 15 s on 2 cores).
@@ -68,7 +68,7 @@ WORKER_MESSAGE_FIELDS = {"video_id", "status", "s3_key", "events", "detections",
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    from deepsentinel.local_aws import in_process
+    from deepsentinel.local.server import in_process
 
     with in_process() as endpoint_url:
         yield endpoint_url

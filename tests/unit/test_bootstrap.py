@@ -24,8 +24,8 @@ def bootstrap_cli(workdir: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_an_interrupted_bootstrap_is_finished_and_a_lost_state_is_refused(tmp_path: Path):
     from deepsentinel import terraform
-    from deepsentinel.bootstrap import synth_account_stacks
-    from deepsentinel.local_aws import LocalAws
+    from deepsentinel.commands.bootstrap import synth_account_stacks
+    from deepsentinel.local.server import LocalAws
     from deepsentinel.settings import load_settings
     from deepsentinel.target import local_target
 
@@ -61,7 +61,8 @@ def test_bootstrap_prints_the_name_servers_to_delegate_to(monkeypatch, capsys):
     account stack's hosted_zone_name_servers output), beside the workflows' role variables."""
     from types import SimpleNamespace
 
-    from deepsentinel import bootstrap, cli, target
+    from deepsentinel import cli, target
+    from deepsentinel.commands import bootstrap
 
     outputs = {"state_bucket": "deepsentinel-tfstate",
                "github_role_arns": {"DEEPSENTINEL_DEV_PLAN_ROLE_ARN": "arn:aws:iam::111122223333:role/p"},

@@ -61,12 +61,13 @@ def test_help_names_every_command_the_parser_accepts(cli, capsys):
     import argparse
     import re
 
-    from deepsentinel.cli import EXTERNAL_COMMANDS, build_parser
+    from deepsentinel.cli import build_parser
+    from deepsentinel.commands import COMMANDS
 
     parser = build_parser()
     (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     accepted = list(subparsers.choices)
-    assert {"synth", "validate", "addresses", *EXTERNAL_COMMANDS} == set(accepted)
+    assert list(COMMANDS) == accepted
     result = cli("--help")
     assert result.returncode == 0, result.stderr
     listed = " ".join(result.stdout.split("Commands: ", 1)[1].split(";", 1)[0].split())
@@ -239,7 +240,7 @@ def test_synth_json_is_one_document_on_stdout(cli, tmp_path: Path):
 
 
 def test_plan_without_a_state_backend_points_at_bootstrap(cli, tmp_path: Path):
-    from deepsentinel.local_aws import LocalAws
+    from deepsentinel.local.server import LocalAws
 
     with LocalAws.start(info_file=tmp_path / "server.json") as server:  # a fresh "account": nothing bootstrapped
         result = cli("plan", "--local", "--workdir", str(tmp_path))
@@ -251,7 +252,7 @@ def test_plan_without_a_state_backend_points_at_bootstrap(cli, tmp_path: Path):
 
 def test_status_names_jobs_as_sqs_to_batch_does():
     """`status` runs where the Lambda's own package is not importable, so it keeps its own copy of the rule."""
-    from deepsentinel.status import job_name_for
+    from deepsentinel.commands.status import job_name_for
     from lambdas.sqs_to_batch.handler import job_name_for as submitters
 
     for video_id in ("cam-01_2026", "a/b c.mp4", "x" * 200, "비디오-1", "jobs-api-0123456789abcdef"):

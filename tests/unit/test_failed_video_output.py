@@ -25,7 +25,7 @@ import pytest
 
 from deepsentinel.constructs.pipeline import batch_failed_event_pattern
 from deepsentinel.lambda_package import staged_code_dir
-from deepsentinel.stand_in import BatchStandIn, DeployedFunction, EventRuleStandIn, LocalAwsEnvironment
+from deepsentinel.local.stand_in import BatchStandIn, DeployedFunction, EventRuleStandIn, LocalAwsEnvironment
 
 pytestmark = pytest.mark.xdist_group("failed_video_output")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ MODEL_URI = "s3://deepsentinel-dev-analysis-models/models/never-published.pt"
 @pytest.fixture(scope="module")
 def failed_video(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     pytest.importorskip("pgserver")
-    from deepsentinel.local_aws import in_process
+    from deepsentinel.local.server import in_process
     from lambdas.sqs_to_batch import handler as submitter
     from tests.local_database import worker_database
 
@@ -105,7 +105,7 @@ def failed_video(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
 
 
 def test_status_of_a_failed_video_says_the_claim_was_released_and_counts_no_events(failed_video):
-    from deepsentinel import status
+    from deepsentinel.commands import status
 
     video_id, job_id = failed_video["video_id"], failed_video["job_id"]
     assert failed_video["claim_before"]["status"]["S"] == "SUBMITTED"  # it was processed
@@ -129,7 +129,7 @@ def test_status_of_a_failed_video_says_the_claim_was_released_and_counts_no_even
 def test_smoke_summary_of_a_failed_video_leads_with_the_workers_reason(failed_video, capsys):
     """The worker logs `job_failed` with its reason (video_worker.logs) and publishes FAILED with it; Batch's own
     reason is the generic one and comes second."""
-    from deepsentinel import smoke
+    from deepsentinel.commands import smoke
 
     run = failed_video["run"]
     log_lines = run.attempts[-1].log_tail.splitlines()
@@ -149,7 +149,7 @@ def test_smoke_summary_of_a_failed_video_leads_with_the_workers_reason(failed_vi
 
 
 def test_without_the_workers_log_the_database_row_then_the_notification_give_the_reason(failed_video):
-    from deepsentinel import smoke
+    from deepsentinel.commands import smoke
 
     notified = failed_video["notification"]
     assert notified["status"] == "FAILED" and MODEL_URI in notified["reason"]  # the worker published it

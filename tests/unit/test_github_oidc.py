@@ -345,7 +345,7 @@ def test_bootstrap_prints_the_repository_variables_to_set(monkeypatch, capsys):
     """The account stack's output github_role_arns becomes one `gh variable set` line per role."""
     import argparse
 
-    import deepsentinel.bootstrap as bootstrap_command
+    import deepsentinel.commands.bootstrap as bootstrap_command
     import deepsentinel.target as target_module
 
     class Target:

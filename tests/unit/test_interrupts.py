@@ -35,7 +35,7 @@ NOISE = ("Traceback", "ECONNRESET", "Exception ignored", "jsii", "Interrupt rece
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from deepsentinel.local_aws import LocalAws
+    from deepsentinel.local.server import LocalAws
 
     with LocalAws.start(info_file=tmp_path_factory.mktemp("server") / "server.json") as aws:
         s3(aws).create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"})
@@ -349,7 +349,7 @@ def test_interrupted_local_deploys_and_destroys_finish_when_run_again(tmp_path: 
     commands/taint; State Locking; what the stop kept the provider from recording, the rerun imports: "Import",
     developer.hashicorp.com/terraform/language/import). Then `destroy --local` interrupted mid-destroy and
     run again: nothing is left, not even a process."""
-    from deepsentinel.local_aws import LocalAws
+    from deepsentinel.local.server import LocalAws
 
     work = tmp_path / "local"
     try:

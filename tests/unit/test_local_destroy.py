@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from deepsentinel.cli import main
-from deepsentinel.local_aws import LocalAws, is_alive
+from deepsentinel.local.server import LocalAws, is_alive
 
 
 def test_a_local_destroy_stops_the_server_and_removes_the_deployment_without_terraform(tmp_path: Path, capsys):

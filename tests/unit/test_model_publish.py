@@ -138,7 +138,7 @@ def test_an_environment_not_deployed_names_the_bucket_and_the_command(aws, weigh
 def test_the_local_smoke_publishes_its_model_where_the_job_definition_points(aws, tmp_path):
     """`smoke --local` has no trained weights: it publishes the smoke model through the same path, at the key of
     the deployed job definition's MODEL_URI, and keeps what is there on the next run."""
-    from deepsentinel.smoke import LocalPlatform
+    from deepsentinel.commands.smoke import LocalPlatform
 
     s3, key_arn = _deployed_bucket()
     # endpoint_url None: the in-process mock answers (a local deployment passes its moto server's address).
@@ -156,7 +156,7 @@ def test_the_local_smoke_publishes_its_model_where_the_job_definition_points(aws
 
 
 def test_the_aws_smoke_stops_before_sending_a_video_when_the_model_is_not_published(aws):
-    from deepsentinel.smoke import SmokeError, require_published_model
+    from deepsentinel.commands.smoke import SmokeError, require_published_model
 
     s3, _ = _deployed_bucket()
     batch = boto3.client("batch", region_name=REGION)

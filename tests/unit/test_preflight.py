@@ -21,8 +21,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from deepsentinel import preflight
-from deepsentinel.preflight import BLOCKED, OK, SKIPPED, WARN
+from deepsentinel.commands import preflight
+from deepsentinel.commands.preflight import BLOCKED, OK, SKIPPED, WARN
 from deepsentinel.settings import FIELDS, load_settings
 
 REGION = "ap-northeast-2"
@@ -474,7 +474,7 @@ def test_local_mode_reads_the_local_server_and_skips_account_facts(tmp_path: Pat
                                                                   capsys: pytest.CaptureFixture) -> None:
     """--local: the deployment's moto server answers; quotas, Bedrock and cost tags are AWS account facts."""
     from deepsentinel import cli
-    from deepsentinel.local_aws import LocalAws
+    from deepsentinel.local.server import LocalAws
 
     with LocalAws.start(info_file=tmp_path / "server.json"):  # a fresh local "account": nothing bootstrapped
         code = cli.main(["preflight", "--local", "--workdir", str(tmp_path), "--json"])

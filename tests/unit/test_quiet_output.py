@@ -27,7 +27,7 @@ DATA = Path(__file__).parent / "data"
 def test_the_apply_counter_counts_every_action_the_plan_announced(capsys):
     """"Plan: 2 to add, 1 to change, 2 to destroy." announces five actions (the replacement is in add and
     destroy); the apply finishes five ("Apply complete! Resources: 2 added, 1 changed, 2 destroyed.")."""
-    from deepsentinel.deploy import Progress
+    from deepsentinel.commands.progress import Progress
 
     progress = Progress("created")
     for line in (DATA / "terraform_apply_with_replacement.txt").read_text().splitlines():
@@ -45,7 +45,7 @@ def test_the_apply_counter_counts_every_action_the_plan_announced(capsys):
 
 
 def test_verbose_progress_prints_terraforms_every_line(capsys):
-    from deepsentinel.deploy import Progress
+    from deepsentinel.commands.progress import Progress
 
     recorded = (DATA / "terraform_apply_with_replacement.txt").read_text().splitlines()
     progress = Progress("created", verbose=True)
@@ -56,7 +56,7 @@ def test_verbose_progress_prints_terraforms_every_line(capsys):
 
 
 def test_plan_progress_is_one_line_for_the_reading_phase_then_the_actions():
-    from deepsentinel.plan import PlanProgress
+    from deepsentinel.commands.plan import PlanProgress
 
     recorded = (DATA / "terraform_plan_output.txt").read_text().splitlines()
     assert sum("Refreshing state..." in line for line in recorded) == 200
@@ -79,7 +79,7 @@ def test_plan_progress_is_one_line_for_the_reading_phase_then_the_actions():
 def test_plan_progress_counts_creations_and_keeps_warnings():
     """A first plan creates everything: one line for the creations; a warning keeps its summary line, boxed
     (CLI configuration diagnostics) or not (-no-color plan diagnostics)."""
-    from deepsentinel.plan import PlanProgress
+    from deepsentinel.commands.plan import PlanProgress
 
     creations = [f"  # aws_s3_bucket.b{i} will be created" for i in range(12)]
     output = ["data.aws_caller_identity.me: Reading...", "data.aws_caller_identity.me: Read complete after 0s",
@@ -98,7 +98,7 @@ def test_plan_progress_counts_creations_and_keeps_warnings():
 
 
 def _stop_server(workdir: Path) -> None:
-    from deepsentinel.local_aws import LocalAws
+    from deepsentinel.local.server import LocalAws
     from deepsentinel.target import LocalWorkdir
 
     work = LocalWorkdir(workdir)
@@ -111,10 +111,10 @@ def _stop_server(workdir: Path) -> None:
 def test_deploy_local_lists_the_servers_patches_only_with_verbose(tmp_path, monkeypatch, capsys, verbose):
     """The local server's patches are docs/local-aws.md's table; `deploy --local` names their number and lists them
     only with --verbose. (The run is stopped where the bootstrap would begin.)"""
-    from deepsentinel import bootstrap
+    from deepsentinel.commands import bootstrap
     from deepsentinel.cli import main
     from deepsentinel.errors import OperationFailed
-    from deepsentinel.local_aws import MOTO_EXCEPTIONS
+    from deepsentinel.local.server import MOTO_EXCEPTIONS
 
     def stop_here(*args, **kwargs):
         raise OperationFailed("stopped before the bootstrap")

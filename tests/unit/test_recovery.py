@@ -1,6 +1,6 @@
 """Resources an interrupted apply left on the target in no state are found and imported by the next run.
 
-The lookups run against the local server in this process (deepsentinel.local_aws.in_process), the objects made by
+The lookups run against the local server in this process (deepsentinel.local.server.in_process), the objects made by
 boto3 as the provider makes them; the watched apply and the import are real terraform runs (its built-in
 `terraform_data` for the interruption, the mirrored AWS provider for the import).
 """
@@ -41,7 +41,7 @@ class ServerTarget:
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    from deepsentinel.local_aws import in_process
+    from deepsentinel.local.server import in_process
 
     with in_process() as url:
         yield url

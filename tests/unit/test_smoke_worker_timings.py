@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from deepsentinel.smoke import SmokeReport, _print_report, worker_timings
+from deepsentinel.commands.smoke import SmokeReport, _print_report, worker_timings
 from video_worker.logs import JsonFormatter, log_event
 
 

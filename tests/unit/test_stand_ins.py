@@ -25,8 +25,8 @@ from typing import Any
 import boto3
 import pytest
 
-from deepsentinel.local_aws import in_process
-from deepsentinel.stand_in import (ESSENTIAL_CONTAINER_EXITED, OUT_OF_MEMORY_REASON, SPOT_RECLAIM_STATUS_REASON,
+from deepsentinel.local.server import in_process
+from deepsentinel.local.stand_in import (ESSENTIAL_CONTAINER_EXITED, OUT_OF_MEMORY_REASON, SPOT_RECLAIM_STATUS_REASON,
                                    BatchStandIn, DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment,
                                    retry_action)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from deepsentinel.graph import build, render, to_dot
+from deepsentinel.commands.graph import build, render, to_dot
 from deepsentinel.synthesized import count_by_module
 from deepsentinel.stacks.platform import MODULES
 

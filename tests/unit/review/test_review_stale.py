@@ -65,6 +65,6 @@ def test_review_of_dev_judges_the_repository_baseline_against_dev_only(platform,
 
 def test_project_stacks_are_the_apps_stacks():
     from deepsentinel.app import ACCOUNT_STACK
-    from deepsentinel.review.command import project_stacks
+    from deepsentinel.commands.review import project_stacks
 
     assert project_stacks() == PROJECT_STACKS and ACCOUNT_STACK in project_stacks()
