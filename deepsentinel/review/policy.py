@@ -8,8 +8,11 @@ its import cost and global state stay out of the caller.
 
 from __future__ import annotations
 
+import copy
 import fnmatch
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -149,13 +152,46 @@ class PolicyResult:
         return out
 
 
+# Reports of this process's checkov runs, by what decides one: the files (path and content), the command, the
+# working directory (checkov reads its .checkov.yaml there) and checkov's own environment variables. A review
+# runs checkov once, but a caller judging the same stacks twice (as the tests do) need not run it twice.
+_REPORTS: dict[str, dict[str, Any]] = {}
+_REPORTS_KEPT = 4
+
+
+def _report_key(files: dict[str, Path], command: list[str]) -> str:
+    digest = hashlib.sha256()
+    settings = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith(("CKV_", "BC_")))
+    for part in (*command, os.getcwd(), *settings):
+        digest.update(part.encode() + b"\0")
+    for name, path in files.items():
+        digest.update(f"{name}\0{path}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def run_checkov(stack_files: dict[str, Path], *, timeout: float = 600) -> dict[str, Any]:
-    """One checkov process for all stacks; returns its JSON report (one framework: a dict)."""
+    """One checkov process for all stacks; returns its JSON report (one framework: a dict). The same files,
+    unchanged, in the same process get the report again (a copy) without a second run."""
     files = {name: Path(path).resolve() for name, path in stack_files.items()}
     command = [sys.executable, "-m", "checkov.main", "--framework", "terraform_json", "-o", "json", "--quiet",
                "--compact", "--skip-download", "--skip-results-upload"]
     for path in files.values():
         command += ["-f", str(path)]
+    try:
+        key = _report_key(files, command)
+    except OSError:  # a missing file: checkov says so
+        key = None
+    if key in _REPORTS:
+        return copy.deepcopy(_REPORTS[key])
+    report = _run_checkov(command, timeout)
+    if key is not None:
+        while len(_REPORTS) >= _REPORTS_KEPT:
+            del _REPORTS[next(iter(_REPORTS))]
+        _REPORTS[key] = copy.deepcopy(report)
+    return report
+
+
+def _run_checkov(command: list[str], timeout: float) -> dict[str, Any]:
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if done.returncode not in (0, 1):
         raise RuntimeError(f"checkov exited {done.returncode}: {(done.stderr or done.stdout).strip()[-2000:]}")
