@@ -65,7 +65,8 @@ def _run_local(args: argparse.Namespace, settings) -> int:
     from deepsentinel import recovery, state_lock, terraform
     from deepsentinel.app import platform_stack_name
     from deepsentinel.commands.bootstrap import bootstrap
-    from deepsentinel.local.server import MOTO_EXCEPTIONS, LocalAws
+    from deepsentinel.local.patches import MOTO_EXCEPTIONS
+    from deepsentinel.local.server import LocalAws
     from deepsentinel.local.stand_in import LocalDatabase
     from deepsentinel.target import LocalWorkdir, default_workdir, initialised_platform, local_target
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepsentinel.local.server import BATCH_JOB_OUTCOME_PATH
+from deepsentinel.local.patches import BATCH_JOB_OUTCOME_PATH
 
 WORKER_SRC = Path(__file__).resolve().parents[1] / "worker_image" / "src"
 WORKER_TIMEOUT_SECONDS = 900  # an attempt's limit when its job has no timeout (Batch has none by default)

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 from moto import mock_aws
 
-from deepsentinel.local.server import transform_event_input
+from deepsentinel.local.patches import transform_event_input
 from tests.aws_events import (ACCOUNT_ID, REGION, batch_job_state_change, eventbridge_test_event_pattern, load_event,
                               merge, rotation_succeeded, s3_object_created)
 from tests.unit.synth_helpers import named, of_type, ref
@@ -198,7 +198,7 @@ def test_the_upload_rule_matches_the_apis_uploads_to_the_raw_bucket_only(events,
 
 def test_the_upload_rules_transformed_message_is_what_sqs_to_batch_parses(jobs_api):
     """The rule's input transformer rendered as EventBridge does ("Amazon EventBridge input transformation";
-    deepsentinel.local.server.render_input_template is tested on that page's examples) with the documented S3 event,
+    deepsentinel.local.patches.render_input_template is tested on that page's examples) with the documented S3 event,
     then read by sqs_to_batch's own parser."""
     from tests.unit.lambdas.lambda_testkit import load_handler
 

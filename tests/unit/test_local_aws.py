@@ -106,7 +106,7 @@ def test_batch_jobs_wait_for_a_runner_which_reports_their_outcome(endpoint):
     import json
     import urllib.request
 
-    from deepsentinel.local.server import BATCH_JOB_OUTCOME_PATH
+    from deepsentinel.local.patches import BATCH_JOB_OUTCOME_PATH
 
     batch = _client(endpoint, "batch")
     role = _client(endpoint, "iam").create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -133,7 +133,7 @@ def test_input_templates_are_filled_as_aws_documents():
     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html."""
     import json
 
-    from deepsentinel.local.server import render_input_template
+    from deepsentinel.local.patches import render_input_template
 
     values = {"instance": "i-0123456789", "state": "RUNNING"}
     assert json.loads(render_input_template('{"instance": <instance>, "state": <state>}', values)) == {
@@ -185,7 +185,7 @@ def test_unconfigure_puts_moto_back_as_released():
     from moto.core.config import default_user_config
     from moto.sqs.models import Queue
 
-    from deepsentinel.local import server as local_aws
+    from deepsentinel.local import patches as local_aws
 
     configured_before = bool(local_aws._applied)  # this module's server fixture may be up
     local_aws.unconfigure_moto()

@@ -1,4 +1,4 @@
-"""Each patch of the local moto server (deepsentinel.local.server.LOCAL_PATCHES) pinned both ways.
+"""Each patch of the local moto server (deepsentinel.local.patches.LOCAL_PATCHES) pinned both ways.
 
 * `@needed(patch)`: what AWS documents (the page in the docstring), checked on moto with the patch (must pass) and
   with the patch undone (must fail: a strict xfail, so a moto upgrade that makes the patch unnecessary shows up).
@@ -28,13 +28,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core.config import default_user_config
 
-from deepsentinel.local.server import (
-    BATCH_JOB_OUTCOME_PATH,
-    LOCAL_PATCHES,
-    MOTO_EXCEPTIONS,
-    MOTO_SETTINGS,
-    patch_state,
-)
+from deepsentinel.local.patches import BATCH_JOB_OUTCOME_PATH, LOCAL_PATCHES, MOTO_EXCEPTIONS, MOTO_SETTINGS, patch_state
 
 REGION = "ap-northeast-2"
 ACCOUNT = "123456789012"  # moto's account
@@ -726,7 +720,7 @@ def test_every_patch_is_pinned_both_ways():
 
 def test_no_two_patches_replace_the_same_attribute():
     """Each patch can be undone alone only if no other patch wraps the same method."""
-    from deepsentinel.local import server as local_aws
+    from deepsentinel.local import patches as local_aws
 
     owners: dict[tuple[int, str], list[str]] = defaultdict(list)
     for name in LOCAL_PATCHES:

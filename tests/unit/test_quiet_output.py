@@ -114,7 +114,7 @@ def test_deploy_local_lists_the_servers_patches_only_with_verbose(tmp_path, monk
     from deepsentinel.commands import bootstrap
     from deepsentinel.cli import main
     from deepsentinel.errors import OperationFailed
-    from deepsentinel.local.server import MOTO_EXCEPTIONS
+    from deepsentinel.local.patches import MOTO_EXCEPTIONS
 
     def stop_here(*args, **kwargs):
         raise OperationFailed("stopped before the bootstrap")

@@ -295,7 +295,7 @@ def test_the_transformed_upload_event_is_a_message_sqs_to_batch_accepts(jobs):
     ("Amazon EventBridge input transformation", Input transform examples, "Simple JSON":
     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html; the local server
     fills templates the same way, tests/unit/test_local_aws.py). sqs_to_batch's own parser reads the result."""
-    from deepsentinel.local.server import transform_event_input as transform
+    from deepsentinel.local.patches import transform_event_input as transform
     from tests.unit.lambdas.lambda_testkit import load_handler
 
     _, target = named(jobs, "aws_cloudwatch_event_target", "jobs-api_upload-target")
@@ -412,7 +412,7 @@ def test_the_enqueue_function_sends_what_the_standard_queues_transformer_sends(j
     """Both paths hand sqs_to_batch the same text: the input transformer's output for the S3 User Guide's
     "Object created" example (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html) is the body the
     function sends for that event."""
-    from deepsentinel.local.server import transform_event_input as transform
+    from deepsentinel.local.patches import transform_event_input as transform
     from tests.unit.lambdas.lambda_testkit import load_handler
 
     module = load_handler("jobs_api")
