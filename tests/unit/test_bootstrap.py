@@ -21,7 +21,8 @@ def bootstrap_cli(workdir: Path) -> subprocess.CompletedProcess[str]:
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # ~75 s of account-stack applies on a server of its own; the default suite keeps the first
+# bootstrap, a repeated one and the lock (live platform) and the recovery of interrupted creates (test_recovery.py)
 def test_an_interrupted_bootstrap_is_finished_and_a_lost_state_is_refused(tmp_path: Path):
     from deepsentinel import terraform
     from deepsentinel.commands.bootstrap import synth_account_stacks
