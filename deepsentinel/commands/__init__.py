@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "output": ("deepsentinel.commands.output", "the deployed outputs with their descriptions (--json for CI)"),
     "smoke": ("deepsentinel.commands.smoke", "one video through the deployed platform (--local: with stand-ins)"),
     "status": ("deepsentinel.commands.status", "where one video is: its claim, its Batch job, its database row"),
+    "redrive": ("deepsentinel.commands.redrive",
+                "the jobs DLQ's messages and why each failed; moves back those that can be submitted again"),
     "model": ("deepsentinel.commands.model",
               "publish weights to the models bucket (checked with ultralytics): model_key"),
     "preflight": ("deepsentinel.commands.preflight",

@@ -650,6 +650,70 @@ def test_smoke_the_same_video_sent_twice_yields_one_job(smoke_platform):
     assert job_summary(d.clients("batch"), d.outputs["job_queue_arn"], report.video_id)["count"] == 1  # ... one job
 
 
+def test_cli_redrive_moves_a_refused_submit_back_and_leaves_a_malformed_message(platform_live, tmp_path):
+    """Two job messages reach the DLQ through the deployed sqs_to_batch (run by the mapping stand-in) and the jobs
+    queue's redrive policy ("Using dead-letter queues in Amazon SQS"): one whose SubmitJob Batch refused (the function
+    is run with a job definition that does not exist; it releases its claim and reports the record failed), and a
+    body its parser refuses. `deepsentinel redrive --local` as a user runs it: --dry-run moves nothing; then the
+    refused video's message is back on the jobs queue (one by one: moto has no message-move task) and the deployed
+    function, with its own environment, submits its job; the malformed message stays in the DLQ."""
+    import dataclasses
+
+    d = platform_live
+    if d.target != "moto":
+        pytest.skip("the refused submit is staged with the mapping stand-in; the CLI's --local acts on moto")
+    from deepsentinel.local.stand_in import DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment
+
+    sqs, lambda_client, aws = d.clients("sqs"), d.clients("lambda"), LocalAwsEnvironment(d.endpoint_url,
+                                                                                        d.settings.region)
+    function = DeployedFunction.read_back(lambda_client, d.outputs["lambda_function_names"]["sqs_to_batch"],
+                                          assets_dir=d.stack_dir / "assets", work_dir=tmp_path / "functions")
+    refusing = dataclasses.replace(function, environment={**function.environment,
+                                                          "JOB_DEFINITION": f"{d.settings.name('no-such')}:1"})
+    queue_url, dlq_url = d.outputs["jobs_queue_url"], d.outputs["jobs_dlq_url"]
+    video_id, malformed = "redrive-live-0001", '{"video": {"id": "redrive-live-malformed"'
+    body = json.dumps({"video": {"id": video_id}, "s3": {"bucket": d.outputs["bucket_names"]["raw-videos"],
+                                                         "key": f"uploads/{video_id}/clip.mp4"}})
+    fifo = queue_url.endswith(".fifo")
+    deployed = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "1"})  # as the malformed test
+    try:
+        for text, group in ((body, video_id), (malformed, "malformed")):
+            sqs.send_message(QueueUrl=queue_url, MessageBody=text, **({"MessageGroupId": group} if fifo else {}))
+        mapping = EventSourceMappingStandIn.read_back(lambda_client, sqs, refusing, d.settings.region)
+        for _ in range(d.settings.max_receive_count + 2):
+            mapping.poll_once(aws, wait_seconds=2)
+    finally:
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=deployed)
+
+    dry = _cli(d, "redrive", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    (line,) = [line for line in dry.stdout.splitlines() if f"video {video_id}:" in line]
+    assert line.startswith("would move ") and "failed before a job was submitted" in line, dry.stdout
+
+    report = _cli_json(d, "redrive")
+    mine = {m["video_id"]: m for m in report["messages"] if m["body"] in (body, malformed)}
+    assert (mine[video_id]["verdict"], mine[video_id]["action"]) == ("redrivable", "moved"), report
+    assert report["method"] == "receive + send + delete"
+    assert (mine[None]["verdict"], mine[None]["action"]) == ("malformed", "left")
+    assert mine[None]["reason"].startswith("malformed: body is not JSON")
+
+    deployed_mapping = EventSourceMappingStandIn.read_back(lambda_client, sqs, function, d.settings.region)
+    assert deployed_mapping.poll_once(aws, wait_seconds=2)["deleted"] == 1
+    claim = d.clients("dynamodb").get_item(TableName=d.outputs["idempotency_table_name"],
+                                           Key={"video_id": {"S": video_id}}, ConsistentRead=True)["Item"]
+    jobs = [j for j in get_batch_jobs(d.clients, d.outputs["job_queue_arn"]) if j["jobName"] == f"video-{video_id}"]
+    assert claim["status"]["S"] == "SUBMITTED" and [j["jobId"] for j in jobs] == [claim["job_id"]["S"]]
+    left = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    assert malformed in [m["Body"] for m in left] and body not in [m["Body"] for m in left]
+    for message in left:  # leave the DLQ as the other checks expect it: without this test's message, visible
+        if message["Body"] == malformed:
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+        else:
+            sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"],
+                                          VisibilityTimeout=0)
+
+
 # --- the backend's access: browser uploads and Bedrock, read back from the deployment ----------------------
 
 def _raw_object_url(d, key: str) -> str:
