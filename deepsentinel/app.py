@@ -9,9 +9,9 @@ from cdktf import App
 
 from deepsentinel.constructs.pipeline import DEFAULT_LAMBDAS_DIR
 from deepsentinel.settings import PlatformSettings
+from deepsentinel.stacks.account import AccountStack
 from deepsentinel.stacks.platform import PlatformStack
 from deepsentinel.stacks.provider import StackOptions
-from deepsentinel.stacks.account import AccountStack
 
 ACCOUNT_STACK = "deepsentinel-account"
 

@@ -134,7 +134,7 @@ def _find_launch_template(ec2: Any, config: dict[str, Any], default_tags: dict[s
     name = _literal(config, "name")
     try:
         templates = ec2.describe_launch_templates(LaunchTemplateNames=[name])["LaunchTemplates"]
-    except Exception as error:  # noqa: BLE001 - botocore's ClientError, tested by its code
+    except Exception as error:  # botocore's ClientError, tested by its code
         if "NotFound" in _error_code(error):  # InvalidLaunchTemplateName.NotFoundException
             return []
         raise
@@ -145,7 +145,7 @@ def _find_s3_bucket(s3: Any, config: dict[str, Any], default_tags: dict[str, str
     name = _literal(config, "bucket")
     try:
         s3.head_bucket(Bucket=name)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         code = _error_code(error)
         if code in ("404", "NoSuchBucket", "NotFound"):
             return []
@@ -160,7 +160,7 @@ def _find_iam_role(iam: Any, config: dict[str, Any], default_tags: dict[str, str
     name = _literal(config, "name")
     try:
         iam.get_role(RoleName=name)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         if _error_code(error) == "NoSuchEntity":
             return []
         raise

@@ -17,11 +17,18 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deepsentinel.aws_catalog import (BEDROCK_INFERENCE_PROFILE_PREFIXES, BEDROCK_RERANK_MODEL_REGIONS,
-                                      FARGATE_MEMORY_MB, GPU_INSTANCE_FAMILIES, GPU_INSTANCE_TYPES,
-                                      RDS_INSTANCE_FAMILIES, RDS_POSTGRES16_INSTANCE_CLASSES,
-                                      SQS_MAX_BATCHING_WINDOW_SECONDS, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
-                                      SQS_VISIBILITY_FACTOR)
+from deepsentinel.aws_catalog import (
+    BEDROCK_INFERENCE_PROFILE_PREFIXES,
+    BEDROCK_RERANK_MODEL_REGIONS,
+    FARGATE_MEMORY_MB,
+    GPU_INSTANCE_FAMILIES,
+    GPU_INSTANCE_TYPES,
+    RDS_INSTANCE_FAMILIES,
+    RDS_POSTGRES16_INSTANCE_CLASSES,
+    SQS_MAX_BATCHING_WINDOW_SECONDS,
+    SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
+    SQS_VISIBILITY_FACTOR,
+)
 
 ENVIRONMENTS = ("dev", "prod")
 _S3_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 # Resource types whose replacement or removal loses data; moving them needs a `moved` block.
 STATEFUL_TYPES = ("aws_db_instance", "aws_s3_bucket", "aws_secretsmanager_secret", "aws_ecr_repository",

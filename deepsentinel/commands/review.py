@@ -166,11 +166,11 @@ def _display(path: Path) -> str:
 
 @dataclass
 class Outcome:
-    review: "Review"
+    review: Review
     code: int
     head_files: dict[str, Path]  # the reviewed head stacks, by name
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)  # --plan documents, by stack
-    ai: "AiSummary | None" = None  # --ai
+    ai: AiSummary | None = None  # --ai
 
 
 def review(args: argparse.Namespace, workdir: Path) -> Outcome:
@@ -194,8 +194,8 @@ def review(args: argparse.Namespace, workdir: Path) -> Outcome:
             if not head_files:
                 raise ReviewError(f"--head {args.head}: no stacks/<stack>/cdk.tf.json below it")
         else:
-            from deepsentinel.commands.arguments import settings_from_args
             from deepsentinel.app import synth
+            from deepsentinel.commands.arguments import settings_from_args
 
             started = time.perf_counter()
             result = synth(settings_from_args(args), outdir=workdir / "head")
@@ -243,7 +243,7 @@ def review(args: argparse.Namespace, workdir: Path) -> Outcome:
     return Outcome(result, code, {n: head_files[n] for n in head_docs}, plans)
 
 
-def ai_summary(args: argparse.Namespace, outcome: Outcome) -> "AiSummary":
+def ai_summary(args: argparse.Namespace, outcome: Outcome) -> AiSummary:
     """Bedrock's summary of the reviewed plan; a failed call is a summary that says why it is missing."""
     from deepsentinel.review.ai_summary import summary_for
 

@@ -498,8 +498,13 @@ class LocalPlatform:
         return {**base, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(self.scratch / "ultralytics")}
 
     def dispatch_and_run(self, report: SmokeReport, *, say: _Progress, deadline: float) -> None:
-        from deepsentinel.local.stand_in import (BatchStandIn, DeployedFunction, EventSourceMappingStandIn,
-                                           LocalAwsEnvironment, batch_state_change_event)
+        from deepsentinel.local.stand_in import (
+            BatchStandIn,
+            DeployedFunction,
+            EventSourceMappingStandIn,
+            LocalAwsEnvironment,
+            batch_state_change_event,
+        )
 
         aws = LocalAwsEnvironment(self.endpoint_url, self.region)
         lambda_client, functions = self.client("lambda"), self.outputs["lambda_function_names"]

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdktf import ITerraformDependable
-from cdktf_cdktf_provider_aws.budgets_budget import (BudgetsBudget, BudgetsBudgetCostFilter,
-                                                     BudgetsBudgetNotification)
+from cdktf_cdktf_provider_aws.budgets_budget import BudgetsBudget, BudgetsBudgetCostFilter, BudgetsBudgetNotification
 from constructs import Construct
 
 from deepsentinel.settings import PlatformSettings

@@ -7,26 +7,43 @@ from dataclasses import dataclass, field
 
 from cdktf import ITerraformDependable
 from cdktf_cdktf_provider_aws.appautoscaling_policy import (
-    AppautoscalingPolicy, AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
-    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification)
+    AppautoscalingPolicy,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration,
+    AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification,
+)
 from cdktf_cdktf_provider_aws.appautoscaling_scheduled_action import (
-    AppautoscalingScheduledAction, AppautoscalingScheduledActionScalableTargetAction)
+    AppautoscalingScheduledAction,
+    AppautoscalingScheduledActionScalableTargetAction,
+)
 from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
 from cdktf_cdktf_provider_aws.batch_compute_environment import (
-    BatchComputeEnvironment, BatchComputeEnvironmentComputeResources,
-    BatchComputeEnvironmentComputeResourcesEc2Configuration, BatchComputeEnvironmentComputeResourcesLaunchTemplate)
+    BatchComputeEnvironment,
+    BatchComputeEnvironmentComputeResources,
+    BatchComputeEnvironmentComputeResourcesEc2Configuration,
+    BatchComputeEnvironmentComputeResourcesLaunchTemplate,
+)
 from cdktf_cdktf_provider_aws.batch_job_queue import BatchJobQueue, BatchJobQueueComputeEnvironmentOrder
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecr_lifecycle_policy import EcrLifecyclePolicy
-from cdktf_cdktf_provider_aws.ecr_repository import (EcrRepository, EcrRepositoryEncryptionConfiguration,
-                                                     EcrRepositoryImageScanningConfiguration)
+from cdktf_cdktf_provider_aws.ecr_repository import (
+    EcrRepository,
+    EcrRepositoryEncryptionConfiguration,
+    EcrRepositoryImageScanningConfiguration,
+)
 from cdktf_cdktf_provider_aws.ecs_cluster import EcsCluster, EcsClusterSetting
-from cdktf_cdktf_provider_aws.ecs_service import (EcsService, EcsServiceDeploymentCircuitBreaker,
-                                                  EcsServiceLoadBalancer, EcsServiceNetworkConfiguration)
+from cdktf_cdktf_provider_aws.ecs_service import (
+    EcsService,
+    EcsServiceDeploymentCircuitBreaker,
+    EcsServiceLoadBalancer,
+    EcsServiceNetworkConfiguration,
+)
 from cdktf_cdktf_provider_aws.ecs_task_definition import EcsTaskDefinition, EcsTaskDefinitionRuntimePlatform
-from cdktf_cdktf_provider_aws.launch_template import (LaunchTemplate, LaunchTemplateBlockDeviceMappings,
-                                                      LaunchTemplateBlockDeviceMappingsEbs,
-                                                      LaunchTemplateMetadataOptions)
+from cdktf_cdktf_provider_aws.launch_template import (
+    LaunchTemplate,
+    LaunchTemplateBlockDeviceMappings,
+    LaunchTemplateBlockDeviceMappingsEbs,
+    LaunchTemplateMetadataOptions,
+)
 from constructs import Construct
 
 from deepsentinel.constructs.names import ECR_REPOSITORIES, ResourceNames

@@ -23,8 +23,10 @@ from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudwatch_dashboard import CloudwatchDashboard
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
-from cdktf_cdktf_provider_aws.cloudwatch_log_metric_filter import (CloudwatchLogMetricFilter,
-                                                                   CloudwatchLogMetricFilterMetricTransformation)
+from cdktf_cdktf_provider_aws.cloudwatch_log_metric_filter import (
+    CloudwatchLogMetricFilter,
+    CloudwatchLogMetricFilterMetricTransformation,
+)
 from constructs import Construct
 
 from deepsentinel.constructs.names import ResourceNames

@@ -16,8 +16,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cdktf_cdktf_provider_aws.scheduler_schedule import (SchedulerSchedule, SchedulerScheduleFlexibleTimeWindow,
-                                                         SchedulerScheduleTarget, SchedulerScheduleTargetRetryPolicy)
+from cdktf_cdktf_provider_aws.scheduler_schedule import (
+    SchedulerSchedule,
+    SchedulerScheduleFlexibleTimeWindow,
+    SchedulerScheduleTarget,
+    SchedulerScheduleTargetRetryPolicy,
+)
 from constructs import Construct
 
 from deepsentinel.settings import PlatformSettings

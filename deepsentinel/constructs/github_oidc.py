@@ -35,8 +35,8 @@ from constructs import Construct
 
 from deepsentinel.constructs.iam import bedrock_model_arns
 from deepsentinel.constructs.people import AWS_MANAGED, no_data_reads
-from deepsentinel.review.ai_summary import DEFAULT_MODEL_ID as AI_REVIEW_MODEL_ID
 from deepsentinel.constructs.policies import Statement, allow, deny, policy_document
+from deepsentinel.review.ai_summary import DEFAULT_MODEL_ID as AI_REVIEW_MODEL_ID
 from deepsentinel.settings import ENVIRONMENTS, PlatformSettings
 from deepsentinel.stacks.provider import state_object_key
 

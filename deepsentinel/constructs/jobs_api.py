@@ -40,28 +40,42 @@ from cdktf import AssetType, ITerraformDependable, TerraformAsset
 from cdktf_cdktf_provider_aws.apigatewayv2_api import Apigatewayv2Api, Apigatewayv2ApiCorsConfiguration
 from cdktf_cdktf_provider_aws.apigatewayv2_integration import Apigatewayv2Integration
 from cdktf_cdktf_provider_aws.apigatewayv2_route import Apigatewayv2Route
-from cdktf_cdktf_provider_aws.apigatewayv2_stage import (Apigatewayv2Stage, Apigatewayv2StageAccessLogSettings,
-                                                         Apigatewayv2StageDefaultRouteSettings)
+from cdktf_cdktf_provider_aws.apigatewayv2_stage import (
+    Apigatewayv2Stage,
+    Apigatewayv2StageAccessLogSettings,
+    Apigatewayv2StageDefaultRouteSettings,
+)
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
-from cdktf_cdktf_provider_aws.cloudwatch_event_target import (CloudwatchEventTarget,
-                                                              CloudwatchEventTargetInputTransformer)
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
+    CloudwatchEventTarget,
+    CloudwatchEventTargetInputTransformer,
+)
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
-from cdktf_cdktf_provider_aws.lambda_function import (LambdaFunction, LambdaFunctionDeadLetterConfig,
-                                                      LambdaFunctionEnvironment, LambdaFunctionTracingConfig,
-                                                      LambdaFunctionVpcConfig)
+from cdktf_cdktf_provider_aws.lambda_function import (
+    LambdaFunction,
+    LambdaFunctionDeadLetterConfig,
+    LambdaFunctionEnvironment,
+    LambdaFunctionTracingConfig,
+    LambdaFunctionVpcConfig,
+)
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from deepsentinel.constructs.encryption import PUBLISH_KEY_ACTIONS
 from deepsentinel.constructs.iam import AWS_MANAGED, LAMBDA_MANAGED_POLICIES
-from deepsentinel.constructs.pipeline import (DEFAULT_LAMBDAS_DIR, LAMBDA_ERROR_RATE_PERCENT, LAMBDA_MEMORY_MB,
-                                              LAMBDA_RUNTIME, OTHER_FUNCTIONS_RESERVED_CONCURRENCY,
-                                              MissingHandlerError)
+from deepsentinel.constructs.pipeline import (
+    DEFAULT_LAMBDAS_DIR,
+    LAMBDA_ERROR_RATE_PERCENT,
+    LAMBDA_MEMORY_MB,
+    LAMBDA_RUNTIME,
+    OTHER_FUNCTIONS_RESERVED_CONCURRENCY,
+    MissingHandlerError,
+)
 from deepsentinel.constructs.policies import Statement, allow, assume_role_policy, policy_document
 from deepsentinel.constructs.service_alarms import rate_alarm
 from deepsentinel.settings import PlatformSettings

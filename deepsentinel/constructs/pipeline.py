@@ -7,25 +7,44 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdktf import AssetType, ITerraformDependable, TerraformAsset
-from cdktf_cdktf_provider_aws.batch_job_definition import (BatchJobDefinition, BatchJobDefinitionRetryStrategy,
-                                                           BatchJobDefinitionRetryStrategyEvaluateOnExit,
-                                                           BatchJobDefinitionTimeout)
+from cdktf_cdktf_provider_aws.batch_job_definition import (
+    BatchJobDefinition,
+    BatchJobDefinitionRetryStrategy,
+    BatchJobDefinitionRetryStrategyEvaluateOnExit,
+    BatchJobDefinitionTimeout,
+)
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarget
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (CloudwatchMetricAlarm, CloudwatchMetricAlarmMetricQuery,
-                                                              CloudwatchMetricAlarmMetricQueryMetric)
-from cdktf_cdktf_provider_aws.dynamodb_table import (DynamodbTable, DynamodbTableAttribute,
-                                                     DynamodbTablePointInTimeRecovery,
-                                                     DynamodbTableServerSideEncryption, DynamodbTableTtl)
-from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (LambdaEventSourceMapping,
-                                                                  LambdaEventSourceMappingScalingConfig)
-from cdktf_cdktf_provider_aws.lambda_function import (LambdaFunction, LambdaFunctionDeadLetterConfig,
-                                                      LambdaFunctionEnvironment, LambdaFunctionTracingConfig,
-                                                      LambdaFunctionVpcConfig)
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
+    CloudwatchMetricAlarm,
+    CloudwatchMetricAlarmMetricQuery,
+    CloudwatchMetricAlarmMetricQueryMetric,
+)
+from cdktf_cdktf_provider_aws.dynamodb_table import (
+    DynamodbTable,
+    DynamodbTableAttribute,
+    DynamodbTablePointInTimeRecovery,
+    DynamodbTableServerSideEncryption,
+    DynamodbTableTtl,
+)
+from cdktf_cdktf_provider_aws.lambda_event_source_mapping import (
+    LambdaEventSourceMapping,
+    LambdaEventSourceMappingScalingConfig,
+)
+from cdktf_cdktf_provider_aws.lambda_function import (
+    LambdaFunction,
+    LambdaFunctionDeadLetterConfig,
+    LambdaFunctionEnvironment,
+    LambdaFunctionTracingConfig,
+    LambdaFunctionVpcConfig,
+)
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
-from cdktf_cdktf_provider_aws.scheduler_schedule import (SchedulerSchedule, SchedulerScheduleFlexibleTimeWindow,
-                                                         SchedulerScheduleTarget)
+from cdktf_cdktf_provider_aws.scheduler_schedule import (
+    SchedulerSchedule,
+    SchedulerScheduleFlexibleTimeWindow,
+    SchedulerScheduleTarget,
+)
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription

@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -153,14 +153,14 @@ def _shortened(value: Any) -> Any:
 # --- which operation -------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def service_model(name: str) -> Any:
     import botocore.session
 
     return botocore.session.get_session().get_service_model(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _known_services() -> frozenset[str]:
     import botocore.session
 
@@ -213,7 +213,7 @@ def resolve(signing_name: str | None, method: str, path: str, query: dict[str, l
     return name, operation, params
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rest_templates(service: str) -> list[tuple[str, str, re.Pattern[str], list[str], dict[str, str], int,
                                            dict[str, str], dict[str, str]]]:
     """Per operation: method, compiled path, its labels' member names, required query literals, literal length,

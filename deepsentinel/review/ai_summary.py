@@ -122,7 +122,7 @@ def _shown(value: Any) -> Any:
     return value
 
 
-def plan_facts(review: "Review", plans: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def plan_facts(review: Review, plans: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """What the model gets: changes without sensitive values, the risk rows, the cost per stack and the largest
     per-resource cost changes."""
     from deepsentinel.review.report import resource_rows
@@ -182,8 +182,14 @@ def converse_request(facts: dict[str, Any], *, model_id: str, language: str) -> 
 
 def _failure(error: Exception, model_id: str) -> tuple[str, str]:
     """(error code, one-line reason) for a failed Converse call."""
-    from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError, HTTPClientError,
-                                     NoCredentialsError, PartialCredentialsError)
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionError,
+        HTTPClientError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
 
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "Unknown")
@@ -232,7 +238,7 @@ def summarize(client: Any, facts: dict[str, Any], *, model_id: str = DEFAULT_MOD
                      input_tokens=usage.get("inputTokens"), output_tokens=usage.get("outputTokens"))
 
 
-def summary_for(review: "Review", plans: dict[str, dict[str, Any]] | None = None, *, model_id: str = DEFAULT_MODEL_ID,
+def summary_for(review: Review, plans: dict[str, dict[str, Any]] | None = None, *, model_id: str = DEFAULT_MODEL_ID,
                 language: str = "en", client: Any = None) -> AiSummary:
     """The review's summary, from a new bedrock-runtime client unless one is given."""
     from botocore.exceptions import BotoCoreError

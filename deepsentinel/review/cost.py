@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from deepsentinel.synthesized import Resource, resources
 
@@ -53,7 +54,7 @@ class PriceTable:
     path: str = ""
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_PRICES) -> "PriceTable":
+    def load(cls, path: Path = DEFAULT_PRICES) -> PriceTable:
         doc = tomllib.loads(Path(path).read_text())
         problems = []
         prices = {}
@@ -84,7 +85,7 @@ class Usage:
     path: str = ""
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_USAGE) -> "Usage":
+    def load(cls, path: Path = DEFAULT_USAGE) -> Usage:
         return cls(tomllib.loads(Path(path).read_text()), str(path))
 
     def for_environment(self, environment: str) -> dict[str, Any]:

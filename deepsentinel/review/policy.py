@@ -45,7 +45,7 @@ class Suppression:
         """Whether the entry's stack scope includes `stack` (an entry without one applies to every stack)."""
         return not self.stacks or any(fnmatch.fnmatchcase(stack, s) for s in self.stacks)
 
-    def covers(self, finding: "Finding") -> bool:
+    def covers(self, finding: Finding) -> bool:
         if finding.check_id != self.check:
             return False
         if not self.applies_to(finding.stack):
@@ -71,7 +71,7 @@ class Baseline:
     path: str = ""
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_BASELINE) -> "Baseline":
+    def load(cls, path: Path = DEFAULT_BASELINE) -> Baseline:
         doc = tomllib.loads(Path(path).read_text())
         problems, entries = [], []
         for i, entry in enumerate(doc.get("suppress", []), 1):
@@ -90,7 +90,7 @@ class Baseline:
         return cls(tuple(entries), severities, str(path))
 
     @classmethod
-    def empty(cls) -> "Baseline":
+    def empty(cls) -> Baseline:
         return cls((), {}, "")
 
     def severity(self, check_id: str, reported: str | None) -> str:

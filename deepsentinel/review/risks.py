@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from deepsentinel.review.diff import REMOVE, REPLACE, UPDATE, StackDiff, index, short_path
 from deepsentinel.synthesized import Resource
@@ -84,10 +85,7 @@ def network_conditions(r: Resource) -> Iterator[str]:
         for rule in _list(r.config.get("ingress")):
             if isinstance(rule, dict) and (why := _open_ingress(rule)):
                 yield why
-    elif r.type == "aws_security_group_rule" and r.config.get("type") == "ingress":
-        if why := _open_ingress(r.config):
-            yield why
-    elif r.type == "aws_vpc_security_group_ingress_rule":
+    elif (r.type == "aws_security_group_rule" and r.config.get("type") == "ingress") or r.type == "aws_vpc_security_group_ingress_rule":
         if why := _open_ingress(r.config):
             yield why
 
@@ -102,7 +100,7 @@ def _wildcard_resource(resource: str) -> bool:
     if "${" in resource:
         return False  # anchored on a specific resource's attribute, e.g. ${bucket.arn}/*
     parts = resource.split(":", 5)
-    return len(parts) == 6 and parts[5] in ("*", "table/*", "secret:*", "repository/*", "key/*", "parameter/*") \
+    return (len(parts) == 6 and parts[5] in ("*", "table/*", "secret:*", "repository/*", "key/*", "parameter/*")) \
         or (len(parts) == 6 and parts[2] == "s3" and parts[5].split("/", 1)[0] in ("*", ""))
 
 

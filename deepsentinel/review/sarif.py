@@ -15,8 +15,9 @@ import bisect
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from deepsentinel.review.policy import Finding, PolicyResult
 

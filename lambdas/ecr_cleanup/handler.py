@@ -31,7 +31,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -148,7 +148,7 @@ def clients() -> Clients:
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    return run_cleanup(clients=clients(), settings=Settings.from_env(), now=datetime.now(timezone.utc))
+    return run_cleanup(clients=clients(), settings=Settings.from_env(), now=datetime.now(UTC))
 
 
 def run_cleanup(*, clients: Clients, settings: Settings, now: datetime) -> dict[str, Any]:
@@ -276,11 +276,11 @@ def _delete(ecr: Any, repository: str, images: list[Mapping[str, Any]]) -> list[
 def _pushed_at(image: Mapping[str, Any]) -> datetime:
     pushed = image.get("imagePushedAt")
     if isinstance(pushed, datetime):
-        return pushed if pushed.tzinfo else pushed.replace(tzinfo=timezone.utc)
+        return pushed if pushed.tzinfo else pushed.replace(tzinfo=UTC)
     if isinstance(pushed, (int, float)):
-        return datetime.fromtimestamp(pushed, tz=timezone.utc)
+        return datetime.fromtimestamp(pushed, tz=UTC)
     # Unknown push time: treat as new, the safe side for a deletion.
-    return datetime.max.replace(tzinfo=timezone.utc)
+    return datetime.max.replace(tzinfo=UTC)
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, *, minimum: int, problems: list[str]) -> int:
