@@ -29,18 +29,24 @@ class AddressDrift:
         return not (self.removed_stateful or self.removed or self.added)
 
     def as_dict(self) -> dict[str, object]:
-        return {"clean": self.clean, "removed_stateful": self.removed_stateful, "removed": self.removed,
-                "added": self.added}
+        return {
+            "clean": self.clean,
+            "removed_stateful": self.removed_stateful,
+            "removed": self.removed,
+            "added": self.added,
+        }
 
     def explain(self) -> str:
         lines = [f"{self.stack}: resource addresses differ from {DEFAULT_SNAPSHOT_DIR}/{self.stack}.txt"]
         if self.removed_stateful:
             lines.append("  stateful resources that would be DESTROYED and recreated (data loss):")
             lines += [f"    - {a}" for a in self.removed_stateful]
-            lines.append("  If this move is intended, keep the data: on the resource's new construct call\n"
-                         "    resource.move_from_id(\"<old address above>\")\n"
-                         "  (cdktf emits a `moved` block), then run `deepsentinel addresses --update`.\n"
-                         "  Otherwise restore the old construct id/path.")
+            lines.append(
+                "  If this move is intended, keep the data: on the resource's new construct call\n"
+                '    resource.move_from_id("<old address above>")\n'
+                "  (cdktf emits a `moved` block), then run `deepsentinel addresses --update`.\n"
+                "  Otherwise restore the old construct id/path."
+            )
         if self.removed:
             lines += ["  removed:"] + [f"    - {a}" for a in self.removed]
         if self.added:
@@ -55,16 +61,20 @@ def compare(stack: str, stack_json: Path, snapshot_dir: Path = DEFAULT_SNAPSHOT_
     current = {r.address for r in resources(document)}
     snapshot_file = snapshot_dir / f"{stack}.txt"
     if not snapshot_file.is_file():
-        raise OperationFailed(f"no address snapshot of {stack} at {snapshot_file}: record one with "
-                              "`deepsentinel addresses --update` (and commit it), or pass --snapshot-dir")
+        raise OperationFailed(
+            f"no address snapshot of {stack} at {snapshot_file}: record one with "
+            "`deepsentinel addresses --update` (and commit it), or pass --snapshot-dir"
+        )
     recorded = set(snapshot_file.read_text().split())
     # A moved resource still appears under its new address; its old one is covered by the moved block.
     moved_from = {m["from"] for m in document.get("moved", [])}
     gone = sorted(recorded - current - moved_from)
-    return AddressDrift(stack=stack,
-                        removed_stateful=[a for a in gone if a.split(".")[0] in STATEFUL_TYPES],
-                        removed=[a for a in gone if a.split(".")[0] not in STATEFUL_TYPES],
-                        added=sorted(current - recorded))
+    return AddressDrift(
+        stack=stack,
+        removed_stateful=[a for a in gone if a.split(".")[0] in STATEFUL_TYPES],
+        removed=[a for a in gone if a.split(".")[0] not in STATEFUL_TYPES],
+        added=sorted(current - recorded),
+    )
 
 
 def write_snapshot(stack: str, stack_json: Path, snapshot_dir: Path = DEFAULT_SNAPSHOT_DIR) -> Path:

@@ -26,14 +26,19 @@ class SynthResult:
     stacks: dict[str, Path]  # stack name -> cdk.tf.json
 
 
-def synth(environments: list[PlatformSettings], *, outdir: Path, options: StackOptions = StackOptions(),
-          include_account_stack: bool = True, lambdas_dir: Path = DEFAULT_LAMBDAS_DIR) -> SynthResult:
+def synth(
+    environments: list[PlatformSettings],
+    *,
+    outdir: Path,
+    options: StackOptions = StackOptions(),
+    include_account_stack: bool = True,
+    lambdas_dir: Path = DEFAULT_LAMBDAS_DIR,
+) -> SynthResult:
     """Synthesize the given environments (all settings already validated) into `outdir`."""
     app = App(outdir=str(outdir))
     names = []
     for settings in environments:
-        PlatformStack(app, platform_stack_name(settings), settings=settings, options=options,
-                      lambdas_dir=lambdas_dir)
+        PlatformStack(app, platform_stack_name(settings), settings=settings, options=options, lambdas_dir=lambdas_dir)
         names.append(platform_stack_name(settings))
     if include_account_stack and environments:
         AccountStack(app, ACCOUNT_STACK, settings=environments[0], options=options)

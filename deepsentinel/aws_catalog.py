@@ -22,8 +22,9 @@ _RDS_SIZES = {
     "db.r6i": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"),
     "db.r7g": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"),
 }
-RDS_POSTGRES16_INSTANCE_CLASSES = frozenset(f"{family}.{size}" for family, sizes in _RDS_SIZES.items()
-                                            for size in sizes)
+RDS_POSTGRES16_INSTANCE_CLASSES = frozenset(
+    f"{family}.{size}" for family, sizes in _RDS_SIZES.items() for size in sizes
+)
 RDS_INSTANCE_FAMILIES = tuple(_RDS_SIZES)
 
 # x86_64 NVIDIA GPU instance types AWS Batch can run on the ECS_AL2_NVIDIA AMI, with (vCPUs, GPUs). Arm (g5g) and
@@ -33,17 +34,47 @@ RDS_INSTANCE_FAMILIES = tuple(_RDS_SIZES)
 # DescribeInstanceTypes answers them (moto 5.2.5 ships those answers; tests/unit/test_aws_catalog.py compares every
 # row with them). p5e/p5en (H200) are not offered here.
 GPU_INSTANCE_TYPES: dict[str, tuple[int, int]] = {
-    "g4dn.xlarge": (4, 1), "g4dn.2xlarge": (8, 1), "g4dn.4xlarge": (16, 1), "g4dn.8xlarge": (32, 1),
-    "g4dn.12xlarge": (48, 4), "g4dn.16xlarge": (64, 1), "g4dn.metal": (96, 8),
-    "g5.xlarge": (4, 1), "g5.2xlarge": (8, 1), "g5.4xlarge": (16, 1), "g5.8xlarge": (32, 1),
-    "g5.12xlarge": (48, 4), "g5.16xlarge": (64, 1), "g5.24xlarge": (96, 4), "g5.48xlarge": (192, 8),
-    "g6.xlarge": (4, 1), "g6.2xlarge": (8, 1), "g6.4xlarge": (16, 1), "g6.8xlarge": (32, 1),
-    "g6.12xlarge": (48, 4), "g6.16xlarge": (64, 1), "g6.24xlarge": (96, 4), "g6.48xlarge": (192, 8),
-    "g6e.xlarge": (4, 1), "g6e.2xlarge": (8, 1), "g6e.4xlarge": (16, 1), "g6e.8xlarge": (32, 1),
-    "g6e.12xlarge": (48, 4), "g6e.16xlarge": (64, 1), "g6e.24xlarge": (96, 4), "g6e.48xlarge": (192, 8),
-    "gr6.4xlarge": (16, 1), "gr6.8xlarge": (32, 1),
-    "p3.2xlarge": (8, 1), "p3.8xlarge": (32, 4), "p3.16xlarge": (64, 8), "p3dn.24xlarge": (96, 8),
-    "p4d.24xlarge": (96, 8), "p4de.24xlarge": (96, 8), "p5.4xlarge": (16, 1), "p5.48xlarge": (192, 8),
+    "g4dn.xlarge": (4, 1),
+    "g4dn.2xlarge": (8, 1),
+    "g4dn.4xlarge": (16, 1),
+    "g4dn.8xlarge": (32, 1),
+    "g4dn.12xlarge": (48, 4),
+    "g4dn.16xlarge": (64, 1),
+    "g4dn.metal": (96, 8),
+    "g5.xlarge": (4, 1),
+    "g5.2xlarge": (8, 1),
+    "g5.4xlarge": (16, 1),
+    "g5.8xlarge": (32, 1),
+    "g5.12xlarge": (48, 4),
+    "g5.16xlarge": (64, 1),
+    "g5.24xlarge": (96, 4),
+    "g5.48xlarge": (192, 8),
+    "g6.xlarge": (4, 1),
+    "g6.2xlarge": (8, 1),
+    "g6.4xlarge": (16, 1),
+    "g6.8xlarge": (32, 1),
+    "g6.12xlarge": (48, 4),
+    "g6.16xlarge": (64, 1),
+    "g6.24xlarge": (96, 4),
+    "g6.48xlarge": (192, 8),
+    "g6e.xlarge": (4, 1),
+    "g6e.2xlarge": (8, 1),
+    "g6e.4xlarge": (16, 1),
+    "g6e.8xlarge": (32, 1),
+    "g6e.12xlarge": (48, 4),
+    "g6e.16xlarge": (64, 1),
+    "g6e.24xlarge": (96, 4),
+    "g6e.48xlarge": (192, 8),
+    "gr6.4xlarge": (16, 1),
+    "gr6.8xlarge": (32, 1),
+    "p3.2xlarge": (8, 1),
+    "p3.8xlarge": (32, 4),
+    "p3.16xlarge": (64, 8),
+    "p3dn.24xlarge": (96, 8),
+    "p4d.24xlarge": (96, 8),
+    "p4de.24xlarge": (96, 8),
+    "p5.4xlarge": (16, 1),
+    "p5.48xlarge": (192, 8),
 }
 GPU_INSTANCE_FAMILIES = tuple(dict.fromkeys(t.split(".")[0] for t in GPU_INSTANCE_TYPES))
 

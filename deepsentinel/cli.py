@@ -51,16 +51,23 @@ def versions() -> str:
         except PackageNotFoundError:
             return "not installed"
 
-    lines = [f"deepsentinel-infra {installed('deepsentinel-infra')}", f"cdktf {installed('cdktf')}",
-             f"cdktf-cdktf-provider-aws {installed('cdktf-cdktf-provider-aws')} (hashicorp/aws 5.100.0)",
-             terraform.version() or "terraform: not on PATH"]
+    lines = [
+        f"deepsentinel-infra {installed('deepsentinel-infra')}",
+        f"cdktf {installed('cdktf')}",
+        f"cdktf-cdktf-provider-aws {installed('cdktf-cdktf-provider-aws')} (hashicorp/aws 5.100.0)",
+        terraform.version() or "terraform: not on PATH",
+    ]
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepsentinel")
-    parser.add_argument("--version", action=_VersionAction, nargs=0,
-                        help="print the toolkit, cdktf, provider binding and terraform versions")
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        nargs=0,
+        help="print the toolkit, cdktf, provider binding and terraform versions",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text)
@@ -68,8 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(sub, name)
         sub.set_defaults(run=module.run, command_name=name)
     # From the registered commands, so the description cannot name fewer than exist.
-    parser.description = (f"The DeepSentinel platform's CDK-for-Terraform toolkit. Commands: "
-                          f"{', '.join(commands.choices)}; `deepsentinel COMMAND --help` for one.")
+    parser.description = (
+        f"The DeepSentinel platform's CDK-for-Terraform toolkit. Commands: "
+        f"{', '.join(commands.choices)}; `deepsentinel COMMAND --help` for one."
+    )
     return parser
 
 
@@ -87,8 +96,12 @@ def silence_known_warnings() -> None:
     /tmp/runtime-<uid>, which serves pgserver's lock file as well. Only that warning is silenced."""
     import warnings
 
-    warnings.filterwarnings("ignore", message=r"XDG_RUNTIME_DIR is not set, falling back to ", category=UserWarning,
-                            module=r"platformdirs(\.|$)")
+    warnings.filterwarnings(
+        "ignore",
+        message=r"XDG_RUNTIME_DIR is not set, falling back to ",
+        category=UserWarning,
+        module=r"platformdirs(\.|$)",
+    )
 
 
 if __name__ == "__main__":

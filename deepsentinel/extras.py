@@ -12,8 +12,13 @@ from collections.abc import Iterable
 from deepsentinel.errors import OperationFailed
 
 # import name -> the distribution pyproject's `worker` extra installs
-WORKER_MODULES = {"torch": "torch", "torchvision": "torchvision", "ultralytics": "ultralytics",
-                  "ffmpeg": "ffmpeg-python", "pgserver": "pgserver"}
+WORKER_MODULES = {
+    "torch": "torch",
+    "torchvision": "torchvision",
+    "ultralytics": "ultralytics",
+    "ffmpeg": "ffmpeg-python",
+    "pgserver": "pgserver",
+}
 INSTALL_WORKER_EXTRA = "pip install -e '.[worker]' in the checkout (or pip install 'deepsentinel-infra[worker]')"
 
 
@@ -29,5 +34,6 @@ def missing_worker_modules(modules: Iterable[str] = WORKER_MODULES) -> list[str]
 def require_worker_extra(command: str, modules: Iterable[str] = WORKER_MODULES) -> None:
     """Raise MissingExtra, one line, when any of `modules` is missing."""
     if missing := missing_worker_modules(modules):
-        raise MissingExtra(f"{command} needs the worker extra ({', '.join(missing)} not installed): "
-                           f"{INSTALL_WORKER_EXTRA}")
+        raise MissingExtra(
+            f"{command} needs the worker extra ({', '.join(missing)} not installed): {INSTALL_WORKER_EXTRA}"
+        )

@@ -146,8 +146,7 @@ def end_jsii_kernel() -> None:
     traceback) and its stderr sink thread is drained into /dev/null."""
     while _jsii_processes:
         process = _jsii_processes.pop()
-        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull), \
-                contextlib.redirect_stdout(devnull):
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull), contextlib.redirect_stdout(devnull):
             if process.stdin is not None:
                 with contextlib.suppress(OSError, ValueError):
                     process.stdin.close()

@@ -59,11 +59,15 @@ def _distribution_files(pin: Pin) -> list[tuple[PurePosixPath, Path]]:
     try:
         dist = importlib.metadata.distribution(pin.name)
     except importlib.metadata.PackageNotFoundError as exc:
-        raise VendoringError(f"{pin.name}=={pin.version} is vendored into a Lambda package but not installed: "
-                             f"pip install -e '.[dev]' (pyproject.toml pins it)") from exc
+        raise VendoringError(
+            f"{pin.name}=={pin.version} is vendored into a Lambda package but not installed: "
+            f"pip install -e '.[dev]' (pyproject.toml pins it)"
+        ) from exc
     if dist.version != pin.version:
-        raise VendoringError(f"{pin.name} {dist.version} is installed, the Lambda package pins {pin.version}: "
-                             f"pip install {pin.name}=={pin.version}")
+        raise VendoringError(
+            f"{pin.name} {dist.version} is installed, the Lambda package pins {pin.version}: "
+            f"pip install {pin.name}=={pin.version}"
+        )
     out = []
     for relative in dist.files or []:
         parts = PurePosixPath(str(relative)).parts
@@ -72,8 +76,10 @@ def _distribution_files(pin: Pin) -> list[tuple[PurePosixPath, Path]]:
         if parts[0].endswith(".dist-info") and parts[-1] in _SKIPPED_DIST_INFO:
             continue
         if parts[-1].endswith(_COMPILED_SUFFIXES):
-            raise VendoringError(f"{pin.name} has a compiled extension ({relative}): only pure-Python "
-                                 "distributions can be vendored into a Lambda package")
+            raise VendoringError(
+                f"{pin.name} has a compiled extension ({relative}): only pure-Python "
+                "distributions can be vendored into a Lambda package"
+            )
         out.append((PurePosixPath(*parts), Path(dist.locate_file(relative))))
     if not out:
         raise VendoringError(f"{pin.name}=={pin.version} lists no files (installed without a RECORD?)")
@@ -86,8 +92,11 @@ def staged_code_dir(folder: Path, *, build_root: Path = DEFAULT_BUILD_ROOT) -> P
     pins = read_pins(folder)
     if not pins:
         return folder
-    sources = sorted((PurePosixPath(p.relative_to(folder).as_posix()), p) for p in folder.rglob("*")
-                     if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    sources = sorted(
+        (PurePosixPath(p.relative_to(folder).as_posix()), p)
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
     for pin in pins:
         sources += _distribution_files(pin)
     digest = hashlib.sha256()

@@ -35,6 +35,7 @@ class Unidentified(Exception):
 
 # --- watching an apply ----------------------------------------------------------------------------------------
 
+
 @dataclass
 class CreatesInFlight:
     """An apply's line handler: remembers the addresses whose create started and has not finished, and passes
@@ -81,6 +82,7 @@ def forget(stack_dir: Path) -> None:
 
 # --- finding what was left --------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, kw_only=True)
 class Lookup:
     """How to find a resource type's object on the target from its configuration. `source`: the provider file
@@ -118,13 +120,16 @@ def _find_kms_key(kms: Any, config: dict[str, Any], default_tags: dict[str, str]
     for page in kms.get_paginator("list_keys").paginate():
         for key in page["Keys"]:
             meta = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
-            if meta.get("KeyManager") != "CUSTOMER" or meta.get("KeyState") in ("PendingDeletion",
-                                                                               "PendingReplicaDeletion"):
+            if meta.get("KeyManager") != "CUSTOMER" or meta.get("KeyState") in (
+                "PendingDeletion",
+                "PendingReplicaDeletion",
+            ):
                 continue
             if meta.get("Description", "") != description:
                 continue
-            tags = {tag["TagKey"]: tag["TagValue"]
-                    for tag in kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])}
+            tags = {
+                tag["TagKey"]: tag["TagValue"] for tag in kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])
+            }
             if all(tags.get(name) == value for name, value in wanted.items()):
                 found.append(meta["KeyId"])
     return found
@@ -150,8 +155,9 @@ def _find_s3_bucket(s3: Any, config: dict[str, Any], default_tags: dict[str, str
         if code in ("404", "NoSuchBucket", "NotFound"):
             return []
         if code in ("403", "AccessDenied"):
-            raise Unidentified(f"a bucket named {name} exists but these credentials may not use it (another "
-                               "account's?)") from error
+            raise Unidentified(
+                f"a bucket named {name} exists but these credentials may not use it (another account's?)"
+            ) from error
         raise
     return [name]
 
@@ -173,23 +179,31 @@ def _find_iam_role(iam: Any, config: dict[str, Any], default_tags: dict[str, str
 # A KMS key cut later, in its rotation or policy wait, is recorded (tainted): its id is set by then.
 LOOKUPS: dict[str, Lookup] = {
     "aws_kms_key": Lookup(
-        service="kms", find=_find_kms_key,
+        service="kms",
+        find=_find_kms_key,
         source="internal/service/kms/key.go: resourceKeyCreate calls CreateKey inside waitIAMPropagation (a "
-               "retry on MalformedPolicyDocumentException) and only then d.SetId"),
+        "retry on MalformedPolicyDocumentException) and only then d.SetId",
+    ),
     "aws_launch_template": Lookup(
-        service="ec2", find=_find_launch_template,
+        service="ec2",
+        find=_find_launch_template,
         source="internal/service/ec2/ec2_launch_template.go: resourceLaunchTemplateCreate sets the id from "
-               "CreateLaunchTemplate's response with no wait or retry around it; lost when the stop cancels the call "
-               "itself (7 s on a loaded local server) after the server made the template (seen once)"),
+        "CreateLaunchTemplate's response with no wait or retry around it; lost when the stop cancels the call "
+        "itself (7 s on a loaded local server) after the server made the template (seen once)",
+    ),
     "aws_s3_bucket": Lookup(
-        service="s3", find=_find_s3_bucket,
+        service="s3",
+        find=_find_s3_bucket,
         source="internal/service/s3/bucket.go: resourceBucketCreate calls CreateBucket inside "
-               "tfresource.RetryWhenAWSErrCodeEquals(OperationAborted) and only then d.SetId(bucket)"),
+        "tfresource.RetryWhenAWSErrCodeEquals(OperationAborted) and only then d.SetId(bucket)",
+    ),
     "aws_iam_role": Lookup(
-        service="iam", find=_find_iam_role,
+        service="iam",
+        find=_find_iam_role,
         source="internal/service/iam/role.go: resourceRoleCreate calls retryCreateRole (CreateRole inside "
-               "tfresource.RetryWhen on \"Invalid principal in policy\"), attaches the inline and managed "
-               "policies, and only then d.SetId(roleName)"),
+        'tfresource.RetryWhen on "Invalid principal in policy"), attaches the inline and managed '
+        "policies, and only then d.SetId(roleName)",
+    ),
 }
 
 
@@ -212,8 +226,9 @@ def state_ids(state: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def find_left_objects(stack_dir: Path, addresses: Iterable[str], in_state: dict[str, str],
-                      client: Callable[[str], Any]) -> tuple[list[Recovered], list[str]]:
+def find_left_objects(
+    stack_dir: Path, addresses: Iterable[str], in_state: dict[str, str], client: Callable[[str], Any]
+) -> tuple[list[Recovered], list[str]]:
     """For each address not in `in_state`: look its object up on the target. Returns what to import and one line
     per address that could not be identified (what to check); an address whose object is not on the target (its
     create never reached it), or whose type has no lookup, gives neither."""
@@ -239,17 +254,21 @@ def find_left_objects(stack_dir: Path, addresses: Iterable[str], in_state: dict[
                 raise Unidentified(f"it uses provider {config['provider']}, not the stack's default region")
             ids = [found for found in lookup.find(client(lookup.service), config, default_tags) if found not in taken]
         except Unidentified as reason:
-            unidentified.append(f"{address} was being created when the last run was interrupted and is in no "
-                                f"state; it cannot be looked up ({reason}): if it exists, delete or `terraform "
-                                f"import` it before the apply creates another")
+            unidentified.append(
+                f"{address} was being created when the last run was interrupted and is in no "
+                f"state; it cannot be looked up ({reason}): if it exists, delete or `terraform "
+                f"import` it before the apply creates another"
+            )
             continue
         if len(ids) == 1:
             recovered.append(Recovered(address, ids[0]))
             taken.add(ids[0])
         elif len(ids) > 1:
-            unidentified.append(f"{address} was being created when the last run was interrupted and is in no "
-                                f"state; {len(ids)} objects match it ({', '.join(ids)}): import the one it "
-                                f"created (`terraform import {address} <id>`) and delete the others")
+            unidentified.append(
+                f"{address} was being created when the last run was interrupted and is in no "
+                f"state; {len(ids)} objects match it ({', '.join(ids)}): import the one it "
+                f"created (`terraform import {address} <id>`) and delete the others"
+            )
     return recovered, unidentified
 
 
@@ -270,6 +289,7 @@ def write_imports(stack_dir: Path, recovered: list[Recovered]) -> None:
 
 
 # --- around an apply ---------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Recovery:
@@ -293,8 +313,9 @@ class Recovery:
 
 
 @contextlib.contextmanager
-def recovering(stack_dir: Path, target: Any, *, log: Callable[[str], None] = print,
-               active: bool = True) -> Iterator[Recovery]:
+def recovering(
+    stack_dir: Path, target: Any, *, log: Callable[[str], None] = print, active: bool = True
+) -> Iterator[Recovery]:
     """Around the plan and apply of `stack_dir` on `target` (deepsentinel.target.Target). Before: the resources an
     interrupted run left in no state are found and written as import blocks, one line each. After: interrupted,
     the creates in flight are saved for the next run; applied, nothing is left to recover. `active=False` (a
@@ -306,8 +327,7 @@ def recovering(stack_dir: Path, target: Any, *, log: Callable[[str], None] = pri
     (stack_dir / IMPORTS_FILE).unlink(missing_ok=True)
     if left:
         in_state = state_ids(terraform.state_pull(stack_dir, env=target.tf_env))
-        recovered, unidentified = find_left_objects(stack_dir, left, in_state,
-                                                    lambda service: target.client(service))
+        recovered, unidentified = find_left_objects(stack_dir, left, in_state, lambda service: target.client(service))
         write_imports(stack_dir, recovered)
         for item in recovered:
             log(f"recovered {item.address} ({item.id}) left by the interrupted run")

@@ -36,7 +36,8 @@ _NAME_PART = re.compile(r"^[a-z][a-z0-9-]{0,13}$")
 _IAM_USER_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _SCHEDULE = re.compile(r"^(cron|at|rate)\(.+\)$")
 _GITHUB_OIDC_PROVIDER_ARN = re.compile(
-    r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$")
+    r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
+)
 # OCI Distribution Spec, "Pulling manifests": a tag is [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}; ECR's API allows longer
 # imageTag strings (1-300), but an image reference "<repository>:<tag>" in a task or job definition must parse.
 _IMAGE_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
@@ -44,21 +45,27 @@ _IMAGE_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 _MODEL_KEY = re.compile(r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*\.pt$")
 #: The weights' key when none is configured: a fixed name `deepsentinel model publish --key` can write.
 DEFAULT_MODEL_KEY = "models/yolov8n.pt"
-MODEL_KEY_RULE = ("S3's safe characters (a-z A-Z 0-9 ! - _ . * ' ( ) /), no leading '/', no empty or '.'/'..' "
-                  "segment, ending in .pt, at most 1024 bytes")
+MODEL_KEY_RULE = (
+    "S3's safe characters (a-z A-Z 0-9 ! - _ . * ' ( ) /), no leading '/', no empty or '.'/'..' "
+    "segment, ending in .pt, at most 1024 bytes"
+)
 
 
 def is_model_key(key: str) -> bool:
     """Whether `key` can name weights in the models bucket (model_key, `model publish --key`): MODEL_KEY_RULE."""
-    return (bool(_MODEL_KEY.match(key)) and len(key.encode()) <= 1024
-            and not any(part in (".", "..") for part in key.split("/")))
+    return (
+        bool(_MODEL_KEY.match(key))
+        and len(key.encode()) <= 1024
+        and not any(part in (".", "..") for part in key.split("/"))
+    )
+
 
 # Settings that no longer exist, with what replaced them (an old override must not just be "unknown").
 _REPLACED_SETTINGS = {
     "image_tag": "replaced by frontend_image_tag, backend_image_tag and worker_image_tag (one per image, so a "
-                 "release changes only the image it built)",
+    "release changes only the image it built)",
     "ci_user_name": "removed with the CI user: workflows assume the account stack's GitHub OIDC roles "
-                    "(github_repository; docs/release.md)",
+    "(github_repository; docs/release.md)",
 }
 
 
@@ -275,15 +282,23 @@ class PlatformSettings:
 
     @property
     def common_tags(self) -> dict[str, str]:
-        return {"Project": self.project, "Environment": self.environment, "ManagedBy": "deepsentinel-cdktf",
-                **self.tags}
+        return {
+            "Project": self.project,
+            "Environment": self.environment,
+            "ManagedBy": "deepsentinel-cdktf",
+            **self.tags,
+        }
 
 
 DEFAULTS: dict[str, PlatformSettings] = {
     # dev has no domain of its own; its database is stopped 20:00-08:45 KST (db_night_stop), and RDS takes no
     # automated backup of a stopped instance, so its windows are at 12:00 and 13:00 KST.
-    "dev": PlatformSettings(environment="dev", allow_plain_http=True, db_backup_window="03:00-03:30",
-                            db_maintenance_window="wed:04:00-wed:04:30"),
+    "dev": PlatformSettings(
+        environment="dev",
+        allow_plain_http=True,
+        db_backup_window="03:00-03:30",
+        db_maintenance_window="wed:04:00-wed:04:30",
+    ),
     "prod": PlatformSettings(
         environment="prod",
         domain_name="deepsentinel.cloud",  # the seed's domain: zone, certificate, HTTPS, HTTP redirect
@@ -308,8 +323,9 @@ FIELDS = {f.name: f for f in dataclasses.fields(PlatformSettings)}
 FIELD_TYPES = typing.get_type_hints(PlatformSettings)  # resolved once: annotations are strings here
 
 
-def load_settings(environment: str, *, settings_file: Path | None = None,
-                  overrides: typing.Iterable[str] = ()) -> PlatformSettings:
+def load_settings(
+    environment: str, *, settings_file: Path | None = None, overrides: typing.Iterable[str] = ()
+) -> PlatformSettings:
     """Defaults for `environment`, then the TOML file (top level or an `[env]` table), then `key=value`."""
     if environment not in DEFAULTS:
         raise SettingsError([f"environment: unknown environment {environment!r}; allowed: {', '.join(ENVIRONMENTS)}"])
@@ -320,9 +336,12 @@ def load_settings(environment: str, *, settings_file: Path | None = None,
         tables = (*ENVIRONMENTS, "tags")
         for table in sorted(k for k, v in document.items() if isinstance(v, dict) and k not in tables):
             guess = difflib.get_close_matches(table.lower(), tables, n=1, cutoff=0.6)
-            problems.append(f"[{table}]: unknown table in {settings_file}; "
-                            + (f"did you mean [{guess[0]}]? " if guess else "")
-                            + "allowed: " + ", ".join(f"[{t}]" for t in tables))
+            problems.append(
+                f"[{table}]: unknown table in {settings_file}; "
+                + (f"did you mean [{guess[0]}]? " if guess else "")
+                + "allowed: "
+                + ", ".join(f"[{t}]" for t in tables)
+            )
         values.update({k: v for k, v in document.items() if not isinstance(v, dict) or k == "tags"})
         values.update(document.get(environment, {}))
     for item in overrides:
@@ -367,7 +386,7 @@ def _read_settings_file(path: Path) -> dict[str, object]:
     except OSError as error:
         reason = f"cannot be read ({error.strerror or error})"
     except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
+        line = data[: error.start].count(b"\n") + 1
         reason = f"not TOML: line {line} is not UTF-8 text (TOML files are UTF-8)"
     except tomllib.TOMLDecodeError as error:
         text = str(error)
@@ -440,7 +459,9 @@ def validate(s: PlatformSettings) -> None:
     if s.environment not in ENVIRONMENTS:
         problems.append(f"environment: {s.environment!r} is not allowed; allowed: {', '.join(ENVIRONMENTS)}")
     if not _NAME_PART.match(s.project):
-        problems.append(f"project: {s.project!r} must be 1-14 lowercase letters, digits or hyphens, starting with a letter")
+        problems.append(
+            f"project: {s.project!r} must be 1-14 lowercase letters, digits or hyphens, starting with a letter"
+        )
     if len(s.availability_zones) < 2:
         problems.append(f"availability_zones: at least 2 are required, got {len(s.availability_zones)}")
     if len(set(s.availability_zones)) != len(s.availability_zones):
@@ -453,15 +474,26 @@ def validate(s: PlatformSettings) -> None:
     for purpose in ("raw-videos", "terraform-state"):
         name = s.bucket_name(purpose)
         if not _S3_BUCKET_NAME.match(name) or ".." in name:
-            problems.append(f"bucket_suffix/project: bucket name {name!r} is not a valid S3 name "
-                            "(3-63 chars: lowercase letters, digits, '.', '-'; start and end alphanumeric)")
-    for low, high in (("db_allocated_storage_gb", "db_max_allocated_storage_gb"),
-                      ("service_min_tasks", "service_max_tasks"),
-                      ("gpu_min_instances", "gpu_max_instances")):
+            problems.append(
+                f"bucket_suffix/project: bucket name {name!r} is not a valid S3 name "
+                "(3-63 chars: lowercase letters, digits, '.', '-'; start and end alphanumeric)"
+            )
+    for low, high in (
+        ("db_allocated_storage_gb", "db_max_allocated_storage_gb"),
+        ("service_min_tasks", "service_max_tasks"),
+        ("gpu_min_instances", "gpu_max_instances"),
+    ):
         if getattr(s, low) > getattr(s, high):
             problems.append(f"{low}: {getattr(s, low)} is above {high} ({getattr(s, high)})")
-    for name in ("db_allocated_storage_gb", "service_max_tasks", "gpu_max_instances",
-                 "lambda_timeout_seconds", "job_timeout_seconds", "job_attempts", "max_receive_count"):
+    for name in (
+        "db_allocated_storage_gb",
+        "service_max_tasks",
+        "gpu_max_instances",
+        "lambda_timeout_seconds",
+        "job_timeout_seconds",
+        "job_attempts",
+        "max_receive_count",
+    ):
         if getattr(s, name) < 1:
             problems.append(f"{name}: must be at least 1, got {getattr(s, name)}")
     for name in ("service_min_tasks", "gpu_min_instances", "db_backup_retention_days"):
@@ -476,60 +508,82 @@ def validate(s: PlatformSettings) -> None:
     if not 1 <= s.lambda_timeout_seconds <= 900:
         problems.append(f"lambda_timeout_seconds: Lambda allows 1..900, got {s.lambda_timeout_seconds}")
     if not 0 <= s.sqs_batching_window_seconds <= SQS_MAX_BATCHING_WINDOW_SECONDS:
-        problems.append(f"sqs_batching_window_seconds: allowed 0..{SQS_MAX_BATCHING_WINDOW_SECONDS}, "
-                        f"got {s.sqs_batching_window_seconds}")
+        problems.append(
+            f"sqs_batching_window_seconds: allowed 0..{SQS_MAX_BATCHING_WINDOW_SECONDS}, "
+            f"got {s.sqs_batching_window_seconds}"
+        )
     minimum_visibility = SQS_VISIBILITY_FACTOR * s.lambda_timeout_seconds + s.sqs_batching_window_seconds
     if s.queue_visibility_timeout_seconds < minimum_visibility:
-        problems.append(f"queue_visibility_timeout_seconds: {s.queue_visibility_timeout_seconds} must be at least "
-                        f"6 x lambda_timeout_seconds + sqs_batching_window_seconds = {minimum_visibility} (AWS's "
-                        f"guidance for SQS event sources); allowed: "
-                        f"{minimum_visibility}..{SQS_MAX_VISIBILITY_TIMEOUT_SECONDS}")
+        problems.append(
+            f"queue_visibility_timeout_seconds: {s.queue_visibility_timeout_seconds} must be at least "
+            f"6 x lambda_timeout_seconds + sqs_batching_window_seconds = {minimum_visibility} (AWS's "
+            f"guidance for SQS event sources); allowed: "
+            f"{minimum_visibility}..{SQS_MAX_VISIBILITY_TIMEOUT_SECONDS}"
+        )
     elif s.queue_visibility_timeout_seconds > SQS_MAX_VISIBILITY_TIMEOUT_SECONDS:
-        problems.append(f"queue_visibility_timeout_seconds: {s.queue_visibility_timeout_seconds} is above SQS's "
-                        f"maximum visibility timeout; allowed: "
-                        f"{minimum_visibility}..{SQS_MAX_VISIBILITY_TIMEOUT_SECONDS}")
+        problems.append(
+            f"queue_visibility_timeout_seconds: {s.queue_visibility_timeout_seconds} is above SQS's "
+            f"maximum visibility timeout; allowed: "
+            f"{minimum_visibility}..{SQS_MAX_VISIBILITY_TIMEOUT_SECONDS}"
+        )
     if s.db_instance_class not in RDS_POSTGRES16_INSTANCE_CLASSES:
-        problems.append(f"db_instance_class: {s.db_instance_class!r} is not an RDS class for PostgreSQL 16; allowed: "
-                        f"{', '.join(RDS_INSTANCE_FAMILIES)} families, e.g. db.t3.micro, db.t4g.small, db.m6g.large")
+        problems.append(
+            f"db_instance_class: {s.db_instance_class!r} is not an RDS class for PostgreSQL 16; allowed: "
+            f"{', '.join(RDS_INSTANCE_FAMILIES)} families, e.g. db.t3.micro, db.t4g.small, db.m6g.large"
+        )
     for service in ("frontend", "backend"):
         cpu, memory = getattr(s, f"{service}_cpu"), getattr(s, f"{service}_memory_mb")
         if cpu not in FARGATE_MEMORY_MB:
-            problems.append(f"{service}_cpu: {cpu} is not a Fargate CPU size; allowed: "
-                            f"{', '.join(map(str, FARGATE_MEMORY_MB))}")
+            problems.append(
+                f"{service}_cpu: {cpu} is not a Fargate CPU size; allowed: {', '.join(map(str, FARGATE_MEMORY_MB))}"
+            )
         elif memory not in FARGATE_MEMORY_MB[cpu]:
             allowed = FARGATE_MEMORY_MB[cpu]
             steps = {b - a for a, b in zip(allowed, allowed[1:])}
-            sizes = (f"{allowed[0]}..{allowed[-1]} in steps of {steps.pop()}" if len(allowed) > 4 and len(steps) == 1
-                     else ", ".join(map(str, allowed)))
+            sizes = (
+                f"{allowed[0]}..{allowed[-1]} in steps of {steps.pop()}"
+                if len(allowed) > 4 and len(steps) == 1
+                else ", ".join(map(str, allowed))
+            )
             problems.append(f"{service}_memory_mb: {memory} MiB does not fit {service}_cpu={cpu}; allowed: {sizes}")
     for name in ("alarm_email", "video_events_email"):
         address = getattr(s, name)
         if address is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", address):
             problems.append(f"{name}: {address!r} is not an e-mail address")
     if s.domain_name is None and not s.allow_plain_http:
-        problems.append("domain_name: not set, so the ALB would serve the API and the Django admin over plain "
-                        "HTTP; set domain_name, or allow_plain_http=true to accept that")
+        problems.append(
+            "domain_name: not set, so the ALB would serve the API and the Django admin over plain "
+            "HTTP; set domain_name, or allow_plain_http=true to accept that"
+        )
     if not 10 <= s.cpu_target_percent <= 95:
         problems.append(f"cpu_target_percent: allowed 10..95, got {s.cpu_target_percent}")
     for name in ("log_retention_days", "flow_log_retention_days"):
         if getattr(s, name) not in _LOG_RETENTION_DAYS:
-            problems.append(f"{name}: {getattr(s, name)} is not a CloudWatch retention; allowed: "
-                            f"{', '.join(map(str, _LOG_RETENTION_DAYS))}")
+            problems.append(
+                f"{name}: {getattr(s, name)} is not a CloudWatch retention; allowed: "
+                f"{', '.join(map(str, _LOG_RETENTION_DAYS))}"
+            )
     if not s.gpu_instance_types:
         problems.append("gpu_instance_types: at least one instance type is required")
     for itype in s.gpu_instance_types:
         if itype not in GPU_INSTANCE_TYPES:
-            problems.append(f"gpu_instance_types: {itype!r} is not an x86_64 GPU instance type; allowed families: "
-                            f"{', '.join(GPU_INSTANCE_FAMILIES)} (e.g. g5.xlarge, g6.2xlarge)")
+            problems.append(
+                f"gpu_instance_types: {itype!r} is not an x86_64 GPU instance type; allowed families: "
+                f"{', '.join(GPU_INSTANCE_FAMILIES)} (e.g. g5.xlarge, g6.2xlarge)"
+            )
     for name in ("frontend_image_tag", "backend_image_tag", "worker_image_tag"):
         if not _IMAGE_TAG.match(getattr(s, name)):
-            problems.append(f"{name}: {getattr(s, name)!r} is not an image tag; allowed: 1-128 of a-z, A-Z, 0-9, "
-                            "'_', '.', '-', not starting with '.' or '-'")
+            problems.append(
+                f"{name}: {getattr(s, name)!r} is not an image tag; allowed: 1-128 of a-z, A-Z, 0-9, "
+                "'_', '.', '-', not starting with '.' or '-'"
+            )
     if s.gpu_ami_id is not None and not re.match(r"^ami-[0-9a-f]{8,17}$", s.gpu_ami_id):
         problems.append(f"gpu_ami_id: {s.gpu_ami_id!r} is not an AMI id (ami- followed by 8-17 hex digits)")
     if not is_model_key(s.model_key):
-        problems.append(f"model_key: {s.model_key!r} is not an S3 key of weights; allowed: {MODEL_KEY_RULE} "
-                        "(e.g. the key `deepsentinel model publish` prints)")
+        problems.append(
+            f"model_key: {s.model_key!r} is not an S3 key of weights; allowed: {MODEL_KEY_RULE} "
+            "(e.g. the key `deepsentinel model publish` prints)"
+        )
     for name in ("scale_down_schedule", "scale_up_schedule", "ecr_cleanup_schedule"):
         if not _SCHEDULE.match(getattr(s, name)):
             problems.append(f"{name}: {getattr(s, name)!r} must be cron(...), rate(...) or at(...)")
@@ -548,12 +602,16 @@ def validate(s: PlatformSettings) -> None:
         if getattr(s, name) is not None and s.github_repository is None:
             problems.append(f"{name}: needs github_repository (owner/name)")
     if s.github_oidc_provider_arn is not None and not _GITHUB_OIDC_PROVIDER_ARN.match(s.github_oidc_provider_arn):
-        problems.append(f"github_oidc_provider_arn: {s.github_oidc_provider_arn!r} is not an IAM OIDC provider ARN "
-                        "for GitHub; allowed: arn:aws:iam::<12-digit account>:oidc-provider/"
-                        "token.actions.githubusercontent.com")
+        problems.append(
+            f"github_oidc_provider_arn: {s.github_oidc_provider_arn!r} is not an IAM OIDC provider ARN "
+            "for GitHub; allowed: arn:aws:iam::<12-digit account>:oidc-provider/"
+            "token.actions.githubusercontent.com"
+        )
     if s.github_repository_ids is not None and not re.match(r"^\d+/\d+$", s.github_repository_ids):
-        problems.append(f"github_repository_ids: {s.github_repository_ids!r} must be <owner id>/<repository id> "
-                        "(digits, e.g. 123456/456789: gh api repos/OWNER/NAME --jq '.owner.id, .id')")
+        problems.append(
+            f"github_repository_ids: {s.github_repository_ids!r} must be <owner id>/<repository id> "
+            "(digits, e.g. 123456/456789: gh api repos/OWNER/NAME --jq '.owner.id, .id')"
+        )
     if s.github_repository is not None and not re.match(r"^[\w.-]+/[\w.-]+$", s.github_repository):
         problems.append(f"github_repository: {s.github_repository!r} must be owner/name")
     if s.github_token_secret_arn is not None and not s.github_token_secret_arn.startswith("arn:aws:secretsmanager:"):
@@ -570,8 +628,9 @@ _DNS_NAME = re.compile(r"^([a-z0-9-]+\.)+[a-z]{2,}$")
 
 
 def _hosted_zone_problems(s: PlatformSettings) -> list[str]:
-    problems = [f"hosted_zones: {zone!r} is not a lowercase DNS name" for zone in s.hosted_zones
-                if not _DNS_NAME.match(zone)]
+    problems = [
+        f"hosted_zones: {zone!r} is not a lowercase DNS name" for zone in s.hosted_zones if not _DNS_NAME.match(zone)
+    ]
     if len(set(s.hosted_zones)) != len(s.hosted_zones):
         problems.append(f"hosted_zones: names must be distinct, got {list(s.hosted_zones)}")
     if s.hosted_zone_name is not None:
@@ -580,8 +639,10 @@ def _hosted_zone_problems(s: PlatformSettings) -> list[str]:
         elif s.domain_name is None:
             problems.append("hosted_zone_name: set without domain_name; allowed: set domain_name too, or neither")
         elif s.domain_name != s.hosted_zone_name and not s.domain_name.endswith("." + s.hosted_zone_name):
-            problems.append(f"hosted_zone_name: domain_name {s.domain_name!r} is not in the zone "
-                            f"{s.hosted_zone_name!r}; allowed: the zone's name or a name under it")
+            problems.append(
+                f"hosted_zone_name: domain_name {s.domain_name!r} is not in the zone "
+                f"{s.hosted_zone_name!r}; allowed: the zone's name or a name under it"
+            )
     return problems
 
 
@@ -600,8 +661,10 @@ def _operations_problems(s: PlatformSettings) -> list[str]:
     if s.budget_monthly_usd < 1:
         problems.append(f"budget_monthly_usd: must be at least 1 (whole USD), got {s.budget_monthly_usd}")
     forecast = () if s.budget_forecast_percent is None else (s.budget_forecast_percent,)
-    for name, values in (("budget_thresholds_percent", s.budget_thresholds_percent),
-                         ("budget_forecast_percent", forecast)):
+    for name, values in (
+        ("budget_thresholds_percent", s.budget_thresholds_percent),
+        ("budget_forecast_percent", forecast),
+    ):
         for value in values:
             if not 1 <= value <= BUDGET_MAX_PERCENT:
                 problems.append(f"{name}: {value} is outside 1..{BUDGET_MAX_PERCENT} (percent of budget_monthly_usd)")
@@ -609,27 +672,35 @@ def _operations_problems(s: PlatformSettings) -> list[str]:
         problems.append(f"budget_thresholds_percent: values must be distinct, got {list(s.budget_thresholds_percent)}")
     notifications = len(s.budget_thresholds_percent) + len(forecast)
     if notifications > BUDGET_MAX_NOTIFICATIONS:
-        problems.append(f"budget_thresholds_percent/budget_forecast_percent: {notifications} notifications; AWS "
-                        f"Budgets allows at most {BUDGET_MAX_NOTIFICATIONS} per budget")
+        problems.append(
+            f"budget_thresholds_percent/budget_forecast_percent: {notifications} notifications; AWS "
+            f"Budgets allows at most {BUDGET_MAX_NOTIFICATIONS} per budget"
+        )
     if s.budget_email is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", s.budget_email):
         problems.append(f"budget_email: {s.budget_email!r} is not an e-mail address")
     problems += _db_window_problems(s)
     if s.db_night_stop and not s.night_scale_down:
-        problems.append("db_night_stop: needs night_scale_down=true (the services would run against a stopped "
-                        "database); allowed: db_night_stop=false, or both true")
+        problems.append(
+            "db_night_stop: needs night_scale_down=true (the services would run against a stopped "
+            "database); allowed: db_night_stop=false, or both true"
+        )
     for name in ("db_stop_schedule", "db_start_schedule"):
         if not _SCHEDULE.match(getattr(s, name)):
             problems.append(f"{name}: {getattr(s, name)!r} must be cron(...), rate(...) or at(...)")
     low, high = RUNNABLE_ALARM_MINUTES
     if not low <= s.job_runnable_alarm_minutes <= high:
-        problems.append(f"job_runnable_alarm_minutes: allowed {low}..{high} (minutes a Batch job may wait in "
-                        f"RUNNABLE before the alarm), got {s.job_runnable_alarm_minutes}")
+        problems.append(
+            f"job_runnable_alarm_minutes: allowed {low}..{high} (minutes a Batch job may wait in "
+            f"RUNNABLE before the alarm), got {s.job_runnable_alarm_minutes}"
+        )
     return problems
 
 
 _BACKUP_WINDOW = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
-_MAINTENANCE_WINDOW = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-"
-                                 r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$")
+_MAINTENANCE_WINDOW = re.compile(
+    r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-"
+    r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$"
+)
 _DAILY_CRON = re.compile(r"^cron\((\d{1,2}) (\d{1,2}) \* \* \? \*\)$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEK_MINUTES = 7 * 24 * 60
@@ -645,8 +716,10 @@ def _db_window_problems(s: PlatformSettings) -> list[str]:
     if backup is None:
         problems.append(f"db_backup_window: {s.db_backup_window!r} must be hh24:mi-hh24:mi in UTC, e.g. 17:00-18:00")
     if maintenance is None:
-        problems.append(f"db_maintenance_window: {s.db_maintenance_window!r} must be ddd:hh24:mi-ddd:hh24:mi in UTC, "
-                        "e.g. sun:18:30-sun:19:30 (days mon..sun)")
+        problems.append(
+            f"db_maintenance_window: {s.db_maintenance_window!r} must be ddd:hh24:mi-ddd:hh24:mi in UTC, "
+            "e.g. sun:18:30-sun:19:30 (days mon..sun)"
+        )
     if backup is None or maintenance is None:
         return problems
     b_start, b_end = int(backup[1]) * 60 + int(backup[2]), int(backup[3]) * 60 + int(backup[4])
@@ -664,21 +737,28 @@ def _db_window_problems(s: PlatformSettings) -> list[str]:
     # Windows that only touch (one ends as the other starts) count as a conflict too: the local server refuses them
     # ("must not overlap"), and RDS's own wording ("must not conflict") gives no reason to expect otherwise.
     daily = [day * 1440 for day in range(7)]
-    touching = (m_start % _WEEK_MINUTES in {(d + b_end) % _WEEK_MINUTES for d in daily}
-                or m_end % _WEEK_MINUTES in {(d + b_start) % _WEEK_MINUTES for d in daily})
+    touching = m_start % _WEEK_MINUTES in {(d + b_end) % _WEEK_MINUTES for d in daily} or m_end % _WEEK_MINUTES in {
+        (d + b_start) % _WEEK_MINUTES for d in daily
+    }
     if backup_minutes & maintenance_minutes or touching:
-        problems.append(f"db_backup_window: {s.db_backup_window} overlaps db_maintenance_window "
-                        f"{s.db_maintenance_window}; RDS requires them apart")
+        problems.append(
+            f"db_backup_window: {s.db_backup_window} overlaps db_maintenance_window "
+            f"{s.db_maintenance_window}; RDS requires them apart"
+        )
     running = _running_minutes_utc(s) if s.db_night_stop else None
     if running is not None:
         hours = f"{s.db_start_schedule} to {s.db_stop_schedule} in {s.schedule_timezone}"
         if not backup_minutes <= running:
-            problems.append(f"db_backup_window: {s.db_backup_window} UTC falls while db_night_stop has the instance "
-                            f"stopped (it runs {hours}); RDS backs up no stopped instance: choose a window in those "
-                            "hours")
+            problems.append(
+                f"db_backup_window: {s.db_backup_window} UTC falls while db_night_stop has the instance "
+                f"stopped (it runs {hours}); RDS backs up no stopped instance: choose a window in those "
+                "hours"
+            )
         if not maintenance_minutes <= running:
-            problems.append(f"db_maintenance_window: {s.db_maintenance_window} UTC falls while db_night_stop has the "
-                            f"instance stopped (it runs {hours}): choose a window in those hours")
+            problems.append(
+                f"db_maintenance_window: {s.db_maintenance_window} UTC falls while db_night_stop has the "
+                f"instance stopped (it runs {hours}): choose a window in those hours"
+            )
     return problems
 
 
@@ -709,8 +789,30 @@ def _running_minutes_utc(s: PlatformSettings) -> set[int] | None:
     return minutes
 
 
-_LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-                       2922, 3288, 3653)
+_LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 def _network_problems(s: PlatformSettings) -> list[str]:
@@ -725,8 +827,9 @@ def _network_problems(s: PlatformSettings) -> list[str]:
     for setting in ("public_subnet_cidrs", "private_subnet_cidrs"):
         cidrs = getattr(s, setting)
         if len(cidrs) != len(s.availability_zones):
-            problems.append(f"{setting}: {len(cidrs)} given, one per availability zone "
-                            f"({len(s.availability_zones)}) is required")
+            problems.append(
+                f"{setting}: {len(cidrs)} given, one per availability zone ({len(s.availability_zones)}) is required"
+            )
         for cidr in cidrs:
             try:
                 net = ipaddress.ip_network(cidr)
@@ -737,7 +840,7 @@ def _network_problems(s: PlatformSettings) -> list[str]:
                 problems.append(f"{setting}: {cidr} is not inside vpc_cidr {s.vpc_cidr}")
             subnets.append((setting, net))
     for i, (name_a, a) in enumerate(subnets):
-        for name_b, b in subnets[i + 1:]:
+        for name_b, b in subnets[i + 1 :]:
             if a.overlaps(b):  # type: ignore[arg-type]
                 problems.append(f"{name_b}: {b} overlaps {a} of {name_a}")
     return problems
@@ -753,24 +856,34 @@ def _bedrock_and_upload_problems(s: PlatformSettings) -> list[str]:
     problems: list[str] = []
     profiles = ", ".join(f"{p}." for p in BEDROCK_INFERENCE_PROFILE_PREFIXES)
     if not _TEXT_MODEL.match(s.bedrock_text_model_id):
-        problems.append(f"bedrock_text_model_id: {s.bedrock_text_model_id!r} is not an Anthropic Claude model id; "
-                        f"allowed: anthropic.claude-... (e.g. anthropic.claude-3-haiku-20240307-v1:0), optionally "
-                        f"with an inference profile prefix ({profiles})")
+        problems.append(
+            f"bedrock_text_model_id: {s.bedrock_text_model_id!r} is not an Anthropic Claude model id; "
+            f"allowed: anthropic.claude-... (e.g. anthropic.claude-3-haiku-20240307-v1:0), optionally "
+            f"with an inference profile prefix ({profiles})"
+        )
     if not _EMBEDDING_MODEL.match(s.bedrock_embedding_model_id):
-        problems.append(f"bedrock_embedding_model_id: {s.bedrock_embedding_model_id!r} is not an embedding model id; "
-                        f"allowed: amazon.titan-embed-... or cohere.embed-... (e.g. amazon.titan-embed-text-v2:0)")
+        problems.append(
+            f"bedrock_embedding_model_id: {s.bedrock_embedding_model_id!r} is not an embedding model id; "
+            f"allowed: amazon.titan-embed-... or cohere.embed-... (e.g. amazon.titan-embed-text-v2:0)"
+        )
     if s.bedrock_rerank_model_id is not None:
         regions = BEDROCK_RERANK_MODEL_REGIONS.get(s.bedrock_rerank_model_id)
         if regions is None:
-            problems.append(f"bedrock_rerank_model_id: {s.bedrock_rerank_model_id!r} is not a Bedrock reranker; "
-                            f"allowed: {', '.join(BEDROCK_RERANK_MODEL_REGIONS)} or none")
+            problems.append(
+                f"bedrock_rerank_model_id: {s.bedrock_rerank_model_id!r} is not a Bedrock reranker; "
+                f"allowed: {', '.join(BEDROCK_RERANK_MODEL_REGIONS)} or none"
+            )
         elif s.bedrock_rerank_region not in regions:
-            problems.append(f"bedrock_rerank_region: {s.bedrock_rerank_model_id} is not offered for Rerank in "
-                            f"{s.bedrock_rerank_region!r}; allowed: {', '.join(regions)}")
+            problems.append(
+                f"bedrock_rerank_region: {s.bedrock_rerank_model_id} is not offered for Rerank in "
+                f"{s.bedrock_rerank_region!r}; allowed: {', '.join(regions)}"
+            )
     for origin in s.upload_cors_origins:
         if not _ORIGIN.match(origin):
-            problems.append(f"upload_cors_origins: {origin!r} is not a browser origin; allowed: "
-                            "https://host or http://host, optionally :port, lowercase, no path, no '*'")
+            problems.append(
+                f"upload_cors_origins: {origin!r} is not a browser origin; allowed: "
+                "https://host or http://host, optionally :port, lowercase, no path, no '*'"
+            )
     return problems
 
 
@@ -781,15 +894,19 @@ def _raw_video_retention_problems(s: PlatformSettings) -> list[str]:
     problems: list[str] = []
     glacier, retention = s.raw_video_glacier_after_days, s.raw_video_retention_days
     if glacier is not None and glacier < 0:
-        problems.append(f"raw_video_glacier_after_days: allowed 0 or more days (S3 Glacier transitions take 0), or "
-                        f"none (no transition), got {glacier}")
+        problems.append(
+            f"raw_video_glacier_after_days: allowed 0 or more days (S3 Glacier transitions take 0), or "
+            f"none (no transition), got {glacier}"
+        )
     if retention is not None:
         lowest = glacier + 1 if glacier is not None and glacier >= 0 else 1  # after the transition
         if retention < 1:
             problems.append(f"raw_video_retention_days: allowed {lowest} or more days, or none (kept), got {retention}")
         elif glacier is not None and retention <= glacier:
-            problems.append(f"raw_video_retention_days: {retention} is not after raw_video_glacier_after_days "
-                            f"({glacier}); allowed {lowest} or more days (the transition comes first), or none (kept)")
+            problems.append(
+                f"raw_video_retention_days: {retention} is not after raw_video_glacier_after_days "
+                f"({glacier}); allowed {lowest} or more days (the transition comes first), or none (kept)"
+            )
     return problems
 
 
@@ -799,8 +916,10 @@ JOBS_API_MAX_BURST = 5000
 
 
 # A Roles Anywhere trust anchor's ARN; its id is a UUID (botocore's rolesanywhere model, shape Uuid).
-_TRUST_ANCHOR_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:rolesanywhere:[a-z]{2}(-[a-z]+)+-\d:\d{12}:trust-anchor/"
-                               r"[a-f0-9]{8}-([a-z0-9]{4}-){3}[a-z0-9]{12}$")
+_TRUST_ANCHOR_ARN = re.compile(
+    r"^arn:aws(-cn|-us-gov)?:rolesanywhere:[a-z]{2}(-[a-z]+)+-\d:\d{12}:trust-anchor/"
+    r"[a-f0-9]{8}-([a-z0-9]{4}-){3}[a-z0-9]{12}$"
+)
 # X.509 upper bound of a common name: 64 characters (RFC 5280, ub-common-name).
 _CERTIFICATE_CN = re.compile(r"^[ -)+->@-~]{1,64}$")  # printable ASCII but * and ?
 
@@ -815,17 +934,25 @@ def _jobs_api_problems(s: PlatformSettings) -> list[str]:
         problems.append(f"jobs_api_throttle_burst: allowed 1..{JOBS_API_MAX_BURST}, got {s.jobs_api_throttle_burst}")
     for origin in s.jobs_api_cors_origins:
         if not _ORIGIN.match(origin):
-            problems.append(f"jobs_api_cors_origins: {origin!r} is not an origin; allowed: scheme://host[:port] "
-                            "with scheme http or https, lowercase host, no path and no \"*\"")
+            problems.append(
+                f"jobs_api_cors_origins: {origin!r} is not an origin; allowed: scheme://host[:port] "
+                'with scheme http or https, lowercase host, no path and no "*"'
+            )
     for arn in s.jobs_api_roles_anywhere_trust_anchor_arns:
         if not _TRUST_ANCHOR_ARN.match(arn):
-            problems.append(f"jobs_api_roles_anywhere_trust_anchor_arns: {arn!r} is not a trust anchor ARN; "
-                            "expected arn:aws:rolesanywhere:<region>:<12-digit account>:trust-anchor/<uuid>")
+            problems.append(
+                f"jobs_api_roles_anywhere_trust_anchor_arns: {arn!r} is not a trust anchor ARN; "
+                "expected arn:aws:rolesanywhere:<region>:<12-digit account>:trust-anchor/<uuid>"
+            )
     if s.jobs_api_roles_anywhere_subject_cns and not s.jobs_api_roles_anywhere_trust_anchor_arns:
-        problems.append("jobs_api_roles_anywhere_subject_cns: needs jobs_api_roles_anywhere_trust_anchor_arns (the "
-                        "CNs narrow which of the anchors' certificates may take the client role)")
+        problems.append(
+            "jobs_api_roles_anywhere_subject_cns: needs jobs_api_roles_anywhere_trust_anchor_arns (the "
+            "CNs narrow which of the anchors' certificates may take the client role)"
+        )
     for cn in s.jobs_api_roles_anywhere_subject_cns:
         if not _CERTIFICATE_CN.match(cn):
-            problems.append(f"jobs_api_roles_anywhere_subject_cns: {cn!r} is not a common name; allowed: 1..64 "
-                            "printable characters, no '*' or '?' (the trust policy compares with StringEquals)")
+            problems.append(
+                f"jobs_api_roles_anywhere_subject_cns: {cn!r} is not a common name; allowed: 1..64 "
+                "printable characters, no '*' or '?' (the trust policy compares with StringEquals)"
+            )
     return problems

@@ -22,8 +22,15 @@ from deepsentinel.errors import OperationFailed
 T = TypeVar("T")
 
 
-def locked(operation: Callable[[], T], *, stack_dir: Path, env: dict[str, str], local: bool,
-           wait_hint: str = "", log: Callable[[str], None] = print) -> T:
+def locked(
+    operation: Callable[[], T],
+    *,
+    stack_dir: Path,
+    env: dict[str, str],
+    local: bool,
+    wait_hint: str = "",
+    log: Callable[[str], None] = print,
+) -> T:
     """Run `operation` (a terraform call that takes the state lock of `stack_dir`'s stack). A held lock becomes
     OperationFailed in one line; in `local` mode a lock left by a terraform that is gone is released first and
     the operation runs again. `wait_hint`: how this command can wait for a live holder, e.g. " (or pass
@@ -34,12 +41,15 @@ def locked(operation: Callable[[], T], *, stack_dir: Path, env: dict[str, str], 
         lock = error.lock
         dead = dead_holders(stack_dir, lock) if local and lock else []
         if not dead:
-            raise held_lock_error(stack_dir, lock, live=live_holders(stack_dir) if local else [],
-                                  wait_hint=wait_hint) from None
+            raise held_lock_error(
+                stack_dir, lock, live=live_holders(stack_dir) if local else [], wait_hint=wait_hint
+            ) from None
         terraform.force_unlock(stack_dir, lock.id, env=env)
         terraform.forget_runs(stack_dir, dead)
-        log(f"released the state lock of {stack_dir.name}: {_holder(lock)} was interrupted and is gone "
-            f"(terraform pid {', '.join(map(str, dead))})")
+        log(
+            f"released the state lock of {stack_dir.name}: {_holder(lock)} was interrupted and is gone "
+            f"(terraform pid {', '.join(map(str, dead))})"
+        )
         return operation()
 
 
@@ -56,15 +66,17 @@ def live_holders(stack_dir: Path) -> list[int]:
     return [pid for pid in terraform.unfinished_runs(stack_dir) if _alive(pid)]
 
 
-def held_lock_error(stack_dir: Path, lock: terraform.LockInfo | None, *, live: list[int] = (),
-                    wait_hint: str = "") -> OperationFailed:
+def held_lock_error(
+    stack_dir: Path, lock: terraform.LockInfo | None, *, live: list[int] = (), wait_hint: str = ""
+) -> OperationFailed:
     """One line: who holds the lock of `stack_dir`'s state and how to go on."""
     lock_id = lock.id if lock else "<lock id>"
     running = f", still running here as terraform pid {', '.join(map(str, live))}" if live else ""
     return OperationFailed(
         f"the state of {stack_dir.name} is locked by another run ({_holder(lock) if lock else 'holder unknown'}, "
         f"lock ID {lock_id}{running}); wait for it to finish and run the same command again{wait_hint}, or if "
-        f"that run is gone, release the lock: terraform -chdir={_shown(stack_dir)} force-unlock {lock_id}")
+        f"that run is gone, release the lock: terraform -chdir={_shown(stack_dir)} force-unlock {lock_id}"
+    )
 
 
 def _holder(lock: terraform.LockInfo) -> str:

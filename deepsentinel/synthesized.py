@@ -10,8 +10,14 @@ from pathlib import Path
 from typing import Any
 
 # Resource types whose replacement or removal loses data; moving them needs a `moved` block.
-STATEFUL_TYPES = ("aws_db_instance", "aws_s3_bucket", "aws_secretsmanager_secret", "aws_ecr_repository",
-                  "aws_dynamodb_table", "aws_cloudwatch_log_group")
+STATEFUL_TYPES = (
+    "aws_db_instance",
+    "aws_s3_bucket",
+    "aws_secretsmanager_secret",
+    "aws_ecr_repository",
+    "aws_dynamodb_table",
+    "aws_cloudwatch_log_group",
+)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ from deepsentinel.errors import OperationFailed
 from deepsentinel.settings import PlatformSettings
 
 LOCAL_WORKDIR = Path(".deepsentinel") / "local"
-NO_CREDENTIALS = ("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run "
-                  "where a role is assumed (GitHub OIDC, an instance profile); --local needs none")
+NO_CREDENTIALS = (
+    "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run "
+    "where a role is assumed (GitHub OIDC, an instance profile); --local needs none"
+)
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,12 @@ class Target:
         """What to add to a suggested command line so it acts on this same target."""
         if self.work is None:
             return ""
-        return " --local" + (f" --workdir {self.work.root}" if self.work.root != default_workdir(self.settings)
-                             else "")
+        return " --local" + (f" --workdir {self.work.root}" if self.work.root != default_workdir(self.settings) else "")
 
     def client(self, service: str) -> Any:
-        return self.session.client(service, endpoint_url=self.endpoint_url) if self.local \
-            else self.session.client(service)
+        return (
+            self.session.client(service, endpoint_url=self.endpoint_url) if self.local else self.session.client(service)
+        )
 
 
 def default_workdir(settings: PlatformSettings) -> Path:
@@ -99,8 +101,7 @@ def aws_target(settings: PlatformSettings, outdir: Path) -> Target:
     session = boto3.Session(region_name=settings.region)
     if session.get_credentials() is None:
         raise OperationFailed(NO_CREDENTIALS)
-    return Target(settings=settings, session=session, endpoint_url=None, outdir=outdir,
-                  tf_env=terraform.environment())
+    return Target(settings=settings, session=session, endpoint_url=None, outdir=outdir, tf_env=terraform.environment())
 
 
 def local_target(settings: PlatformSettings, workdir: Path | None, *, start: bool = False) -> Target:
@@ -113,16 +114,23 @@ def local_target(settings: PlatformSettings, workdir: Path | None, *, start: boo
     work = LocalWorkdir(workdir.resolve() if workdir else default_workdir(settings))
     server = LocalAws.find(work.server_info)
     if server is None and not start:
-        raise OperationFailed(f"no local deployment of {settings.environment} is running in {work.root}: run "
-                              f"`deepsentinel deploy --local --env {settings.environment}` first")
+        raise OperationFailed(
+            f"no local deployment of {settings.environment} is running in {work.root}: run "
+            f"`deepsentinel deploy --local --env {settings.environment}` first"
+        )
     if server is None:
         work.root.mkdir(parents=True, exist_ok=True)
         server = LocalAws.start(log_path=work.server_log, info_file=work.server_info, detach=True)
-        print(f"started a moto server on {server.endpoint_url} (pid {server.pid}, log {work.server_log})",
-              flush=True)
+        print(f"started a moto server on {server.endpoint_url} (pid {server.pid}, log {work.server_log})", flush=True)
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=settings.region)
-    return Target(settings=settings, session=session, endpoint_url=server.endpoint_url, outdir=work.outdir,
-                  tf_env=terraform.environment(work.terraform_cli_dir), work=work)
+    return Target(
+        settings=settings,
+        session=session,
+        endpoint_url=server.endpoint_url,
+        outdir=work.outdir,
+        tf_env=terraform.environment(work.terraform_cli_dir),
+        work=work,
+    )
 
 
 def target_from_args(args: Any, settings: PlatformSettings, *, start: bool = False) -> Target:
@@ -149,7 +157,8 @@ def state_bucket_exists(target: Target) -> bool:
             raise OperationFailed(
                 f"the state bucket {bucket} exists but these credentials may not use it (403): bucket names are "
                 "global, so it may be another account's (set `bucket_suffix`), or your role lacks s3:ListBucket on "
-                "it") from error
+                "it"
+            ) from error
         raise
     return True
 
@@ -158,7 +167,8 @@ def require_state_backend(target: Target) -> None:
     if not state_bucket_exists(target):
         raise OperationFailed(
             f"no state backend: the bucket {target.settings.state_bucket_name} does not exist on {target.where}; "
-            f"create it with `deepsentinel bootstrap{target.local_flag}`")
+            f"create it with `deepsentinel bootstrap{target.local_flag}`"
+        )
 
 
 def synth_platform(target: Target, *, progress: Any = None) -> Path:
@@ -170,8 +180,12 @@ def synth_platform(target: Target, *, progress: Any = None) -> Path:
     started = time.perf_counter()
     name = platform_stack_name(target.settings)
     print(f"synthesizing {name} into {target.outdir}/ ...", file=out, flush=True)
-    result = synth([target.settings], outdir=target.outdir, options=StackOptions(endpoint_url=target.endpoint_url),
-                   include_account_stack=False)
+    result = synth(
+        [target.settings],
+        outdir=target.outdir,
+        options=StackOptions(endpoint_url=target.endpoint_url),
+        include_account_stack=False,
+    )
     print(f"synthesized in {time.perf_counter() - started:.1f}s", file=out, flush=True)
     return result.stacks[name].parent
 
@@ -182,8 +196,11 @@ def initialised_platform(target: Target, *, progress: Any = None) -> Path:
 
     require_state_backend(target)
     stack_dir = synth_platform(target, progress=progress)
-    print(f"terraform init (state: s3://{target.settings.state_bucket_name}/{stack_dir.name}/terraform.tfstate) ...",
-          file=progress or sys.stdout, flush=True)
+    print(
+        f"terraform init (state: s3://{target.settings.state_bucket_name}/{stack_dir.name}/terraform.tfstate) ...",
+        file=progress or sys.stdout,
+        flush=True,
+    )
     terraform.init(stack_dir, reconfigure=True, env=target.tf_env)
     return stack_dir
 

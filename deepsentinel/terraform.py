@@ -87,13 +87,17 @@ class LockInfo:
 
     @property
     def operation_name(self) -> str:
-        """"apply" for OperationTypeApply."""
+        """ "apply" for OperationTypeApply."""
         return self.operation.removeprefix("OperationType").lower() or "an operation"
 
     @classmethod
     def from_json(cls, document: dict[str, object]) -> LockInfo:
-        return cls(**{field: str(document.get(field.capitalize()) or document.get(field.upper()) or "")
-                      for field in ("id", "who", "operation", "created", "path", "version", "info")})
+        return cls(
+            **{
+                field: str(document.get(field.capitalize()) or document.get(field.upper()) or "")
+                for field in ("id", "who", "operation", "created", "path", "version", "info")
+            }
+        )
 
     @classmethod
     def from_error(cls, output: str) -> LockInfo | None:
@@ -101,7 +105,7 @@ class LockInfo:
         if "Lock Info:" not in output:
             return None
         fields = {}
-        for line in output[output.index("Lock Info:"):].splitlines()[1:]:
+        for line in output[output.index("Lock Info:") :].splitlines()[1:]:
             match = re.fullmatch(r"[\s│]*(ID|Path|Operation|Who|Version|Created|Info):\s*(.*?)\s*", line)
             if match is None:
                 if fields:
@@ -120,11 +124,7 @@ class StateLocked(TerraformError):
 
 
 def cli_config(mirror: str) -> str:
-    return (
-        "provider_installation {\n"
-        f'  filesystem_mirror {{\n    path    = "{mirror}"\n  }}\n'
-        "}\n"
-    )
+    return f'provider_installation {{\n  filesystem_mirror {{\n    path    = "{mirror}"\n  }}\n}}\n'
 
 
 def environment(config_dir: Path = CLI_CONFIG_DIR) -> dict[str, str]:
@@ -133,8 +133,10 @@ def environment(config_dir: Path = CLI_CONFIG_DIR) -> dict[str, str]:
     mirror = os.environ.get(MIRROR_ENV)
     if mirror:
         if not Path(mirror).is_dir():
-            raise TerraformUnavailable(f"{MIRROR_ENV}={mirror!r} is not a directory (expected a Terraform "
-                                       "filesystem mirror: <dir>/registry.terraform.io/hashicorp/aws/...)")
+            raise TerraformUnavailable(
+                f"{MIRROR_ENV}={mirror!r} is not a directory (expected a Terraform "
+                "filesystem mirror: <dir>/registry.terraform.io/hashicorp/aws/...)"
+            )
         config_dir.mkdir(parents=True, exist_ok=True)
         path = (config_dir / "terraform.rc").resolve()
         path.write_text(cli_config(str(Path(mirror).resolve())))
@@ -142,8 +144,14 @@ def environment(config_dir: Path = CLI_CONFIG_DIR) -> dict[str, str]:
     return env
 
 
-def run(args: Sequence[str], cwd: Path, *, on_line: Callable[[str], None] | None = None,
-        ok_codes: tuple[int, ...] = (0,), env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: Sequence[str],
+    cwd: Path,
+    *,
+    on_line: Callable[[str], None] | None = None,
+    ok_codes: tuple[int, ...] = (0,),
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run `terraform <args>` in `cwd`; stream lines to `on_line`; raise TerraformError on other exit codes.
 
     Interrupted (KeyboardInterrupt: Ctrl-C, SIGTERM, SIGHUP): terraform is interrupted in turn and given
@@ -151,8 +159,16 @@ def run(args: Sequence[str], cwd: Path, *, on_line: Callable[[str], None] | None
     interruption messages are not passed to `on_line`."""
     binary = _checked_binary()
     command = [binary, *args]
-    process = subprocess.Popen(command, cwd=cwd, env=env or environment(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env or environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     record = _record_run(Path(cwd), process.pid, args)
     lines: list[str] = []
     try:
@@ -183,8 +199,7 @@ def _interrupt(process: subprocess.Popen[str], lines: list[str]) -> None:
     interrupt = lambda *_: os.kill(process.pid, signal.SIGINT)  # noqa: E731
     interrupt()
     if process.stdout is not None:
-        threading.Thread(target=_read_into, args=(process.stdout, lines), name="terraform-output",
-                         daemon=True).start()
+        threading.Thread(target=_read_into, args=(process.stdout, lines), name="terraform-output", daemon=True).start()
     with interruption.signals_calling(interrupt):
         interruption.wait_for_exit(process, timeout=INTERRUPT_GRACE_SECONDS)
 
@@ -198,8 +213,15 @@ def _record_run(cwd: Path, pid: int, args: Sequence[str]) -> Path:
     """`<cwd>/.deepsentinel-runs/<pid>.json`, removed when the run ends by itself (see the module docstring)."""
     record = cwd / RUNS_DIR / f"{pid}.json"
     record.parent.mkdir(exist_ok=True)
-    record.write_text(json.dumps({"pid": pid, "command": args[0] if args else "",
-                                  "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+    record.write_text(
+        json.dumps(
+            {
+                "pid": pid,
+                "command": args[0] if args else "",
+                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
+    )
     return record
 
 
@@ -216,8 +238,9 @@ def forget_runs(stack_dir: Path, pids: Sequence[int]) -> None:
 def _checked_binary() -> str:
     binary = shutil.which("terraform")
     if binary is None:
-        raise TerraformUnavailable(f"terraform is not on PATH (install {'.'.join(map(str, MINIMUM_VERSION))} or "
-                                   f"newer: {INSTALL_HINT})")
+        raise TerraformUnavailable(
+            f"terraform is not on PATH (install {'.'.join(map(str, MINIMUM_VERSION))} or newer: {INSTALL_HINT})"
+        )
     _require_minimum_version(binary)
     return binary
 
@@ -227,9 +250,11 @@ def _require_minimum_version(binary: str) -> None:
     line = version(binary) or ""
     found = parse_version(line)
     if found is None or found < MINIMUM_VERSION:
-        raise TerraformUnavailable(f"{binary} is {line or 'of an unknown version'}; DeepSentinel needs Terraform "
-                                   f"{'.'.join(map(str, MINIMUM_VERSION))} or newer ({MINIMUM_VERSION_REASON}): "
-                                   f"{INSTALL_HINT}")
+        raise TerraformUnavailable(
+            f"{binary} is {line or 'of an unknown version'}; DeepSentinel needs Terraform "
+            f"{'.'.join(map(str, MINIMUM_VERSION))} or newer ({MINIMUM_VERSION_REASON}): "
+            f"{INSTALL_HINT}"
+        )
 
 
 def parse_version(line: str) -> tuple[int, int] | None:
@@ -243,23 +268,32 @@ def version(binary: str | None = None) -> str | None:
     binary = binary or shutil.which("terraform")
     if binary is None:
         return None
-    done = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30,
-                          env=dict(os.environ, CHECKPOINT_DISABLE="1"))
+    done = subprocess.run(
+        [binary, "version"], capture_output=True, text=True, timeout=30, env=dict(os.environ, CHECKPOINT_DISABLE="1")
+    )
     return done.stdout.splitlines()[0] if done.stdout else None
 
 
 def init(stack_dir: Path, *, backend: bool = True, reconfigure: bool = False, **kw) -> None:
     """`reconfigure`: forget the backend recorded in .terraform/ (a moto server's port, a backend switch)."""
-    run(["init", "-input=false", "-no-color", *([] if backend else ["-backend=false"]),
-         *(["-reconfigure"] if reconfigure else [])], stack_dir, **kw)
+    run(
+        [
+            "init",
+            "-input=false",
+            "-no-color",
+            *([] if backend else ["-backend=false"]),
+            *(["-reconfigure"] if reconfigure else []),
+        ],
+        stack_dir,
+        **kw,
+    )
 
 
 def validate(stack_dir: Path, **kw) -> None:
     run(["validate", "-no-color"], stack_dir, **kw)
 
 
-def plan(stack_dir: Path, *, destroy: bool = False, out: str | None = None, lock_timeout: str = "0s",
-         **kw) -> bool:
+def plan(stack_dir: Path, *, destroy: bool = False, out: str | None = None, lock_timeout: str = "0s", **kw) -> bool:
     """Return True when the plan has changes (`-detailed-exitcode`: 0 none, 2 changes).
 
     The plan takes the state lock (waiting up to `lock_timeout`): a plan read while another apply holds the
@@ -273,8 +307,18 @@ def plan(stack_dir: Path, *, destroy: bool = False, out: str | None = None, lock
 
 def apply(stack_dir: Path, *, parallelism: int = 10, plan_file: str | None = None, **kw) -> None:
     """Apply a fresh plan, or exactly the saved `plan_file` (the one a user confirmed; also a destroy plan)."""
-    run(["apply", "-input=false", "-no-color", "-auto-approve", f"-parallelism={parallelism}",
-         *([plan_file] if plan_file else [])], stack_dir, **kw)
+    run(
+        [
+            "apply",
+            "-input=false",
+            "-no-color",
+            "-auto-approve",
+            f"-parallelism={parallelism}",
+            *([plan_file] if plan_file else []),
+        ],
+        stack_dir,
+        **kw,
+    )
 
 
 def destroy(stack_dir: Path, *, parallelism: int = 10, **kw) -> None:
@@ -284,15 +328,14 @@ def destroy(stack_dir: Path, *, parallelism: int = 10, **kw) -> None:
 def outputs(stack_dir: Path, **kw) -> dict[str, object]:
     result = run(["output", "-json", "-no-color"], stack_dir, **kw)
     # CLI-configuration warnings come on stdout ahead of the JSON document.
-    document = result.stdout[result.stdout.find("{"):] if "{" in result.stdout else "{}"
+    document = result.stdout[result.stdout.find("{") :] if "{" in result.stdout else "{}"
     return {name: value["value"] for name, value in json.loads(document).items()}
-
 
 
 def show_plan_json(stack_dir: Path, plan_file: str, **kw) -> str:
     """`terraform show -json <plan>`: the plan as JSON (what `review --plan` reads)."""
     output = run(["show", "-json", "-no-color", plan_file], stack_dir, **kw).stdout
-    return output[output.find("{"):]  # CLI-configuration warnings come first on stdout
+    return output[output.find("{") :]  # CLI-configuration warnings come first on stdout
 
 
 def force_unlock(stack_dir: Path, lock_id: str, **kw) -> None:
@@ -303,7 +346,7 @@ def force_unlock(stack_dir: Path, lock_id: str, **kw) -> None:
 def state_pull(stack_dir: Path, **kw) -> dict[str, object]:
     """The stack's current state as a document (`terraform state pull`; no lock taken); {} when it has none."""
     output = run(["state", "pull"], stack_dir, **kw).stdout
-    return json.loads(output[output.find("{"):]) if "{" in output else {}  # warnings may come first
+    return json.loads(output[output.find("{") :]) if "{" in output else {}  # warnings may come first
 
 
 def state_push(stack_dir: Path, state_file: Path, **kw) -> None:

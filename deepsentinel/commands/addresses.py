@@ -14,9 +14,11 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     add_settings_arguments(parser)
     parser.add_argument("--update", action="store_true", help="record the current addresses as the snapshot")
     parser.add_argument("--snapshot-dir", type=Path, default=Path("addresses"), help="default: addresses/")
-    parser.add_argument("--json", action="store_true",
-                        help='print {"<stack>": {"clean", "removed_stateful", "removed", "added"}} '
-                             "(progress on stderr)")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"<stack>": {"clean", "removed_stateful", "removed", "added"}} (progress on stderr)',
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,10 +28,17 @@ BOOTSTRAP_STATE_DIR = Path(".deepsentinel") / "bootstrap"
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False)
-    parser.add_argument("--local", action="store_true",
-                        help="bootstrap the moto server of a local deployment (started if none is running)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="bootstrap the moto server of a local deployment (started if none is running)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
+    )
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (AWS mode)")
 
 
@@ -44,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
     confirm = (lambda question: True) if (args.yes or target.local) else ask_user
     outputs = bootstrap(target, confirm=confirm)
     # The account stack's own state object was named already (planned against, or moved into): not again here.
-    print(f"state backend: s3://{outputs['state_bucket']} ({target.where}); locks are `<key>.tflock` objects "
-          f"beside each state")
+    print(
+        f"state backend: s3://{outputs['state_bucket']} ({target.where}); locks are `<key>.tflock` objects "
+        f"beside each state"
+    )
     if outputs.get("github_role_arns"):  # github_repository set: the workflows' OIDC roles (docs/release.md)
         print("GitHub repository variables to set (Settings > Secrets and variables > Actions > Variables):")
         for variable, arn in sorted(outputs["github_role_arns"].items()):
@@ -79,16 +88,22 @@ def synth_account_stacks(target: Any) -> AccountStacks:
     local_dir = (target.work.root / "bootstrap") if target.work else BOOTSTRAP_STATE_DIR.resolve()
     local_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stdout(sys.stderr):  # jsii's own chatter, if any
-        first = synth_account(target.settings, outdir=local_dir / "cdktf.out",
-                              options=StackOptions(endpoint_url=target.endpoint_url, local_state_dir=str(local_dir)))
-        final = synth_account(target.settings, outdir=target.outdir, options=StackOptions(
-            endpoint_url=target.endpoint_url))
-    return AccountStacks(first_apply_dir=first.parent, stack_dir=final.parent,
-                         local_state=local_dir / f"{ACCOUNT_STATE_KEY}.tfstate")
+        first = synth_account(
+            target.settings,
+            outdir=local_dir / "cdktf.out",
+            options=StackOptions(endpoint_url=target.endpoint_url, local_state_dir=str(local_dir)),
+        )
+        final = synth_account(
+            target.settings, outdir=target.outdir, options=StackOptions(endpoint_url=target.endpoint_url)
+        )
+    return AccountStacks(
+        first_apply_dir=first.parent, stack_dir=final.parent, local_state=local_dir / f"{ACCOUNT_STATE_KEY}.tfstate"
+    )
 
 
-def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = lambda question: True,
-                        log: Any = print) -> dict[str, Any]:
+def apply_account_stack(
+    target: Any, stacks: AccountStacks, *, confirm: Any = lambda question: True, log: Any = print
+) -> dict[str, Any]:
     from deepsentinel import recovery, state_lock, terraform
     from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
     from deepsentinel.stacks.provider import state_object_key
@@ -104,22 +119,31 @@ def apply_account_stack(target: Any, stacks: AccountStacks, *, confirm: Any = la
             raise OperationFailed(
                 f"the state bucket {bucket} exists on {target.where} but holds no account state at {key}: "
                 "restore it from an earlier version of that object, or import the account stack's resources "
-                "(docs/state-and-bootstrap.md: Recovering the account stack's state)")
+                "(docs/state-and-bootstrap.md: Recovering the account stack's state)"
+            )
         log(f"the state bucket {bucket} exists; planning the account stack against s3://{bucket}/{key}")
     else:
         # First run (or one interrupted before the push): apply with a local state, then move it.
-        log(f"the state bucket {bucket} does not exist yet on {target.where}: creating the account stack with "
-            f"a local state in {stacks.local_state.parent}/" if not first_apply_interrupted else
-            f"found the state of an interrupted bootstrap in {stacks.local_state}: finishing it"
-            if stacks.local_state.is_file() else
-            f"found an interrupted bootstrap in {stacks.first_apply_dir}: finishing it")
+        log(
+            f"the state bucket {bucket} does not exist yet on {target.where}: creating the account stack with "
+            f"a local state in {stacks.local_state.parent}/"
+            if not first_apply_interrupted
+            else f"found the state of an interrupted bootstrap in {stacks.local_state}: finishing it"
+            if stacks.local_state.is_file()
+            else f"found an interrupted bootstrap in {stacks.first_apply_dir}: finishing it"
+        )
         terraform.init(stacks.first_apply_dir, reconfigure=True, env=target.tf_env)
         if not _plan_and_apply(target, stacks.first_apply_dir, confirm, log):
             raise OperationFailed("bootstrap aborted; nothing changed")
         terraform.init(stacks.stack_dir, reconfigure=True, env=target.tf_env)
         log(f"moving the account stack's state into s3://{bucket}/{key} ...")
-        state_lock.locked(lambda: terraform.state_push(stacks.stack_dir, stacks.local_state, env=target.tf_env),
-                          stack_dir=stacks.stack_dir, env=target.tf_env, local=target.local, log=log)
+        state_lock.locked(
+            lambda: terraform.state_push(stacks.stack_dir, stacks.local_state, env=target.tf_env),
+            stack_dir=stacks.stack_dir,
+            env=target.tf_env,
+            local=target.local,
+            log=log,
+        )
         for leftover in stacks.local_state.parent.glob(f"{stacks.local_state.name}*"):  # and terraform's .backup
             leftover.unlink()
         # The S3-backed stack is the first apply's but for its backend: a plan now has nothing to do (20-50 s of
@@ -141,9 +165,14 @@ def _plan_and_apply(target: Any, stack_dir: Path, confirm: Any, log: Any) -> boo
 
     progress = Progress("created")
     with recovery.recovering(stack_dir, target, log=log) as recovered:  # what an interrupted run left in no state
-        changes = locked(lambda: terraform.plan(stack_dir, out=CONFIRMED_PLAN, env=target.tf_env,
-                                                on_line=lambda line: progress(line) if line.startswith("Plan: ")
-                                                else None))
+        changes = locked(
+            lambda: terraform.plan(
+                stack_dir,
+                out=CONFIRMED_PLAN,
+                env=target.tf_env,
+                on_line=lambda line: progress(line) if line.startswith("Plan: ") else None,
+            )
+        )
         if not changes:
             recovered.applied()  # nothing is left to create
             log("deepsentinel-account: no changes")
@@ -152,8 +181,11 @@ def _plan_and_apply(target: Any, stack_dir: Path, confirm: Any, log: Any) -> boo
             return False
         started = time.perf_counter()
         progress.started = started
-        locked(lambda: terraform.apply(stack_dir, plan_file=CONFIRMED_PLAN, env=target.tf_env,
-                                       on_line=recovered.watch(progress)))
+        locked(
+            lambda: terraform.apply(
+                stack_dir, plan_file=CONFIRMED_PLAN, env=target.tf_env, on_line=recovered.watch(progress)
+            )
+        )
         recovered.applied()
     log(f"deepsentinel-account: applied in {time.perf_counter() - started:.0f}s")
     return True

@@ -31,18 +31,30 @@ AWS_PARALLELISM = 10
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False)
-    parser.add_argument("--local", action="store_true",
-                        help="use an embedded moto server instead of AWS (no account needed)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help=f"local mode: server address and stacks (default {LOCAL_WORKDIR}/<env>)")
+    parser.add_argument(
+        "--local", action="store_true", help="use an embedded moto server instead of AWS (no account needed)"
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help=f"local mode: server address and stacks (default {LOCAL_WORKDIR}/<env>)",
+    )
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (AWS mode)")
     if name == "destroy":
-        parser.add_argument("--terraform", action="store_true",
-                            help="local mode: run terraform destroy on the local server before stopping it (a "
-                                 "rehearsal of an AWS destroy, bound by the provider's waits; by default the server "
-                                 "is stopped, and every resource goes with it)")
-    parser.add_argument("--parallelism", type=int, default=None,
-                        help=f"terraform -parallelism (default {LOCAL_PARALLELISM} local, {AWS_PARALLELISM} AWS)")
+        parser.add_argument(
+            "--terraform",
+            action="store_true",
+            help="local mode: run terraform destroy on the local server before stopping it (a "
+            "rehearsal of an AWS destroy, bound by the provider's waits; by default the server "
+            "is stopped, and every resource goes with it)",
+        )
+    parser.add_argument(
+        "--parallelism",
+        type=int,
+        default=None,
+        help=f"terraform -parallelism (default {LOCAL_PARALLELISM} local, {AWS_PARALLELISM} AWS)",
+    )
     arguments.add_verbose_argument(parser)
 
 
@@ -61,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 # --- local ------------------------------------------------------------------------------------------------
 
+
 def _run_local(args: argparse.Namespace, settings) -> int:
     from deepsentinel import recovery, state_lock, terraform
     from deepsentinel.app import platform_stack_name
@@ -77,8 +90,10 @@ def _run_local(args: argparse.Namespace, settings) -> int:
         server = LocalAws.find(work.server_info)
         LocalDatabase.stop(work.smoke_database_dir)  # the smoke's PostgreSQL stand-in, if it ran
         if server is None:
-            print(f"no local server is running for {stack} (nothing recorded in {work.root} answers); "
-                  f"its resources went with it. Removing {work.root}.")
+            print(
+                f"no local server is running for {stack} (nothing recorded in {work.root} answers); "
+                f"its resources went with it. Removing {work.root}."
+            )
             shutil.rmtree(work.root, ignore_errors=True)
             return 0
         stack_dir = work.outdir / "stacks" / stack
@@ -88,9 +103,14 @@ def _run_local(args: argparse.Namespace, settings) -> int:
         if args.terraform and (stack_dir / ".terraform").is_dir():
             print(f"destroying {stack} on {server.endpoint_url} (parallelism {parallelism}) ...", flush=True)
             env = terraform.environment(work.terraform_cli_dir)
-            state_lock.locked(lambda: terraform.destroy(stack_dir, parallelism=parallelism, env=env,
-                                                        on_line=Progress("destroyed", verbose=args.verbose)),
-                              stack_dir=stack_dir, env=env, local=True)
+            state_lock.locked(
+                lambda: terraform.destroy(
+                    stack_dir, parallelism=parallelism, env=env, on_line=Progress("destroyed", verbose=args.verbose)
+                ),
+                stack_dir=stack_dir,
+                env=env,
+                local=True,
+            )
         server.stop(work.server_info)
         shutil.rmtree(work.root, ignore_errors=True)
         how = "" if args.terraform else " (its resources went with it; --terraform runs terraform destroy first)"
@@ -98,8 +118,10 @@ def _run_local(args: argparse.Namespace, settings) -> int:
         return 0
 
     target = local_target(settings, args.workdir, start=True)
-    print(f"deploying {stack} on {target.endpoint_url} (moto with {len(MOTO_EXCEPTIONS)} documented patches"
-          + (")" if args.verbose else "; --verbose lists them)"))
+    print(
+        f"deploying {stack} on {target.endpoint_url} (moto with {len(MOTO_EXCEPTIONS)} documented patches"
+        + (")" if args.verbose else "; --verbose lists them)")
+    )
     for exception in MOTO_EXCEPTIONS if args.verbose else ():  # also docs/local-aws.md's table
         print(f"local mode: {exception.resource}: {exception.mechanism}")
     bootstrap(target)  # the state backend on this server, as on AWS
@@ -107,16 +129,25 @@ def _run_local(args: argparse.Namespace, settings) -> int:
     started = time.perf_counter()
     with recovery.recovering(stack_dir, target) as recovered:  # what an interrupted run left in no state
         print(f"terraform apply (parallelism {parallelism}) ...", flush=True)
-        state_lock.locked(lambda: terraform.apply(stack_dir, parallelism=parallelism, env=target.tf_env,
-                                                  on_line=recovered.watch(Progress("created",
-                                                                                   verbose=args.verbose))),
-                          stack_dir=stack_dir, env=target.tf_env, local=True)
+        state_lock.locked(
+            lambda: terraform.apply(
+                stack_dir,
+                parallelism=parallelism,
+                env=target.tf_env,
+                on_line=recovered.watch(Progress("created", verbose=args.verbose)),
+            ),
+            stack_dir=stack_dir,
+            env=target.tf_env,
+            local=True,
+        )
         recovered.applied()
     _print_outputs(terraform.outputs(stack_dir, env=target.tf_env))
-    print(f"\n{stack} is deployed on {target.endpoint_url} in {time.perf_counter() - started:.0f}s.\n"
-          f"Try: AWS_ENDPOINT_URL={target.endpoint_url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
-          f"aws --region {settings.region} sqs list-queues\n"
-          f"Remove it with: deepsentinel destroy --env {settings.environment}{target.local_flag}")
+    print(
+        f"\n{stack} is deployed on {target.endpoint_url} in {time.perf_counter() - started:.0f}s.\n"
+        f"Try: AWS_ENDPOINT_URL={target.endpoint_url} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
+        f"aws --region {settings.region} sqs list-queues\n"
+        f"Remove it with: deepsentinel destroy --env {settings.environment}{target.local_flag}"
+    )
     return 0
 
 
@@ -127,7 +158,6 @@ def _print_outputs(outputs: dict[str, object]) -> None:
 
 
 # --- AWS --------------------------------------------------------------------------------------------------
-
 
 
 def _run_aws(args: argparse.Namespace, settings) -> int:
@@ -147,21 +177,39 @@ def _run_aws(args: argparse.Namespace, settings) -> int:
     progress = Progress("destroyed" if verb == "destroy" else "created", verbose=args.verbose)
     with recovery.recovering(stack_dir, target, active=verb == "deploy") as recovered:  # before the plan shown
         changes = state_lock.locked(
-            lambda: terraform.plan(stack_dir, destroy=verb == "destroy", out=CONFIRMED_PLAN, env=target.tf_env,
-                                   on_line=_plan_lines(progress, PlanProgress(verbose=args.verbose))),
-            stack_dir=stack_dir, env=target.tf_env, local=False)
+            lambda: terraform.plan(
+                stack_dir,
+                destroy=verb == "destroy",
+                out=CONFIRMED_PLAN,
+                env=target.tf_env,
+                on_line=_plan_lines(progress, PlanProgress(verbose=args.verbose)),
+            ),
+            stack_dir=stack_dir,
+            env=target.tf_env,
+            local=False,
+        )
         if not changes:
             recovered.applied()  # nothing is left to create
             print(f"{stack}: no changes")
             return 0
-        if not args.yes and not confirm(f"{verb} {stack} in the AWS account of your current credentials "
-                                         f"({settings.region})?"):
+        if not args.yes and not confirm(
+            f"{verb} {stack} in the AWS account of your current credentials ({settings.region})?"
+        ):
             print("aborted; nothing changed")
             return 1
         progress.started = time.perf_counter()
-        state_lock.locked(lambda: terraform.apply(stack_dir, parallelism=parallelism, plan_file=CONFIRMED_PLAN,
-                                                  env=target.tf_env, on_line=recovered.watch(progress)),
-                          stack_dir=stack_dir, env=target.tf_env, local=False)
+        state_lock.locked(
+            lambda: terraform.apply(
+                stack_dir,
+                parallelism=parallelism,
+                plan_file=CONFIRMED_PLAN,
+                env=target.tf_env,
+                on_line=recovered.watch(progress),
+            ),
+            stack_dir=stack_dir,
+            env=target.tf_env,
+            local=False,
+        )
         recovered.applied()
     if verb == "deploy":
         _print_outputs(terraform.outputs(stack_dir, env=target.tf_env))

@@ -20,8 +20,15 @@ from deepsentinel.errors import OperationFailed
 REF = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)")
 # Not the checkout's root: a generated picture there is untracked and unignored (cdktf.out/ is ignored).
 DEFAULT_OUT_DIR = Path("cdktf.out")
-MODULE_COLORS = {"network": "#e8f1fb", "security": "#fdecea", "storage": "#eaf6ea", "iam": "#fff6e0",
-                 "compute": "#efe9f8", "pipeline": "#e6f6f6", "stack": "#f2f2f2"}
+MODULE_COLORS = {
+    "network": "#e8f1fb",
+    "security": "#fdecea",
+    "storage": "#eaf6ea",
+    "iam": "#fff6e0",
+    "compute": "#efe9f8",
+    "pipeline": "#e6f6f6",
+    "stack": "#f2f2f2",
+}
 
 
 @dataclass(frozen=True)
@@ -62,17 +69,36 @@ def build(stack: str, document: dict[str, Any]) -> Graph:
 def to_dot(graph: Graph):
     import graphviz
 
-    dot = graphviz.Digraph(graph.stack, graph_attr={"rankdir": "LR", "fontname": "Helvetica", "fontsize": "20",
-                                                     "label": f"{graph.stack}: {len(graph.nodes)} resources, "
-                                                              f"{len(graph.edges)} references", "labelloc": "t",
-                                                     "nodesep": "0.15", "ranksep": "1.2", "compound": "true"},
-                           node_attr={"shape": "box", "style": "rounded,filled", "fillcolor": "white",
-                                      "fontname": "Helvetica", "fontsize": "10"},
-                           edge_attr={"color": "#00000055", "arrowsize": "0.5"})
+    dot = graphviz.Digraph(
+        graph.stack,
+        graph_attr={
+            "rankdir": "LR",
+            "fontname": "Helvetica",
+            "fontsize": "20",
+            "label": f"{graph.stack}: {len(graph.nodes)} resources, {len(graph.edges)} references",
+            "labelloc": "t",
+            "nodesep": "0.15",
+            "ranksep": "1.2",
+            "compound": "true",
+        },
+        node_attr={
+            "shape": "box",
+            "style": "rounded,filled",
+            "fillcolor": "white",
+            "fontname": "Helvetica",
+            "fontsize": "10",
+        },
+        edge_attr={"color": "#00000055", "arrowsize": "0.5"},
+    )
     for module in graph.modules:
         with dot.subgraph(name=f"cluster_{module}") as cluster:
-            cluster.attr(label=module, style="filled", color="#999999", fillcolor=MODULE_COLORS.get(module, "#f2f2f2"),
-                         fontsize="18")
+            cluster.attr(
+                label=module,
+                style="filled",
+                color="#999999",
+                fillcolor=MODULE_COLORS.get(module, "#f2f2f2"),
+                fontsize="18",
+            )
             for address, (m, rtype, label) in sorted(graph.nodes.items()):
                 if m == module:
                     cluster.node(address, f"{label}\n{rtype.removeprefix('aws_')}", tooltip=address)
@@ -95,8 +121,10 @@ def render(graph: Graph, out: Path) -> Path:
     try:
         data = dot.pipe(format=fmt)
     except graphviz.ExecutableNotFound as error:
-        raise OperationFailed(f"Graphviz's `dot` is not on PATH, needed to draw {out.name} (install Debian's "
-                              "graphviz package, or write --out FILE.dot and render it elsewhere)") from error
+        raise OperationFailed(
+            f"Graphviz's `dot` is not on PATH, needed to draw {out.name} (install Debian's "
+            "graphviz package, or write --out FILE.dot and render it elsewhere)"
+        ) from error
     out.write_bytes(data)
     return out
 
@@ -105,11 +133,18 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "graph") -> None:
     from deepsentinel.commands.arguments import add_settings_arguments
 
     add_settings_arguments(parser, multiple_envs=False, out_help=None)
-    parser.add_argument("--out", metavar="FILE.svg|.png",
-                        help="picture to write (.svg, .png, .pdf or .dot; default "
-                             f"{DEFAULT_OUT_DIR}/platform-<env>.svg, which git ignores)")
-    parser.add_argument("--stacks", type=Path, metavar="DIR",
-                        help="draw already synthesized stacks (<DIR>/stacks/<stack>/cdk.tf.json) instead of synthesizing")
+    parser.add_argument(
+        "--out",
+        metavar="FILE.svg|.png",
+        help="picture to write (.svg, .png, .pdf or .dot; default "
+        f"{DEFAULT_OUT_DIR}/platform-<env>.svg, which git ignores)",
+    )
+    parser.add_argument(
+        "--stacks",
+        type=Path,
+        metavar="DIR",
+        help="draw already synthesized stacks (<DIR>/stacks/<stack>/cdk.tf.json) instead of synthesizing",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -53,16 +53,26 @@ class Published:
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    publish = actions.add_parser("publish", help="check that ultralytics loads FILE, upload it to the environment's "
-                                                 "models bucket, print the model_key to deploy")
+    publish = actions.add_parser(
+        "publish",
+        help="check that ultralytics loads FILE, upload it to the environment's "
+        "models bucket, print the model_key to deploy",
+    )
     publish.add_argument("file", type=Path, metavar="FILE", help="the weights (.pt), e.g. a trained YOLO detector")
-    publish.add_argument("--key", default=None,
-                         help=f"the object key instead of {KEY_PREFIX}<stem>-<sha256 prefix>.pt (write-once: refused "
-                              "if it holds other weights)")
+    publish.add_argument(
+        "--key",
+        default=None,
+        help=f"the object key instead of {KEY_PREFIX}<stem>-<sha256 prefix>.pt (write-once: refused "
+        "if it holds other weights)",
+    )
     arguments.add_settings_arguments(publish, multiple_envs=False, out_help=None)
     publish.add_argument("--local", action="store_true", help="the `deploy --local` deployment")
-    publish.add_argument("--workdir", type=Path, default=None,
-                         help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
+    publish.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,17 +91,28 @@ def run(args: argparse.Namespace) -> int:
     target = target_from_args(args, settings)
     bucket = settings.bucket_name(MODELS_BUCKET_PURPOSE)
     deploy = f"deepsentinel deploy --env {settings.environment}{target.local_flag}"
-    published = publish_model(target.client("s3"), args.file, bucket=bucket, key=args.key,
-                              deploy_command=deploy, where=target.where, progress=_progress_printer())
-    print(f"{'published' if published.uploaded else 'already published'}: {published.uri} "
-          f"({published.size:,} bytes, sha256 {published.sha256})")
+    published = publish_model(
+        target.client("s3"),
+        args.file,
+        bucket=bucket,
+        key=args.key,
+        deploy_command=deploy,
+        where=target.where,
+        progress=_progress_printer(),
+    )
+    print(
+        f"{'published' if published.uploaded else 'already published'}: {published.uri} "
+        f"({published.size:,} bytes, sha256 {published.sha256})"
+    )
     if settings.model_key == published.key:
         print(f"the job definitions of {settings.prefix} already use it (model_key = {published.key!r})")
         return 0
-    print("next: make the job definitions use it (the setting model_key), then deploy:\n"
-          f"  {deploy} -c model_key={published.key}\n"
-          f"or in the settings file (--settings FILE), under [{settings.environment}]:\n"
-          f"  model_key = \"{published.key}\"")
+    print(
+        "next: make the job definitions use it (the setting model_key), then deploy:\n"
+        f"  {deploy} -c model_key={published.key}\n"
+        f"or in the settings file (--settings FILE), under [{settings.environment}]:\n"
+        f'  model_key = "{published.key}"'
+    )
     return 0
 
 
@@ -119,8 +140,10 @@ def check_loads(path: Path) -> str:
     except ImportError as error:
         from deepsentinel.extras import INSTALL_WORKER_EXTRA
 
-        raise ModelPublishError(f"ultralytics cannot be imported here, and the file must be checked before it is "
-                                f"published ({error}): {INSTALL_WORKER_EXTRA}") from error
+        raise ModelPublishError(
+            f"ultralytics cannot be imported here, and the file must be checked before it is "
+            f"published ({error}): {INSTALL_WORKER_EXTRA}"
+        ) from error
     if path.suffix != ".pt":
         raise ModelPublishError(f"{path} is not a .pt file: the worker loads PyTorch weights (.pt) only")
     try:
@@ -132,18 +155,31 @@ def check_loads(path: Path) -> str:
     if not model.names:
         raise ModelPublishError(f"{path} has no class names: the worker names each event after its class")
     try:
-        model.predict([np.zeros((PROBE_IMAGE_SIZE, PROBE_IMAGE_SIZE, 3), np.uint8)], imgsz=PROBE_IMAGE_SIZE,
-                      device="cpu", verbose=False, save=False)
+        model.predict(
+            [np.zeros((PROBE_IMAGE_SIZE, PROBE_IMAGE_SIZE, 3), np.uint8)],
+            imgsz=PROBE_IMAGE_SIZE,
+            device="cpu",
+            verbose=False,
+            save=False,
+        )
     except Exception as error:
-        raise ModelPublishError(f"{path} loads but cannot detect (a forward pass failed): "
-                                f"{_first_line(error)}") from error
+        raise ModelPublishError(
+            f"{path} loads but cannot detect (a forward pass failed): {_first_line(error)}"
+        ) from error
     return f"{type(model.model).__name__}, {len(model.names)} classes"
 
 
-def publish_model(s3: Any, path: Path, *, bucket: str, key: str | None = None,
-                  deploy_command: str = "deepsentinel deploy", where: str = "AWS",
-                  progress: Callable[[str], None] | None = None, check: Callable[[Path], str] = check_loads
-                  ) -> Published:
+def publish_model(
+    s3: Any,
+    path: Path,
+    *,
+    bucket: str,
+    key: str | None = None,
+    deploy_command: str = "deepsentinel deploy",
+    where: str = "AWS",
+    progress: Callable[[str], None] | None = None,
+    check: Callable[[Path], str] = check_loads,
+) -> Published:
     """Check `path`, then upload it to `bucket` under `key` (default: content-addressed) unless it is there already.
 
     Encrypted with the bucket's default KMS key, named explicitly: an `aws:kms` request without a key id would use
@@ -159,21 +195,34 @@ def publish_model(s3: Any, path: Path, *, bucket: str, key: str | None = None,
     existing = _head(s3, bucket, key)
     if existing is not None:
         if existing.get("Metadata", {}).get(SHA256_METADATA) == sha256:
-            say(f"s3://{bucket}/{key} already holds this file (sha256 {sha256[:SHA256_PREFIX_LENGTH]}...): "
-                "nothing to upload")
+            say(
+                f"s3://{bucket}/{key} already holds this file (sha256 {sha256[:SHA256_PREFIX_LENGTH]}...): "
+                "nothing to upload"
+            )
             return Published(bucket=bucket, key=key, sha256=sha256, size=size, uploaded=False)
         raise ModelPublishError(
             f"s3://{bucket}/{key} already holds other weights (sha256 "
             f"{existing.get('Metadata', {}).get(SHA256_METADATA, 'unknown')}); keys are never overwritten, since "
-            "workers cache weights by key: publish without --key (a content-addressed key) or choose a new key")
+            "workers cache weights by key: publish without --key (a content-addressed key) or choose a new key"
+        )
     say(f"uploading {size:,} bytes to s3://{bucket}/{key} (SSE-KMS, {kms_key_id}) ...")
-    s3.upload_file(str(path), bucket, key, Callback=_UploadProgress(size, say),
-                   ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id,
-                              "Metadata": {SHA256_METADATA: sha256}, "ContentType": "application/octet-stream"})
+    s3.upload_file(
+        str(path),
+        bucket,
+        key,
+        Callback=_UploadProgress(size, say),
+        ExtraArgs={
+            "ServerSideEncryption": "aws:kms",
+            "SSEKMSKeyId": kms_key_id,
+            "Metadata": {SHA256_METADATA: sha256},
+            "ContentType": "application/octet-stream",
+        },
+    )
     stored = _head(s3, bucket, key) or {}
     if stored.get("ServerSideEncryption") != "aws:kms":
-        raise ModelPublishError(f"s3://{bucket}/{key} was stored with {stored.get('ServerSideEncryption')!r}, "
-                                "not SSE-KMS")
+        raise ModelPublishError(
+            f"s3://{bucket}/{key} was stored with {stored.get('ServerSideEncryption')!r}, not SSE-KMS"
+        )
     return Published(bucket=bucket, key=key, sha256=sha256, size=size, uploaded=True)
 
 
@@ -187,21 +236,29 @@ def _bucket_kms_key(s3: Any, bucket: str, *, deploy_command: str, where: str) ->
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         if code in ("404", "NoSuchBucket", "NotFound"):
-            raise ModelPublishError(f"the models bucket {bucket} does not exist on {where}: deploy the environment "
-                                    f"first (`{deploy_command}`)") from error
+            raise ModelPublishError(
+                f"the models bucket {bucket} does not exist on {where}: deploy the environment "
+                f"first (`{deploy_command}`)"
+            ) from error
         if code in ("403", "AccessDenied"):
-            raise ModelPublishError(f"these credentials may not use the models bucket {bucket} (403): publishing "
-                                    "needs s3:ListBucket, s3:GetEncryptionConfiguration, s3:GetObject and "
-                                    "s3:PutObject on it, and kms:GenerateDataKey on the environment's key") from error
+            raise ModelPublishError(
+                f"these credentials may not use the models bucket {bucket} (403): publishing "
+                "needs s3:ListBucket, s3:GetEncryptionConfiguration, s3:GetObject and "
+                "s3:PutObject on it, and kms:GenerateDataKey on the environment's key"
+            ) from error
         if code == "ServerSideEncryptionConfigurationNotFoundError":
-            raise ModelPublishError(f"{bucket} has no default encryption: it is not the platform's models bucket "
-                                    f"as deployed (run `{deploy_command}`)") from error
+            raise ModelPublishError(
+                f"{bucket} has no default encryption: it is not the platform's models bucket "
+                f"as deployed (run `{deploy_command}`)"
+            ) from error
         raise
     default = rules[0].get("ApplyServerSideEncryptionByDefault", {}) if rules else {}
     if default.get("SSEAlgorithm") != "aws:kms" or not default.get("KMSMasterKeyID"):
-        raise ModelPublishError(f"{bucket}'s default encryption is {default or 'unset'}, not SSE-KMS with the "
-                                f"environment's key: it is not the platform's models bucket as deployed "
-                                f"(run `{deploy_command}`)")
+        raise ModelPublishError(
+            f"{bucket}'s default encryption is {default or 'unset'}, not SSE-KMS with the "
+            f"environment's key: it is not the platform's models bucket as deployed "
+            f"(run `{deploy_command}`)"
+        )
     return str(default["KMSMasterKeyID"])
 
 
@@ -236,6 +293,7 @@ class _UploadProgress:
 def _progress_printer() -> Callable[[str], None]:
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
+
     return say
 
 

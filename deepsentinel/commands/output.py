@@ -17,10 +17,13 @@ from deepsentinel.commands import arguments
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
     parser.add_argument("--local", action="store_true", help="the `deploy --local` deployment")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
-    parser.add_argument("--json", action="store_true",
-                        help='print {"<name>": {"value": ..., "description": ...}, ...}')
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
+    )
+    parser.add_argument("--json", action="store_true", help='print {"<name>": {"value": ..., "description": ...}, ...}')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,8 +37,10 @@ def run(args: argparse.Namespace) -> int:
     if not values:
         print(f"error: {stack} has no outputs: it is not deployed (run `deepsentinel deploy`)", file=sys.stderr)
         return 1
-    described = {name: {"value": value, "description": OUTPUT_DESCRIPTIONS.get(name, "")}
-                 for name, value in sorted(values.items())}
+    described = {
+        name: {"value": value, "description": OUTPUT_DESCRIPTIONS.get(name, "")}
+        for name, value in sorted(values.items())
+    }
     if args.json:
         print(json.dumps(described, indent=2))
         return 0

@@ -31,12 +31,24 @@ LISTED_CREATIONS = 10  # more are one line: a first deploy's plan creates everyt
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False)
     parser.add_argument("--local", action="store_true", help="plan against the `deploy --local` deployment")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
-    parser.add_argument("--json-out", type=Path, metavar="FILE",
-                        help="also write the plan as JSON (`terraform show -json`), the input of `review --plan`")
-    parser.add_argument("--lock-timeout", default="0s", metavar="DURATION",
-                        help="how long to wait for a held state lock, e.g. 5m (default 0s: fail at once)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
+    )
+    parser.add_argument(
+        "--json-out",
+        type=Path,
+        metavar="FILE",
+        help="also write the plan as JSON (`terraform show -json`), the input of `review --plan`",
+    )
+    parser.add_argument(
+        "--lock-timeout",
+        default="0s",
+        metavar="DURATION",
+        help="how long to wait for a held state lock, e.g. 5m (default 0s: fail at once)",
+    )
     arguments.add_verbose_argument(parser)
 
 
@@ -47,17 +59,27 @@ def run(args: argparse.Namespace) -> int:
     from deepsentinel.target import initialised_platform, target_from_args
 
     if not re.fullmatch(r"\d+[smh]", args.lock_timeout):
-        print(f"error: --lock-timeout {args.lock_timeout!r}: expected a duration like 0s, 30s, 5m or 1h",
-              file=sys.stderr)
+        print(
+            f"error: --lock-timeout {args.lock_timeout!r}: expected a duration like 0s, 30s, 5m or 1h", file=sys.stderr
+        )
         return 2
     stack = platform_stack_name(settings)
     target = target_from_args(args, settings)
     stack_dir = initialised_platform(target)
     print(f"terraform plan of {stack} on {target.where} (locked, lock timeout {args.lock_timeout}) ...", flush=True)
     changes = state_lock.locked(
-        lambda: terraform.plan(stack_dir, out=PLAN_FILE, lock_timeout=args.lock_timeout, env=target.tf_env,
-                               on_line=PlanProgress(verbose=args.verbose)),
-        stack_dir=stack_dir, env=target.tf_env, local=target.local, wait_hint=" (or pass --lock-timeout 5m)")
+        lambda: terraform.plan(
+            stack_dir,
+            out=PLAN_FILE,
+            lock_timeout=args.lock_timeout,
+            env=target.tf_env,
+            on_line=PlanProgress(verbose=args.verbose),
+        ),
+        stack_dir=stack_dir,
+        env=target.tf_env,
+        local=target.local,
+        wait_hint=" (or pass --lock-timeout 5m)",
+    )
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(terraform.show_plan_json(stack_dir, PLAN_FILE, env=target.tf_env))
@@ -124,8 +146,11 @@ class PlanProgress:
         if not self._reading:
             return
         self._reading = False
-        names = {"refreshed": "resource(s) refreshed", "read": "data source(s) read",
-                 "opened": "ephemeral resource(s) opened"}
+        names = {
+            "refreshed": "resource(s) refreshed",
+            "read": "data source(s) read",
+            "opened": "ephemeral resource(s) opened",
+        }
         counts = ", ".join(f"{self.counts[k]} {name}" for k, name in names.items() if self.counts.get(k))
         self._print(f"[{time.perf_counter() - self.started:6.1f}s] {counts or 'nothing to refresh'}")
 

@@ -36,8 +36,7 @@ COST_ALLOCATION_TAG = "Environment"  # the tag the budget filters on (deepsentin
 # Route 53 Domains and Cost Explorer have one endpoint, in us-east-1.
 ROUTE53DOMAINS_REGION = "us-east-1"
 COST_EXPLORER_REGION = "us-east-1"
-ACCESS_DENIED_CODES = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
-                       "403")
+ACCESS_DENIED_CODES = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "403")
 # Operations whose IAM action has another name (Service Authorization Reference, Amazon S3: HeadBucket needs
 # s3:ListBucket, HeadObject s3:GetObject); every other action is `<signing name>:<operation>`.
 IAM_ACTION_OF_OPERATION = {"HeadBucket": "s3:ListBucket", "HeadObject": "s3:GetObject"}
@@ -55,13 +54,22 @@ class Check:
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
-    parser.add_argument("--local", action="store_true",
-                        help="check the `deploy --local` deployment's moto server (account-only checks are skipped)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
-    parser.add_argument("--json", action="store_true",
-                        help='print {"ready", "environment", "region", "checks": [{"name", "status", "message", '
-                             '"action"}]}')
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="check the `deploy --local` deployment's moto server (account-only checks are skipped)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"ready", "environment", "region", "checks": [{"name", "status", "message", "action"}]}',
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,8 +80,13 @@ def run(args: argparse.Namespace) -> int:
         factory, local_flag = _local_factory(settings, args.workdir)
     else:
         factory, local_flag = _aws_factory(settings), ""
-    checks = run_checks(settings, factory, terraform_version=terraform.version(), local=bool(args.local),
-                        bootstrap_command=f"deepsentinel bootstrap{local_flag}")
+    checks = run_checks(
+        settings,
+        factory,
+        terraform_version=terraform.version(),
+        local=bool(args.local),
+        bootstrap_command=f"deepsentinel bootstrap{local_flag}",
+    )
     print(json.dumps(report(settings, checks), indent=2) if args.json else render(checks))
     return 1 if any(c.status == BLOCKED for c in checks) else 0
 
@@ -90,13 +103,20 @@ def _local_factory(settings: PlatformSettings, workdir: Path | None) -> tuple[Cl
     from deepsentinel.target import local_target
 
     target = local_target(settings, workdir)
-    return (lambda service, region=None: target.session.client(service, region_name=region or settings.region,
-                                                               endpoint_url=target.endpoint_url)), target.local_flag
+    return (
+        lambda service, region=None: target.session.client(
+            service, region_name=region or settings.region, endpoint_url=target.endpoint_url
+        )
+    ), target.local_flag
 
 
 def report(settings: PlatformSettings, checks: list[Check]) -> dict[str, Any]:
-    return {"ready": not any(c.status == BLOCKED for c in checks), "environment": settings.environment,
-            "region": settings.region, "checks": [asdict(c) for c in checks]}
+    return {
+        "ready": not any(c.status == BLOCKED for c in checks),
+        "environment": settings.environment,
+        "region": settings.region,
+        "checks": [asdict(c) for c in checks],
+    }
 
 
 def render(checks: list[Check]) -> str:
@@ -113,59 +133,111 @@ def render(checks: list[Check]) -> str:
 
 # --- the runner ---------------------------------------------------------------------------------------------
 
-def run_checks(settings: PlatformSettings, client: ClientFactory, *, terraform_version: str | None,
-               local: bool = False, bootstrap_command: str = "deepsentinel bootstrap") -> list[Check]:
+
+def run_checks(
+    settings: PlatformSettings,
+    client: ClientFactory,
+    *,
+    terraform_version: str | None,
+    local: bool = False,
+    bootstrap_command: str = "deepsentinel bootstrap",
+) -> list[Check]:
     """Every check in the order a new team meets them; AWS checks are skipped when there are no credentials."""
     checks = [terraform_check(terraform_version)]
     caller: dict[str, str] = {}
-    identity = guarded("credentials", lambda: credentials_check(client("sts"), settings.region, caller), client,
-                       ["sts"])
+    identity = guarded(
+        "credentials", lambda: credentials_check(client("sts"), settings.region, caller), client, ["sts"]
+    )
     checks.append(identity)
     account_id = caller.get("Account")
     if identity.status != OK or account_id is None:
-        return checks + [Check(name=name, status=SKIPPED, message="needs working credentials")
-                         for name in _AWS_CHECK_NAMES]
+        return checks + [
+            Check(name=name, status=SKIPPED, message="needs working credentials") for name in _AWS_CHECK_NAMES
+        ]
     s = settings
-    checks.append(guarded("state backend", lambda: state_backend_check(client("s3"), s.state_bucket_name,
-                                                                       bootstrap_command), client, ["s3"]))
+    checks.append(
+        guarded(
+            "state backend",
+            lambda: state_backend_check(client("s3"), s.state_bucket_name, bootstrap_command),
+            client,
+            ["s3"],
+        )
+    )
     if local:
-        checks += [Check(name=name, status=SKIPPED, message="an AWS account fact: not checked on the local server")
-                   for name in ("gpu quotas", "bedrock models", "cost allocation tag")]
+        checks += [
+            Check(name=name, status=SKIPPED, message="an AWS account fact: not checked on the local server")
+            for name in ("gpu quotas", "bedrock models", "cost allocation tag")
+        ]
     else:
         quotas = client("service-quotas")
-        checks.append(guarded("gpu quota on-demand", lambda: gpu_quota_check(quotas, s, spot=False),
-                              client, ["service-quotas"]))
+        checks.append(
+            guarded("gpu quota on-demand", lambda: gpu_quota_check(quotas, s, spot=False), client, ["service-quotas"])
+        )
         if s.gpu_use_spot:
-            checks.append(guarded("gpu quota spot", lambda: gpu_quota_check(quotas, s, spot=True), client,
-                                  ["service-quotas"]))
+            checks.append(
+                guarded("gpu quota spot", lambda: gpu_quota_check(quotas, s, spot=True), client, ["service-quotas"])
+            )
         else:
             checks.append(Check(name="gpu quota spot", status=SKIPPED, message="gpu_use_spot is false: On-Demand only"))
         for name, model_id, region in bedrock_models(s):
-            checks.append(guarded(name, lambda n=name, m=model_id, r=region: bedrock_model_check(
-                client("bedrock", r), name=n, model_id=m, region=r), client, ["bedrock"]))
-        cost_tag = guarded("cost allocation tag", lambda: cost_tag_check(client("ce", COST_EXPLORER_REGION)),
-                           client, ["ce"])
+            checks.append(
+                guarded(
+                    name,
+                    lambda n=name, m=model_id, r=region: bedrock_model_check(
+                        client("bedrock", r), name=n, model_id=m, region=r
+                    ),
+                    client,
+                    ["bedrock"],
+                )
+            )
+        cost_tag = guarded(
+            "cost allocation tag", lambda: cost_tag_check(client("ce", COST_EXPLORER_REGION)), client, ["ce"]
+        )
         if cost_tag.message.startswith("access denied"):
             # "Only a management account in an organization and single accounts that aren't members of an
             # organization have access to the cost allocation tags manager" (Billing User Guide, custom-tags).
-            cost_tag = replace(cost_tag, action=cost_tag.action + "; in an AWS Organization only the "
-                                           "management account manages cost allocation tags: check there")
+            cost_tag = replace(
+                cost_tag,
+                action=cost_tag.action + "; in an AWS Organization only the "
+                "management account manages cost allocation tags: check there",
+            )
         checks.append(cost_tag)
     if s.domain_name is None:
         checks.append(Check(name="hosted zone", status=SKIPPED, message="no domain_name: served over plain HTTP"))
     else:
         zone = getattr(s, "hosted_zone_name", None) or s.domain_name
-        checks.append(guarded("hosted zone", lambda: hosted_zone_check(
-            client("route53"), None if local else client("route53domains", ROUTE53DOMAINS_REGION), zone),
-            client, ["route53", "route53domains"]))
-    checks.append(guarded("email subscriptions", lambda: subscriptions_check(
-        client("sns"), topic_arns(s, account_id)), client, ["sns"]))
+        checks.append(
+            guarded(
+                "hosted zone",
+                lambda: hosted_zone_check(
+                    client("route53"), None if local else client("route53domains", ROUTE53DOMAINS_REGION), zone
+                ),
+                client,
+                ["route53", "route53domains"],
+            )
+        )
+    checks.append(
+        guarded(
+            "email subscriptions",
+            lambda: subscriptions_check(client("sns"), topic_arns(s, account_id)),
+            client,
+            ["sns"],
+        )
+    )
     checks.append(guarded("model object", lambda: model_object_check(client("s3"), s), client, ["s3"]))
     return checks
 
 
-_AWS_CHECK_NAMES = ("state backend", "gpu quota on-demand", "gpu quota spot", "bedrock models",
-                    "cost allocation tag", "hosted zone", "email subscriptions", "model object")
+_AWS_CHECK_NAMES = (
+    "state backend",
+    "gpu quota on-demand",
+    "gpu quota spot",
+    "bedrock models",
+    "cost allocation tag",
+    "hosted zone",
+    "email subscriptions",
+    "model object",
+)
 
 
 def guarded(name: str, check: Callable[[], Check], client: ClientFactory, services: Iterable[str]) -> Check:
@@ -176,22 +248,38 @@ def guarded(name: str, check: Callable[[], Check], client: ClientFactory, servic
     try:
         return check()
     except NoCredentialsError:
-        return Check(name=name, status=BLOCKED, message="no AWS credentials",
-                     action="set AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or assume a role")
+        return Check(
+            name=name,
+            status=BLOCKED,
+            message="no AWS credentials",
+            action="set AWS_PROFILE, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or assume a role",
+        )
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         text = error.response.get("Error", {}).get("Message", "") or str(error)
         if code in ACCESS_DENIED_CODES:
             action = denied_action(error, client, services)
-            return Check(name=name, status=BLOCKED, message=f"access denied: {action}",
-                         action=f"allow {action} to the identity running preflight")
-        return Check(name=name, status=BLOCKED, message=f"{error.operation_name} failed: {code} {text}".strip(),
-                     action="see AWS's message; rerun when it is resolved")
+            return Check(
+                name=name,
+                status=BLOCKED,
+                message=f"access denied: {action}",
+                action=f"allow {action} to the identity running preflight",
+            )
+        return Check(
+            name=name,
+            status=BLOCKED,
+            message=f"{error.operation_name} failed: {code} {text}".strip(),
+            action="see AWS's message; rerun when it is resolved",
+        )
     except BotoCoreError as error:  # no endpoint, connection refused: nothing could be checked
         return Check(name=name, status=BLOCKED, message=str(error), action="check the network and the region")
     except Exception as error:  # one check's surprise must not hide the others' answers
-        return Check(name=name, status=BLOCKED, message=f"could not check: {type(error).__name__}: {error}",
-                     action="report this with the message above")
+        return Check(
+            name=name,
+            status=BLOCKED,
+            message=f"could not check: {type(error).__name__}: {error}",
+            action="report this with the message above",
+        )
 
 
 def denied_action(error: Any, client: ClientFactory, services: Iterable[str]) -> str:
@@ -214,18 +302,26 @@ def _error_code(error: Any) -> str:
 
 # --- the checks ---------------------------------------------------------------------------------------------
 
+
 def terraform_check(version_line: str | None) -> Check:
     from deepsentinel.terraform import INSTALL_HINT, MINIMUM_VERSION, MINIMUM_VERSION_REASON, parse_version
 
     needed = ".".join(map(str, MINIMUM_VERSION))
     if version_line is None:
-        return Check(name="terraform", status=BLOCKED, message="terraform is not on PATH",
-                     action=f"install Terraform {needed} or newer: {INSTALL_HINT}")
+        return Check(
+            name="terraform",
+            status=BLOCKED,
+            message="terraform is not on PATH",
+            action=f"install Terraform {needed} or newer: {INSTALL_HINT}",
+        )
     found = parse_version(version_line)
     if found is None or found < MINIMUM_VERSION:
-        return Check(name="terraform", status=BLOCKED,
-                     message=f"{version_line}: {needed} or newer is needed ({MINIMUM_VERSION_REASON})",
-                     action=f"install Terraform {needed} or newer: {INSTALL_HINT}")
+        return Check(
+            name="terraform",
+            status=BLOCKED,
+            message=f"{version_line}: {needed} or newer is needed ({MINIMUM_VERSION_REASON})",
+            action=f"install Terraform {needed} or newer: {INSTALL_HINT}",
+        )
     return Check(name="terraform", status=OK, message=f"{version_line} (needs {needed}+)")
 
 
@@ -234,8 +330,9 @@ def credentials_check(sts: Any, region: str, caller: dict[str, str] | None = Non
     identity = sts.get_caller_identity()
     if caller is not None:
         caller.update(Account=identity["Account"], Arn=identity["Arn"])
-    return Check(name="credentials", status=OK,
-                 message=f"account {identity['Account']} as {identity['Arn']}, region {region}")
+    return Check(
+        name="credentials", status=OK, message=f"account {identity['Account']} as {identity['Arn']}, region {region}"
+    )
 
 
 def state_backend_check(s3: Any, bucket: str, bootstrap_command: str = "deepsentinel bootstrap") -> Check:
@@ -245,22 +342,32 @@ def state_backend_check(s3: Any, bucket: str, bootstrap_command: str = "deepsent
         s3.head_bucket(Bucket=bucket)
     except ClientError as error:
         if _error_code(error) in ("404", "NoSuchBucket", "NotFound"):
-            return Check(name="state backend", status=BLOCKED, message=f"the state bucket {bucket} does not exist",
-                         action=f"run `{bootstrap_command}` (once per account)")
+            return Check(
+                name="state backend",
+                status=BLOCKED,
+                message=f"the state bucket {bucket} does not exist",
+                action=f"run `{bootstrap_command}` (once per account)",
+            )
         if _error_code(error) in ("403", "AccessDenied"):
-            return Check(name="state backend", status=BLOCKED,
-                         message=f"the state bucket {bucket} exists but these credentials may not use it (403)",
-                         action="bucket names are global: set `bucket_suffix` if it is another account's, else "
-                                "allow s3:ListBucket on it")
+            return Check(
+                name="state backend",
+                status=BLOCKED,
+                message=f"the state bucket {bucket} exists but these credentials may not use it (403)",
+                action="bucket names are global: set `bucket_suffix` if it is another account's, else "
+                "allow s3:ListBucket on it",
+            )
         raise
     try:
         s3.head_object(Bucket=bucket, Key=ACCOUNT_STATE_OBJECT)
     except ClientError as error:
         if _error_code(error) in ("404", "NoSuchKey", "NotFound"):
-            return Check(name="state backend", status=BLOCKED,
-                         message=f"s3://{bucket} holds no account state at {ACCOUNT_STATE_OBJECT}",
-                         action=f"rerun `{bootstrap_command}`, or restore that object (docs/state-and-bootstrap.md: "
-                                "Recovering the account stack's state)")
+            return Check(
+                name="state backend",
+                status=BLOCKED,
+                message=f"s3://{bucket} holds no account state at {ACCOUNT_STATE_OBJECT}",
+                action=f"rerun `{bootstrap_command}`, or restore that object (docs/state-and-bootstrap.md: "
+                "Recovering the account stack's state)",
+            )
         raise
     return Check(name="state backend", status=OK, message=f"s3://{bucket}/{ACCOUNT_STATE_OBJECT} exists")
 
@@ -274,8 +381,12 @@ def gpu_quota_check(quotas: Any, s: PlatformSettings, *, spot: bool) -> Check:
     code, quota_name = SPOT_G_VT_QUOTA if spot else ON_DEMAND_G_VT_QUOTA
     g_types = [t for t in s.gpu_instance_types if G_VT_FAMILY.match(t)]
     if not g_types:
-        return Check(name=name, status=SKIPPED, message=f"no G or VT instance type in {list(s.gpu_instance_types)} "
-                     "(P types draw on the P quotas, not checked here)")
+        return Check(
+            name=name,
+            status=SKIPPED,
+            message=f"no G or VT instance type in {list(s.gpu_instance_types)} "
+            "(P types draw on the P quotas, not checked here)",
+        )
     per_instance = s.gpu_vcpus_per_instance
     needed = s.gpu_max_instances * per_instance
     try:
@@ -286,17 +397,26 @@ def gpu_quota_check(quotas: Any, s: PlatformSettings, *, spot: bool) -> Check:
         # No applied value recorded for this account: the default is what applies.
         quota = quotas.get_aws_default_service_quota(ServiceCode="ec2", QuotaCode=code)["Quota"]
     value = int(quota.get("Value", 0))
-    request = (f"request {needed} vCPUs of \"{quota_name}\" in {s.region}: aws service-quotas "
-               f"request-service-quota-increase --region {s.region} --service-code ec2 --quota-code {code} "
-               f"--desired-value {needed}")
+    request = (
+        f'request {needed} vCPUs of "{quota_name}" in {s.region}: aws service-quotas '
+        f"request-service-quota-increase --region {s.region} --service-code ec2 --quota-code {code} "
+        f"--desired-value {needed}"
+    )
     found = f"{quota_name} ({code}) is {value} vCPUs"
     if value < per_instance:
-        return Check(name=name, status=BLOCKED,
-                     message=f"{found}; one {max(g_types, key=_vcpus)} needs {per_instance}: GPU jobs would stay "
-                             "RUNNABLE", action=request)
+        return Check(
+            name=name,
+            status=BLOCKED,
+            message=f"{found}; one {max(g_types, key=_vcpus)} needs {per_instance}: GPU jobs would stay RUNNABLE",
+            action=request,
+        )
     if value < needed:
-        return Check(name=name, status=WARN, message=f"{found}; the compute environment may use {needed} "
-                     f"({s.gpu_max_instances} x {per_instance})", action=request)
+        return Check(
+            name=name,
+            status=WARN,
+            message=f"{found}; the compute environment may use {needed} ({s.gpu_max_instances} x {per_instance})",
+            action=request,
+        )
     return Check(name=name, status=OK, message=f"{found}; the compute environment needs at most {needed}")
 
 
@@ -308,8 +428,10 @@ def _vcpus(instance_type: str) -> int:
 
 def bedrock_models(s: PlatformSettings) -> list[tuple[str, str, str]]:
     """(check name, model id, Region) of every configured Bedrock model."""
-    models = [("bedrock text model", s.bedrock_text_model_id, s.region),
-              ("bedrock embedding model", s.bedrock_embedding_model_id, s.region)]
+    models = [
+        ("bedrock text model", s.bedrock_text_model_id, s.region),
+        ("bedrock embedding model", s.bedrock_embedding_model_id, s.region),
+    ]
     if s.bedrock_rerank_model_id is not None:
         models.append(("bedrock rerank model", s.bedrock_rerank_model_id, s.bedrock_rerank_region))
     return models
@@ -341,60 +463,96 @@ def bedrock_model_check(bedrock: Any, *, name: str, model_id: str, region: str) 
         except ClientError as error:
             if _error_code(error) not in ("ResourceNotFoundException", "ValidationException"):
                 raise
-            return Check(name=name, status=BLOCKED, message=f"no inference profile {model_id} in {region}",
-                         action="choose a profile the Region lists (aws bedrock list-inference-profiles "
-                                f"--region {region}) or an in-Region model id")
+            return Check(
+                name=name,
+                status=BLOCKED,
+                message=f"no inference profile {model_id} in {region}",
+                action="choose a profile the Region lists (aws bedrock list-inference-profiles "
+                f"--region {region}) or an in-Region model id",
+            )
     try:
         details = bedrock.get_foundation_model(modelIdentifier=base_id)["modelDetails"]
     except ClientError as error:
         if _error_code(error) not in ("ResourceNotFoundException", "ValidationException"):
             raise
-        return Check(name=name, status=BLOCKED, message=f"{base_id} is not offered in {region}",
-                     action=f"choose a model Bedrock offers there (aws bedrock list-foundation-models --region "
-                            f"{region})")
+        return Check(
+            name=name,
+            status=BLOCKED,
+            message=f"{base_id} is not offered in {region}",
+            action=f"choose a model Bedrock offers there (aws bedrock list-foundation-models --region {region})",
+        )
     if profile is None and "ON_DEMAND" not in details.get("inferenceTypesSupported", ["ON_DEMAND"]):
-        return Check(name=name, status=BLOCKED,
-                     message=f"{base_id} is offered in {region} only through an inference profile",
-                     action="set the model id with its profile prefix (e.g. apac." + base_id + ")")
+        return Check(
+            name=name,
+            status=BLOCKED,
+            message=f"{base_id} is offered in {region} only through an inference profile",
+            action="set the model id with its profile prefix (e.g. apac." + base_id + ")",
+        )
     lifecycle = details.get("modelLifecycle", {}).get("status", "ACTIVE")
     found = f"{model_id} in {region} ({lifecycle})"
     if "get_foundation_model_availability" in dir(bedrock):
         return _availability(bedrock, name=name, base_id=base_id, found=found, region=region, lifecycle=lifecycle)
     if base_id.startswith("amazon."):
         return _lifecycle_check(name, found, lifecycle)
-    return Check(name=name, status=WARN, message=f"{found}; access not verified: this botocore has no "
-                 "GetFoundationModelAvailability",
-                 action="pip install -U boto3 and rerun" + ("; Anthropic models need the first-time use-case form "
-                                                            "(Bedrock console, model catalog)"
-                                                            if base_id.startswith("anthropic.") else ""))
+    return Check(
+        name=name,
+        status=WARN,
+        message=f"{found}; access not verified: this botocore has no GetFoundationModelAvailability",
+        action="pip install -U boto3 and rerun"
+        + (
+            "; Anthropic models need the first-time use-case form (Bedrock console, model catalog)"
+            if base_id.startswith("anthropic.")
+            else ""
+        ),
+    )
 
 
 def _availability(bedrock: Any, *, name: str, base_id: str, found: str, region: str, lifecycle: str) -> Check:
     """GetFoundationModelAvailability (Bedrock API reference): region, authorization, entitlement, agreement."""
     availability = bedrock.get_foundation_model_availability(modelId=base_id)
     if availability["regionAvailability"] != "AVAILABLE":
-        return Check(name=name, status=BLOCKED, message=f"{base_id} is not available in {region}",
-                     action="choose another model or Region")
+        return Check(
+            name=name,
+            status=BLOCKED,
+            message=f"{base_id} is not available in {region}",
+            action="choose another model or Region",
+        )
     if availability["authorizationStatus"] != "AUTHORIZED":
-        form = " (Anthropic: submit the first-time use-case form in the Bedrock console's model catalog, or " \
-               "PutUseCaseForModelAccess)" if base_id.startswith("anthropic.") else ""
-        return Check(name=name, status=BLOCKED, message=f"{found}: this account is not authorized to use it",
-                     action=f"grant access{form}; an IAM policy or SCP may also deny it")
+        form = (
+            " (Anthropic: submit the first-time use-case form in the Bedrock console's model catalog, or "
+            "PutUseCaseForModelAccess)"
+            if base_id.startswith("anthropic.")
+            else ""
+        )
+        return Check(
+            name=name,
+            status=BLOCKED,
+            message=f"{found}: this account is not authorized to use it",
+            action=f"grant access{form}; an IAM policy or SCP may also deny it",
+        )
     agreement = availability["agreementAvailability"]
     if availability["entitlementAvailability"] != "AVAILABLE" or agreement["status"] != "AVAILABLE":
         detail = agreement.get("errorMessage") or agreement["status"].lower()
         status = WARN if agreement["status"] == "PENDING" else BLOCKED
-        return Check(name=name, status=status, message=f"{found}: no Marketplace agreement yet ({detail})",
-                     action="invoke it once in the Bedrock console playground as an identity allowed "
-                            "aws-marketplace:Subscribe (the backend's role is not); a pending one completes "
-                            "within 15 minutes")
+        return Check(
+            name=name,
+            status=status,
+            message=f"{found}: no Marketplace agreement yet ({detail})",
+            action="invoke it once in the Bedrock console playground as an identity allowed "
+            "aws-marketplace:Subscribe (the backend's role is not); a pending one completes "
+            "within 15 minutes",
+        )
     return _lifecycle_check(name, f"{found}, authorized", lifecycle)
 
 
 def _lifecycle_check(name: str, found: str, lifecycle: str) -> Check:
     if lifecycle == "LEGACY":
-        return Check(name=name, status=WARN, message=f"{found}: Legacy, it reaches end of life",
-                     action="plan the move to an Active model (Bedrock User Guide: model lifecycle)")
+        return Check(
+            name=name,
+            status=WARN,
+            message=f"{found}: Legacy, it reaches end of life",
+            action="plan the move to an Active model (Bedrock User Guide: model lifecycle)",
+        )
     return Check(name=name, status=OK, message=found)
 
 
@@ -402,15 +560,25 @@ def cost_tag_check(ce: Any) -> Check:
     name = "cost allocation tag"
     tags = ce.list_cost_allocation_tags(TagKeys=[COST_ALLOCATION_TAG], Type="UserDefined")["CostAllocationTags"]
     tag = next((t for t in tags if t["TagKey"] == COST_ALLOCATION_TAG), None)
-    activate = (f"activate it: aws ce update-cost-allocation-tags-status --cost-allocation-tags-status "
-                f"TagKey={COST_ALLOCATION_TAG},Status=Active (Billing: Cost allocation tags)")
+    activate = (
+        f"activate it: aws ce update-cost-allocation-tags-status --cost-allocation-tags-status "
+        f"TagKey={COST_ALLOCATION_TAG},Status=Active (Billing: Cost allocation tags)"
+    )
     if tag is None:
-        return Check(name=name, status=WARN, message=f"the tag key {COST_ALLOCATION_TAG} has not been seen on a "
-                     "resource yet: the budget sees no cost until it is active",
-                     action=f"after the first deploy (keys appear within 24 hours), {activate}")
+        return Check(
+            name=name,
+            status=WARN,
+            message=f"the tag key {COST_ALLOCATION_TAG} has not been seen on a "
+            "resource yet: the budget sees no cost until it is active",
+            action=f"after the first deploy (keys appear within 24 hours), {activate}",
+        )
     if tag["Status"] != "Active":
-        return Check(name=name, status=BLOCKED, message=f"{COST_ALLOCATION_TAG} is {tag['Status']}: the "
-                     "environment's budget sees no cost", action=activate)
+        return Check(
+            name=name,
+            status=BLOCKED,
+            message=f"{COST_ALLOCATION_TAG} is {tag['Status']}: the environment's budget sees no cost",
+            action=activate,
+        )
     return Check(name=name, status=OK, message=f"{COST_ALLOCATION_TAG} is Active")
 
 
@@ -423,9 +591,13 @@ def hosted_zone_check(route53: Any, route53domains: Any | None, zone_name: str) 
     zones = route53.list_hosted_zones_by_name(DNSName=fqdn)["HostedZones"]
     public = [z for z in zones if z["Name"] == fqdn and not z.get("Config", {}).get("PrivateZone", False)]
     if not public:
-        return Check(name=name, status=BLOCKED, message=f"no public hosted zone {zone_name}",
-                     action=f"add \"{zone_name}\" to `hosted_zones` and run `deepsentinel bootstrap` (the account "
-                            "stack creates it once), then delegate the domain to its name servers")
+        return Check(
+            name=name,
+            status=BLOCKED,
+            message=f"no public hosted zone {zone_name}",
+            action=f'add "{zone_name}" to `hosted_zones` and run `deepsentinel bootstrap` (the account '
+            "stack creates it once), then delegate the domain to its name servers",
+        )
     zone_id = public[0]["Id"].split("/")[-1]
     zone_servers = {_host(ns) for ns in route53.get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]}
     listed = ", ".join(sorted(zone_servers))
@@ -436,17 +608,23 @@ def hosted_zone_check(route53: Any, route53domains: Any | None, zone_name: str) 
     except ClientError as error:
         if _error_code(error) not in ("InvalidInput", "UnsupportedTLD"):
             raise
-        return Check(name=name, status=WARN, message=f"{zone_name} ({zone_id}) exists; its registrar is not Route "
-                     "53 in this account: cannot check the delegation",
-                     action=f"verify at your registrar that {zone_name} uses exactly: {listed}")
+        return Check(
+            name=name,
+            status=WARN,
+            message=f"{zone_name} ({zone_id}) exists; its registrar is not Route "
+            "53 in this account: cannot check the delegation",
+            action=f"verify at your registrar that {zone_name} uses exactly: {listed}",
+        )
     registrar_servers = {_host(ns["Name"]) for ns in registered.get("Nameservers", [])}
     if registrar_servers != zone_servers:
-        return Check(name=name, status=BLOCKED,
-                     message=f"{zone_name} is delegated to {', '.join(sorted(registrar_servers)) or 'nothing'}, "
-                             f"not to its zone {zone_id}: ACM's DNS validation would never finish",
-                     action=f"aws route53domains update-domain-nameservers --region {ROUTE53DOMAINS_REGION} "
-                            f"--domain-name {zone_name} --nameservers "
-                            + " ".join(f"Name={ns}" for ns in sorted(zone_servers)))
+        return Check(
+            name=name,
+            status=BLOCKED,
+            message=f"{zone_name} is delegated to {', '.join(sorted(registrar_servers)) or 'nothing'}, "
+            f"not to its zone {zone_id}: ACM's DNS validation would never finish",
+            action=f"aws route53domains update-domain-nameservers --region {ROUTE53DOMAINS_REGION} "
+            f"--domain-name {zone_name} --nameservers " + " ".join(f"Name={ns}" for ns in sorted(zone_servers)),
+        )
     return Check(name=name, status=OK, message=f"{zone_name} ({zone_id}) is delegated to its name servers")
 
 
@@ -458,8 +636,7 @@ def topic_arns(s: PlatformSettings, account_id: str) -> list[str]:
     from deepsentinel.constructs.names import ResourceNames
 
     names = ResourceNames(s)
-    return [f"arn:aws:sns:{s.region}:{account_id}:{topic}" for topic in (names.alerts_topic,
-                                                                         names.video_events_topic)]
+    return [f"arn:aws:sns:{s.region}:{account_id}:{topic}" for topic in (names.alerts_topic, names.video_events_topic)]
 
 
 def subscriptions_check(sns: Any, topics: list[str]) -> Check:
@@ -470,21 +647,31 @@ def subscriptions_check(sns: Any, topics: list[str]) -> Check:
     pending, missing = [], []
     for arn in topics:
         try:
-            subscriptions = [sub for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)
-                             for sub in page["Subscriptions"]]
+            subscriptions = [
+                sub
+                for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)
+                for sub in page["Subscriptions"]
+            ]
         except ClientError as error:
             if _error_code(error) != "NotFound":
                 raise
             missing.append(arn.rsplit(":", 1)[1])
             continue
-        pending += [f"{sub['Endpoint']} on {arn.rsplit(':', 1)[1]}" for sub in subscriptions
-                    if sub["SubscriptionArn"] == "PendingConfirmation"]
+        pending += [
+            f"{sub['Endpoint']} on {arn.rsplit(':', 1)[1]}"
+            for sub in subscriptions
+            if sub["SubscriptionArn"] == "PendingConfirmation"
+        ]
     if len(missing) == len(topics):
         return Check(name=name, status=SKIPPED, message="not deployed yet (the topics do not exist)")
     if pending:
-        return Check(name=name, status=WARN, message=f"{len(pending)} pending confirmation: {'; '.join(pending)}",
-                     action="open the \"AWS Notification - Subscription Confirmation\" e-mail and confirm within 48 "
-                            "hours (SNS then deletes an unconfirmed subscription; the next deploy creates it again)")
+        return Check(
+            name=name,
+            status=WARN,
+            message=f"{len(pending)} pending confirmation: {'; '.join(pending)}",
+            action='open the "AWS Notification - Subscription Confirmation" e-mail and confirm within 48 '
+            "hours (SNS then deletes an unconfirmed subscription; the next deploy creates it again)",
+        )
     return Check(name=name, status=OK, message="no subscription waits for its confirmation")
 
 
@@ -500,15 +687,22 @@ def model_object_check(s3: Any, s: PlatformSettings) -> Check:
         s3.head_bucket(Bucket=bucket)
     except ClientError as error:
         if _error_code(error) in ("404", "NoSuchBucket", "NotFound"):
-            return Check(name=name, status=SKIPPED, message=f"not deployed yet (no bucket {bucket})",
-                         action="after the deploy: `deepsentinel model publish FILE`")
+            return Check(
+                name=name,
+                status=SKIPPED,
+                message=f"not deployed yet (no bucket {bucket})",
+                action="after the deploy: `deepsentinel model publish FILE`",
+            )
         raise
     try:
         s3.head_object(Bucket=bucket, Key=model_key)
     except ClientError as error:
         if _error_code(error) in ("404", "NoSuchKey", "NotFound"):
-            return Check(name=name, status=BLOCKED, message=f"s3://{bucket}/{model_key} does not exist: every job "
-                         "would fail to load its model", action="`deepsentinel model publish FILE`, then set "
-                         "model_key to the key it prints")
+            return Check(
+                name=name,
+                status=BLOCKED,
+                message=f"s3://{bucket}/{model_key} does not exist: every job would fail to load its model",
+                action="`deepsentinel model publish FILE`, then set model_key to the key it prints",
+            )
         raise
     return Check(name=name, status=OK, message=f"s3://{bucket}/{model_key} exists")

@@ -11,8 +11,12 @@ from dataclasses import dataclass
 CONFIRMED_PLAN = "deepsentinel.tfplan"
 
 # What Terraform prints when one resource action ends, and the kind the counter names.
-FINISHED_ACTIONS = {": Creation complete": "created", ": Modifications complete": "modified",
-                    ": Destruction complete": "destroyed", ": Import complete": "imported"}
+FINISHED_ACTIONS = {
+    ": Creation complete": "created",
+    ": Modifications complete": "modified",
+    ": Destruction complete": "destroyed",
+    ": Import complete": "imported",
+}
 
 
 def planned_actions(plan_line: str) -> int:

@@ -43,40 +43,86 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "review") -> None
 
     add_settings_arguments(parser, multiple_envs=True, out_help=None)
     parser.add_argument("--out", metavar="FILE", help="write the markdown here (default: stdout)")
-    parser.add_argument("--base", default="HEAD", metavar="REF_OR_DIR",
-                        help="git ref (synthesized from `git archive` in a temp dir), a source tree, a directory of "
-                             "synthesized stacks (<dir>/stacks/<stack>/cdk.tf.json), or `none` (default HEAD)")
-    parser.add_argument("--head", type=Path, metavar="DIR",
-                        help="use these synthesized stacks as the head instead of synthesizing the working tree")
-    parser.add_argument("--plan", action="append", default=[], metavar="[STACK=]FILE",
-                        help="`terraform show -json` output whose actions replace the synthesized diff (repeatable; "
-                             "without STACK= the stack defining most of its addresses)")
+    parser.add_argument(
+        "--base",
+        default="HEAD",
+        metavar="REF_OR_DIR",
+        help="git ref (synthesized from `git archive` in a temp dir), a source tree, a directory of "
+        "synthesized stacks (<dir>/stacks/<stack>/cdk.tf.json), or `none` (default HEAD)",
+    )
+    parser.add_argument(
+        "--head",
+        type=Path,
+        metavar="DIR",
+        help="use these synthesized stacks as the head instead of synthesizing the working tree",
+    )
+    parser.add_argument(
+        "--plan",
+        action="append",
+        default=[],
+        metavar="[STACK=]FILE",
+        help="`terraform show -json` output whose actions replace the synthesized diff (repeatable; "
+        "without STACK= the stack defining most of its addresses)",
+    )
     parser.add_argument("--prices", type=Path, default=DEFAULT_PRICES, metavar="FILE", help="price table (TOML)")
     parser.add_argument("--usage", type=Path, default=DEFAULT_USAGE, metavar="FILE", help="usage file (TOML)")
-    parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, metavar="FILE", help="checkov baseline (TOML)")
+    parser.add_argument(
+        "--baseline", type=Path, default=DEFAULT_BASELINE, metavar="FILE", help="checkov baseline (TOML)"
+    )
     parser.add_argument("--no-policy", action="store_true", help="skip checkov (the gate then never fails)")
-    parser.add_argument("--fail-on-risk", choices=("high", "medium", "low"), default=None,
-                        help="also exit 1 when a risk of this severity or worse is found")
-    parser.add_argument("--synth-dir", type=Path, metavar="DIR",
-                        help="keep head/ and base/ synthesized stacks here (default: a temp dir, removed)")
-    parser.add_argument("--least-privilege", type=Path, metavar="FILE",
-                        default=os.environ.get("LEAST_PRIVILEGE_REPORT") or None,
-                        help="add the recorded calls' least-privilege report (JSON written by "
-                             "tests/unit/test_recorded_calls.py) when the file exists (default: $LEAST_PRIVILEGE_REPORT)")
-    parser.add_argument("--json", action="store_true",
-                        help="print the report's data (changes, risks, cost, policy) as one JSON document on stdout "
-                             "instead of the markdown (progress on stderr; --out still writes the markdown)")
-    parser.add_argument("--sarif", type=Path, metavar="FILE",
-                        help="write the failed checks not in the baseline as SARIF 2.1.0 (GitHub code scanning); "
-                             "locations are the stack files relative to the repository root")
-    parser.add_argument("--comment", type=Path, metavar="FILE",
-                        help="write the markdown as a PR comment body: cut at a line boundary to --max-chars, "
-                             "with a note pointing at the full report in the workflow artifact --artifact")
-    parser.add_argument("--max-chars", type=int, default=COMMENT_MAX_CHARS, metavar="N",
-                        help=f"longest --comment body (default {COMMENT_MAX_CHARS:,}; GitHub rejects comments "
-                             "above 65,536 characters)")
-    parser.add_argument("--artifact", default=DEFAULT_ARTIFACT, metavar="NAME",
-                        help=f"artifact named in the truncation note (default {DEFAULT_ARTIFACT})")
+    parser.add_argument(
+        "--fail-on-risk",
+        choices=("high", "medium", "low"),
+        default=None,
+        help="also exit 1 when a risk of this severity or worse is found",
+    )
+    parser.add_argument(
+        "--synth-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep head/ and base/ synthesized stacks here (default: a temp dir, removed)",
+    )
+    parser.add_argument(
+        "--least-privilege",
+        type=Path,
+        metavar="FILE",
+        default=os.environ.get("LEAST_PRIVILEGE_REPORT") or None,
+        help="add the recorded calls' least-privilege report (JSON written by "
+        "tests/unit/test_recorded_calls.py) when the file exists (default: $LEAST_PRIVILEGE_REPORT)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report's data (changes, risks, cost, policy) as one JSON document on stdout "
+        "instead of the markdown (progress on stderr; --out still writes the markdown)",
+    )
+    parser.add_argument(
+        "--sarif",
+        type=Path,
+        metavar="FILE",
+        help="write the failed checks not in the baseline as SARIF 2.1.0 (GitHub code scanning); "
+        "locations are the stack files relative to the repository root",
+    )
+    parser.add_argument(
+        "--comment",
+        type=Path,
+        metavar="FILE",
+        help="write the markdown as a PR comment body: cut at a line boundary to --max-chars, "
+        "with a note pointing at the full report in the workflow artifact --artifact",
+    )
+    parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=COMMENT_MAX_CHARS,
+        metavar="N",
+        help=f"longest --comment body (default {COMMENT_MAX_CHARS:,}; GitHub rejects comments above 65,536 characters)",
+    )
+    parser.add_argument(
+        "--artifact",
+        default=DEFAULT_ARTIFACT,
+        metavar="NAME",
+        help=f"artifact named in the truncation note (default {DEFAULT_ARTIFACT})",
+    )
     parser.add_argument("--run-url", metavar="URL", help="workflow run linked from the truncation note")
     add_ai_arguments(parser)
 
@@ -117,7 +163,9 @@ def start_base(args: argparse.Namespace, workdir: Path) -> tuple[str, Path | Non
         source.mkdir(parents=True)
         archive = workdir / "base.tar"
         with open(archive, "wb") as fh:
-            done = subprocess.run(["git", "archive", "--format=tar", commit], cwd=root, stdout=fh, stderr=subprocess.PIPE)
+            done = subprocess.run(
+                ["git", "archive", "--format=tar", commit], cwd=root, stdout=fh, stderr=subprocess.PIPE
+            )
         if done.returncode != 0:
             raise ReviewError(f"git archive {commit}: {done.stderr.decode().strip()}")
         with tarfile.open(archive) as tar:
@@ -125,8 +173,9 @@ def start_base(args: argparse.Namespace, workdir: Path) -> tuple[str, Path | Non
         label = f"{base} ({commit[:8]})"
     outdir = workdir / "base"
     env = {**os.environ, "PYTHONPATH": str(source), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-    process = subprocess.Popen(_synth_command(args, outdir), cwd=source, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        _synth_command(args, outdir), cwd=source, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     return label, outdir, process
 
 
@@ -226,17 +275,35 @@ def review(args: argparse.Namespace, workdir: Path) -> Outcome:
     base_costs = {n: estimate(n, d, prices, usage) for n, d in base_docs.items()}
     # The baseline serves every stack of the project: what this review does not see, it cannot call stale.
     every_stack = sorted({*project_stacks(), *head_files, *base_files})
-    policy = None if baseline is None else evaluate({n: head_files[n] for n in head_docs}, head_docs, baseline,
-                                                    all_stacks=every_stack)
+    policy = (
+        None
+        if baseline is None
+        else evaluate({n: head_files[n] for n in head_docs}, head_docs, baseline, all_stacks=every_stack)
+    )
     notes = [f"Base synthesized from {base_label}."] if base_process else []
     if policy is not None and (unreviewed := [n for n in every_stack if n not in head_docs]):
-        notes.append(f"Not reviewed: {', '.join(unreviewed)}; baseline entries that apply to them are not judged "
-                     "stale here.")
+        notes.append(
+            f"Not reviewed: {', '.join(unreviewed)}; baseline entries that apply to them are not judged stale here."
+        )
     least_privilege_file = getattr(args, "least_privilege", None)
-    least_privilege = (json.loads(Path(least_privilege_file).read_text())
-                       if least_privilege_file and Path(least_privilege_file).is_file() else None)
-    result = Review(base_label, head_label, diffs, risks, costs, base_costs, prices, _display(Path(args.usage)),
-                    policy, notes, least_privilege)
+    least_privilege = (
+        json.loads(Path(least_privilege_file).read_text())
+        if least_privilege_file and Path(least_privilege_file).is_file()
+        else None
+    )
+    result = Review(
+        base_label,
+        head_label,
+        diffs,
+        risks,
+        costs,
+        base_costs,
+        prices,
+        _display(Path(args.usage)),
+        policy,
+        notes,
+        least_privilege,
+    )
     code = 1 if (policy is not None and not policy.ok) else 0
     if args.fail_on_risk and any(SEVERITY_ORDER[r.severity] <= SEVERITY_ORDER[args.fail_on_risk] for r in risks):
         code = 1
@@ -293,18 +360,25 @@ def write_outputs(args: argparse.Namespace, outcome: Outcome) -> None:
     if args.sarif:
         policy = outcome.review.policy
         if policy is None or policy.error:
-            print(f"did not write {args.sarif}: checkov produced no report, so there are no results to upload",
-                  file=sys.stderr)
+            print(
+                f"did not write {args.sarif}: checkov produced no report, so there are no results to upload",
+                file=sys.stderr,
+            )
         else:
             sarif = to_sarif(policy, outcome.head_files, root=repository_root())
             _write(args.sarif, json.dumps(sarif, indent=2) + "\n")
             results = sarif["runs"][0]["results"]
             print(f"wrote {args.sarif}: {len(results)} results", file=sys.stderr)
-            if any(loc["physicalLocation"]["artifactLocation"]["uri"].startswith("file:")
-                   for r in results for loc in r["locations"]):
-                print("note: the reviewed stacks are outside the repository, so code scanning cannot match their "
-                      "paths; review synthesized stacks inside it (--head cdktf.out or --synth-dir DIR)",
-                      file=sys.stderr)
+            if any(
+                loc["physicalLocation"]["artifactLocation"]["uri"].startswith("file:")
+                for r in results
+                for loc in r["locations"]
+            ):
+                print(
+                    "note: the reviewed stacks are outside the repository, so code scanning cannot match their "
+                    "paths; review synthesized stacks inside it (--head cdktf.out or --synth-dir DIR)",
+                    file=sys.stderr,
+                )
     if args.json:
         ai = {"ai_summary": outcome.ai.data()} if outcome.ai else {}
         print(json.dumps({**review_data(outcome.review), **ai, "exit_code": outcome.code}, indent=2, default=str))

@@ -70,14 +70,25 @@ class SmokeReport:
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
     parser.add_argument("--local", action="store_true", help="the `deploy --local` deployment (stand-ins run it)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
-    parser.add_argument("--video", type=Path, default=None,
-                        help=f"a video file to send (default: a {DEFAULT_CLIP_SECONDS} s clip made with ffmpeg)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
+    )
+    parser.add_argument(
+        "--video",
+        type=Path,
+        default=None,
+        help=f"a video file to send (default: a {DEFAULT_CLIP_SECONDS} s clip made with ffmpeg)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    parser.add_argument("--timeout", type=float, default=None,
-                        help=f"seconds to wait for the outcome (default {LOCAL_TIMEOUT_SECONDS} local, "
-                             f"{AWS_TIMEOUT_SECONDS} AWS)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help=f"seconds to wait for the outcome (default {LOCAL_TIMEOUT_SECONDS} local, {AWS_TIMEOUT_SECONDS} AWS)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,14 +103,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --video {args.video}: no such file", file=sys.stderr)
         return 2
     if args.video is None and shutil.which("ffmpeg") is None:
-        print("error: ffmpeg is not on PATH (needed to make the default clip; install Debian's ffmpeg or pass "
-              "--video FILE)", file=sys.stderr)
+        print(
+            "error: ffmpeg is not on PATH (needed to make the default clip; install Debian's ffmpeg or pass "
+            "--video FILE)",
+            file=sys.stderr,
+        )
         return 1
     say = _Progress(to_stderr=args.json)
     try:
         if args.local:
-            report = smoke_local(settings, workdir=args.workdir, video=args.video, say=say,
-                                 timeout=args.timeout or LOCAL_TIMEOUT_SECONDS)
+            report = smoke_local(
+                settings, workdir=args.workdir, video=args.video, say=say, timeout=args.timeout or LOCAL_TIMEOUT_SECONDS
+            )
         else:
             report = smoke_aws(settings, video=args.video, say=say, timeout=args.timeout or AWS_TIMEOUT_SECONDS)
     except (OperationFailed, StandInError, terraform.TerraformError) as error:
@@ -113,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 # --- stages common to both targets -------------------------------------------------------------------------
+
 
 class _Progress:
     def __init__(self, *, to_stderr: bool) -> None:
@@ -136,21 +152,47 @@ def _stage(report: SmokeReport, name: str, say: _Progress) -> Iterator[dict[str,
 
 def make_clip(path: Path, seconds: int = DEFAULT_CLIP_SECONDS) -> Path:
     """A clip whose content moves (ffmpeg's testsrc2: a moving pattern and counter), H.264 in MP4."""
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=10:d={seconds}",
-                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=640x360:rate=10:d={seconds}",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
-def upload_and_enqueue(report: SmokeReport, *, s3: Any, sqs: Any, outputs: dict[str, Any], video: Path | None,
-                       say: _Progress, scratch: Path) -> str:
+def upload_and_enqueue(
+    report: SmokeReport,
+    *,
+    s3: Any,
+    sqs: Any,
+    outputs: dict[str, Any],
+    video: Path | None,
+    say: _Progress,
+    scratch: Path,
+) -> str:
     raw_bucket = outputs["bucket_names"]["raw-videos"]
     with _stage(report, "upload", say) as note:
         clip = video or make_clip(scratch / "smoke.mp4")
         key = RAW_KEY_LAYOUT.format(video_id=report.video_id, filename=clip.name)
-        url = s3.generate_presigned_url("put_object", Params={"Bucket": raw_bucket, "Key": key,
-                                                              "ContentType": "video/mp4"}, ExpiresIn=900)
-        request = urllib.request.Request(url, data=clip.read_bytes(), method="PUT",
-                                         headers={"Content-Type": "video/mp4"})
+        url = s3.generate_presigned_url(
+            "put_object", Params={"Bucket": raw_bucket, "Key": key, "ContentType": "video/mp4"}, ExpiresIn=900
+        )
+        request = urllib.request.Request(
+            url, data=clip.read_bytes(), method="PUT", headers={"Content-Type": "video/mp4"}
+        )
         with urllib.request.urlopen(request, timeout=300) as response:
             if response.status != 200:
                 raise SmokeError(f"presigned PUT answered HTTP {response.status}")
@@ -170,12 +212,32 @@ def notification_subscription(sns: Any, sqs: Any, topic_arn: str, name: str) -> 
     """A temporary SQS queue subscribed to the video-events topic; both removed afterwards."""
     queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({
-        "Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
-            "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}}]})})
-    subscription = sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
-                                 Attributes={"RawMessageDelivery": "true"}, ReturnSubscriptionArn=True)
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={
+            "Policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sns.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": queue_arn,
+                            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+                        }
+                    ],
+                }
+            )
+        },
+    )
+    subscription = sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+        ReturnSubscriptionArn=True,
+    )
     try:
         yield queue_url
     finally:
@@ -186,8 +248,9 @@ def notification_subscription(sns: Any, sqs: Any, topic_arn: str, name: str) -> 
 def wait_for_notification(sqs: Any, queue_url: str, video_id: str, *, deadline: float) -> dict[str, Any] | None:
     while time.monotonic() < deadline:
         wait = max(0, min(20, int(deadline - time.monotonic())))
-        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=wait).get("Messages", []):
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait).get(
+            "Messages", []
+        ):
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             body = json.loads(message["Body"])
             if body.get("video_id") == video_id and body.get("status") in ("DONE", "FAILED"):
@@ -204,14 +267,22 @@ def count_highlights(s3: Any, bucket: str, video_id: str) -> int:
 
 def job_summary(batch: Any, job_queue: str, video_id: str) -> dict[str, Any]:
     name = f"video-{video_id}"  # sqs_to_batch's job name (the smoke's ids need no sanitizing)
-    jobs = [j for j in batch.list_jobs(jobQueue=job_queue, filters=[{"name": "JOB_NAME", "values": [name]}]
-                                       )["jobSummaryList"] if j["jobName"] == name]
+    jobs = [
+        j
+        for j in batch.list_jobs(jobQueue=job_queue, filters=[{"name": "JOB_NAME", "values": [name]}])["jobSummaryList"]
+        if j["jobName"] == name
+    ]
     if not jobs:
         return {}
     job = batch.describe_jobs(jobs=[jobs[0]["jobId"]])["jobs"][0]
-    return {"job_id": job["jobId"], "count": len(jobs), "status": job["status"],
-            "status_reason": job.get("statusReason"), "attempts": len(job.get("attempts", [])),
-            "exit_codes": [a.get("container", {}).get("exitCode") for a in job.get("attempts", [])]}
+    return {
+        "job_id": job["jobId"],
+        "count": len(jobs),
+        "status": job["status"],
+        "status_reason": job.get("statusReason"),
+        "attempts": len(job.get("attempts", [])),
+        "exit_codes": [a.get("container", {}).get("exitCode") for a in job.get("attempts", [])],
+    }
 
 
 def worker_failure_reason(log_lines: Iterable[str]) -> str | None:
@@ -231,15 +302,17 @@ def worker_failure_reason(log_lines: Iterable[str]) -> str | None:
     return None
 
 
-def note_failure_reason(report: SmokeReport, *, log_lines: Iterable[str] = (), row_reason: str | None = None
-                        ) -> None:
+def note_failure_reason(report: SmokeReport, *, log_lines: Iterable[str] = (), row_reason: str | None = None) -> None:
     """Why the video FAILED, from the first source that has it: the worker's log, its database row, the FAILED
     notification (the failure monitor's, naming Batch's reason, when the worker could not send one)."""
     if report.status != "FAILED" or report.failure_reason:
         return
     notified = (report.notification or {}).get("reason")
-    for source, reason in (("worker log", worker_failure_reason(log_lines)), ("database", row_reason),
-                           ("notification", notified)):
+    for source, reason in (
+        ("worker log", worker_failure_reason(log_lines)),
+        ("database", row_reason),
+        ("notification", notified),
+    ):
         if reason:
             report.failure_reason, report.failure_reason_source = str(reason), source
             return
@@ -276,13 +349,18 @@ def worker_log_lines(logs: Any, batch: Any, job_id: str) -> list[str]:
 
     try:
         job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
-        stream = (job.get("attempts") or [{}])[-1].get("container", {}).get("logStreamName") or \
-            job.get("container", {}).get("logStreamName")
+        stream = (job.get("attempts") or [{}])[-1].get("container", {}).get("logStreamName") or job.get(
+            "container", {}
+        ).get("logStreamName")
         if not stream:
             return []
         options = job.get("container", {}).get("logConfiguration", {}).get("options", {})
-        events = logs.get_log_events(logGroupName=options.get("awslogs-group", "/aws/batch/job"),
-                                     logStreamName=stream, limit=50, startFromHead=False)["events"]
+        events = logs.get_log_events(
+            logGroupName=options.get("awslogs-group", "/aws/batch/job"),
+            logStreamName=stream,
+            limit=50,
+            startFromHead=False,
+        )["events"]
     except (ClientError, BotoCoreError, IndexError, KeyError):
         return []
     return [event["message"] for event in events]
@@ -295,8 +373,10 @@ def _print_report(report: SmokeReport) -> None:
     print(f"  events: {report.events if report.events is not None else 'n/a (database not reachable from here)'}")
     print(f"  highlights: {report.highlights}")
     if report.job:
-        print(f"  batch job: {report.job.get('status')} after {report.job.get('attempts')} attempt(s)"
-              + (f" (Batch: {report.job['status_reason']})" if report.job.get("status_reason") else ""))
+        print(
+            f"  batch job: {report.job.get('status')} after {report.job.get('attempts')} attempt(s)"
+            + (f" (Batch: {report.job['status_reason']})" if report.job.get("status_reason") else "")
+        )
     if report.nearest is not None:
         print(f"  nearest-neighbour query: {len(report.nearest)} event(s) like this video's first")
     note = report.notification
@@ -305,11 +385,14 @@ def _print_report(report: SmokeReport) -> None:
     worker = report.worker or {}
     if worker.get("phases_s"):
         phases = ", ".join(f"{name} {seconds:.1f}" for name, seconds in worker["phases_s"].items())
-        print(f"  worker: {worker['attempt_s']:.1f}s attempt = {phases}, process {worker.get('process_s', 0):.1f} "
-              f"(CPU {worker.get('cpu_s', 0):.1f}s)")
+        print(
+            f"  worker: {worker['attempt_s']:.1f}s attempt = {phases}, process {worker.get('process_s', 0):.1f} "
+            f"(CPU {worker.get('cpu_s', 0):.1f}s)"
+        )
 
 
 # --- on AWS ------------------------------------------------------------------------------------------------
+
 
 def smoke_aws(settings, *, video: Path | None, say: _Progress, timeout: float) -> SmokeReport:
     from deepsentinel.app import platform_stack_name
@@ -320,17 +403,37 @@ def smoke_aws(settings, *, video: Path | None, say: _Progress, timeout: float) -
         outputs = deployed_outputs(target)
         _require_outputs(outputs, platform_stack_name(settings))
         require_published_model(target.client("batch"), target.client("s3"), outputs, settings.environment)
-        return run_smoke(target.session, None, settings, outputs, video=video, say=say, timeout=timeout,
-                         scratch=Path(tmp), local=None)
+        return run_smoke(
+            target.session,
+            None,
+            settings,
+            outputs,
+            video=video,
+            say=say,
+            timeout=timeout,
+            scratch=Path(tmp),
+            local=None,
+        )
 
 
-def run_smoke(session: Any, endpoint_url: str | None, settings, outputs: dict[str, Any], *, video: Path | None,
-           say: _Progress, timeout: float, scratch: Path, local: Any) -> SmokeReport:
+def run_smoke(
+    session: Any,
+    endpoint_url: str | None,
+    settings,
+    outputs: dict[str, Any],
+    *,
+    video: Path | None,
+    say: _Progress,
+    timeout: float,
+    scratch: Path,
+    local: Any,
+) -> SmokeReport:
     client = _client_factory(session, endpoint_url)
     s3, sqs, sns, batch = client("s3"), client("sqs"), client("sns"), client("batch")
     report = SmokeReport(video_id=f"smoke-{uuid.uuid4().hex[:12]}")
-    with notification_subscription(sns, sqs, outputs["video_events_topic_arn"],
-                                   f"{settings.prefix}-smoke-{report.video_id[-12:]}") as notifications:
+    with notification_subscription(
+        sns, sqs, outputs["video_events_topic_arn"], f"{settings.prefix}-smoke-{report.video_id[-12:]}"
+    ) as notifications:
         # The clip exists before its upload starts, as a user's file does: latency is upload to outcome.
         video = video or make_clip(scratch / "smoke.mp4")
         started = time.perf_counter()
@@ -355,15 +458,23 @@ def run_smoke(session: Any, endpoint_url: str | None, settings, outputs: dict[st
     return report
 
 
-REQUIRED_OUTPUTS = ("bucket_names", "jobs_queue_url", "job_queue_arn", "video_events_topic_arn",
-                    "gpu_job_definition_arn", "lambda_function_names")
+REQUIRED_OUTPUTS = (
+    "bucket_names",
+    "jobs_queue_url",
+    "job_queue_arn",
+    "video_events_topic_arn",
+    "gpu_job_definition_arn",
+    "lambda_function_names",
+)
 
 
 def _require_outputs(outputs: dict[str, Any], stack: str) -> None:
     missing = [name for name in REQUIRED_OUTPUTS if name not in outputs]
     if missing:
-        raise SmokeError(f"{stack} is not (completely) deployed: outputs {', '.join(missing)} are missing; "
-                         "run `deepsentinel deploy` for it first")
+        raise SmokeError(
+            f"{stack} is not (completely) deployed: outputs {', '.join(missing)} are missing; "
+            "run `deepsentinel deploy` for it first"
+        )
 
 
 def model_object_exists(s3: Any, bucket: str, key: str) -> bool:
@@ -384,8 +495,11 @@ def require_published_model(batch: Any, s3: Any, outputs: dict[str, Any], enviro
     from botocore.exceptions import ClientError
 
     definitions = batch.describe_job_definitions(jobDefinitions=[outputs["gpu_job_definition_arn"]])["jobDefinitions"]
-    uri = next((e["value"] for e in definitions[0]["containerProperties"]["environment"] if e["name"] == "MODEL_URI"),
-               "") if definitions else ""
+    uri = (
+        next((e["value"] for e in definitions[0]["containerProperties"]["environment"] if e["name"] == "MODEL_URI"), "")
+        if definitions
+        else ""
+    )
     if not uri.startswith("s3://"):
         return
     bucket, _, key = uri.removeprefix("s3://").partition("/")
@@ -394,21 +508,24 @@ def require_published_model(batch: Any, s3: Any, outputs: dict[str, Any], enviro
     except ClientError:
         return  # 403: these credentials cannot tell; the job will
     if not published:
-        raise SmokeError(f"the job definition's model {uri} is not published: run `deepsentinel model publish FILE "
-                         f"--env {environment}` and deploy with model_key set to the key it prints (or publish with "
-                         f"--key {key})")
+        raise SmokeError(
+            f"the job definition's model {uri} is not published: run `deepsentinel model publish FILE "
+            f"--env {environment}` and deploy with model_key set to the key it prints (or publish with "
+            f"--key {key})"
+        )
 
 
 def _client_factory(session: Any, endpoint_url: str | None):
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=endpoint_url) if endpoint_url else session.client(service)
+
     return client
 
 
 # --- locally -----------------------------------------------------------------------------------------------
 
-def smoke_local(settings, *, workdir: Path | None, video: Path | None, say: _Progress, timeout: float
-                ) -> SmokeReport:
+
+def smoke_local(settings, *, workdir: Path | None, video: Path | None, say: _Progress, timeout: float) -> SmokeReport:
     from deepsentinel import terraform
     from deepsentinel.app import platform_stack_name
     from deepsentinel.target import local_target
@@ -418,17 +535,34 @@ def smoke_local(settings, *, workdir: Path | None, video: Path | None, say: _Pro
     # The stack as it was deployed (its Lambda bundles run in the stand-ins), not a fresh synthesis.
     stack_dir = target.outdir / "stacks" / platform_stack_name(settings)
     if not (stack_dir / ".terraform").is_dir():
-        raise SmokeError(f"no local deployment of {settings.environment} in {target.work.root}: "
-                         f"run `deepsentinel deploy --local --env {settings.environment}` first")
+        raise SmokeError(
+            f"no local deployment of {settings.environment} in {target.work.root}: "
+            f"run `deepsentinel deploy --local --env {settings.environment}` first"
+        )
     outputs = terraform.outputs(stack_dir, env=target.tf_env)
     _require_outputs(outputs, platform_stack_name(settings))
     scratch = target.work.smoke_dir
     scratch.mkdir(parents=True, exist_ok=True)
-    local = LocalPlatform(session=target.session, endpoint_url=target.endpoint_url, region=settings.region,
-                          outputs=outputs, stack_dir=stack_dir, scratch=scratch)
+    local = LocalPlatform(
+        session=target.session,
+        endpoint_url=target.endpoint_url,
+        region=settings.region,
+        outputs=outputs,
+        stack_dir=stack_dir,
+        scratch=scratch,
+    )
     local.prepare(say)
-    return run_smoke(target.session, target.endpoint_url, settings, outputs, video=video, say=say,
-                     timeout=timeout, scratch=scratch, local=local)
+    return run_smoke(
+        target.session,
+        target.endpoint_url,
+        settings,
+        outputs,
+        video=video,
+        say=say,
+        timeout=timeout,
+        scratch=scratch,
+        local=local,
+    )
 
 
 @dataclass
@@ -456,14 +590,20 @@ class LocalPlatform:
         from deepsentinel.local.stand_in import SMOKE_DATABASE_DIR, LocalDatabase
 
         self.job_environment = self._job_definition_environment()
-        secret = json.loads(self.client("secretsmanager").get_secret_value(
-            SecretId=self.job_environment["DB_SECRET_ARN"])["SecretString"])
+        secret = json.loads(
+            self.client("secretsmanager").get_secret_value(SecretId=self.job_environment["DB_SECRET_ARN"])[
+                "SecretString"
+            ]
+        )
         self.db_name = self.job_environment["DB_NAME"]
         self.database = LocalDatabase(self.scratch / SMOKE_DATABASE_DIR)
-        self.db_endpoint = self.database.start(username=secret["username"], password=secret["password"],
-                                               database=self.db_name)
-        say(f"database: PostgreSQL 16 + pgvector at {self.db_endpoint['DB_HOST']} stands in for "
-            f"{self.job_environment['DB_HOST']}:{self.job_environment['DB_PORT']} (master user from the RDS secret)")
+        self.db_endpoint = self.database.start(
+            username=secret["username"], password=secret["password"], database=self.db_name
+        )
+        say(
+            f"database: PostgreSQL 16 + pgvector at {self.db_endpoint['DB_HOST']} stands in for "
+            f"{self.job_environment['DB_HOST']}:{self.job_environment['DB_PORT']} (master user from the RDS secret)"
+        )
         self.publish_smoke_model(say)
 
     def publish_smoke_model(self, say: _Progress) -> None:
@@ -479,16 +619,22 @@ class LocalPlatform:
             return
         model = self.scratch / "smoke-model.pt"
         if not model.is_file():
-            subprocess.run([sys.executable, "-m", "deepsentinel.local.smoke_model", str(model)], check=True,
-                           capture_output=True, env=self._runtime_environment(dict(os.environ)))
-        published = publish_model(s3, model, bucket=bucket, key=key,
-                                  where=f"the moto server on {self.endpoint_url}")
-        say(f"model: s3://{bucket}/{key} (the job definition's MODEL_URI) was empty; published the smoke model "
-            f"there (deepsentinel.local.smoke_model, sha256 {published.sha256[:12]})")
+            subprocess.run(
+                [sys.executable, "-m", "deepsentinel.local.smoke_model", str(model)],
+                check=True,
+                capture_output=True,
+                env=self._runtime_environment(dict(os.environ)),
+            )
+        published = publish_model(s3, model, bucket=bucket, key=key, where=f"the moto server on {self.endpoint_url}")
+        say(
+            f"model: s3://{bucket}/{key} (the job definition's MODEL_URI) was empty; published the smoke model "
+            f"there (deepsentinel.local.smoke_model, sha256 {published.sha256[:12]})"
+        )
 
     def _job_definition_environment(self) -> dict[str, str]:
         definitions = self.client("batch").describe_job_definitions(
-            jobDefinitions=[self.outputs["gpu_job_definition_arn"]])["jobDefinitions"]
+            jobDefinitions=[self.outputs["gpu_job_definition_arn"]]
+        )["jobDefinitions"]
         if not definitions:
             raise SmokeError(f"job definition {self.outputs['gpu_job_definition_arn']} is not deployed")
         return {e["name"]: e["value"] for e in definitions[0]["containerProperties"]["environment"]}
@@ -510,8 +656,9 @@ class LocalPlatform:
         lambda_client, functions = self.client("lambda"), self.outputs["lambda_function_names"]
         code_dir = self.scratch / "functions"
         with _stage(report, "dispatch", say) as note:
-            submitter = DeployedFunction.read_back(lambda_client, functions["sqs_to_batch"],
-                                                   assets_dir=self.stack_dir / "assets", work_dir=code_dir)
+            submitter = DeployedFunction.read_back(
+                lambda_client, functions["sqs_to_batch"], assets_dir=self.stack_dir / "assets", work_dir=code_dir
+            )
             mapping = EventSourceMappingStandIn.read_back(lambda_client, self.client("sqs"), submitter, self.region)
             counts = {"received": 0, "deleted": 0, "failed": 0}
             # Until the message is processed, or the queue answers nothing after a receive: a message the submitter
@@ -523,34 +670,49 @@ class LocalPlatform:
                     counts[name] += value
                 if counts["received"] and not polled["received"]:
                     break
-            note["detail"] = (f"{counts['received']} received (batch size {mapping.batch_size}), "
-                              f"{counts['deleted']} deleted, {counts['failed']} reported failed")
+            note["detail"] = (
+                f"{counts['received']} received (batch size {mapping.batch_size}), "
+                f"{counts['deleted']} deleted, {counts['failed']} reported failed"
+            )
         batch = self.client("batch")
         with _stage(report, "run", say) as note:
             runner = BatchStandIn(
-                batch=batch, aws=aws, job_queue=self.outputs["job_queue_arn"], endpoint_overrides=self.db_endpoint,
-                extra_environment=self._runtime_environment({"WORK_DIR": str(self.scratch / "work"),
-                                                             "MODEL_CACHE_DIR": str(self.scratch / "models")}),
+                batch=batch,
+                aws=aws,
+                job_queue=self.outputs["job_queue_arn"],
+                endpoint_overrides=self.db_endpoint,
+                extra_environment=self._runtime_environment(
+                    {"WORK_DIR": str(self.scratch / "work"), "MODEL_CACHE_DIR": str(self.scratch / "models")}
+                ),
                 on_attempt=lambda run, attempt: say(
                     f"  {run.job_name} attempt {attempt.attempt}: exit {attempt.exit_code} ({attempt.seconds:.1f}s)"
-                    + ("" if attempt.exit_code == 0 else "\n    " + "\n    ".join(attempt.log_tail.splitlines()[-3:]))))
+                    + ("" if attempt.exit_code == 0 else "\n    " + "\n    ".join(attempt.log_tail.splitlines()[-3:]))
+                ),
+            )
             (self.scratch / "work").mkdir(exist_ok=True)
             runs = runner.run_runnable(job_name=f"video-{report.video_id}")
             failed = [r for r in runs if r.status == "FAILED"]
             self.worker_log = [line for r in failed[-1:] for line in r.attempts[-1].log_tail.splitlines()]
             last = next((r.attempts[-1] for r in reversed(runs) if r.attempts), None)
-            self.worker_timing = None if last is None else worker_timings(last.log_tail.splitlines(),
-                                                                          attempt_seconds=last.seconds)
+            self.worker_timing = (
+                None if last is None else worker_timings(last.log_tail.splitlines(), attempt_seconds=last.seconds)
+            )
             if failed:
-                monitor = DeployedFunction.read_back(lambda_client, functions["batch_failure_monitor"],
-                                                     assets_dir=self.stack_dir / "assets", work_dir=code_dir)
+                monitor = DeployedFunction.read_back(
+                    lambda_client,
+                    functions["batch_failure_monitor"],
+                    assets_dir=self.stack_dir / "assets",
+                    work_dir=code_dir,
+                )
                 account = self.client("sts").get_caller_identity()["Account"]
                 for run in failed:
                     job = batch.describe_jobs(jobs=[run.job_id])["jobs"][0]
                     # With the local database's endpoint, as the worker: the monitor reads the row the worker ended.
                     monitor.invoke(batch_state_change_event(job, self.region, account), aws, self.db_endpoint)
-            note["detail"] = ", ".join(f"{r.job_name} {r.status} after {len(r.attempts)} attempt(s)"
-                                       for r in runs) or "no RUNNABLE job"
+            note["detail"] = (
+                ", ".join(f"{r.job_name} {r.status} after {len(r.attempts)} attempt(s)" for r in runs)
+                or "no RUNNABLE job"
+            )
             if failed:
                 note["detail"] += "; failure monitor invoked"
 
@@ -561,15 +723,25 @@ class LocalPlatform:
             if conn.execute("SELECT to_regclass('videos')").fetchone()[0] is None:
                 report.events = 0  # no worker has run against this database yet
                 return
-            row = conn.execute("SELECT status, event_count, failure_reason FROM videos WHERE video_id = %s",
-                               (report.video_id,)).fetchone()
+            row = conn.execute(
+                "SELECT status, event_count, failure_reason FROM videos WHERE video_id = %s", (report.video_id,)
+            ).fetchone()
             note_failure_reason(report, log_lines=self.worker_log, row_reason=row[2] if row else None)
-            report.events = int(conn.execute("SELECT count(*) FROM events WHERE video_id = %s",
-                                             (report.video_id,)).fetchone()[0]) if row else 0
-            first = conn.execute("SELECT embedding FROM events WHERE video_id = %s ORDER BY start_s LIMIT 1",
-                                 (report.video_id,)).fetchone()
+            report.events = (
+                int(conn.execute("SELECT count(*) FROM events WHERE video_id = %s", (report.video_id,)).fetchone()[0])
+                if row
+                else 0
+            )
+            first = conn.execute(
+                "SELECT embedding FROM events WHERE video_id = %s ORDER BY start_s LIMIT 1", (report.video_id,)
+            ).fetchone()
             if first is not None:
-                rows = conn.execute("SELECT id, video_id, class_name, embedding <=> %s::vector AS distance FROM events "
-                                    "ORDER BY embedding <=> %s::vector LIMIT 3", (first[0], first[0])).fetchall()
-                report.nearest = [{"event_id": r[0], "video_id": r[1], "class_name": r[2],
-                                   "distance": round(float(r[3]), 4)} for r in rows]
+                rows = conn.execute(
+                    "SELECT id, video_id, class_name, embedding <=> %s::vector AS distance FROM events "
+                    "ORDER BY embedding <=> %s::vector LIMIT 3",
+                    (first[0], first[0]),
+                ).fetchall()
+                report.nearest = [
+                    {"event_id": r[0], "video_id": r[1], "class_name": r[2], "distance": round(float(r[3]), 4)}
+                    for r in rows
+                ]

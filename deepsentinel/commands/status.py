@@ -23,8 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("video_id", metavar="VIDEO_ID", help="the id the job message carried (the smoke prints it)")
     arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
     parser.add_argument("--local", action="store_true", help="the `deploy --local` deployment")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
+    )
     parser.add_argument("--json", action="store_true", help="print the view as one JSON document")
 
 
@@ -37,11 +41,20 @@ def run(args: argparse.Namespace) -> int:
     outputs = deployed_outputs(target)
     if "idempotency_table_name" not in outputs:
         raise OperationFailed(f"deepsentinel-{settings.environment} is not deployed on {target.where}")
-    view = video_status(args.video_id, outputs=outputs, dynamodb=target.client("dynamodb"),
-                        batch=target.client("batch"), s3=target.client("s3"))
-    view["database"] = database_row(args.video_id, outputs=outputs, secrets=target.client("secretsmanager"),
-                                    batch=target.client("batch"),
-                                    local_data_dir=target.work.smoke_database_dir if target.work else None)
+    view = video_status(
+        args.video_id,
+        outputs=outputs,
+        dynamodb=target.client("dynamodb"),
+        batch=target.client("batch"),
+        s3=target.client("s3"),
+    )
+    view["database"] = database_row(
+        args.video_id,
+        outputs=outputs,
+        secrets=target.client("secretsmanager"),
+        batch=target.client("batch"),
+        local_data_dir=target.work.smoke_database_dir if target.work else None,
+    )
     view["claim_summary"] = describe_claim(view)
     if args.json:
         print(json.dumps(view, indent=2, default=str))
@@ -70,8 +83,13 @@ def read_job(batch: Any, job_queue: str, video_id: str, *, job_id: str | None) -
     if job_id is None:
         name = job_name_for(video_id)
         # With filters, ListJobs returns jobs in every status (AWS Batch API reference, ListJobs).
-        summaries = [j for j in batch.list_jobs(jobQueue=job_queue, filters=[{"name": "JOB_NAME", "values": [name]}]
-                                                )["jobSummaryList"] if j["jobName"] == name]
+        summaries = [
+            j
+            for j in batch.list_jobs(jobQueue=job_queue, filters=[{"name": "JOB_NAME", "values": [name]}])[
+                "jobSummaryList"
+            ]
+            if j["jobName"] == name
+        ]
         if not summaries:
             return None
         job_id = max(summaries, key=lambda j: j.get("createdAt", 0))["jobId"]
@@ -79,13 +97,21 @@ def read_job(batch: Any, job_queue: str, video_id: str, *, job_id: str | None) -
     if not jobs:
         return None
     job = jobs[0]
-    return {"job_id": job["jobId"], "job_name": job["jobName"], "status": job["status"],
-            "status_reason": job.get("statusReason"),
-            "attempts": [{"exit_code": a.get("container", {}).get("exitCode"),
-                          "reason": a.get("container", {}).get("reason") or a.get("statusReason"),
-                          "log_stream": a.get("container", {}).get("logStreamName")}
-                         for a in job.get("attempts", [])],
-            "log_stream": job.get("container", {}).get("logStreamName")}
+    return {
+        "job_id": job["jobId"],
+        "job_name": job["jobName"],
+        "status": job["status"],
+        "status_reason": job.get("statusReason"),
+        "attempts": [
+            {
+                "exit_code": a.get("container", {}).get("exitCode"),
+                "reason": a.get("container", {}).get("reason") or a.get("statusReason"),
+                "log_stream": a.get("container", {}).get("logStreamName"),
+            }
+            for a in job.get("attempts", [])
+        ],
+        "log_stream": job.get("container", {}).get("logStreamName"),
+    }
 
 
 def job_name_for(video_id: str) -> str:
@@ -94,8 +120,9 @@ def job_name_for(video_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", f"video-{video_id}")[:128]
 
 
-def database_row(video_id: str, *, outputs: dict[str, Any], secrets: Any, batch: Any,
-                 local_data_dir: Path | None) -> dict[str, Any]:
+def database_row(
+    video_id: str, *, outputs: dict[str, Any], secrets: Any, batch: Any, local_data_dir: Path | None
+) -> dict[str, Any]:
     """The video's row, or why it could not be read from here."""
     try:
         import psycopg
@@ -116,19 +143,31 @@ def database_row(video_id: str, *, outputs: dict[str, Any], secrets: Any, batch:
         conninfo = database.uri(env["DB_NAME"])
     else:
         # As the worker connects (video_worker.store): the secret's credentials, TLS required.
-        conninfo = make_conninfo(host=env["DB_HOST"], port=env["DB_PORT"], dbname=env["DB_NAME"],
-                                   user=secret["username"], password=secret["password"], sslmode="require")
+        conninfo = make_conninfo(
+            host=env["DB_HOST"],
+            port=env["DB_PORT"],
+            dbname=env["DB_NAME"],
+            user=secret["username"],
+            password=secret["password"],
+            sslmode="require",
+        )
     try:
         with psycopg.connect(conninfo, connect_timeout=DB_CONNECT_TIMEOUT_SECONDS) as conn:
             if conn.execute("SELECT to_regclass('videos')").fetchone()[0] is None:
                 return {"reachable": True, "row": None}
-            cursor = conn.execute("SELECT status, failure_reason, event_count, frames_analyzed, started_at, "
-                                  "completed_at FROM videos WHERE video_id = %s", (video_id,))
+            cursor = conn.execute(
+                "SELECT status, failure_reason, event_count, frames_analyzed, started_at, "
+                "completed_at FROM videos WHERE video_id = %s",
+                (video_id,),
+            )
             row = cursor.fetchone()
             columns = [c.name for c in cursor.description or []]
     except psycopg.OperationalError as error:
-        return {"reachable": False, "reason": f"{env.get('DB_HOST')} is not reachable from here "
-                                              f"(private subnets): {str(error).strip().splitlines()[0]}"}
+        return {
+            "reachable": False,
+            "reason": f"{env.get('DB_HOST')} is not reachable from here "
+            f"(private subnets): {str(error).strip().splitlines()[0]}",
+        }
     return {"reachable": True, "row": dict(zip(columns, row)) if row else None}
 
 
@@ -162,12 +201,16 @@ def render(view: dict[str, Any]) -> str:
     lines = [f"video {view['video_id']}", f"  claim: {view.get('claim_summary') or describe_claim(view)}"]
     job = view["job"]
     if job:
-        lines.append(f"  batch job {job['job_name']} ({job['job_id']}): {job['status']}"
-                     + (f" - {job['status_reason']}" if job.get("status_reason") else ""))
+        lines.append(
+            f"  batch job {job['job_name']} ({job['job_id']}): {job['status']}"
+            + (f" - {job['status_reason']}" if job.get("status_reason") else "")
+        )
         for number, attempt in enumerate(job["attempts"], 1):
-            lines.append(f"    attempt {number}: exit {attempt['exit_code']}"
-                         + (f" ({attempt['reason']})" if attempt.get("reason") else "")
-                         + (f", log stream {attempt['log_stream']}" if attempt.get("log_stream") else ""))
+            lines.append(
+                f"    attempt {number}: exit {attempt['exit_code']}"
+                + (f" ({attempt['reason']})" if attempt.get("reason") else "")
+                + (f", log stream {attempt['log_stream']}" if attempt.get("log_stream") else "")
+            )
     else:
         lines.append("  batch job: none")
     lines.append(f"  highlights: {view['highlights']} object(s)")
@@ -178,6 +221,8 @@ def render(view: dict[str, Any]) -> str:
         lines.append("  database: no row for this video")
     else:
         row = database["row"]
-        lines.append(f"  database: {row['status']}, {describe_events(row)}"
-                     + (f", failure: {row['failure_reason']}" if row.get("failure_reason") else ""))
+        lines.append(
+            f"  database: {row['status']}, {describe_events(row)}"
+            + (f", failure: {row['failure_reason']}" if row.get("failure_reason") else "")
+        )
     return "\n".join(lines)

@@ -10,8 +10,11 @@ from deepsentinel.commands.arguments import add_settings_arguments, synth_from_a
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     add_settings_arguments(parser)
-    parser.add_argument("--json", action="store_true",
-                        help='print {"<stack>": {"path", "modules": {"<module>": n}, "total"}} (progress on stderr)')
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"<stack>": {"path", "modules": {"<module>": n}, "total"}} (progress on stderr)',
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,8 +23,19 @@ def run(args: argparse.Namespace) -> int:
     stacks = synth_from_args(args)
     counts = {stack: count_by_module(load(path)) for stack, path in stacks.items()}
     if args.json:
-        print(json.dumps({stack: {"path": str(path), "modules": dict(sorted(counts[stack].items())),
-                                  "total": sum(counts[stack].values())} for stack, path in stacks.items()}, indent=2))
+        print(
+            json.dumps(
+                {
+                    stack: {
+                        "path": str(path),
+                        "modules": dict(sorted(counts[stack].items())),
+                        "total": sum(counts[stack].values()),
+                    }
+                    for stack, path in stacks.items()
+                },
+                indent=2,
+            )
+        )
         return 0
     width = max(len(stack) for stack in stacks)
     print(f"\n{'stack':<{width}}  {'module':<10}  resources")

@@ -60,17 +60,25 @@ class AppSecrets(Construct):
         for env in ENVIRONMENTS:
             name = django_secret_name(s, env)
             # No kms_key_id: Secrets Manager then uses its AWS managed key aws/secretsmanager.
-            secret = SecretsmanagerSecret(self, f"{env}-django-secret-key", name=name,
-                                          description=f"Django SECRET_KEY of {s.project}-{env}'s backend (bootstrap)",
-                                          recovery_window_in_days=DJANGO_SECRET_RECOVERY_DAYS,
-                                          tags={"Name": name, "Environment": env})
+            secret = SecretsmanagerSecret(
+                self,
+                f"{env}-django-secret-key",
+                name=name,
+                description=f"Django SECRET_KEY of {s.project}-{env}'s backend (bootstrap)",
+                recovery_window_in_days=DJANGO_SECRET_RECOVERY_DAYS,
+                tags={"Name": name, "Environment": env},
+            )
             generator = django_key_generator(env)
             # cdktf 0.21's binding has no class for ephemeral resources: the block is emitted as an override.
             TerraformStack.of(self).add_override(
                 f"ephemeral.aws_secretsmanager_random_password.{generator}",
-                {"password_length": DJANGO_SECRET_KEY_LENGTH, "exclude_punctuation": True})
+                {"password_length": DJANGO_SECRET_KEY_LENGTH, "exclude_punctuation": True},
+            )
             SecretsmanagerSecretVersion(
-                self, f"{env}-django-secret-key-value", secret_id=secret.id,
+                self,
+                f"{env}-django-secret-key-value",
+                secret_id=secret.id,
                 secret_string_wo=f"${{ephemeral.aws_secretsmanager_random_password.{generator}.random_password}}",
-                secret_string_wo_version=DJANGO_SECRET_KEY_VERSION)
+                secret_string_wo_version=DJANGO_SECRET_KEY_VERSION,
+            )
             self.django_secret_arns[env] = secret.arn

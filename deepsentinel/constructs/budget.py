@@ -43,12 +43,25 @@ class Budget(Construct):
         if s.budget_forecast_percent is not None:
             notifications.append(("FORECASTED", s.budget_forecast_percent))
         budget = BudgetsBudget(
-            self, "budget", name=s.prefix, budget_type="COST", time_unit="MONTHLY",
-            limit_amount=str(s.budget_monthly_usd), limit_unit="USD",
+            self,
+            "budget",
+            name=s.prefix,
+            budget_type="COST",
+            time_unit="MONTHLY",
+            limit_amount=str(s.budget_monthly_usd),
+            limit_unit="USD",
             cost_filter=[BudgetsBudgetCostFilter(name="TagKeyValue", values=[cost_filter_value(s)])],
-            notification=[BudgetsBudgetNotification(
-                notification_type=kind, comparison_operator="GREATER_THAN", threshold=percent,
-                threshold_type="PERCENTAGE", subscriber_sns_topic_arns=[props.alerts_topic_arn],
-                subscriber_email_addresses=emails) for kind, percent in notifications],
-            depends_on=props.alerts_topic_ready or None)
+            notification=[
+                BudgetsBudgetNotification(
+                    notification_type=kind,
+                    comparison_operator="GREATER_THAN",
+                    threshold=percent,
+                    threshold_type="PERCENTAGE",
+                    subscriber_sns_topic_arns=[props.alerts_topic_arn],
+                    subscriber_email_addresses=emails,
+                )
+                for kind, percent in notifications
+            ],
+            depends_on=props.alerts_topic_ready or None,
+        )
         self.budget_name = budget.name

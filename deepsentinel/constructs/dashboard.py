@@ -78,19 +78,33 @@ class Dashboard(Construct):
         s = props.settings
         self.metrics_namespace = metrics_namespace(s)
         CloudwatchLogMetricFilter(
-            self, "jobs-submitted", name=s.name("jobs-submitted"), log_group_name=props.submitter_log_group_name,
+            self,
+            "jobs-submitted",
+            name=s.name("jobs-submitted"),
+            log_group_name=props.submitter_log_group_name,
             pattern=SUBMITTED_LOG_PATTERN,
             # No default value: periods without submissions stay empty instead of storing zeros.
             metric_transformation=CloudwatchLogMetricFilterMetricTransformation(
-                name=JOBS_SUBMITTED_METRIC, namespace=self.metrics_namespace, value="1", unit="Count"))
+                name=JOBS_SUBMITTED_METRIC, namespace=self.metrics_namespace, value="1", unit="Count"
+            ),
+        )
         succeeded = CloudwatchEventRule(
-            self, "batch-succeeded-rule", name=s.name("batch-succeeded"),
+            self,
+            "batch-succeeded-rule",
+            name=s.name("batch-succeeded"),
             description="Counts the job queue's SUCCEEDED jobs (AWS/Events TriggeredRules); no target",
-            event_pattern=json.dumps({"source": ["aws.batch"], "detail-type": ["Batch Job State Change"],
-                                      "detail": {"status": ["SUCCEEDED"], "jobQueue": [props.job_queue_arn]}}))
+            event_pattern=json.dumps(
+                {
+                    "source": ["aws.batch"],
+                    "detail-type": ["Batch Job State Change"],
+                    "detail": {"status": ["SUCCEEDED"], "jobQueue": [props.job_queue_arn]},
+                }
+            ),
+        )
         self.batch_succeeded_rule_name = succeeded.name
-        dashboard = CloudwatchDashboard(self, "dashboard", dashboard_name=s.prefix,
-                                        dashboard_body=json.dumps(dashboard_body(props, succeeded.name)))
+        dashboard = CloudwatchDashboard(
+            self, "dashboard", dashboard_name=s.prefix, dashboard_body=json.dumps(dashboard_body(props, succeeded.name))
+        )
         self.dashboard_name = dashboard.dashboard_name
         self.dashboard_arn = dashboard.dashboard_arn
 
@@ -103,12 +117,23 @@ def jobs_api_widgets(dimensions: dict[str, str] | None) -> list[tuple[str, str, 
     api = [part for pair in sorted(dimensions.items()) for part in pair]
     return [
         ("Jobs API requests", "Sum", [["AWS/ApiGateway", "Count", *api, {"label": "requests"}]]),
-        ("Jobs API 4xx and 5xx", "Sum", [["AWS/ApiGateway", "4xx", *api, {"label": "4xx (client)"}],
-                                         ["AWS/ApiGateway", "5xx", *api, {"label": "5xx (server)"}]]),
-        ("Jobs API latency (ms)", "Average", [
-            ["AWS/ApiGateway", "Latency", *api, {"label": "average"}],
-            ["AWS/ApiGateway", "Latency", *api, {"label": "p99", "stat": "p99"}],
-            ["AWS/ApiGateway", "IntegrationLatency", *api, {"label": "in the functions (average)"}]]),
+        (
+            "Jobs API 4xx and 5xx",
+            "Sum",
+            [
+                ["AWS/ApiGateway", "4xx", *api, {"label": "4xx (client)"}],
+                ["AWS/ApiGateway", "5xx", *api, {"label": "5xx (server)"}],
+            ],
+        ),
+        (
+            "Jobs API latency (ms)",
+            "Average",
+            [
+                ["AWS/ApiGateway", "Latency", *api, {"label": "average"}],
+                ["AWS/ApiGateway", "Latency", *api, {"label": "p99", "stat": "p99"}],
+                ["AWS/ApiGateway", "IntegrationLatency", *api, {"label": "in the functions (average)"}],
+            ],
+        ),
     ]
 
 
@@ -124,51 +149,140 @@ def dashboard_body(props: DashboardProps, succeeded_rule_name: str) -> dict[str,
     cluster = ("ClusterName", props.ecs_cluster_name)
     job_queue = (RUNNABLE_QUEUE_DIMENSION, ResourceNames(s).batch_job_queue)
     widgets = [
-        ("Jobs queue: depth and oldest message (s)", "Maximum", [
-            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", *queue, {"label": "visible"}],
-            ["AWS/SQS", "ApproximateNumberOfMessagesNotVisible", *queue, {"label": "in flight"}],
-            ["AWS/SQS", "ApproximateAgeOfOldestMessage", *queue, {"label": "oldest (s)", "yAxis": "right"}]]),
-        ("Dead-letter queue depth", "Maximum", [
-            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", props.dlq_name, {"label": "DLQ"}]]),
-        ("Batch jobs: submitted, succeeded, failed", "Sum", [
-            [metrics_namespace(s), JOBS_SUBMITTED_METRIC, {"label": "submitted (sqs_to_batch)"}],
-            ["AWS/Events", "TriggeredRules", "RuleName", succeeded_rule_name, {"label": "succeeded"}],
-            ["AWS/Events", "TriggeredRules", "RuleName", props.batch_failed_rule_name, {"label": "failed"}]]),
-        ("Batch jobs waiting in RUNNABLE: oldest (s) and count", "Maximum", [
-            [metrics_namespace(s), RUNNABLE_AGE_METRIC, *job_queue, {"label": "oldest waiting (s)"}],
-            [metrics_namespace(s), RUNNABLE_COUNT_METRIC, *job_queue, {"label": "waiting", "yAxis": "right"}]]),
-        ("Lambda errors", "Sum", [["AWS/Lambda", "Errors", "FunctionName", name, {"label": folder}]
-                                  for folder, name in functions]),
-        ("Lambda duration (ms)", "Average", [["AWS/Lambda", "Duration", "FunctionName", name, {"label": folder}]
-                                             for folder, name in functions]),
-        ("Lambda throttles", "Sum", [["AWS/Lambda", "Throttles", "FunctionName", name, {"label": folder}]
-                                     for folder, name in functions]),
-        ("ECS CPU and memory (%)", "Average", [
-            *[["AWS/ECS", "CPUUtilization", *cluster, "ServiceName", name, {"label": f"{purpose} CPU"}]
-              for purpose, name in services],
-            *[["AWS/ECS", "MemoryUtilization", *cluster, "ServiceName", name, {"label": f"{purpose} memory"}]
-              for purpose, name in services]]),
-        ("ECS tasks: running and desired", "Average", [
-            *[["ECS/ContainerInsights", "RunningTaskCount", *cluster, "ServiceName", name,
-               {"label": f"{purpose} running"}] for purpose, name in services],
-            *[["ECS/ContainerInsights", "DesiredTaskCount", *cluster, "ServiceName", name,
-               {"label": f"{purpose} desired"}] for purpose, name in services]]),
+        (
+            "Jobs queue: depth and oldest message (s)",
+            "Maximum",
+            [
+                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", *queue, {"label": "visible"}],
+                ["AWS/SQS", "ApproximateNumberOfMessagesNotVisible", *queue, {"label": "in flight"}],
+                ["AWS/SQS", "ApproximateAgeOfOldestMessage", *queue, {"label": "oldest (s)", "yAxis": "right"}],
+            ],
+        ),
+        (
+            "Dead-letter queue depth",
+            "Maximum",
+            [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", props.dlq_name, {"label": "DLQ"}]],
+        ),
+        (
+            "Batch jobs: submitted, succeeded, failed",
+            "Sum",
+            [
+                [metrics_namespace(s), JOBS_SUBMITTED_METRIC, {"label": "submitted (sqs_to_batch)"}],
+                ["AWS/Events", "TriggeredRules", "RuleName", succeeded_rule_name, {"label": "succeeded"}],
+                ["AWS/Events", "TriggeredRules", "RuleName", props.batch_failed_rule_name, {"label": "failed"}],
+            ],
+        ),
+        (
+            "Batch jobs waiting in RUNNABLE: oldest (s) and count",
+            "Maximum",
+            [
+                [metrics_namespace(s), RUNNABLE_AGE_METRIC, *job_queue, {"label": "oldest waiting (s)"}],
+                [metrics_namespace(s), RUNNABLE_COUNT_METRIC, *job_queue, {"label": "waiting", "yAxis": "right"}],
+            ],
+        ),
+        (
+            "Lambda errors",
+            "Sum",
+            [["AWS/Lambda", "Errors", "FunctionName", name, {"label": folder}] for folder, name in functions],
+        ),
+        (
+            "Lambda duration (ms)",
+            "Average",
+            [["AWS/Lambda", "Duration", "FunctionName", name, {"label": folder}] for folder, name in functions],
+        ),
+        (
+            "Lambda throttles",
+            "Sum",
+            [["AWS/Lambda", "Throttles", "FunctionName", name, {"label": folder}] for folder, name in functions],
+        ),
+        (
+            "ECS CPU and memory (%)",
+            "Average",
+            [
+                *[
+                    ["AWS/ECS", "CPUUtilization", *cluster, "ServiceName", name, {"label": f"{purpose} CPU"}]
+                    for purpose, name in services
+                ],
+                *[
+                    ["AWS/ECS", "MemoryUtilization", *cluster, "ServiceName", name, {"label": f"{purpose} memory"}]
+                    for purpose, name in services
+                ],
+            ],
+        ),
+        (
+            "ECS tasks: running and desired",
+            "Average",
+            [
+                *[
+                    [
+                        "ECS/ContainerInsights",
+                        "RunningTaskCount",
+                        *cluster,
+                        "ServiceName",
+                        name,
+                        {"label": f"{purpose} running"},
+                    ]
+                    for purpose, name in services
+                ],
+                *[
+                    [
+                        "ECS/ContainerInsights",
+                        "DesiredTaskCount",
+                        *cluster,
+                        "ServiceName",
+                        name,
+                        {"label": f"{purpose} desired"},
+                    ]
+                    for purpose, name in services
+                ],
+            ],
+        ),
         ("ALB requests", "Sum", [["AWS/ApplicationELB", "RequestCount", *alb, {"label": "requests"}]]),
-        ("ALB 5xx", "Sum", [
-            ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", *alb, {"label": "from targets"}],
-            ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", *alb, {"label": "from the load balancer"}]]),
-        ("ALB target response time (s)", "Average", [
-            ["AWS/ApplicationELB", "TargetResponseTime", *alb, {"label": "average"}],
-            ["AWS/ApplicationELB", "TargetResponseTime", *alb, {"label": "p99", "stat": "p99"}]]),
-        ("RDS CPU (%) and connections", "Average", [
-            ["AWS/RDS", "CPUUtilization", *db, {"label": "CPU (%)"}],
-            ["AWS/RDS", "DatabaseConnections", *db, {"label": "connections", "yAxis": "right"}]]),
+        (
+            "ALB 5xx",
+            "Sum",
+            [
+                ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", *alb, {"label": "from targets"}],
+                ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", *alb, {"label": "from the load balancer"}],
+            ],
+        ),
+        (
+            "ALB target response time (s)",
+            "Average",
+            [
+                ["AWS/ApplicationELB", "TargetResponseTime", *alb, {"label": "average"}],
+                ["AWS/ApplicationELB", "TargetResponseTime", *alb, {"label": "p99", "stat": "p99"}],
+            ],
+        ),
+        (
+            "RDS CPU (%) and connections",
+            "Average",
+            [
+                ["AWS/RDS", "CPUUtilization", *db, {"label": "CPU (%)"}],
+                ["AWS/RDS", "DatabaseConnections", *db, {"label": "connections", "yAxis": "right"}],
+            ],
+        ),
         ("RDS free storage (bytes)", "Minimum", [["AWS/RDS", "FreeStorageSpace", *db, {"label": "free storage"}]]),
         *jobs_api_widgets(props.jobs_api_dimensions),
     ]
-    return {"widgets": [
-        {"type": "metric", "x": (i % 3) * WIDGET_WIDTH, "y": (i // 3) * WIDGET_HEIGHT, "width": WIDGET_WIDTH,
-         "height": WIDGET_HEIGHT,
-         "properties": {"title": title, "region": s.region, "view": "timeSeries", "stacked": False, "stat": stat,
-                        "period": PERIOD_SECONDS, "metrics": metrics}}
-        for i, (title, stat, metrics) in enumerate(widgets)]}
+    return {
+        "widgets": [
+            {
+                "type": "metric",
+                "x": (i % 3) * WIDGET_WIDTH,
+                "y": (i // 3) * WIDGET_HEIGHT,
+                "width": WIDGET_WIDTH,
+                "height": WIDGET_HEIGHT,
+                "properties": {
+                    "title": title,
+                    "region": s.region,
+                    "view": "timeSeries",
+                    "stacked": False,
+                    "stat": stat,
+                    "period": PERIOD_SECONDS,
+                    "metrics": metrics,
+                },
+            }
+            for i, (title, stat, metrics) in enumerate(widgets)
+        ]
+    }

@@ -55,15 +55,23 @@ class DbNightStop(Construct):
         self.schedule_names = {}
         for purpose, action in RDS_ACTIONS.items():
             schedule = SchedulerSchedule(
-                self, f"{purpose}-schedule", name=s.name("db", purpose), kms_key_arn=props.kms_key_arn,
+                self,
+                f"{purpose}-schedule",
+                name=s.name("db", purpose),
+                kms_key_arn=props.kms_key_arn,
                 description=f"{action} of {s.name('postgres')} (db_night_stop)",
-                schedule_expression=expressions[purpose], schedule_expression_timezone=s.schedule_timezone,
+                schedule_expression=expressions[purpose],
+                schedule_expression_timezone=s.schedule_timezone,
                 flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
                 target=SchedulerScheduleTarget(
-                    arn=universal_target_arn(action), role_arn=props.scheduler_role_arn,
+                    arn=universal_target_arn(action),
+                    role_arn=props.scheduler_role_arn,
                     # The request in the AWS SDK's JSON casing (DbInstanceIdentifier), which the universal target
                     # validates against; the RDS Query API page spells it DBInstanceIdentifier.
                     input=json.dumps({"DbInstanceIdentifier": props.db_instance_identifier}),
                     retry_policy=SchedulerScheduleTargetRetryPolicy(
-                        maximum_retry_attempts=RETRY_ATTEMPTS, maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS)))
+                        maximum_retry_attempts=RETRY_ATTEMPTS, maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS
+                    ),
+                ),
+            )
             self.schedule_names[purpose] = schedule.name

@@ -51,22 +51,61 @@ PROMOTED_FROM = {"prod": "dev"}
 _IAM_READS = ["iam:Get*", "iam:List*"]
 # Actions whose iam:PermissionsBoundary condition key names the boundary the role has or gets ("Permissions
 # boundaries for IAM entities", IAM User Guide: the delegation example; Service Authorization Reference, IAM).
-_BOUNDARY_CONDITIONED_ROLE_ACTIONS = ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy",
-                                      "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy"]
-_OTHER_ROLE_ACTIONS = ["iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy",
-                       "iam:TagRole", "iam:UntagRole", "iam:PassRole"]
-_INSTANCE_PROFILE_ACTIONS = ["iam:CreateInstanceProfile", "iam:DeleteInstanceProfile", "iam:AddRoleToInstanceProfile",
-                             "iam:RemoveRoleFromInstanceProfile", "iam:TagInstanceProfile",
-                             "iam:UntagInstanceProfile"]
-_POLICY_ACTIONS = ["iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
-                   "iam:SetDefaultPolicyVersion", "iam:TagPolicy", "iam:UntagPolicy"]
-_ECR_PUSH = ["ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
-             "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:DescribeImages"]
-_ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-             "ecr:DescribeImages"]
-_STATE_BUCKET_GUARD = ["s3:DeleteBucket", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutBucketVersioning",
-                       "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock", "s3:PutLifecycleConfiguration",
-                       "s3:PutBucketOwnershipControls", "s3:PutBucketAcl"]
+_BOUNDARY_CONDITIONED_ROLE_ACTIONS = [
+    "iam:CreateRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+]
+_OTHER_ROLE_ACTIONS = [
+    "iam:DeleteRole",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:PassRole",
+]
+_INSTANCE_PROFILE_ACTIONS = [
+    "iam:CreateInstanceProfile",
+    "iam:DeleteInstanceProfile",
+    "iam:AddRoleToInstanceProfile",
+    "iam:RemoveRoleFromInstanceProfile",
+    "iam:TagInstanceProfile",
+    "iam:UntagInstanceProfile",
+]
+_POLICY_ACTIONS = [
+    "iam:CreatePolicy",
+    "iam:CreatePolicyVersion",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:TagPolicy",
+    "iam:UntagPolicy",
+]
+_ECR_PUSH = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:BatchGetImage",
+    "ecr:DescribeImages",
+]
+_ECR_PULL = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages"]
+_STATE_BUCKET_GUARD = [
+    "s3:DeleteBucket",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:PutBucketVersioning",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketOwnershipControls",
+    "s3:PutBucketAcl",
+]
 
 
 # The environment whose plan role the pull-request workflow assumes (DEEPSENTINEL_DEV_PLAN_ROLE_ARN).
@@ -76,8 +115,13 @@ AI_REVIEW_ENVIRONMENT = "dev"
 def ai_review_statements(settings: PlatformSettings, account_id: str) -> list[Statement]:
     """Converse with the review's default model only (Converse needs bedrock:InvokeModel, "Carry out a
     conversation with the Converse API operations", Bedrock User Guide), in the platform's Region."""
-    return [allow(["bedrock:InvokeModel"], bedrock_model_arns(settings.region, account_id, AI_REVIEW_MODEL_ID),
-                  "AiReviewSummary")]
+    return [
+        allow(
+            ["bedrock:InvokeModel"],
+            bedrock_model_arns(settings.region, account_id, AI_REVIEW_MODEL_ID),
+            "AiReviewSummary",
+        )
+    ]
 
 
 def repository_variable(env: str, kind: str) -> str:
@@ -137,46 +181,76 @@ class GithubOidc(Construct):
         if s.github_repository is None:
             raise ValueError("GithubOidc needs settings.github_repository (owner/name)")
         self._s, self._account_id = s, props.account_id
-        self.provider_arn = s.github_oidc_provider_arn or IamOpenidConnectProvider(
-            # No thumbprint: IAM validates GitHub's certificate with its own trusted root CAs ("Create an OpenID
-            # Connect (OIDC) identity provider in IAM", IAM User Guide).
-            self, "provider", url=GITHUB_OIDC_URL, client_id_list=[STS_AUDIENCE],
-            tags={"Name": GITHUB_OIDC_HOST, "Project": s.project}).arn
+        self.provider_arn = (
+            s.github_oidc_provider_arn
+            or IamOpenidConnectProvider(
+                # No thumbprint: IAM validates GitHub's certificate with its own trusted root CAs ("Create an OpenID
+                # Connect (OIDC) identity provider in IAM", IAM User Guide).
+                self,
+                "provider",
+                url=GITHUB_OIDC_URL,
+                client_id_list=[STS_AUDIENCE],
+                tags={"Name": GITHUB_OIDC_HOST, "Project": s.project},
+            ).arn
+        )
         self.permissions_boundary_arn = permissions_boundary_arn(s, props.account_id)
-        boundary = IamPolicy(self, "permissions-boundary", name=permissions_boundary_name(s),
-                             description="Caps every role the GitHub deploy roles create (and the deploy roles): "
-                                         f"IAM only on {s.project}-* names, always with this boundary",
-                             policy=policy_document(*self._boundary_statements()))
+        boundary = IamPolicy(
+            self,
+            "permissions-boundary",
+            name=permissions_boundary_name(s),
+            description="Caps every role the GitHub deploy roles create (and the deploy roles): "
+            f"IAM only on {s.project}-* names, always with this boundary",
+            policy=policy_document(*self._boundary_statements()),
+        )
         self.role_arns = {}
         for env in ENVIRONMENTS:
             self.role_arns[env] = {}
             for kind in ROLE_KINDS:
-                role = IamRole(self, f"{env}-{kind}", name=role_name(s, env, kind),
-                               description=f"GitHub Actions {kind} role of {s.project}-{env} ({s.github_repository})",
-                               assume_role_policy=self._trust(env, kind), max_session_duration=3600,
-                               permissions_boundary=boundary.arn if kind == "deploy" else None,
-                               tags={"Name": role_name(s, env, kind), "Project": s.project, "Environment": env})
-                IamRolePolicy(self, f"{env}-{kind}-policy", name=kind, role=role.name,
-                              policy=policy_document(*self._permissions(env, kind)))
+                role = IamRole(
+                    self,
+                    f"{env}-{kind}",
+                    name=role_name(s, env, kind),
+                    description=f"GitHub Actions {kind} role of {s.project}-{env} ({s.github_repository})",
+                    assume_role_policy=self._trust(env, kind),
+                    max_session_duration=3600,
+                    permissions_boundary=boundary.arn if kind == "deploy" else None,
+                    tags={"Name": role_name(s, env, kind), "Project": s.project, "Environment": env},
+                )
+                IamRolePolicy(
+                    self,
+                    f"{env}-{kind}-policy",
+                    name=kind,
+                    role=role.name,
+                    policy=policy_document(*self._permissions(env, kind)),
+                )
                 managed = {"plan": "ReadOnlyAccess", "deploy": "PowerUserAccess"}.get(kind)
                 if managed:
-                    IamRolePolicyAttachment(self, f"{env}-{kind}-{managed}", role=role.name,
-                                            policy_arn=f"{AWS_MANAGED}/{managed}")
+                    IamRolePolicyAttachment(
+                        self, f"{env}-{kind}-{managed}", role=role.name, policy_arn=f"{AWS_MANAGED}/{managed}"
+                    )
                 self.role_arns[env][kind] = role.arn
-        self.repository_variables = {repository_variable(env, kind): arn for env, arns in self.role_arns.items()
-                                     for kind, arn in arns.items()}
+        self.repository_variables = {
+            repository_variable(env, kind): arn for env, arns in self.role_arns.items() for kind, arn in arns.items()
+        }
 
     def _arn(self, kind: str, name: str) -> str:
         return f"arn:aws:iam::{self._account_id}:{kind}/{name}"
 
     def _trust(self, env: str, kind: str) -> str:
         subjects = trusted_subjects(subject_repository(self._s), env, kind)
-        return policy_document({
-            "Effect": "Allow", "Principal": {"Federated": self.provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE,
-                                           f"{GITHUB_OIDC_HOST}:sub": subjects[0] if len(subjects) == 1
-                                           else subjects}}})
+        return policy_document(
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": self.provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE,
+                        f"{GITHUB_OIDC_HOST}:sub": subjects[0] if len(subjects) == 1 else subjects,
+                    }
+                },
+            }
+        )
 
     def _state(self, env: str) -> tuple[str, str, str]:
         bucket = f"arn:aws:s3:::{self._s.state_bucket_name}"
@@ -191,16 +265,20 @@ class GithubOidc(Construct):
         if kind == "plan":
             # Terraform's S3 backend with use_lockfile: ListBucket, GetObject on the state, Get/Put/DeleteObject
             # on `<key>.tflock` ("Backend Type: s3", Permissions Required).
-            return [allow(["s3:ListBucket"], [bucket], "ListState"),
-                    allow(["s3:GetObject"], [state], "ReadState"),
-                    allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [lock], "StateLock"),
-                    *no_data_reads(self._s),
-                    *(ai_review_statements(self._s, self._account_id) if env == AI_REVIEW_ENVIRONMENT else [])]
+            return [
+                allow(["s3:ListBucket"], [bucket], "ListState"),
+                allow(["s3:GetObject"], [state], "ReadState"),
+                allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [lock], "StateLock"),
+                *no_data_reads(self._s),
+                *(ai_review_statements(self._s, self._account_id) if env == AI_REVIEW_ENVIRONMENT else []),
+            ]
         if kind == "publish":
             source = PROMOTED_FROM.get(env)
-            return [allow(["ecr:GetAuthorizationToken"], "*", "EcrLogin"),
-                    allow(_ECR_PUSH, [self._repository(env)], "PushWorkerImage"),
-                    *([allow(_ECR_PULL, [self._repository(source)], "PullPromotedImage")] if source else [])]
+            return [
+                allow(["ecr:GetAuthorizationToken"], "*", "EcrLogin"),
+                allow(_ECR_PUSH, [self._repository(env)], "PushWorkerImage"),
+                *([allow(_ECR_PULL, [self._repository(source)], "PullPromotedImage")] if source else []),
+            ]
         p, prefix = self._s.project, f"{self._s.project}-{env}"
         others = [f"{bucket}/account/*", *(f"{bucket}/{p}-{other}/*" for other in ENVIRONMENTS if other != env)]
         return [
@@ -209,8 +287,12 @@ class GithubOidc(Construct):
             # PowerUserAccess allows s3:* everywhere: not the account's or another environment's state.
             deny(["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"], others, "OnlyThisEnvironmentsState"),
             allow(_IAM_READS, "*", "ReadIam"),
-            allow(_BOUNDARY_CONDITIONED_ROLE_ACTIONS, [self._arn("role", f"{prefix}-*")], "RolesWithTheBoundary",
-                  Condition={"StringEquals": {"iam:PermissionsBoundary": self.permissions_boundary_arn}}),
+            allow(
+                _BOUNDARY_CONDITIONED_ROLE_ACTIONS,
+                [self._arn("role", f"{prefix}-*")],
+                "RolesWithTheBoundary",
+                Condition={"StringEquals": {"iam:PermissionsBoundary": self.permissions_boundary_arn}},
+            ),
             allow(_OTHER_ROLE_ACTIONS, [self._arn("role", f"{prefix}-*")], "ManageThisEnvironmentsRoles"),
             allow(_INSTANCE_PROFILE_ACTIONS, [self._arn("instance-profile", f"{prefix}-*")], "InstanceProfiles"),
             allow(_POLICY_ACTIONS, [self._arn("policy", f"{prefix}-*")], "ManagedPolicies"),
@@ -222,24 +304,48 @@ class GithubOidc(Construct):
         p = self._s.project
         roles, boundary = self._arn("role", f"{p}-*"), self.permissions_boundary_arn
         return [
-            {"Sid": "EverythingButIdentity", "Effect": "Allow", "NotAction": ["iam:*", "organizations:*", "account:*"],
-             "Resource": "*"},
+            {
+                "Sid": "EverythingButIdentity",
+                "Effect": "Allow",
+                "NotAction": ["iam:*", "organizations:*", "account:*"],
+                "Resource": "*",
+            },
             allow(_IAM_READS, "*", "ReadIam"),
-            allow(_BOUNDARY_CONDITIONED_ROLE_ACTIONS, [roles], "ProjectRolesCarryThisBoundary",
-                  Condition={"StringEquals": {"iam:PermissionsBoundary": boundary}}),
+            allow(
+                _BOUNDARY_CONDITIONED_ROLE_ACTIONS,
+                [roles],
+                "ProjectRolesCarryThisBoundary",
+                Condition={"StringEquals": {"iam:PermissionsBoundary": boundary}},
+            ),
             allow(_OTHER_ROLE_ACTIONS, [roles], "ManageProjectRoles"),
             allow(_INSTANCE_PROFILE_ACTIONS, [self._arn("instance-profile", f"{p}-*")], "ProjectInstanceProfiles"),
             allow(_POLICY_ACTIONS, [self._arn("policy", f"{p}-*")], "ProjectPolicies"),
             allow(["iam:CreateServiceLinkedRole"], [self._arn("role", "aws-service-role/*")], "ServiceLinkedRoles"),
-            deny(["iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion",
-                  "iam:SetDefaultPolicyVersion"], [boundary], "KeepThisBoundary"),
+            deny(
+                [
+                    "iam:CreatePolicyVersion",
+                    "iam:DeletePolicy",
+                    "iam:DeletePolicyVersion",
+                    "iam:SetDefaultPolicyVersion",
+                ],
+                [boundary],
+                "KeepThisBoundary",
+            ),
             deny(["iam:DeleteRolePermissionsBoundary"], "*", "NoBoundaryRemoval"),
-            {"Sid": "LeaveTheGithubRolesAlone", "Effect": "Deny", "NotAction": _IAM_READS,
-             "Resource": [self._arn("role", role_name(self._s, env, kind)) for env in ENVIRONMENTS
-                          for kind in ROLE_KINDS]},
+            {
+                "Sid": "LeaveTheGithubRolesAlone",
+                "Effect": "Deny",
+                "NotAction": _IAM_READS,
+                "Resource": [
+                    self._arn("role", role_name(self._s, env, kind)) for env in ENVIRONMENTS for kind in ROLE_KINDS
+                ],
+            },
             deny(_STATE_BUCKET_GUARD, [f"arn:aws:s3:::{self._s.state_bucket_name}"], "KeepTheStateBucket"),
-            deny(["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
-                 [f"arn:aws:s3:::{self._s.state_bucket_name}/account/*"], "KeepTheAccountState"),
+            deny(
+                ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                [f"arn:aws:s3:::{self._s.state_bucket_name}/account/*"],
+                "KeepTheAccountState",
+            ),
         ]
 
 

@@ -65,53 +65,89 @@ class Iam(Construct):
         secrets = [props.db_secret_arn, props.django_secret_arn]
         jobs_queue_arn = arn("sqs", n.jobs_queue)
         job_queue_arn = arn("batch", f"job-queue/{n.batch_job_queue}")
-        job_definition_arns = [arn("batch", f"job-definition/{d}") for d in (n.gpu_job_definition,
-                                                                              n.cpu_job_definition)]
+        job_definition_arns = [
+            arn("batch", f"job-definition/{d}") for d in (n.gpu_job_definition, n.cpu_job_definition)
+        ]
         job_definition_arns += [f"{a}:*" for a in job_definition_arns]  # submit_job names a revision
         repository_arns = [arn("ecr", f"repository/{n.ecr_repository(r)}") for r in ECR_REPOSITORIES]
 
         # Data encrypted with the environment's key (objects, messages, the DB secret) needs the key too.
         use_key = allow(PUBLISH_KEY_ACTIONS, [props.kms_key_arn], "UseEnvironmentKey")
-        execution, _ = self._role("ecs-task-execution", "ecs-tasks.amazonaws.com",
-                                  managed=["service-role/AmazonECSTaskExecutionRolePolicy"],
-                                  statements=[allow(["secretsmanager:GetSecretValue"], secrets, "ReadAppSecrets"),
-                                              use_key])
-        backend, _ = self._role("backend-task", "ecs-tasks.amazonaws.com", statements=[
-            allow(["s3:GetObject", "s3:PutObject"], [f"{buckets['raw-videos']}/*"], "PresignUploads"),
-            allow(["s3:GetObject"], [f"{buckets['highlights']}/*", f"{buckets['thumbnails']}/*"], "ReadResults"),
-            # Deleting a video removes its objects everywhere (on these versioned buckets: a delete marker; the
-            # old versions expire with the lifecycle's noncurrent-version rule).
-            allow(["s3:DeleteObject"], [f"{buckets[p]}/*" for p in ("raw-videos", "thumbnails", "highlights")],
-                  "DeleteVideoObjects"),
-            allow(["s3:PutObject"], [f"{buckets['thumbnails']}/*"], "WriteThumbnails"),
-            allow(["s3:ListBucket"], [buckets["highlights"]], "ListHighlights"),
-            allow(["sqs:SendMessage", "sqs:GetQueueAttributes"], [jobs_queue_arn], "SubmitJobs"),
-            allow(["secretsmanager:GetSecretValue"], secrets, "ReadAppSecrets"), use_key,
-            *bedrock_statements(s, props.account_id)])
+        execution, _ = self._role(
+            "ecs-task-execution",
+            "ecs-tasks.amazonaws.com",
+            managed=["service-role/AmazonECSTaskExecutionRolePolicy"],
+            statements=[allow(["secretsmanager:GetSecretValue"], secrets, "ReadAppSecrets"), use_key],
+        )
+        backend, _ = self._role(
+            "backend-task",
+            "ecs-tasks.amazonaws.com",
+            statements=[
+                allow(["s3:GetObject", "s3:PutObject"], [f"{buckets['raw-videos']}/*"], "PresignUploads"),
+                allow(["s3:GetObject"], [f"{buckets['highlights']}/*", f"{buckets['thumbnails']}/*"], "ReadResults"),
+                # Deleting a video removes its objects everywhere (on these versioned buckets: a delete marker; the
+                # old versions expire with the lifecycle's noncurrent-version rule).
+                allow(
+                    ["s3:DeleteObject"],
+                    [f"{buckets[p]}/*" for p in ("raw-videos", "thumbnails", "highlights")],
+                    "DeleteVideoObjects",
+                ),
+                allow(["s3:PutObject"], [f"{buckets['thumbnails']}/*"], "WriteThumbnails"),
+                allow(["s3:ListBucket"], [buckets["highlights"]], "ListHighlights"),
+                allow(["sqs:SendMessage", "sqs:GetQueueAttributes"], [jobs_queue_arn], "SubmitJobs"),
+                allow(["secretsmanager:GetSecretValue"], secrets, "ReadAppSecrets"),
+                use_key,
+                *bedrock_statements(s, props.account_id),
+            ],
+        )
         frontend, _ = self._role("frontend-task", "ecs-tasks.amazonaws.com")
-        batch_service, self.batch_service_role_ready = self._role("batch-service", "batch.amazonaws.com",
-                                                                  managed=["service-role/AWSBatchServiceRole"])
-        batch_instance, _ = self._role("batch-instance", "ec2.amazonaws.com",
-                                    managed=["service-role/AmazonEC2ContainerServiceforEC2Role"])
-        profile = IamInstanceProfile(self, "batch-instance-profile", name=s.name("batch-instance"),
-                                     role=batch_instance.name)
-        batch_job, _ = self._role("batch-job", "ecs-tasks.amazonaws.com", statements=[
-            allow(["s3:GetObject"], [f"{buckets['raw-videos']}/*", f"{buckets['analysis-models']}/*"], "ReadInputs"),
-            # Without ListBucket, S3 answers a missing key with 403 AccessDenied instead of 404 NoSuchKey.
-            allow(["s3:ListBucket"], [buckets["raw-videos"], buckets["analysis-models"]], "TellMissingInputs"),
-            allow(["s3:PutObject"], [f"{buckets['highlights']}/*", f"{buckets['thumbnails']}/*"], "WriteResults"),
-            allow(["secretsmanager:GetSecretValue"], [props.db_secret_arn], "ReadDbSecret"),
-            allow(["sns:Publish"], [arn("sns", n.video_events_topic)], "NotifyVideoEvents"), use_key])
+        batch_service, self.batch_service_role_ready = self._role(
+            "batch-service", "batch.amazonaws.com", managed=["service-role/AWSBatchServiceRole"]
+        )
+        batch_instance, _ = self._role(
+            "batch-instance", "ec2.amazonaws.com", managed=["service-role/AmazonEC2ContainerServiceforEC2Role"]
+        )
+        profile = IamInstanceProfile(
+            self, "batch-instance-profile", name=s.name("batch-instance"), role=batch_instance.name
+        )
+        batch_job, _ = self._role(
+            "batch-job",
+            "ecs-tasks.amazonaws.com",
+            statements=[
+                allow(
+                    ["s3:GetObject"], [f"{buckets['raw-videos']}/*", f"{buckets['analysis-models']}/*"], "ReadInputs"
+                ),
+                # Without ListBucket, S3 answers a missing key with 403 AccessDenied instead of 404 NoSuchKey.
+                allow(["s3:ListBucket"], [buckets["raw-videos"], buckets["analysis-models"]], "TellMissingInputs"),
+                allow(["s3:PutObject"], [f"{buckets['highlights']}/*", f"{buckets['thumbnails']}/*"], "WriteResults"),
+                allow(["secretsmanager:GetSecretValue"], [props.db_secret_arn], "ReadDbSecret"),
+                allow(["sns:Publish"], [arn("sns", n.video_events_topic)], "NotifyVideoEvents"),
+                use_key,
+            ],
+        )
         lambda_statements: dict[str, list[Statement]] = {
             "sqs_to_batch": [
-                allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-                       "sqs:ChangeMessageVisibility"], [jobs_queue_arn], "ConsumeJobs"),
-                allow(["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem"],
-                      [arn("dynamodb", f"table/{n.idempotency_table}")], "ClaimVideos"),
+                allow(
+                    [
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "sqs:ChangeMessageVisibility",
+                    ],
+                    [jobs_queue_arn],
+                    "ConsumeJobs",
+                ),
+                allow(
+                    ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem"],
+                    [arn("dynamodb", f"table/{n.idempotency_table}")],
+                    "ClaimVideos",
+                ),
                 allow(["batch:SubmitJob"], [job_queue_arn, *job_definition_arns], "SubmitJobs"),
                 # Before re-submitting on an expired claim, adopt the video's job if it exists; ListJobs
                 # has no resource-level permissions.
-                allow(["batch:ListJobs"], "*", "FindSubmittedJobs"), use_key],
+                allow(["batch:ListJobs"], "*", "FindSubmittedJobs"),
+                use_key,
+            ],
             "batch_failure_monitor": [
                 allow(["logs:GetLogEvents"], [arn("logs", f"log-group:{n.batch_log_group}:*")], "ReadJobLogs"),
                 allow(["sns:Publish"], [arn("sns", n.alerts_topic)], "PublishAlerts"),
@@ -121,54 +157,97 @@ class Iam(Construct):
                 # the environment's key) and FAILED published for it, as the worker does.
                 allow(["secretsmanager:GetSecretValue"], [props.db_secret_arn], "ReadDbSecret"),
                 allow(["sns:Publish"], [arn("sns", n.video_events_topic)], "NotifyVideoEvents"),
-                *([allow(["secretsmanager:GetSecretValue"], [s.github_token_secret_arn], "ReadGithubToken")]
-                  if s.github_token_secret_arn else [])],
+                *(
+                    [allow(["secretsmanager:GetSecretValue"], [s.github_token_secret_arn], "ReadGithubToken")]
+                    if s.github_token_secret_arn
+                    else []
+                ),
+            ],
             "ecr_cleanup": [
-                allow(["ecr:DescribeImages", "ecr:ListImages", "ecr:BatchDeleteImage"], repository_arns,
-                      "CleanRepositories"),
+                allow(
+                    ["ecr:DescribeImages", "ecr:ListImages", "ecr:BatchDeleteImage"],
+                    repository_arns,
+                    "CleanRepositories",
+                ),
                 # Describe/list calls of Batch and ECS cannot be scoped to a resource ARN.
-                allow(["batch:DescribeJobDefinitions", "ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition"],
-                      "*", "FindImagesInUse")],
+                allow(
+                    ["batch:DescribeJobDefinitions", "ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition"],
+                    "*",
+                    "FindImagesInUse",
+                ),
+            ],
             "ecs_redeploy": [
-                allow(["ecs:UpdateService"], [arn("ecs", f"service/{n.ecs_cluster}/{n.ecs_service(svc)}")
-                                              for svc in ECS_SERVICES], "RestartServices")],
+                allow(
+                    ["ecs:UpdateService"],
+                    [arn("ecs", f"service/{n.ecs_cluster}/{n.ecs_service(svc)}") for svc in ECS_SERVICES],
+                    "RestartServices",
+                )
+            ],
             "batch_runnable_monitor": [
                 # ListJobs and DescribeJobs have no resource-level permissions ("Supported resource-level
                 # permissions for AWS Batch API actions": actions not listed there take "*").
                 allow(["batch:ListJobs", "batch:DescribeJobs"], "*", "ReadWaitingJobs"),
                 # PutMetricData has no resource either; the namespace condition keeps it to the environment's own
                 # ("Using condition keys to limit access to CloudWatch namespaces", CloudWatch User Guide).
-                allow(["cloudwatch:PutMetricData"], "*", "PublishRunnableAge",
-                      Condition={"StringEquals": {"cloudwatch:namespace": metrics_namespace(s)}})],
+                allow(
+                    ["cloudwatch:PutMetricData"],
+                    "*",
+                    "PublishRunnableAge",
+                    Condition={"StringEquals": {"cloudwatch:namespace": metrics_namespace(s)}},
+                ),
+            ],
         }
         self.lambda_role_arns, self.lambda_role_ready = {}, {}
         for folder in LAMBDA_FUNCTIONS:
             log_group = arn("logs", f"log-group:{n.function_log_group(folder)}:*")
             own = lambda_statements[folder]
-            role, ready = self._role(n.lambda_role(folder), "lambda.amazonaws.com", managed=LAMBDA_MANAGED_POLICIES,
-                                     statements=[
-                                         allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group],
-                                               "WriteOwnLogs"),
-                                         # the shared DLQ is encrypted with the environment's key
-                                         allow(["sqs:SendMessage"], [arn("sqs", n.functions_dlq)], "DeadLetters"),
-                                         *([] if use_key in own else [use_key]), *own])
+            role, ready = self._role(
+                n.lambda_role(folder),
+                "lambda.amazonaws.com",
+                managed=LAMBDA_MANAGED_POLICIES,
+                statements=[
+                    allow(["logs:CreateLogStream", "logs:PutLogEvents"], [log_group], "WriteOwnLogs"),
+                    # the shared DLQ is encrypted with the environment's key
+                    allow(["sqs:SendMessage"], [arn("sqs", n.functions_dlq)], "DeadLetters"),
+                    *([] if use_key in own else [use_key]),
+                    *own,
+                ],
+            )
             self.lambda_role_arns[folder] = role.arn
             self.lambda_role_ready[folder] = ready
 
-        scheduler, _ = self._role("scheduler", "scheduler.amazonaws.com", statements=[
-            allow(["lambda:InvokeFunction"], [arn("lambda", f"function:{n.function(folder)}")
-                                              for folder in ("ecr_cleanup", "batch_runnable_monitor")],
-                  "InvokeScheduledFunctions"),
-            allow(["kms:Decrypt"], [props.kms_key_arn], "ReadEncryptedSchedules")])
+        scheduler, _ = self._role(
+            "scheduler",
+            "scheduler.amazonaws.com",
+            statements=[
+                allow(
+                    ["lambda:InvokeFunction"],
+                    [
+                        arn("lambda", f"function:{n.function(folder)}")
+                        for folder in ("ecr_cleanup", "batch_runnable_monitor")
+                    ],
+                    "InvokeScheduledFunctions",
+                ),
+                allow(["kms:Decrypt"], [props.kms_key_arn], "ReadEncryptedSchedules"),
+            ],
+        )
         self.scheduler_role_arn = scheduler.arn
         self.db_scheduler_role_arn = None
         if s.db_night_stop:
             # The database's night stop (constructs/db_night_stop.py): Scheduler's universal target calls the RDS
             # API with this role, which may stop and start exactly the environment's instance.
-            db_scheduler, _ = self._role("db-night-stop", "scheduler.amazonaws.com", statements=[
-                allow(["rds:StopDBInstance", "rds:StartDBInstance"], [arn("rds", f"db:{n.db_instance}")],
-                      "StopAndStartTheDatabase"),
-                allow(["kms:Decrypt"], [props.kms_key_arn], "ReadEncryptedSchedules")])
+            db_scheduler, _ = self._role(
+                "db-night-stop",
+                "scheduler.amazonaws.com",
+                statements=[
+                    allow(
+                        ["rds:StopDBInstance", "rds:StartDBInstance"],
+                        [arn("rds", f"db:{n.db_instance}")],
+                        "StopAndStartTheDatabase",
+                    ),
+                    allow(["kms:Decrypt"], [props.kms_key_arn], "ReadEncryptedSchedules"),
+                ],
+            )
             self.db_scheduler_role_arn = db_scheduler.arn
         self.ecs_task_execution_role_arn = execution.arn
         self.backend_task_role_arn = backend.arn
@@ -177,19 +256,36 @@ class Iam(Construct):
         self.batch_instance_profile_arn = profile.arn
         self.batch_job_role_arn = batch_job.arn
 
-    def _role(self, purpose: str, service: str, *, managed: tuple[str, ...] | list[str] = (),
-              statements: list[Statement] | None = None) -> tuple[IamRole, list[ITerraformDependable]]:
+    def _role(
+        self,
+        purpose: str,
+        service: str,
+        *,
+        managed: tuple[str, ...] | list[str] = (),
+        statements: list[Statement] | None = None,
+    ) -> tuple[IamRole, list[ITerraformDependable]]:
         """The role, and its policies: what a resource using the role must wait for (IAM is not in the
         role's reference, so Terraform would otherwise create both at once)."""
-        role = IamRole(self, f"{purpose}-role", name=self._s.name(purpose),
-                       assume_role_policy=assume_role_policy(service), tags={"Name": self._s.name(purpose)})
+        role = IamRole(
+            self,
+            f"{purpose}-role",
+            name=self._s.name(purpose),
+            assume_role_policy=assume_role_policy(service),
+            tags={"Name": self._s.name(purpose)},
+        )
         ready: list[ITerraformDependable] = [role]
         for policy in managed:
-            ready.append(IamRolePolicyAttachment(self, f"{purpose}-{policy.rsplit('/', 1)[-1]}", role=role.name,
-                                                 policy_arn=f"{AWS_MANAGED}/{policy}"))
+            ready.append(
+                IamRolePolicyAttachment(
+                    self, f"{purpose}-{policy.rsplit('/', 1)[-1]}", role=role.name, policy_arn=f"{AWS_MANAGED}/{policy}"
+                )
+            )
         if statements:
-            ready.append(IamRolePolicy(self, f"{purpose}-policy", name=purpose, role=role.id,
-                                       policy=policy_document(*statements)))
+            ready.append(
+                IamRolePolicy(
+                    self, f"{purpose}-policy", name=purpose, role=role.id, policy=policy_document(*statements)
+                )
+            )
         return role, ready
 
 
@@ -205,8 +301,10 @@ def bedrock_model_arns(region: str, account_id: str, model_id: str) -> list[str]
     """
     prefix, _, model = model_id.partition(".")
     if prefix in BEDROCK_INFERENCE_PROFILE_PREFIXES:
-        return [f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{model_id}",
-                f"arn:aws:bedrock:*::foundation-model/{model}"]
+        return [
+            f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{model_id}",
+            f"arn:aws:bedrock:*::foundation-model/{model}",
+        ]
     return [f"arn:aws:bedrock:{region}::foundation-model/{model_id}"]
 
 
@@ -214,15 +312,21 @@ def bedrock_statements(s: PlatformSettings, account_id: str) -> list[Statement]:
     """Invoke the text and embedding models; Rerank with the reranker in its Region. Rerank needs `bedrock:Rerank`,
     which has no resource-level permissions, and InvokeModel on the reranker ("Permissions for reranking in Amazon
     Bedrock", Bedrock User Guide)."""
-    models = dict.fromkeys(arn for model_id in (s.bedrock_text_model_id, s.bedrock_embedding_model_id)
-                           for arn in bedrock_model_arns(s.region, account_id, model_id))
+    models = dict.fromkeys(
+        arn
+        for model_id in (s.bedrock_text_model_id, s.bedrock_embedding_model_id)
+        for arn in bedrock_model_arns(s.region, account_id, model_id)
+    )
     statements = [allow(BEDROCK_INVOKE_ACTIONS, list(models), "InvokeBedrockModels")]
     if s.bedrock_rerank_model_id:
         statements += [
             allow(["bedrock:Rerank"], "*", "RerankSearchResults"),
-            allow(["bedrock:InvokeModel"],
-                  [f"arn:aws:bedrock:{s.bedrock_rerank_region}::foundation-model/{s.bedrock_rerank_model_id}"],
-                  "InvokeRerankModel")]
+            allow(
+                ["bedrock:InvokeModel"],
+                [f"arn:aws:bedrock:{s.bedrock_rerank_region}::foundation-model/{s.bedrock_rerank_model_id}"],
+                "InvokeRerankModel",
+            ),
+        ]
     return statements
 
 

@@ -10,8 +10,13 @@ from dataclasses import dataclass
 
 from deepsentinel.settings import PlatformSettings
 
-LAMBDA_FUNCTIONS = ("sqs_to_batch", "batch_failure_monitor", "ecr_cleanup", "ecs_redeploy",
-                    "batch_runnable_monitor")  # folders under lambdas/
+LAMBDA_FUNCTIONS = (
+    "sqs_to_batch",
+    "batch_failure_monitor",
+    "ecr_cleanup",
+    "ecs_redeploy",
+    "batch_runnable_monitor",
+)  # folders under lambdas/
 ECR_REPOSITORIES = ("frontend", "backend", "video-analysis")
 ECS_SERVICES = ("frontend", "backend")
 

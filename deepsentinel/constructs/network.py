@@ -84,19 +84,43 @@ class Network(Construct):
     def __init__(self, scope: Construct, id_: str, *, props: NetworkProps) -> None:
         super().__init__(scope, id_)
         s = props.settings
-        vpc = Vpc(self, "vpc", cidr_block=s.vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True,
-                  tags={"Name": s.name("vpc")})
+        vpc = Vpc(
+            self,
+            "vpc",
+            cidr_block=s.vpc_cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={"Name": s.name("vpc")},
+        )
         igw = InternetGateway(self, "igw", vpc_id=vpc.id, tags={"Name": s.name("igw")})
-        public = [Subnet(self, f"public-{i}", vpc_id=vpc.id, cidr_block=cidr, availability_zone=az,
-                         map_public_ip_on_launch=False, tags={"Name": s.name("public", az[-1]), "Tier": "public"})
-                  for i, (az, cidr) in enumerate(zip(s.availability_zones, s.public_subnet_cidrs))]
-        private = [Subnet(self, f"private-{i}", vpc_id=vpc.id, cidr_block=cidr, availability_zone=az,
-                          tags={"Name": s.name("private", az[-1]), "Tier": "private"})
-                   for i, (az, cidr) in enumerate(zip(s.availability_zones, s.private_subnet_cidrs))]
+        public = [
+            Subnet(
+                self,
+                f"public-{i}",
+                vpc_id=vpc.id,
+                cidr_block=cidr,
+                availability_zone=az,
+                map_public_ip_on_launch=False,
+                tags={"Name": s.name("public", az[-1]), "Tier": "public"},
+            )
+            for i, (az, cidr) in enumerate(zip(s.availability_zones, s.public_subnet_cidrs))
+        ]
+        private = [
+            Subnet(
+                self,
+                f"private-{i}",
+                vpc_id=vpc.id,
+                cidr_block=cidr,
+                availability_zone=az,
+                tags={"Name": s.name("private", az[-1]), "Tier": "private"},
+            )
+            for i, (az, cidr) in enumerate(zip(s.availability_zones, s.private_subnet_cidrs))
+        ]
 
         public_rt = RouteTable(self, "public-rt", vpc_id=vpc.id, tags={"Name": s.name("public")})
-        Route(self, "public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0",
-              gateway_id=igw.id)
+        Route(
+            self, "public-default", route_table_id=public_rt.id, destination_cidr_block="0.0.0.0/0", gateway_id=igw.id
+        )
         for i, subnet in enumerate(public):
             RouteTableAssociation(self, f"public-assoc-{i}", subnet_id=subnet.id, route_table_id=public_rt.id)
 
@@ -104,68 +128,145 @@ class Network(Construct):
         nats = []
         for i in range(nat_count):
             eip = Eip(self, f"nat-eip-{i}", domain="vpc", tags={"Name": s.name("nat", str(i))})
-            nats.append(NatGateway(self, f"nat-{i}", allocation_id=eip.id, subnet_id=public[i].id,
-                                   tags={"Name": s.name("nat", str(i))}, depends_on=[igw]))
+            nats.append(
+                NatGateway(
+                    self,
+                    f"nat-{i}",
+                    allocation_id=eip.id,
+                    subnet_id=public[i].id,
+                    tags={"Name": s.name("nat", str(i))},
+                    depends_on=[igw],
+                )
+            )
         private_rts = []
         for i, subnet in enumerate(private):
             rt = RouteTable(self, f"private-rt-{i}", vpc_id=vpc.id, tags={"Name": s.name("private", str(i))})
-            Route(self, f"private-default-{i}", route_table_id=rt.id, destination_cidr_block="0.0.0.0/0",
-                  nat_gateway_id=nats[i % nat_count].id)
+            Route(
+                self,
+                f"private-default-{i}",
+                route_table_id=rt.id,
+                destination_cidr_block="0.0.0.0/0",
+                nat_gateway_id=nats[i % nat_count].id,
+            )
             RouteTableAssociation(self, f"private-assoc-{i}", subnet_id=subnet.id, route_table_id=rt.id)
             private_rts.append(rt)
 
         # S3 traffic (videos, highlights) skips the NAT: a gateway endpoint is free, NAT bytes are not.
-        VpcEndpoint(self, "s3-endpoint", vpc_id=vpc.id, service_name=f"com.amazonaws.{s.region}.s3",
-                    vpc_endpoint_type="Gateway", route_table_ids=[rt.id for rt in private_rts],
-                    tags={"Name": s.name("s3")})
+        VpcEndpoint(
+            self,
+            "s3-endpoint",
+            vpc_id=vpc.id,
+            service_name=f"com.amazonaws.{s.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[rt.id for rt in private_rts],
+            tags={"Name": s.name("s3")},
+        )
         if s.interface_endpoints:
             endpoint_sg = SecurityGroup(
-                self, "endpoints-sg", name=s.name("endpoints"), vpc_id=vpc.id,
+                self,
+                "endpoints-sg",
+                name=s.name("endpoints"),
+                vpc_id=vpc.id,
                 description="Interface endpoints: HTTPS from inside the VPC",
-                ingress=[SecurityGroupIngress(from_port=443, to_port=443, protocol="tcp", cidr_blocks=[s.vpc_cidr],
-                                              description="HTTPS from the VPC")],
-                tags={"Name": s.name("endpoints")})
+                ingress=[
+                    SecurityGroupIngress(
+                        from_port=443,
+                        to_port=443,
+                        protocol="tcp",
+                        cidr_blocks=[s.vpc_cidr],
+                        description="HTTPS from the VPC",
+                    )
+                ],
+                tags={"Name": s.name("endpoints")},
+            )
             for service in INTERFACE_ENDPOINT_SERVICES:
-                VpcEndpoint(self, f"{service.replace('.', '-')}-endpoint", vpc_id=vpc.id,
-                            service_name=f"com.amazonaws.{s.region}.{service}", vpc_endpoint_type="Interface",
-                            private_dns_enabled=True, subnet_ids=[p.id for p in private],
-                            security_group_ids=[endpoint_sg.id], tags={"Name": s.name(service.replace(".", "-"))})
+                VpcEndpoint(
+                    self,
+                    f"{service.replace('.', '-')}-endpoint",
+                    vpc_id=vpc.id,
+                    service_name=f"com.amazonaws.{s.region}.{service}",
+                    vpc_endpoint_type="Interface",
+                    private_dns_enabled=True,
+                    subnet_ids=[p.id for p in private],
+                    security_group_ids=[endpoint_sg.id],
+                    tags={"Name": s.name(service.replace(".", "-"))},
+                )
 
         self._flow_logs(s, vpc.id, props.kms_key_arn)
 
-        alb_sg = SecurityGroup(self, "alb-sg", name=s.name("alb"), vpc_id=vpc.id,
-                               description="ALB: rules are managed by the security module",
-                               tags={"Name": s.name("alb")})
-        alb = Lb(self, "alb", name=s.name("alb"), load_balancer_type="application", internal=False,
-                 security_groups=[alb_sg.id], subnets=[p.id for p in public], drop_invalid_header_fields=True,
-                 enable_deletion_protection=s.deletion_protection, tags={"Name": s.name("alb")},
-                 access_logs=LbAccessLogs(bucket=props.access_log_bucket, prefix=ALB_LOG_PREFIX, enabled=True)
-                 if props.access_log_bucket else None,
-                 depends_on=list(props.access_log_ready) or None)
+        alb_sg = SecurityGroup(
+            self,
+            "alb-sg",
+            name=s.name("alb"),
+            vpc_id=vpc.id,
+            description="ALB: rules are managed by the security module",
+            tags={"Name": s.name("alb")},
+        )
+        alb = Lb(
+            self,
+            "alb",
+            name=s.name("alb"),
+            load_balancer_type="application",
+            internal=False,
+            security_groups=[alb_sg.id],
+            subnets=[p.id for p in public],
+            drop_invalid_header_fields=True,
+            enable_deletion_protection=s.deletion_protection,
+            tags={"Name": s.name("alb")},
+            access_logs=LbAccessLogs(bucket=props.access_log_bucket, prefix=ALB_LOG_PREFIX, enabled=True)
+            if props.access_log_bucket
+            else None,
+            depends_on=list(props.access_log_ready) or None,
+        )
         frontend_tg = self._target_group(s, "frontend", FRONTEND_PORT, "/", vpc.id)
         backend_tg = self._target_group(s, "backend", BACKEND_PORT, "/api/health/", vpc.id)
 
         self.zone_id = None
         self.certificate_arn = None
         if s.domain_name is None:
-            http = listener = LbListener(self, "http", load_balancer_arn=alb.arn, port=80, protocol="HTTP",
-                                  default_action=[LbListenerDefaultAction(type="forward",
-                                                                          target_group_arn=frontend_tg.arn)])
+            http = listener = LbListener(
+                self,
+                "http",
+                load_balancer_arn=alb.arn,
+                port=80,
+                protocol="HTTP",
+                default_action=[LbListenerDefaultAction(type="forward", target_group_arn=frontend_tg.arn)],
+            )
         else:
             certificate_arn = self._dns_and_certificate(s, alb)
-            http = LbListener(self, "http", load_balancer_arn=alb.arn, port=80, protocol="HTTP",
-                              default_action=[LbListenerDefaultAction(
-                                  type="redirect", redirect=LbListenerDefaultActionRedirect(
-                                      port="443", protocol="HTTPS", status_code="HTTP_301"))])
-            listener = LbListener(self, "https", load_balancer_arn=alb.arn, port=443, protocol="HTTPS",
-                                  ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06", certificate_arn=certificate_arn,
-                                  default_action=[LbListenerDefaultAction(type="forward",
-                                                                          target_group_arn=frontend_tg.arn)])
+            http = LbListener(
+                self,
+                "http",
+                load_balancer_arn=alb.arn,
+                port=80,
+                protocol="HTTP",
+                default_action=[
+                    LbListenerDefaultAction(
+                        type="redirect",
+                        redirect=LbListenerDefaultActionRedirect(port="443", protocol="HTTPS", status_code="HTTP_301"),
+                    )
+                ],
+            )
+            listener = LbListener(
+                self,
+                "https",
+                load_balancer_arn=alb.arn,
+                port=443,
+                protocol="HTTPS",
+                ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+                certificate_arn=certificate_arn,
+                default_action=[LbListenerDefaultAction(type="forward", target_group_arn=frontend_tg.arn)],
+            )
         backend_rule = LbListenerRule(
-            self, "backend-rule", listener_arn=listener.arn, priority=10,
+            self,
+            "backend-rule",
+            listener_arn=listener.arn,
+            priority=10,
             action=[LbListenerRuleAction(type="forward", target_group_arn=backend_tg.arn)],
-            condition=[LbListenerRuleCondition(
-                path_pattern=LbListenerRuleConditionPathPattern(values=list(BACKEND_PATHS)))])
+            condition=[
+                LbListenerRuleCondition(path_pattern=LbListenerRuleConditionPathPattern(values=list(BACKEND_PATHS)))
+            ],
+        )
 
         self.vpc_id = vpc.id
         self.vpc_cidr = s.vpc_cidr
@@ -182,27 +283,65 @@ class Network(Construct):
         self.load_balancer_ready = list({id(r): r for r in (http, listener, backend_rule)}.values())
 
     def _flow_logs(self, s: PlatformSettings, vpc_id: str, kms_key_arn: str | None) -> None:
-        group = CloudwatchLogGroup(self, "flow-log-group", name=f"/vpc/{s.name('flow-logs')}",
-                                   retention_in_days=s.flow_log_retention_days, kms_key_id=kms_key_arn)
-        role = IamRole(self, "flow-log-role", name=s.name("vpc-flow-logs"),
-                       assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"))
-        IamRolePolicy(self, "flow-log-policy", name="write-flow-logs", role=role.id, policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow",
-                           "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                           "Resource": f"{group.arn}:*"}]}))
-        FlowLog(self, "flow-log", vpc_id=vpc_id, traffic_type="ALL", log_destination=group.arn,
-                log_destination_type="cloud-watch-logs", iam_role_arn=role.arn,
-                tags={"Name": s.name("flow-logs")})
+        group = CloudwatchLogGroup(
+            self,
+            "flow-log-group",
+            name=f"/vpc/{s.name('flow-logs')}",
+            retention_in_days=s.flow_log_retention_days,
+            kms_key_id=kms_key_arn,
+        )
+        role = IamRole(
+            self,
+            "flow-log-role",
+            name=s.name("vpc-flow-logs"),
+            assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"),
+        )
+        IamRolePolicy(
+            self,
+            "flow-log-policy",
+            name="write-flow-logs",
+            role=role.id,
+            policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                            "Resource": f"{group.arn}:*",
+                        }
+                    ],
+                }
+            ),
+        )
+        FlowLog(
+            self,
+            "flow-log",
+            vpc_id=vpc_id,
+            traffic_type="ALL",
+            log_destination=group.arn,
+            log_destination_type="cloud-watch-logs",
+            iam_role_arn=role.arn,
+            tags={"Name": s.name("flow-logs")},
+        )
 
-    def _target_group(self, s: PlatformSettings, service: str, port: int, health_path: str,
-                      vpc_id: str) -> LbTargetGroup:
-        return LbTargetGroup(self, f"{service}-tg", name=s.name(service), port=port, protocol="HTTP",
-                             target_type="ip", vpc_id=vpc_id, deregistration_delay="30",
-                             health_check=LbTargetGroupHealthCheck(path=health_path, matcher="200-399",
-                                                                   interval=30, healthy_threshold=2,
-                                                                   unhealthy_threshold=3),
-                             tags={"Name": s.name(service)})
+    def _target_group(
+        self, s: PlatformSettings, service: str, port: int, health_path: str, vpc_id: str
+    ) -> LbTargetGroup:
+        return LbTargetGroup(
+            self,
+            f"{service}-tg",
+            name=s.name(service),
+            port=port,
+            protocol="HTTP",
+            target_type="ip",
+            vpc_id=vpc_id,
+            deregistration_delay="30",
+            health_check=LbTargetGroupHealthCheck(
+                path=health_path, matcher="200-399", interval=30, healthy_threshold=2, unhealthy_threshold=3
+            ),
+            tags={"Name": s.name(service)},
+        )
 
     def _dns_and_certificate(self, s: PlatformSettings, alb: Lb) -> str:
         assert s.domain_name is not None and s.zone_name is not None
@@ -210,18 +349,40 @@ class Network(Construct):
         # registrar delegates to them ("Setting up DNS validation", ACM User Guide), which outlives any apply.
         zone = DataAwsRoute53Zone(self, "zone", name=s.zone_name, private_zone=False)
         # The apex only: the ALB alias is the one name served (a wildcard would cover names nobody owns).
-        cert = AcmCertificate(self, "certificate", domain_name=s.domain_name, validation_method="DNS",
-                              lifecycle={"create_before_destroy": True}, tags={"Name": s.domain_name})
+        cert = AcmCertificate(
+            self,
+            "certificate",
+            domain_name=s.domain_name,
+            validation_method="DNS",
+            lifecycle={"create_before_destroy": True},
+            tags={"Name": s.domain_name},
+        )
         options = TerraformIterator.from_complex_list(cert.domain_validation_options, "domain_name")
-        records = Route53Record(self, "certificate-validation-records", for_each=options, allow_overwrite=True,
-                                zone_id=zone.zone_id, ttl=60, name=options.get_string("resource_record_name"),
-                                type=options.get_string("resource_record_type"),
-                                records=[options.get_string("resource_record_value")])
+        records = Route53Record(
+            self,
+            "certificate-validation-records",
+            for_each=options,
+            allow_overwrite=True,
+            zone_id=zone.zone_id,
+            ttl=60,
+            name=options.get_string("resource_record_name"),
+            type=options.get_string("resource_record_type"),
+            records=[options.get_string("resource_record_value")],
+        )
         validation = AcmCertificateValidation(
-            self, "certificate-validation", certificate_arn=cert.arn,
-            validation_record_fqdns=Token.as_list(TerraformIterator.from_resources(records).pluck_property("fqdn")))
-        Route53Record(self, "alb-alias", zone_id=zone.zone_id, name=s.domain_name, type="A",
-                      alias=Route53RecordAlias(name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True))
+            self,
+            "certificate-validation",
+            certificate_arn=cert.arn,
+            validation_record_fqdns=Token.as_list(TerraformIterator.from_resources(records).pluck_property("fqdn")),
+        )
+        Route53Record(
+            self,
+            "alb-alias",
+            zone_id=zone.zone_id,
+            name=s.domain_name,
+            type="A",
+            alias=Route53RecordAlias(name=alb.dns_name, zone_id=alb.zone_id, evaluate_target_health=True),
+        )
         self.zone_id = zone.zone_id
         self.certificate_arn = validation.certificate_arn
         return validation.certificate_arn

@@ -95,32 +95,64 @@ def alerts_topic_policy(topic_arn: str, account_id: str, s: PlatformSettings) ->
     too (constructs/encryption.py)."""
     same_account = {"StringEquals": {"aws:SourceAccount": account_id}}
     return policy_document(
-        {"Sid": "AccountPrincipals", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-         "Action": ["SNS:Publish", "SNS:Subscribe", "SNS:GetTopicAttributes", "SNS:ListSubscriptionsByTopic"],
-         "Resource": topic_arn},
-        {"Sid": "CloudWatchAlarms", "Effect": "Allow", "Principal": {"Service": "cloudwatch.amazonaws.com"},
-         "Action": "SNS:Publish", "Resource": topic_arn,
-         "Condition": {**same_account,
-                       "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{s.region}:{account_id}:alarm:{s.prefix}-*"}}},
-        {"Sid": "AWSBudgetsSNSPublishingPermissions", "Effect": "Allow",
-         "Principal": {"Service": "budgets.amazonaws.com"}, "Action": "SNS:Publish", "Resource": topic_arn,
-         "Condition": {**same_account, "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{account_id}:*"}}})
+        {
+            "Sid": "AccountPrincipals",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Action": ["SNS:Publish", "SNS:Subscribe", "SNS:GetTopicAttributes", "SNS:ListSubscriptionsByTopic"],
+            "Resource": topic_arn,
+        },
+        {
+            "Sid": "CloudWatchAlarms",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "SNS:Publish",
+            "Resource": topic_arn,
+            "Condition": {
+                **same_account,
+                "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{s.region}:{account_id}:alarm:{s.prefix}-*"},
+            },
+        },
+        {
+            "Sid": "AWSBudgetsSNSPublishingPermissions",
+            "Effect": "Allow",
+            "Principal": {"Service": "budgets.amazonaws.com"},
+            "Action": "SNS:Publish",
+            "Resource": topic_arn,
+            "Condition": {**same_account, "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{account_id}:*"}},
+        },
+    )
 
 
 def batch_failed_event_pattern(job_queue_arn: str) -> str:
     """Every job of the queue that Batch ends FAILED, for whatever reason (the failure monitor's rule)."""
-    return json.dumps({"source": ["aws.batch"], "detail-type": ["Batch Job State Change"],
-                       "detail": {"status": ["FAILED"], "jobQueue": [job_queue_arn]}})
+    return json.dumps(
+        {
+            "source": ["aws.batch"],
+            "detail-type": ["Batch Job State Change"],
+            "detail": {"status": ["FAILED"], "jobQueue": [job_queue_arn]},
+        }
+    )
 
 
 def db_secret_rotated_event_pattern(secret_arn: str) -> str:
     """Secrets Manager's RotationSucceeded of the secret: a service event via CloudTrail with the secret in
     additionalEventData.SecretId (the documented entry, tests/fixtures/aws_events/README.md), or, as reported for
     RDS-managed secrets though no AWS page shows it, in serviceEventDetails.secretId: either key matches."""
-    return json.dumps({"source": ["aws.secretsmanager"], "detail-type": ["AWS Service Event via CloudTrail"],
-                       "detail": {"eventSource": ["secretsmanager.amazonaws.com"], "eventName": ["RotationSucceeded"],
-                                  "$or": [{"additionalEventData": {"SecretId": [secret_arn]}},
-                                          {"serviceEventDetails": {"secretId": [secret_arn]}}]}})
+    return json.dumps(
+        {
+            "source": ["aws.secretsmanager"],
+            "detail-type": ["AWS Service Event via CloudTrail"],
+            "detail": {
+                "eventSource": ["secretsmanager.amazonaws.com"],
+                "eventName": ["RotationSucceeded"],
+                "$or": [
+                    {"additionalEventData": {"SecretId": [secret_arn]}},
+                    {"serviceEventDetails": {"secretId": [secret_arn]}},
+                ],
+            },
+        }
+    )
 
 
 class MissingHandlerError(FileNotFoundError):
@@ -178,97 +210,161 @@ class Pipeline(Construct):
         self._log_group_names: dict[str, str] = {}
         missing = [f for f in LAMBDA_FUNCTIONS if not (props.lambdas_dir / f / "handler.py").is_file()]
         if missing:
-            raise MissingHandlerError(f"Lambda folders without handler.py under {props.lambdas_dir}: "
-                                      f"{', '.join(missing)}; each function needs <folder>/handler.py "
-                                      "defining handler(event, context)")
+            raise MissingHandlerError(
+                f"Lambda folders without handler.py under {props.lambdas_dir}: "
+                f"{', '.join(missing)}; each function needs <folder>/handler.py "
+                "defining handler(event, context)"
+            )
         n = self._names
         # FIFO option: the DLQ of a FIFO queue must be FIFO too ("Using dead-letter queues in Amazon SQS": the
         # queue types must match). Content-based deduplication: a resend of the same body within 5 minutes is
         # dropped by SQS, so senders need only a MessageGroupId (the video id), no deduplication id.
         fifo = {"fifo_queue": True, "content_based_deduplication": True} if s.fifo_job_queue else {}
-        dlq = SqsQueue(self, "jobs-dlq", name=n.jobs_dlq, message_retention_seconds=DLQ_RETENTION_SECONDS,
-                       kms_master_key_id=props.kms_key_arn, **fifo)
+        dlq = SqsQueue(
+            self,
+            "jobs-dlq",
+            name=n.jobs_dlq,
+            message_retention_seconds=DLQ_RETENTION_SECONDS,
+            kms_master_key_id=props.kms_key_arn,
+            **fifo,
+        )
         # Failed asynchronous invocations (EventBridge, Scheduler) of every function land here.
-        self._function_dlq = SqsQueue(self, "functions-dlq", name=n.functions_dlq,
-                                      message_retention_seconds=DLQ_RETENTION_SECONDS,
-                                      kms_master_key_id=props.kms_key_arn)
-        queue = SqsQueue(self, "jobs-queue", name=n.jobs_queue, kms_master_key_id=props.kms_key_arn,
-                         visibility_timeout_seconds=s.queue_visibility_timeout_seconds,
-                         redrive_policy=json.dumps({"deadLetterTargetArn": dlq.arn,
-                                                    "maxReceiveCount": s.max_receive_count}), **fifo)
-        table = DynamodbTable(self, "idempotency-table", name=n.idempotency_table, billing_mode="PAY_PER_REQUEST",
-                              hash_key="video_id", attribute=[DynamodbTableAttribute(name="video_id", type="S")],
-                              ttl=DynamodbTableTtl(attribute_name="expires_at", enabled=True),
-                              point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
-                              server_side_encryption=DynamodbTableServerSideEncryption(
-                                  enabled=True, kms_key_arn=props.kms_key_arn),
-                              deletion_protection_enabled=s.deletion_protection)
+        self._function_dlq = SqsQueue(
+            self,
+            "functions-dlq",
+            name=n.functions_dlq,
+            message_retention_seconds=DLQ_RETENTION_SECONDS,
+            kms_master_key_id=props.kms_key_arn,
+        )
+        queue = SqsQueue(
+            self,
+            "jobs-queue",
+            name=n.jobs_queue,
+            kms_master_key_id=props.kms_key_arn,
+            visibility_timeout_seconds=s.queue_visibility_timeout_seconds,
+            redrive_policy=json.dumps({"deadLetterTargetArn": dlq.arn, "maxReceiveCount": s.max_receive_count}),
+            **fifo,
+        )
+        table = DynamodbTable(
+            self,
+            "idempotency-table",
+            name=n.idempotency_table,
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="video_id",
+            attribute=[DynamodbTableAttribute(name="video_id", type="S")],
+            ttl=DynamodbTableTtl(attribute_name="expires_at", enabled=True),
+            point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
+            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True, kms_key_arn=props.kms_key_arn),
+            deletion_protection_enabled=s.deletion_protection,
+        )
         # The environment's own key: CloudWatch and EventBridge cannot use the AWS managed alias/aws/sns.
         topic = SnsTopic(self, "alerts", name=n.alerts_topic, kms_master_key_id=props.kms_key_arn)
-        policy = SnsTopicPolicy(self, "alerts-policy", arn=topic.arn,
-                                policy=alerts_topic_policy(topic.arn, props.account_id, s))
+        policy = SnsTopicPolicy(
+            self, "alerts-policy", arn=topic.arn, policy=alerts_topic_policy(topic.arn, props.account_id, s)
+        )
         self.alerts_topic_ready = [policy]
         if s.alarm_email:
-            SnsTopicSubscription(self, "alerts-email", topic_arn=topic.arn, protocol="email",
-                                 endpoint=s.alarm_email)
+            SnsTopicSubscription(self, "alerts-email", topic_arn=topic.arn, protocol="email", endpoint=s.alarm_email)
         # Completion notifications: the worker publishes DONE/FAILED for every video it ends.
         video_events = SnsTopic(self, "video-events", name=n.video_events_topic, kms_master_key_id=props.kms_key_arn)
         self.video_events_topic_arn = video_events.arn
         if s.video_events_email:
-            SnsTopicSubscription(self, "video-events-email", topic_arn=video_events.arn, protocol="email",
-                                 endpoint=s.video_events_email)
+            SnsTopicSubscription(
+                self, "video-events-email", topic_arn=video_events.arn, protocol="email", endpoint=s.video_events_email
+            )
 
-        job_definitions = {kind: self._job_definition(kind, resources) for kind, resources in
-                           (("gpu", GPU_JOB_RESOURCES), ("cpu", CPU_JOB_RESOURCES))}
+        job_definitions = {
+            kind: self._job_definition(kind, resources)
+            for kind, resources in (("gpu", GPU_JOB_RESOURCES), ("cpu", CPU_JOB_RESOURCES))
+        }
         environments = {
-            "sqs_to_batch": {"JOB_QUEUE": props.job_queue_arn, "JOB_DEFINITION": n.gpu_job_definition,
-                             "IDEMPOTENCY_TABLE": table.name, "CLAIM_TTL_SECONDS": str(claim_ttl_seconds(s))},
-            "batch_failure_monitor": {"ALERT_TOPIC_ARN": topic.arn, "LOG_GROUP": props.batch_log_group_name,
-                                      "IDEMPOTENCY_TABLE": table.name,
-                                      # A job Batch ends for good (timeout, a kill on the last attempt) ends
-                                      # its video FAILED: the row, and FAILED on the video-events topic.
-                                      "VIDEO_EVENTS_TOPIC_ARN": video_events.arn, "DB_SECRET_ARN": props.db_secret_arn,
-                                      "DB_HOST": props.db_host, "DB_PORT": props.db_port, "DB_NAME": props.db_name,
-                                      **({"GITHUB_REPOSITORY": s.github_repository,
-                                          "GITHUB_TOKEN_SECRET_ARN": s.github_token_secret_arn}
-                                         if s.github_repository and s.github_token_secret_arn else {})},
-            "ecr_cleanup": {"REPOSITORIES": ",".join(n.ecr_repository(r) for r in ECR_REPOSITORIES),
-                            "MAX_AGE_DAYS": "30", "KEEP_LATEST": str(s.ecr_keep_images), "DRY_RUN": "false"},
-            "ecs_redeploy": {"CLUSTER": props.ecs_cluster_name, "SERVICES": ",".join(props.ecs_service_names),
-                             "SECRET_ARN": props.db_secret_arn},
+            "sqs_to_batch": {
+                "JOB_QUEUE": props.job_queue_arn,
+                "JOB_DEFINITION": n.gpu_job_definition,
+                "IDEMPOTENCY_TABLE": table.name,
+                "CLAIM_TTL_SECONDS": str(claim_ttl_seconds(s)),
+            },
+            "batch_failure_monitor": {
+                "ALERT_TOPIC_ARN": topic.arn,
+                "LOG_GROUP": props.batch_log_group_name,
+                "IDEMPOTENCY_TABLE": table.name,
+                # A job Batch ends for good (timeout, a kill on the last attempt) ends
+                # its video FAILED: the row, and FAILED on the video-events topic.
+                "VIDEO_EVENTS_TOPIC_ARN": video_events.arn,
+                "DB_SECRET_ARN": props.db_secret_arn,
+                "DB_HOST": props.db_host,
+                "DB_PORT": props.db_port,
+                "DB_NAME": props.db_name,
+                **(
+                    {"GITHUB_REPOSITORY": s.github_repository, "GITHUB_TOKEN_SECRET_ARN": s.github_token_secret_arn}
+                    if s.github_repository and s.github_token_secret_arn
+                    else {}
+                ),
+            },
+            "ecr_cleanup": {
+                "REPOSITORIES": ",".join(n.ecr_repository(r) for r in ECR_REPOSITORIES),
+                "MAX_AGE_DAYS": "30",
+                "KEEP_LATEST": str(s.ecr_keep_images),
+                "DRY_RUN": "false",
+            },
+            "ecs_redeploy": {
+                "CLUSTER": props.ecs_cluster_name,
+                "SERVICES": ",".join(props.ecs_service_names),
+                "SECRET_ARN": props.db_secret_arn,
+            },
             "batch_runnable_monitor": {"JOB_QUEUE": n.batch_job_queue, "METRIC_NAMESPACE": metrics_namespace(s)},
         }
         functions = {folder: self._function(folder, environments[folder]) for folder in LAMBDA_FUNCTIONS}
 
         # "Batching window is not supported for FIFO queues" ("Lambda parameters for Amazon SQS event source
         # mappings"); a FIFO source also caps the batch size at 10, which SQS_BATCH_SIZE is.
-        LambdaEventSourceMapping(self, "jobs-to-lambda", event_source_arn=queue.arn,
-                                 function_name=functions["sqs_to_batch"].arn, batch_size=SQS_BATCH_SIZE,
-                                 maximum_batching_window_in_seconds=None if s.fifo_job_queue
-                                 else s.sqs_batching_window_seconds,
-                                 function_response_types=["ReportBatchItemFailures"],
-                                 scaling_config=LambdaEventSourceMappingScalingConfig(
-                                     maximum_concurrency=s.lambda_max_concurrency),
-                                 # CreateEventSourceMapping checks that the role may read the queue.
-                                 depends_on=props.lambda_role_ready["sqs_to_batch"])
-        self.batch_failed_rule_name = self._event_rule("batch-failed", functions["batch_failure_monitor"],
-                                                       event_pattern=batch_failed_event_pattern(props.job_queue_arn))
+        LambdaEventSourceMapping(
+            self,
+            "jobs-to-lambda",
+            event_source_arn=queue.arn,
+            function_name=functions["sqs_to_batch"].arn,
+            batch_size=SQS_BATCH_SIZE,
+            maximum_batching_window_in_seconds=None if s.fifo_job_queue else s.sqs_batching_window_seconds,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config=LambdaEventSourceMappingScalingConfig(maximum_concurrency=s.lambda_max_concurrency),
+            # CreateEventSourceMapping checks that the role may read the queue.
+            depends_on=props.lambda_role_ready["sqs_to_batch"],
+        )
+        self.batch_failed_rule_name = self._event_rule(
+            "batch-failed",
+            functions["batch_failure_monitor"],
+            event_pattern=batch_failed_event_pattern(props.job_queue_arn),
+        )
         # Rotation of the RDS-managed secret: running backend tasks hold the old password (ECS injects secrets
         # only at task start), so a new deployment starts tasks with the new one.
-        self._event_rule("db-secret-rotated", functions["ecs_redeploy"],
-                         event_pattern=db_secret_rotated_event_pattern(props.db_secret_arn))
+        self._event_rule(
+            "db-secret-rotated",
+            functions["ecs_redeploy"],
+            event_pattern=db_secret_rotated_event_pattern(props.db_secret_arn),
+        )
         # EventBridge rule crons are UTC; Scheduler takes the time zone, like the night schedule.
-        SchedulerSchedule(self, "ecr-cleanup-schedule", name=s.name("ecr-cleanup"), kms_key_arn=props.kms_key_arn,
-                          schedule_expression=s.ecr_cleanup_schedule, schedule_expression_timezone=s.schedule_timezone,
-                          flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
-                          target=SchedulerScheduleTarget(arn=functions["ecr_cleanup"].arn,
-                                                         role_arn=props.scheduler_role_arn))
+        SchedulerSchedule(
+            self,
+            "ecr-cleanup-schedule",
+            name=s.name("ecr-cleanup"),
+            kms_key_arn=props.kms_key_arn,
+            schedule_expression=s.ecr_cleanup_schedule,
+            schedule_expression_timezone=s.schedule_timezone,
+            flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
+            target=SchedulerScheduleTarget(arn=functions["ecr_cleanup"].arn, role_arn=props.scheduler_role_arn),
+        )
         self._alarms(queue, dlq, functions, topic.arn)
-        SchedulerSchedule(self, "runnable-jobs-check-schedule", name=s.name("runnable-jobs-check"),
-                          kms_key_arn=props.kms_key_arn, schedule_expression=f"rate({RUNNABLE_CHECK_MINUTES} minutes)",
-                          flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
-                          target=SchedulerScheduleTarget(arn=functions["batch_runnable_monitor"].arn,
-                                                         role_arn=props.scheduler_role_arn))
+        SchedulerSchedule(
+            self,
+            "runnable-jobs-check-schedule",
+            name=s.name("runnable-jobs-check"),
+            kms_key_arn=props.kms_key_arn,
+            schedule_expression=f"rate({RUNNABLE_CHECK_MINUTES} minutes)",
+            flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
+            target=SchedulerScheduleTarget(
+                arn=functions["batch_runnable_monitor"].arn, role_arn=props.scheduler_role_arn
+            ),
+        )
         self._stuck_jobs_alarm(topic.arn)
 
         self.jobs_queue_url = queue.url
@@ -288,25 +384,41 @@ class Pipeline(Construct):
     def _function(self, folder: str, environment: dict[str, str]) -> LambdaFunction:
         s, props = self._s, self._props
         # The folder itself, or a staged copy with the pure-Python libraries its vendor.txt pins.
-        code = TerraformAsset(self, f"{folder}-code", path=str(staged_code_dir(props.lambdas_dir / folder)),
-                              type=AssetType.ARCHIVE)
-        log_group = CloudwatchLogGroup(self, f"{folder}-logs", name=self._names.function_log_group(folder),
-                                       retention_in_days=s.log_retention_days, kms_key_id=props.kms_key_arn)
+        code = TerraformAsset(
+            self, f"{folder}-code", path=str(staged_code_dir(props.lambdas_dir / folder)), type=AssetType.ARCHIVE
+        )
+        log_group = CloudwatchLogGroup(
+            self,
+            f"{folder}-logs",
+            name=self._names.function_log_group(folder),
+            retention_in_days=s.log_retention_days,
+            kms_key_id=props.kms_key_arn,
+        )
         self._log_group_names[folder] = log_group.name
         reserved = s.lambda_max_concurrency if folder == "sqs_to_batch" else OTHER_FUNCTIONS_RESERVED_CONCURRENCY
-        return LambdaFunction(self, folder, function_name=self._names.function(folder),
-                              role=props.lambda_role_arns[folder], runtime=LAMBDA_RUNTIME, handler="handler.handler",
-                              filename=code.path, source_code_hash=code.asset_hash, memory_size=LAMBDA_MEMORY_MB,
-                              timeout=s.lambda_timeout_seconds,
-                              environment=LambdaFunctionEnvironment(variables=environment),
-                              kms_key_arn=props.kms_key_arn, tracing_config=LambdaFunctionTracingConfig(mode="Active"),
-                              dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self._function_dlq.arn),
-                              reserved_concurrent_executions=reserved if s.lambda_reserved_concurrency else None,
-                              vpc_config=LambdaFunctionVpcConfig(subnet_ids=props.private_subnet_ids,
-                                                                 security_group_ids=[props.lambda_security_group_id]),
-                              # Its own log group first (or Lambda creates an unmanaged one), and its role's
-                              # policies (a first invocation must not run without them).
-                              depends_on=[log_group, *props.lambda_role_ready[folder]])
+        return LambdaFunction(
+            self,
+            folder,
+            function_name=self._names.function(folder),
+            role=props.lambda_role_arns[folder],
+            runtime=LAMBDA_RUNTIME,
+            handler="handler.handler",
+            filename=code.path,
+            source_code_hash=code.asset_hash,
+            memory_size=LAMBDA_MEMORY_MB,
+            timeout=s.lambda_timeout_seconds,
+            environment=LambdaFunctionEnvironment(variables=environment),
+            kms_key_arn=props.kms_key_arn,
+            tracing_config=LambdaFunctionTracingConfig(mode="Active"),
+            dead_letter_config=LambdaFunctionDeadLetterConfig(target_arn=self._function_dlq.arn),
+            reserved_concurrent_executions=reserved if s.lambda_reserved_concurrency else None,
+            vpc_config=LambdaFunctionVpcConfig(
+                subnet_ids=props.private_subnet_ids, security_group_ids=[props.lambda_security_group_id]
+            ),
+            # Its own log group first (or Lambda creates an unmanaged one), and its role's
+            # policies (a first invocation must not run without them).
+            depends_on=[log_group, *props.lambda_role_ready[folder]],
+        )
 
     def _job_definition(self, kind: str, resources: dict[str, str]) -> str:
         s, props, n = self._s, self._props, self._names
@@ -316,59 +428,123 @@ class Pipeline(Construct):
             "image": f"{props.worker_image_url}:{s.worker_image_tag}",
             "jobRoleArn": props.batch_job_role_arn,
             "resourceRequirements": [{"type": k, "value": v} for k, v in resources.items()],
-            "environment": [{"name": k, "value": v} for k, v in sorted({
-                "RAW_BUCKET": props.raw_bucket_name, "HIGHLIGHTS_BUCKET": props.highlights_bucket_name,
-                "MODEL_URI": f"s3://{props.models_bucket_name}/{s.model_key}", "DB_SECRET_ARN": props.db_secret_arn,
-                "DB_HOST": props.db_host, "DB_PORT": props.db_port, "DB_NAME": props.db_name,
-                # The worker marks the video FAILED itself when a retryable error hits the last attempt.
-                "JOB_ATTEMPTS": str(s.job_attempts),
-                "VIDEO_EVENTS_TOPIC_ARN": self.video_events_topic_arn,
-                "SAMPLE_FPS": "5", "DEVICE": "cuda" if kind == "gpu" else "cpu",
-                **({"MODEL_DIR": PRELOADED_MODEL_DIR} if preloaded else {})}.items())],
+            "environment": [
+                {"name": k, "value": v}
+                for k, v in sorted(
+                    {
+                        "RAW_BUCKET": props.raw_bucket_name,
+                        "HIGHLIGHTS_BUCKET": props.highlights_bucket_name,
+                        "MODEL_URI": f"s3://{props.models_bucket_name}/{s.model_key}",
+                        "DB_SECRET_ARN": props.db_secret_arn,
+                        "DB_HOST": props.db_host,
+                        "DB_PORT": props.db_port,
+                        "DB_NAME": props.db_name,
+                        # The worker marks the video FAILED itself when a retryable error hits the last attempt.
+                        "JOB_ATTEMPTS": str(s.job_attempts),
+                        "VIDEO_EVENTS_TOPIC_ARN": self.video_events_topic_arn,
+                        "SAMPLE_FPS": "5",
+                        "DEVICE": "cuda" if kind == "gpu" else "cpu",
+                        **({"MODEL_DIR": PRELOADED_MODEL_DIR} if preloaded else {}),
+                    }.items()
+                )
+            ],
             "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": props.batch_log_group_name}},
         }
         if preloaded:
             # A host volume (AWS Batch API Reference: Volume, Host, MountPoint); only the golden AMI has the weights
             # there, and on another host Docker would create the directory empty: the worker then downloads.
             container["volumes"] = [{"name": PRELOADED_MODEL_VOLUME, "host": {"sourcePath": PRELOADED_MODEL_DIR}}]
-            container["mountPoints"] = [{"sourceVolume": PRELOADED_MODEL_VOLUME, "containerPath": PRELOADED_MODEL_DIR,
-                                         "readOnly": True}]
+            container["mountPoints"] = [
+                {"sourceVolume": PRELOADED_MODEL_VOLUME, "containerPath": PRELOADED_MODEL_DIR, "readOnly": True}
+            ]
         definition = BatchJobDefinition(
-            self, f"{kind}-job-definition", name=n.gpu_job_definition if kind == "gpu" else n.cpu_job_definition,
-            type="container", platform_capabilities=["EC2"], container_properties=json.dumps(container),
+            self,
+            f"{kind}-job-definition",
+            name=n.gpu_job_definition if kind == "gpu" else n.cpu_job_definition,
+            type="container",
+            platform_capabilities=["EC2"],
+            container_properties=json.dumps(container),
             propagate_tags=True,
-            retry_strategy=BatchJobDefinitionRetryStrategy(attempts=s.job_attempts, evaluate_on_exit=[
-                BatchJobDefinitionRetryStrategyEvaluateOnExit(on_exit_code=str(WORKER_EXIT_BAD_INPUT), action="EXIT"),
-                BatchJobDefinitionRetryStrategyEvaluateOnExit(on_exit_code=str(WORKER_EXIT_RETRYABLE), action="RETRY"),
-                BatchJobDefinitionRetryStrategyEvaluateOnExit(on_status_reason="Host EC2*", action="RETRY")]),
-            timeout=BatchJobDefinitionTimeout(attempt_duration_seconds=s.job_timeout_seconds))
+            retry_strategy=BatchJobDefinitionRetryStrategy(
+                attempts=s.job_attempts,
+                evaluate_on_exit=[
+                    BatchJobDefinitionRetryStrategyEvaluateOnExit(
+                        on_exit_code=str(WORKER_EXIT_BAD_INPUT), action="EXIT"
+                    ),
+                    BatchJobDefinitionRetryStrategyEvaluateOnExit(
+                        on_exit_code=str(WORKER_EXIT_RETRYABLE), action="RETRY"
+                    ),
+                    BatchJobDefinitionRetryStrategyEvaluateOnExit(on_status_reason="Host EC2*", action="RETRY"),
+                ],
+            ),
+            timeout=BatchJobDefinitionTimeout(attempt_duration_seconds=s.job_timeout_seconds),
+        )
         return definition.arn
 
     def _event_rule(self, purpose: str, function: LambdaFunction, **rule: str) -> str:
         target_rule = CloudwatchEventRule(self, f"{purpose}-rule", name=self._s.name(purpose), **rule)
         CloudwatchEventTarget(self, f"{purpose}-target", rule=target_rule.name, arn=function.arn)
-        LambdaPermission(self, f"{purpose}-permission", statement_id="AllowEventBridge", action="lambda:InvokeFunction",
-                         function_name=function.function_name, principal="events.amazonaws.com",
-                         source_arn=target_rule.arn)
+        LambdaPermission(
+            self,
+            f"{purpose}-permission",
+            statement_id="AllowEventBridge",
+            action="lambda:InvokeFunction",
+            function_name=function.function_name,
+            principal="events.amazonaws.com",
+            source_arn=target_rule.arn,
+        )
         return target_rule.name
 
     def _alarms(self, queue: SqsQueue, dlq: SqsQueue, functions: dict[str, LambdaFunction], topic_arn: str) -> None:
         alarms = [
             ("dlq-depth", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": dlq.name}, "Maximum", 0),
-            ("queue-age", "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": queue.name}, "Maximum",
-             QUEUE_AGE_ALARM_SECONDS),
-            ("queue-depth", "AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": queue.name}, "Maximum",
-             QUEUE_DEPTH_ALARM_MESSAGES),
+            (
+                "queue-age",
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
+                {"QueueName": queue.name},
+                "Maximum",
+                QUEUE_AGE_ALARM_SECONDS,
+            ),
+            (
+                "queue-depth",
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                {"QueueName": queue.name},
+                "Maximum",
+                QUEUE_DEPTH_ALARM_MESSAGES,
+            ),
             # The event-driven helpers run a few times a week: every error of theirs is worth a message.
-            *[(f"{folder.replace('_', '-')}-errors", "AWS/Lambda", "Errors", {"FunctionName": fn.function_name},
-               "Sum", 0) for folder, fn in functions.items() if folder not in ERROR_RATE_FUNCTIONS],
+            *[
+                (
+                    f"{folder.replace('_', '-')}-errors",
+                    "AWS/Lambda",
+                    "Errors",
+                    {"FunctionName": fn.function_name},
+                    "Sum",
+                    0,
+                )
+                for folder, fn in functions.items()
+                if folder not in ERROR_RATE_FUNCTIONS
+            ],
         ]
         for purpose, namespace, metric, dimensions, statistic, threshold in alarms:
-            CloudwatchMetricAlarm(self, f"{purpose}-alarm", alarm_name=self._s.name(purpose), namespace=namespace,
-                                  metric_name=metric, dimensions=dimensions, statistic=statistic, period=300,
-                                  evaluation_periods=1, threshold=threshold,
-                                  comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
-                                  alarm_actions=[topic_arn], ok_actions=[topic_arn])
+            CloudwatchMetricAlarm(
+                self,
+                f"{purpose}-alarm",
+                alarm_name=self._s.name(purpose),
+                namespace=namespace,
+                metric_name=metric,
+                dimensions=dimensions,
+                statistic=statistic,
+                period=300,
+                evaluation_periods=1,
+                threshold=threshold,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=[topic_arn],
+                ok_actions=[topic_arn],
+            )
         for folder in ERROR_RATE_FUNCTIONS:
             self._error_rate_alarm(folder, functions[folder], topic_arn)
 
@@ -383,15 +559,26 @@ class Pipeline(Construct):
         """
         s = self._s
         CloudwatchMetricAlarm(
-            self, "jobs-stuck-runnable-alarm", alarm_name=s.name("jobs-stuck-runnable"), namespace=metrics_namespace(s),
-            metric_name=RUNNABLE_AGE_METRIC, dimensions={RUNNABLE_QUEUE_DIMENSION: self._names.batch_job_queue},
-            statistic="Maximum", period=RUNNABLE_CHECK_MINUTES * 60, evaluation_periods=2, datapoints_to_alarm=2,
-            threshold=s.job_runnable_alarm_minutes * 60, comparison_operator="GreaterThanThreshold",
-            treat_missing_data="breaching", alarm_actions=[topic_arn], ok_actions=[topic_arn],
+            self,
+            "jobs-stuck-runnable-alarm",
+            alarm_name=s.name("jobs-stuck-runnable"),
+            namespace=metrics_namespace(s),
+            metric_name=RUNNABLE_AGE_METRIC,
+            dimensions={RUNNABLE_QUEUE_DIMENSION: self._names.batch_job_queue},
+            statistic="Maximum",
+            period=RUNNABLE_CHECK_MINUTES * 60,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            threshold=s.job_runnable_alarm_minutes * 60,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="breaching",
+            alarm_actions=[topic_arn],
+            ok_actions=[topic_arn],
             alarm_description=f"A Batch job has waited in RUNNABLE over {s.job_runnable_alarm_minutes} minutes, or "
-                              f"the watcher stopped reporting: see the statusReason in the log of "
-                              f"{self._names.function('batch_runnable_monitor')} and the G/VT vCPU quotas "
-                              "(deepsentinel preflight)")
+            f"the watcher stopped reporting: see the statusReason in the log of "
+            f"{self._names.function('batch_runnable_monitor')} and the G/VT vCPU quotas "
+            "(deepsentinel preflight)",
+        )
 
     def _error_rate_alarm(self, folder: str, function: LambdaFunction, topic_arn: str) -> None:
         """Errors / Invocations x 100 above LAMBDA_ERROR_RATE_PERCENT in 5 minutes (metric math: "Using metric
@@ -402,18 +589,43 @@ class Pipeline(Construct):
         function has no rate at all, and no invocations means no errors. FILL(errors, 0) keeps a period with
         invocations but no Errors datapoint a 0 % period rather than a gap.
         """
+
         def metric(id_: str, name: str) -> CloudwatchMetricAlarmMetricQuery:
-            return CloudwatchMetricAlarmMetricQuery(id=id_, return_data=False, metric=(
-                CloudwatchMetricAlarmMetricQueryMetric(namespace="AWS/Lambda", metric_name=name, period=300, stat="Sum",
-                                                       dimensions={"FunctionName": function.function_name})))
+            return CloudwatchMetricAlarmMetricQuery(
+                id=id_,
+                return_data=False,
+                metric=(
+                    CloudwatchMetricAlarmMetricQueryMetric(
+                        namespace="AWS/Lambda",
+                        metric_name=name,
+                        period=300,
+                        stat="Sum",
+                        dimensions={"FunctionName": function.function_name},
+                    )
+                ),
+            )
 
         purpose = f"{folder.replace('_', '-')}-error-rate"
         CloudwatchMetricAlarm(
-            self, f"{purpose}-alarm", alarm_name=self._s.name(purpose), evaluation_periods=1,
-            threshold=LAMBDA_ERROR_RATE_PERCENT, comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching", alarm_actions=[topic_arn], ok_actions=[topic_arn],
+            self,
+            f"{purpose}-alarm",
+            alarm_name=self._s.name(purpose),
+            evaluation_periods=1,
+            threshold=LAMBDA_ERROR_RATE_PERCENT,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[topic_arn],
+            ok_actions=[topic_arn],
             alarm_description=f"{function.function_name}: more than {LAMBDA_ERROR_RATE_PERCENT} % of invocations "
-                              "failed in 5 minutes",
-            metric_query=[metric("errors", "Errors"), metric("invocations", "Invocations"),
-                          CloudwatchMetricAlarmMetricQuery(id="error_rate", label="error rate (%)", return_data=True,
-                                                           expression="100 * FILL(errors, 0) / invocations")])
+            "failed in 5 minutes",
+            metric_query=[
+                metric("errors", "Errors"),
+                metric("invocations", "Invocations"),
+                CloudwatchMetricAlarmMetricQuery(
+                    id="error_rate",
+                    label="error rate (%)",
+                    return_data=True,
+                    expression="100 * FILL(errors, 0) / invocations",
+                ),
+            ],
+        )

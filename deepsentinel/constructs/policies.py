@@ -24,13 +24,24 @@ def deny(actions: list[str], resources: list[str] | str, sid: str | None = None,
 
 
 def assume_role_policy(*services: str) -> str:
-    return policy_document({"Effect": "Allow", "Principal": {"Service": list(services) if len(services) > 1
-                                                             else services[0]},
-                            "Action": "sts:AssumeRole"})
+    return policy_document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": list(services) if len(services) > 1 else services[0]},
+            "Action": "sts:AssumeRole",
+        }
+    )
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> str:
     """Deny every request to the bucket that does not use TLS."""
-    return policy_document({"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                            "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    return policy_document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )

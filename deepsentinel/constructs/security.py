@@ -29,8 +29,12 @@ POSTGRES_PORT = 5432
 ANYWHERE = "0.0.0.0/0"
 # AWS managed rule groups on the public ALB: OWASP-style common rules, known bad inputs (Log4j among them),
 # SQL injection, and Amazon's IP reputation list ("AWS Managed Rules rule groups list").
-WAF_MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
-                           "AWSManagedRulesSQLiRuleSet", "AWSManagedRulesAmazonIpReputationList")
+WAF_MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesSQLiRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,8 +67,7 @@ class Security(Construct):
         batch = self._group("batch", props.vpc_id, "Batch GPU instances: no inbound traffic")
         rds = self._group("rds", props.vpc_id, "RDS PostgreSQL: only from ECS, Batch and the functions")
         functions = self._group("lambda", props.vpc_id, "Lambda functions: no inbound traffic")
-        self._egress("lambda-https", functions, 443, description="HTTPS to AWS APIs via NAT/endpoints",
-                     cidr=ANYWHERE)
+        self._egress("lambda-https", functions, 443, description="HTTPS to AWS APIs via NAT/endpoints", cidr=ANYWHERE)
         self.lambda_security_group_id = functions
         self.web_acl_arn = self._web_acl(props) if s.waf_enabled and props.alb_arn else None
 
@@ -74,8 +77,7 @@ class Security(Construct):
         self._egress("alb-to-backend", alb, BACKEND_PORT, description="ALB to backend tasks", group=ecs)
         self._ingress("ecs-frontend", ecs, FRONTEND_PORT, description="Frontend from the ALB only", group=alb)
         self._ingress("ecs-backend", ecs, BACKEND_PORT, description="Backend from the ALB only", group=alb)
-        self._egress("ecs-https", ecs, 443, description="HTTPS to AWS APIs and ECR via NAT/endpoints",
-                     cidr=ANYWHERE)
+        self._egress("ecs-https", ecs, 443, description="HTTPS to AWS APIs and ECR via NAT/endpoints", cidr=ANYWHERE)
         self._egress("ecs-postgres", ecs, POSTGRES_PORT, description="PostgreSQL", group=rds)
         self._egress("batch-https", batch, 443, description="HTTPS to S3, ECR and Secrets Manager", cidr=ANYWHERE)
         self._egress("batch-postgres", batch, POSTGRES_PORT, description="PostgreSQL", group=rds)
@@ -85,8 +87,9 @@ class Security(Construct):
         # The functions share one group; only the monitor's role may read the database secret. (The RDS group's
         # description stays: changing it would replace the group the instance uses.)
         self._egress("lambda-postgres", functions, POSTGRES_PORT, description="PostgreSQL", group=rds)
-        self._ingress("rds-from-lambda", rds, POSTGRES_PORT, description="PostgreSQL from Lambda functions",
-                      group=functions)
+        self._ingress(
+            "rds-from-lambda", rds, POSTGRES_PORT, description="PostgreSQL from Lambda functions", group=functions
+        )
 
         # Managing the default group with no rules removes AWS's allow-all-within-group default.
         DefaultSecurityGroup(self, "default", vpc_id=props.vpc_id, tags={"Name": s.name("default-locked")})
@@ -98,30 +101,56 @@ class Security(Construct):
 
     def _web_acl(self, props: SecurityProps) -> str:
         s = props.settings
-        rules = [{"Name": group, "Priority": i, "OverrideAction": {"None": {}},
-                  "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": group}},
-                  "VisibilityConfig": {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True,
-                                       "MetricName": group}}
-                 for i, group in enumerate(WAF_MANAGED_RULE_GROUPS)]
-        acl = Wafv2WebAcl(self, "web-acl", name=s.name("alb"), scope="REGIONAL",
-                          description="AWS managed rule groups in front of the public ALB",
-                          default_action=Wafv2WebAclDefaultAction(allow=Wafv2WebAclDefaultActionAllow()),
-                          rule_json=json.dumps(rules),
-                          visibility_config=Wafv2WebAclVisibilityConfig(
-                              cloudwatch_metrics_enabled=True, sampled_requests_enabled=True,
-                              metric_name=s.name("alb")),
-                          tags={"Name": s.name("alb")})
+        rules = [
+            {
+                "Name": group,
+                "Priority": i,
+                "OverrideAction": {"None": {}},
+                "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": group}},
+                "VisibilityConfig": {
+                    "SampledRequestsEnabled": True,
+                    "CloudWatchMetricsEnabled": True,
+                    "MetricName": group,
+                },
+            }
+            for i, group in enumerate(WAF_MANAGED_RULE_GROUPS)
+        ]
+        acl = Wafv2WebAcl(
+            self,
+            "web-acl",
+            name=s.name("alb"),
+            scope="REGIONAL",
+            description="AWS managed rule groups in front of the public ALB",
+            default_action=Wafv2WebAclDefaultAction(allow=Wafv2WebAclDefaultActionAllow()),
+            rule_json=json.dumps(rules),
+            visibility_config=Wafv2WebAclVisibilityConfig(
+                cloudwatch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=s.name("alb")
+            ),
+            tags={"Name": s.name("alb")},
+        )
         Wafv2WebAclAssociation(self, "web-acl-alb", resource_arn=props.alb_arn, web_acl_arn=acl.arn)
         # WAF logs only to log groups whose name starts with aws-waf-logs-.
-        logs = CloudwatchLogGroup(self, "web-acl-logs", name=f"aws-waf-logs-{s.prefix}",
-                                  retention_in_days=s.log_retention_days, kms_key_id=props.kms_key_arn)
-        Wafv2WebAclLoggingConfiguration(self, "web-acl-logging", resource_arn=acl.arn,
-                                        log_destination_configs=[logs.arn])
+        logs = CloudwatchLogGroup(
+            self,
+            "web-acl-logs",
+            name=f"aws-waf-logs-{s.prefix}",
+            retention_in_days=s.log_retention_days,
+            kms_key_id=props.kms_key_arn,
+        )
+        Wafv2WebAclLoggingConfiguration(
+            self, "web-acl-logging", resource_arn=acl.arn, log_destination_configs=[logs.arn]
+        )
         return acl.arn
 
     def _group(self, purpose: str, vpc_id: str, description: str) -> str:
-        return SecurityGroup(self, f"{purpose}-sg", name=self._names.name(purpose), vpc_id=vpc_id,
-                             description=description, tags={"Name": self._names.name(purpose)}).id
+        return SecurityGroup(
+            self,
+            f"{purpose}-sg",
+            name=self._names.name(purpose),
+            vpc_id=vpc_id,
+            description=description,
+            tags={"Name": self._names.name(purpose)},
+        ).id
 
     def _ingress(self, id_: str, group_id: str, port: int, **source: str) -> None:
         self._rule(VpcSecurityGroupIngressRule, id_, group_id, port, **source)
@@ -129,19 +158,47 @@ class Security(Construct):
     def _egress(self, id_: str, group_id: str, port: int, **destination: str) -> None:
         self._rule(VpcSecurityGroupEgressRule, id_, group_id, port, **destination)
 
-    def _rule(self, rule_class: type, id_: str, group_id: str, port: int, *, description: str,
-              cidr: str | None = None, group: str | None = None) -> None:
+    def _rule(
+        self,
+        rule_class: type,
+        id_: str,
+        group_id: str,
+        port: int,
+        *,
+        description: str,
+        cidr: str | None = None,
+        group: str | None = None,
+    ) -> None:
         """One TCP port to or from a CIDR or another security group; always described."""
-        rule_class(self, id_, security_group_id=group_id, ip_protocol="tcp", from_port=port, to_port=port,
-                   description=description, cidr_ipv4=cidr, referenced_security_group_id=group,
-                   tags={"Name": self._names.name(id_)})
+        rule_class(
+            self,
+            id_,
+            security_group_id=group_id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description=description,
+            cidr_ipv4=cidr,
+            referenced_security_group_id=group,
+            tags={"Name": self._names.name(id_)},
+        )
 
     def _network_acls(self, props: SecurityProps) -> None:
         s = props.settings
-        public = NetworkAcl(self, "public-nacl", vpc_id=props.vpc_id, subnet_ids=props.public_subnet_ids,
-                            tags={"Name": s.name("public")})
-        private = NetworkAcl(self, "private-nacl", vpc_id=props.vpc_id, subnet_ids=props.private_subnet_ids,
-                             tags={"Name": s.name("private")})
+        public = NetworkAcl(
+            self,
+            "public-nacl",
+            vpc_id=props.vpc_id,
+            subnet_ids=props.public_subnet_ids,
+            tags={"Name": s.name("public")},
+        )
+        private = NetworkAcl(
+            self,
+            "private-nacl",
+            vpc_id=props.vpc_id,
+            subnet_ids=props.private_subnet_ids,
+            tags={"Name": s.name("private")},
+        )
         # (acl, rule number, egress, cidr, from, to); ephemeral ports carry return traffic (NACLs are stateless).
         rules = [
             ("public", public.id, 100, False, ANYWHERE, 443, 443),
@@ -153,6 +210,15 @@ class Security(Construct):
             ("private", private.id, 100, True, ANYWHERE, 0, 65535),
         ]
         for tier, acl_id, number, egress, cidr, low, high in rules:
-            NetworkAclRule(self, f"{tier}-{'out' if egress else 'in'}-{number}", network_acl_id=acl_id,
-                           rule_number=number, egress=egress, protocol="tcp", rule_action="allow",
-                           cidr_block=cidr, from_port=low, to_port=high)
+            NetworkAclRule(
+                self,
+                f"{tier}-{'out' if egress else 'in'}-{number}",
+                network_acl_id=acl_id,
+                rule_number=number,
+                egress=egress,
+                protocol="tcp",
+                rule_action="allow",
+                cidr_block=cidr,
+                from_port=low,
+                to_port=high,
+            )

@@ -49,12 +49,18 @@ class ServiceAlarms(Construct):
         # missing data means no errors (notBreaching); FILL keeps one code's gap from blanking the sum.
         alb = {"LoadBalancer": props.alb_arn_suffix}
         self._alarm(
-            "alb-5xx", f"more than {ALB_5XX_ALARM_COUNT} 5xx answers in {ALB_5XX_PERIOD_SECONDS // 60} minutes",
-            threshold=ALB_5XX_ALARM_COUNT, evaluation_periods=1, queries=[
-                _metric("target_5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, "Sum",
-                        ALB_5XX_PERIOD_SECONDS),
+            "alb-5xx",
+            f"more than {ALB_5XX_ALARM_COUNT} 5xx answers in {ALB_5XX_PERIOD_SECONDS // 60} minutes",
+            threshold=ALB_5XX_ALARM_COUNT,
+            evaluation_periods=1,
+            queries=[
+                _metric(
+                    "target_5xx", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", alb, "Sum", ALB_5XX_PERIOD_SECONDS
+                ),
                 _metric("elb_5xx", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", alb, "Sum", ALB_5XX_PERIOD_SECONDS),
-                _expression("errors_5xx", "FILL(target_5xx, 0) + FILL(elb_5xx, 0)", "5xx answers")])
+                _expression("errors_5xx", "FILL(target_5xx, 0) + FILL(elb_5xx, 0)", "5xx answers"),
+            ],
+        )
         # Tasks below desired: Container Insights publishes RunningTaskCount and DesiredTaskCount every minute while
         # the service exists (both 0 at night in dev), so a shortage always shows as datapoints; a gap says nothing
         # about a shortage and is not breaching (a stuck ALARM would otherwise outlive the service).
@@ -63,27 +69,70 @@ class ServiceAlarms(Construct):
             self._alarm(
                 f"{purpose}-tasks-below-desired",
                 f"{purpose}: fewer running tasks than desired for {TASKS_EVALUATION_MINUTES} minutes",
-                threshold=0, evaluation_periods=TASKS_EVALUATION_MINUTES, queries=[
-                    _metric("running", "ECS/ContainerInsights", "RunningTaskCount", dimensions, "Average",
-                            TASKS_PERIOD_SECONDS),
-                    _metric("desired", "ECS/ContainerInsights", "DesiredTaskCount", dimensions, "Average",
-                            TASKS_PERIOD_SECONDS),
-                    _expression("missing_tasks", "desired - running", "desired minus running tasks")])
+                threshold=0,
+                evaluation_periods=TASKS_EVALUATION_MINUTES,
+                queries=[
+                    _metric(
+                        "running",
+                        "ECS/ContainerInsights",
+                        "RunningTaskCount",
+                        dimensions,
+                        "Average",
+                        TASKS_PERIOD_SECONDS,
+                    ),
+                    _metric(
+                        "desired",
+                        "ECS/ContainerInsights",
+                        "DesiredTaskCount",
+                        dimensions,
+                        "Average",
+                        TASKS_PERIOD_SECONDS,
+                    ),
+                    _expression("missing_tasks", "desired - running", "desired minus running tasks"),
+                ],
+            )
 
-    def _alarm(self, purpose: str, description: str, *, threshold: float, evaluation_periods: int,
-               queries: list[CloudwatchMetricAlarmMetricQuery]) -> None:
+    def _alarm(
+        self,
+        purpose: str,
+        description: str,
+        *,
+        threshold: float,
+        evaluation_periods: int,
+        queries: list[CloudwatchMetricAlarmMetricQuery],
+    ) -> None:
         s, topic = self._props.settings, self._props.alerts_topic_arn
         alarm = CloudwatchMetricAlarm(
-            self, f"{purpose}-alarm", alarm_name=s.name(purpose), alarm_description=description,
-            comparison_operator="GreaterThanThreshold", threshold=threshold, evaluation_periods=evaluation_periods,
-            datapoints_to_alarm=evaluation_periods, treat_missing_data="notBreaching", metric_query=queries,
-            alarm_actions=[topic], ok_actions=[topic])
+            self,
+            f"{purpose}-alarm",
+            alarm_name=s.name(purpose),
+            alarm_description=description,
+            comparison_operator="GreaterThanThreshold",
+            threshold=threshold,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=evaluation_periods,
+            treat_missing_data="notBreaching",
+            metric_query=queries,
+            alarm_actions=[topic],
+            ok_actions=[topic],
+        )
         self.alarm_names[purpose] = alarm.alarm_name
 
 
-def rate_alarm(scope: Construct, id_: str, *, alarm_name: str, description: str, namespace: str,
-               dimensions: dict[str, str], part: tuple[str, str], whole: tuple[str, str], label: str,
-               threshold_percent: float, alerts_topic_arn: str) -> CloudwatchMetricAlarm:
+def rate_alarm(
+    scope: Construct,
+    id_: str,
+    *,
+    alarm_name: str,
+    description: str,
+    namespace: str,
+    dimensions: dict[str, str],
+    part: tuple[str, str],
+    whole: tuple[str, str],
+    label: str,
+    threshold_percent: float,
+    alerts_topic_arn: str,
+) -> CloudwatchMetricAlarm:
     """100 x part / whole above threshold_percent in one RATE_PERIOD_SECONDS period (metric math: "Create a
     CloudWatch alarm based on a metric math expression"); `part` and `whole` are (query id, metric name), summed.
 
@@ -93,18 +142,34 @@ def rate_alarm(scope: Construct, id_: str, *, alarm_name: str, description: str,
     """
     (part_id, part_metric), (whole_id, whole_metric) = part, whole
     return CloudwatchMetricAlarm(
-        scope, id_, alarm_name=alarm_name, alarm_description=description, evaluation_periods=1,
-        threshold=threshold_percent, comparison_operator="GreaterThanThreshold", treat_missing_data="notBreaching",
-        alarm_actions=[alerts_topic_arn], ok_actions=[alerts_topic_arn],
-        metric_query=[_metric(part_id, namespace, part_metric, dimensions, "Sum", RATE_PERIOD_SECONDS),
-                      _metric(whole_id, namespace, whole_metric, dimensions, "Sum", RATE_PERIOD_SECONDS),
-                      _expression("rate", f"100 * FILL({part_id}, 0) / {whole_id}", label)])
+        scope,
+        id_,
+        alarm_name=alarm_name,
+        alarm_description=description,
+        evaluation_periods=1,
+        threshold=threshold_percent,
+        comparison_operator="GreaterThanThreshold",
+        treat_missing_data="notBreaching",
+        alarm_actions=[alerts_topic_arn],
+        ok_actions=[alerts_topic_arn],
+        metric_query=[
+            _metric(part_id, namespace, part_metric, dimensions, "Sum", RATE_PERIOD_SECONDS),
+            _metric(whole_id, namespace, whole_metric, dimensions, "Sum", RATE_PERIOD_SECONDS),
+            _expression("rate", f"100 * FILL({part_id}, 0) / {whole_id}", label),
+        ],
+    )
 
 
-def _metric(id_: str, namespace: str, name: str, dimensions: dict[str, str], stat: str,
-            period: int) -> CloudwatchMetricAlarmMetricQuery:
-    return CloudwatchMetricAlarmMetricQuery(id=id_, return_data=False, metric=CloudwatchMetricAlarmMetricQueryMetric(
-        namespace=namespace, metric_name=name, dimensions=dimensions, stat=stat, period=period))
+def _metric(
+    id_: str, namespace: str, name: str, dimensions: dict[str, str], stat: str, period: int
+) -> CloudwatchMetricAlarmMetricQuery:
+    return CloudwatchMetricAlarmMetricQuery(
+        id=id_,
+        return_data=False,
+        metric=CloudwatchMetricAlarmMetricQueryMetric(
+            namespace=namespace, metric_name=name, dimensions=dimensions, stat=stat, period=period
+        ),
+    )
 
 
 def _expression(id_: str, expression: str, label: str) -> CloudwatchMetricAlarmMetricQuery:

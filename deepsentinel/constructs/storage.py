@@ -126,81 +126,162 @@ class Storage(Construct):
             self.bucket_names[spec.purpose] = bucket.bucket
             self.bucket_arns[spec.purpose] = bucket.arn
             if spec.purpose == UPLOAD_BUCKET and self.upload_cors_origins:
-                S3BucketCorsConfiguration(self, f"{spec.purpose}-cors", bucket=bucket.id, cors_rule=[
-                    S3BucketCorsConfigurationCorsRule(
-                        id="browser-uploads", allowed_origins=self.upload_cors_origins,
-                        allowed_methods=list(UPLOAD_CORS_METHODS), allowed_headers=list(UPLOAD_CORS_HEADERS),
-                        expose_headers=list(UPLOAD_CORS_EXPOSE_HEADERS), max_age_seconds=UPLOAD_CORS_MAX_AGE_SECONDS)])
+                S3BucketCorsConfiguration(
+                    self,
+                    f"{spec.purpose}-cors",
+                    bucket=bucket.id,
+                    cors_rule=[
+                        S3BucketCorsConfigurationCorsRule(
+                            id="browser-uploads",
+                            allowed_origins=self.upload_cors_origins,
+                            allowed_methods=list(UPLOAD_CORS_METHODS),
+                            allowed_headers=list(UPLOAD_CORS_HEADERS),
+                            expose_headers=list(UPLOAD_CORS_EXPOSE_HEADERS),
+                            max_age_seconds=UPLOAD_CORS_MAX_AGE_SECONDS,
+                        )
+                    ],
+                )
         self._database(s, props)
 
     def _bucket(self, s: PlatformSettings, spec: BucketSpec, props: StorageProps) -> S3Bucket:
         p = spec.purpose
-        bucket = S3Bucket(self, p, bucket=s.bucket_name(p), force_destroy=not s.deletion_protection,
-                          tags={"Name": s.bucket_name(p), "Purpose": p})
-        S3BucketOwnershipControls(self, f"{p}-ownership", bucket=bucket.id,
-                                  rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"))
-        S3BucketPublicAccessBlock(self, f"{p}-public-access-block", bucket=bucket.id, block_public_acls=True,
-                                  block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True)
+        bucket = S3Bucket(
+            self,
+            p,
+            bucket=s.bucket_name(p),
+            force_destroy=not s.deletion_protection,
+            tags={"Name": s.bucket_name(p), "Purpose": p},
+        )
+        S3BucketOwnershipControls(
+            self,
+            f"{p}-ownership",
+            bucket=bucket.id,
+            rule=S3BucketOwnershipControlsRule(object_ownership="BucketOwnerEnforced"),
+        )
+        S3BucketPublicAccessBlock(
+            self,
+            f"{p}-public-access-block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
         S3BucketServerSideEncryptionConfigurationA(
-            self, f"{p}-encryption", bucket=bucket.id,
-            rule=[S3BucketServerSideEncryptionConfigurationRuleA(
-                bucket_key_enabled=True,
-                apply_server_side_encryption_by_default=(
-                    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                        sse_algorithm="aws:kms", kms_master_key_id=props.kms_key_arn)))])
+            self,
+            f"{p}-encryption",
+            bucket=bucket.id,
+            rule=[
+                S3BucketServerSideEncryptionConfigurationRuleA(
+                    bucket_key_enabled=True,
+                    apply_server_side_encryption_by_default=(
+                        S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                            sse_algorithm="aws:kms", kms_master_key_id=props.kms_key_arn
+                        )
+                    ),
+                )
+            ],
+        )
         # Object events on the default event bus: free until a rule uses them (the Jobs API, audits).
         S3BucketNotification(self, f"{p}-events", bucket=bucket.id, eventbridge=True)
         if props.access_log_bucket:
-            S3BucketLoggingA(self, f"{p}-access-logs", bucket=bucket.id, target_bucket=props.access_log_bucket,
-                             target_prefix=f"{S3_LOG_PREFIX}/{bucket.bucket}/")
+            S3BucketLoggingA(
+                self,
+                f"{p}-access-logs",
+                bucket=bucket.id,
+                target_bucket=props.access_log_bucket,
+                target_prefix=f"{S3_LOG_PREFIX}/{bucket.bucket}/",
+            )
         S3BucketPolicy(self, f"{p}-tls-only", bucket=bucket.id, policy=tls_only_bucket_policy(bucket.arn))
         if spec.versioned:
-            S3BucketVersioningA(self, f"{p}-versioning", bucket=bucket.id,
-                                versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"))
+            S3BucketVersioningA(
+                self,
+                f"{p}-versioning",
+                bucket=bucket.id,
+                versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
+            )
         S3BucketLifecycleConfiguration(self, f"{p}-lifecycle", bucket=bucket.id, rule=[self._lifecycle_rule(spec)])
         return bucket
 
     @staticmethod
     def _lifecycle_rule(spec: BucketSpec) -> S3BucketLifecycleConfigurationRule:
         return S3BucketLifecycleConfigurationRule(
-            id=f"{spec.purpose}-retention", status="Enabled", filter=[S3BucketLifecycleConfigurationRuleFilter()],
-            abort_incomplete_multipart_upload=[S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
-                days_after_initiation=ABORT_MULTIPART_AFTER_DAYS)],
-            transition=[S3BucketLifecycleConfigurationRuleTransition(days=spec.glacier_after_days,
-                                                                     storage_class="GLACIER")]
-            if spec.glacier_after_days is not None else None,  # 0 is a transition on the first day
+            id=f"{spec.purpose}-retention",
+            status="Enabled",
+            filter=[S3BucketLifecycleConfigurationRuleFilter()],
+            abort_incomplete_multipart_upload=[
+                S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(
+                    days_after_initiation=ABORT_MULTIPART_AFTER_DAYS
+                )
+            ],
+            transition=[
+                S3BucketLifecycleConfigurationRuleTransition(days=spec.glacier_after_days, storage_class="GLACIER")
+            ]
+            if spec.glacier_after_days is not None
+            else None,  # 0 is a transition on the first day
             expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=spec.expire_after_days)]
-            if spec.expire_after_days is not None else None,
-            noncurrent_version_expiration=[S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                noncurrent_days=spec.noncurrent_expire_after_days)]
-            if spec.versioned and spec.noncurrent_expire_after_days else None)
+            if spec.expire_after_days is not None
+            else None,
+            noncurrent_version_expiration=[
+                S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
+                    noncurrent_days=spec.noncurrent_expire_after_days
+                )
+            ]
+            if spec.versioned and spec.noncurrent_expire_after_days
+            else None,
+        )
 
     def _database(self, s: PlatformSettings, props: StorageProps) -> None:
-        subnets = DbSubnetGroup(self, "db-subnets", name=s.name("db"), subnet_ids=props.private_subnet_ids,
-                                tags={"Name": s.name("db")})
+        subnets = DbSubnetGroup(
+            self, "db-subnets", name=s.name("db"), subnet_ids=props.private_subnet_ids, tags={"Name": s.name("db")}
+        )
         parameters = DbParameterGroup(
-            self, "db-parameters", name=s.name("postgres16"), family="postgres16",
+            self,
+            "db-parameters",
+            name=s.name("postgres16"),
+            family="postgres16",
             description="PostgreSQL 16 with pgvector-friendly memory settings",
-            parameter=[DbParameterGroupParameter(name=k, value=v, apply_method=m)
-                       for k, (v, m) in PGVECTOR_PARAMETERS.items()])
+            parameter=[
+                DbParameterGroupParameter(name=k, value=v, apply_method=m) for k, (v, m) in PGVECTOR_PARAMETERS.items()
+            ],
+        )
         db = DbInstance(
-            self, "db", identifier=s.name("postgres"), engine="postgres", engine_version="16",
-            instance_class=s.db_instance_class, allocated_storage=s.db_allocated_storage_gb,
-            max_allocated_storage=s.db_max_allocated_storage_gb, storage_type="gp3", storage_encrypted=True,
-            kms_key_id=props.kms_key_arn, db_name=DB_NAME, username=DB_USERNAME, manage_master_user_password=True,
-            master_user_secret_kms_key_id=props.kms_key_arn, iam_database_authentication_enabled=True,
+            self,
+            "db",
+            identifier=s.name("postgres"),
+            engine="postgres",
+            engine_version="16",
+            instance_class=s.db_instance_class,
+            allocated_storage=s.db_allocated_storage_gb,
+            max_allocated_storage=s.db_max_allocated_storage_gb,
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=props.kms_key_arn,
+            db_name=DB_NAME,
+            username=DB_USERNAME,
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=props.kms_key_arn,
+            iam_database_authentication_enabled=True,
             monitoring_interval=ENHANCED_MONITORING_SECONDS if s.db_enhanced_monitoring else None,
             monitoring_role_arn=self._monitoring_role(s) if s.db_enhanced_monitoring else None,
             performance_insights_kms_key_id=props.kms_key_arn if s.environment == "prod" else None,
-            db_subnet_group_name=subnets.name, parameter_group_name=parameters.name,
-            vpc_security_group_ids=[props.rds_security_group_id], publicly_accessible=False,
-            multi_az=s.db_multi_az, deletion_protection=s.deletion_protection,
-            backup_retention_period=s.db_backup_retention_days, backup_window=s.db_backup_window,
-            maintenance_window=s.db_maintenance_window, copy_tags_to_snapshot=True,
-            auto_minor_version_upgrade=True, performance_insights_enabled=s.environment == "prod",
+            db_subnet_group_name=subnets.name,
+            parameter_group_name=parameters.name,
+            vpc_security_group_ids=[props.rds_security_group_id],
+            publicly_accessible=False,
+            multi_az=s.db_multi_az,
+            deletion_protection=s.deletion_protection,
+            backup_retention_period=s.db_backup_retention_days,
+            backup_window=s.db_backup_window,
+            maintenance_window=s.db_maintenance_window,
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+            performance_insights_enabled=s.environment == "prod",
             skip_final_snapshot=not s.deletion_protection,
             final_snapshot_identifier=s.name("postgres-final") if s.deletion_protection else None,
-            enabled_cloudwatch_logs_exports=["postgresql"], tags={"Name": s.name("postgres")})
+            enabled_cloudwatch_logs_exports=["postgresql"],
+            tags={"Name": s.name("postgres")},
+        )
         self.db_instance_identifier = db.identifier
         self.db_host = db.address
         self.db_port = Token.as_string(db.port)
@@ -208,19 +289,32 @@ class Storage(Construct):
         self.db_secret_arn = db.master_user_secret.get(0).secret_arn
 
     def _monitoring_role(self, s: PlatformSettings) -> str:
-        role = IamRole(self, "db-monitoring-role", name=s.name("rds-monitoring"),
-                       assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"))
-        IamRolePolicyAttachment(self, "db-monitoring-policy", role=role.name,
-                                policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole")
+        role = IamRole(
+            self,
+            "db-monitoring-role",
+            name=s.name("rds-monitoring"),
+            assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"),
+        )
+        IamRolePolicyAttachment(
+            self,
+            "db-monitoring-policy",
+            role=role.name,
+            policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+        )
         return role.arn
 
 
 def bucket_specs(s: PlatformSettings) -> tuple[BucketSpec, ...]:
     """BUCKETS with the raw videos' retention from the settings (raw_video_glacier_after_days,
     raw_video_retention_days): the one bucket whose days an environment chooses."""
-    return tuple(dataclasses.replace(spec, glacier_after_days=s.raw_video_glacier_after_days,
-                                     expire_after_days=s.raw_video_retention_days)
-                 if spec.purpose == RAW_VIDEOS else spec for spec in BUCKETS)
+    return tuple(
+        dataclasses.replace(
+            spec, glacier_after_days=s.raw_video_glacier_after_days, expire_after_days=s.raw_video_retention_days
+        )
+        if spec.purpose == RAW_VIDEOS
+        else spec
+        for spec in BUCKETS
+    )
 
 
 def upload_cors_origins(s: PlatformSettings, alb_dns_name: str | None) -> list[str]:

@@ -390,13 +390,16 @@ def _patch_scaling_policy_not_found() -> None:
     cls = models.ApplicationAutoscalingBackend
     original = cls.delete_scaling_policy
     # AWS validates the namespace first (ValidationException, as moto answers); only a valid one can be not found
-    namespaces = set(botocore.session.get_session().get_service_model("application-autoscaling")
-                     .shape_for("ServiceNamespace").enum)
+    namespaces = set(
+        botocore.session.get_session().get_service_model("application-autoscaling").shape_for("ServiceNamespace").enum
+    )
 
-    def delete_scaling_policy(self: Any, policy_name: str, service_namespace: str, resource_id: str,
-                              scalable_dimension: str) -> None:
-        key = models.FakeApplicationAutoscalingPolicy.formulate_key(service_namespace, resource_id,
-                                                                    scalable_dimension, policy_name)
+    def delete_scaling_policy(
+        self: Any, policy_name: str, service_namespace: str, resource_id: str, scalable_dimension: str
+    ) -> None:
+        key = models.FakeApplicationAutoscalingPolicy.formulate_key(
+            service_namespace, resource_id, scalable_dimension, policy_name
+        )
         if key not in self.policies and service_namespace in namespaces:  # the provider takes it as deleted
             raise JsonRESTError("ObjectNotFoundException", f"No scaling policy found: {policy_name}")
         original(self, policy_name, service_namespace, resource_id, scalable_dimension)
@@ -467,8 +470,10 @@ def _patch_s3_eventbridge_notification() -> None:
         if b"</NotificationConfiguration>" in body:
             body = body.replace(b"</NotificationConfiguration>", element + b"</NotificationConfiguration>")
         else:  # no other configuration: moto answered an empty result
-            body = (b'<?xml version="1.0" encoding="UTF-8"?><NotificationConfiguration '
-                    b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' + element + b"</NotificationConfiguration>")
+            body = (
+                b'<?xml version="1.0" encoding="UTF-8"?><NotificationConfiguration '
+                b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' + element + b"</NotificationConfiguration>"
+            )
         return status, headers, body
 
     _replace(responses.S3Response, "get_bucket_notification", get_bucket_notification)
@@ -571,18 +576,31 @@ def _patch_batch_jobs_wait_for_a_runner() -> None:
         body = json.loads(request.data or b"{}")  # sent as application/json (form bodies are parsed away)
         if not {"jobId", "status"} <= set(body):
             return 400, {}, json.dumps({"message": "expected JSON with jobId and status"})
-        jobs = [j for backend in models.batch_simple_backends.values() for regional in backend.values()
-                for j in [regional.backend._jobs.get(body["jobId"])] if j is not None]
+        jobs = [
+            j
+            for backend in models.batch_simple_backends.values()
+            for regional in backend.values()
+            for j in [regional.backend._jobs.get(body["jobId"])]
+            if j is not None
+        ]
         if not jobs:
             return 404, {}, json.dumps({"message": f"no job {body['jobId']}"})
         job, now = jobs[0], datetime.now()
         if body["status"] != JobStatus.STARTING and job.job_started_at.year == 1970:
             job.job_started_at = now  # startedAt: when the job left STARTING (DescribeJobs' JobDetail)
         if body["status"] in (JobStatus.SUCCEEDED, JobStatus.FAILED) or "exitCode" in body:
-            job.attempts.append({"container": {"exitCode": body.get("exitCode"), "reason": body.get("reason"),
-                                               "logStreamName": job.log_stream_name},
-                                 "startedAt": int(body.get("startedAt", now.timestamp()) * 1000),
-                                 "stoppedAt": int(now.timestamp() * 1000), "statusReason": body.get("reason")})
+            job.attempts.append(
+                {
+                    "container": {
+                        "exitCode": body.get("exitCode"),
+                        "reason": body.get("reason"),
+                        "logStreamName": job.log_stream_name,
+                    },
+                    "startedAt": int(body.get("startedAt", now.timestamp()) * 1000),
+                    "stoppedAt": int(now.timestamp() * 1000),
+                    "statusReason": body.get("reason"),
+                }
+            )
             job.exit_code = body.get("exitCode")
         if body["status"] in (JobStatus.SUCCEEDED, JobStatus.FAILED):
             job.job_stopped, job.job_stopped_at = True, now
@@ -623,8 +641,11 @@ def _patch_budgets_subscribers_and_tags() -> None:
 
     def same_notification(a: dict[str, Any], b: dict[str, Any]) -> bool:
         keys = ("NotificationType", "ComparisonOperator", "Threshold", "ThresholdType")
-        return all(str(a.get(k, "PERCENTAGE" if k == "ThresholdType" else None)) ==
-                   str(b.get(k, "PERCENTAGE" if k == "ThresholdType" else None)) for k in keys)
+        return all(
+            str(a.get(k, "PERCENTAGE" if k == "ThresholdType" else None))
+            == str(b.get(k, "PERCENTAGE" if k == "ThresholdType" else None))
+            for k in keys
+        )
 
     def create_budget(self: Any) -> str:
         answer = original_create(self)
@@ -665,18 +686,35 @@ def _patch_budgets_subscribers_and_tags() -> None:
             tags.pop(key, None)
         return json.dumps({})
 
-    for name, method in (("create_budget", create_budget), ("delete_budget", delete_budget),
-                         ("describe_subscribers_for_notification", describe_subscribers_for_notification),
-                         ("list_tags_for_resource", list_tags_for_resource), ("tag_resource", tag_resource),
-                         ("untag_resource", untag_resource)):
+    for name, method in (
+        ("create_budget", create_budget),
+        ("delete_budget", delete_budget),
+        ("describe_subscribers_for_notification", describe_subscribers_for_notification),
+        ("list_tags_for_resource", list_tags_for_resource),
+        ("tag_resource", tag_resource),
+        ("untag_resource", untag_resource),
+    ):
         _replace(cls, name, method)
 
 
 # Every patch by name (MotoException.patch); configure_moto applies them in this order.
-LOCAL_PATCHES: dict[str, Callable[[], None]] = {patch.__name__.removeprefix("_patch_"): patch for patch in (
-    _patch_application_autoscaling_tags, _patch_iam_service_specific_credentials, _patch_rds_parameter_source,
-    _patch_ecs_service_fields, _patch_launch_template_data_tags, _patch_security_group_rule_descriptions,
-    _patch_sqs_redrive_policy_json, _patch_scaling_policy_not_found, _patch_batch_jobs_wait_for_a_runner,
-    _patch_s3_policy_secure_transport, _patch_lambda_dead_letter_config, _patch_s3_eventbridge_notification,
-    _patch_sqs_no_builtin_lambda_polling, _patch_eventbridge_input_transformer, _patch_budgets_subscribers_and_tags,
-)}
+LOCAL_PATCHES: dict[str, Callable[[], None]] = {
+    patch.__name__.removeprefix("_patch_"): patch
+    for patch in (
+        _patch_application_autoscaling_tags,
+        _patch_iam_service_specific_credentials,
+        _patch_rds_parameter_source,
+        _patch_ecs_service_fields,
+        _patch_launch_template_data_tags,
+        _patch_security_group_rule_descriptions,
+        _patch_sqs_redrive_policy_json,
+        _patch_scaling_policy_not_found,
+        _patch_batch_jobs_wait_for_a_runner,
+        _patch_s3_policy_secure_transport,
+        _patch_lambda_dead_letter_config,
+        _patch_s3_eventbridge_notification,
+        _patch_sqs_no_builtin_lambda_polling,
+        _patch_eventbridge_input_transformer,
+        _patch_budgets_subscribers_and_tags,
+    )
+}

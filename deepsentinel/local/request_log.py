@@ -107,15 +107,23 @@ def describe(environ: dict[str, Any]) -> dict[str, Any]:
     authorization = environ.get("HTTP_AUTHORIZATION", "")
     query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     credential = _CREDENTIAL.search(authorization) or _CREDENTIAL.search(
-        "Credential=" + query.get("X-Amz-Credential", [""])[0])
+        "Credential=" + query.get("X-Amz-Credential", [""])[0]
+    )
     access_key, region, signing_name = credential.groups() if credential else (None, None, None)
     body = _body(environ)
     entry: dict[str, Any] = {
-        "time": time.time(), "access_key": access_key, "region": region, "signing_name": signing_name,
-        "user_agent": environ.get("HTTP_USER_AGENT", ""), "method": environ.get("REQUEST_METHOD", ""),
-        "path": environ.get("PATH_INFO", ""), "target": environ.get("HTTP_X_AMZ_TARGET")}
-    service, operation, params = resolve(signing_name, entry["method"], entry["path"], query, entry["target"],
-                                         body, environ)
+        "time": time.time(),
+        "access_key": access_key,
+        "region": region,
+        "signing_name": signing_name,
+        "user_agent": environ.get("HTTP_USER_AGENT", ""),
+        "method": environ.get("REQUEST_METHOD", ""),
+        "path": environ.get("PATH_INFO", ""),
+        "target": environ.get("HTTP_X_AMZ_TARGET"),
+    }
+    service, operation, params = resolve(
+        signing_name, entry["method"], entry["path"], query, entry["target"], body, environ
+    )
     entry.update(service=service, operation=operation, params=_shortened(params))
     return entry
 
@@ -174,12 +182,22 @@ def candidates(signing_name: str | None) -> list[str]:
     return [n for n in names if n in _known_services()]
 
 
-def resolve(signing_name: str | None, method: str, path: str, query: dict[str, list[str]], target: str | None,
-            body: Any, environ: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any]]:
+def resolve(
+    signing_name: str | None,
+    method: str,
+    path: str,
+    query: dict[str, list[str]],
+    target: str | None,
+    body: Any,
+    environ: dict[str, Any],
+) -> tuple[str | None, str | None, dict[str, Any]]:
     """(botocore service, operation, parameters) of a request; (None, None, {...}) when nothing matches."""
     flat_query = {k: v[0] for k, v in query.items()}
-    form = body if isinstance(body, dict) and environ.get("CONTENT_TYPE", "").startswith(
-        "application/x-www-form-urlencoded") else {}
+    form = (
+        body
+        if isinstance(body, dict) and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+        else {}
+    )
     services = candidates(signing_name)
     if target:  # JSON protocols: <targetPrefix>.<Operation>
         prefix, _, operation = target.rpartition(".")
@@ -214,8 +232,9 @@ def resolve(signing_name: str | None, method: str, path: str, query: dict[str, l
 
 
 @cache
-def _rest_templates(service: str) -> list[tuple[str, str, re.Pattern[str], list[str], dict[str, str], int,
-                                           dict[str, str], dict[str, str]]]:
+def _rest_templates(
+    service: str,
+) -> list[tuple[str, str, re.Pattern[str], list[str], dict[str, str], int, dict[str, str], dict[str, str]]]:
     """Per operation: method, compiled path, its labels' member names, required query literals, literal length,
     querystring member names, required header members."""
     model = service_model(service)
@@ -250,16 +269,28 @@ def _rest_templates(service: str) -> list[tuple[str, str, re.Pattern[str], list[
             if key != "x-id":  # botocore's S3 operation marker; SDKs need not send it
                 literals[key] = value
         literals.update({label: "" for label in literals_required if label not in literals})
-        templates.append((operation, op.http.get("method", "POST"), re.compile(pattern + "/?"), list(labels),
-                          literals, literal - bool(op.deprecated), by_location["querystring"], headers))
+        templates.append(
+            (
+                operation,
+                op.http.get("method", "POST"),
+                re.compile(pattern + "/?"),
+                list(labels),
+                literals,
+                literal - bool(op.deprecated),
+                by_location["querystring"],
+                headers,
+            )
+        )
     return templates
 
 
-def _rest_matches(model: Any, method: str, path: str, query: dict[str, str], environ: dict[str, Any]
-                  ) -> Iterable[tuple[str, tuple[int, int, int], dict[str, Any]]]:
+def _rest_matches(
+    model: Any, method: str, path: str, query: dict[str, str], environ: dict[str, Any]
+) -> Iterable[tuple[str, tuple[int, int, int], dict[str, Any]]]:
     paths = {path}
     for operation, verb, pattern, labels, literals, literal, querystring, headers in _rest_templates(
-            model.service_name):
+        model.service_name
+    ):
         if verb != method or any(k not in query or (v and query[k] != v) for k, v in literals.items()):
             continue
         if any(f"HTTP_{h.upper().replace('-', '_')}" not in environ for h in headers):

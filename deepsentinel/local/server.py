@@ -38,6 +38,7 @@ READY_TIMEOUT_SECONDS = 60.0
 
 # --- server ----------------------------------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
@@ -104,13 +105,17 @@ class LocalAws:
     log_path: Path | None = None
 
     @classmethod
-    def start(cls, *, log_path: Path | None = None, info_file: Path | None = None, detach: bool = False
-              ) -> LocalAws:
+    def start(cls, *, log_path: Path | None = None, info_file: Path | None = None, detach: bool = False) -> LocalAws:
         port = free_port()
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
-        process = subprocess.Popen([sys.executable, "-m", "deepsentinel.local.server", "--port", str(port)],
-                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=detach, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deepsentinel.local.server", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=detach,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
         if log_path:
             log.close()  # type: ignore[union-attr]
         server = cls(pid=process.pid, endpoint_url=f"http://{LOOPBACK}:{port}", log_path=log_path)
@@ -119,11 +124,13 @@ class LocalAws:
         try:
             while not is_alive(server.endpoint_url, timeout=1.0):
                 if process.poll() is not None:
-                    raise RuntimeError(f"the moto server exited with {process.returncode}"
-                                       + (f"; see {log_path}" if log_path else ""))
+                    raise RuntimeError(
+                        f"the moto server exited with {process.returncode}" + (f"; see {log_path}" if log_path else "")
+                    )
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"the moto server did not answer on {server.endpoint_url} within "
-                                       f"{READY_TIMEOUT_SECONDS:.0f}s")
+                    raise TimeoutError(
+                        f"the moto server did not answer on {server.endpoint_url} within {READY_TIMEOUT_SECONDS:.0f}s"
+                    )
                 time.sleep(0.1)
             if info_file:
                 info_file.parent.mkdir(parents=True, exist_ok=True)
@@ -173,8 +180,9 @@ class LocalAws:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deepsentinel.local.server",
-                                     description="moto server with DeepSentinel's local-mode patches")
+    parser = argparse.ArgumentParser(
+        prog="python -m deepsentinel.local.server", description="moto server with DeepSentinel's local-mode patches"
+    )
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     server, endpoint = start_in_process(args.port)

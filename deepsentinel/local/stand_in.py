@@ -67,8 +67,13 @@ class LocalAwsEnvironment:
     region: str
 
     def variables(self) -> dict[str, str]:
-        return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region}
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
 
 
 def _base_environment() -> dict[str, str]:
@@ -78,6 +83,7 @@ def _base_environment() -> dict[str, str]:
 
 
 # --- Lambda -------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DeployedFunction:
@@ -97,24 +103,43 @@ class DeployedFunction:
         if not target.is_dir():
             with zipfile.ZipFile(code) as archive:
                 archive.extractall(target)
-        return cls(name=name, arn=config["FunctionArn"], environment=dict(config.get("Environment", {}).get("Variables", {})),
-                   code_dir=target, handler=config["Handler"])
+        return cls(
+            name=name,
+            arn=config["FunctionArn"],
+            environment=dict(config.get("Environment", {}).get("Variables", {})),
+            code_dir=target,
+            handler=config["Handler"],
+        )
 
-    def invoke(self, event: Mapping[str, Any], aws: LocalAwsEnvironment,
-               environment_overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def invoke(
+        self, event: Mapping[str, Any], aws: LocalAwsEnvironment, environment_overrides: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         """Run the handler in its own process with the deployed environment (endpoints replaced by
         `environment_overrides`, e.g. the local database's DB_HOST/DB_PORT); return its result."""
         module, _, function = self.handler.rpartition(".")
-        script = ("import json, sys, importlib\n"
-                  f"result = getattr(importlib.import_module({module!r}), {function!r})(json.load(sys.stdin), None)\n"
-                  "sys.stdout.write('\\n' + json.dumps(result))\n")
-        done = subprocess.run([sys.executable, "-c", script], input=json.dumps(event), capture_output=True,
-                              text=True, cwd=self.code_dir, timeout=300,
-                              env={**_base_environment(), **self.environment, **(environment_overrides or {}),
-                                   **aws.variables(), "AWS_LAMBDA_FUNCTION_NAME": self.name,
-                                   # Lambda's code directory is read-only; byte code written into a staged
-                                   # package would change its asset hash.
-                                   "PYTHONDONTWRITEBYTECODE": "1"})
+        script = (
+            "import json, sys, importlib\n"
+            f"result = getattr(importlib.import_module({module!r}), {function!r})(json.load(sys.stdin), None)\n"
+            "sys.stdout.write('\\n' + json.dumps(result))\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            input=json.dumps(event),
+            capture_output=True,
+            text=True,
+            cwd=self.code_dir,
+            timeout=300,
+            env={
+                **_base_environment(),
+                **self.environment,
+                **(environment_overrides or {}),
+                **aws.variables(),
+                "AWS_LAMBDA_FUNCTION_NAME": self.name,
+                # Lambda's code directory is read-only; byte code written into a staged
+                # package would change its asset hash.
+                "PYTHONDONTWRITEBYTECODE": "1",
+            },
+        )
         if done.returncode != 0:
             raise StandInError(f"{self.name} failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
         return json.loads(done.stdout.rstrip().rsplit("\n", 1)[-1] or "null") or {}
@@ -124,11 +149,13 @@ def _asset_with_digest(assets_dir: Path, digest: str) -> Path:
     for archive in sorted(assets_dir.glob("**/*.zip")):
         if base64.b64encode(hashlib.sha256(archive.read_bytes()).digest()).decode() == digest:
             return archive
-    raise StandInError(f"no asset under {assets_dir} has the deployed code's SHA-256 {digest}: "
-                       "synthesize and deploy again")
+    raise StandInError(
+        f"no asset under {assets_dir} has the deployed code's SHA-256 {digest}: synthesize and deploy again"
+    )
 
 
 # --- SQS event source mapping -------------------------------------------------------------------------------
+
 
 @dataclass
 class EventSourceMappingStandIn:
@@ -145,22 +172,32 @@ class EventSourceMappingStandIn:
     region: str
 
     @classmethod
-    def read_back(cls, lambda_client: Any, sqs: Any, function: DeployedFunction, region: str
-                  ) -> EventSourceMappingStandIn:
+    def read_back(
+        cls, lambda_client: Any, sqs: Any, function: DeployedFunction, region: str
+    ) -> EventSourceMappingStandIn:
         mappings = lambda_client.list_event_source_mappings(FunctionName=function.arn)["EventSourceMappings"]
         if not mappings:
             raise StandInError(f"{function.name} has no event source mapping")
         mapping = mappings[0]
         queue_name = mapping["EventSourceArn"].rsplit(":", 1)[-1]
-        return cls(sqs=sqs, function=function, queue_url=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
-                   queue_arn=mapping["EventSourceArn"], batch_size=int(mapping.get("BatchSize", 10)), region=region)
+        return cls(
+            sqs=sqs,
+            function=function,
+            queue_url=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+            queue_arn=mapping["EventSourceArn"],
+            batch_size=int(mapping.get("BatchSize", 10)),
+            region=region,
+        )
 
     def poll_once(self, aws: LocalAwsEnvironment, *, wait_seconds: int = 1) -> dict[str, int]:
         """One receive + invoke; returns counts of received, deleted and failed messages."""
         # No VisibilityTimeout: the queue's own applies, as to the mapping's receives.
         messages = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=wait_seconds,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
             return {"received": 0, "deleted": 0, "failed": 0}
@@ -173,13 +210,21 @@ class EventSourceMappingStandIn:
 
     def _record(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """Lambda's SQS record ("Using Lambda with Amazon SQS", example standard queue message event)."""
-        return {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"], "attributes": message.get("Attributes", {}),
-                "messageAttributes": message.get("MessageAttributes", {}), "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn, "awsRegion": self.region}
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": self.region,
+        }
 
 
 # --- Batch --------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AttemptResult:
@@ -264,14 +309,25 @@ class EventRuleStandIn:
     environment_overrides: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def read_back(cls, events: Any, rule_name: str, function: DeployedFunction, aws: LocalAwsEnvironment,
-                  environment_overrides: Mapping[str, str] | None = None) -> EventRuleStandIn:
+    def read_back(
+        cls,
+        events: Any,
+        rule_name: str,
+        function: DeployedFunction,
+        aws: LocalAwsEnvironment,
+        environment_overrides: Mapping[str, str] | None = None,
+    ) -> EventRuleStandIn:
         rule = events.describe_rule(Name=rule_name)
         targets = {t["Arn"] for t in events.list_targets_by_rule(Rule=rule_name)["Targets"]}
         if function.arn not in targets:
             raise StandInError(f"rule {rule_name} does not target {function.name} (targets: {sorted(targets)})")
-        return cls(name=rule_name, event_pattern=rule["EventPattern"], function=function, aws=aws,
-                   environment_overrides=dict(environment_overrides or {}))
+        return cls(
+            name=rule_name,
+            event_pattern=rule["EventPattern"],
+            function=function,
+            aws=aws,
+            environment_overrides=dict(environment_overrides or {}),
+        )
 
     def matches(self, event: Mapping[str, Any]) -> bool:
         from moto.events.models import EventPattern  # EventBridge's matching rules, as the local server applies them
@@ -328,8 +384,13 @@ class BatchStandIn:
         for attempt in range(1, attempts + 1):
             self._report(run, status="STARTING")  # placed on a host, the container being started
             self._report(run, status="RUNNING")
-            result = self._attempt(environment, job_id, attempt, timeout_seconds=timeout,
-                                   kill=kill if kill and attempt >= kill.from_attempt else None)
+            result = self._attempt(
+                environment,
+                job_id,
+                attempt,
+                timeout_seconds=timeout,
+                kill=kill if kill and attempt >= kill.from_attempt else None,
+            )
             run.attempts.append(result)
             if self.on_attempt:
                 self.on_attempt(run, result)
@@ -337,28 +398,50 @@ class BatchStandIn:
                 run.status = "SUCCEEDED"
                 self._report(run, status="SUCCEEDED", exitCode=0, reason=ESSENTIAL_CONTAINER_EXITED)
                 return run
-            final = result.timed_out or attempt == attempts or retry_action(
-                strategy, result.exit_code, result.status_reason, result.container_reason) == "EXIT"
-            self._report(run, status="FAILED" if final else "RUNNABLE", exitCode=result.exit_code,
-                         reason=result.container_reason or result.status_reason,
-                         statusReason=result.status_reason if final else None)
+            final = (
+                result.timed_out
+                or attempt == attempts
+                or retry_action(strategy, result.exit_code, result.status_reason, result.container_reason) == "EXIT"
+            )
+            self._report(
+                run,
+                status="FAILED" if final else "RUNNABLE",
+                exitCode=result.exit_code,
+                reason=result.container_reason or result.status_reason,
+                statusReason=result.status_reason if final else None,
+            )
             if final:
                 run.status, run.status_reason = "FAILED", result.status_reason
                 return run
         return run
 
-    def _attempt(self, environment: Mapping[str, str], job_id: str, attempt: int, *,
-                 timeout_seconds: float | None = None, kill: Kill | None = None) -> AttemptResult:
+    def _attempt(
+        self,
+        environment: Mapping[str, str],
+        job_id: str,
+        attempt: int,
+        *,
+        timeout_seconds: float | None = None,
+        kill: Kill | None = None,
+    ) -> AttemptResult:
         started = time.perf_counter()
-        env = {**_base_environment(), **environment, **self.endpoint_overrides, **self.aws.variables(),
-               **self.extra_environment, "AWS_BATCH_JOB_ID": job_id, "AWS_BATCH_JOB_ATTEMPT": str(attempt),
-               "AWS_BATCH_JQ_NAME": self.job_queue,
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(WORKER_SRC), os.environ.get("PYTHONPATH")]))}
+        env = {
+            **_base_environment(),
+            **environment,
+            **self.endpoint_overrides,
+            **self.aws.variables(),
+            **self.extra_environment,
+            "AWS_BATCH_JOB_ID": job_id,
+            "AWS_BATCH_JOB_ATTEMPT": str(attempt),
+            "AWS_BATCH_JQ_NAME": self.job_queue,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(WORKER_SRC), os.environ.get("PYTHONPATH")])),
+        }
         limit = float(timeout_seconds or WORKER_TIMEOUT_SECONDS)
         kill_after = kill.after_seconds if kill is not None and kill.after_seconds < limit else None
         # Its own process group: a signal reaches the worker's children too (ffmpeg), as it reaches a container's.
-        process = subprocess.Popen(self.command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, start_new_session=True)
+        process = subprocess.Popen(
+            self.command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
         sent: list[str] = []
         try:
             output, _ = process.communicate(timeout=limit if kill_after is None else kill_after)
@@ -374,15 +457,26 @@ class BatchStandIn:
             status_reason, container_reason = kill.status_reason, kill.container_reason
         else:
             status_reason, container_reason = ESSENTIAL_CONTAINER_EXITED, None
-        return AttemptResult(attempt=attempt, exit_code=exit_code, seconds=time.perf_counter() - started,
-                             log_tail=(output or "").strip()[-4000:], status_reason=status_reason,
-                             container_reason=container_reason, timed_out=timed_out, signals=tuple(sent))
+        return AttemptResult(
+            attempt=attempt,
+            exit_code=exit_code,
+            seconds=time.perf_counter() - started,
+            log_tail=(output or "").strip()[-4000:],
+            status_reason=status_reason,
+            container_reason=container_reason,
+            timed_out=timed_out,
+            signals=tuple(sent),
+        )
 
     def _report(self, run: JobRun, **outcome: Any) -> None:
         """Tell the local server the job's new state, then hand the state change event to the rules."""
         body = json.dumps({"jobId": run.job_id, **{k: v for k, v in outcome.items() if v is not None}}).encode()
-        request = urllib.request.Request(self.aws.endpoint_url + BATCH_JOB_OUTCOME_PATH, data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.aws.endpoint_url + BATCH_JOB_OUTCOME_PATH,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
         if not self.event_rules:
@@ -422,22 +516,38 @@ def _signal_group(process: subprocess.Popen[str], sig: signal.Signals) -> str:
 # The detail's fields in "Job state change events" (https://docs.aws.amazon.com/batch/latest/userguide/
 # batch_job_events.html), with the example's empty values for those a DescribeJobs answer may leave out.
 STATE_CHANGE_DETAIL_DEFAULTS: dict[str, Any] = {
-    "attempts": [], "retryStrategy": {"attempts": 1, "evaluateOnExit": []}, "dependsOn": [], "parameters": {},
-    "container": {}, "tags": {}, "propagateTags": False, "platformCapabilities": []}
+    "attempts": [],
+    "retryStrategy": {"attempts": 1, "evaluateOnExit": []},
+    "dependsOn": [],
+    "parameters": {},
+    "container": {},
+    "tags": {},
+    "propagateTags": False,
+    "platformCapabilities": [],
+}
 
 
 def batch_state_change_event(job: Mapping[str, Any], region: str, account: str) -> dict[str, Any]:
     """EventBridge's "Batch Job State Change" event: the DescribeJobs shape of the job under `detail`
     ("AWS Batch job state change events", https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html)."""
     detail = {**json.loads(json.dumps(STATE_CHANGE_DETAIL_DEFAULTS)), **dict(job)}
-    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Batch Job State Change", "source": "aws.batch",
-            "account": account, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": region,
-            "resources": [job["jobArn"]], "detail": detail}
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Batch Job State Change",
+        "source": "aws.batch",
+        "account": account,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [job["jobArn"]],
+        "detail": detail,
+    }
 
 
 # --- RDS ----------------------------------------------------------------------------------------------------
 
 SMOKE_DATABASE_DIR = "postgres"  # the stand-in's data directory inside a smoke scratch directory
+
 
 @dataclass
 class LocalDatabase:
@@ -458,11 +568,15 @@ class LocalDatabase:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (username,)).fetchone()
             verb = "ALTER" if exists else "CREATE"
             # RDS's master user owns the database; CREATE EXTENSION vector needs it to be allowed (rds_superuser).
-            conn.execute(sql.SQL(verb + " ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
-                sql.Identifier(username), sql.Literal(password)))
+            conn.execute(
+                sql.SQL(verb + " ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                    sql.Identifier(username), sql.Literal(password)
+                )
+            )
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
-                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database),
-                                                                           sql.Identifier(username)))
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(username))
+                )
         return {"DB_HOST": self.socket_dir, "DB_PORT": str(self.port)}
 
     @property
@@ -493,4 +607,3 @@ class LocalDatabase:
         except (OSError, ValueError, IndexError):
             return False
         return True
-

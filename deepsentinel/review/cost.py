@@ -22,8 +22,17 @@ DEFAULT_PRICES = DATA_DIR / "prices-ap-northeast-2.toml"
 DEFAULT_USAGE = DATA_DIR / "usage.toml"
 REF = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)")
 # vCPUs by EC2 size suffix (GPU families g4dn/g5/g6 follow it for the sizes Batch uses here).
-VCPUS_BY_SIZE = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32, "12xlarge": 48,
-                 "16xlarge": 64, "24xlarge": 96, "48xlarge": 192}
+VCPUS_BY_SIZE = {
+    "large": 2,
+    "xlarge": 4,
+    "2xlarge": 8,
+    "4xlarge": 16,
+    "8xlarge": 32,
+    "12xlarge": 48,
+    "16xlarge": 64,
+    "24xlarge": 96,
+    "48xlarge": 192,
+}
 
 
 class MissingPrice(LookupError):
@@ -63,15 +72,29 @@ class PriceTable:
             if missing:
                 problems.append(f"price {key!r} lacks {', '.join(missing)}")
                 continue
-            prices[key] = Price(key, float(entry["usd"]), entry["unit"], entry["source"], str(entry["date"]),
-                                bool(entry.get("approximate", False)), entry.get("note", ""))
+            prices[key] = Price(
+                key,
+                float(entry["usd"]),
+                entry["unit"],
+                entry["source"],
+                str(entry["date"]),
+                bool(entry.get("approximate", False)),
+                entry.get("note", ""),
+            )
         for field_ in ("version", "region", "currency", "hours_per_month"):
             if field_ not in doc:
                 problems.append(f"price table lacks {field_!r}")
         if problems:
             raise ValueError(f"{path}: " + "; ".join(problems))
-        return cls(str(doc["version"]), doc["region"], doc["currency"], float(doc["hours_per_month"]), prices,
-                   dict(doc.get("free", {})), str(path))
+        return cls(
+            str(doc["version"]),
+            doc["region"],
+            doc["currency"],
+            float(doc["hours_per_month"]),
+            prices,
+            dict(doc.get("free", {})),
+            str(path),
+        )
 
     def usd(self, key: str) -> float:
         if key not in self.prices:
@@ -194,8 +217,9 @@ def _short(r: Resource) -> str:
     return r.path.split("/", 1)[1] if "/" in r.path else r.path
 
 
-def _line(r: Resource, item: str, lo: float, hi: float | None = None, at: float | None = None,
-          prices: tuple[str, ...] = ()) -> CostLine:
+def _line(
+    r: Resource, item: str, lo: float, hi: float | None = None, at: float | None = None, prices: tuple[str, ...] = ()
+) -> CostLine:
     hi = lo if hi is None else hi
     return CostLine(r.module, r.address, _short(r), item, lo, hi, lo if at is None else at, prices)
 
@@ -205,8 +229,10 @@ Rule = Callable[[Resource, _Context], list[CostLine]]
 
 def _nat(r: Resource, c: _Context) -> list[CostLine]:
     gb = float(c.services.get("nat_gb_per_month", 0)) / max(c.count("aws_nat_gateway"), 1)
-    return [_line(r, f"NAT gateway {c.hours:g} h", c.hours * c.table.usd("nat_gateway_hour"), prices=("nat_gateway_hour",)),
-            _line(r, f"NAT data {gb:g} GB", gb * c.table.usd("nat_gateway_gb"), prices=("nat_gateway_gb",))]
+    return [
+        _line(r, f"NAT gateway {c.hours:g} h", c.hours * c.table.usd("nat_gateway_hour"), prices=("nat_gateway_hour",)),
+        _line(r, f"NAT data {gb:g} GB", gb * c.table.usd("nat_gateway_gb"), prices=("nat_gateway_gb",)),
+    ]
 
 
 def _eip(r: Resource, c: _Context) -> list[CostLine]:
@@ -217,12 +243,20 @@ def _lb(r: Resource, c: _Context) -> list[CostLine]:
     if r.config.get("load_balancer_type", "application") != "application":
         raise MissingPrice(f"{r.config.get('load_balancer_type')} load balancer")
     lcu = float(c.services.get("alb_lcu", 1))
-    lines = [_line(r, f"ALB {c.hours:g} h", c.hours * c.table.usd("alb_hour"), prices=("alb_hour",)),
-             _line(r, f"ALB {lcu:g} LCU", lcu * c.hours * c.table.usd("alb_lcu_hour"), prices=("alb_lcu_hour",))]
+    lines = [
+        _line(r, f"ALB {c.hours:g} h", c.hours * c.table.usd("alb_hour"), prices=("alb_hour",)),
+        _line(r, f"ALB {lcu:g} LCU", lcu * c.hours * c.table.usd("alb_lcu_hour"), prices=("alb_lcu_hour",)),
+    ]
     if not r.config.get("internal", False):
         nodes = len(r.config.get("subnets", [])) or 2
-        lines.append(_line(r, f"ALB public IPv4 x{nodes}", nodes * c.hours * c.table.usd("public_ipv4_hour"),
-                           prices=("public_ipv4_hour",)))
+        lines.append(
+            _line(
+                r,
+                f"ALB public IPv4 x{nodes}",
+                nodes * c.hours * c.table.usd("public_ipv4_hour"),
+                prices=("public_ipv4_hour",),
+            )
+        )
     return lines
 
 
@@ -230,12 +264,20 @@ def _endpoint(r: Resource, c: _Context) -> list[CostLine]:
     if r.config.get("vpc_endpoint_type", "Gateway") == "Gateway":
         return [_line(r, "gateway endpoint (free)", 0.0)]
     azs = len(r.config.get("subnet_ids", [])) or 1
-    interfaces = sum(1 for x in c.all if x.type == "aws_vpc_endpoint" and x.config.get("vpc_endpoint_type") == "Interface")
+    interfaces = sum(
+        1 for x in c.all if x.type == "aws_vpc_endpoint" and x.config.get("vpc_endpoint_type") == "Interface"
+    )
     gb = float(c.services.get("endpoint_gb_per_month", 0)) / max(interfaces, 1)
     service = str(r.config.get("service_name", "")).rsplit(".", 1)[-1]
-    return [_line(r, f"interface endpoint {service} x{azs} AZ", azs * c.hours * c.table.usd("vpc_interface_endpoint_hour"),
-                  prices=("vpc_interface_endpoint_hour",)),
-            _line(r, f"endpoint data {gb:g} GB", gb * c.table.usd("vpc_endpoint_gb"), prices=("vpc_endpoint_gb",))]
+    return [
+        _line(
+            r,
+            f"interface endpoint {service} x{azs} AZ",
+            azs * c.hours * c.table.usd("vpc_interface_endpoint_hour"),
+            prices=("vpc_interface_endpoint_hour",),
+        ),
+        _line(r, f"endpoint data {gb:g} GB", gb * c.table.usd("vpc_endpoint_gb"), prices=("vpc_endpoint_gb",)),
+    ]
 
 
 def _db(r: Resource, c: _Context) -> list[CostLine]:
@@ -247,13 +289,29 @@ def _db(r: Resource, c: _Context) -> list[CostLine]:
     storage_key = f"rds_{r.config.get('storage_type', 'gp2')}_gb_month"
     gb = float(r.config.get("allocated_storage", 0))
     az = "Multi-AZ" if copies == 2 else "Single-AZ"
-    lines = [_line(r, f"{r.config.get('instance_class')} {az} {c.hours:g} h", copies * c.hours * c.table.usd(key),
-                   prices=(key,)),
-             _line(r, f"{r.config.get('storage_type', 'gp2')} {gb:g} GB {az}", copies * gb * c.table.usd(storage_key),
-                   prices=(storage_key,))]
+    lines = [
+        _line(
+            r,
+            f"{r.config.get('instance_class')} {az} {c.hours:g} h",
+            copies * c.hours * c.table.usd(key),
+            prices=(key,),
+        ),
+        _line(
+            r,
+            f"{r.config.get('storage_type', 'gp2')} {gb:g} GB {az}",
+            copies * gb * c.table.usd(storage_key),
+            prices=(storage_key,),
+        ),
+    ]
     if r.config.get("manage_master_user_password"):
-        lines.append(_line(r, "RDS-managed master password secret", c.table.usd("secretsmanager_secret_month"),
-                           prices=("secretsmanager_secret_month",)))
+        lines.append(
+            _line(
+                r,
+                "RDS-managed master password secret",
+                c.table.usd("secretsmanager_secret_month"),
+                prices=("secretsmanager_secret_month",),
+            )
+        )
     return lines
 
 
@@ -269,7 +327,9 @@ def _service(r: Resource, c: _Context) -> list[CostLine]:
     if r.config.get("launch_type", "FARGATE") != "FARGATE":
         raise MissingPrice(f"ECS launch type {r.config.get('launch_type')}")
     vcpu, gb = _task_size(r, c)
-    targets = [t for t in c.all if t.type == "aws_appautoscaling_target" and r.address in refs(t.config.get("resource_id"))]
+    targets = [
+        t for t in c.all if t.type == "aws_appautoscaling_target" and r.address in refs(t.config.get("resource_id"))
+    ]
     desired = float(r.config.get("desired_count", 1))
     lo = float(targets[0].config.get("min_capacity", desired)) if targets else desired
     hi = float(targets[0].config.get("max_capacity", desired)) if targets else desired
@@ -277,8 +337,16 @@ def _service(r: Resource, c: _Context) -> list[CostLine]:
     at = lo if wanted == "min" else hi if wanted == "max" else float(wanted)
     hours = float(c.services.get("service_hours_per_month", c.hours))
     per_task = hours * (vcpu * c.table.usd("fargate_vcpu_hour") + gb * c.table.usd("fargate_gb_hour"))
-    return [_line(r, f"Fargate {vcpu:g} vCPU/{gb:g} GB x {lo:g}-{hi:g} tasks, {hours:g} h", lo * per_task, hi * per_task,
-                  at * per_task, ("fargate_vcpu_hour", "fargate_gb_hour"))]
+    return [
+        _line(
+            r,
+            f"Fargate {vcpu:g} vCPU/{gb:g} GB x {lo:g}-{hi:g} tasks, {hours:g} h",
+            lo * per_task,
+            hi * per_task,
+            at * per_task,
+            ("fargate_vcpu_hour", "fargate_gb_hour"),
+        )
+    ]
 
 
 def _instance_types(ce: Resource) -> list[str]:
@@ -299,17 +367,31 @@ def _batch_ce(r: Resource, c: _Context) -> list[CostLine]:
     min_vcpus = float(res.get("min_vcpus", 0))
     key = f"ec2.{types[0]}"
     idle = 0.0 if min_vcpus == 0 else (min_vcpus / _vcpus(types[0])) * c.hours * c.table.usd(key)
-    return [_line(r, f"Batch idle (min_vcpus={min_vcpus:g}; jobs are priced per video)", idle,
-                  prices=(key,) if min_vcpus else ())]
+    return [
+        _line(
+            r,
+            f"Batch idle (min_vcpus={min_vcpus:g}; jobs are priced per video)",
+            idle,
+            prices=(key,) if min_vcpus else (),
+        )
+    ]
 
 
 def _bucket(r: Resource, c: _Context) -> list[CostLine]:
     u = c.resource_usage(r)
     std, glacier = float(u.get("storage_gb", 0)), float(u.get("glacier_gb", 0))
-    lines = [_line(r, f"S3 Standard {std:g} GB", std * c.table.usd("s3_standard_gb_month"), prices=("s3_standard_gb_month",))]
+    lines = [
+        _line(r, f"S3 Standard {std:g} GB", std * c.table.usd("s3_standard_gb_month"), prices=("s3_standard_gb_month",))
+    ]
     if glacier:
-        lines.append(_line(r, f"S3 Glacier {glacier:g} GB", glacier * c.table.usd("s3_glacier_gb_month"),
-                           prices=("s3_glacier_gb_month",)))
+        lines.append(
+            _line(
+                r,
+                f"S3 Glacier {glacier:g} GB",
+                glacier * c.table.usd("s3_glacier_gb_month"),
+                prices=("s3_glacier_gb_month",),
+            )
+        )
     return lines
 
 
@@ -321,28 +403,41 @@ def _ecr(r: Resource, c: _Context) -> list[CostLine]:
 def _log_group(r: Resource, c: _Context) -> list[CostLine]:
     u = c.resource_usage(r)
     ingest, stored = float(u.get("ingest_gb_per_month", 0)), float(u.get("stored_gb", 0))
-    return [_line(r, f"logs {ingest:g} GB in, {stored:g} GB kept",
-                  ingest * c.table.usd("cloudwatch_logs_ingest_gb") + stored * c.table.usd("cloudwatch_logs_store_gb_month"),
-                  prices=("cloudwatch_logs_ingest_gb", "cloudwatch_logs_store_gb_month"))]
+    return [
+        _line(
+            r,
+            f"logs {ingest:g} GB in, {stored:g} GB kept",
+            ingest * c.table.usd("cloudwatch_logs_ingest_gb") + stored * c.table.usd("cloudwatch_logs_store_gb_month"),
+            prices=("cloudwatch_logs_ingest_gb", "cloudwatch_logs_store_gb_month"),
+        )
+    ]
 
 
 def _simple(key: str, item: str) -> Rule:
     def rule(r: Resource, c: _Context) -> list[CostLine]:
         return [_line(r, item, c.table.usd(key), prices=(key,))]
+
     return rule
 
 
 def _per_video(item: str) -> Rule:
     def rule(r: Resource, c: _Context) -> list[CostLine]:
         return [_line(r, f"{item} (priced per video)", 0.0)]
+
     return rule
 
 
 def _web_acl(r: Resource, c: _Context) -> list[CostLine]:
     rules = json.loads(r.config.get("rule_json") or "[]")
     monthly = c.table.usd("waf_web_acl_month") + c.table.usd("waf_rule_month") * len(rules)
-    return [_line(r, f"WAF web ACL + {len(rules)} rule groups (requests extra)", monthly,
-                  prices=("waf_web_acl_month", "waf_rule_month"))]
+    return [
+        _line(
+            r,
+            f"WAF web ACL + {len(rules)} rule groups (requests extra)",
+            monthly,
+            prices=("waf_web_acl_month", "waf_rule_month"),
+        )
+    ]
 
 
 def _dynamodb(r: Resource, c: _Context) -> list[CostLine]:
@@ -358,15 +453,30 @@ def _http_api(r: Resource, c: _Context) -> list[CostLine]:
         raise MissingPrice("API Gateway WebSocket API")
     u = c.resource_usage(r)
     n, ms = float(u.get("requests_per_month", 0)), float(u.get("lambda_duration_ms", 100))
-    functions = [c.by_address[a] for i in c.referencing(r, "aws_apigatewayv2_integration")
-                 for a in refs(i.config.get("integration_uri")) if a.startswith("aws_lambda_function.")]
-    lines = [_line(r, f"HTTP API {n:g} requests", n / 1e6 * c.table.usd("apigw_http_request_million"),
-                   prices=("apigw_http_request_million",))]
+    functions = [
+        c.by_address[a]
+        for i in c.referencing(r, "aws_apigatewayv2_integration")
+        for a in refs(i.config.get("integration_uri"))
+        if a.startswith("aws_lambda_function.")
+    ]
+    lines = [
+        _line(
+            r,
+            f"HTTP API {n:g} requests",
+            n / 1e6 * c.table.usd("apigw_http_request_million"),
+            prices=("apigw_http_request_million",),
+        )
+    ]
     if functions:
         gb = max(float(f.config.get("memory_size", 128)) for f in functions) / 1024
-        lines.append(_line(r, f"Lambda behind the API: {n:g} x {ms:g} ms at {gb * 1024:g} MB",
-                           n * (ms / 1000 * gb * c.table.usd("lambda_gb_second") + c.table.usd("lambda_request")),
-                           prices=("lambda_gb_second", "lambda_request")))
+        lines.append(
+            _line(
+                r,
+                f"Lambda behind the API: {n:g} x {ms:g} ms at {gb * 1024:g} MB",
+                n * (ms / 1000 * gb * c.table.usd("lambda_gb_second") + c.table.usd("lambda_request")),
+                prices=("lambda_gb_second", "lambda_request"),
+            )
+        )
     return lines
 
 
@@ -374,16 +484,30 @@ def _alarm(r: Resource, c: _Context) -> list[CostLine]:
     """CloudWatch bills an alarm per metric it evaluates: a metric math alarm counts each metric of its
     expression (the metric_query entries with a metric), not the expression itself."""
     metrics = sum(1 for q in r.config.get("metric_query", []) if q.get("metric")) or 1
-    return [_line(r, f"alarm, {metrics} metric{'s' if metrics > 1 else ''}",
-                  metrics * c.table.usd("cloudwatch_alarm_month"), prices=("cloudwatch_alarm_month",))]
+    return [
+        _line(
+            r,
+            f"alarm, {metrics} metric{'s' if metrics > 1 else ''}",
+            metrics * c.table.usd("cloudwatch_alarm_month"),
+            prices=("cloudwatch_alarm_month",),
+        )
+    ]
 
 
 def _budget(r: Resource, c: _Context) -> list[CostLine]:
     """The first two budgets of an account are free, later ones are billed per day: whether this one is free
     depends on the account's other budgets (dev and prod have one each: both free), so 0 to the daily price."""
     days = c.hours / 24
-    return [_line(r, f"AWS Budgets budget (free as one of the account's first two; else {days:g} budget-days)",
-                  0.0, days * c.table.usd("budget_day"), 0.0, prices=("budget_day",))]
+    return [
+        _line(
+            r,
+            f"AWS Budgets budget (free as one of the account's first two; else {days:g} budget-days)",
+            0.0,
+            days * c.table.usd("budget_day"),
+            0.0,
+            prices=("budget_day",),
+        )
+    ]
 
 
 RULES: dict[str, Rule] = {
@@ -420,23 +544,39 @@ def _variable(c: _Context, not_priced: list[Unpriced]) -> list[VariableLine]:
     def attempt(anchor: Resource | None, make: Callable[[], VariableLine]) -> None:
         try:
             line = make()
-            out.append(replace(line, address=anchor.address, module=anchor.module, path=_short(anchor))
-                       if anchor else line)
+            out.append(
+                replace(line, address=anchor.address, module=anchor.module, path=_short(anchor)) if anchor else line
+            )
         except MissingPrice as missing:
-            not_priced.append(Unpriced(anchor.module if anchor else "stack", anchor.address if anchor else "-",
-                                       anchor.type if anchor else "-", f"per-video cost: no price {missing.key!r}"))
+            not_priced.append(
+                Unpriced(
+                    anchor.module if anchor else "stack",
+                    anchor.address if anchor else "-",
+                    anchor.type if anchor else "-",
+                    f"per-video cost: no price {missing.key!r}",
+                )
+            )
 
     esms = [r for r in c.all if r.type == "aws_lambda_event_source_mapping"]
-    gpu_envs = [r for r in c.all if r.type == "aws_batch_compute_environment" and _instance_types(r)
-                and _instance_types(r)[0].split(".")[0][:1] in ("g", "p")]
+    gpu_envs = [
+        r
+        for r in c.all
+        if r.type == "aws_batch_compute_environment"
+        and _instance_types(r)
+        and _instance_types(r)[0].split(".")[0][:1] in ("g", "p")
+    ]
     if not gpu_envs and not esms:
         return out  # no video pipeline in this stack (e.g. the state backend)
     if gpu_envs:
         ce = gpu_envs[0]
         itype = _instance_types(ce)[0]
         minutes = float(w.get("gpu_minutes_per_video", 0))
-        attempt(ce, lambda: VariableLine(f"GPU {minutes:g} min on {itype}", minutes / 60 * c.table.usd(f"ec2.{itype}"),
-                                         (f"ec2.{itype}",)))
+        attempt(
+            ce,
+            lambda: VariableLine(
+                f"GPU {minutes:g} min on {itype}", minutes / 60 * c.table.usd(f"ec2.{itype}"), (f"ec2.{itype}",)
+            ),
+        )
     for esm in esms:
         functions = [c.by_address[a] for a in refs(esm.config.get("function_name")) if a in c.by_address]
         for fn in functions:
@@ -444,9 +584,14 @@ def _variable(c: _Context, not_priced: list[Unpriced]) -> list[VariableLine]:
             ms = float(w.get("lambda_duration_ms", 100))
             gb = float(fn.config.get("memory_size", 128)) / 1024
             name = _short(fn).rsplit("/", 1)[-1]
-            attempt(fn, lambda: VariableLine(f"Lambda {name}: {n:g} x {ms:g} ms at {gb * 1024:g} MB",
-                                             n * (ms / 1000 * gb * c.table.usd("lambda_gb_second") + c.table.usd("lambda_request")),
-                                             ("lambda_gb_second", "lambda_request")))
+            attempt(
+                fn,
+                lambda: VariableLine(
+                    f"Lambda {name}: {n:g} x {ms:g} ms at {gb * 1024:g} MB",
+                    n * (ms / 1000 * gb * c.table.usd("lambda_gb_second") + c.table.usd("lambda_request")),
+                    ("lambda_gb_second", "lambda_request"),
+                ),
+            )
     queue = next((r for r in c.all if r.type == "aws_sqs_queue"), None)
     if queue:
         n = float(w.get("sqs_requests_per_video", 0))
@@ -454,14 +599,25 @@ def _variable(c: _Context, not_priced: list[Unpriced]) -> list[VariableLine]:
     bucket = next((r for r in c.all if r.type == "aws_s3_bucket"), None)
     if bucket:
         puts, gets = float(w.get("s3_put_requests_per_video", 0)), float(w.get("s3_get_requests_per_video", 0))
-        attempt(bucket, lambda: VariableLine(f"S3 {puts:g} PUT + {gets:g} GET",
-                                             puts / 1000 * c.table.usd("s3_put_1k") + gets / 1000 * c.table.usd("s3_get_1k"),
-                                             ("s3_put_1k", "s3_get_1k")))
-    table = next((r for r in c.all if r.type == "aws_dynamodb_table" and r.config.get("billing_mode") == "PAY_PER_REQUEST"), None)
+        attempt(
+            bucket,
+            lambda: VariableLine(
+                f"S3 {puts:g} PUT + {gets:g} GET",
+                puts / 1000 * c.table.usd("s3_put_1k") + gets / 1000 * c.table.usd("s3_get_1k"),
+                ("s3_put_1k", "s3_get_1k"),
+            ),
+        )
+    table = next(
+        (r for r in c.all if r.type == "aws_dynamodb_table" and r.config.get("billing_mode") == "PAY_PER_REQUEST"), None
+    )
     if table:
         n = float(w.get("dynamodb_writes_per_video", 0))
-        attempt(table, lambda: VariableLine(f"DynamoDB {n:g} writes", n * c.table.usd("dynamodb_write_request"),
-                                            ("dynamodb_write_request",)))
+        attempt(
+            table,
+            lambda: VariableLine(
+                f"DynamoDB {n:g} writes", n * c.table.usd("dynamodb_write_request"), ("dynamodb_write_request",)
+            ),
+        )
     return out
 
 
@@ -479,17 +635,22 @@ def estimate(stack: str, document: dict[str, Any] | None, table: PriceTable, usa
             if r.type in table.free:
                 result.free.append((r.module, r.address, table.free[r.type]))
             else:
-                result.not_priced.append(Unpriced(r.module, r.address, r.type, "no pricing rule or free entry for this type"))
+                result.not_priced.append(
+                    Unpriced(r.module, r.address, r.type, "no pricing rule or free entry for this type")
+                )
             continue
         try:
             result.lines.extend(rule(r, c))
         except MissingPrice as missing:
-            result.not_priced.append(Unpriced(r.module, r.address, r.type, f"no price {missing.key!r} in table {table.version}"))
+            result.not_priced.append(
+                Unpriced(r.module, r.address, r.type, f"no price {missing.key!r} in table {table.version}")
+            )
     result.variable = _variable(c, result.not_priced)
     return result
 
 
 # --- per-resource lines (Infracost's layout: monthly before, after, the change and the share of the stack) -------
+
 
 @dataclass(frozen=True)
 class ResourceCost:

@@ -15,10 +15,23 @@ SYMBOL = {ADD: "+", REMOVE: "-", UPDATE: "~", REPLACE: "-/+"}
 # Attributes that force a new resource (provider hashicorp/aws 5.x), for the stateful types and a few
 # others whose replacement matters. Used only when no plan JSON is given; a plan's own actions win.
 FORCE_NEW: dict[str, frozenset[str]] = {
-    "aws_db_instance": frozenset({"identifier", "identifier_prefix", "engine", "db_name", "username",
-                                  "storage_encrypted", "kms_key_id", "availability_zone",
-                                  "character_set_name", "snapshot_identifier", "custom_iam_instance_profile",
-                                  "timezone", "nchar_character_set_name"}),
+    "aws_db_instance": frozenset(
+        {
+            "identifier",
+            "identifier_prefix",
+            "engine",
+            "db_name",
+            "username",
+            "storage_encrypted",
+            "kms_key_id",
+            "availability_zone",
+            "character_set_name",
+            "snapshot_identifier",
+            "custom_iam_instance_profile",
+            "timezone",
+            "nchar_character_set_name",
+        }
+    ),
     "aws_s3_bucket": frozenset({"bucket", "bucket_prefix", "object_lock_enabled"}),
     "aws_secretsmanager_secret": frozenset({"name", "name_prefix"}),
     "aws_ecr_repository": frozenset({"name"}),
@@ -56,6 +69,7 @@ class Change:
     @property
     def stateful(self) -> bool:
         from deepsentinel.synthesized import STATEFUL_TYPES
+
         return self.type in STATEFUL_TYPES
 
 
@@ -112,8 +126,11 @@ def attribute_changes(before: Any, after: Any, prefix: str = "") -> list[tuple[s
             else:
                 out.extend(attribute_changes(before[key], after[key], sub))
         return out
-    if isinstance(before, list) and isinstance(after, list) and (
-            len(before) == len(after) or all(isinstance(x, (dict, list)) for x in before + after)):
+    if (
+        isinstance(before, list)
+        and isinstance(after, list)
+        and (len(before) == len(after) or all(isinstance(x, (dict, list)) for x in before + after))
+    ):
         out = []
         for i, (b, a) in enumerate(zip(before, after)):
             out.extend(attribute_changes(b, a, f"{prefix}[{i}]"))
@@ -134,16 +151,23 @@ def diff_documents(stack: str, base: dict[str, Any] | None, head: dict[str, Any]
     for address in sorted(set(before) | set(after)):
         b, a = before.get(address), after.get(address)
         r = a or b
-        common = dict(address=address, type=r.type, module=r.module, path=short_path(r.path),
-                      before=b.config if b else None, after=a.config if a else None)
+        common = dict(
+            address=address,
+            type=r.type,
+            module=r.module,
+            path=short_path(r.path),
+            before=b.config if b else None,
+            after=a.config if a else None,
+        )
         if b is None:
             changes.append(Change(ADD, **common))
         elif a is None:
             changes.append(Change(REMOVE, **common))
         else:
             force_new = FORCE_NEW.get(r.type, frozenset())
-            attrs = tuple(AttributeChange(p, x, y, _top(p) in force_new)
-                          for p, x, y in attribute_changes(b.config, a.config))
+            attrs = tuple(
+                AttributeChange(p, x, y, _top(p) in force_new) for p, x, y in attribute_changes(b.config, a.config)
+            )
             if attrs:
                 action = REPLACE if any(c.forces_replacement for c in attrs) else UPDATE
                 changes.append(Change(action, attributes=attrs, **common))
@@ -219,8 +243,7 @@ def is_sensitive(mask: Any, path: str) -> bool:
     return _contains_true(node)
 
 
-def diff_plan(stack: str, plan: dict[str, Any], base: dict[str, Any] | None,
-              head: dict[str, Any] | None) -> StackDiff:
+def diff_plan(stack: str, plan: dict[str, Any], base: dict[str, Any] | None, head: dict[str, Any] | None) -> StackDiff:
     """Changes from `terraform show -json` output; modules and construct paths come from the documents."""
     known = {**index(base), **index(head)}
     changes = []
@@ -241,16 +264,32 @@ def diff_plan(stack: str, plan: dict[str, Any], base: dict[str, Any] | None,
             # Terraform's JSON plan carries sensitive values in clear, marked in before/after_sensitive
             # ("JSON Output Format", Terraform docs): the report shows that a value changed, never the value.
             before_mask, after_mask = change.get("before_sensitive"), change.get("after_sensitive")
-            rows = [(p, SENSITIVE if is_sensitive(before_mask, p) else b,
-                     "(known after apply)" if p in unknown else SENSITIVE if is_sensitive(after_mask, p) else a)
-                    for p, b, a in attribute_changes(before or {}, after or {})]
-            rows += [(p, (before or {}).get(p), "(known after apply)") for p in sorted(unknown)
-                     if "." not in p and "[" not in p and p not in {x[0] for x in rows}
-                     and (before or {}).get(p) is not None]
+            rows = [
+                (
+                    p,
+                    SENSITIVE if is_sensitive(before_mask, p) else b,
+                    "(known after apply)" if p in unknown else SENSITIVE if is_sensitive(after_mask, p) else a,
+                )
+                for p, b, a in attribute_changes(before or {}, after or {})
+            ]
+            rows += [
+                (p, (before or {}).get(p), "(known after apply)")
+                for p in sorted(unknown)
+                if "." not in p and "[" not in p and p not in {x[0] for x in rows} and (before or {}).get(p) is not None
+            ]
             attrs = tuple(AttributeChange(p, b, a, _top(p) in replace_tops) for p, b, a in rows)
-        changes.append(Change(action, address, rc.get("type", address.split(".")[0]),
-                              r.module if r else "unknown", short_path(r.path) if r else address,
-                              attrs, before, after))
+        changes.append(
+            Change(
+                action,
+                address,
+                rc.get("type", address.split(".")[0]),
+                r.module if r else "unknown",
+                short_path(r.path) if r else address,
+                attrs,
+                before,
+                after,
+            )
+        )
     return StackDiff(stack, changes, "plan", base_missing=base is None)
 
 

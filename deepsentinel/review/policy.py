@@ -50,8 +50,9 @@ class Suppression:
             return False
         if not self.applies_to(finding.stack):
             return False
-        if self.resources and not any(fnmatch.fnmatchcase(finding.path, g) or fnmatch.fnmatchcase(finding.address, g)
-                                      for g in self.resources):
+        if self.resources and not any(
+            fnmatch.fnmatchcase(finding.path, g) or fnmatch.fnmatchcase(finding.address, g) for g in self.resources
+        ):
             return False
         return True
 
@@ -83,7 +84,9 @@ class Baseline:
             unknown = set(entry) - {"check", "reason", "resources", "stacks"}
             if unknown:
                 problems.append(f"suppression #{i} ({check}) has unknown keys {sorted(unknown)}")
-            entries.append(Suppression(check, reason, tuple(entry.get("resources", ())), tuple(entry.get("stacks", ()))))
+            entries.append(
+                Suppression(check, reason, tuple(entry.get("resources", ())), tuple(entry.get("stacks", ())))
+            )
         if problems:
             raise BaselineError(f"{path}: " + "; ".join(problems))
         severities = {k: str(v).upper() for k, v in doc.get("severity", {}).items()}
@@ -173,8 +176,19 @@ def run_checkov(stack_files: dict[str, Path], *, timeout: float = 600) -> dict[s
     """One checkov process for all stacks; returns its JSON report (one framework: a dict). The same files,
     unchanged, in the same process get the report again (a copy) without a second run."""
     files = {name: Path(path).resolve() for name, path in stack_files.items()}
-    command = [sys.executable, "-m", "checkov.main", "--framework", "terraform_json", "-o", "json", "--quiet",
-               "--compact", "--skip-download", "--skip-results-upload"]
+    command = [
+        sys.executable,
+        "-m",
+        "checkov.main",
+        "--framework",
+        "terraform_json",
+        "-o",
+        "json",
+        "--quiet",
+        "--compact",
+        "--skip-download",
+        "--skip-results-upload",
+    ]
     for path in files.values():
         command += ["-f", str(path)]
     try:
@@ -197,7 +211,7 @@ def _run_checkov(command: list[str], timeout: float) -> dict[str, Any]:
         raise RuntimeError(f"checkov exited {done.returncode}: {(done.stderr or done.stdout).strip()[-2000:]}")
     out = done.stdout.strip()
     try:
-        report = json.loads(out[min(i for i in (out.find("{"), out.find("["), len(out)) if i >= 0):] or "{}")
+        report = json.loads(out[min(i for i in (out.find("{"), out.find("["), len(out)) if i >= 0) :] or "{}")
     except ValueError as error:
         raise RuntimeError(f"checkov printed no JSON report: {out[-500:]} {done.stderr[-1500:]}") from error
     if isinstance(report, list):  # several frameworks: keep terraform_json
@@ -213,8 +227,14 @@ def _stack_of(file_path: str, files: dict[str, Path]) -> str | None:
     return None
 
 
-def evaluate(stack_files: dict[str, Path], documents: dict[str, dict[str, Any]], baseline: Baseline,
-             *, report: dict[str, Any] | None = None, all_stacks: Iterable[str] = ()) -> PolicyResult:
+def evaluate(
+    stack_files: dict[str, Path],
+    documents: dict[str, dict[str, Any]],
+    baseline: Baseline,
+    *,
+    report: dict[str, Any] | None = None,
+    all_stacks: Iterable[str] = (),
+) -> PolicyResult:
     """Run checkov (unless a report is given) and judge every failed check against the baseline.
 
     An unused entry is stale only when every stack it applies to was reviewed: `all_stacks` names the stacks
@@ -228,7 +248,8 @@ def evaluate(stack_files: dict[str, Path], documents: dict[str, dict[str, Any]],
         result.error = str(error)
         return result
     by_name: dict[str, dict[str, Resource]] = {
-        stack: {r.name: r for r in resources(doc)} for stack, doc in documents.items()}
+        stack: {r.name: r for r in resources(doc)} for stack, doc in documents.items()
+    }
     summary = report.get("summary", {})
     result.passed = int(summary.get("passed", 0))
     result.checkov_version = str(summary.get("checkov_version", ""))
@@ -241,15 +262,26 @@ def evaluate(stack_files: dict[str, Path], documents: dict[str, dict[str, Any]],
         address = r.address if r else str(raw.get("resource", ""))
         path = r.path.split("/", 1)[1] if r and "/" in r.path else (r.path if r else name)
         check_id = raw["check_id"]
-        finding = Finding(stack, check_id, raw.get("check_name", ""), address, path, r.module if r else "?",
-                          baseline.severity(check_id, raw.get("severity")))
+        finding = Finding(
+            stack,
+            check_id,
+            raw.get("check_name", ""),
+            address,
+            path,
+            r.module if r else "?",
+            baseline.severity(check_id, raw.get("severity")),
+        )
         cover = next((s for s in baseline.suppressions if s.covers(finding)), None)
         result.findings.append(Finding(**{**finding.__dict__, "suppression": cover}))
     used = {f.suppression for f in result.findings if f.suppression}
     reviewed = set(stack_files)
     unreviewed = set(all_stacks) - reviewed
-    result.stale = [s for s in baseline.suppressions if s not in used
-                    and not any(s.applies_to(n) for n in unreviewed)
-                    and (any(s.applies_to(n) for n in reviewed) or bool(all_stacks))]
+    result.stale = [
+        s
+        for s in baseline.suppressions
+        if s not in used
+        and not any(s.applies_to(n) for n in unreviewed)
+        and (any(s.applies_to(n) for n in reviewed) or bool(all_stacks))
+    ]
     result.seconds = time.perf_counter() - started
     return result

@@ -52,8 +52,14 @@ def delta(value: float) -> str:
 
 
 def _value(value: Any) -> str:
-    text = "(none)" if value is None else json.dumps(value, sort_keys=True) if not isinstance(value, str) else json.dumps(value)
-    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 1] + "…"
+    text = (
+        "(none)"
+        if value is None
+        else json.dumps(value, sort_keys=True)
+        if not isinstance(value, str)
+        else json.dumps(value)
+    )
+    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
 def _counts(diff: StackDiff) -> str:
@@ -63,14 +69,23 @@ def _counts(diff: StackDiff) -> str:
 
 
 def headline(review: Review) -> list[str]:
-    changes = " · ".join(f"`{d.stack}` {_counts(d)}" + (" (from plan)" if d.source == "plan" else "") for d in review.diffs)
+    changes = " · ".join(
+        f"`{d.stack}` {_counts(d)}" + (" (from plan)" if d.source == "plan" else "") for d in review.diffs
+    )
     by = {s: sum(1 for r in review.risks if r.severity == s) for s in (HIGH, MEDIUM, LOW)}
     risks = " · ".join(f"{ICON[s]} {n} {s}" for s, n in by.items() if n) or "none"
     cost = " · ".join(
         f"`{stack}` {money(c.total)}/mo ({delta(c.total - review.base_costs[stack].total) if stack in review.base_costs else 'new'})"
-        for stack, c in review.costs.items() if c.lines or c.variable)
-    lines = ["| | |", "|---|---|", f"| **Changes** | {changes or 'none'} |", f"| **Risks** | {risks} |",
-             f"| **Cost** | {cost or 'n/a'} |"]
+        for stack, c in review.costs.items()
+        if c.lines or c.variable
+    )
+    lines = [
+        "| | |",
+        "|---|---|",
+        f"| **Changes** | {changes or 'none'} |",
+        f"| **Risks** | {risks} |",
+        f"| **Cost** | {cost or 'n/a'} |",
+    ]
     p = review.policy
     if p is None:
         policy = "skipped (--no-policy)"
@@ -121,8 +136,13 @@ def changes_section(review: Review) -> list[str]:
         if not diff.changes:
             out.append(f"- `{diff.stack}`: no changes" + (" (new stack)" if diff.base_missing else ""))
             continue
-        out += ["<details>", f"<summary><code>{diff.stack}</code>: {_counts(diff)}"
-                + (" (actions from the plan)" if diff.source == "plan" else "") + "</summary>", ""]
+        out += [
+            "<details>",
+            f"<summary><code>{diff.stack}</code>: {_counts(diff)}"
+            + (" (actions from the plan)" if diff.source == "plan" else "")
+            + "</summary>",
+            "",
+        ]
         for module, changes in diff.by_module().items():
             counts = {a: sum(1 for c in changes if c.action == a) for a in (ADD, UPDATE, REPLACE, REMOVE)}
             out.append(f"**{module}** ({' '.join(f'{SYMBOL[a]}{n}' for a, n in counts.items() if n)})")
@@ -159,10 +179,13 @@ def resource_cost_lines(review: Review, top: int | None = None) -> list[str]:
     rest instead."""
     rows = resource_rows(review)
     changed = [r for r in rows if abs(r.delta) >= CENT]
-    shown = changed[:COST_TOP_N if top is None else top]
+    shown = changed[: COST_TOP_N if top is None else top]
     header = ["| resource | stack | before | after | Δ | % of stack |", "|---|---|---:|---:|---:|---:|"]
-    out = [f"**By resource** (monthly at the usage file's assumptions, per-video costs included; the {len(shown)} "
-           f"largest of {len(changed)} changes among {len(rows)} priced resources):", ""]
+    out = [
+        f"**By resource** (monthly at the usage file's assumptions, per-video costs included; the {len(shown)} "
+        f"largest of {len(changed)} changes among {len(rows)} priced resources):",
+        "",
+    ]
     if shown:
         out += header + [_resource_line(r) for r in shown]
     else:
@@ -170,31 +193,51 @@ def resource_cost_lines(review: Review, top: int | None = None) -> list[str]:
     for stack in list(review.costs) + [s for s in review.base_costs if s not in review.costs]:
         head, base = review.costs.get(stack), review.base_costs.get(stack)
         after = head.total if head else 0.0
-        out.append(f"| **total** | {stack} | {money(base.total) if base else '— (new)'} | "
-                   f"{money(head.total) if head else '— (removed)'} | "
-                   f"**{delta(after - (base.total if base else 0.0))}** | {'100%' if head else '—'} |")
+        out.append(
+            f"| **total** | {stack} | {money(base.total) if base else '— (new)'} | "
+            f"{money(head.total) if head else '— (removed)'} | "
+            f"**{delta(after - (base.total if base else 0.0))}** | {'100%' if head else '—'} |"
+        )
     out.append("")
     if top is None:
-        out += ["<details>", f"<summary>All {len(rows)} priced resources</summary>", "", *header,
-                *[_resource_line(r) for r in rows], "", "</details>", ""]
+        out += [
+            "<details>",
+            f"<summary>All {len(rows)} priced resources</summary>",
+            "",
+            *header,
+            *[_resource_line(r) for r in rows],
+            "",
+            "</details>",
+            "",
+        ]
     elif len(rows) > len(shown):
-        out += [f"{len(rows) - len(shown)} more priced resources ({len(changed) - len(shown)} of them changing) are "
-                "in the full report (review.md) and in `--json`.", ""]
+        out += [
+            f"{len(rows) - len(shown)} more priced resources ({len(changed) - len(shown)} of them changing) are "
+            "in the full report (review.md) and in `--json`.",
+            "",
+        ]
     return out
 
 
 def cost_section(review: Review, top: int | None = None) -> list[str]:
     t = review.prices
     approx = sum(1 for p in t.prices.values() if p.approximate)
-    out = ["### Cost (USD per month, offline estimate)", "",
-           f"Price table `{t.version}` ({t.region}, on-demand; {approx} of {len(t.prices)} prices marked approximate), "
-           f"usage `{review.usage_path}`.", "",
-           "| stack | fixed (min–max tasks) | per video | videos | total | base | Δ |", "|---|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "### Cost (USD per month, offline estimate)",
+        "",
+        f"Price table `{t.version}` ({t.region}, on-demand; {approx} of {len(t.prices)} prices marked approximate), "
+        f"usage `{review.usage_path}`.",
+        "",
+        "| stack | fixed (min–max tasks) | per video | videos | total | base | Δ |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for stack, cost in review.costs.items():
         base = review.base_costs.get(stack)
-        video = (f"${cost.per_video:.4f} | {cost.videos_per_month:,.0f}" if cost.variable else "— | —")
-        out.append(f"| {stack} | {money(cost.fixed_min)}–{money(cost.fixed_max)} | {video} | **{money(cost.total)}** | {money(base.total) if base else '—'} | "
-                   f"**{delta(cost.total - (base.total if base else 0.0))}** |")
+        video = f"${cost.per_video:.4f} | {cost.videos_per_month:,.0f}" if cost.variable else "— | —"
+        out.append(
+            f"| {stack} | {money(cost.fixed_min)}–{money(cost.fixed_max)} | {video} | **{money(cost.total)}** | {money(base.total) if base else '—'} | "
+            f"**{delta(cost.total - (base.total if base else 0.0))}** |"
+        )
     out.append("")
     out += resource_cost_lines(review, top)
     for stack, cost in review.costs.items():
@@ -202,13 +245,22 @@ def cost_section(review: Review, top: int | None = None) -> list[str]:
             out.append(f"**Not priced** in `{stack}` (not included above):")
             out += [f"- `{u.address}` ({u.type}): {u.reason}" for u in cost.not_priced]
             out.append("")
-    out += ["<details>", "<summary>By module (Fargate at min and max tasks; Batch idle = min_vcpus) and per video</summary>", ""]
+    out += [
+        "<details>",
+        "<summary>By module (Fargate at min and max tasks; Batch idle = min_vcpus) and per video</summary>",
+        "",
+    ]
     for stack, cost in review.costs.items():
         if not cost.lines and not cost.variable:
             continue
         base = review.base_costs.get(stack)
         base_modules = base.by_module() if base else {}
-        out += [f"**{stack}**", "", "| module | fixed (min tasks) | fixed (max tasks) | base | Δ |", "|---|---:|---:|---:|---:|"]
+        out += [
+            f"**{stack}**",
+            "",
+            "| module | fixed (min tasks) | fixed (max tasks) | base | Δ |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for module in sorted(set(cost.by_module()) | set(base_modules)):
             lo, hi, _ = cost.by_module().get(module, (0.0, 0.0, 0.0))
             b = base_modules.get(module, (0.0, 0.0, 0.0))[0]
@@ -228,37 +280,60 @@ def policy_section(review: Review) -> list[str]:
     out = ["### Policy (checkov terraform_json)", ""]
     if p.error:
         return out + ["checkov did not produce a report, so the gate fails:", "", "```", p.error[-1500:], "```"]
-    sev = " · ".join(f"{s} {n}" + (f" ({new} new)" if new else "") for s, (n, new) in sorted(p.by_severity().items(), key=lambda kv: _SEVERITY_RANK.get(kv[0], 9)))
-    out.append(f"checkov {p.checkov_version}: {p.passed} passed, {len(p.findings)} failed ({sev or 'none'}); "
-               f"{len(p.findings) - len(p.new)} covered by the baseline. Severities are the project's triage table "
-               f"(checkov gives none offline). {p.seconds:.1f}s.")
+    sev = " · ".join(
+        f"{s} {n}" + (f" ({new} new)" if new else "")
+        for s, (n, new) in sorted(p.by_severity().items(), key=lambda kv: _SEVERITY_RANK.get(kv[0], 9))
+    )
+    out.append(
+        f"checkov {p.checkov_version}: {p.passed} passed, {len(p.findings)} failed ({sev or 'none'}); "
+        f"{len(p.findings) - len(p.new)} covered by the baseline. Severities are the project's triage table "
+        f"(checkov gives none offline). {p.seconds:.1f}s."
+    )
     out.append("")
     if p.new:
-        out += ["**Not in the baseline** (fix, or add a `[[suppress]]` entry with a reason):", "",
-                "| check | severity | stack | resource | |", "|---|---|---|---|---|"]
+        out += [
+            "**Not in the baseline** (fix, or add a `[[suppress]]` entry with a reason):",
+            "",
+            "| check | severity | stack | resource | |",
+            "|---|---|---|---|---|",
+        ]
         out += [f"| {f.check_id} | {f.severity} | {f.stack} | `{f.path}` | {f.check_name} |" for f in p.new]
         out.append("")
     rows = p.by_check()
     if rows:
-        out += ["<details>", "<summary>Failed checks by check</summary>", "",
-                "| check | severity | failed | baselined | |", "|---|---|---:|---:|---|"]
+        out += [
+            "<details>",
+            "<summary>Failed checks by check</summary>",
+            "",
+            "| check | severity | failed | baselined | |",
+            "|---|---|---:|---:|---|",
+        ]
         out += [f"| {c} | {s} | {n} | {b} | {name} |" for c, s, name, n, b in rows]
         out += ["", "</details>", ""]
     if p.stale:
-        out.append("Stale baseline entries (match nothing now; remove them): " + ", ".join(s.describe() for s in p.stale))
+        out.append(
+            "Stale baseline entries (match nothing now; remove them): " + ", ".join(s.describe() for s in p.stale)
+        )
     return out
 
 
 def least_privilege_section(review: Review) -> list[str]:
     """Granted actions no recorded call used, per identity and statement (a report, never a failure)."""
     identities = (review.least_privilege or {}).get("identities", {})
-    rows = [(identity, statement, actions) for identity, entry in sorted(identities.items())
-            for statement, actions in entry.get("unused_grants", {}).items()]
+    rows = [
+        (identity, statement, actions)
+        for identity, entry in sorted(identities.items())
+        for statement, actions in entry.get("unused_grants", {}).items()
+    ]
     out = ["### Least privilege (granted, no recorded call used it)", ""]
     if not rows:
         return out + ["Every granted action was used by a recorded call."]
-    out += ["<details><summary>" + f"{len(rows)} statements with unused actions" + "</summary>", "",
-            "| identity | statement | unused actions |", "|---|---|---|"]
+    out += [
+        "<details><summary>" + f"{len(rows)} statements with unused actions" + "</summary>",
+        "",
+        "| identity | statement | unused actions |",
+        "|---|---|---|",
+    ]
     out += [f"| {i} | {s} | {', '.join(a)} |" for i, s, a in rows]
     not_recorded = (review.least_privilege or {}).get("not_recorded", {})
     out += ["", *[f"- not recorded: {who}: {why}" for who, why in not_recorded.items()], "", "</details>"]
@@ -282,34 +357,59 @@ def render(review: Review, *, cost_rows: int | None = None) -> str:
 
 # --- machine-readable data (`deepsentinel review --json`) -------------------------------------------------
 
+
 def _round(value: float) -> float:
     return round(value, 6)
 
 
 def _change_data(change: Change) -> dict[str, Any]:
-    return {"action": change.action, "address": change.address, "type": change.type, "module": change.module,
-            "path": change.path, "attributes": [
-                {"path": a.path, "before": a.before, "after": a.after, "forces_replacement": a.forces_replacement}
-                for a in change.attributes]}
+    return {
+        "action": change.action,
+        "address": change.address,
+        "type": change.type,
+        "module": change.module,
+        "path": change.path,
+        "attributes": [
+            {"path": a.path, "before": a.before, "after": a.after, "forces_replacement": a.forces_replacement}
+            for a in change.attributes
+        ],
+    }
 
 
 def _cost_data(cost: StackCost, base: StackCost | None) -> dict[str, Any]:
     return {
         "environment": cost.environment,
-        "fixed_min": _round(cost.fixed_min), "fixed_max": _round(cost.fixed_max),
-        "fixed_usage": _round(cost.fixed_usage), "per_video": _round(cost.per_video),
-        "videos_per_month": cost.videos_per_month, "total": _round(cost.total),
+        "fixed_min": _round(cost.fixed_min),
+        "fixed_max": _round(cost.fixed_max),
+        "fixed_usage": _round(cost.fixed_usage),
+        "per_video": _round(cost.per_video),
+        "videos_per_month": cost.videos_per_month,
+        "total": _round(cost.total),
         "base_total": _round(base.total) if base else None,
         "delta": _round(cost.total - (base.total if base else 0.0)),
-        "by_module": {m: {"fixed_min": _round(lo), "fixed_max": _round(hi), "fixed_usage": _round(at)}
-                      for m, (lo, hi, at) in cost.by_module().items()},
-        "per_video_items": [{"item": v.item, "usd_per_video": _round(v.usd_per_video), "prices": list(v.prices)}
-                            for v in cost.variable],
-        "lines": [{"module": line.module, "address": line.address, "path": line.path, "item": line.item,
-                   "monthly_min": _round(line.monthly_min), "monthly_max": _round(line.monthly_max),
-                   "monthly_usage": _round(line.monthly_usage), "prices": list(line.prices)} for line in cost.lines],
-        "not_priced": [{"module": u.module, "address": u.address, "type": u.type, "reason": u.reason}
-                       for u in cost.not_priced],
+        "by_module": {
+            m: {"fixed_min": _round(lo), "fixed_max": _round(hi), "fixed_usage": _round(at)}
+            for m, (lo, hi, at) in cost.by_module().items()
+        },
+        "per_video_items": [
+            {"item": v.item, "usd_per_video": _round(v.usd_per_video), "prices": list(v.prices)} for v in cost.variable
+        ],
+        "lines": [
+            {
+                "module": line.module,
+                "address": line.address,
+                "path": line.path,
+                "item": line.item,
+                "monthly_min": _round(line.monthly_min),
+                "monthly_max": _round(line.monthly_max),
+                "monthly_usage": _round(line.monthly_usage),
+                "prices": list(line.prices),
+            }
+            for line in cost.lines
+        ],
+        "not_priced": [
+            {"module": u.module, "address": u.address, "type": u.type, "reason": u.reason} for u in cost.not_priced
+        ],
     }
 
 
@@ -318,15 +418,32 @@ def _policy_data(p: PolicyResult | None) -> dict[str, Any]:
         return {"status": "skipped"}
     status = "error" if p.error else "fail" if p.new else "pass"
     return {
-        "status": status, "error": p.error, "checkov_version": p.checkov_version, "seconds": round(p.seconds, 3),
-        "passed": p.passed, "failed": len(p.findings), "baselined": len(p.findings) - len(p.new),
+        "status": status,
+        "error": p.error,
+        "checkov_version": p.checkov_version,
+        "seconds": round(p.seconds, 3),
+        "passed": p.passed,
+        "failed": len(p.findings),
+        "baselined": len(p.findings) - len(p.new),
         "not_in_baseline": len(p.new),
         "by_severity": {s: {"failed": n, "not_in_baseline": new} for s, (n, new) in p.by_severity().items()},
-        "by_check": [{"check": c, "severity": s, "name": name, "failed": n, "baselined": b}
-                     for c, s, name, n, b in p.by_check()],
-        "findings": [{"check": f.check_id, "name": f.check_name, "severity": f.severity, "stack": f.stack,
-                      "address": f.address, "path": f.path, "module": f.module, "baselined": f.baselined,
-                      "reason": f.suppression.reason if f.suppression else None} for f in p.findings],
+        "by_check": [
+            {"check": c, "severity": s, "name": name, "failed": n, "baselined": b} for c, s, name, n, b in p.by_check()
+        ],
+        "findings": [
+            {
+                "check": f.check_id,
+                "name": f.check_name,
+                "severity": f.severity,
+                "stack": f.stack,
+                "address": f.address,
+                "path": f.path,
+                "module": f.module,
+                "baselined": f.baselined,
+                "reason": f.suppression.reason if f.suppression else None,
+            }
+            for f in p.findings
+        ],
         "stale_baseline_entries": [s.describe() for s in p.stale],
     }
 
@@ -340,24 +457,58 @@ def review_data(review: Review) -> dict[str, Any]:
         "summary": {
             "changes": totals,
             "risks": {s: sum(1 for r in review.risks if r.severity == s) for s in (HIGH, MEDIUM, LOW)},
-            "cost": {stack: {"total": _round(c.total),
-                             "delta": _round(c.total - review.base_costs[stack].total) if stack in review.base_costs else None}
-                     for stack, c in review.costs.items()},
+            "cost": {
+                stack: {
+                    "total": _round(c.total),
+                    "delta": _round(c.total - review.base_costs[stack].total) if stack in review.base_costs else None,
+                }
+                for stack, c in review.costs.items()
+            },
             "policy": _policy_data(review.policy)["status"],
         },
-        "changes": [{"stack": d.stack, "source": d.source, "base_missing": d.base_missing, "counts": d.counts(),
-                     "changes": [_change_data(c) for c in d.changes]} for d in review.diffs],
-        "risks": [{"severity": r.severity, "kind": r.kind, "stack": r.stack, "address": r.address, "path": r.path,
-                   "why": r.why} for r in review.risks],
-        "cost": {"currency": review.prices.currency, "price_table": review.prices.version,
-                 "region": review.prices.region, "usage": review.usage_path,
-                 "stacks": {stack: _cost_data(c, review.base_costs.get(stack)) for stack, c in review.costs.items()},
-                 # Infracost's lines: every priced resource, largest monthly change first
-                 "resources": [{"stack": r.stack, "address": r.address, "path": r.path, "module": r.module,
-                                "before": None if r.before is None else _round(r.before),
-                                "after": None if r.after is None else _round(r.after), "delta": _round(r.delta),
-                                "share_percent": None if r.share is None else _round(r.share), "items": list(r.items)}
-                               for r in resource_rows(review)]},
+        "changes": [
+            {
+                "stack": d.stack,
+                "source": d.source,
+                "base_missing": d.base_missing,
+                "counts": d.counts(),
+                "changes": [_change_data(c) for c in d.changes],
+            }
+            for d in review.diffs
+        ],
+        "risks": [
+            {
+                "severity": r.severity,
+                "kind": r.kind,
+                "stack": r.stack,
+                "address": r.address,
+                "path": r.path,
+                "why": r.why,
+            }
+            for r in review.risks
+        ],
+        "cost": {
+            "currency": review.prices.currency,
+            "price_table": review.prices.version,
+            "region": review.prices.region,
+            "usage": review.usage_path,
+            "stacks": {stack: _cost_data(c, review.base_costs.get(stack)) for stack, c in review.costs.items()},
+            # Infracost's lines: every priced resource, largest monthly change first
+            "resources": [
+                {
+                    "stack": r.stack,
+                    "address": r.address,
+                    "path": r.path,
+                    "module": r.module,
+                    "before": None if r.before is None else _round(r.before),
+                    "after": None if r.after is None else _round(r.after),
+                    "delta": _round(r.delta),
+                    "share_percent": None if r.share is None else _round(r.share),
+                    "items": list(r.items),
+                }
+                for r in resource_rows(review)
+            ],
+        },
         "policy": _policy_data(review.policy),
         "notes": list(review.notes),
     }
@@ -376,8 +527,9 @@ def comment_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def truncate_for_comment(markdown: str, max_chars: int = COMMENT_MAX_CHARS, *, artifact: str = DEFAULT_ARTIFACT,
-                         run_url: str | None = None) -> str:
+def truncate_for_comment(
+    markdown: str, max_chars: int = COMMENT_MAX_CHARS, *, artifact: str = DEFAULT_ARTIFACT, run_url: str | None = None
+) -> str:
     """The report as a PR comment body of at most max_chars: unchanged when it fits, else cut at a line
     boundary, open <details> blocks and code fences closed, and a closing note naming the artifact that
     holds the full report (and linking the workflow run when run_url is given)."""
@@ -386,10 +538,15 @@ def truncate_for_comment(markdown: str, max_chars: int = COMMENT_MAX_CHARS, *, a
     lines = markdown.splitlines(keepends=True)
 
     def note(kept: int) -> str:
-        where = f"the `{artifact}` artifact of [this workflow run]({run_url})" if run_url else \
-            f"the `{artifact}` artifact of this workflow run"
-        return (f"\n> ✂️ **Truncated**: GitHub accepts at most {GITHUB_COMMENT_LIMIT:,} characters in a comment, so this "
-                f"shows the first {kept:,} of {len(lines):,} lines. The full report (review.md) is {where}.\n")
+        where = (
+            f"the `{artifact}` artifact of [this workflow run]({run_url})"
+            if run_url
+            else f"the `{artifact}` artifact of this workflow run"
+        )
+        return (
+            f"\n> ✂️ **Truncated**: GitHub accepts at most {GITHUB_COMMENT_LIMIT:,} characters in a comment, so this "
+            f"shows the first {kept:,} of {len(lines):,} lines. The full report (review.md) is {where}.\n"
+        )
 
     def closing(kept_lines: list[str]) -> str:
         text = "".join(kept_lines)

@@ -22,21 +22,72 @@ SEVERITY_ORDER = {HIGH: 0, MEDIUM: 1, LOW: 2}
 WORLD = {"0.0.0.0/0", "::/0"}
 WEB_PORTS = {80, 443}
 # Services whose resources hold data: a wildcard action or resource on them is a risk.
-DATA_SERVICES = frozenset({"s3", "dynamodb", "secretsmanager", "rds", "rds-data", "rds-db", "sqs", "kms", "ssm",
-                           "glacier", "backup", "elasticfilesystem", "ecr", "sns", "logs"})
+DATA_SERVICES = frozenset(
+    {
+        "s3",
+        "dynamodb",
+        "secretsmanager",
+        "rds",
+        "rds-data",
+        "rds-db",
+        "sqs",
+        "kms",
+        "ssm",
+        "glacier",
+        "backup",
+        "elasticfilesystem",
+        "ecr",
+        "sns",
+        "logs",
+    }
+)
 # AWS managed policies that grant wildcards on data services.
-BROAD_MANAGED_POLICIES = frozenset({"AdministratorAccess", "PowerUserAccess", "AmazonS3FullAccess",
-                                    "AmazonDynamoDBFullAccess", "SecretsManagerReadWrite", "AmazonRDSFullAccess",
-                                    "AmazonSQSFullAccess", "AmazonRDSDataFullAccess", "AWSKeyManagementServicePowerUser"})
+BROAD_MANAGED_POLICIES = frozenset(
+    {
+        "AdministratorAccess",
+        "PowerUserAccess",
+        "AmazonS3FullAccess",
+        "AmazonDynamoDBFullAccess",
+        "SecretsManagerReadWrite",
+        "AmazonRDSFullAccess",
+        "AmazonSQSFullAccess",
+        "AmazonRDSDataFullAccess",
+        "AWSKeyManagementServicePowerUser",
+    }
+)
 # Actions that only accept Resource "*" and expose no stored data (AWS service authorization reference).
-STAR_ONLY_ACTIONS = frozenset(a.lower() for a in (
-    "ecr:GetAuthorizationToken", "s3:ListAllMyBuckets", "sqs:ListQueues", "secretsmanager:GetRandomPassword",
-    "secretsmanager:ListSecrets", "dynamodb:ListTables", "kms:ListKeys", "kms:ListAliases", "ssm:DescribeParameters",
-    "logs:DescribeLogGroups", "rds:DescribeDBInstances", "sns:ListTopics", "ecr:DescribeRegistry"))
-POLICY_TYPES = ("aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_policy", "aws_iam_group_policy",
-                "aws_s3_bucket_policy", "aws_sqs_queue_policy")
-ATTACHMENT_TYPES = ("aws_iam_role_policy_attachment", "aws_iam_user_policy_attachment",
-                    "aws_iam_group_policy_attachment", "aws_iam_policy_attachment")
+STAR_ONLY_ACTIONS = frozenset(
+    a.lower()
+    for a in (
+        "ecr:GetAuthorizationToken",
+        "s3:ListAllMyBuckets",
+        "sqs:ListQueues",
+        "secretsmanager:GetRandomPassword",
+        "secretsmanager:ListSecrets",
+        "dynamodb:ListTables",
+        "kms:ListKeys",
+        "kms:ListAliases",
+        "ssm:DescribeParameters",
+        "logs:DescribeLogGroups",
+        "rds:DescribeDBInstances",
+        "sns:ListTopics",
+        "ecr:DescribeRegistry",
+    )
+)
+POLICY_TYPES = (
+    "aws_iam_role_policy",
+    "aws_iam_policy",
+    "aws_iam_user_policy",
+    "aws_iam_group_policy",
+    "aws_s3_bucket_policy",
+    "aws_sqs_queue_policy",
+)
+ATTACHMENT_TYPES = (
+    "aws_iam_role_policy_attachment",
+    "aws_iam_user_policy_attachment",
+    "aws_iam_group_policy_attachment",
+    "aws_iam_policy_attachment",
+)
 REF = re.compile(r"\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)")
 
 
@@ -85,7 +136,9 @@ def network_conditions(r: Resource) -> Iterator[str]:
         for rule in _list(r.config.get("ingress")):
             if isinstance(rule, dict) and (why := _open_ingress(rule)):
                 yield why
-    elif (r.type == "aws_security_group_rule" and r.config.get("type") == "ingress") or r.type == "aws_vpc_security_group_ingress_rule":
+    elif (
+        r.type == "aws_security_group_rule" and r.config.get("type") == "ingress"
+    ) or r.type == "aws_vpc_security_group_ingress_rule":
         if why := _open_ingress(r.config):
             yield why
 
@@ -100,8 +153,9 @@ def _wildcard_resource(resource: str) -> bool:
     if "${" in resource:
         return False  # anchored on a specific resource's attribute, e.g. ${bucket.arn}/*
     parts = resource.split(":", 5)
-    return (len(parts) == 6 and parts[5] in ("*", "table/*", "secret:*", "repository/*", "key/*", "parameter/*")) \
-        or (len(parts) == 6 and parts[2] == "s3" and parts[5].split("/", 1)[0] in ("*", ""))
+    return (len(parts) == 6 and parts[5] in ("*", "table/*", "secret:*", "repository/*", "key/*", "parameter/*")) or (
+        len(parts) == 6 and parts[2] == "s3" and parts[5].split("/", 1)[0] in ("*", "")
+    )
 
 
 def statement_conditions(document: Any) -> Iterator[str]:
@@ -159,8 +213,11 @@ def _refs(value: Any) -> set[str]:
 
 def public_conditions(r: Resource, document_index: dict[str, Resource]) -> Iterator[str]:
     if r.type == "aws_s3_bucket_public_access_block":
-        off = [k for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
-               if r.config.get(k) is not True]
+        off = [
+            k
+            for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+            if r.config.get(k) is not True
+        ]
         if off:
             yield f"public access block does not set {', '.join(off)}"
     elif r.type == "aws_s3_bucket_acl":
@@ -171,11 +228,15 @@ def public_conditions(r: Resource, document_index: dict[str, Resource]) -> Itera
         doc = json.loads(doc) if isinstance(doc, str) else doc
         for st in _list((doc or {}).get("Statement")):
             if isinstance(st, dict) and st.get("Effect") == "Allow" and _principal_public(st.get("Principal")):
-                yield f"bucket policy allows Principal * ({', '.join(map(str, _list(st.get('Action'))))})" + \
-                      (" with a condition" if st.get("Condition") else "")
+                yield f"bucket policy allows Principal * ({', '.join(map(str, _list(st.get('Action'))))})" + (
+                    " with a condition" if st.get("Condition") else ""
+                )
     elif r.type == "aws_s3_bucket":
-        blocks = [x for x in document_index.values() if x.type == "aws_s3_bucket_public_access_block"
-                  and r.address in _refs(x.config.get("bucket"))]
+        blocks = [
+            x
+            for x in document_index.values()
+            if x.type == "aws_s3_bucket_public_access_block" and r.address in _refs(x.config.get("bucket"))
+        ]
         if not blocks:
             yield "no public access block for this bucket"
 
@@ -231,8 +292,11 @@ def retention_of(r: Resource) -> dict[str, float]:
             rid = rule.get("id", "?")
             enabled = rule.get("status") == "Enabled"
             exp = [_days(e.get("days")) for e in _list(rule.get("expiration")) if isinstance(e, dict)]
-            nce = [_days(e.get("noncurrent_days")) for e in _list(rule.get("noncurrent_version_expiration"))
-                   if isinstance(e, dict)]
+            nce = [
+                _days(e.get("noncurrent_days"))
+                for e in _list(rule.get("noncurrent_version_expiration"))
+                if isinstance(e, dict)
+            ]
             out[f"rule {rid} expiration days"] = min([d for d in exp if d] or [inf]) if enabled else inf
             out[f"rule {rid} noncurrent expiration days"] = min([d for d in nce if d] or [inf]) if enabled else inf
         return out
@@ -268,20 +332,44 @@ def assess(diff: StackDiff, base: dict[str, Any] | None, head: dict[str, Any] | 
     stack = diff.stack
     for change in diff.changes:
         if change.stateful and change.action == REMOVE:
-            risks.append(Risk(HIGH, stack, change.address, change.path,
-                              f"destroys a stateful {change.type}: its data is lost unless it is moved "
-                              "(a `moved` block) or retained", "destroy"))
+            risks.append(
+                Risk(
+                    HIGH,
+                    stack,
+                    change.address,
+                    change.path,
+                    f"destroys a stateful {change.type}: its data is lost unless it is moved "
+                    "(a `moved` block) or retained",
+                    "destroy",
+                )
+            )
         elif change.stateful and change.action == REPLACE:
             forced = [a.path for a in change.attributes if a.forces_replacement]
-            risks.append(Risk(HIGH, stack, change.address, change.path,
-                              f"replaces a stateful {change.type} (new resource, data not carried over)"
-                              + (f": {', '.join(forced)} forces replacement" if forced else ""), "replace"))
+            risks.append(
+                Risk(
+                    HIGH,
+                    stack,
+                    change.address,
+                    change.path,
+                    f"replaces a stateful {change.type} (new resource, data not carried over)"
+                    + (f": {', '.join(forced)} forces replacement" if forced else ""),
+                    "replace",
+                )
+            )
         elif change.action == UPDATE:
             hot = [a.path for a in change.attributes if a.path in RESTART_ATTRIBUTES.get(change.type, ())]
             if hot:
-                risks.append(Risk(LOW, stack, change.address, change.path,
-                                  f"{', '.join(hot)} change modifies the running database (restart or failover; "
-                                  "applied in the maintenance window unless apply_immediately)", "restart"))
+                risks.append(
+                    Risk(
+                        LOW,
+                        stack,
+                        change.address,
+                        change.path,
+                        f"{', '.join(hot)} change modifies the running database (restart or failover; "
+                        "applied in the maintenance window unless apply_immediately)",
+                        "restart",
+                    )
+                )
     before, after = index(base), index(head)
     for address, r in after.items():
         old = before.get(address)
@@ -293,10 +381,31 @@ def assess(diff: StackDiff, base: dict[str, Any] | None, head: dict[str, Any] | 
             was, now = retention_of(old), retention_of(r)
             for key, value in now.items():
                 if key in was and value < was[key]:
-                    risks.append(Risk(MEDIUM, stack, address, short_path(r.path),
-                                      f"retention shortened: {key} {_fmt(was[key])} -> {_fmt(value)}", "retention"))
-                elif key not in was and value != float("inf") and was and r.type == "aws_s3_bucket_lifecycle_configuration":
-                    risks.append(Risk(MEDIUM, stack, address, short_path(r.path),
-                                      f"retention shortened: new {key} {_fmt(value)} (was kept)", "retention"))
+                    risks.append(
+                        Risk(
+                            MEDIUM,
+                            stack,
+                            address,
+                            short_path(r.path),
+                            f"retention shortened: {key} {_fmt(was[key])} -> {_fmt(value)}",
+                            "retention",
+                        )
+                    )
+                elif (
+                    key not in was
+                    and value != float("inf")
+                    and was
+                    and r.type == "aws_s3_bucket_lifecycle_configuration"
+                ):
+                    risks.append(
+                        Risk(
+                            MEDIUM,
+                            stack,
+                            address,
+                            short_path(r.path),
+                            f"retention shortened: new {key} {_fmt(value)} (was kept)",
+                            "retention",
+                        )
+                    )
     risks.sort(key=lambda x: (SEVERITY_ORDER[x.severity], x.stack, x.address, x.why))
     return risks

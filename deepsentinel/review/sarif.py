@@ -127,19 +127,22 @@ def fingerprint(finding: Finding) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _rule(finding: Finding) -> dict[str, Any]:
     name = finding.check_name or finding.check_id
-    help_text = (f"checkov check {finding.check_id}: {name}. Fix the resource in its construct, or accept the "
-                 f"finding with a [[suppress]] entry and a reason in {BASELINE_HINT}.")
+    help_text = (
+        f"checkov check {finding.check_id}: {name}. Fix the resource in its construct, or accept the "
+        f"finding with a [[suppress]] entry and a reason in {BASELINE_HINT}."
+    )
     rule: dict[str, Any] = {
         "id": finding.check_id,
         "name": _clip(finding.check_id, MAX_NAME),
         "shortDescription": {"text": _clip(name, MAX_TEXT)},
-        "fullDescription": {"text": _clip(f"{name} (checkov {finding.check_id}; project severity "
-                                          f"{finding.severity}).", MAX_TEXT)},
+        "fullDescription": {
+            "text": _clip(f"{name} (checkov {finding.check_id}; project severity {finding.severity}).", MAX_TEXT)
+        },
         "help": {"text": help_text},
         "defaultConfiguration": {"level": "error"},
         "properties": {"tags": ["security", "terraform", "checkov"]},
@@ -166,23 +169,44 @@ def to_sarif(policy: PolicyResult, stack_files: dict[str, Path], *, root: Path) 
         text, spans = texts.get(finding.stack, ("", {}))
         uri = artifact_uri(path, root) if path is not None else f"{finding.stack}/cdk.tf.json"
         name = finding.check_name or finding.check_id
-        results.append({
-            "ruleId": finding.check_id,
-            "ruleIndex": list(rules).index(finding.check_id),
-            "level": "error",
-            "message": {"text": f"{finding.address} ({finding.path}) in {finding.stack} fails {finding.check_id}: "
-                                f"{name.rstrip('.')}. No entry in {BASELINE_HINT} accepts it."},
-            "locations": [{
-                "physicalLocation": {"artifactLocation": {"uri": uri}, "region": region(text, finding.address, spans)},
-                "logicalLocations": [{"name": finding.address, "fullyQualifiedName": f"{finding.stack}/{finding.address}",
-                                      "kind": "resource"}],
-            }],
-            "partialFingerprints": {"primaryLocationLineHash": fingerprint(finding)},
-            "properties": {"stack": finding.stack, "constructPath": finding.path, "module": finding.module,
-                           "severity": finding.severity},
-        })
+        results.append(
+            {
+                "ruleId": finding.check_id,
+                "ruleIndex": list(rules).index(finding.check_id),
+                "level": "error",
+                "message": {
+                    "text": f"{finding.address} ({finding.path}) in {finding.stack} fails {finding.check_id}: "
+                    f"{name.rstrip('.')}. No entry in {BASELINE_HINT} accepts it."
+                },
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": uri},
+                            "region": region(text, finding.address, spans),
+                        },
+                        "logicalLocations": [
+                            {
+                                "name": finding.address,
+                                "fullyQualifiedName": f"{finding.stack}/{finding.address}",
+                                "kind": "resource",
+                            }
+                        ],
+                    }
+                ],
+                "partialFingerprints": {"primaryLocationLineHash": fingerprint(finding)},
+                "properties": {
+                    "stack": finding.stack,
+                    "constructPath": finding.path,
+                    "module": finding.module,
+                    "severity": finding.severity,
+                },
+            }
+        )
     driver: dict[str, Any] = {"name": "checkov", "informationUri": CHECKOV_URI, "rules": list(rules.values())}
     if policy.checkov_version:
         driver["version"] = policy.checkov_version
-    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION,
-            "runs": [{"tool": {"driver": driver}, "results": results, "columnKind": "unicodeCodePoints"}]}
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": SARIF_VERSION,
+        "runs": [{"tool": {"driver": driver}, "results": results, "columnKind": "unicodeCodePoints"}],
+    }

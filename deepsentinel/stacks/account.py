@@ -40,36 +40,78 @@ class AccountStack(TerraformStack):
     def __init__(self, scope: Construct, id_: str, *, settings: PlatformSettings, options: StackOptions) -> None:
         super().__init__(scope, id_)
         configure_stack(self, settings, options, ACCOUNT_STATE_KEY)
-        bucket = S3Bucket(self, "state-bucket", bucket=settings.state_bucket_name,
-                          lifecycle={"prevent_destroy": options.endpoint_url is None})
-        S3BucketVersioningA(self, "state-versioning", bucket=bucket.id,
-                            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"))
+        bucket = S3Bucket(
+            self,
+            "state-bucket",
+            bucket=settings.state_bucket_name,
+            lifecycle={"prevent_destroy": options.endpoint_url is None},
+        )
+        S3BucketVersioningA(
+            self,
+            "state-versioning",
+            bucket=bucket.id,
+            versioning_configuration=S3BucketVersioningVersioningConfiguration(status="Enabled"),
+        )
         S3BucketServerSideEncryptionConfigurationA(
-            self, "state-encryption", bucket=bucket.id,
-            rule=[S3BucketServerSideEncryptionConfigurationRuleA(
-                apply_server_side_encryption_by_default=(
-                    S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                        sse_algorithm="aws:kms")))])
-        S3BucketPublicAccessBlock(self, "state-public-access-block", bucket=bucket.id, block_public_acls=True,
-                                  block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True)
+            self,
+            "state-encryption",
+            bucket=bucket.id,
+            rule=[
+                S3BucketServerSideEncryptionConfigurationRuleA(
+                    apply_server_side_encryption_by_default=(
+                        S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
+                            sse_algorithm="aws:kms"
+                        )
+                    )
+                )
+            ],
+        )
+        S3BucketPublicAccessBlock(
+            self,
+            "state-public-access-block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        )
         S3BucketPolicy(self, "state-tls-only", bucket=bucket.id, policy=tls_only_bucket_policy(bucket.arn))
         account_id = DataAwsCallerIdentity(self, "current").account_id
         people = People(self, "people", props=PeopleProps(settings=settings, account_id=account_id))
         # Public zones outlive environments: their name servers are what the registrar delegates to, and a zone
         # re-created by an environment would get new ones (and stall ACM's DNS validation until re-delegated).
-        zones = {name: Route53Zone(self, f"zone-{name.replace('.', '-')}", name=name, comment="deepsentinel",
-                                   lifecycle={"prevent_destroy": options.endpoint_url is None})
-                 for name in settings.hosted_zones}
-        TerraformOutput(self, "hosted_zone_name_servers", value={n: z.name_servers for n, z in zones.items()},
-                        description="name servers per hosted zone: set them at the domain's registrar")
+        zones = {
+            name: Route53Zone(
+                self,
+                f"zone-{name.replace('.', '-')}",
+                name=name,
+                comment="deepsentinel",
+                lifecycle={"prevent_destroy": options.endpoint_url is None},
+            )
+            for name in settings.hosted_zones
+        }
+        TerraformOutput(
+            self,
+            "hosted_zone_name_servers",
+            value={n: z.name_servers for n, z in zones.items()},
+            description="name servers per hosted zone: set them at the domain's registrar",
+        )
         secrets = AppSecrets(self, "app-secrets", props=AppSecretsProps(settings=settings))
-        TerraformOutput(self, "django_secret_arns", value=secrets.django_secret_arns,
-                        description="environment -> secret of its Django SECRET_KEY (the environment looks it up)")
+        TerraformOutput(
+            self,
+            "django_secret_arns",
+            value=secrets.django_secret_arns,
+            description="environment -> secret of its Django SECRET_KEY (the environment looks it up)",
+        )
         TerraformOutput(self, "state_bucket", value=bucket.bucket)
         TerraformOutput(self, "group_names", value=people.group_names)
         if settings.github_repository is not None:
             github = GithubOidc(self, "github-oidc", props=GithubOidcProps(settings=settings, account_id=account_id))
             # Keyed by the repository variable each workflow reads (docs/release.md).
-            TerraformOutput(self, "github_role_arns", value=github.repository_variables,
-                            description="repository variable -> role ARN: set each as a GitHub repository variable")
+            TerraformOutput(
+                self,
+                "github_role_arns",
+                value=github.repository_variables,
+                description="repository variable -> role ARN: set each as a GitHub repository variable",
+            )
             TerraformOutput(self, "github_oidc_provider_arn", value=github.provider_arn)

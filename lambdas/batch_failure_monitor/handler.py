@@ -150,9 +150,7 @@ class FailedJob:
         attempts = detail.get("attempts") or []
         last_attempt = (attempts[-1] if attempts else {}) or {}
         attempt_container = last_attempt.get("container") or {}
-        environment = {
-            e.get("name"): e.get("value") for e in container.get("environment") or [] if isinstance(e, dict)
-        }
+        environment = {e.get("name"): e.get("value") for e in container.get("environment") or [] if isinstance(e, dict)}
         parameters = detail.get("parameters") or {}
         log_options = (container.get("logConfiguration") or {}).get("options") or {}
         exit_code = container.get("exitCode", attempt_container.get("exitCode"))
@@ -207,7 +205,9 @@ class Clients:
 def clients() -> Clients:
     """Clients created on first use (after a test's mock starts) and reused while the runtime is warm."""
     return Clients(
-        logs=boto3.client("logs"), sns=boto3.client("sns"), secretsmanager=boto3.client("secretsmanager"),
+        logs=boto3.client("logs"),
+        sns=boto3.client("sns"),
+        secretsmanager=boto3.client("secretsmanager"),
         dynamodb=boto3.client("dynamodb"),
     )
 
@@ -216,8 +216,14 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     detail = event.get("detail") or {}
     if event.get("detail-type") != "Batch Job State Change" or detail.get("status") != "FAILED":
         # The EventBridge rule filters these out; a stray test event must not page anyone.
-        _emit({"level": "INFO", "outcome": "ignored", "detail_type": event.get("detail-type"),
-               "status": detail.get("status")})
+        _emit(
+            {
+                "level": "INFO",
+                "outcome": "ignored",
+                "detail_type": event.get("detail-type"),
+                "status": detail.get("status"),
+            }
+        )
         return {"status": "ignored"}
     return process_event(event, clients=clients(), settings=Settings.from_env())
 
@@ -280,8 +286,10 @@ def end_video(clients: Clients, job: FailedJob, settings: Settings) -> VideoEnd:
 
 
 def failure_reason(job: FailedJob) -> str:
-    return (f"AWS Batch ended job {job.job_name} ({job.job_id}) after {job.attempts} attempt(s): "
-            f"{job.status_reason or 'no reason given'}")[:MAX_REASON_CHARS]
+    return (
+        f"AWS Batch ended job {job.job_name} ({job.job_id}) after {job.attempts} attempt(s): "
+        f"{job.status_reason or 'no reason given'}"
+    )[:MAX_REASON_CHARS]
 
 
 def read_db_credentials(secrets_client: Any, settings: Settings) -> tuple[str, str]:
@@ -310,8 +318,9 @@ def mark_failed(credentials: tuple[str, str], settings: Settings, job: FailedJob
         if not exists:
             return "no-schema"
         conn.run("START TRANSACTION")
-        changed = conn.run(_MARK_FAILED, video_id=job.video_id, s3_key=job.s3_key or "", reason=reason,
-                           model_uri=job.model_uri)
+        changed = conn.run(
+            _MARK_FAILED, video_id=job.video_id, s3_key=job.s3_key or "", reason=reason, model_uri=job.model_uri
+        )
         if not changed:
             status = conn.run("SELECT status FROM videos WHERE video_id = :video_id", video_id=job.video_id)
             conn.run("ROLLBACK")
@@ -331,28 +340,52 @@ def connect_database(credentials: tuple[str, str], settings: Settings) -> Any:
     user, password = credentials
     host = settings.db_host or ""
     if host.startswith("/"):  # a socket directory (the local stand-in); TLS does not apply to a Unix socket
-        return pg8000.native.Connection(user, password=password, database=settings.db_name,
-                                        unix_sock=f"{host}/.s.PGSQL.{settings.db_port}", ssl_context=False,
-                                        timeout=DB_TIMEOUT_SECONDS)
+        return pg8000.native.Connection(
+            user,
+            password=password,
+            database=settings.db_name,
+            unix_sock=f"{host}/.s.PGSQL.{settings.db_port}",
+            ssl_context=False,
+            timeout=DB_TIMEOUT_SECONDS,
+        )
     # ssl_context=True: TLS required, certificate unverified (as libpq's sslmode=require, the worker's setting).
-    return pg8000.native.Connection(user, password=password, host=host, port=settings.db_port,
-                                    database=settings.db_name, ssl_context=True, timeout=DB_TIMEOUT_SECONDS)
+    return pg8000.native.Connection(
+        user,
+        password=password,
+        host=host,
+        port=settings.db_port,
+        database=settings.db_name,
+        ssl_context=True,
+        timeout=DB_TIMEOUT_SECONDS,
+    )
 
 
 def publish_video_failed(sns_client: Any, job: FailedJob, settings: Settings, reason: str) -> bool:
     """FAILED on the video-events topic, in the worker's shape (video_worker/notify.py completion_message)."""
     if not settings.video_events_topic_arn:
         return False
-    message = {"video_id": job.video_id, "status": FAILED, "s3_key": job.s3_key, "events": 0, "detections": 0,
-               "highlights": 0, "highlight_keys": [], "highlights_bucket": job.highlights_bucket, "reason": reason,
-               "job_id": job.job_id, "attempt": job.attempts}
+    message = {
+        "video_id": job.video_id,
+        "status": FAILED,
+        "s3_key": job.s3_key,
+        "events": 0,
+        "detections": 0,
+        "highlights": 0,
+        "highlight_keys": [],
+        "highlights_bucket": job.highlights_bucket,
+        "reason": reason,
+        "job_id": job.job_id,
+        "attempt": job.attempts,
+    }
     try:
-        sns_client.publish(TopicArn=settings.video_events_topic_arn,
-                           Subject=_sns_subject(f"video {job.video_id}: {FAILED}"), Message=json.dumps(message),
-                           MessageAttributes={"status": {"DataType": "String", "StringValue": FAILED}})
+        sns_client.publish(
+            TopicArn=settings.video_events_topic_arn,
+            Subject=_sns_subject(f"video {job.video_id}: {FAILED}"),
+            Message=json.dumps(message),
+            MessageAttributes={"status": {"DataType": "String", "StringValue": FAILED}},
+        )
     except (ClientError, BotoCoreError) as exc:
-        _emit({"level": "ERROR", "outcome": "video_event_not_published", "video_id": job.video_id,
-               "error": str(exc)})
+        _emit({"level": "ERROR", "outcome": "video_event_not_published", "video_id": job.video_id, "error": str(exc)})
         return False
     return True
 
@@ -412,8 +445,9 @@ def format_alert(job: FailedJob, logs: JobLogs, video: VideoEnd | None = None) -
     if job.job_queue:
         header.append(f"Job queue:     {job.job_queue}")
     if video is not None:
-        header.append(f"Video row:     {video.outcome}" + ("; FAILED published on video-events" if video.published
-                                                           else ""))
+        header.append(
+            f"Video row:     {video.outcome}" + ("; FAILED published on video-events" if video.published else "")
+        )
     header.append(f"Log:           {logs.group} / {logs.stream or '-'}")
     if logs.found:
         body = [f"Last {len(logs.lines)} log lines:", *(f"  {line}" for line in logs.lines)]
@@ -495,4 +529,3 @@ def _clip(line: str) -> str:
 
 def _emit(line: Mapping[str, Any]) -> None:
     sys.stdout.write(json.dumps(line, default=str) + "\n")
-

@@ -88,30 +88,45 @@ def check_queue(*, batch: Any, cloudwatch: Any, settings: Settings, now_ms: int 
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     jobs = runnable_jobs(batch, settings.job_queue, now_ms)
     dimensions = [{"Name": DIMENSION, "Value": settings.queue_name}]
-    cloudwatch.put_metric_data(Namespace=settings.metric_namespace, MetricData=[
-        {"MetricName": AGE_METRIC, "Dimensions": dimensions, "Value": jobs.oldest_age_seconds, "Unit": "Seconds"},
-        {"MetricName": COUNT_METRIC, "Dimensions": dimensions, "Value": jobs.count, "Unit": "Count"}])
-    result = {"queue": settings.queue_name, "runnable": jobs.count, "oldest_age_seconds": jobs.oldest_age_seconds,
-              "oldest_job_id": jobs.oldest_job_id, "status_reason": jobs.oldest_status_reason}
+    cloudwatch.put_metric_data(
+        Namespace=settings.metric_namespace,
+        MetricData=[
+            {"MetricName": AGE_METRIC, "Dimensions": dimensions, "Value": jobs.oldest_age_seconds, "Unit": "Seconds"},
+            {"MetricName": COUNT_METRIC, "Dimensions": dimensions, "Value": jobs.count, "Unit": "Count"},
+        ],
+    )
+    result = {
+        "queue": settings.queue_name,
+        "runnable": jobs.count,
+        "oldest_age_seconds": jobs.oldest_age_seconds,
+        "oldest_job_id": jobs.oldest_job_id,
+        "status_reason": jobs.oldest_status_reason,
+    }
     sys.stdout.write(json.dumps({"function": "batch_runnable_monitor", **result}) + "\n")
     return result
 
 
 def runnable_jobs(batch: Any, job_queue: str, now_ms: int) -> RunnableJobs:
-    ids = [job["jobId"] for page in batch.get_paginator("list_jobs").paginate(jobQueue=job_queue,
-                                                                              jobStatus="RUNNABLE")
-           for job in page["jobSummaryList"]]
+    ids = [
+        job["jobId"]
+        for page in batch.get_paginator("list_jobs").paginate(jobQueue=job_queue, jobStatus="RUNNABLE")
+        for job in page["jobSummaryList"]
+    ]
     details = [job for job in describe(batch, ids) if job["status"] == "RUNNABLE"]
     if not details:
         return RunnableJobs(count=0, oldest_age_seconds=0)
     oldest = min(details, key=runnable_since)
-    return RunnableJobs(count=len(details), oldest_age_seconds=max(0, (now_ms - runnable_since(oldest)) // 1000),
-                        oldest_job_id=oldest["jobId"], oldest_status_reason=oldest.get("statusReason"))
+    return RunnableJobs(
+        count=len(details),
+        oldest_age_seconds=max(0, (now_ms - runnable_since(oldest)) // 1000),
+        oldest_job_id=oldest["jobId"],
+        oldest_status_reason=oldest.get("statusReason"),
+    )
 
 
 def describe(batch: Any, job_ids: list[str]) -> Iterable[Mapping[str, Any]]:
     for start in range(0, len(job_ids), DESCRIBE_JOBS_MAX):
-        yield from batch.describe_jobs(jobs=job_ids[start:start + DESCRIBE_JOBS_MAX])["jobs"]
+        yield from batch.describe_jobs(jobs=job_ids[start : start + DESCRIBE_JOBS_MAX])["jobs"]
 
 
 def runnable_since(job: Mapping[str, Any]) -> int:

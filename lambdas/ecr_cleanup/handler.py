@@ -159,8 +159,14 @@ def run_cleanup(*, clients: Clients, settings: Settings, now: datetime) -> dict[
         for repository in settings.repositories
     ]
     for report in reports:
-        _emit({"level": "ERROR" if report.error else "INFO", "repository": report.repository,
-               "dry_run": settings.dry_run, **report.as_dict()})
+        _emit(
+            {
+                "level": "ERROR" if report.error else "INFO",
+                "repository": report.repository,
+                "dry_run": settings.dry_run,
+                **report.as_dict(),
+            }
+        )
     result = {
         "dry_run": settings.dry_run,
         "repositories": {r.repository: r.as_dict() for r in reports},
@@ -259,14 +265,18 @@ def _delete(ecr: Any, repository: str, images: list[Mapping[str, Any]]) -> list[
     digests = list(by_digest)
     for start in range(0, len(digests), DELETE_BATCH_SIZE):
         chunk = digests[start : start + DELETE_BATCH_SIZE]
-        response = ecr.batch_delete_image(
-            repositoryName=repository, imageIds=[{"imageDigest": d} for d in chunk]
-        )
+        response = ecr.batch_delete_image(repositoryName=repository, imageIds=[{"imageDigest": d} for d in chunk])
         failed: set[str] = set()
         for failure in response.get("failures", []):
             failed.add((failure.get("imageId") or {}).get("imageDigest", ""))
-            _emit({"level": "WARNING", "repository": repository, "image": failure.get("imageId"),
-                   "message": f"{failure.get('failureCode')}: {failure.get('failureReason')}"})
+            _emit(
+                {
+                    "level": "WARNING",
+                    "repository": repository,
+                    "image": failure.get("imageId"),
+                    "message": f"{failure.get('failureCode')}: {failure.get('failureReason')}",
+                }
+            )
         # Everything not listed as a failure is gone (imageIds lists one entry per *tag*, so it is
         # not a reliable inventory for untagged or multi-tagged manifests).
         deleted.extend(by_digest[d] for d in chunk if d not in failed)

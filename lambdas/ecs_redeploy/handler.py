@@ -89,12 +89,17 @@ def process_event(event: Mapping[str, Any], *, ecs: Any, settings: Settings) -> 
             restarted.append(response["service"]["serviceName"])
         except (ClientError, BotoCoreError) as error:
             failed[service] = str(error)
-    result = {"outcome": "restarted" if not failed else "partial", "secret": secret, "restarted": restarted,
-              "failed": failed}
+    result = {
+        "outcome": "restarted" if not failed else "partial",
+        "secret": secret,
+        "restarted": restarted,
+        "failed": failed,
+    }
     _emit(result)
     if failed:
-        raise RedeployError(f"could not restart {', '.join(failed)} after rotation of {secret}: "
-                            + "; ".join(failed.values()))
+        raise RedeployError(
+            f"could not restart {', '.join(failed)} after rotation of {secret}: " + "; ".join(failed.values())
+        )
     return result
 
 

@@ -103,15 +103,25 @@ class Settings:
             raise RuntimeError(f"URL_EXPIRY_SECONDS must be an integer, got {raw!r}") from None
         if expiry <= 0:
             raise RuntimeError(f"URL_EXPIRY_SECONDS must be positive, got {expiry}")
-        return cls(upload_prefix=env["UPLOAD_PREFIX"], url_expiry_seconds=expiry,
-                   raw_bucket=env.get("RAW_BUCKET") or None, highlights_bucket=env.get("HIGHLIGHTS_BUCKET") or None,
-                   table=env.get("IDEMPOTENCY_TABLE") or None, job_queue=env.get("JOB_QUEUE") or None,
-                   jobs_queue_url=env.get("JOBS_QUEUE_URL") or None)
+        return cls(
+            upload_prefix=env["UPLOAD_PREFIX"],
+            url_expiry_seconds=expiry,
+            raw_bucket=env.get("RAW_BUCKET") or None,
+            highlights_bucket=env.get("HIGHLIGHTS_BUCKET") or None,
+            table=env.get("IDEMPOTENCY_TABLE") or None,
+            job_queue=env.get("JOB_QUEUE") or None,
+            jobs_queue_url=env.get("JOBS_QUEUE_URL") or None,
+        )
 
     def require(self, *names: str) -> None:
         """A route called without its configuration fails the request (500), not silently."""
-        env_names = {"raw_bucket": "RAW_BUCKET", "highlights_bucket": "HIGHLIGHTS_BUCKET",
-                     "table": "IDEMPOTENCY_TABLE", "job_queue": "JOB_QUEUE", "jobs_queue_url": "JOBS_QUEUE_URL"}
+        env_names = {
+            "raw_bucket": "RAW_BUCKET",
+            "highlights_bucket": "HIGHLIGHTS_BUCKET",
+            "table": "IDEMPOTENCY_TABLE",
+            "job_queue": "JOB_QUEUE",
+            "jobs_queue_url": "JOBS_QUEUE_URL",
+        }
         missing = [env_names[n] for n in names if not getattr(self, n)]
         if missing:
             raise RuntimeError(f"missing environment variables: {', '.join(missing)}")
@@ -132,35 +142,54 @@ def clients() -> Clients:
     SigV4 for presigning: objects in the raw and highlights buckets are SSE-KMS encrypted, and S3 accepts
     only Signature Version 4 for those.
     """
-    return Clients(s3=boto3.client("s3", config=Config(signature_version="s3v4")),
-                   dynamodb=boto3.client("dynamodb"), batch=boto3.client("batch"), sqs=boto3.client("sqs"))
+    return Clients(
+        s3=boto3.client("s3", config=Config(signature_version="s3v4")),
+        dynamodb=boto3.client("dynamodb"),
+        batch=boto3.client("batch"),
+        sqs=boto3.client("sqs"),
+    )
 
 
 # --- routes: plain functions over injected clients ----------------------------------------------------------
 
 
-def create_video_route(*, s3: Any, settings: Settings, new_id: Callable[[], str] | None = None,
-                       now: Callable[[], float] = time.time) -> Response:
+def create_video_route(
+    *, s3: Any, settings: Settings, new_id: Callable[[], str] | None = None, now: Callable[[], float] = time.time
+) -> Response:
     settings.require("raw_bucket")
     video_id = new_id() if new_id else settings.upload_prefix + uuid.uuid4().hex
     key = raw_key(video_id)
-    url = s3.generate_presigned_url("put_object", Params={"Bucket": settings.raw_bucket, "Key": key},
-                                    ExpiresIn=settings.url_expiry_seconds, HttpMethod="PUT")
-    return json_response(201, {
-        "video_id": video_id,
-        "status": "AWAITING_UPLOAD",
-        "upload": {"method": "PUT", "url": url, "bucket": settings.raw_bucket, "key": key,
-                   "expires_in": settings.url_expiry_seconds,
-                   "expires_at": int(now()) + settings.url_expiry_seconds},
-        "links": {"status": f"/videos/{video_id}", "results": f"/videos/{video_id}/results"},
-    }, headers={"location": f"/videos/{video_id}"})
+    url = s3.generate_presigned_url(
+        "put_object",
+        Params={"Bucket": settings.raw_bucket, "Key": key},
+        ExpiresIn=settings.url_expiry_seconds,
+        HttpMethod="PUT",
+    )
+    return json_response(
+        201,
+        {
+            "video_id": video_id,
+            "status": "AWAITING_UPLOAD",
+            "upload": {
+                "method": "PUT",
+                "url": url,
+                "bucket": settings.raw_bucket,
+                "key": key,
+                "expires_in": settings.url_expiry_seconds,
+                "expires_at": int(now()) + settings.url_expiry_seconds,
+            },
+            "links": {"status": f"/videos/{video_id}", "results": f"/videos/{video_id}/results"},
+        },
+        headers={"location": f"/videos/{video_id}"},
+    )
 
 
 def get_video_route(video_id: str, *, s3: Any, dynamodb: Any, batch: Any, settings: Settings) -> Response:
     settings.require("raw_bucket", "table", "job_queue")
     check_video_id(video_id, settings)
-    claim = dynamodb.get_item(TableName=settings.table, Key={"video_id": {"S": video_id}},
-                              ConsistentRead=True).get("Item")
+    claim = dynamodb.get_item(TableName=settings.table, Key={"video_id": {"S": video_id}}, ConsistentRead=True).get(
+        "Item"
+    )
     job = None
     job_id = (claim or {}).get("job_id", {}).get("S")
     if job_id:
@@ -168,8 +197,11 @@ def get_video_route(video_id: str, *, s3: Any, dynamodb: Any, batch: Any, settin
         job = jobs[0] if jobs else None
     if job is None:
         job = latest_job(batch, settings.job_queue, job_name_for(video_id))
-    body: dict[str, Any] = {"video_id": video_id, "job": job_view(job) if job else None,
-                            "claim": claim_view(claim) if claim else None}
+    body: dict[str, Any] = {
+        "video_id": video_id,
+        "job": job_view(job) if job else None,
+        "claim": claim_view(claim) if claim else None,
+    }
     if job is not None:
         status = str(job.get("status"))
     elif claim is not None:
@@ -178,9 +210,14 @@ def get_video_route(video_id: str, *, s3: Any, dynamodb: Any, batch: Any, settin
     elif upload_present(s3, settings.raw_bucket, raw_key(video_id)):
         status = "UPLOADED"
     else:
-        return json_response(404, {"video_id": video_id, "status": "NOT_FOUND",
-                                   "message": "no upload, claim or job for this video id (an upload URL may "
-                                              "still be unused)"})
+        return json_response(
+            404,
+            {
+                "video_id": video_id,
+                "status": "NOT_FOUND",
+                "message": "no upload, claim or job for this video id (an upload URL may still be unused)",
+            },
+        )
     body["status"] = status
     body["finished"] = status in FINISHED
     return json_response(200, body)
@@ -193,20 +230,27 @@ def get_results_route(video_id: str, *, s3: Any, settings: Settings) -> Response
     events = []
     for obj in sorted(page.get("Contents", []), key=lambda o: o["Key"]):
         key = obj["Key"]
-        url = s3.generate_presigned_url("get_object", Params={"Bucket": settings.highlights_bucket, "Key": key},
-                                        ExpiresIn=settings.url_expiry_seconds, HttpMethod="GET")
+        url = s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": settings.highlights_bucket, "Key": key},
+            ExpiresIn=settings.url_expiry_seconds,
+            HttpMethod="GET",
+        )
         events.append({**parse_highlight_key(key), "highlight": {"key": key, "url": url, "size": obj.get("Size")}})
     by_class = Counter(e["class_name"] for e in events if e.get("class_name"))
-    return json_response(200, {
-        "video_id": video_id,
-        "source": "s3",
-        "note": "events summarized from the highlight objects' keys; the database rows (end time, confidence, "
-                "counts) are not reachable from this function",
-        "summary": {"events": len(events), "by_class": dict(sorted(by_class.items()))},
-        "events": events,
-        "truncated": bool(page.get("IsTruncated")),
-        "expires_in": settings.url_expiry_seconds,
-    })
+    return json_response(
+        200,
+        {
+            "video_id": video_id,
+            "source": "s3",
+            "note": "events summarized from the highlight objects' keys; the database rows (end time, confidence, "
+            "counts) are not reachable from this function",
+            "summary": {"events": len(events), "by_class": dict(sorted(by_class.items()))},
+            "events": events,
+            "truncated": bool(page.get("IsTruncated")),
+            "expires_in": settings.url_expiry_seconds,
+        },
+    )
 
 
 def enqueue_upload_message(event: Mapping[str, Any], *, sqs: Any, settings: Settings) -> dict[str, str]:
@@ -220,8 +264,10 @@ def enqueue_upload_message(event: Mapping[str, Any], *, sqs: Any, settings: Sett
     # The same text the standard queue's input transformer produces (constructs/jobs_api.py).
     body = json.dumps({"video_id": key, "s3_key": key, "bucket": bucket})
     write = f"{bucket}/{key}@{(detail.get('object') or {}).get('sequencer') or event.get('id')}"
-    sent = {"MessageGroupId": message_group_for(key),
-            "MessageDeduplicationId": hashlib.sha256(write.encode()).hexdigest()}
+    sent = {
+        "MessageGroupId": message_group_for(key),
+        "MessageDeduplicationId": hashlib.sha256(write.encode()).hexdigest(),
+    }
     response = sqs.send_message(QueueUrl=settings.jobs_queue_url, MessageBody=body, **sent)
     return {"video_id": key, "message_id": response["MessageId"], **sent}
 
@@ -234,8 +280,12 @@ def create_video(event: Mapping[str, Any], context: Any) -> Response:
 
 
 def get_video(event: Mapping[str, Any], context: Any) -> Response:
-    return _serve(event, lambda settings, c: get_video_route(
-        path_id(event), s3=c.s3, dynamodb=c.dynamodb, batch=c.batch, settings=settings))
+    return _serve(
+        event,
+        lambda settings, c: get_video_route(
+            path_id(event), s3=c.s3, dynamodb=c.dynamodb, batch=c.batch, settings=settings
+        ),
+    )
 
 
 def get_results(event: Mapping[str, Any], context: Any) -> Response:
@@ -248,11 +298,19 @@ def enqueue_upload(event: Mapping[str, Any], context: Any) -> dict[str, str]:
     try:
         sent = enqueue_upload_message(event, sqs=clients().sqs, settings=Settings.from_env())
     except Exception as exc:
-        _log_line({"level": "ERROR", "event": "enqueue_upload", "event_id": event.get("id"),
-                   "error": f"{type(exc).__name__}: {exc}", "ms": _elapsed_ms(started)})
+        _log_line(
+            {
+                "level": "ERROR",
+                "event": "enqueue_upload",
+                "event_id": event.get("id"),
+                "error": f"{type(exc).__name__}: {exc}",
+                "ms": _elapsed_ms(started),
+            }
+        )
         raise
-    _log_line({"level": "INFO", "event": "enqueue_upload", "event_id": event.get("id"), **sent,
-               "ms": _elapsed_ms(started)})
+    _log_line(
+        {"level": "INFO", "event": "enqueue_upload", "event_id": event.get("id"), **sent, "ms": _elapsed_ms(started)}
+    )
     return sent
 
 
@@ -307,8 +365,9 @@ def latest_job(batch: Any, job_queue: str, job_name: str) -> dict[str, Any] | No
     while True:
         page = batch.list_jobs(**kwargs)
         for job in page.get("jobSummaryList", []):
-            if job.get("jobName") == job_name and (newest is None
-                                                   or int(job.get("createdAt", 0)) > int(newest.get("createdAt", 0))):
+            if job.get("jobName") == job_name and (
+                newest is None or int(job.get("createdAt", 0)) > int(newest.get("createdAt", 0))
+            ):
                 newest = job
         if not page.get("nextToken"):
             return newest
@@ -323,8 +382,9 @@ def upload_present(s3: Any, bucket: str, key: str) -> bool:
 
 
 def job_view(job: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: job.get(k) for k in ("jobId", "jobName", "status", "statusReason", "createdAt", "startedAt",
-                                    "stoppedAt")}
+    return {
+        k: job.get(k) for k in ("jobId", "jobName", "status", "statusReason", "createdAt", "startedAt", "stoppedAt")
+    }
 
 
 def claim_view(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -333,8 +393,13 @@ def claim_view(item: Mapping[str, Any]) -> dict[str, Any]:
         if "N" in attribute:
             return int(attribute["N"])
         return attribute.get("S")
-    return {"status": value("status"), "job_id": value("job_id"), "claimed_at": value("claimed_at"),
-            "submitted_at": value("submitted_at")}
+
+    return {
+        "status": value("status"),
+        "job_id": value("job_id"),
+        "claimed_at": value("claimed_at"),
+        "submitted_at": value("submitted_at"),
+    }
 
 
 def parse_highlight_key(key: str) -> dict[str, Any]:
@@ -342,21 +407,34 @@ def parse_highlight_key(key: str) -> dict[str, Any]:
     match = HIGHLIGHT_NAME.match(name)
     if match is None:
         return {"ordinal": None, "class_name": None, "start_s": None}
-    return {"ordinal": int(match["ordinal"]), "class_name": match["class_name"],
-            "start_s": int(match["start_ms"]) / 1000}
+    return {
+        "ordinal": int(match["ordinal"]),
+        "class_name": match["class_name"],
+        "start_s": int(match["start_ms"]) / 1000,
+    }
 
 
 def json_response(status: int, body: Mapping[str, Any], *, headers: Mapping[str, str] | None = None) -> Response:
     """The payload format 2.0 response: API Gateway takes statusCode, headers and body as given."""
-    return {"statusCode": status, "headers": {"content-type": "application/json", **(headers or {})},
-            "body": json.dumps(body, default=str), "isBase64Encoded": False}
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json", **(headers or {})},
+        "body": json.dumps(body, default=str),
+        "isBase64Encoded": False,
+    }
 
 
 def _log(event: Mapping[str, Any], status: int, started: float, *, error: str | None = None) -> None:
     context = event.get("requestContext") or {}
     caller = ((context.get("authorizer") or {}).get("iam") or {}).get("userArn")
-    line = {"level": "ERROR" if status >= 500 else "INFO", "route": event.get("routeKey"),
-            "request_id": context.get("requestId"), "caller": caller, "status": status, "ms": _elapsed_ms(started)}
+    line = {
+        "level": "ERROR" if status >= 500 else "INFO",
+        "route": event.get("routeKey"),
+        "request_id": context.get("requestId"),
+        "caller": caller,
+        "status": status,
+        "ms": _elapsed_ms(started),
+    }
     if error is not None:
         line["error"] = error
     _log_line(line)

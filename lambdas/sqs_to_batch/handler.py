@@ -109,9 +109,7 @@ class Settings:
             job_definition=env["JOB_DEFINITION"],
             table=env["IDEMPOTENCY_TABLE"],
             claim_ttl_seconds=_positive_int(env, "CLAIM_TTL_SECONDS", DEFAULT_CLAIM_TTL_SECONDS),
-            submitted_ttl_seconds=_positive_int(
-                env, "SUBMITTED_TTL_SECONDS", DEFAULT_SUBMITTED_TTL_SECONDS
-            ),
+            submitted_ttl_seconds=_positive_int(env, "SUBMITTED_TTL_SECONDS", DEFAULT_SUBMITTED_TTL_SECONDS),
         )
 
 
@@ -320,13 +318,15 @@ def find_live_job(batch: Any, settings: Settings, job_name: str, *, since_ms: in
     With ``filters``, ListJobs ignores ``jobStatus`` and returns jobs in every status (AWS Batch API
     reference, ListJobs); results are paged with nextToken.
     """
-    kwargs: dict[str, Any] = {"jobQueue": settings.job_queue,
-                              "filters": [{"name": "JOB_NAME", "values": [job_name]}]}
+    kwargs: dict[str, Any] = {"jobQueue": settings.job_queue, "filters": [{"name": "JOB_NAME", "values": [job_name]}]}
     while True:
         page = batch.list_jobs(**kwargs)
         for job in page.get("jobSummaryList", []):
-            if (job.get("jobName") == job_name and job.get("status") != "FAILED"
-                    and int(job.get("createdAt", 0)) >= since_ms):
+            if (
+                job.get("jobName") == job_name
+                and job.get("status") != "FAILED"
+                and int(job.get("createdAt", 0)) >= since_ms
+            ):
                 return str(job["jobId"])
         if not page.get("nextToken"):
             return None
@@ -346,9 +346,7 @@ def release(dynamodb: Any, settings: Settings, video_id: str, token: str) -> Non
         _emit({"level": "WARNING", "video_id": video_id, "message": f"claim release failed: {exc}"})
 
 
-def record_submission(
-    dynamodb: Any, settings: Settings, video_id: str, token: str, job_id: str, *, now: int
-) -> None:
+def record_submission(dynamodb: Any, settings: Settings, video_id: str, token: str, job_id: str, *, now: int) -> None:
     try:
         dynamodb.update_item(
             TableName=settings.table,

@@ -37,9 +37,14 @@ class _Phases:
 
     def log(self, cfg: WorkerConfig, exit_code: int) -> None:
         # cpu_s (every thread of this process) well under wall_s: the job waited for a core, not for work.
-        log_event("job_phases", video_id=cfg.video_id, exit_code=exit_code, phases_s=self.seconds,
-                  wall_s=round(time.perf_counter() - self._started, 3),
-                  cpu_s=round(time.process_time() - self._cpu, 3))
+        log_event(
+            "job_phases",
+            video_id=cfg.video_id,
+            exit_code=exit_code,
+            phases_s=self.seconds,
+            wall_s=round(time.perf_counter() - self._started, 3),
+            cpu_s=round(time.process_time() - self._cpu, 3),
+        )
 
 
 def main(
@@ -83,8 +88,14 @@ def _run(cfg: WorkerConfig, phases: _Phases, *, s3: Any, secrets: Any, detector:
             import boto3
 
             sns = boto3.client("sns")
-        dsn = store.resolve_dsn(db_secret_arn=cfg.db_secret_arn, database_url=cfg.database_url,
-                                secrets=secrets, host=cfg.db_host, port=cfg.db_port, dbname=cfg.db_name)
+        dsn = store.resolve_dsn(
+            db_secret_arn=cfg.db_secret_arn,
+            database_url=cfg.database_url,
+            secrets=secrets,
+            host=cfg.db_host,
+            port=cfg.db_port,
+            dbname=cfg.db_name,
+        )
         phases.end("clients")
         if detector is None:
             detector = load_detector(cfg, s3=s3)
@@ -92,14 +103,30 @@ def _run(cfg: WorkerConfig, phases: _Phases, *, s3: Any, secrets: Any, detector:
         result = pipeline.run(cfg, s3=s3, connect=store.connector(dsn), detector=detector)
         phases.end("pipeline")
         log_event("video_completed", video_id=cfg.video_id, events=len(result.events))
-        notify.publish(sns, cfg, notify.completion_message(
-            cfg, notify.DONE, events=len(result.events), detections=result.detections,
-            highlight_keys=result.highlight_keys))
+        notify.publish(
+            sns,
+            cfg,
+            notify.completion_message(
+                cfg,
+                notify.DONE,
+                events=len(result.events),
+                detections=result.detections,
+                highlight_keys=result.highlight_keys,
+            ),
+        )
         phases.end("notify")
         return EXIT_OK
     except (BadInputError, RetryableError, ConfigError) as exc:
-        log_event("job_failed", level=logging.ERROR, video_id=cfg.video_id, kind=type(exc).__name__,
-                  reason=str(exc), exit_code=exc.exit_code, attempt=cfg.attempt, attempts=cfg.job_attempts)
+        log_event(
+            "job_failed",
+            level=logging.ERROR,
+            video_id=cfg.video_id,
+            kind=type(exc).__name__,
+            reason=str(exc),
+            exit_code=exc.exit_code,
+            attempt=cfg.attempt,
+            attempts=cfg.job_attempts,
+        )
         if isinstance(exc, ModelMissing):  # raised before the pipeline touched the video: not retried either
             _end_failed(cfg, dsn, sns, reason=str(exc))
         elif not isinstance(exc, RetryableError):  # bad input: the pipeline has recorded FAILED already
@@ -127,8 +154,7 @@ def _end_failed(cfg: WorkerConfig, dsn: str | None, sns: Any, *, reason: str) ->
     try:
         with store.connector(dsn)() as conn:
             store.apply_schema(conn)
-            store.mark_failed(conn, video_id=cfg.video_id, s3_key=cfg.s3_key, model_uri=cfg.model_uri,
-                              reason=reason)
+            store.mark_failed(conn, video_id=cfg.video_id, s3_key=cfg.s3_key, model_uri=cfg.model_uri, reason=reason)
     except Exception as exc:  # noqa: BLE001 - psycopg errors; nothing more to do on the last attempt
         log_event("final_failure_not_recorded", level=logging.ERROR, video_id=cfg.video_id, reason=str(exc))
 

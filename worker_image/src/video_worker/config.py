@@ -121,8 +121,9 @@ class WorkerConfig:
             problems.append("one of DB_SECRET_ARN (AWS) or DATABASE_URL (local) is required")
         db_host, db_name = opt("DB_HOST"), opt("DB_NAME")
         if db_secret_arn and not (db_host and db_name):
-            problems.append("DB_SECRET_ARN needs DB_HOST and DB_NAME: the RDS-managed secret holds only "
-                            "username and password")
+            problems.append(
+                "DB_SECRET_ARN needs DB_HOST and DB_NAME: the RDS-managed secret holds only username and password"
+            )
         if "/" in video_id:
             problems.append("VIDEO_ID must not contain '/' (it is an S3 key prefix)")
 

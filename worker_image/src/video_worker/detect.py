@@ -44,8 +44,10 @@ def resolve_device(requested: str | None) -> str:
 
 #: A content-addressed file name, as `deepsentinel model publish` writes: <stem>-<sha256 prefix>.pt.
 CONTENT_ADDRESSED_NAME = re.compile(r"-([0-9a-f]{12,64})\.pt$")
-PUBLISH_HINT = ("publish the weights with `deepsentinel model publish FILE --env <env>` and deploy with "
-                "model_key set to the key it prints")
+PUBLISH_HINT = (
+    "publish the weights with `deepsentinel model publish FILE --env <env>` and deploy with "
+    "model_key set to the key it prints"
+)
 
 
 def resolve_model_path(model_uri: str, *, s3: Any, cache_dir: str, model_dir: str | None = None) -> str:
@@ -100,8 +102,7 @@ def preloaded_weights(model_dir: Path, key: str) -> Path | None:
             for chunk in iter(lambda: weights.read(1 << 20), b""):
                 digest.update(chunk)
         if not digest.hexdigest().startswith(match.group(1)):
-            log_event("preloaded_model_mismatch", level=logging.WARNING, path=str(candidate),
-                      sha256=digest.hexdigest())
+            log_event("preloaded_model_mismatch", level=logging.WARNING, path=str(candidate), sha256=digest.hexdigest())
             return None
     return candidate
 
@@ -113,9 +114,11 @@ def model_download_error(model_uri: str, exc: Exception) -> WorkerError:
     if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
         return ModelMissing(f"model {model_uri} does not exist: {PUBLISH_HINT}")
     if code in ("403", "AccessDenied"):
-        return ModelMissing(f"model {model_uri}: S3 refused it (403): the object is missing (the job role may not "
-                            "list the models bucket, and S3 then answers a missing key with 403) or the job role "
-                            f"may not read or decrypt it; if it is missing, {PUBLISH_HINT}")
+        return ModelMissing(
+            f"model {model_uri}: S3 refused it (403): the object is missing (the job role may not "
+            "list the models bucket, and S3 then answers a missing key with 403) or the job role "
+            f"may not read or decrypt it; if it is missing, {PUBLISH_HINT}"
+        )
     return RetryableError(f"model download failed: {exc}")
 
 

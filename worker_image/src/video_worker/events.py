@@ -79,9 +79,7 @@ class _Open:
 class EventTracker:
     """Feed frames in order with ``update``; closed events come back with their best frame image."""
 
-    def __init__(
-        self, *, names: dict[int, str], sample_fps: float, gap_s: float, min_frames: int = 1
-    ) -> None:
+    def __init__(self, *, names: dict[int, str], sample_fps: float, gap_s: float, min_frames: int = 1) -> None:
         self._names = names
         # Absent for more than this many consecutive sampled frames -> the class left the view.
         self._gap_frames = max(0, int(round(gap_s * sample_fps)))

@@ -25,8 +25,9 @@ def highlight_key(video_id: str, ordinal: int, event: Event) -> str:
     return f"{video_id}/{ordinal:04d}_{name}_{int(round(event.start_s * 1000)):09d}ms.jpg"
 
 
-def encode_jpeg(image_rgb: np.ndarray, *, box: tuple[float, float, float, float] | None = None,
-                quality: int = 85) -> bytes:
+def encode_jpeg(
+    image_rgb: np.ndarray, *, box: tuple[float, float, float, float] | None = None, quality: int = 85
+) -> bytes:
     img = Image.fromarray(np.ascontiguousarray(image_rgb, dtype=np.uint8))  # (H, W, 3) -> RGB
     if box is not None:
         w, h = img.size
@@ -51,7 +52,7 @@ def delete_highlights(s3: Any, *, bucket: str, keys: Iterable[str]) -> None:
         try:
             s3.delete_objects(
                 Bucket=bucket,
-                Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True},
+                Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True},
             )
         except Exception:  # noqa: BLE001 - deliberately best effort
             pass

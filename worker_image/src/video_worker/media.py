@@ -97,8 +97,9 @@ def decode_frames(
         .filter("fps", fps=rate)
         .filter("scale", w, h)
         .output("pipe:", format="rawvideo", pix_fmt="rgb24")
-        .global_args("-nostdin", "-hide_banner", "-loglevel", "error",
-                     *(("-filter_threads", str(threads)) if threads else ()))
+        .global_args(
+            "-nostdin", "-hide_banner", "-loglevel", "error", *(("-filter_threads", str(threads)) if threads else ())
+        )
         .run_async(pipe_stdout=True, pipe_stderr=True)
     )
     # stderr is drained on its own thread: a stream full of decode errors must not fill the pipe

@@ -19,12 +19,28 @@ FAILED = "FAILED"
 SUBJECT_LIMIT = 100  # SNS subjects are at most 100 characters
 
 
-def completion_message(cfg: WorkerConfig, status: str, *, events: int = 0, detections: int = 0,
-                       highlight_keys: tuple[str, ...] = (), reason: str | None = None) -> dict[str, Any]:
-    return {"video_id": cfg.video_id, "status": status, "s3_key": cfg.s3_key, "events": events,
-            "detections": detections, "highlights": len(highlight_keys), "highlight_keys": list(highlight_keys),
-            "highlights_bucket": cfg.highlights_bucket, "reason": reason, "job_id": cfg.job_id,
-            "attempt": cfg.attempt}
+def completion_message(
+    cfg: WorkerConfig,
+    status: str,
+    *,
+    events: int = 0,
+    detections: int = 0,
+    highlight_keys: tuple[str, ...] = (),
+    reason: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "video_id": cfg.video_id,
+        "status": status,
+        "s3_key": cfg.s3_key,
+        "events": events,
+        "detections": detections,
+        "highlights": len(highlight_keys),
+        "highlight_keys": list(highlight_keys),
+        "highlights_bucket": cfg.highlights_bucket,
+        "reason": reason,
+        "job_id": cfg.job_id,
+        "attempt": cfg.attempt,
+    }
 
 
 def publish(sns: Any, cfg: WorkerConfig, message: dict[str, Any]) -> bool:
@@ -32,8 +48,12 @@ def publish(sns: Any, cfg: WorkerConfig, message: dict[str, Any]) -> bool:
         return False
     subject = f"video {message['video_id']}: {message['status']}"[:SUBJECT_LIMIT]
     try:
-        sns.publish(TopicArn=cfg.video_events_topic_arn, Subject=subject, Message=json.dumps(message),
-                    MessageAttributes={"status": {"DataType": "String", "StringValue": message["status"]}})
+        sns.publish(
+            TopicArn=cfg.video_events_topic_arn,
+            Subject=subject,
+            Message=json.dumps(message),
+            MessageAttributes={"status": {"DataType": "String", "StringValue": message["status"]}},
+        )
     except Exception as exc:  # botocore errors; the outcome is recorded already
         log_event("notification_failed", level=logging.WARNING, video_id=cfg.video_id, reason=str(exc))
         return False

@@ -102,9 +102,11 @@ def download_video(s3: Any, *, bucket: str, key: str, dest: Path) -> Path:
             # The upload is gone: a retry cannot make it appear, so it is bad input, not infra.
             raise BadInputError(f"video object s3://{bucket}/{key} does not exist") from exc
         if code in ("AccessDenied", "403"):
-            raise InputAccessDenied(f"access denied to s3://{bucket}/{key}: the job role needs s3:GetObject on "
-                                    "the object and s3:ListBucket on the bucket (without ListBucket S3 also "
-                                    "answers a missing key with 403)") from exc
+            raise InputAccessDenied(
+                f"access denied to s3://{bucket}/{key}: the job role needs s3:GetObject on "
+                "the object and s3:ListBucket on the bucket (without ListBucket S3 also "
+                "answers a missing key with 403)"
+            ) from exc
         raise RetryableError(f"S3 download failed ({code}): {exc}") from exc
     except (BotoCoreError, OSError) as exc:
         raise RetryableError(f"S3 download failed: {type(exc).__name__}: {exc}") from exc
@@ -132,8 +134,7 @@ def run(cfg: WorkerConfig, *, s3: Any, connect: store.Connect, detector: Detecto
         # Nothing partial survives a bad video: highlights removed, detections/events deleted.
         delete_highlights(s3, bucket=cfg.highlights_bucket, keys=uploaded)
         with _db("recording the failure"), connect() as conn:
-            store.mark_failed(conn, video_id=cfg.video_id, s3_key=cfg.s3_key,
-                              model_uri=cfg.model_uri, reason=str(exc))
+            store.mark_failed(conn, video_id=cfg.video_id, s3_key=cfg.s3_key, model_uri=cfg.model_uri, reason=str(exc))
         log_event("video_failed", video_id=cfg.video_id, reason=str(exc))
         raise
 
@@ -142,9 +143,15 @@ def run(cfg: WorkerConfig, *, s3: Any, connect: store.Connect, detector: Detecto
         store.write_results(
             conn,
             video=store.VideoRow(
-                video_id=cfg.video_id, s3_key=cfg.s3_key, model_uri=cfg.model_uri,
-                duration_s=info.duration_s, width=info.width, height=info.height,
-                source_fps=info.fps, codec=info.codec, sample_fps=min(cfg.sample_fps, info.fps),
+                video_id=cfg.video_id,
+                s3_key=cfg.s3_key,
+                model_uri=cfg.model_uri,
+                duration_s=info.duration_s,
+                width=info.width,
+                height=info.height,
+                source_fps=info.fps,
+                codec=info.codec,
+                sample_fps=min(cfg.sample_fps, info.fps),
                 frames_analyzed=analysis.frames,
             ),
             detections=analysis.detections,
@@ -220,8 +227,14 @@ def _analyse(
     decode_threads = cfg.decode_threads or decode_threads_for(detector.cpu_threads)
 
     def decode_stage() -> None:
-        frames = decode_frames(path, info, sample_fps=cfg.sample_fps, max_side=cfg.imgsz,
-                               hwaccel=cfg.ffmpeg_hwaccel, threads=decode_threads)
+        frames = decode_frames(
+            path,
+            info,
+            sample_fps=cfg.sample_fps,
+            max_side=cfg.imgsz,
+            hwaccel=cfg.ffmpeg_hwaccel,
+            threads=decode_threads,
+        )
         batch: list[Frame] = []
         try:
             while True:
@@ -255,8 +268,12 @@ def _analyse(
             key, image, box = item
             try:
                 with timer.stage("upload"):
-                    upload_highlight(s3, bucket=cfg.highlights_bucket, key=key,
-                                     body=encode_jpeg(image, box=box, quality=cfg.jpeg_quality))
+                    upload_highlight(
+                        s3,
+                        bucket=cfg.highlights_bucket,
+                        key=key,
+                        body=encode_jpeg(image, box=box, quality=cfg.jpeg_quality),
+                    )
                 uploaded.append(key)
             except BaseException as exc:
                 errors.append(exc)
@@ -279,8 +296,9 @@ def _analyse(
                 if not decoder.is_alive() and frame_q.empty():
                     raise RuntimeError("decode stage ended without a result")
 
-    tracker = EventTracker(names=detector.names, sample_fps=rate, gap_s=cfg.event_gap_s,
-                           min_frames=cfg.min_event_frames)
+    tracker = EventTracker(
+        names=detector.names, sample_fps=rate, gap_s=cfg.event_gap_s, min_frames=cfg.min_event_frames
+    )
     detections: list[Detection] = []
     events: list[Event] = []
     frame_count = 0

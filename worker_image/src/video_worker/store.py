@@ -63,8 +63,15 @@ def dsn_from_secret(secret_string: str, *, host: str, port: int, dbname: str) ->
         raise RetryableError(f"database secret is malformed: {type(exc).__name__}: {exc}") from exc
 
 
-def resolve_dsn(*, db_secret_arn: str | None, database_url: str | None, secrets: Any, host: str | None = None,
-                port: int = 5432, dbname: str | None = None) -> str:
+def resolve_dsn(
+    *,
+    db_secret_arn: str | None,
+    database_url: str | None,
+    secrets: Any,
+    host: str | None = None,
+    port: int = 5432,
+    dbname: str | None = None,
+) -> str:
     if database_url:
         return database_url
     assert db_secret_arn and host and dbname, "config validation guarantees the secret with its endpoint"
@@ -106,9 +113,7 @@ def mark_processing(conn: psycopg.Connection, *, video_id: str, s3_key: str, mod
         )
 
 
-def mark_failed(
-    conn: psycopg.Connection, *, video_id: str, s3_key: str, model_uri: str, reason: str
-) -> None:
+def mark_failed(conn: psycopg.Connection, *, video_id: str, s3_key: str, model_uri: str, reason: str) -> None:
     """FAILED with the reason, and no detections/events left behind for this video."""
     with conn.transaction():
         conn.execute(
@@ -139,16 +144,27 @@ def write_results(
     with conn.transaction():
         conn.execute(
             _UPSERT_VIDEO,
-            dict(video_id=video.video_id, s3_key=video.s3_key, status="COMPLETED", reason=None,
-                 model_uri=video.model_uri),
+            dict(
+                video_id=video.video_id, s3_key=video.s3_key, status="COMPLETED", reason=None, model_uri=video.model_uri
+            ),
         )
         conn.execute(
             """UPDATE videos SET duration_s = %s, width = %s, height = %s, source_fps = %s, codec = %s,
                    sample_fps = %s, frames_analyzed = %s, detection_count = %s, event_count = %s,
                    completed_at = now()
                WHERE video_id = %s""",
-            (video.duration_s, video.width, video.height, video.source_fps, video.codec,
-             video.sample_fps, video.frames_analyzed, len(detections), len(events), video.video_id),
+            (
+                video.duration_s,
+                video.width,
+                video.height,
+                video.source_fps,
+                video.codec,
+                video.sample_fps,
+                video.frames_analyzed,
+                len(detections),
+                len(events),
+                video.video_id,
+            ),
         )
         # A retried job replaces its previous attempt's rows instead of duplicating them.
         conn.execute("DELETE FROM events WHERE video_id = %s", (video.video_id,))
@@ -160,18 +176,42 @@ def write_results(
                 " x1, y1, x2, y2) FROM STDIN"
             ) as copy:
                 for d in detections:
-                    copy.write_row((video.video_id, d.frame_index, d.t_s, d.class_id,
-                                    names.get(d.class_id, str(d.class_id)), d.confidence,
-                                    d.x1, d.y1, d.x2, d.y2))
+                    copy.write_row(
+                        (
+                            video.video_id,
+                            d.frame_index,
+                            d.t_s,
+                            d.class_id,
+                            names.get(d.class_id, str(d.class_id)),
+                            d.confidence,
+                            d.x1,
+                            d.y1,
+                            d.x2,
+                            d.y2,
+                        )
+                    )
             cur.executemany(
                 """INSERT INTO events (video_id, class_id, class_name, start_s, end_s, peak_count,
                        best_confidence, best_frame_index, best_t_s, best_box, frames_in_view,
                        detection_count, highlight_key, embedding)
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector)""",
                 [
-                    (video.video_id, e.class_id, e.class_name, e.start_s, e.end_s, e.peak_count,
-                     e.best_confidence, e.best_frame_index, e.best_t_s, list(e.best_box),
-                     e.frames_in_view, e.detection_count, e.highlight_key, vector_literal(emb))
+                    (
+                        video.video_id,
+                        e.class_id,
+                        e.class_name,
+                        e.start_s,
+                        e.end_s,
+                        e.peak_count,
+                        e.best_confidence,
+                        e.best_frame_index,
+                        e.best_t_s,
+                        list(e.best_box),
+                        e.frames_in_view,
+                        e.detection_count,
+                        e.highlight_key,
+                        vector_literal(emb),
+                    )
                     for e, emb in zip(events, embeddings, strict=True)
                 ],
             )
