@@ -1,4 +1,4 @@
-"""The `worker` extra: the worker's analysis stack (torch, ultralytics, ...), which the toolkit's own install leaves out.
+"""The `worker` extra: the worker's analysis stack (torch, ultralytics, ...), left out of the toolkit's own install.
 
 Only what runs the worker or loads its model here needs it (`smoke --local`, `model publish`); without it those
 commands stop with one line naming the extra, before anything starts.

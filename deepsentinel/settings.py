@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import ipaddress
+import itertools
 import re
 import tomllib
 import types
@@ -211,7 +212,8 @@ class PlatformSettings:
     # subject format repo:owner@<owner id>/name@<repository id>:..., the default of repositories created after
     # 2026-07-15 (or opted in); None: the name-only format repo:owner/name:...
 
-    # Jobs API: an IAM-authorized HTTP API for clients without the web app (camera gateways); docs/platform.md "Jobs API".
+    # Jobs API: an IAM-authorized HTTP API for clients without the web app (camera gateways); docs/platform.md
+    # "Jobs API".
     jobs_api_enabled: bool = False  # True: the API, its three functions, its client role and the upload rule
     # (raw-bucket uploads under the API's key prefix enqueue their job); False: none of them
     jobs_api_url_expiry_seconds: int = 900  # lifetime of the presigned upload and highlight URLs, 60..3600 (a URL
@@ -539,7 +541,7 @@ def validate(s: PlatformSettings) -> None:
             )
         elif memory not in FARGATE_MEMORY_MB[cpu]:
             allowed = FARGATE_MEMORY_MB[cpu]
-            steps = {b - a for a, b in zip(allowed, allowed[1:])}
+            steps = {b - a for a, b in itertools.pairwise(allowed)}
             sizes = (
                 f"{allowed[0]}..{allowed[-1]} in steps of {steps.pop()}"
                 if len(allowed) > 4 and len(steps) == 1

@@ -268,8 +268,13 @@ def version(binary: str | None = None) -> str | None:
     binary = binary or shutil.which("terraform")
     if binary is None:
         return None
-    done = subprocess.run(
-        [binary, "version"], capture_output=True, text=True, timeout=30, env=dict(os.environ, CHECKPOINT_DISABLE="1")
+    done = subprocess.run(  # a terraform that cannot say its version prints nothing: None, as for no terraform
+        [binary, "version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ, CHECKPOINT_DISABLE="1"),
+        check=False,
     )
     return done.stdout.splitlines()[0] if done.stdout else None
 

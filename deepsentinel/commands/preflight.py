@@ -273,7 +273,7 @@ def guarded(name: str, check: Callable[[], Check], client: ClientFactory, servic
         )
     except BotoCoreError as error:  # no endpoint, connection refused: nothing could be checked
         return Check(name=name, status=BLOCKED, message=str(error), action="check the network and the region")
-    except Exception as error:  # one check's surprise must not hide the others' answers
+    except Exception as error:  # noqa: BLE001 - one check's surprise must not hide the others' answers
         return Check(
             name=name,
             status=BLOCKED,

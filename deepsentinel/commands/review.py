@@ -128,7 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = "review") -> None
 
 
 def _git(*args: str, cwd: Path) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)  # its stderr, below
     if done.returncode != 0:
         raise ReviewError(f"git {' '.join(args)}: {done.stderr.strip()}")
     return done.stdout.strip()
@@ -163,8 +163,8 @@ def start_base(args: argparse.Namespace, workdir: Path) -> tuple[str, Path | Non
         source.mkdir(parents=True)
         archive = workdir / "base.tar"
         with open(archive, "wb") as fh:
-            done = subprocess.run(
-                ["git", "archive", "--format=tar", commit], cwd=root, stdout=fh, stderr=subprocess.PIPE
+            done = subprocess.run(  # a failure is reported with git's stderr, below
+                ["git", "archive", "--format=tar", commit], cwd=root, stdout=fh, stderr=subprocess.PIPE, check=False
             )
         if done.returncode != 0:
             raise ReviewError(f"git archive {commit}: {done.stderr.decode().strip()}")
@@ -331,7 +331,8 @@ def project_stacks() -> list[str]:
 
 def repository_root() -> Path:
     """The git work tree holding the current directory (SARIF paths are relative to it), else the cwd."""
-    done = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    # outside a work tree (or without git) the cwd is the root
+    done = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
     return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else Path.cwd()
 
 

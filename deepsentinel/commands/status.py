@@ -168,7 +168,7 @@ def database_row(
             "reason": f"{env.get('DB_HOST')} is not reachable from here "
             f"(private subnets): {str(error).strip().splitlines()[0]}",
         }
-    return {"reachable": True, "row": dict(zip(columns, row)) if row else None}
+    return {"reachable": True, "row": dict(zip(columns, row, strict=True)) if row else None}
 
 
 def describe_claim(view: dict[str, Any]) -> str:

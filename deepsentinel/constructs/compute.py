@@ -160,8 +160,8 @@ class Compute(Construct):
             policy=json.dumps(
                 {
                     "rules": [
-                        # Untagged only: a count rule over tagged images would expire the tag a service or job definition
-                        # still runs. Tagged images are the cleanup Lambda's, which checks what is in use.
+                        # Untagged only: a count rule over tagged images would expire the tag a service or job
+                        # definition still runs. Tagged images are the cleanup Lambda's, which checks what is in use.
                         {
                             "rulePriority": 1,
                             "description": "Drop untagged images after a day",

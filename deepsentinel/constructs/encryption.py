@@ -82,10 +82,10 @@ def key_policy(settings: PlatformSettings, account_id: str, publishing_role_arns
                     "Action": "kms:*",
                     "Resource": "*",
                 },
-                # Alarm actions -> the alerts topic. SNS_EVENT_SOURCES: the service principal, kms:GenerateDataKey* and
-                # kms:Decrypt, and aws:SourceAccount / aws:SourceArn against the confused deputy; the source is the alarm
-                # (arn:aws:cloudwatch:<region>:<account>:alarm:<name>), so only this environment's alarms ({prefix}-*), as
-                # in the topic's own policy (pipeline.alerts_topic_policy).
+                # Alarm actions -> the alerts topic. SNS_EVENT_SOURCES: the service principal, kms:GenerateDataKey*
+                # and kms:Decrypt, and aws:SourceAccount / aws:SourceArn against the confused deputy; the source is the
+                # alarm (arn:aws:cloudwatch:<region>:<account>:alarm:<name>), so only this environment's alarms
+                # ({prefix}-*), as in the topic's own policy (pipeline.alerts_topic_policy).
                 {
                     "Sid": "AllowCloudWatchAlarms",
                     "Effect": "Allow",

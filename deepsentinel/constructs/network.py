@@ -103,7 +103,7 @@ class Network(Construct):
                 map_public_ip_on_launch=False,
                 tags={"Name": s.name("public", az[-1]), "Tier": "public"},
             )
-            for i, (az, cidr) in enumerate(zip(s.availability_zones, s.public_subnet_cidrs))
+            for i, (az, cidr) in enumerate(zip(s.availability_zones, s.public_subnet_cidrs, strict=True))
         ]
         private = [
             Subnet(
@@ -114,7 +114,7 @@ class Network(Construct):
                 availability_zone=az,
                 tags={"Name": s.name("private", az[-1]), "Tier": "private"},
             )
-            for i, (az, cidr) in enumerate(zip(s.availability_zones, s.private_subnet_cidrs))
+            for i, (az, cidr) in enumerate(zip(s.availability_zones, s.private_subnet_cidrs, strict=True))
         ]
 
         public_rt = RouteTable(self, "public-rt", vpc_id=vpc.id, tags={"Name": s.name("public")})

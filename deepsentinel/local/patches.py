@@ -557,8 +557,9 @@ BATCH_JOB_OUTCOME_PATH = "/moto-api/deepsentinel/batch-job-outcome"
 
 def _patch_batch_jobs_wait_for_a_runner() -> None:
     """A submitted job waits in RUNNABLE, as on AWS until capacity runs it ("Job states": the scheduler moves a job
-    without dependencies to RUNNABLE, one with dependencies to PENDING); a runner (deepsentinel.local.stand_in.BatchStandIn)
-    reports each state and attempt through BATCH_JOB_OUTCOME_PATH, and DescribeJobs answers it as Batch would."""
+    without dependencies to RUNNABLE, one with dependencies to PENDING); a runner
+    (deepsentinel.local.stand_in.BatchStandIn) reports each state and attempt through BATCH_JOB_OUTCOME_PATH, and
+    DescribeJobs answers it as Batch would."""
     from datetime import datetime
 
     from moto.batch import models as batch_models
@@ -585,7 +586,7 @@ def _patch_batch_jobs_wait_for_a_runner() -> None:
         ]
         if not jobs:
             return 404, {}, json.dumps({"message": f"no job {body['jobId']}"})
-        job, now = jobs[0], datetime.now()
+        job, now = jobs[0], datetime.now()  # noqa: DTZ005 - moto's Job keeps naive local times, as here
         if body["status"] != JobStatus.STARTING and job.job_started_at.year == 1970:
             job.job_started_at = now  # startedAt: when the job left STARTING (DescribeJobs' JobDetail)
         if body["status"] in (JobStatus.SUCCEEDED, JobStatus.FAILED) or "exitCode" in body:
@@ -613,7 +614,8 @@ def _patch_batch_jobs_wait_for_a_runner() -> None:
     def terminate(self: Any, reason: str) -> None:
         original_terminate(self, reason)  # moto only flags the job for its (here never started) thread
         if self.status in (JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE):  # "CancelJob": FAILED
-            self.job_stopped, self.job_stopped_at, self.status = True, datetime.now(), JobStatus.FAILED.value
+            # moto's Job keeps naive local times (its datetime.now())
+            self.job_stopped, self.job_stopped_at, self.status = True, datetime.now(), JobStatus.FAILED.value  # noqa: DTZ005
 
     _replace(models.BatchSimpleBackend, "_mark_job_as_finished", wait_for_capacity)
     _replace(urls.url_paths, "{0}" + BATCH_JOB_OUTCOME_PATH, job_outcome)

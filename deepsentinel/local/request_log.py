@@ -256,8 +256,9 @@ def _rest_templates(
         literals_required = [label for label, member in by_location["querystring"].items() if member in required]
         labels: list[str] = []
 
-        def label(match: re.Match[str]) -> str:
-            labels.append(by_location["uri"].get(match.group(1).rstrip("+"), match.group(1).rstrip("+")))
+        # re.sub calls it within this iteration; the defaults bind this operation's lists all the same
+        def label(match: re.Match[str], labels: list[str] = labels, uri: dict[str, str] = by_location["uri"]) -> str:
+            labels.append(uri.get(match.group(1).rstrip("+"), match.group(1).rstrip("+")))
             return f"(?P<g{len(labels) - 1}>.+)" if match.group(1).endswith("+") else f"(?P<g{len(labels) - 1}>[^/]+)"
 
         pieces = re.split(r"(\{[^}]+\})", path_part.rstrip("/") or "/")

@@ -152,10 +152,8 @@ class LocalAws:
 
     def stop(self, info_file: Path | None = None) -> None:
         process = getattr(self, "_process", None)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         if process is not None:
             try:
                 process.wait(timeout=10)

@@ -24,6 +24,7 @@ event, handed to the rule stand-ins, which invoke their target function when the
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -129,6 +130,7 @@ class DeployedFunction:
             text=True,
             cwd=self.code_dir,
             timeout=300,
+            check=False,  # a failed handler is a StandInError with its stderr, below
             env={
                 **_base_environment(),
                 **self.environment,
@@ -506,10 +508,8 @@ def _stop(process: subprocess.Popen[str], *, grace: float | None) -> tuple[str, 
 
 
 def _signal_group(process: subprocess.Popen[str], sig: signal.Signals) -> str:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # it ended between the timeout and the signal
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass  # it ended between the timeout and the signal
     return sig.name
 
 

@@ -586,7 +586,8 @@ def _variable(c: _Context, not_priced: list[Unpriced]) -> list[VariableLine]:
             name = _short(fn).rsplit("/", 1)[-1]
             attempt(
                 fn,
-                lambda: VariableLine(
+                # attempt calls it at once; the defaults bind this function's figures all the same
+                lambda name=name, n=n, ms=ms, gb=gb: VariableLine(
                     f"Lambda {name}: {n:g} x {ms:g} ms at {gb * 1024:g} MB",
                     n * (ms / 1000 * gb * c.table.usd("lambda_gb_second") + c.table.usd("lambda_request")),
                     ("lambda_gb_second", "lambda_request"),
@@ -674,13 +675,13 @@ def _monthly_by_resource(cost: StackCost) -> dict[str, tuple[str, str, float, li
     out: dict[str, tuple[str, str, float, list[str]]] = {}
     for line in cost.lines:
         module, path, usd, items = out.get(line.address, (line.module, line.path, 0.0, []))
-        out[line.address] = (module, path, usd + line.monthly_usage, items + [line.item])
+        out[line.address] = (module, path, usd + line.monthly_usage, [*items, line.item])
     for v in cost.variable:
         if not v.address:
             continue
         module, path, usd, items = out.get(v.address, (v.module, v.path, 0.0, []))
         videos = cost.videos_per_month
-        out[v.address] = (module, path, usd + v.usd_per_video * videos, items + [f"{v.item} x {videos:,.0f} videos"])
+        out[v.address] = (module, path, usd + v.usd_per_video * videos, [*items, f"{v.item} x {videos:,.0f} videos"])
     return out
 
 

@@ -132,7 +132,7 @@ def attribute_changes(before: Any, after: Any, prefix: str = "") -> list[tuple[s
         and (len(before) == len(after) or all(isinstance(x, (dict, list)) for x in before + after))
     ):
         out = []
-        for i, (b, a) in enumerate(zip(before, after)):
+        for i, (b, a) in enumerate(zip(before, after, strict=False)):  # the longer one's rest: below
             out.extend(attribute_changes(b, a, f"{prefix}[{i}]"))
         out += [(f"{prefix}[{i}]", before[i], None) for i in range(len(after), len(before))]
         out += [(f"{prefix}[{i}]", None, after[i]) for i in range(len(before), len(after))]

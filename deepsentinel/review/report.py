@@ -75,7 +75,8 @@ def headline(review: Review) -> list[str]:
     by = {s: sum(1 for r in review.risks if r.severity == s) for s in (HIGH, MEDIUM, LOW)}
     risks = " · ".join(f"{ICON[s]} {n} {s}" for s, n in by.items() if n) or "none"
     cost = " · ".join(
-        f"`{stack}` {money(c.total)}/mo ({delta(c.total - review.base_costs[stack].total) if stack in review.base_costs else 'new'})"
+        f"`{stack}` {money(c.total)}/mo "
+        f"({delta(c.total - review.base_costs[stack].total) if stack in review.base_costs else 'new'})"
         for stack, c in review.costs.items()
         if c.lines or c.variable
     )
@@ -92,7 +93,10 @@ def headline(review: Review) -> list[str]:
     elif p.error:
         policy = f"❌ checkov failed: {p.error.splitlines()[0][:150]}"
     elif p.new:
-        policy = f"❌ {len(p.new)} failed checks not in the baseline ({len(p.findings) - len(p.new)} baselined, {p.passed} passed)"
+        policy = (
+            f"❌ {len(p.new)} failed checks not in the baseline "
+            f"({len(p.findings) - len(p.new)} baselined, {p.passed} passed)"
+        )
     else:
         policy = f"✅ no new failures ({len(p.findings)} baselined, {p.passed} passed)"
     lines.append(f"| **Policy** | {policy} |")
@@ -182,14 +186,16 @@ def resource_cost_lines(review: Review, top: int | None = None) -> list[str]:
     shown = changed[: COST_TOP_N if top is None else top]
     header = ["| resource | stack | before | after | Δ | % of stack |", "|---|---|---:|---:|---:|---:|"]
     out = [
-        f"**By resource** (monthly at the usage file's assumptions, per-video costs included; the {len(shown)} "
-        f"largest of {len(changed)} changes among {len(rows)} priced resources):",
+        (
+            f"**By resource** (monthly at the usage file's assumptions, per-video costs included; the {len(shown)} "
+            f"largest of {len(changed)} changes among {len(rows)} priced resources):"
+        ),
         "",
     ]
     if shown:
         out += header + [_resource_line(r) for r in shown]
     else:
-        out += ["No priced resource changes its monthly cost.", ""] + header
+        out += ["No priced resource changes its monthly cost.", "", *header]
     for stack in list(review.costs) + [s for s in review.base_costs if s not in review.costs]:
         head, base = review.costs.get(stack), review.base_costs.get(stack)
         after = head.total if head else 0.0
@@ -212,8 +218,10 @@ def resource_cost_lines(review: Review, top: int | None = None) -> list[str]:
         ]
     elif len(rows) > len(shown):
         out += [
-            f"{len(rows) - len(shown)} more priced resources ({len(changed) - len(shown)} of them changing) are "
-            "in the full report (review.md) and in `--json`.",
+            (
+                f"{len(rows) - len(shown)} more priced resources ({len(changed) - len(shown)} of them changing) are "
+                "in the full report (review.md) and in `--json`."
+            ),
             "",
         ]
     return out
@@ -225,8 +233,10 @@ def cost_section(review: Review, top: int | None = None) -> list[str]:
     out = [
         "### Cost (USD per month, offline estimate)",
         "",
-        f"Price table `{t.version}` ({t.region}, on-demand; {approx} of {len(t.prices)} prices marked approximate), "
-        f"usage `{review.usage_path}`.",
+        (
+            f"Price table `{t.version}` ({t.region}, on-demand; {approx} of {len(t.prices)} prices marked "
+            f"approximate), usage `{review.usage_path}`."
+        ),
         "",
         "| stack | fixed (min–max tasks) | per video | videos | total | base | Δ |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -235,8 +245,8 @@ def cost_section(review: Review, top: int | None = None) -> list[str]:
         base = review.base_costs.get(stack)
         video = f"${cost.per_video:.4f} | {cost.videos_per_month:,.0f}" if cost.variable else "— | —"
         out.append(
-            f"| {stack} | {money(cost.fixed_min)}–{money(cost.fixed_max)} | {video} | **{money(cost.total)}** | {money(base.total) if base else '—'} | "
-            f"**{delta(cost.total - (base.total if base else 0.0))}** |"
+            f"| {stack} | {money(cost.fixed_min)}–{money(cost.fixed_max)} | {video} | **{money(cost.total)}** | "
+            f"{money(base.total) if base else '—'} | **{delta(cost.total - (base.total if base else 0.0))}** |"
         )
     out.append("")
     out += resource_cost_lines(review, top)
@@ -279,7 +289,7 @@ def policy_section(review: Review) -> list[str]:
         return ["### Policy", "", "Skipped (`--no-policy`)."]
     out = ["### Policy (checkov terraform_json)", ""]
     if p.error:
-        return out + ["checkov did not produce a report, so the gate fails:", "", "```", p.error[-1500:], "```"]
+        return [*out, "checkov did not produce a report, so the gate fails:", "", "```", p.error[-1500:], "```"]
     sev = " · ".join(
         f"{s} {n}" + (f" ({new} new)" if new else "")
         for s, (n, new) in sorted(p.by_severity().items(), key=lambda kv: _SEVERITY_RANK.get(kv[0], 9))
@@ -327,7 +337,7 @@ def least_privilege_section(review: Review) -> list[str]:
     ]
     out = ["### Least privilege (granted, no recorded call used it)", ""]
     if not rows:
-        return out + ["Every granted action was used by a recorded call."]
+        return [*out, "Every granted action was used by a recorded call."]
     out += [
         "<details><summary>" + f"{len(rows)} statements with unused actions" + "</summary>",
         "",
@@ -343,13 +353,13 @@ def least_privilege_section(review: Review) -> list[str]:
 def render(review: Review, *, cost_rows: int | None = None) -> str:
     """The full report; with cost_rows (the PR comment) the per-resource cost lines stop at that many changes."""
     lines = [f"## DeepSentinel plan review: `{review.base_label}` → `{review.head_label}`", ""]
-    lines += headline(review) + [""]
-    lines += risks_section(review) + [""]
-    lines += changes_section(review) + [""]
-    lines += cost_section(review, cost_rows) + [""]
+    lines += [*headline(review), ""]
+    lines += [*risks_section(review), ""]
+    lines += [*changes_section(review), ""]
+    lines += [*cost_section(review, cost_rows), ""]
     lines += policy_section(review)
     if review.least_privilege is not None:
-        lines += [""] + least_privilege_section(review)
+        lines += ["", *least_privilege_section(review)]
     if review.notes:
         lines += ["", *[f"> {n}" for n in review.notes]]
     return "\n".join(lines).rstrip() + "\n"

@@ -137,10 +137,10 @@ def network_conditions(r: Resource) -> Iterator[str]:
             if isinstance(rule, dict) and (why := _open_ingress(rule)):
                 yield why
     elif (
-        r.type == "aws_security_group_rule" and r.config.get("type") == "ingress"
-    ) or r.type == "aws_vpc_security_group_ingress_rule":
-        if why := _open_ingress(r.config):
-            yield why
+        (r.type == "aws_security_group_rule" and r.config.get("type") == "ingress")
+        or r.type == "aws_vpc_security_group_ingress_rule"
+    ) and (why := _open_ingress(r.config)):
+        yield why
 
 
 def _service(action: str) -> str:

@@ -82,7 +82,7 @@ class EventTracker:
     def __init__(self, *, names: dict[int, str], sample_fps: float, gap_s: float, min_frames: int = 1) -> None:
         self._names = names
         # Absent for more than this many consecutive sampled frames -> the class left the view.
-        self._gap_frames = max(0, int(round(gap_s * sample_fps)))
+        self._gap_frames = max(0, round(gap_s * sample_fps))
         self._min_frames = min_frames
         self._open: dict[int, _Open] = {}
 

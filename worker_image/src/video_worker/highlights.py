@@ -5,6 +5,7 @@ Pillow only (no ultralytics plotting): plotting would fetch a font (Arial.ttf) f
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from collections.abc import Iterable
@@ -22,7 +23,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 def highlight_key(video_id: str, ordinal: int, event: Event) -> str:
     """Deterministic, so a retried job overwrites its previous attempt's objects."""
     name = _UNSAFE.sub("-", event.class_name).strip("-") or str(event.class_id)
-    return f"{video_id}/{ordinal:04d}_{name}_{int(round(event.start_s * 1000)):09d}ms.jpg"
+    return f"{video_id}/{ordinal:04d}_{name}_{round(event.start_s * 1000):09d}ms.jpg"
 
 
 def encode_jpeg(
@@ -49,10 +50,8 @@ def delete_highlights(s3: Any, *, bucket: str, keys: Iterable[str]) -> None:
     """Best effort (failure path): a leftover object is harmless, a masked original error is not."""
     keys = list(keys)
     for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
-        try:
+        with contextlib.suppress(Exception):  # deliberately best effort
             s3.delete_objects(
                 Bucket=bucket,
                 Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]], "Quiet": True},
             )
-        except Exception:  # noqa: BLE001 - deliberately best effort
-            pass

@@ -68,8 +68,8 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
 def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     """Scale so the long side is at most ``max_side`` (never upscale); even sizes for ffmpeg."""
     scale = min(1.0, max_side / max(width, height))
-    w = max(2, int(round(width * scale / 2)) * 2)
-    h = max(2, int(round(height * scale / 2)) * 2)
+    w = max(2, round(width * scale / 2) * 2)
+    h = max(2, round(height * scale / 2) * 2)
     return w, h
 
 

@@ -54,7 +54,7 @@ def publish(sns: Any, cfg: WorkerConfig, message: dict[str, Any]) -> bool:
             Message=json.dumps(message),
             MessageAttributes={"status": {"DataType": "String", "StringValue": message["status"]}},
         )
-    except Exception as exc:  # botocore errors; the outcome is recorded already
+    except Exception as exc:  # noqa: BLE001 - botocore errors; the outcome is recorded already, it must stand
         log_event("notification_failed", level=logging.WARNING, video_id=cfg.video_id, reason=str(exc))
         return False
     log_event("notification_sent", video_id=cfg.video_id, status=message["status"])

@@ -252,7 +252,7 @@ def _analyse(
             if batch:
                 put(frame_q, batch)
             put(frame_q, _DONE)
-        except BaseException as exc:  # handed to the main thread, which re-raises it
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which re-raises it
             put(frame_q, exc)
         finally:
             frames.close()  # kills ffmpeg if we stopped early
@@ -275,7 +275,7 @@ def _analyse(
                         body=encode_jpeg(image, box=box, quality=cfg.jpeg_quality),
                     )
                 uploaded.append(key)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - the main thread re-raises it (submit, next_batch)
                 errors.append(exc)
                 stop.set()
                 return
@@ -294,7 +294,7 @@ def _analyse(
                 if errors:  # the upload stage failed: stop waiting for frames
                     raise errors[0] from None
                 if not decoder.is_alive() and frame_q.empty():
-                    raise RuntimeError("decode stage ended without a result")
+                    raise RuntimeError("decode stage ended without a result") from None
 
     tracker = EventTracker(
         names=detector.names, sample_fps=rate, gap_s=cfg.event_gap_s, min_frames=cfg.min_event_frames
