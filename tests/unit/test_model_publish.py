@@ -17,6 +17,8 @@ import pytest
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", os.path.join(tempfile.gettempdir(), "deepsentinel-tests-ultralytics"))
 
+# One xdist worker runs them all: ultralytics is imported and the weights are built once, not once per worker.
+pytestmark = pytest.mark.xdist_group("model_publish")
 REGION = "ap-northeast-2"
 BUCKET = "deepsentinel-dev-analysis-models"  # {project}-{env}-{purpose}, as the storage construct names it
 

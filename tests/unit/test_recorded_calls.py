@@ -36,6 +36,8 @@ from tests.recorded_deployment import ACCOUNT, REGION, Deployment, Recorded, cre
 from tests.unit.lambdas.lambda_testkit import FakeLambdaContext, load_handler
 from tests.unit.policy_eval import ALLOW, EXPLICIT_DENY, IMPLICIT_DENY
 
+# One xdist worker runs them all: the deployment in moto and its recorded calls are made once, not once per worker.
+pytestmark = pytest.mark.xdist_group("recorded_calls")
 REPORT_VARIABLE = "LEAST_PRIVILEGE_REPORT"
 
 

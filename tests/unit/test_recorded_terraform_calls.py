@@ -34,6 +34,8 @@ from tests.terraform_call_check import (UNDECIDABLE, Evaluation, account_bucket_
                                         decide_any, evaluate, terraform_calls, write_report)
 from tests.unit.policy_eval import ALLOW, IMPLICIT_DENY
 
+# One xdist worker runs them all: the recording (a server, eight terraform runs) is made once, not once per worker.
+pytestmark = pytest.mark.xdist_group("recorded_terraform_calls")
 ACCOUNT = "123456789012"  # moto's default account: what the local server's STS answers
 REPOSITORY = "acme/deepsentinel"
 ACCOUNT_PHASES = ("account plan", "account apply", "account second plan")

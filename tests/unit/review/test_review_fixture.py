@@ -13,6 +13,8 @@ from deepsentinel.review.risks import HIGH, LOW, MEDIUM, assess
 
 from .conftest import STACK, base_document, head_document, res
 
+# With test_review_outputs.py on one xdist worker: the fixture's checkov runs (conftest.py) happen once.
+pytestmark = pytest.mark.xdist_group("review_fixture")
 
 @pytest.fixture(scope="module")
 def fixture_risks():

@@ -19,6 +19,8 @@ from deepsentinel.review.sarif import SARIF_SCHEMA, region, resource_spans, to_s
 
 from .conftest import STACK, base_document, head_document, res, write_stacks
 
+# With test_review_fixture.py on one xdist worker: the fixture's checkov runs (conftest.py) happen once.
+pytestmark = pytest.mark.xdist_group("review_fixture")
 REPO = Path(__file__).resolve().parents[3]
 SARIF_PAGE = ("SARIF support for code scanning, https://docs.github.com/en/code-security/code-scanning/"
               "integrating-with-code-scanning/sarif-support-for-code-scanning")

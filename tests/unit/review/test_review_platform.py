@@ -9,6 +9,8 @@ import pytest
 from deepsentinel.review.cost import PriceTable, Usage, estimate
 from deepsentinel.review.policy import Baseline, BaselineError, Finding, evaluate
 
+# One xdist worker runs them all: checkov runs over the platform's three stacks once, not once per worker.
+pytestmark = pytest.mark.xdist_group("review_platform")
 REPO = Path(__file__).resolve().parents[3]
 
 
