@@ -59,7 +59,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory, environments: Iterable
     options = StackOptions() if options is None else options
     key = repr((environments, include_account_stack, options))
     label = "-".join(name for name, _ in environments)
-    directory = shared_root(tmp_path_factory) / "synth-cache" / f"{label}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    directory = shared_root(tmp_path_factory) / "synth-cache" / f"{label}-{digest}"
     directory.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(directory) + ".lock"):
         if not (directory / DONE).is_file():

@@ -151,17 +151,21 @@ def test_pgservers_runtime_dir_warning_is_silenced_by_the_cli_only():
     assert "XDG_RUNTIME_DIR" not in silenced and "UserWarning: another warning still shows" in silenced
 
 
-def test_bootstrap_names_the_account_state_once_and_ends_with_the_backend(tmp_path):
-    """A first `bootstrap --local`: every line once; the account stack's state object is named where it is moved
-    to, not again at the end; the apply's summary line carries no second count."""
-    env = dict(os.environ, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20")
+def test_bootstrap_names_the_account_state_once_and_ends_with_the_backend(tmp_path, monkeypatch, capfd):
+    """A first `bootstrap --local` (in this process; capfd also takes what its subprocesses print): every line
+    once; the account stack's state object is named where it is moved to, not again at the end; the apply's
+    summary line carries no second count."""
+    from deepsentinel.cli import main
+
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     try:
-        result = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "bootstrap", "--local", "--workdir",
-                                 str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=env)
+        code = main(["bootstrap", "--local", "--workdir", str(tmp_path)])
     finally:
         _stop_server(tmp_path)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    lines = [re.sub(r"^\[\s*[\d.]+s\] ", "", line) for line in result.stdout.splitlines()]
+    result = capfd.readouterr()
+    assert code == 0, result.out[-3000:] + result.err
+    lines = [re.sub(r"^\[\s*[\d.]+s\] ", "", line) for line in result.out.splitlines()]
     assert len(lines) == len(set(lines)), lines
     assert [line for line in lines if "account/terraform.tfstate" in line] == [
         "moving the account stack's state into s3://deepsentinel-tfstate/account/terraform.tfstate ..."]

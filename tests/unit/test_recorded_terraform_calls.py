@@ -116,12 +116,10 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     """The phases on a local server with its request log on (a thread; the server and terraform are processes),
     while the account stack is synthesized here (jsii wants this thread)."""
     from deepsentinel import terraform
-    from deepsentinel.app import synth_account
     from deepsentinel.local.server import LocalAws
     from deepsentinel.local.request_log import LOG_VARIABLE, line_count, read
     from deepsentinel.settings import load_settings
-    from deepsentinel.stacks.provider import StackOptions
-    from deepsentinel.synthesized import load
+    from tests.synth_cache import synthesized as synth
 
     work = tmp_path_factory.mktemp("terraform-calls")
     log = work / "requests.jsonl"
@@ -166,7 +164,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     try:
         worker.start()
         try:
-            synthesized["account"] = load(synth_account(settings, outdir=work / "cdktf.out", options=StackOptions()))
+            # The account stack is built from the first environment's settings: test_github_oidc.py's synth.
+            synthesized["account"] = synth(tmp_path_factory, [("dev", [f"github_repository={REPOSITORY}"])]).documents[
+                "deepsentinel-account"]
         finally:
             ready.set()
         worker.join(timeout=600)

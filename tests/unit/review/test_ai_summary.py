@@ -268,22 +268,20 @@ def test_the_review_succeeds_when_bedrock_is_unreachable(stacks, monkeypatch):
 
 # --- the role the pull-request workflow calls Bedrock with --------------------------------------------------------
 
-def test_dev_plan_role_may_converse_with_the_default_model_only(tmp_path):
+def test_dev_plan_role_may_converse_with_the_default_model_only(tmp_path_factory):
     """ReadOnlyAccess (as moto ships it) has no bedrock:InvokeModel, which Converse needs ("Carry out a
     conversation with the Converse API operations", Bedrock User Guide); dev's plan role gets it on the default
     model's inference profile and on the model in the Regions the global profile routes to ("Prerequisites for
     inference profiles"), prod's plan role not at all."""
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
-    from deepsentinel.app import synth_account
-    from deepsentinel.settings import load_settings
-    from deepsentinel.stacks.provider import StackOptions
-    from deepsentinel.synthesized import load
+    from tests.synth_cache import synthesized
     from tests.unit.policy_eval import ACCOUNT_ID, ALLOW, IMPLICIT_DENY, identity_decision, resolve
     from tests.unit.synth_helpers import of_type
 
-    settings = load_settings("dev", overrides=["github_repository=acme/deepsentinel"])
-    account = load(synth_account(settings, outdir=tmp_path, options=StackOptions()))
+    # The account stack is built from the first environment's settings (test_github_oidc.py synthesizes the same).
+    account = synthesized(tmp_path_factory, [("dev", ["github_repository=acme/deepsentinel"])]).documents[
+        "deepsentinel-account"]
     read_only = json.loads(aws_managed_policies_data)["ReadOnlyAccess"]["Document"]
 
     def policies(role: str) -> list[dict]:
