@@ -139,7 +139,13 @@ def test_operations_dashboard_names_the_deployed_resources(platform_live):
 
     assert values("QueueName") == {d.outputs["jobs_queue_url"].rsplit("/", 1)[-1],
                                    d.outputs["jobs_dlq_url"].rsplit("/", 1)[-1]}
-    assert values("FunctionName") == set(d.outputs["lambda_function_names"].values())
+    # with jobs_api_enabled the route functions are on it too, and the API itself (ApiId from its deployed URL)
+    deployed = {f["FunctionName"] for page in d.clients("lambda").get_paginator("list_functions").paginate()
+                for f in page["Functions"]}
+    routes = {f for f in deployed if f.startswith(s.name("jobs-api"))} if s.jobs_api_enabled else set()
+    assert values("FunctionName") == set(d.outputs["lambda_function_names"].values()) | routes
+    if s.jobs_api_enabled:
+        assert routes and values("ApiId") == {d.outputs["jobs_api_url"].split("//", 1)[1].split(".", 1)[0]}
     assert values("ServiceName") == set(d.outputs["ecs_service_names"].values())
     assert values("DBInstanceIdentifier") == {ResourceNames(s).db_instance}
     (load_balancer,) = values("LoadBalancer")

@@ -31,7 +31,16 @@ for _name in ("Mapping", "MutableMapping"):
     if not hasattr(collections, _name):
         setattr(collections, _name, getattr(collections.abc, _name))
 
+import functools  # noqa: E402
+
+from principalmapper.querying import local_policy_simulation  # noqa: E402
 from principalmapper.querying.local_policy_simulation import policy_has_matching_statement  # noqa: E402
+
+# principalmapper compiles every Action/Resource pattern through an lru_cache of 2,048 entries; the AWS managed
+# policies a Terraform identity carries (ReadOnlyAccess alone lists thousands of actions) overflow it, and the
+# recompiling took two thirds of the live platform's evaluation (py-spy, 2026-12-02). Same function, cache unbounded.
+local_policy_simulation._compose_pattern = functools.lru_cache(maxsize=None, typed=True)(
+    local_policy_simulation._compose_pattern.__wrapped__)
 from principalmapper.util.case_insensitive_dict import CaseInsensitiveDict  # noqa: E402
 
 ACCOUNT_ID = "111122223333"
