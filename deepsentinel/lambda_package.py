@@ -80,7 +80,7 @@ def _distribution_files(pin: Pin) -> list[tuple[PurePosixPath, Path]]:
                 f"{pin.name} has a compiled extension ({relative}): only pure-Python "
                 "distributions can be vendored into a Lambda package"
             )
-        out.append((PurePosixPath(*parts), Path(dist.locate_file(relative))))
+        out.append((PurePosixPath(*parts), Path(str(dist.locate_file(relative)))))
     if not out:
         raise VendoringError(f"{pin.name}=={pin.version} lists no files (installed without a RECORD?)")
     return sorted(out)

@@ -274,7 +274,7 @@ def find_left_objects(
 
 def _default_tags(document: dict[str, Any]) -> dict[str, str]:
     providers = document.get("provider", {}).get("aws") or [{}]
-    default = next((p for p in providers if not p.get("alias")), {})
+    default: dict[str, Any] = next((p for p in providers if not p.get("alias")), {})
     blocks = default.get("default_tags") or [{}]
     return dict(blocks[0].get("tags") or {})
 

@@ -345,7 +345,9 @@ def load_settings(
                 + ", ".join(f"[{t}]" for t in tables)
             )
         values.update({k: v for k, v in document.items() if not isinstance(v, dict) or k == "tags"})
-        values.update(document.get(environment, {}))
+        environment_table = document.get(environment, {})
+        if isinstance(environment_table, dict):  # else reported above as an unknown setting
+            values.update(environment_table)
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:
@@ -357,7 +359,7 @@ def load_settings(
             problems.append(f"{key}: no longer a setting; {_REPLACED_SETTINGS[key]}")
         else:
             problems.append(f"{key}: unknown setting; {_known_settings_like(key)}")
-    coerced: dict[str, object] = {}
+    coerced: dict[str, typing.Any] = {}  # each value of its field's type (_coerce)
     for key, value in values.items():
         if key in FIELDS:
             try:
@@ -449,7 +451,7 @@ def _coerce(key: str, value: object) -> object:
         if isinstance(value, bool):
             raise ValueError(f"{key}: expected an integer, got {value!r}")
         try:
-            return int(value)  # type: ignore[arg-type]
+            return int(value)  # type: ignore[call-overload]  # what int() cannot take is a TypeError, below
         except (TypeError, ValueError):
             raise ValueError(f"{key}: expected an integer, got {value!r}") from None
     return str(value)
@@ -843,7 +845,7 @@ def _network_problems(s: PlatformSettings) -> list[str]:
             subnets.append((setting, net))
     for i, (name_a, a) in enumerate(subnets):
         for name_b, b in subnets[i + 1 :]:
-            if a.overlaps(b):  # type: ignore[arg-type]
+            if a.overlaps(b):
                 problems.append(f"{name_b}: {b} overlaps {a} of {name_a}")
     return problems
 

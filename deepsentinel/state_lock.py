@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,7 +40,7 @@ def locked(
     except terraform.StateLocked as error:
         lock = error.lock
         dead = dead_holders(stack_dir, lock) if local and lock else []
-        if not dead:
+        if lock is None or not dead:
             raise held_lock_error(
                 stack_dir, lock, live=live_holders(stack_dir) if local else [], wait_hint=wait_hint
             ) from None
@@ -67,7 +67,7 @@ def live_holders(stack_dir: Path) -> list[int]:
 
 
 def held_lock_error(
-    stack_dir: Path, lock: terraform.LockInfo | None, *, live: list[int] = (), wait_hint: str = ""
+    stack_dir: Path, lock: terraform.LockInfo | None, *, live: Sequence[int] = (), wait_hint: str = ""
 ) -> OperationFailed:
     """One line: who holds the lock of `stack_dir`'s state and how to go on."""
     lock_id = lock.id if lock else "<lock id>"

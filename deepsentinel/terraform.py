@@ -104,7 +104,7 @@ class LockInfo:
         """The holder named in Terraform's held-lock error, or None when the output has no lock info."""
         if "Lock Info:" not in output:
             return None
-        fields = {}
+        fields: dict[str, object] = {}
         for line in output[output.index("Lock Info:") :].splitlines()[1:]:
             match = re.fullmatch(r"[\s│]*(ID|Path|Operation|Who|Version|Created|Info):\s*(.*?)\s*", line)
             if match is None:

@@ -180,16 +180,11 @@ def run_checks(
         else:
             checks.append(Check(name="gpu quota spot", status=SKIPPED, message="gpu_use_spot is false: On-Demand only"))
         for name, model_id, region in bedrock_models(s):
-            checks.append(
-                guarded(
-                    name,
-                    lambda n=name, m=model_id, r=region: bedrock_model_check(
-                        client("bedrock", r), name=n, model_id=m, region=r
-                    ),
-                    client,
-                    ["bedrock"],
-                )
-            )
+
+            def model_check(n: str = name, m: str = model_id, r: str = region) -> Check:
+                return bedrock_model_check(client("bedrock", r), name=n, model_id=m, region=r)
+
+            checks.append(guarded(name, model_check, client, ["bedrock"]))
         cost_tag = guarded(
             "cost allocation tag", lambda: cost_tag_check(client("ce", COST_EXPLORER_REGION)), client, ["ce"]
         )

@@ -199,7 +199,7 @@ def _plans(specs: list[str], documents: dict[str, dict[str, Any]]) -> dict[str, 
             raise ReviewError(f"--plan {spec}: {error}") from error
         if not stack:
             scores = {name: plan_match_score(plan, doc) for name, doc in documents.items()}
-            stack = max(scores, key=scores.get) if scores and max(scores.values()) > 0 else ""
+            stack = max(scores, key=lambda name: scores[name]) if scores and max(scores.values()) > 0 else ""
             if not stack:
                 raise ReviewError(f"--plan {file}: no stack defines its addresses; name it as STACK={file}")
         plans[stack] = plan
@@ -291,7 +291,7 @@ def review(args: argparse.Namespace, workdir: Path) -> Outcome:
         if least_privilege_file and Path(least_privilege_file).is_file()
         else None
     )
-    result = Review(
+    reviewed = Review(
         base_label,
         head_label,
         diffs,
@@ -307,7 +307,7 @@ def review(args: argparse.Namespace, workdir: Path) -> Outcome:
     code = 1 if (policy is not None and not policy.ok) else 0
     if args.fail_on_risk and any(SEVERITY_ORDER[r.severity] <= SEVERITY_ORDER[args.fail_on_risk] for r in risks):
         code = 1
-    return Outcome(result, code, {n: head_files[n] for n in head_docs}, plans)
+    return Outcome(reviewed, code, {n: head_files[n] for n in head_docs}, plans)
 
 
 def ai_summary(args: argparse.Namespace, outcome: Outcome) -> AiSummary:

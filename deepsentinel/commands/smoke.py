@@ -531,7 +531,7 @@ def smoke_local(settings, *, workdir: Path | None, video: Path | None, say: _Pro
     from deepsentinel.target import local_target
 
     target = local_target(settings, workdir)
-    assert target.work is not None
+    assert target.work is not None and target.endpoint_url is not None
     # The stack as it was deployed (its Lambda bundles run in the stand-ins), not a fresh synthesis.
     stack_dir = target.outdir / "stacks" / platform_stack_name(settings)
     if not (stack_dir / ".terraform").is_dir():
@@ -720,18 +720,19 @@ class LocalPlatform:
         import psycopg
 
         with psycopg.connect(self.database.uri(self.db_name)) as conn:
-            if conn.execute("SELECT to_regclass('videos')").fetchone()[0] is None:
+            if conn.execute("SELECT to_regclass('videos')").fetchone() == (None,):
                 report.events = 0  # no worker has run against this database yet
                 return
             row = conn.execute(
                 "SELECT status, event_count, failure_reason FROM videos WHERE video_id = %s", (report.video_id,)
             ).fetchone()
             note_failure_reason(report, log_lines=self.worker_log, row_reason=row[2] if row else None)
-            report.events = (
-                int(conn.execute("SELECT count(*) FROM events WHERE video_id = %s", (report.video_id,)).fetchone()[0])
+            count = (
+                conn.execute("SELECT count(*) FROM events WHERE video_id = %s", (report.video_id,)).fetchone()
                 if row
-                else 0
+                else None
             )
+            report.events = int(count[0]) if count else 0
             first = conn.execute(
                 "SELECT embedding FROM events WHERE video_id = %s ORDER BY start_s LIMIT 1", (report.video_id,)
             ).fetchone()

@@ -153,7 +153,7 @@ def database_row(
         )
     try:
         with psycopg.connect(conninfo, connect_timeout=DB_CONNECT_TIMEOUT_SECONDS) as conn:
-            if conn.execute("SELECT to_regclass('videos')").fetchone()[0] is None:
+            if conn.execute("SELECT to_regclass('videos')").fetchone() == (None,):  # no videos table yet
                 return {"reachable": True, "row": None}
             cursor = conn.execute(
                 "SELECT status, failure_reason, event_count, frames_analyzed, started_at, "

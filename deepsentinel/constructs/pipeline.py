@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cdktf import AssetType, ITerraformDependable, TerraformAsset
 from cdktf_cdktf_provider_aws.batch_job_definition import (
@@ -219,7 +220,7 @@ class Pipeline(Construct):
         # FIFO option: the DLQ of a FIFO queue must be FIFO too ("Using dead-letter queues in Amazon SQS": the
         # queue types must match). Content-based deduplication: a resend of the same body within 5 minutes is
         # dropped by SQS, so senders need only a MessageGroupId (the video id), no deduplication id.
-        fifo = {"fifo_queue": True, "content_based_deduplication": True} if s.fifo_job_queue else {}
+        fifo: dict[str, Any] = {"fifo_queue": True, "content_based_deduplication": True} if s.fifo_job_queue else {}
         dlq = SqsQueue(
             self,
             "jobs-dlq",
@@ -481,8 +482,10 @@ class Pipeline(Construct):
         )
         return definition.arn
 
-    def _event_rule(self, purpose: str, function: LambdaFunction, **rule: str) -> str:
-        target_rule = CloudwatchEventRule(self, f"{purpose}-rule", name=self._s.name(purpose), **rule)
+    def _event_rule(self, purpose: str, function: LambdaFunction, *, event_pattern: str) -> str:
+        target_rule = CloudwatchEventRule(
+            self, f"{purpose}-rule", name=self._s.name(purpose), event_pattern=event_pattern
+        )
         CloudwatchEventTarget(self, f"{purpose}-target", rule=target_rule.name, arn=function.arn)
         LambdaPermission(
             self,

@@ -69,7 +69,7 @@ class Security(Construct):
         functions = self._group("lambda", props.vpc_id, "Lambda functions: no inbound traffic")
         self._egress("lambda-https", functions, 443, description="HTTPS to AWS APIs via NAT/endpoints", cidr=ANYWHERE)
         self.lambda_security_group_id = functions
-        self.web_acl_arn = self._web_acl(props) if s.waf_enabled and props.alb_arn else None
+        self.web_acl_arn = self._web_acl(props, props.alb_arn) if s.waf_enabled and props.alb_arn else None
 
         self._ingress("alb-https", alb, 443, description="HTTPS from the internet", cidr=ANYWHERE)
         self._ingress("alb-http", alb, 80, description="HTTP from the internet (redirected to HTTPS)", cidr=ANYWHERE)
@@ -99,7 +99,7 @@ class Security(Construct):
         self.batch_security_group_id = batch
         self.rds_security_group_id = rds
 
-    def _web_acl(self, props: SecurityProps) -> str:
+    def _web_acl(self, props: SecurityProps, alb_arn: str) -> str:
         s = props.settings
         rules = [
             {
@@ -128,7 +128,7 @@ class Security(Construct):
             ),
             tags={"Name": s.name("alb")},
         )
-        Wafv2WebAclAssociation(self, "web-acl-alb", resource_arn=props.alb_arn, web_acl_arn=acl.arn)
+        Wafv2WebAclAssociation(self, "web-acl-alb", resource_arn=alb_arn, web_acl_arn=acl.arn)
         # WAF logs only to log groups whose name starts with aws-waf-logs-.
         logs = CloudwatchLogGroup(
             self,

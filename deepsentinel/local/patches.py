@@ -14,7 +14,10 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from moto.events.utils import EventMessageType
 
 
 @dataclass(frozen=True)
@@ -176,9 +179,10 @@ def configure_moto() -> None:
     from moto.core.config import default_user_config
 
     global _settings_before
+    config = cast("dict[str, Any]", default_user_config)  # a TypedDict; MOTO_SETTINGS names its sections
     if _settings_before is None:
-        _settings_before = {section: default_user_config.get(section, _MISSING) for section in MOTO_SETTINGS}
-    default_user_config.update({section: dict(values) for section, values in MOTO_SETTINGS.items()})
+        _settings_before = {section: config.get(section, _MISSING) for section in MOTO_SETTINGS}
+    config.update({section: dict(values) for section, values in MOTO_SETTINGS.items()})
     for name in LOCAL_PATCHES:
         apply_patch(name)
 
@@ -190,10 +194,11 @@ def unconfigure_moto() -> None:
     from moto.core.config import default_user_config
 
     global _settings_before
+    config = cast("dict[str, Any]", default_user_config)  # a TypedDict; MOTO_SETTINGS names its sections
     for name in list(_applied):
         undo_patch(name)
     for section, before in (_settings_before or {}).items():
-        default_user_config.pop(section, None) if before is _MISSING else default_user_config.update({section: before})
+        config.pop(section, None) if before is _MISSING else config.update({section: before})
     _settings_before = None
 
 
@@ -309,7 +314,7 @@ def _patch_rds_parameter_source() -> None:
     original = cls.describe_db_parameters
 
     def describe_db_parameters(self: Any) -> Any:
-        result = original(self)
+        result: Any = original(self)  # moto types ActionResult.result as object; here it is the answer's dict
         # moto keeps only the parameters a user set and reports no Source; AWS says "user" for those
         parameters = [{**p, "Source": p.get("Source") or "user"} for p in result.result["Parameters"]]
         return ActionResult({**result.result, "Parameters": parameters})
@@ -328,7 +333,7 @@ def _patch_ecs_service_fields() -> None:
     original = cls.create_service
 
     def create_service(self: Any) -> Any:
-        result = original(self)
+        result: Any = original(self)  # moto types ActionResult.result as object; here it is the answer's dict
         service = result.result["service"]
         for key in ECS_SERVICE_FIELDS:  # moto's CreateService drops these; its UpdateService keeps them
             value = self._get_param(key)
@@ -371,7 +376,7 @@ def _patch_sqs_redrive_policy_json() -> None:
     from moto.sqs import models
 
     cls = models.Queue
-    original = cls.attributes
+    original: Any = cls.attributes  # the property object (read from the class), not a method as mypy infers
 
     def attributes(self: Any) -> dict[str, Any]:
         result = original.fget(self)
@@ -546,7 +551,7 @@ def _patch_eventbridge_input_transformer() -> None:
         if not transform_input and original_event.get("source") == "aws.s3" and "replay-name" not in original_event:
             original_event = {**original_event, "ingestion-time": original_event.get("ingestion-time") or unix_time()}
             transform_input = True
-        original_send(self, original_event, transform_input)
+        original_send(self, cast("EventMessageType", original_event), transform_input)
 
     _replace(utils.EventTemplateParser, "parse", staticmethod(parse))
     _replace(cls, "send_to_targets", send_to_targets)

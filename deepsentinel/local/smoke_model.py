@@ -23,7 +23,9 @@ def build(path: Path) -> Path:
     from ultralytics import YOLO
 
     model = YOLO("yolov8n.yaml")
-    head = model.model.model[-1]  # Detect: cv3[i][-1] is the class-logit conv of scale i
+    # Detect: cv3[i][-1] is the class-logit conv of scale i (ultralytics annotates Model.model as str | None; a
+    # model built from a yaml holds the nn.Module)
+    head = model.model.model[-1]  # type: ignore[union-attr]
     with torch.no_grad():
         for branch in head.cv3:
             branch[-1].bias.fill_(-LOGIT_BIAS)

@@ -39,9 +39,12 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from deepsentinel.local.patches import BATCH_JOB_OUTCOME_PATH
+
+if TYPE_CHECKING:
+    from moto.events.utils import EventMessageType
 
 WORKER_SRC = Path(__file__).resolve().parents[1] / "worker_image" / "src"
 WORKER_TIMEOUT_SECONDS = 900  # an attempt's limit when its job has no timeout (Batch has none by default)
@@ -334,7 +337,7 @@ class EventRuleStandIn:
     def matches(self, event: Mapping[str, Any]) -> bool:
         from moto.events.models import EventPattern  # EventBridge's matching rules, as the local server applies them
 
-        return bool(EventPattern.load(self.event_pattern).matches_event(dict(event)))
+        return bool(EventPattern.load(self.event_pattern).matches_event(cast("EventMessageType", dict(event))))
 
     def deliver(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
         """The target's result, or None when the pattern does not match the event."""

@@ -147,7 +147,8 @@ def plan_facts(review: Review, plans: dict[str, dict[str, Any]] | None = None) -
     from deepsentinel.review.report import resource_rows
 
     masks = sensitive_masks(plans or {})
-    changes, omitted = [], 0
+    changes: list[dict[str, Any]] = []
+    omitted = 0
     for diff in review.diffs:
         for change in diff.changes:
             if len(changes) >= MAX_CHANGES:

@@ -584,15 +584,16 @@ def _variable(c: _Context, not_priced: list[Unpriced]) -> list[VariableLine]:
             ms = float(w.get("lambda_duration_ms", 100))
             gb = float(fn.config.get("memory_size", 128)) / 1024
             name = _short(fn).rsplit("/", 1)[-1]
-            attempt(
-                fn,
-                # attempt calls it at once; the defaults bind this function's figures all the same
-                lambda name=name, n=n, ms=ms, gb=gb: VariableLine(
+
+            # attempt calls it at once; the defaults bind this function's figures all the same
+            def lambda_line(name: str = name, n: float = n, ms: float = ms, gb: float = gb) -> VariableLine:
+                return VariableLine(
                     f"Lambda {name}: {n:g} x {ms:g} ms at {gb * 1024:g} MB",
                     n * (ms / 1000 * gb * c.table.usd("lambda_gb_second") + c.table.usd("lambda_request")),
                     ("lambda_gb_second", "lambda_request"),
-                ),
-            )
+                )
+
+            attempt(fn, lambda_line)
     queue = next((r for r in c.all if r.type == "aws_sqs_queue"), None)
     if queue:
         n = float(w.get("sqs_requests_per_video", 0))

@@ -150,8 +150,8 @@ def diff_documents(stack: str, base: dict[str, Any] | None, head: dict[str, Any]
     changes = []
     for address in sorted(set(before) | set(after)):
         b, a = before.get(address), after.get(address)
-        r = a or b
-        common = dict(
+        r = a or before[address]  # in one of them at least
+        common: dict[str, Any] = dict(
             address=address,
             type=r.type,
             module=r.module,

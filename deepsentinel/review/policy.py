@@ -136,7 +136,9 @@ class PolicyResult:
 
     def by_check(self) -> list[tuple[str, str, str, int, int]]:
         """(check, severity, name, failed, of which baselined), worst first."""
-        total, covered, info = Counter(), Counter(), {}
+        total: Counter[str] = Counter()
+        covered: Counter[str] = Counter()
+        info: dict[str, tuple[str, str]] = {}
         for f in self.findings:
             total[f.check_id] += 1
             covered[f.check_id] += f.baselined

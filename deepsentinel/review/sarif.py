@@ -34,20 +34,25 @@ _WS = re.compile(r"\s*")
 _DECODER = json.JSONDecoder()
 
 
+def _after_space(text: str, i: int) -> int:
+    match = _WS.match(text, i)  # \s* matches at every offset
+    return match.end() if match else i
+
+
 def _object_members(text: str, start: int) -> Iterator[tuple[str, int, int, int]]:
     """(key, key offset, value offset, end of value) of each member of the JSON object whose '{' is at
     start; values are skipped by bracket depth, not decoded."""
-    i = _WS.match(text, start + 1).end()
+    i = _after_space(text, start + 1)
     while i < len(text) and text[i] != "}":
         key_start = i
         key, i = _DECODER.raw_decode(text, i)
-        i = _WS.match(text, i).end()
-        value_start = _WS.match(text, i + 1).end()
+        i = _after_space(text, i)
+        value_start = _after_space(text, i + 1)
         end = _skip(text, value_start)
         yield key, key_start, value_start, end
-        i = _WS.match(text, end).end()
+        i = _after_space(text, end)
         if i < len(text) and text[i] == ",":
-            i = _WS.match(text, i + 1).end()
+            i = _after_space(text, i + 1)
 
 
 def _skip(text: str, i: int) -> int:
@@ -77,7 +82,7 @@ def _skip(text: str, i: int) -> int:
 
 def resource_spans(text: str) -> dict[str, tuple[int, int]]:
     """Offsets of every resource block in a cdk.tf.json text: address -> (its key's quote, after its '}')."""
-    top = _WS.match(text).end()
+    top = _after_space(text, 0)
     spans: dict[str, tuple[int, int]] = {}
     for key, _, value_start, _ in _object_members(text, top):
         if key != "resource":

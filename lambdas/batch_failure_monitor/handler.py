@@ -364,7 +364,7 @@ def publish_video_failed(sns_client: Any, job: FailedJob, settings: Settings, re
     """FAILED on the video-events topic, in the worker's shape (video_worker/notify.py completion_message)."""
     if not settings.video_events_topic_arn:
         return False
-    message = {
+    message: dict[str, Any] = {
         "video_id": job.video_id,
         "status": FAILED,
         "s3_key": job.s3_key,

@@ -79,10 +79,11 @@ def rotated_secret(event: Mapping[str, Any]) -> str | None:
 def process_event(event: Mapping[str, Any], *, ecs: Any, settings: Settings) -> dict[str, Any]:
     secret = rotated_secret(event)
     if secret is None or (settings.secret_arn and secret != settings.secret_arn):
-        result = {"outcome": "ignored", "secret": secret, "restarted": []}
+        result: dict[str, Any] = {"outcome": "ignored", "secret": secret, "restarted": []}
         _emit(result)
         return result
-    restarted, failed = [], {}
+    restarted: list[str] = []
+    failed: dict[str, str] = {}
     for service in settings.services:
         try:
             response = ecs.update_service(cluster=settings.cluster, service=service, forceNewDeployment=True)

@@ -186,6 +186,7 @@ def create_video_route(
 
 def get_video_route(video_id: str, *, s3: Any, dynamodb: Any, batch: Any, settings: Settings) -> Response:
     settings.require("raw_bucket", "table", "job_queue")
+    assert settings.raw_bucket and settings.job_queue  # require's 500 otherwise
     check_video_id(video_id, settings)
     claim = dynamodb.get_item(TableName=settings.table, Key={"video_id": {"S": video_id}}, ConsistentRead=True).get(
         "Item"

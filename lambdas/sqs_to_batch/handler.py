@@ -242,6 +242,7 @@ def parse_body(body: Any) -> VideoMessage:
         problems.append("priority must be an integer when given")
     if problems:
         raise InvalidMessageError("; ".join(problems), video_id=video_id)
+    assert video_id is not None and isinstance(s3_key, str)  # no problem above: both are non-empty strings
     return VideoMessage(video_id=video_id, s3_key=s3_key, bucket=bucket, priority=priority)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -81,7 +81,7 @@ def decode_frames(
     max_side: int,
     hwaccel: str | None = None,
     threads: int = 0,
-) -> Iterator[Frame]:
+) -> Generator[Frame, None, None]:
     """Yield sampled frames. Raises BadInputError if ffmpeg fails or yields no frame at all.
 
     Timestamps assume the ``fps`` filter's output grid (frame i at i / rate), accurate to one

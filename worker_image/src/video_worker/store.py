@@ -92,7 +92,7 @@ def connector(dsn: str) -> Connect:
 def apply_schema(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
-        conn.execute(schema_sql())  # type: ignore[arg-type]  # static file, no parameters
+        conn.execute(schema_sql())
 
 
 _UPSERT_VIDEO = """
