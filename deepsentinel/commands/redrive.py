@@ -117,22 +117,37 @@ class RedriveReport:
         return counts
 
     def as_json(self) -> dict[str, Any]:
-        return {"dlq_url": self.dlq_url, "jobs_queue_url": self.jobs_queue_url, "dry_run": self.dry_run,
-                "method": self.method, "method_reason": self.method_reason, "task": self.task,
-                "counts": self.counts(), "messages": [m.as_json() for m in self.messages]}
+        return {
+            "dlq_url": self.dlq_url,
+            "jobs_queue_url": self.jobs_queue_url,
+            "dry_run": self.dry_run,
+            "method": self.method,
+            "method_reason": self.method_reason,
+            "task": self.task,
+            "counts": self.counts(),
+            "messages": [m.as_json() for m in self.messages],
+        }
 
 
 # --- the command -----------------------------------------------------------------------------------------------
 
+
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
     parser.add_argument("--local", action="store_true", help="the `deploy --local` deployment")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list the messages and what would happen; move none")
     parser.add_argument("--max", type=_positive, default=None, metavar="N", help="move at most N messages")
-    parser.add_argument("--drop-done", action="store_true",
-                        help="delete from the DLQ the messages of videos already done (default: left and reported)")
+    parser.add_argument(
+        "--drop-done",
+        action="store_true",
+        help="delete from the DLQ the messages of videos already done (default: left and reported)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
 
 
@@ -153,11 +168,18 @@ def run(args: argparse.Namespace) -> int:
     if "jobs_dlq_url" not in outputs:
         raise OperationFailed(f"deepsentinel-{settings.environment} is not deployed on {target.where}")
     sqs = target.client("sqs")
-    report = redrive(sqs=sqs, dynamodb=target.client("dynamodb"), batch=target.client("batch"),
-                     queues=queues_from_outputs(sqs, outputs), dry_run=args.dry_run, max_moves=args.max,
-                     drop_done=args.drop_done, say=progress,
-                     # moto (the local server) answers StartMessageMoveTask with HTTP 500, "not implemented".
-                     move_task=None if target.local else True)
+    report = redrive(
+        sqs=sqs,
+        dynamodb=target.client("dynamodb"),
+        batch=target.client("batch"),
+        queues=queues_from_outputs(sqs, outputs),
+        dry_run=args.dry_run,
+        max_moves=args.max,
+        drop_done=args.drop_done,
+        say=progress,
+        # moto (the local server) answers StartMessageMoveTask with HTTP 500, "not implemented".
+        move_task=None if target.local else True,
+    )
     if args.json:
         print(json.dumps(report.as_json(), indent=2, default=str))
     else:
@@ -173,23 +195,38 @@ def queues_from_outputs(sqs: Any, outputs: dict[str, Any]) -> Queues:
     def arn(url: str) -> str:
         return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
-    return Queues(dlq_url=outputs["jobs_dlq_url"], dlq_arn=arn(outputs["jobs_dlq_url"]),
-                  jobs_url=outputs["jobs_queue_url"], jobs_arn=arn(outputs["jobs_queue_url"]),
-                  table=outputs["idempotency_table_name"], job_queue=outputs["job_queue_arn"])
+    return Queues(
+        dlq_url=outputs["jobs_dlq_url"],
+        dlq_arn=arn(outputs["jobs_dlq_url"]),
+        jobs_url=outputs["jobs_queue_url"],
+        jobs_arn=arn(outputs["jobs_queue_url"]),
+        table=outputs["idempotency_table_name"],
+        job_queue=outputs["job_queue_arn"],
+    )
 
 
 # --- what is in the DLQ, and why --------------------------------------------------------------------------------
 
-def redrive(*, sqs: Any, dynamodb: Any, batch: Any, queues: Queues, dry_run: bool = False,
-            max_moves: int | None = None, drop_done: bool = False, move_task: bool | None = True,
-            say: Say = lambda _: None, now: Callable[[], float] = time.time,
-            sleep: Callable[[float], None] = time.sleep) -> RedriveReport:
+
+def redrive(
+    *,
+    sqs: Any,
+    dynamodb: Any,
+    batch: Any,
+    queues: Queues,
+    dry_run: bool = False,
+    max_moves: int | None = None,
+    drop_done: bool = False,
+    move_task: bool | None = True,
+    say: Say = lambda _: None,
+    now: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RedriveReport:
     """List, classify, then move (or, dry, say what would move). move_task: True to use the message-move task
     where it fits, False never, None: unavailable here (the local server)."""
     say(f"reading {queues.dlq_url.rsplit('/', 1)[-1]} ...")
     messages = receive_all(sqs, queues.dlq_url)
-    report = RedriveReport(dlq_url=queues.dlq_url, jobs_queue_url=queues.jobs_url, dry_run=dry_run,
-                           messages=messages)
+    report = RedriveReport(dlq_url=queues.dlq_url, jobs_queue_url=queues.jobs_url, dry_run=dry_run, messages=messages)
     try:
         classify_all(messages, dynamodb=dynamodb, batch=batch, queues=queues, now=now(), say=say)
         movable = [m for m in messages if m.verdict == REDRIVABLE]
@@ -229,28 +266,38 @@ def receive_all(sqs: Any, dlq_url: str) -> list[DeadMessage]:
     which on a FIFO queue is each group's order."""
     messages: dict[str, DeadMessage] = {}
     while True:
-        received = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=SQS_BATCH_LIMIT,
-                                       WaitTimeSeconds=RECEIVE_WAIT_SECONDS,
-                                       VisibilityTimeout=LISTING_VISIBILITY_SECONDS,
-                                       AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+        received = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=SQS_BATCH_LIMIT,
+            WaitTimeSeconds=RECEIVE_WAIT_SECONDS,
+            VisibilityTimeout=LISTING_VISIBILITY_SECONDS,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
         if not received:
             return list(messages.values())
         for raw in received:
             # A message received twice keeps its latest receipt handle (DeleteMessage needs the latest).
             messages[raw["MessageId"]] = DeadMessage(
-                message_id=raw["MessageId"], body=raw.get("Body", ""), receipt_handle=raw["ReceiptHandle"],
+                message_id=raw["MessageId"],
+                body=raw.get("Body", ""),
+                receipt_handle=raw["ReceiptHandle"],
                 group_id=(raw.get("Attributes") or {}).get("MessageGroupId"),
-                attributes=resendable_attributes(raw.get("MessageAttributes") or {}))
+                attributes=resendable_attributes(raw.get("MessageAttributes") or {}),
+            )
 
 
 def resendable_attributes(received: dict[str, Any]) -> dict[str, Any]:
     """ReceiveMessage's MessageAttributeValue as SendMessage takes it (only the set value fields)."""
-    return {name: {key: value[key] for key in ("DataType", "StringValue", "BinaryValue") if key in value}
-            for name, value in received.items()}
+    return {
+        name: {key: value[key] for key in ("DataType", "StringValue", "BinaryValue") if key in value}
+        for name, value in received.items()
+    }
 
 
-def classify_all(messages: list[DeadMessage], *, dynamodb: Any, batch: Any, queues: Queues, now: float,
-                 say: Say) -> None:
+def classify_all(
+    messages: list[DeadMessage], *, dynamodb: Any, batch: Any, queues: Queues, now: float, say: Say
+) -> None:
     looked_up: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
     for number, message in enumerate(messages, 1):
         classify(message, dynamodb=dynamodb, batch=batch, queues=queues, now=now, looked_up=looked_up)
@@ -258,8 +305,15 @@ def classify_all(messages: list[DeadMessage], *, dynamodb: Any, batch: Any, queu
             say(f"looked up {number}/{len(messages)} message(s)")
 
 
-def classify(message: DeadMessage, *, dynamodb: Any, batch: Any, queues: Queues, now: float,
-             looked_up: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]) -> None:
+def classify(
+    message: DeadMessage,
+    *,
+    dynamodb: Any,
+    batch: Any,
+    queues: Queues,
+    now: float,
+    looked_up: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]],
+) -> None:
     video_id, problem = parse_job_message(message.body)
     message.video_id = video_id
     if problem is not None:
@@ -268,8 +322,10 @@ def classify(message: DeadMessage, *, dynamodb: Any, batch: Any, queues: Queues,
     assert video_id is not None
     if video_id not in looked_up:
         claim = read_claim(dynamodb, queues.table, video_id)
-        looked_up[video_id] = (claim, read_job(batch, queues.job_queue, video_id,
-                                               job_id=claim.get("job_id") if claim else None))
+        looked_up[video_id] = (
+            claim,
+            read_job(batch, queues.job_queue, video_id, job_id=claim.get("job_id") if claim else None),
+        )
     message.claim, message.job = looked_up[video_id]
     message.claim_summary = describe_claim({"claim": message.claim, "job": message.job})
     message.verdict, message.reason = verdict_for(message.claim, message.job, now=now)
@@ -292,8 +348,10 @@ def submitter_module() -> Any:
     from deepsentinel.errors import OperationFailed
 
     if not SUBMITTER_HANDLER.is_file():
-        raise OperationFailed(f"redrive reads messages with sqs_to_batch's own parser, {SUBMITTER_HANDLER}: not found "
-                              "(run from the repository checkout, as for synth)")
+        raise OperationFailed(
+            f"redrive reads messages with sqs_to_batch's own parser, {SUBMITTER_HANDLER}: not found "
+            "(run from the repository checkout, as for synth)"
+        )
     name = "deepsentinel_redrive_sqs_to_batch"
     spec = importlib.util.spec_from_file_location(name, SUBMITTER_HANDLER)
     assert spec is not None and spec.loader is not None
@@ -312,8 +370,10 @@ def verdict_for(claim: dict[str, Any] | None, job: dict[str, Any] | None, *, now
     # sqs_to_batch treats an expired claim as free (its TTL sweep can lag by hours).
     if claim and int(claim.get("expires_at") or 0) > now:
         until = datetime.fromtimestamp(int(claim["expires_at"]), UTC).strftime("%Y-%m-%d %H:%M UTC")
-        return HELD, (f"held: its {claim.get('status')} claim stands until {until}; sqs_to_batch would acknowledge "
-                      "a resend as a duplicate without a job")
+        return HELD, (
+            f"held: its {claim.get('status')} claim stands until {until}; sqs_to_batch would acknowledge "
+            "a resend as a duplicate without a job"
+        )
     if job is not None:  # FAILED: the failure monitor released the claim
         return REDRIVABLE, f"failed: {describe_job(job)}"
     return REDRIVABLE, "failed before a job was submitted (no Batch job of the video)"
@@ -328,15 +388,19 @@ def describe_job(job: dict[str, Any]) -> str:
 
 # --- moving ---------------------------------------------------------------------------------------------------
 
-def choose_method(sqs: Any, queues: Queues, messages: list[DeadMessage], chosen: list[DeadMessage],
-                  move_task: bool | None) -> tuple[str, str]:
+
+def choose_method(
+    sqs: Any, queues: Queues, messages: list[DeadMessage], chosen: list[DeadMessage], move_task: bool | None
+) -> tuple[str, str]:
     if move_task is None:
         return ONE_BY_ONE, "the local server (moto) does not implement the message-move task"
     if not move_task:
         return ONE_BY_ONE, "message-move task not requested"
     if len(chosen) < len(messages):
-        return ONE_BY_ONE, (f"{len(messages) - len(chosen)} message(s) stay in the DLQ, and a message-move task "
-                            "moves the whole queue (SQS does not filter messages during a redrive)")
+        return ONE_BY_ONE, (
+            f"{len(messages) - len(chosen)} message(s) stay in the DLQ, and a message-move task "
+            "moves the whole queue (SQS does not filter messages during a redrive)"
+        )
     unavailable = move_task_unavailable(sqs, queues.dlq_arn)
     if unavailable:
         return ONE_BY_ONE, unavailable
@@ -356,8 +420,9 @@ def move_task_unavailable(sqs: Any, dlq_arn: str) -> str | None:
     return None
 
 
-def run_move_task(sqs: Any, queues: Queues, chosen: list[DeadMessage], *, say: Say,
-                  sleep: Callable[[float], None]) -> dict[str, Any]:
+def run_move_task(
+    sqs: Any, queues: Queues, chosen: list[DeadMessage], *, say: Say, sleep: Callable[[float], None]
+) -> dict[str, Any]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -373,8 +438,10 @@ def run_move_task(sqs: Any, queues: Queues, chosen: list[DeadMessage], *, say: S
         task = {**(results[0] if results else task), "TaskHandle": handle}
         if task.get("Status") != "RUNNING":
             break
-        say(f"message-move task: {task.get('ApproximateNumberOfMessagesMoved', 0)}/"
-            f"{task.get('ApproximateNumberOfMessagesToMove', len(chosen))} moved")
+        say(
+            f"message-move task: {task.get('ApproximateNumberOfMessagesMoved', 0)}/"
+            f"{task.get('ApproximateNumberOfMessagesToMove', len(chosen))} moved"
+        )
         sleep(MOVE_TASK_POLL_SECONDS)
         waited += MOVE_TASK_POLL_SECONDS
     status = task.get("Status")
@@ -408,8 +475,10 @@ def move_one(sqs: Any, queues: Queues, message: DeadMessage) -> None:
         sqs.delete_message(QueueUrl=queues.dlq_url, ReceiptHandle=message.receipt_handle)
     except (ClientError, BotoCoreError) as error:
         message.action = ERROR
-        message.error = (f"sent to the jobs queue but not deleted from the DLQ ({error}); a resend is acknowledged "
-                         "by sqs_to_batch as a duplicate")
+        message.error = (
+            f"sent to the jobs queue but not deleted from the DLQ ({error}); a resend is acknowledged "
+            "by sqs_to_batch as a duplicate"
+        )
         return
     message.action = MOVED
 
@@ -431,11 +500,15 @@ def release(sqs: Any, url: str, messages: list[DeadMessage]) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     for start in range(0, len(messages), SQS_BATCH_LIMIT):
-        chunk = messages[start:start + SQS_BATCH_LIMIT]
+        chunk = messages[start : start + SQS_BATCH_LIMIT]
         with contextlib.suppress(ClientError, BotoCoreError):
-            sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-                {"Id": str(number), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
-                for number, m in enumerate(chunk)])
+            sqs.change_message_visibility_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(number), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
+                    for number, m in enumerate(chunk)
+                ],
+            )
 
 
 def _error_code(error: Exception) -> str:
@@ -444,6 +517,7 @@ def _error_code(error: Exception) -> str:
 
 
 # --- output ---------------------------------------------------------------------------------------------------
+
 
 def render(report: RedriveReport) -> str:
     if not report.messages:
