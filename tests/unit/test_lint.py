@@ -16,6 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 TREES = ("deepsentinel", "lambdas", "worker_image/src")
 PYPROJECT = REPO / "pyproject.toml"
+# one xdist worker runs them all: the two mypy runs share one cache, never at once
+pytestmark = pytest.mark.xdist_group("lint")
 
 
 def run(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
