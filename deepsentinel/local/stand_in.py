@@ -46,7 +46,7 @@ from deepsentinel.local.patches import BATCH_JOB_OUTCOME_PATH
 if TYPE_CHECKING:
     from moto.events.utils import EventMessageType
 
-WORKER_SRC = Path(__file__).resolve().parents[1] / "worker_image" / "src"
+WORKER_SRC = Path(__file__).resolve().parents[2] / "worker_image" / "src"  # from deepsentinel/local/
 WORKER_TIMEOUT_SECONDS = 900  # an attempt's limit when its job has no timeout (Batch has none by default)
 WORKER_COMMAND = (sys.executable, "-m", "video_worker")
 # "Job timeouts" (https://docs.aws.amazon.com/batch/latest/userguide/job_timeouts.html): "your job's container

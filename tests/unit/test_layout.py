@@ -83,3 +83,15 @@ def test_the_checks_see_a_circle_and_a_command_import(tmp_path, monkeypatch):
     graph = import_graph()
     assert command_imports(graph) == {"deepsentinel.target": ["deepsentinel.commands", "deepsentinel.commands.deploy"]}
     assert "deepsentinel.target -> deepsentinel.commands.deploy -> deepsentinel.target" in circles(graph)
+
+
+def test_paths_the_modules_derive_from_their_own_location_exist():
+    """A module that moved between packages finds the repository's other trees from its new place (the local stand-in
+    once looked for the worker under deepsentinel/ after its move, and every worker run failed)."""
+    from deepsentinel.commands.redrive import SUBMITTER_HANDLER
+    from deepsentinel.local.stand_in import WORKER_SRC
+    from deepsentinel.review.policy import REPO_ROOT
+
+    assert (WORKER_SRC / "video_worker" / "__main__.py").is_file()
+    assert SUBMITTER_HANDLER.is_file()
+    assert (REPO_ROOT / "pyproject.toml").is_file()
