@@ -34,7 +34,8 @@ def main() -> None:
     print(f"{'directory':<24} {'tests':>5} {'seconds':>8}")
     for directory, times in sorted(by_dir.items(), key=lambda item: -sum(item[1])):
         print(f"{directory:<24} {len(times):>5} {sum(times):>8.1f}")
-    print(f"wall time of `pytest {' '.join(sys.argv[1:])}`: {wall:.1f} s (goal: well under 600 s)")
+    print(f"wall time of `pytest {' '.join(sys.argv[1:])}`: {wall:.1f} s (issue 20's goals on 2 cores: the default "
+          f"suite 240 s, -m 'not live and not slow' 60 s)")
     sys.exit(result.returncode)
 
 

@@ -28,8 +28,9 @@ def run(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]
 
 
 @pytest.fixture(scope="module")
-def mypy_cache(request: pytest.FixtureRequest) -> Path:
-    return request.config.cache.mkdir("mypy")
+def mypy_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = getattr(request.config, "cache", None)  # None under `-p no:cacheprovider` (benchmarks/test_suite.py)
+    return cache.mkdir("mypy") if cache is not None else tmp_path_factory.mktemp("mypy-cache")
 
 
 def test_ruff_finds_nothing():
