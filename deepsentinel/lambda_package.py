@@ -61,7 +61,7 @@ def _distribution_files(pin: Pin) -> list[tuple[PurePosixPath, Path]]:
     except importlib.metadata.PackageNotFoundError as exc:
         raise VendoringError(
             f"{pin.name}=={pin.version} is vendored into a Lambda package but not installed: "
-            f"pip install -e '.[dev]' (pyproject.toml pins it)"
+            f"pip install -e . (pyproject.toml's dependencies pin it)"
         ) from exc
     if dist.version != pin.version:
         raise VendoringError(

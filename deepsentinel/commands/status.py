@@ -128,7 +128,7 @@ def database_row(
         import psycopg
         from psycopg.conninfo import make_conninfo
     except ImportError:
-        return {"reachable": False, "reason": "psycopg is not installed (pip install -e '.[dev]')"}
+        return {"reachable": False, "reason": "psycopg is not installed (pip install -e .)"}
 
     definition = batch.describe_job_definitions(jobDefinitions=[outputs["gpu_job_definition_arn"]])["jobDefinitions"]
     env = {e["name"]: e["value"] for e in definition[0]["containerProperties"]["environment"]} if definition else {}
