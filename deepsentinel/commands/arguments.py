@@ -24,6 +24,21 @@ def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_local_arguments(
+    parser: argparse.ArgumentParser, *, local_help: str = "the `deploy --local` deployment"
+) -> None:
+    """--local (what the command does in local mode) and --workdir (where that local deployment lives)."""
+    from deepsentinel.target import LOCAL_WORKDIR
+
+    parser.add_argument("--local", action="store_true", help=local_help)
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help=f"local mode: the deployment's directory (default {LOCAL_WORKDIR}/<env>)",
+    )
+
+
 def add_settings_arguments(
     parser: argparse.ArgumentParser,
     *,

@@ -28,16 +28,8 @@ BOOTSTRAP_STATE_DIR = Path(".deepsentinel") / "bootstrap"
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False)
-    parser.add_argument(
-        "--local",
-        action="store_true",
-        help="bootstrap the moto server of a local deployment (started if none is running)",
-    )
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
+    arguments.add_local_arguments(
+        parser, local_help="bootstrap the moto server of a local deployment (started if none is running)"
     )
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (AWS mode)")
 

@@ -19,11 +19,9 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from deepsentinel.commands import arguments
 from deepsentinel.commands.progress import CONFIRMED_PLAN, Progress, confirm
-from deepsentinel.target import LOCAL_WORKDIR
 
 LOCAL_PARALLELISM = 30  # the provider mostly sleeps in waiters; overlapping them is what makes a cycle fast
 AWS_PARALLELISM = 10
@@ -31,15 +29,7 @@ AWS_PARALLELISM = 10
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False)
-    parser.add_argument(
-        "--local", action="store_true", help="use an embedded moto server instead of AWS (no account needed)"
-    )
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help=f"local mode: server address and stacks (default {LOCAL_WORKDIR}/<env>)",
-    )
+    arguments.add_local_arguments(parser, local_help="use an embedded moto server instead of AWS (no account needed)")
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (AWS mode)")
     if name == "destroy":
         parser.add_argument(

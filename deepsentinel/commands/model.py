@@ -66,13 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "if it holds other weights)",
     )
     arguments.add_settings_arguments(publish, multiple_envs=False, out_help=None)
-    publish.add_argument("--local", action="store_true", help="the `deploy --local` deployment")
-    publish.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
-    )
+    arguments.add_local_arguments(publish)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,20 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from deepsentinel.commands import arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
-    parser.add_argument("--local", action="store_true", help="the `deploy --local` deployment")
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
-    )
+    arguments.add_local_arguments(parser)
     parser.add_argument("--json", action="store_true", help='print {"<name>": {"value": ..., "description": ...}, ...}')
 
 

@@ -30,13 +30,7 @@ LISTED_CREATIONS = 10  # more are one line: a first deploy's plan creates everyt
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False)
-    parser.add_argument("--local", action="store_true", help="plan against the `deploy --local` deployment")
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
-    )
+    arguments.add_local_arguments(parser, local_help="plan against the `deploy --local` deployment")
     parser.add_argument(
         "--json-out",
         type=Path,

@@ -54,16 +54,8 @@ class Check:
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
-    parser.add_argument(
-        "--local",
-        action="store_true",
-        help="check the `deploy --local` deployment's moto server (account-only checks are skipped)",
-    )
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
+    arguments.add_local_arguments(
+        parser, local_help="check the `deploy --local` deployment's moto server (account-only checks are skipped)"
     )
     parser.add_argument(
         "--json",

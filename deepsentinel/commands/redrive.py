@@ -134,13 +134,7 @@ class RedriveReport:
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
-    parser.add_argument("--local", action="store_true", help="the `deploy --local` deployment")
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
-    )
+    arguments.add_local_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="list the messages and what would happen; move none")
     parser.add_argument("--max", type=_positive, default=None, metavar="N", help="move at most N messages")
     parser.add_argument(

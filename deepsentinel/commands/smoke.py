@@ -69,13 +69,7 @@ class SmokeReport:
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
-    parser.add_argument("--local", action="store_true", help="the `deploy --local` deployment (stand-ins run it)")
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
-    )
+    arguments.add_local_arguments(parser, local_help="the `deploy --local` deployment (stand-ins run it)")
     parser.add_argument(
         "--video",
         type=Path,

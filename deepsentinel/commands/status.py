@@ -22,13 +22,7 @@ DB_CONNECT_TIMEOUT_SECONDS = 3
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("video_id", metavar="VIDEO_ID", help="the id the job message carried (the smoke prints it)")
     arguments.add_settings_arguments(parser, multiple_envs=False, out_help=None)
-    parser.add_argument("--local", action="store_true", help="the `deploy --local` deployment")
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help="local mode: the deployment's directory (default .deepsentinel/local/<env>)",
-    )
+    arguments.add_local_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the view as one JSON document")
 
 
