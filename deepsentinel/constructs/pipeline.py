@@ -19,8 +19,6 @@ from cdktf_cdktf_provider_aws.cloudwatch_event_target import CloudwatchEventTarg
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
     CloudwatchMetricAlarm,
-    CloudwatchMetricAlarmMetricQuery,
-    CloudwatchMetricAlarmMetricQueryMetric,
 )
 from cdktf_cdktf_provider_aws.dynamodb_table import (
     DynamodbTable,
@@ -55,6 +53,7 @@ from constructs import Construct
 from deepsentinel.constructs.dashboard import RUNNABLE_AGE_METRIC, RUNNABLE_QUEUE_DIMENSION, metrics_namespace
 from deepsentinel.constructs.names import ECR_REPOSITORIES, LAMBDA_FUNCTIONS, ResourceNames
 from deepsentinel.constructs.policies import policy_document
+from deepsentinel.constructs.service_alarms import rate_alarm
 from deepsentinel.lambda_package import staged_code_dir
 from deepsentinel.settings import PlatformSettings
 
@@ -586,49 +585,21 @@ class Pipeline(Construct):
     def _error_rate_alarm(self, folder: str, function: LambdaFunction, topic_arn: str) -> None:
         """Errors / Invocations x 100 above LAMBDA_ERROR_RATE_PERCENT in 5 minutes (metric math: "Using metric
         math" in the CloudWatch User Guide). The high-volume consumer gets a rate instead of Errors > 0, which one
-        throttled retry in thousands of messages would trip.
-
-        Missing data is not breaching: Lambda publishes Invocations only for periods with invocations, so an idle
-        function has no rate at all, and no invocations means no errors. FILL(errors, 0) keeps a period with
-        invocations but no Errors datapoint a 0 % period rather than a gap.
+        throttled retry in thousands of messages would trip (missing data: service_alarms.rate_alarm says why).
         """
-
-        def metric(id_: str, name: str) -> CloudwatchMetricAlarmMetricQuery:
-            return CloudwatchMetricAlarmMetricQuery(
-                id=id_,
-                return_data=False,
-                metric=(
-                    CloudwatchMetricAlarmMetricQueryMetric(
-                        namespace="AWS/Lambda",
-                        metric_name=name,
-                        period=300,
-                        stat="Sum",
-                        dimensions={"FunctionName": function.function_name},
-                    )
-                ),
-            )
-
         purpose = f"{folder.replace('_', '-')}-error-rate"
-        CloudwatchMetricAlarm(
+        rate_alarm(
             self,
             f"{purpose}-alarm",
             alarm_name=self._s.name(purpose),
-            evaluation_periods=1,
-            threshold=LAMBDA_ERROR_RATE_PERCENT,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[topic_arn],
-            ok_actions=[topic_arn],
-            alarm_description=f"{function.function_name}: more than {LAMBDA_ERROR_RATE_PERCENT} % of invocations "
+            description=f"{function.function_name}: more than {LAMBDA_ERROR_RATE_PERCENT} % of invocations "
             "failed in 5 minutes",
-            metric_query=[
-                metric("errors", "Errors"),
-                metric("invocations", "Invocations"),
-                CloudwatchMetricAlarmMetricQuery(
-                    id="error_rate",
-                    label="error rate (%)",
-                    return_data=True,
-                    expression="100 * FILL(errors, 0) / invocations",
-                ),
-            ],
+            namespace="AWS/Lambda",
+            dimensions={"FunctionName": function.function_name},
+            part=("errors", "Errors"),
+            whole=("invocations", "Invocations"),
+            rate_id="error_rate",
+            label="error rate (%)",
+            threshold_percent=LAMBDA_ERROR_RATE_PERCENT,
+            alerts_topic_arn=topic_arn,
         )

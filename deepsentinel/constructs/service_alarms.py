@@ -132,9 +132,11 @@ def rate_alarm(
     label: str,
     threshold_percent: float,
     alerts_topic_arn: str,
+    rate_id: str = "rate",
 ) -> CloudwatchMetricAlarm:
     """100 x part / whole above threshold_percent in one RATE_PERIOD_SECONDS period (metric math: "Create a
-    CloudWatch alarm based on a metric math expression"); `part` and `whole` are (query id, metric name), summed.
+    CloudWatch alarm based on a metric math expression"); `part` and `whole` are (query id, metric name), summed;
+    `rate_id` is the expression's query id.
 
     Missing data is not breaching: Lambda and API Gateway publish their counts only for periods with traffic, so an
     idle period has no rate at all, and no traffic means no errors. FILL(part, 0) makes a period with traffic but
@@ -155,7 +157,7 @@ def rate_alarm(
         metric_query=[
             _metric(part_id, namespace, part_metric, dimensions, "Sum", RATE_PERIOD_SECONDS),
             _metric(whole_id, namespace, whole_metric, dimensions, "Sum", RATE_PERIOD_SECONDS),
-            _expression("rate", f"100 * FILL({part_id}, 0) / {whole_id}", label),
+            _expression(rate_id, f"100 * FILL({part_id}, 0) / {whole_id}", label),
         ],
     )
 
