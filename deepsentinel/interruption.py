@@ -79,6 +79,17 @@ def signals_calling(handler: object) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def pid_alive(pid: int) -> bool:
+    """A process with this id exists (signal 0 checks without sending; another user's process counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def wait_for_exit(process: subprocess.Popen, timeout: float | None = None) -> bool:
     """Wait until `process` has exited (at most `timeout` seconds; None: as long as it takes) without reaping it:
     an unreaped leader keeps its process group id from being reused. True when it has exited."""

@@ -10,7 +10,6 @@ releases it itself). Terraform records no process id in the lock, hence the reco
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TypeVar
 
 from deepsentinel import terraform
 from deepsentinel.errors import OperationFailed
+from deepsentinel.interruption import pid_alive
 
 T = TypeVar("T")
 
@@ -59,11 +59,11 @@ def dead_holders(stack_dir: Path, lock: terraform.LockInfo) -> list[int]:
     if lock.host != socket.gethostname():
         return []
     runs = terraform.unfinished_runs(stack_dir)
-    return [] if any(_alive(pid) for pid in runs) else runs
+    return [] if any(pid_alive(pid) for pid in runs) else runs
 
 
 def live_holders(stack_dir: Path) -> list[int]:
-    return [pid for pid in terraform.unfinished_runs(stack_dir) if _alive(pid)]
+    return [pid for pid in terraform.unfinished_runs(stack_dir) if pid_alive(pid)]
 
 
 def held_lock_error(
@@ -81,16 +81,6 @@ def held_lock_error(
 
 def _holder(lock: terraform.LockInfo) -> str:
     return f"{lock.who or 'someone'}'s {lock.operation_name}" + (f" since {lock.since}" if lock.created else "")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 def _shown(path: Path) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deepsentinel.interruption import pid_alive
 from deepsentinel.local.patches import configure_moto, unconfigure_moto
 
 LOOPBACK = "127.0.0.1"
@@ -86,16 +87,6 @@ def is_alive(endpoint_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @dataclass
 class LocalAws:
     """A moto server in its own process. `info_file` (JSON: pid, endpoint_url) lets a later process find it."""
@@ -148,7 +139,7 @@ class LocalAws:
         except (OSError, ValueError):
             return None
         server = cls(pid=int(info["pid"]), endpoint_url=str(info["endpoint_url"]))
-        return server if _pid_alive(server.pid) and is_alive(server.endpoint_url) else None
+        return server if pid_alive(server.pid) and is_alive(server.endpoint_url) else None
 
     def stop(self, info_file: Path | None = None) -> None:
         process = getattr(self, "_process", None)
