@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 from tests.conftest import REPO_ROOT
+from tests.live.priority import UNIT_TEST_NICENESS
 
 # A stand-in for the xdist controller: a sibling "worker" with a second thread and a child, then the "live worker".
 CONTROLLER = textwrap.dedent("""
@@ -32,18 +33,20 @@ CONTROLLER = textwrap.dedent("""
 
 
 def test_the_live_worker_lowers_its_siblings_and_their_children_but_not_itself():
-    done = subprocess.run([sys.executable, "-c", CONTROLLER], cwd=REPO_ROOT, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", CONTROLLER], check=False, cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert seen["lowered"] == 2  # the sibling and its child
-    assert len(seen["sibling_threads"]) >= 2 and set(seen["sibling_threads"]) == {10}
-    assert seen["grandchild"] == 10
-    assert seen["own"] == 0 and seen["controller"] == 0
+    # under the suite's own live worker this test's processes may already run at nice 10: nothing goes back up
+    lowered = max(UNIT_TEST_NICENESS, seen["controller"])
+    assert len(seen["sibling_threads"]) >= 2 and set(seen["sibling_threads"]) == {lowered}
+    assert seen["grandchild"] == lowered
+    assert seen["own"] == seen["controller"]
 
 
 def test_outside_xdist_nothing_is_lowered():
     done = subprocess.run([sys.executable, "-c", "from tests.live.priority import yield_cpu_to_this_worker as y; "
-                           "print(y())"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+                           "print(y())"], check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
                           env={k: v for k, v in __import__("os").environ.items() if k != "PYTEST_XDIST_WORKER"})
     assert done.returncode == 0 and done.stdout.strip() == "0", done.stderr
