@@ -25,7 +25,6 @@ import pytest
 
 from tests.conftest import LIVE_AWS_OPT_IN as AWS_OPT_IN  # noqa: E402
 from tests.live.harness import RECORD  # noqa: E402
-from tests.live.priority import UNIT_TEST_NICENESS, yield_cpu_to_this_worker
 
 DEPLOYMENT_FIXTURES = {"network_live": "network", "security_live": "security", "storage_live": "storage",
                        "platform_live": "platform"}
@@ -107,9 +106,6 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
                                   cli_overrides=PLATFORM_OVERRIDES if name == "platform" else ())
 
     pool = DeploymentPool({n: factory(n) for n in DEPLOYMENT_FIXTURES.values()}, log)
-    lowered = yield_cpu_to_this_worker()
-    if lowered:
-        log(f"{lowered} processes of the other xdist workers now run at nice {UNIT_TEST_NICENESS} (tests/live/priority.py)")
     pool.start(_needed_deployments(request.session))
     yield pool
     pool.destroy_all()
