@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,15 @@ from tests.synth_cache import SynthesizedPlatform, synthesized
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LIVE_AWS_OPT_IN = "DEEPSENTINEL_LIVE_AWS"
+
+
+def as_typed_at_a_prompt() -> None:
+    """`preexec_fn` of a command a test interrupts as a terminal's Ctrl-C does: it starts with SIGINT and SIGQUIT at
+    their defaults, as a command typed at a prompt does, also when this suite itself runs with them ignored (a POSIX
+    shell starts a background job, `pytest &`, with both ignored, its children inherit that, and Python then keeps
+    SIGINT ignored instead of raising KeyboardInterrupt: the command would never see the Ctrl-C)."""
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, as_typed_at_a_prompt
 
 INTERRUPTED = "interrupted: run the same command again"
 BUCKET = "interrupt-state"
@@ -81,7 +81,7 @@ sys.exit(interruption.run_interruptibly(command))
 def start(argv: list[str]) -> subprocess.Popen[str]:
     """A command in a session of its own, like a shell's foreground job: its group is what Ctrl-C signals."""
     return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=as_typed_at_a_prompt)
 
 
 def read_until(process: subprocess.Popen[str], marker: str, timeout: float = 300) -> list[str]:

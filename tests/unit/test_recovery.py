@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, as_typed_at_a_prompt
 
 REGION = "ap-northeast-2"
 DEFAULT_TAGS = {"Project": "deepsentinel", "Environment": "dev"}
@@ -186,7 +186,8 @@ def test_an_interrupted_apply_saves_the_creates_in_flight_and_a_finished_one_for
         "slow": {"depends_on": ["terraform_data.quick"],
                  "provisioner": [{"local-exec": {"command": "exec sleep 300"}}]}}}}))
     command = subprocess.Popen([sys.executable, "-c", WATCHED_APPLY, str(directory)], cwd=REPO_ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=as_typed_at_a_prompt)
     assert command.stdout is not None
     printed = []
     for line in command.stdout:
