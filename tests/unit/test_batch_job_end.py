@@ -31,16 +31,12 @@ from typing import Any
 import boto3
 import pytest
 
-from deepsentinel.constructs.pipeline import batch_failed_event_pattern
-from deepsentinel.lambda_package import staged_code_dir
-from deepsentinel.local.stand_in import (BatchStandIn, DeployedFunction, EventRuleStandIn, LocalAwsEnvironment, LocalDatabase,
-                                   batch_state_change_event, out_of_memory, spot_reclaim)
+from deepsentinel.local.stand_in import (BatchStandIn, EventRuleStandIn, LocalAwsEnvironment, LocalDatabase,
+                                         batch_state_change_event, out_of_memory, spot_reclaim)
+from tests.local_batch import DB_NAME, DB_PASSWORD, DB_USER, REGION, failure_path
 
 # One xdist worker runs them all: the module's moto server and PostgreSQL start once (about 15 s on 2 cores).
 pytestmark = pytest.mark.xdist_group("batch_job_end")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-REGION = "ap-northeast-2"
-DB_NAME, DB_USER, DB_PASSWORD = "deepsentinel", "deepsentinel_admin", "local-test-password"
 GRACE_SECONDS = 0.5  # Batch's 30 s, shortened
 # A worker stuck where SIGTERM is not acted on (a CUDA kernel, a blocking read): it ignores the signal and
 # records that it received it, so the test can see SIGTERM came first.
@@ -158,37 +154,15 @@ def _inbox(sns: Any, sqs: Any, topic_arn: str, name: str) -> str:
 def platform_env(endpoint: str, database: tuple[LocalDatabase, dict[str, str]]) -> Platform:
     db, db_endpoint = database
     client = lambda service: _client(endpoint, service)  # noqa: E731
-    sns, sqs, batch, events = client("sns"), client("sqs"), client("batch"), client("events")
-    video_events = sns.create_topic(Name="deepsentinel-dev-video-events")["TopicArn"]
-    alerts = sns.create_topic(Name="deepsentinel-dev-alerts")["TopicArn"]
-    secret = client("secretsmanager").create_secret(
-        Name="rds!db-local", SecretString=json.dumps({"username": DB_USER, "password": DB_PASSWORD}))["ARN"]
-    role = client("iam").create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    ce = batch.create_compute_environment(computeEnvironmentName="deepsentinel-dev-gpu", type="UNMANAGED",
-                                          state="ENABLED", serviceRole=role)["computeEnvironmentArn"]
-    queue = batch.create_job_queue(jobQueueName="deepsentinel-dev-gpu", state="ENABLED", priority=10,
-                                   computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}])["jobQueueArn"]
-    definition = batch.register_job_definition(
-        jobDefinitionName="deepsentinel-dev-video-analysis-gpu", type="container",
-        containerProperties={"image": "worker:1", "vcpus": 1, "memory": 512, "environment": [
-            {"name": "HIGHLIGHTS_BUCKET", "value": "deepsentinel-dev-highlights"},
-            {"name": "MODEL_URI", "value": "s3://deepsentinel-dev-analysis-models/yolov8n.pt"}]},
-        retryStrategy=RETRY_STRATEGY, timeout={"attemptDurationSeconds": 1})["jobDefinitionArn"]
-    # The failure monitor as deployed: its packaged code (vendored pg8000) and the environment the pipeline gives it.
-    monitor = DeployedFunction(
-        name="deepsentinel-dev-batch-failure-monitor",
-        arn=f"arn:aws:lambda:{REGION}:123456789012:function:deepsentinel-dev-batch-failure-monitor",
-        environment={"ALERT_TOPIC_ARN": alerts, "LOG_GROUP": "/aws/batch/job", "VIDEO_EVENTS_TOPIC_ARN": video_events,
-                     "DB_SECRET_ARN": secret, "DB_HOST": "deepsentinel-dev.abc.ap-northeast-2.rds.amazonaws.com",
-                     "DB_PORT": "5432", "DB_NAME": DB_NAME},
-        code_dir=staged_code_dir(REPO_ROOT / "lambdas" / "batch_failure_monitor"), handler="handler.handler")
-    events.put_rule(Name="deepsentinel-dev-batch-failed", EventPattern=batch_failed_event_pattern(queue))
-    events.put_targets(Rule="deepsentinel-dev-batch-failed", Targets=[{"Id": "monitor", "Arn": monitor.arn}])
-    aws = LocalAwsEnvironment(endpoint, REGION)
-    rule = EventRuleStandIn.read_back(events, "deepsentinel-dev-batch-failed", monitor, aws, db_endpoint)
-    return Platform(aws=aws, batch=batch, sqs=sqs, job_queue_arn=queue, job_definition=definition,
-                    video_events_inbox=_inbox(sns, sqs, video_events, "video-events-inbox"),
-                    alerts_inbox=_inbox(sns, sqs, alerts, "alerts-inbox"), rule=rule, db=db, db_endpoint=db_endpoint)
+    path = failure_path(client, endpoint, db_endpoint, retry_strategy=RETRY_STRATEGY, timeout_seconds=1,
+                        job_environment={"HIGHLIGHTS_BUCKET": "deepsentinel-dev-highlights",
+                                         "MODEL_URI": "s3://deepsentinel-dev-analysis-models/yolov8n.pt"})
+    sns, sqs = client("sns"), client("sqs")
+    return Platform(aws=path.aws, batch=client("batch"), sqs=sqs, job_queue_arn=path.job_queue_arn,
+                    job_definition=path.job_definition_arn,
+                    video_events_inbox=_inbox(sns, sqs, path.video_events_topic_arn, "video-events-inbox"),
+                    alerts_inbox=_inbox(sns, sqs, path.alerts_topic_arn, "alerts-inbox"), rule=path.rule, db=db,
+                    db_endpoint=db_endpoint)
 
 
 @pytest.fixture

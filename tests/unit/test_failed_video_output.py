@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from deepsentinel.constructs.pipeline import batch_failed_event_pattern
-from deepsentinel.lambda_package import staged_code_dir
-from deepsentinel.local.stand_in import BatchStandIn, DeployedFunction, EventRuleStandIn, LocalAwsEnvironment
+from deepsentinel.local.stand_in import BatchStandIn
+from tests.local_batch import DB_NAME, DB_PASSWORD, DB_USER, REGION, failure_path
 
 pytestmark = pytest.mark.xdist_group("failed_video_output")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-REGION = "ap-northeast-2"
-DB_NAME, DB_USER, DB_PASSWORD = "deepsentinel", "deepsentinel_admin", "local-test-password"
 TABLE, HIGHLIGHTS, RAW = "deepsentinel-dev-job-claims", "deepsentinel-dev-highlights", "deepsentinel-dev-raw-videos"
 MODEL_URI = "s3://deepsentinel-dev-analysis-models/models/never-published.pt"
 
@@ -46,47 +41,22 @@ def failed_video(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
                                                    database=DB_NAME) as (database, db_endpoint):
         client = lambda service: boto3.client(service, endpoint_url=endpoint, region_name=REGION,  # noqa: E731
                                               aws_access_key_id="test", aws_secret_access_key="test")
-        dynamodb, batch, s3, events, sqs = (client(n) for n in ("dynamodb", "batch", "s3", "events", "sqs"))
+        dynamodb, batch, s3, sqs = (client(n) for n in ("dynamodb", "batch", "s3", "sqs"))
         dynamodb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
                               KeySchema=[{"AttributeName": "video_id", "KeyType": "HASH"}],
                               AttributeDefinitions=[{"AttributeName": "video_id", "AttributeType": "S"}])
         for bucket in (HIGHLIGHTS, RAW, "deepsentinel-dev-analysis-models"):
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-        video_events = client("sns").create_topic(Name="deepsentinel-dev-video-events")["TopicArn"]
+        path = failure_path(client, endpoint, db_endpoint, retry_strategy={
+            "attempts": 2, "evaluateOnExit": [{"onExitCode": "65", "action": "EXIT"}]},
+            job_environment={"RAW_BUCKET": RAW, "HIGHLIGHTS_BUCKET": HIGHLIGHTS, "MODEL_URI": MODEL_URI,
+                             "JOB_ATTEMPTS": "2"}, monitor_environment={"IDEMPOTENCY_TABLE": TABLE})
         inbox = sqs.create_queue(QueueName="video-events-inbox")["QueueUrl"]
-        client("sns").subscribe(TopicArn=video_events, Protocol="sqs", Endpoint=sqs.get_queue_attributes(
-            QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"],
-            Attributes={"RawMessageDelivery": "true"})
-        alerts = client("sns").create_topic(Name="deepsentinel-dev-alerts")["TopicArn"]
-        secret = client("secretsmanager").create_secret(
-            Name="rds!db-local", SecretString=json.dumps({"username": DB_USER, "password": DB_PASSWORD}))["ARN"]
-        role = client("iam").create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        ce = batch.create_compute_environment(computeEnvironmentName="deepsentinel-dev-gpu", type="UNMANAGED",
-                                              state="ENABLED", serviceRole=role)["computeEnvironmentArn"]
-        queue = batch.create_job_queue(jobQueueName="deepsentinel-dev-gpu", state="ENABLED", priority=10,
-                                       computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}])["jobQueueArn"]
-        definition = batch.register_job_definition(
-            jobDefinitionName="deepsentinel-dev-video-analysis-gpu", type="container",
-            containerProperties={"image": "worker:1", "vcpus": 1, "memory": 512, "environment": [
-                {"name": "RAW_BUCKET", "value": RAW}, {"name": "HIGHLIGHTS_BUCKET", "value": HIGHLIGHTS},
-                {"name": "MODEL_URI", "value": MODEL_URI}, {"name": "DB_SECRET_ARN", "value": secret},
-                {"name": "DB_HOST", "value": "deepsentinel-dev.abc.ap-northeast-2.rds.amazonaws.com"},
-                {"name": "DB_PORT", "value": "5432"}, {"name": "DB_NAME", "value": DB_NAME},
-                {"name": "VIDEO_EVENTS_TOPIC_ARN", "value": video_events}, {"name": "JOB_ATTEMPTS", "value": "2"}]},
-            retryStrategy={"attempts": 2, "evaluateOnExit": [{"onExitCode": "65", "action": "EXIT"}]}
-        )["jobDefinitionArn"]
-        monitor = DeployedFunction(
-            name="deepsentinel-dev-batch-failure-monitor",
-            arn=f"arn:aws:lambda:{REGION}:123456789012:function:deepsentinel-dev-batch-failure-monitor",
-            environment={"ALERT_TOPIC_ARN": alerts, "LOG_GROUP": "/aws/batch/job", "IDEMPOTENCY_TABLE": TABLE,
-                         "VIDEO_EVENTS_TOPIC_ARN": video_events, "DB_SECRET_ARN": secret,
-                         "DB_HOST": "deepsentinel-dev.abc.ap-northeast-2.rds.amazonaws.com", "DB_PORT": "5432",
-                         "DB_NAME": DB_NAME},
-            code_dir=staged_code_dir(REPO_ROOT / "lambdas" / "batch_failure_monitor"), handler="handler.handler")
-        events.put_rule(Name="deepsentinel-dev-batch-failed", EventPattern=batch_failed_event_pattern(queue))
-        events.put_targets(Rule="deepsentinel-dev-batch-failed", Targets=[{"Id": "monitor", "Arn": monitor.arn}])
-        aws = LocalAwsEnvironment(endpoint, REGION)
-        rule = EventRuleStandIn.read_back(events, "deepsentinel-dev-batch-failed", monitor, aws, db_endpoint)
+        client("sns").subscribe(TopicArn=path.video_events_topic_arn, Protocol="sqs",
+                                Endpoint=sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])[
+                                    "Attributes"]["QueueArn"], Attributes={"RawMessageDelivery": "true"})
+        queue, definition, secret, aws = (path.job_queue_arn, path.job_definition_arn, path.db_secret_arn,
+                                          path.aws)
 
         video_id = "cam7-no-model"
         settings = submitter.Settings(job_queue=queue, job_definition=definition, table=TABLE)
@@ -95,7 +65,7 @@ def failed_video(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         claim_before = dynamodb.get_item(TableName=TABLE, Key={"video_id": {"S": video_id}})["Item"]
         run = BatchStandIn(batch=batch, aws=aws, job_queue=queue, endpoint_overrides=db_endpoint,
                            extra_environment={"YOLO_OFFLINE": "1", "MODEL_CACHE_DIR": str(tmp_path_factory.mktemp("models"))},
-                           event_rules=[rule]).run_job(submitted.job_id)
+                           event_rules=[path.rule]).run_job(submitted.job_id)
         notification = json.loads(sqs.receive_message(QueueUrl=inbox, WaitTimeSeconds=1)["Messages"][0]["Body"])
         outputs = {"idempotency_table_name": TABLE, "job_queue_arn": queue, "bucket_names": {"highlights": HIGHLIGHTS},
                    "gpu_job_definition_arn": definition, "db_secret_arn": secret}
