@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import importlib.util
+import io
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -350,13 +353,32 @@ def test_jobs_api_upload_enqueues_a_message_sqs_to_batch_parses(platform_live):
 
 # --- the CLI on the deployment (moto: deployed as `deploy --local` does, so `--local --workdir` finds it) ---
 
+def _deepsentinel(*args: str) -> subprocess.CompletedProcess[str]:
+    """`deepsentinel <args>` run by this process, from the checkout: the code a user's command runs, its exit status
+    (`sys.exit(main())`; tests/unit/test_cli.py runs `python -m deepsentinel.cli` itself) and what it printed. A
+    process per command would start Python and the jsii runtime again for each of the ten (measured in
+    docs/testing.md). No thread of this worker prints while it runs (the deployment's apply has
+    ended; its destroy starts after the platform's tests)."""
+    from deepsentinel.cli import main
+
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(REPO_ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exited:  # argparse
+                code = exited.code if isinstance(exited.code, int) else 1
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(["deepsentinel", *args], code, out.getvalue(), err.getvalue())
+
+
 def _cli(d, *args: str) -> subprocess.CompletedProcess[str]:
     if d.target != "moto":
         pytest.skip("the CLI's --local commands act on the moto deployment")
     overrides = [arg for setting in PLATFORM_OVERRIDES for arg in ("-c", setting)]  # the deployment's settings
-    return subprocess.run([sys.executable, "-m", "deepsentinel.cli", *args, *overrides, "--local", "--workdir",
-                           str(d.workdir)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    return _deepsentinel(*args, *overrides, "--local", "--workdir", str(d.workdir))
 
 
 def _cli_json(d, *args: str) -> dict:
@@ -466,10 +488,8 @@ def test_cli_plan_of_a_changed_setting_exits_2_and_its_json_feeds_the_review(pla
     changed = {c["address"]: c["change"]["actions"] for c in plan["resource_changes"]
                if c["change"]["actions"] not in (["no-op"], ["read"])}
     assert list(changed.values()) == [["update"]] and "aws_sqs_queue.pipeline_jobs-queue" in next(iter(changed))
-    review = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "review", "--no-policy", "--json",
-                             "--head", str(d.workdir / "cdktf.out"), "--base", str(d.workdir / "cdktf.out"),
-                             "--plan", f"{d.stack_dir.name}={tmp_path / 'plan.json'}"],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    review = _deepsentinel("review", "--no-policy", "--json", "--head", str(d.workdir / "cdktf.out"),
+                           "--base", str(d.workdir / "cdktf.out"), "--plan", f"{d.stack_dir.name}={tmp_path / 'plan.json'}")
     assert review.returncode == 0, review.stderr
     assert json.loads(review.stdout)["summary"]["changes"]["update"] == 1
 
@@ -501,10 +521,19 @@ def test_cli_output_reads_the_deployed_outputs(platform_live):
     assert all(entry["description"] for entry in outputs.values())
 
 
-def test_cli_bootstrap_again_changes_nothing(platform_live):
-    """Idempotent: the account stack's state is in the bucket (not in the deleted local file) and matches."""
+@pytest.mark.while_destroying
+def test_cli_bootstrap_again_changes_nothing_while_the_environment_is_destroyed(platform_live):
+    """Idempotent: the account stack's state is in the bucket (not in the deleted local file) and matches. The account
+    stack is the account's, planned apart from any environment (its only data source is the caller's identity), so
+    this runs after every other platform check, while dev's Terraform destroy does (started here; the destroy tests
+    wait for it), as when a team retires an environment: the destroy's provider waits are the live path's last
+    minute and a half, this plan's time no longer adds to them."""
     d = platform_live
-    result = _cli(d, "bootstrap")
+    if d.target != "moto":
+        pytest.skip("the CLI's --local commands act on the moto deployment")
+    d.start_destroy()
+    with d.server_kept_up():
+        result = _cli(d, "bootstrap")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert "deepsentinel-account: no changes" in result.stdout
     assert not list((d.workdir / "bootstrap").glob("*.tfstate*"))
