@@ -68,6 +68,18 @@ def resolve(expression: Any, values: dict[str, dict[str, Any]]) -> Any:
     return value
 
 
+_APPLIED_VALUES: dict[Path, dict[str, Any]] = {}
+
+
+def applied_values(platform: Any) -> dict[str, Any]:
+    """The platform's state values by address, read once per deployment (`terraform show -json` starts the provider
+    and renders the whole state: one read serves the three modules; nothing applies while the checks run)."""
+    if platform.stack_dir not in _APPLIED_VALUES:
+        shown = terraform.run(["show", "-json", "-no-color"], platform.stack_dir, env=platform.tf_env()).stdout
+        _APPLIED_VALUES[platform.stack_dir] = state_values(json.loads(shown[shown.find("{"):]))
+    return _APPLIED_VALUES[platform.stack_dir]
+
+
 @dataclass
 class ModuleOnPlatform:
     """What a module's tests read (clients, settings, outputs, the second plan, destroy), from the platform."""
@@ -79,9 +91,7 @@ class ModuleOnPlatform:
     @classmethod
     def of(cls, module: str, platform: Any) -> ModuleOnPlatform:
         expressions = module_output_expressions(module, platform.settings)
-        shown = terraform.run(["show", "-json", "-no-color"], platform.stack_dir, env=platform.tf_env()).stdout
-        values = state_values(json.loads(shown[shown.find("{"):]))
-        return cls(module=module, platform=platform, outputs=resolve(expressions, values))
+        return cls(module=module, platform=platform, outputs=resolve(expressions, applied_values(platform)))
 
     def __getattr__(self, name: str) -> Any:  # everything but the outputs is the platform's
         return getattr(self.platform, name)
