@@ -33,6 +33,8 @@ LIVE_DIR = Path(__file__).parent
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "live_destroy: destroy-and-check test, run after all other live tests")
+    config.addinivalue_line("markers", "while_destroying: runs after the other live tests and before the live_destroy "
+                                       "ones, while the deployments' destroys run (it needs only what they leave)")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
@@ -53,10 +55,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in live_items:
             if item.get_closest_marker("live_destroy"):
                 item.add_marker(keep)
-    # destroy checks last, so every deployment's tests ran while it was up and the destroys overlap; the platform's
-    # own tests after the modules' (which check the platform without --live-modules): its fixture's end starts its
-    # destroy
-    items.sort(key=lambda i: (i.get_closest_marker("live_destroy") is not None,
+    # destroy checks last, so every deployment's tests ran while it was up and the destroys overlap; before them
+    # what runs while the destroys do; the platform's own tests after the modules' (which check the platform without
+    # --live-modules): its fixture's end starts its destroy
+    items.sort(key=lambda i: (i.get_closest_marker("live_destroy") is not None
+                              or i.get_closest_marker("while_destroying") is not None,
+                              i.get_closest_marker("live_destroy") is not None,
                               "platform_live" in getattr(i, "fixturenames", ())))
 
 

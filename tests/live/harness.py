@@ -8,11 +8,12 @@ several deployments overlap the provider's waits (SQS ~25 s, ALB ~60 s, RDS ~80 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ class Deployment:
     _destroyed: threading.Event = field(default_factory=threading.Event)
     _destroy_started: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server_in_use: threading.Lock = field(default_factory=threading.Lock)  # see server_kept_up
 
     @property
     def clients(self) -> Clients:
@@ -257,9 +259,17 @@ class Deployment:
             self.destroy_error = f"{type(error).__name__}: {error}"
             self.log(f"{self.name}: destroy FAILED: {str(error)[-2000:]}")
         finally:
-            if self._server is not None:
-                self._server.stop()
+            with self._server_in_use:
+                if self._server is not None:
+                    self._server.stop()
             self._destroyed.set()
+
+    @contextlib.contextmanager
+    def server_kept_up(self) -> Iterator[None]:
+        """The local server stays up while this runs, even if the destroy ends meanwhile (it stops the server after
+        the leftover check): for a check of the account stack made while the environment's destroy runs."""
+        with self._server_in_use:
+            yield
 
     def destroy(self, timeout: float = 900) -> Deployment:
         """Destroy (once) and wait; `leftovers` lists what is still tagged/named like the project."""
