@@ -357,8 +357,8 @@ def _deepsentinel(*args: str) -> subprocess.CompletedProcess[str]:
     """`deepsentinel <args>` run by this process, from the checkout: the code a user's command runs, its exit status
     (`sys.exit(main())`; tests/unit/test_cli.py runs `python -m deepsentinel.cli` itself) and what it printed. A
     process per command would start Python and the jsii runtime again for each of the ten (measured in
-    docs/testing.md). No thread of this worker prints while it runs (the deployment's apply has
-    ended; its destroy starts after the platform's tests)."""
+    docs/testing.md). The deployment's own threads (apply, destroy) write to their log files and the real stderr,
+    never to sys.stdout or sys.stderr, so what is captured is the command's alone."""
     from deepsentinel.cli import main
 
     out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
@@ -488,8 +488,9 @@ def test_cli_plan_of_a_changed_setting_exits_2_and_its_json_feeds_the_review(pla
     changed = {c["address"]: c["change"]["actions"] for c in plan["resource_changes"]
                if c["change"]["actions"] not in (["no-op"], ["read"])}
     assert list(changed.values()) == [["update"]] and "aws_sqs_queue.pipeline_jobs-queue" in next(iter(changed))
-    review = _deepsentinel("review", "--no-policy", "--json", "--head", str(d.workdir / "cdktf.out"),
-                           "--base", str(d.workdir / "cdktf.out"), "--plan", f"{d.stack_dir.name}={tmp_path / 'plan.json'}")
+    synthesized = str(d.workdir / "cdktf.out")
+    review = _deepsentinel("review", "--no-policy", "--json", "--head", synthesized, "--base", synthesized,
+                           "--plan", f"{d.stack_dir.name}={tmp_path / 'plan.json'}")
     assert review.returncode == 0, review.stderr
     assert json.loads(review.stdout)["summary"]["changes"]["update"] == 1
 
