@@ -11,6 +11,9 @@ request log is on (deepsentinel/local/request_log.py), on two small stacks holdi
   lookup of its key (the `aws_secretsmanager_secret` data source by name, as deepsentinel/stacks/platform.py emits
   it); planned on an empty state, applied, and planned again (a refresh of the deployed state).
 
+Each apply applies the plan saved just before it, as `bootstrap` and `deploy` do (`terraform apply <plan file>`: no
+second refresh; the ephemeral password is opened again, ephemeral values are not saved in a plan).
+
 Terraform's requests (User-Agent `Terraform/`) of each phase are decided (tests/terraform_call_check.py): the
 environment's plans as the pull-request workflow's plan role and a member of the developers group, its plans and
 apply as the deploy role, the account's as a member of the admins group, all from the account stack synthesized
@@ -42,6 +45,7 @@ ACCOUNT_PHASES = ("account plan", "account apply", "account second plan")
 ENVIRONMENT_PHASES = ("environment plan", "environment apply", "environment second plan")
 ENVIRONMENT_PLANS = ("environment plan", "environment second plan")
 SECRET_KINDS = ("aws_secretsmanager_secret", "aws_secretsmanager_secret_version")
+SAVED_PLAN = "recorded.tfplan"
 
 
 def _settings_blocks(settings: Any, endpoint: str, state_key: str) -> dict[str, Any]:
@@ -141,8 +145,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
         stack_dir.mkdir()
         (stack_dir / "main.tf.json").write_text(json.dumps(stack))
         terraform.init(stack_dir, env=env)
-        phase(names[0], lambda: terraform.plan(stack_dir, env=env))
-        phase(names[1], lambda: terraform.apply(stack_dir, env=env))
+        # as bootstrap and deploy run them: the apply applies the plan just made (saved), it does not plan again
+        phase(names[0], lambda: terraform.plan(stack_dir, out=SAVED_PLAN, env=env))
+        phase(names[1], lambda: terraform.apply(stack_dir, plan_file=SAVED_PLAN, env=env))
         phase(names[2], lambda: terraform.plan(stack_dir, env=env))
 
     env = terraform.environment(work / ".terraform-cli")
