@@ -159,19 +159,27 @@ def run(
     interruption messages are not passed to `on_line`."""
     binary = _checked_binary()
     command = [binary, *args]
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env or environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    record = _record_run(Path(cwd), process.pid, args)
+    # An interruption while terraform is being started would leave it running with nobody to stop it (Popen has
+    # not returned it yet, or this function not entered the block that stops it): it waits until terraform is
+    # ours, then is delivered again below, where it stops terraform as any other interruption does. (A handler
+    # swap, not a signal mask: terraform inherits masks but not handlers.)
+    deferred: list[int] = []
+    with interruption.signals_calling(lambda signum, _frame: deferred.append(signum)):
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env or environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        record = _record_run(Path(cwd), process.pid, args)
     lines: list[str] = []
     try:
+        for signum in deferred[:1]:
+            signal.raise_signal(signum)  # the handler in place again raises KeyboardInterrupt or Interrupted
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)

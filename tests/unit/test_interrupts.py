@@ -178,6 +178,42 @@ def test_an_interrupted_synth_ends_jsii_quietly(tmp_path: Path, send: str):
     assert [node.pid for node in nodes if node.is_running() and node.status() != psutil.STATUS_ZOMBIE] == []
 
 
+def test_a_ctrl_c_while_terraform_is_being_started_stops_it_too(tmp_path: Path, monkeypatch):
+    """Ctrl-C can come between the fork of terraform and the moment `terraform.run` holds it (Popen has not returned
+    yet): seen in the slow interrupted-deploy test below, a `terraform state push` still running after the command
+    had exited 130. The signal waits until terraform is held, then stops it like any other Ctrl-C."""
+    from deepsentinel import terraform
+
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    (stack / "main.tf.json").write_text(json.dumps({"resource": {"terraform_data": {
+        "slow": {"provisioner": [{"local-exec": {"command": "exec sleep 60"}}]}}}}))
+    env = terraform.environment(tmp_path / "cli")
+    terraform.init(stack, env=env)  # terraform_data is built in: nothing to install
+    started: list[subprocess.Popen[str]] = []
+    real_popen = subprocess.Popen
+
+    def popen_then_ctrl_c(argv: list[str], **options: object) -> subprocess.Popen[str]:
+        process = real_popen(argv, **options)  # type: ignore[call-overload]
+        if "apply" in argv:
+            started.append(process)
+            os.kill(os.getpid(), signal.SIGINT)  # delivered before Popen returns to terraform.run
+        return process
+
+    monkeypatch.setattr(subprocess, "Popen", popen_then_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a prompt, whatever ran this suite
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            terraform.apply(stack, env=env)
+        [process] = started
+        assert process.poll() is not None, "terraform was left running"
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for process in started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
 def test_a_lock_is_refused_while_its_terraform_runs_and_released_once_it_is_gone(server, tmp_path: Path):
     """Terraform records who holds a lock (its `.tflock` object: ID, Operation, Who = user@host, Version, Created,
     Path; statemgr.LockInfo) but no process id. The command that started it was killed outright (SIGKILL: no chance
