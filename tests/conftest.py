@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,26 @@ from tests.synth_cache import SynthesizedPlatform, synthesized
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LIVE_AWS_OPT_IN = "DEEPSENTINEL_LIVE_AWS"
+
+
+def deepsentinel_in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """`deepsentinel <args>` run by this process, from the checkout: the code a user's command runs, its exit status
+    (`main()`'s return value or argparse's exit code, as `sys.exit(main())` makes it; tests/unit/test_cli.py runs
+    `python -m deepsentinel.cli` itself) and what it printed to sys.stdout and sys.stderr. A process per command
+    would start Python and the jsii runtime again each time (docs/testing.md)."""
+    from deepsentinel.cli import main
+
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(REPO_ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exited:  # argparse
+                code = exited.code if isinstance(exited.code, int) else 1
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(["deepsentinel", *args], code, out.getvalue(), err.getvalue())
 
 
 def as_typed_at_a_prompt() -> None:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import importlib.util
-import io
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -16,7 +13,7 @@ import zipfile
 import pytest
 
 from deepsentinel.constructs.names import ECR_REPOSITORIES, ECS_SERVICES, LAMBDA_FUNCTIONS, ResourceNames
-from tests.conftest import REPO_ROOT
+from tests.conftest import deepsentinel_in_process
 from tests.live.aws_checks import (get_batch_compute_environment, get_batch_job_definition, get_batch_job_queue,
                                    get_batch_jobs, get_cloudwatch_alarms, get_dynamodb_table, get_ecr_repository,
                                    get_ecs_cluster, get_ecs_service, get_ecs_task_definition,
@@ -353,32 +350,13 @@ def test_jobs_api_upload_enqueues_a_message_sqs_to_batch_parses(platform_live):
 
 # --- the CLI on the deployment (moto: deployed as `deploy --local` does, so `--local --workdir` finds it) ---
 
-def _deepsentinel(*args: str) -> subprocess.CompletedProcess[str]:
-    """`deepsentinel <args>` run by this process, from the checkout: the code a user's command runs, its exit status
-    (`sys.exit(main())`; tests/unit/test_cli.py runs `python -m deepsentinel.cli` itself) and what it printed. A
-    process per command would start Python and the jsii runtime again for each of the ten (measured in
-    docs/testing.md). The deployment's own threads (apply, destroy) write to their log files and the real stderr,
-    never to sys.stdout or sys.stderr, so what is captured is the command's alone."""
-    from deepsentinel.cli import main
-
-    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
-    os.chdir(REPO_ROOT)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main(list(args))
-            except SystemExit as exited:  # argparse
-                code = exited.code if isinstance(exited.code, int) else 1
-    finally:
-        os.chdir(here)
-    return subprocess.CompletedProcess(["deepsentinel", *args], code, out.getvalue(), err.getvalue())
-
-
 def _cli(d, *args: str) -> subprocess.CompletedProcess[str]:
     if d.target != "moto":
         pytest.skip("the CLI's --local commands act on the moto deployment")
     overrides = [arg for setting in PLATFORM_OVERRIDES for arg in ("-c", setting)]  # the deployment's settings
-    return _deepsentinel(*args, *overrides, "--local", "--workdir", str(d.workdir))
+    # in this process: the deployment's own threads (apply, destroy) write to their log files and the real stderr,
+    # never to sys.stdout or sys.stderr, so what is captured is the command's alone
+    return deepsentinel_in_process(*args, *overrides, "--local", "--workdir", str(d.workdir))
 
 
 def _cli_json(d, *args: str) -> dict:
@@ -489,7 +467,7 @@ def test_cli_plan_of_a_changed_setting_exits_2_and_its_json_feeds_the_review(pla
                if c["change"]["actions"] not in (["no-op"], ["read"])}
     assert list(changed.values()) == [["update"]] and "aws_sqs_queue.pipeline_jobs-queue" in next(iter(changed))
     synthesized = str(d.workdir / "cdktf.out")
-    review = _deepsentinel("review", "--no-policy", "--json", "--head", synthesized, "--base", synthesized,
+    review = deepsentinel_in_process("review", "--no-policy", "--json", "--head", synthesized, "--base", synthesized,
                            "--plan", f"{d.stack_dir.name}={tmp_path / 'plan.json'}")
     assert review.returncode == 0, review.stderr
     assert json.loads(review.stdout)["summary"]["changes"]["update"] == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, deepsentinel_in_process
 
 
 def deepsentinel(*args: str) -> subprocess.CompletedProcess[str]:
@@ -17,24 +17,10 @@ def deepsentinel(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def cli(capsys, monkeypatch):
-    """The command in this process, from the checkout as `deepsentinel` above runs it, for what is decided before
-    any process boundary matters (parsing, settings, messages): `main`'s return value or argparse's exit code as
-    the exit status (`sys.exit(main())`), and what it printed."""
-    from deepsentinel.cli import main
-
-    monkeypatch.chdir(REPO_ROOT)
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        capsys.readouterr()
-        try:
-            code = main(list(args))
-        except SystemExit as exited:
-            code = exited.code
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(["deepsentinel", *args], code, captured.out, captured.err)
-
-    return run
+def cli():
+    """The command in this process, for what is decided before any process boundary matters (parsing, settings,
+    messages): tests/conftest.py deepsentinel_in_process."""
+    return deepsentinel_in_process
 
 
 def test_synth_one_environment_prints_the_resource_table(tmp_path: Path):
