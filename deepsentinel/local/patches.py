@@ -714,41 +714,23 @@ def _patch_budgets_subscribers_and_tags() -> None:
         _replace(cls, name, method)
 
 
-# CreateTargetGroup's keyword arguments and the FakeTargetGroup attribute each one is kept in.
-_TARGET_GROUP_SETTINGS = {
-    "vpc_id": "vpc_id",
-    "protocol": "protocol",
-    "protocol_version": "protocol_version",
-    "port": "port",
-    "healthcheck_protocol": "health_check_protocol",
-    "healthcheck_port": "health_check_port",
-    "healthcheck_path": "health_check_path",
-    "healthcheck_interval_seconds": "health_check_interval_seconds",
-    "healthcheck_timeout_seconds": "health_check_timeout_seconds",
-    "healthcheck_enabled": "health_check_enabled",
-    "healthy_threshold_count": "healthy_threshold_count",
-    "unhealthy_threshold_count": "unhealthy_threshold_count",
-    "matcher": "matcher",
-    "target_type": "target_type",
-    "ip_address_type": "ip_address_type",
-}
-
-
 def _patch_elbv2_create_target_group_idempotent() -> None:
     from moto.elbv2 import models
 
     cls = models.ELBv2Backend
     original = cls.create_target_group
 
+    def kept(group: Any, setting: str) -> Any:
+        # FakeTargetGroup keeps each keyword argument under its name, the health check ones as health_check_*
+        return getattr(group, setting.replace("healthcheck_", "health_check_"))
+
+    def same(kept_value: Any, given: Any) -> bool:
+        return kept_value == given if isinstance(given, dict) else str(kept_value) == str(given)  # "8000" and 8000
+
     def create_target_group(self: Any, name: str, **kwargs: Any) -> Any:
         existing = next((group for group in self.target_groups.values() if group.name == name), None)
-        given = {key: value for key, value in kwargs.items() if key in _TARGET_GROUP_SETTINGS and value is not None}
-        if existing is not None and all(
-            str(getattr(existing, _TARGET_GROUP_SETTINGS[key])) == str(value)
-            if not isinstance(value, dict)
-            else getattr(existing, _TARGET_GROUP_SETTINGS[key]) == value
-            for key, value in given.items()
-        ):
+        given = {key: value for key, value in kwargs.items() if key != "tags" and value is not None}
+        if existing is not None and all(same(kept(existing, key), value) for key, value in given.items()):
             return existing
         return original(self, name, **kwargs)
 
