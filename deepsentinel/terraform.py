@@ -178,8 +178,8 @@ def run(
         record = _record_run(Path(cwd), process.pid, args)
     lines: list[str] = []
     try:
-        for signum in deferred[:1]:
-            signal.raise_signal(signum)  # the handler in place again raises KeyboardInterrupt or Interrupted
+        if deferred:
+            signal.raise_signal(deferred[0])  # the handler in place again raises KeyboardInterrupt or Interrupted
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
