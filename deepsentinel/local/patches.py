@@ -152,16 +152,6 @@ MOTO_EXCEPTIONS = (
         patch="budgets_subscribers_and_tags",
     ),
     MotoException(
-        "aws_lb_target_group (a rerun after an interrupted apply)",
-        "AWS's CreateTargetGroup is idempotent: a second call with the same settings succeeds and answers the existing "
-        "target group (ELBv2 API Reference, CreateTargetGroup); moto refuses every second call with "
-        "DuplicateTargetGroupName. A create the interruption kept the provider from recording is created again by "
-        "the rerun: on AWS it finds the group, on moto the rerun failed",
-        "response patch: a CreateTargetGroup naming an existing group whose settings equal every setting the "
-        "request gives answers that group; different settings are still refused as AWS refuses them",
-        patch="elbv2_create_target_group_idempotent",
-    ),
-    MotoException(
         "aws_lambda_event_source_mapping (SQS) at run time",
         "on every SendMessage moto receives the queue's messages for the mapping and invokes the function, which "
         "cannot run without Docker: each message loses one receive (a malformed message reached the DLQ after "
@@ -714,29 +704,6 @@ def _patch_budgets_subscribers_and_tags() -> None:
         _replace(cls, name, method)
 
 
-def _patch_elbv2_create_target_group_idempotent() -> None:
-    from moto.elbv2 import models
-
-    cls = models.ELBv2Backend
-    original = cls.create_target_group
-
-    def kept(group: Any, setting: str) -> Any:
-        # FakeTargetGroup keeps each keyword argument under its name, the health check ones as health_check_*
-        return getattr(group, setting.replace("healthcheck_", "health_check_"))
-
-    def same(kept_value: Any, given: Any) -> bool:
-        return kept_value == given if isinstance(given, dict) else str(kept_value) == str(given)  # "8000" and 8000
-
-    def create_target_group(self: Any, name: str, **kwargs: Any) -> Any:
-        existing = next((group for group in self.target_groups.values() if group.name == name), None)
-        given = {key: value for key, value in kwargs.items() if key != "tags" and value is not None}
-        if existing is not None and all(same(kept(existing, key), value) for key, value in given.items()):
-            return existing
-        return original(self, name, **kwargs)
-
-    _replace(cls, "create_target_group", create_target_group)
-
-
 # Every patch by name (MotoException.patch); configure_moto applies them in this order.
 LOCAL_PATCHES: dict[str, Callable[[], None]] = {
     patch.__name__.removeprefix("_patch_"): patch
@@ -756,6 +723,5 @@ LOCAL_PATCHES: dict[str, Callable[[], None]] = {
         _patch_sqs_no_builtin_lambda_polling,
         _patch_eventbridge_input_transformer,
         _patch_budgets_subscribers_and_tags,
-        _patch_elbv2_create_target_group_idempotent,
     )
 }

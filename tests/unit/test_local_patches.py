@@ -728,37 +728,3 @@ def test_no_two_patches_replace_the_same_attribute():
             for owner, attribute, _ in local_aws._applied[name]:
                 owners[(id(owner), attribute)].append(name)
     assert [names for names in owners.values() if len(names) > 1] == []
-
-
-# --- ELBv2 CreateTargetGroup idempotency ----------------------------------------------------------------------
-
-def _target_group_request(aws: Aws) -> dict[str, Any]:
-    """Settings like those the platform's backend target group is created with (deepsentinel/constructs/network.py:
-    HTTP on 8000 to IP targets, its health check)."""
-    vpc = aws.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    return {"Name": "deepsentinel-dev-backend", "Protocol": "HTTP", "Port": 8000, "VpcId": vpc, "TargetType": "ip",
-            "HealthCheckEnabled": True, "HealthCheckPath": "/api/health/", "HealthCheckIntervalSeconds": 30,
-            "HealthyThresholdCount": 2, "UnhealthyThresholdCount": 3, "Matcher": {"HttpCode": "200-399"}}
-
-
-@needed("elbv2_create_target_group_idempotent", without=ClientError)
-def test_creating_a_target_group_again_with_the_same_settings_answers_the_existing_one(aws):
-    """ELBv2 API Reference, "CreateTargetGroup": "This operation is idempotent, which means that it completes at most
-    one time. If you attempt to create multiple target groups with the same settings, each call succeeds." A rerun of
-    an interrupted apply sends the same request again for a group whose create the provider had not recorded."""
-    elbv2, request = aws.client("elbv2"), _target_group_request(aws)
-    [first] = elbv2.create_target_group(**request)["TargetGroups"]
-    [again] = elbv2.create_target_group(**request)["TargetGroups"]
-    assert again["TargetGroupArn"] == first["TargetGroupArn"]
-    assert len(elbv2.describe_target_groups(Names=[request["Name"]])["TargetGroups"]) == 1
-
-
-@not_over_reaching("elbv2_create_target_group_idempotent")
-def test_the_same_name_with_other_settings_is_still_refused(aws):
-    """Same page, Errors: DuplicateTargetGroupName, "A target group with the specified name already exists": the name
-    is taken and the settings differ (another port)."""
-    elbv2, request = aws.client("elbv2"), _target_group_request(aws)
-    elbv2.create_target_group(**request)
-    with pytest.raises(ClientError) as error:
-        elbv2.create_target_group(**{**request, "Port": 3000})
-    assert _code(error) == "DuplicateTargetGroupName"
