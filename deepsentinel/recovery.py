@@ -27,6 +27,7 @@ SYNTHESIZED_CONFIG = "cdk.tf.json"
 
 _CREATING = re.compile(r"^(?P<address>\S.*?): Creating\.\.\.$")
 _CREATED = re.compile(r"^(?P<address>\S.*?): Creation complete\b")
+_ID_REFERENCE = re.compile(r"^\$\{(?P<address>[a-z0-9_]+\.[^.{}]+)\.id\}$")
 
 
 class Unidentified(Exception):
@@ -162,6 +163,36 @@ def _find_s3_bucket(s3: Any, config: dict[str, Any], default_tags: dict[str, str
     return [name]
 
 
+def _find_target_group(elbv2: Any, config: dict[str, Any], default_tags: dict[str, str]) -> list[str]:
+    """A target group's name is unique in the account and region; the provider imports it by ARN."""
+    name = _literal(config, "name")
+    try:
+        groups = elbv2.describe_target_groups(Names=[name])["TargetGroups"]
+    except Exception as error:
+        if _error_code(error) == "TargetGroupNotFound":
+            return []
+        raise
+    return [group["TargetGroupArn"] for group in groups]
+
+
+def _find_security_group(ec2: Any, config: dict[str, Any], default_tags: dict[str, str]) -> list[str]:
+    """A security group's name is unique in its VPC (the VPC's id read from the state, see _ids_from_state)."""
+    filters = [
+        {"Name": "group-name", "Values": [_literal(config, "name")]},
+        {"Name": "vpc-id", "Values": [_literal(config, "vpc_id")]},
+    ]
+    return [group["GroupId"] for group in ec2.describe_security_groups(Filters=filters)["SecurityGroups"]]
+
+
+def _find_subnet(ec2: Any, config: dict[str, Any], default_tags: dict[str, str]) -> list[str]:
+    """A subnet has no name; its CIDR block is unique in its VPC (AWS refuses an overlapping one)."""
+    filters = [
+        {"Name": "vpc-id", "Values": [_literal(config, "vpc_id")]},
+        {"Name": "cidr-block", "Values": [_literal(config, "cidr_block")]},
+    ]
+    return [subnet["SubnetId"] for subnet in ec2.describe_subnets(Filters=filters)["Subnets"]]
+
+
 def _find_iam_role(iam: Any, config: dict[str, Any], default_tags: dict[str, str]) -> list[str]:
     name = _literal(config, "name")
     try:
@@ -173,10 +204,12 @@ def _find_iam_role(iam: Any, config: dict[str, Any], default_tags: dict[str, str
     return [name]
 
 
-# The types whose create was seen lost (launch template, the state bucket) and those whose create, read in the
-# provider, records the id only after the create call returns from a retry loop (SDKv2's WaitForStateContext
-# returns the context's error at once when it is cancelled, dropping a call the target may have carried out).
-# A KMS key cut later, in its rotation or policy wait, is recorded (tainted): its id is set by then.
+# The types whose create was seen lost (launch template, target groups, the state bucket), those whose create, read
+# in the provider, records the id only after the create call returns from a retry loop (SDKv2's WaitForStateContext
+# returns the context's error at once when it is cancelled, dropping a call the target may have carried out), and
+# those created like the lost ones, by one call whose cancellation in flight loses the id (security groups and
+# subnets, whose rerun AWS refuses: a duplicate group name, an overlapping CIDR block in the VPC). A KMS key cut
+# later, in its rotation or policy wait, is recorded (tainted): its id is set by then.
 LOOKUPS: dict[str, Lookup] = {
     "aws_kms_key": Lookup(
         service="kms",
@@ -196,6 +229,25 @@ LOOKUPS: dict[str, Lookup] = {
         find=_find_s3_bucket,
         source="internal/service/s3/bucket.go: resourceBucketCreate calls CreateBucket inside "
         "tfresource.RetryWhenAWSErrCodeEquals(OperationAborted) and only then d.SetId(bucket)",
+    ),
+    "aws_lb_target_group": Lookup(
+        service="elbv2",
+        find=_find_target_group,
+        source="internal/service/elbv2/target_group.go: resourceTargetGroupCreate sets the id from "
+        "CreateTargetGroup's response with no retry around it; its rerun stops at its own check "
+        '"ELBv2 Target Group (<name>) already exists" (seen once, both groups of an interrupted deploy)',
+    ),
+    "aws_security_group": Lookup(
+        service="ec2",
+        find=_find_security_group,
+        source="internal/service/ec2/vpc_security_group.go: resourceSecurityGroupCreate sets the id from "
+        "CreateSecurityGroup's response, then waits; a cancelled call loses it",
+    ),
+    "aws_subnet": Lookup(
+        service="ec2",
+        find=_find_subnet,
+        source="internal/service/ec2/vpc_subnet.go: resourceSubnetCreate sets the id from CreateSubnet's "
+        "response, then waits; a cancelled call loses it",
     ),
     "aws_iam_role": Lookup(
         service="iam",
@@ -252,6 +304,7 @@ def find_left_objects(
                 raise Unidentified("the synthesized configuration no longer has it")
             if config.get("provider"):
                 raise Unidentified(f"it uses provider {config['provider']}, not the stack's default region")
+            config = _ids_from_state(config, in_state)
             ids = [found for found in lookup.find(client(lookup.service), config, default_tags) if found not in taken]
         except Unidentified as reason:
             unidentified.append(
@@ -270,6 +323,16 @@ def find_left_objects(
                 f"created (`terraform import {address} <id>`) and delete the others"
             )
     return recovered, unidentified
+
+
+def _ids_from_state(config: dict[str, Any], in_state: dict[str, str]) -> dict[str, Any]:
+    """`config` with each reference to the id of a resource the state holds (`${aws_vpc.network_vpc_4E8F0223.id}`)
+    replaced by that id: the VPC a security group or subnet was created in."""
+    resolved = dict(config)
+    for attribute, value in config.items():
+        if isinstance(value, str) and (match := _ID_REFERENCE.match(value)) and in_state.get(match["address"]):
+            resolved[attribute] = in_state[match["address"]]
+    return resolved
 
 
 def _default_tags(document: dict[str, Any]) -> dict[str, str]:

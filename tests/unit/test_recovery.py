@@ -61,7 +61,7 @@ def stack(directory: Path, resources: dict[str, dict[str, dict[str, Any]]], endp
         provider.update(access_key="test", secret_key="test", skip_credentials_validation=True,
                         skip_metadata_api_check="true", skip_requesting_account_id=True, max_retries=3,
                         endpoints=[{"ec2": endpoint, "sts": endpoint, "kms": endpoint, "s3": endpoint,
-                                    "iam": endpoint}])
+                                    "iam": endpoint, "elbv2": endpoint}])
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "cdk.tf.json").write_text(json.dumps({"provider": {"aws": [provider]}, "resource": resources}))
     return directory
@@ -75,8 +75,10 @@ def kms_key(target: ServerTarget, description: str, tags: dict[str, str]) -> str
 
 def test_each_registered_type_is_found_by_the_identity_its_configuration_gives(target, tmp_path: Path):
     """What the provider would have recorded as the id: a KMS key's KeyId (it has no name: "CreateKey", AWS KMS API
-    Reference), a launch template's LaunchTemplateId, an S3 bucket's and an IAM role's name (the ids
-    `terraform import` takes for them, aws provider docs: kms_key, launch_template, s3_bucket, iam_role)."""
+    Reference), a launch template's LaunchTemplateId, a target group's ARN, a security group's and a subnet's id, an
+    S3 bucket's and an IAM role's name (the ids `terraform import` takes for them, aws provider docs: kms_key,
+    launch_template, lb_target_group, security_group, subnet, s3_bucket, iam_role). A security group and a subnet
+    are told apart within their VPC, whose id the state holds (the configuration names it by reference)."""
     from deepsentinel.recovery import Recovered, find_left_objects
 
     tags = {**DEFAULT_TAGS, "Name": "deepsentinel-dev"}
@@ -88,6 +90,16 @@ def test_each_registered_type_is_found_by_the_identity_its_configuration_gives(t
     target.client("s3").create_bucket(Bucket="deepsentinel-dev-highlights",
                                       CreateBucketConfiguration={"LocationConstraint": REGION})
     target.client("iam").create_role(RoleName="deepsentinel-dev-batch-job", AssumeRolePolicyDocument="{}")
+    ec2 = target.client("ec2")
+    vpc, other_vpc = (ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"] for _ in range(2))
+    group = target.client("elbv2").create_target_group(
+        Name="deepsentinel-dev-backend", Protocol="HTTP", Port=8000, VpcId=vpc, TargetType="ip")["TargetGroups"][0]
+    security_group = ec2.create_security_group(GroupName="deepsentinel-dev-rds", Description="rds", VpcId=vpc)
+    ec2.create_security_group(GroupName="deepsentinel-dev-rds", Description="rds", VpcId=other_vpc)  # not it
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.11.0/24")["Subnet"]["SubnetId"]
+    ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.0.11.0/24")  # the same block in another VPC: not it
+    ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")  # another block of the VPC: not it
+    in_vpc = {"vpc_id": "${aws_vpc.network_vpc_4E8F0223.id}"}
     directory = stack(tmp_path / "stack", {
         "aws_kms_key": {"encryption_key_EEB70057": {"description": KEY_DESCRIPTION,
                                                     "tags": {"Name": "deepsentinel-dev"}}},
@@ -96,18 +108,47 @@ def test_each_registered_type_is_found_by_the_identity_its_configuration_gives(t
                           "thumbnails_6AC3B0FA": {"bucket": "deepsentinel-dev-thumbnails"}},  # never created
         "aws_iam_role": {"batch-job-role_ABD61428": {"name": "deepsentinel-dev-batch-job"}},
         "aws_sqs_queue": {"jobs_1A2B3C4D": {"name": "deepsentinel-dev-jobs"}},  # no lookup for its type
+        "aws_lb_target_group": {"backend-tg_02B4B581": {"name": "deepsentinel-dev-backend", **in_vpc},
+                                "frontend-tg_7EE4C960": {"name": "deepsentinel-dev-frontend", **in_vpc}},  # never
+        "aws_security_group": {"rds-sg_4361B8C6": {"name": "deepsentinel-dev-rds", **in_vpc}},
+        "aws_subnet": {"private-0_A0649C48": {"cidr_block": "10.0.11.0/24", **in_vpc},
+                       "private-1_4188AF2B": {"cidr_block": "10.0.12.0/24", **in_vpc}},  # never created
     })
     addresses = ["aws_kms_key.encryption_key_EEB70057", "aws_launch_template.gpu_C1D2D5CA",
                  "aws_s3_bucket.highlights_CE428460", "aws_s3_bucket.thumbnails_6AC3B0FA",
-                 "aws_iam_role.batch-job-role_ABD61428", "aws_sqs_queue.jobs_1A2B3C4D"]
+                 "aws_iam_role.batch-job-role_ABD61428", "aws_sqs_queue.jobs_1A2B3C4D",
+                 "aws_lb_target_group.backend-tg_02B4B581", "aws_lb_target_group.frontend-tg_7EE4C960",
+                 "aws_security_group.rds-sg_4361B8C6", "aws_subnet.private-0_A0649C48",
+                 "aws_subnet.private-1_4188AF2B"]
 
-    recovered, unidentified = find_left_objects(directory, addresses, {}, target.client)
+    recovered, unidentified = find_left_objects(directory, addresses, {"aws_vpc.network_vpc_4E8F0223": vpc},
+                                                target.client)
 
     assert recovered == [Recovered("aws_kms_key.encryption_key_EEB70057", key),
                          Recovered("aws_launch_template.gpu_C1D2D5CA", template),
                          Recovered("aws_s3_bucket.highlights_CE428460", "deepsentinel-dev-highlights"),
-                         Recovered("aws_iam_role.batch-job-role_ABD61428", "deepsentinel-dev-batch-job")]
+                         Recovered("aws_iam_role.batch-job-role_ABD61428", "deepsentinel-dev-batch-job"),
+                         Recovered("aws_lb_target_group.backend-tg_02B4B581", group["TargetGroupArn"]),
+                         Recovered("aws_security_group.rds-sg_4361B8C6", security_group["GroupId"]),
+                         Recovered("aws_subnet.private-0_A0649C48", subnet)]
     assert unidentified == []
+
+
+def test_a_vpc_the_state_does_not_hold_is_named_as_the_reason(target, tmp_path: Path):
+    """Without the VPC in the state (its own create was lost, or it is configured by a variable) a security group
+    cannot be told apart from its namesakes in other VPCs: a line says so and nothing is imported."""
+    from deepsentinel.recovery import find_left_objects
+
+    directory = stack(tmp_path / "stack", {"aws_security_group": {"alb": {
+        "name": "deepsentinel-dev-alb", "vpc_id": "${aws_vpc.network_vpc_4E8F0223.id}"}}})
+
+    recovered, unidentified = find_left_objects(directory, ["aws_security_group.alb"], {}, target.client)
+
+    assert recovered == []
+    assert unidentified == [
+        "aws_security_group.alb was being created when the last run was interrupted and is in no state; it cannot "
+        "be looked up (its vpc_id is computed (${aws_vpc.network_vpc_4E8F0223.id})): if it exists, delete or "
+        "`terraform import` it before the apply creates another"]
 
 
 def test_what_is_in_the_state_is_left_alone_and_what_is_ambiguous_is_named(target, tmp_path: Path):
@@ -209,33 +250,48 @@ def test_an_interrupted_apply_saves_the_creates_in_flight_and_a_finished_one_for
     assert pending(directory) == []
 
 
-def test_the_next_apply_imports_a_left_launch_template_instead_of_creating_another(target, tmp_path: Path):
+def test_the_next_apply_imports_what_was_left_instead_of_creating_another(target, tmp_path: Path):
     """The lookup's id goes into a Terraform import block ("Import", developer.hashicorp.com/terraform/language/
-    import; JSON syntax: "to" is the address as a string), so the apply imports the object: one template on the
-    server, the one in the state, and no import block left in the stack directory."""
+    import; JSON syntax: "to" is the address as a string), so the apply imports the object: one template and one
+    target group on the server, the ones in the state, and no import block left in the stack directory. (Without the
+    import the target group's create stops at the provider's own check, "ELBv2 Target Group (<name>) already
+    exists", as it did in an interrupted deploy's rerun.)"""
     from deepsentinel import recovery, terraform
 
-    ec2 = target.client("ec2")
+    ec2, elbv2 = target.client("ec2"), target.client("elbv2")
     left = ec2.create_launch_template(LaunchTemplateName="recovery-gpu",
                                       LaunchTemplateData={"InstanceType": "t3.micro"})["LaunchTemplate"]
-    directory = stack(tmp_path / "stack", {"aws_launch_template": {
-        "gpu": {"name": "recovery-gpu", "instance_type": "t3.micro"}}}, endpoint=target.endpoint_url)
-    recovery.remember(directory, ["aws_launch_template.gpu"])
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    group_settings = {"name": "recovery-backend", "port": 8000, "protocol": "HTTP", "target_type": "ip",
+                      "vpc_id": vpc}
+    [left_group] = elbv2.create_target_group(Name="recovery-backend", Port=8000, Protocol="HTTP", TargetType="ip",
+                                             VpcId=vpc)["TargetGroups"]
+    directory = stack(tmp_path / "stack", {
+        "aws_launch_template": {"gpu": {"name": "recovery-gpu", "instance_type": "t3.micro"}},
+        "aws_lb_target_group": {"backend": group_settings}}, endpoint=target.endpoint_url)
+    recovery.remember(directory, ["aws_launch_template.gpu", "aws_lb_target_group.backend"])
     said: list[str] = []
     terraform.init(directory, env=target.tf_env)
 
     with recovery.recovering(directory, target, log=said.append) as recovered:
-        assert json.loads((directory / recovery.IMPORTS_FILE).read_text()) == {
-            "import": [{"to": "aws_launch_template.gpu", "id": left["LaunchTemplateId"]}]}
+        assert json.loads((directory / recovery.IMPORTS_FILE).read_text()) == {"import": [
+            {"to": "aws_launch_template.gpu", "id": left["LaunchTemplateId"]},
+            {"to": "aws_lb_target_group.backend", "id": left_group["TargetGroupArn"]}]}
         lines: list[str] = []
         terraform.apply(directory, env=target.tf_env, on_line=recovered.watch(lines.append))
         recovered.applied()
 
-    assert said == [f"recovered aws_launch_template.gpu ({left['LaunchTemplateId']}) left by the interrupted run"]
-    assert any("aws_launch_template.gpu: Import complete" in line for line in lines), lines
+    assert said == [
+        f"recovered aws_launch_template.gpu ({left['LaunchTemplateId']}) left by the interrupted run",
+        f"recovered aws_lb_target_group.backend ({left_group['TargetGroupArn']}) left by the interrupted run"]
+    for address in ("aws_launch_template.gpu", "aws_lb_target_group.backend"):
+        assert any(f"{address}: Import complete" in line for line in lines), lines
     templates = ec2.describe_launch_templates(LaunchTemplateNames=["recovery-gpu"])["LaunchTemplates"]
     assert [t["LaunchTemplateId"] for t in templates] == [left["LaunchTemplateId"]]
+    groups = elbv2.describe_target_groups(Names=["recovery-backend"])["TargetGroups"]
+    assert [g["TargetGroupArn"] for g in groups] == [left_group["TargetGroupArn"]]
     state = terraform.state_pull(directory, env=target.tf_env)
-    assert recovery.state_ids(state) == {"aws_launch_template.gpu": left["LaunchTemplateId"]}
+    assert recovery.state_ids(state) == {"aws_launch_template.gpu": left["LaunchTemplateId"],
+                                         "aws_lb_target_group.backend": left_group["TargetGroupArn"]}
     assert not (directory / recovery.IMPORTS_FILE).exists()
     assert recovery.pending(directory) == []
