@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 POSITIVE_CLASS = 0
 LOGIT_BIAS = 10.0
@@ -25,7 +26,7 @@ def build(path: Path) -> Path:
     model = YOLO("yolov8n.yaml")
     # Detect: cv3[i][-1] is the class-logit conv of scale i (ultralytics annotates Model.model as str | None; a
     # model built from a yaml holds the nn.Module)
-    head = model.model.model[-1]  # type: ignore[union-attr]
+    head: Any = model.model.model[-1]  # type: ignore[union-attr, index]
     with torch.no_grad():
         for branch in head.cv3:
             branch[-1].bias.fill_(-LOGIT_BIAS)
