@@ -9,6 +9,7 @@ on its own (`patch_state`), which is how tests/unit/test_local_patches.py pins e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -150,6 +151,17 @@ MOTO_EXCEPTIONS = (
         "(NotFoundException for an unknown one), and tags are kept per budget ARN (CreateBudget's ResourceTags "
         "included, dropped with the budget)",
         patch="budgets_subscribers_and_tags",
+    ),
+    MotoException(
+        "aws_scheduler_schedule (a create the AWS SDK sends again)",
+        "AWS's CreateSchedule is idempotent by its ClientToken, which the SDKs fill in when it is not given (the "
+        "model's idempotencyToken) and send unchanged when they retry (EventBridge Scheduler API Reference, "
+        'CreateSchedule: the token "ensure[s] the idempotency of the request"); moto ignores the token and answers '
+        'a retry ConflictException ("Schedule ... already exists"): a deploy whose CreateSchedule the SDK sent '
+        "again failed although the schedule was made",
+        "response patch: a CreateSchedule with the ClientToken that created the schedule of that name and group "
+        "answers that schedule; another token is still refused",
+        patch="scheduler_create_schedule_client_token",
     ),
     MotoException(
         "aws_lambda_event_source_mapping (SQS) at run time",
@@ -704,6 +716,28 @@ def _patch_budgets_subscribers_and_tags() -> None:
         _replace(cls, name, method)
 
 
+def _patch_scheduler_create_schedule_client_token() -> None:
+    from moto.scheduler import responses
+    from moto.scheduler.exceptions import ScheduleNotFound
+
+    cls = responses.EventBridgeSchedulerResponse
+    original = cls.create_schedule
+
+    def create_schedule(self: Any) -> str:
+        token, group = self._get_param("ClientToken"), self._get_param("GroupName") or "default"
+        name = self.uri.split("/")[-1]
+        created_by = self.scheduler_backend.__dict__.setdefault("deepsentinel_client_tokens", {})
+        if token and created_by.get((group, name)) == token:
+            with contextlib.suppress(ScheduleNotFound):  # deleted since: created again below
+                return json.dumps({"ScheduleArn": self.scheduler_backend.get_schedule(group, name).arn})
+        answer = original(self)
+        if token:
+            created_by[(group, name)] = token
+        return answer
+
+    _replace(cls, "create_schedule", create_schedule)
+
+
 # Every patch by name (MotoException.patch); configure_moto applies them in this order.
 LOCAL_PATCHES: dict[str, Callable[[], None]] = {
     patch.__name__.removeprefix("_patch_"): patch
@@ -723,5 +757,6 @@ LOCAL_PATCHES: dict[str, Callable[[], None]] = {
         _patch_sqs_no_builtin_lambda_polling,
         _patch_eventbridge_input_transformer,
         _patch_budgets_subscribers_and_tags,
+        _patch_scheduler_create_schedule_client_token,
     )
 }

@@ -707,6 +707,40 @@ def test_a_managed_policy_aws_does_not_have_is_no_such_entity(aws):
     assert _code(error) == "NoSuchEntity"
 
 
+# --- EventBridge Scheduler CreateSchedule's ClientToken ---------------------------------------------------------
+
+def _create_schedule(aws: Aws, token: str) -> dict[str, Any]:
+    """As the provider creates the platform's schedules (deepsentinel/constructs: a rate expression, no flexible
+    window, a Lambda target invoked with a role), with the ClientToken an SDK fills in."""
+    return aws.client("scheduler").create_schedule(
+        Name="deepsentinel-dev-runnable-jobs-check", ScheduleExpression="rate(5 minutes)",
+        FlexibleTimeWindow={"Mode": "OFF"}, ClientToken=token,
+        Target={"Arn": f"arn:aws:lambda:{REGION}:123456789012:function:deepsentinel-dev-batch-runnable-monitor",
+                "RoleArn": "arn:aws:iam::123456789012:role/deepsentinel-dev-scheduler"})
+
+
+@needed("scheduler_create_schedule_client_token", without=ClientError)
+def test_a_create_schedule_sent_again_with_its_client_token_answers_the_schedule(aws):
+    """EventBridge Scheduler API Reference, "CreateSchedule": ClientToken, "Unique, case-sensitive identifier you
+    provide to ensure the idempotency of the request" (an SDK retry sends the same request, token included). Seen: a
+    deploy's CreateSchedule answered 200 and, sent again within the second, ConflictException."""
+    first = _create_schedule(aws, "4c1d0e7a-retried")
+    again = _create_schedule(aws, "4c1d0e7a-retried")
+    assert again["ScheduleArn"] == first["ScheduleArn"]
+    assert [s["Name"] for s in aws.client("scheduler").list_schedules()["Schedules"]] == [
+        "deepsentinel-dev-runnable-jobs-check"]
+
+
+@not_over_reaching("scheduler_create_schedule_client_token")
+def test_a_second_create_schedule_of_the_name_with_another_token_is_a_conflict(aws):
+    """CreateSchedule, Errors: ConflictException for a schedule that already exists (another request: its own
+    token)."""
+    _create_schedule(aws, "first-request")
+    with pytest.raises(ClientError) as error:
+        _create_schedule(aws, "second-request")
+    assert _code(error) == "ConflictException"
+
+
 # --- the list is complete ---------------------------------------------------------------------------------------
 
 def test_every_patch_is_pinned_both_ways():
