@@ -373,10 +373,11 @@ def _default_vpc(ec2) -> str:
     return next((v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["IsDefault"]), "")
 
 
-@pytest.mark.slow  # new, not moved: about 7-12 minutes on 2 cores (four interrupted whole-platform deploys and
-# their reruns on moto, bound by the provider's waits, issue 20). The mechanism it relies on (signal passed on,
-# one line, exit 130, no process left, lock released or refused) is in the default suite above, on terraform_data
-# resources in seconds; this one adds the whole platform's recovery and runs in the nightly slow workflow.
+@pytest.mark.slow  # new, not moved: 5.5-7 minutes on 2 cores (338-410 s a run, 2026-12-02; three interrupted
+# whole-platform deploys, an interrupted destroy and their reruns on moto, bound by the provider's waits, issue
+# 20). The mechanism it relies on (signal passed on, one line, exit 130, no process left, lock released or refused)
+# is in the default suite above, on terraform_data resources in seconds; this one adds the whole platform's
+# recovery and runs in the nightly slow workflow.
 def test_interrupted_local_deploys_and_destroys_finish_when_run_again(tmp_path: Path):
     """`deploy --local` interrupted in the bootstrap's state move, in the platform's synth and mid-apply, then run
     again: it completes with no manual step, and every resource of the kinds a lost create
