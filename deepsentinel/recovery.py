@@ -282,13 +282,20 @@ def find_left_objects(
     stack_dir: Path, addresses: Iterable[str], in_state: dict[str, str], client: Callable[[str], Any]
 ) -> tuple[list[Recovered], list[str]]:
     """For each address not in `in_state`: look its object up on the target. Returns what to import and one line
-    per address that could not be identified (what to check); an address whose object is not on the target (its
-    create never reached it), or whose type has no lookup, gives neither."""
-    # In the state after all (finished after the interrupt, or recorded tainted), or of a type without a lookup:
-    # nothing to do.
-    left = [a for a in addresses if a not in in_state and a.partition(".")[0] in LOOKUPS]
+    per address that could not be identified or whose type has no lookup (what to check); an address whose object
+    is not on the target (its create never reached it) gives neither."""
+    # In the state after all (finished after the interrupt, or recorded tainted): nothing to do.
+    missing = [a for a in addresses if a not in in_state]
+    not_looked_up = [
+        f"{address} was being created when the last run was interrupted and is in no state; its type is not looked "
+        f"up: if the apply stops because it exists, `terraform import {address} <id>` it (or delete it) and run again"
+        for address in missing
+        # an AWS object (terraform_data and the random provider's have none)
+        if address.startswith("aws_") and address.partition(".")[0] not in LOOKUPS
+    ]
+    left = [a for a in missing if a.partition(".")[0] in LOOKUPS]
     if not left:
-        return [], []
+        return [], not_looked_up
     document = json.loads((stack_dir / SYNTHESIZED_CONFIG).read_text())
     resources = document.get("resource", {})
     default_tags = _default_tags(document)
@@ -322,7 +329,7 @@ def find_left_objects(
                 f"state; {len(ids)} objects match it ({', '.join(ids)}): import the one it "
                 f"created (`terraform import {address} <id>`) and delete the others"
             )
-    return recovered, unidentified
+    return recovered, unidentified + not_looked_up
 
 
 def _ids_from_state(config: dict[str, Any], in_state: dict[str, str]) -> dict[str, Any]:
