@@ -710,8 +710,8 @@ def test_a_managed_policy_aws_does_not_have_is_no_such_entity(aws):
 # --- EventBridge Scheduler CreateSchedule's ClientToken ---------------------------------------------------------
 
 def _create_schedule(aws: Aws, token: str) -> dict[str, Any]:
-    """As the provider creates the platform's schedules (deepsentinel/constructs: a rate expression, no flexible
-    window, a Lambda target invoked with a role), with the ClientToken an SDK fills in."""
+    """As the provider creates dev's runnable-jobs check (synthesized: rate(5 minutes), no flexible window, the
+    monitor function as target with the scheduler role), with the ClientToken an SDK fills in."""
     return aws.client("scheduler").create_schedule(
         Name="deepsentinel-dev-runnable-jobs-check", ScheduleExpression="rate(5 minutes)",
         FlexibleTimeWindow={"Mode": "OFF"}, ClientToken=token,
