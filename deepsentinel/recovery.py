@@ -193,6 +193,22 @@ def _find_subnet(ec2: Any, config: dict[str, Any], default_tags: dict[str, str])
     return [subnet["SubnetId"] for subnet in ec2.describe_subnets(Filters=filters)["Subnets"]]
 
 
+def _find_nat_gateway(ec2: Any, config: dict[str, Any], default_tags: dict[str, str]) -> list[str]:
+    """A NAT gateway has no name; the Elastic IP it holds (one gateway at a time) in its subnet tells it apart, both
+    ids read from the state."""
+    allocation = _literal(config, "allocation_id")
+    filters = [
+        {"Name": "subnet-id", "Values": [_literal(config, "subnet_id")]},
+        {"Name": "state", "Values": ["pending", "available"]},
+    ]
+    gateways = ec2.describe_nat_gateways(Filters=filters)["NatGateways"]
+    return [
+        gateway["NatGatewayId"]
+        for gateway in gateways
+        if any(address.get("AllocationId") == allocation for address in gateway.get("NatGatewayAddresses", []))
+    ]
+
+
 def _find_iam_role(iam: Any, config: dict[str, Any], default_tags: dict[str, str]) -> list[str]:
     name = _literal(config, "name")
     try:
@@ -207,8 +223,9 @@ def _find_iam_role(iam: Any, config: dict[str, Any], default_tags: dict[str, str
 # The types whose create was seen lost (launch template, target groups, the state bucket), those whose create, read
 # in the provider, records the id only after the create call returns from a retry loop (SDKv2's WaitForStateContext
 # returns the context's error at once when it is cancelled, dropping a call the target may have carried out), and
-# those created like the lost ones, by one call whose cancellation in flight loses the id (security groups and
-# subnets, whose rerun AWS refuses: a duplicate group name, an overlapping CIDR block in the VPC). A KMS key cut
+# those created like the lost ones, by one call whose cancellation in flight loses the id (security groups, subnets
+# and NAT gateways, whose rerun AWS refuses: a duplicate group name, an overlapping CIDR block in the VPC, an Elastic
+# IP already associated). A KMS key cut
 # later, in its rotation or policy wait, is recorded (tainted): its id is set by then.
 LOOKUPS: dict[str, Lookup] = {
     "aws_kms_key": Lookup(
@@ -248,6 +265,13 @@ LOOKUPS: dict[str, Lookup] = {
         find=_find_subnet,
         source="internal/service/ec2/vpc_subnet.go: resourceSubnetCreate sets the id from CreateSubnet's "
         "response, then waits; a cancelled call loses it",
+    ),
+    "aws_nat_gateway": Lookup(
+        service="ec2",
+        find=_find_nat_gateway,
+        source="internal/service/ec2/vpc_nat_gateway.go: resourceNATGatewayCreate sets the id from "
+        "CreateNatGateway's response, then waits; a cancelled call loses it, and AWS refuses the rerun's gateway "
+        "its Elastic IP (Resource.AlreadyAssociated)",
     ),
     "aws_iam_role": Lookup(
         service="iam",

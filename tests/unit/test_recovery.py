@@ -75,10 +75,11 @@ def kms_key(target: ServerTarget, description: str, tags: dict[str, str]) -> str
 
 def test_each_registered_type_is_found_by_the_identity_its_configuration_gives(target, tmp_path: Path):
     """What the provider would have recorded as the id: a KMS key's KeyId (it has no name: "CreateKey", AWS KMS API
-    Reference), a launch template's LaunchTemplateId, a target group's ARN, a security group's and a subnet's id, an
-    S3 bucket's and an IAM role's name (the ids `terraform import` takes for them, aws provider docs: kms_key,
-    launch_template, lb_target_group, security_group, subnet, s3_bucket, iam_role). A security group and a subnet
-    are told apart within their VPC, whose id the state holds (the configuration names it by reference)."""
+    Reference), a launch template's LaunchTemplateId, a target group's ARN, a security group's, a subnet's and a NAT
+    gateway's id, an S3 bucket's and an IAM role's name (the ids `terraform import` takes for them, aws provider docs:
+    kms_key, launch_template, lb_target_group, security_group, subnet, nat_gateway, s3_bucket, iam_role). A security
+    group and a subnet are told apart within their VPC, a NAT gateway by its subnet and Elastic IP, whose ids the
+    state holds (the configuration names them by reference)."""
     from deepsentinel.recovery import Recovered, find_left_objects
 
     tags = {**DEFAULT_TAGS, "Name": "deepsentinel-dev"}
@@ -98,7 +99,10 @@ def test_each_registered_type_is_found_by_the_identity_its_configuration_gives(t
     ec2.create_security_group(GroupName="deepsentinel-dev-rds", Description="rds", VpcId=other_vpc)  # not it
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.11.0/24")["Subnet"]["SubnetId"]
     ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.0.11.0/24")  # the same block in another VPC: not it
-    ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")  # another block of the VPC: not it
+    public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]  # another block: not it
+    eip, other_eip = (ec2.allocate_address(Domain="vpc")["AllocationId"] for _ in range(2))
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip)["NatGateway"]["NatGatewayId"]
+    ec2.create_nat_gateway(SubnetId=public, AllocationId=other_eip)  # the same subnet, another address: not it
     in_vpc = {"vpc_id": "${aws_vpc.network_vpc_4E8F0223.id}"}
     directory = stack(tmp_path / "stack", {
         "aws_kms_key": {"encryption_key_EEB70057": {"description": KEY_DESCRIPTION,
@@ -113,16 +117,20 @@ def test_each_registered_type_is_found_by_the_identity_its_configuration_gives(t
         "aws_security_group": {"rds-sg_4361B8C6": {"name": "deepsentinel-dev-rds", **in_vpc}},
         "aws_subnet": {"private-0_A0649C48": {"cidr_block": "10.0.11.0/24", **in_vpc},
                        "private-1_4188AF2B": {"cidr_block": "10.0.12.0/24", **in_vpc}},  # never created
+        "aws_nat_gateway": {"nat-0_D2F55FEE": {"allocation_id": "${aws_eip.network_nat-eip-0_31DC63CB.id}",
+                                               "subnet_id": "${aws_subnet.network_public-0_A4E682E0.id}"}},
     })
     addresses = ["aws_kms_key.encryption_key_EEB70057", "aws_launch_template.gpu_C1D2D5CA",
                  "aws_s3_bucket.highlights_CE428460", "aws_s3_bucket.thumbnails_6AC3B0FA",
                  "aws_iam_role.batch-job-role_ABD61428", "aws_sqs_queue.jobs_1A2B3C4D",
                  "aws_lb_target_group.backend-tg_02B4B581", "aws_lb_target_group.frontend-tg_7EE4C960",
                  "aws_security_group.rds-sg_4361B8C6", "aws_subnet.private-0_A0649C48",
-                 "aws_subnet.private-1_4188AF2B", "terraform_data.marker"]  # no object on AWS: nothing to say
+                 "aws_subnet.private-1_4188AF2B", "aws_nat_gateway.nat-0_D2F55FEE",
+                 "terraform_data.marker"]  # no object on AWS: nothing to say
+    in_state = {"aws_vpc.network_vpc_4E8F0223": vpc, "aws_subnet.network_public-0_A4E682E0": public,
+                "aws_eip.network_nat-eip-0_31DC63CB": eip}
 
-    recovered, unidentified = find_left_objects(directory, addresses, {"aws_vpc.network_vpc_4E8F0223": vpc},
-                                                target.client)
+    recovered, unidentified = find_left_objects(directory, addresses, in_state, target.client)
 
     assert recovered == [Recovered("aws_kms_key.encryption_key_EEB70057", key),
                          Recovered("aws_launch_template.gpu_C1D2D5CA", template),
@@ -130,7 +138,8 @@ def test_each_registered_type_is_found_by_the_identity_its_configuration_gives(t
                          Recovered("aws_iam_role.batch-job-role_ABD61428", "deepsentinel-dev-batch-job"),
                          Recovered("aws_lb_target_group.backend-tg_02B4B581", group["TargetGroupArn"]),
                          Recovered("aws_security_group.rds-sg_4361B8C6", security_group["GroupId"]),
-                         Recovered("aws_subnet.private-0_A0649C48", subnet)]
+                         Recovered("aws_subnet.private-0_A0649C48", subnet),
+                         Recovered("aws_nat_gateway.nat-0_D2F55FEE", nat)]
     assert unidentified == [  # a type without a lookup is named, with what to do if the apply stops on it
         "aws_sqs_queue.jobs_1A2B3C4D was being created when the last run was interrupted and is in no state; its type "
         "is not looked up: if the apply stops because it exists, `terraform import aws_sqs_queue.jobs_1A2B3C4D <id>` "
