@@ -9,7 +9,7 @@ on its own (`patch_state`), which is how tests/unit/test_local_patches.py pins e
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -153,15 +153,20 @@ MOTO_EXCEPTIONS = (
         patch="budgets_subscribers_and_tags",
     ),
     MotoException(
-        "aws_scheduler_schedule (a create the AWS SDK sends again)",
-        "AWS's CreateSchedule is idempotent by its ClientToken, which the SDKs fill in when it is not given (the "
-        "model's idempotencyToken) and send unchanged when they retry (EventBridge Scheduler API Reference, "
-        'CreateSchedule: the token "ensure[s] the idempotency of the request"); moto ignores the token and answers '
-        'a retry ConflictException ("Schedule ... already exists"): a deploy whose CreateSchedule the SDK sent '
-        "again failed although the schedule was made",
-        "response patch: a CreateSchedule with the ClientToken that created the schedule of that name and group "
-        "answers that schedule; another token is still refused",
-        patch="scheduler_create_schedule_client_token",
+        "every create with a client token (aws_nat_gateway, aws_scheduler_schedule, ...): a request the AWS SDK "
+        "sends again",
+        "AWS answers a request sent again with the idempotency token of one that succeeded (the SDKs fill in the "
+        "model's idempotencyToken member, ClientToken for EC2's CreateNatGateway and Scheduler's CreateSchedule, "
+        "and send it unchanged when they retry) with that request's result, creating nothing more (\"Ensuring "
+        'idempotency in Amazon EC2 API requests"; EventBridge Scheduler API Reference, CreateSchedule: ClientToken); '
+        "moto ignores the token and runs the request again: a second CreateNatGateway answers "
+        "Resource.AlreadyAssociated (its Elastic IP went to the first gateway), a second CreateSchedule "
+        "ConflictException, and the apply fails although the resource was made",
+        "response patch: a request of an operation whose botocore input shape has an idempotencyToken member, "
+        "repeated with the token and parameters of one that succeeded in the same account, region and moto "
+        "backend, gets the first answer again without running; another token, or the same token with other "
+        "parameters (AWS: IdempotentParameterMismatch), is answered by moto as before",
+        patch="client_token_idempotency",
     ),
     MotoException(
         "aws_lambda_event_source_mapping (SQS) at run time",
@@ -716,26 +721,66 @@ def _patch_budgets_subscribers_and_tags() -> None:
         _replace(cls, name, method)
 
 
-def _patch_scheduler_create_schedule_client_token() -> None:
-    from moto.scheduler import responses
-    from moto.scheduler.exceptions import ScheduleNotFound
+def _patch_client_token_idempotency() -> None:
+    import hashlib
+    import threading
 
-    cls = responses.EventBridgeSchedulerResponse
-    original = cls.create_schedule
+    from moto.backends import get_backend
+    from moto.core.responses import BaseResponse
 
-    def create_schedule(self: Any) -> str:
-        token, group = self._get_param("ClientToken"), self._get_param("GroupName") or "default"
-        name = self.uri.split("/")[-1]
-        created_by = self.scheduler_backend.__dict__.setdefault("deepsentinel_client_tokens", {})
-        if token and created_by.get((group, name)) == token:
-            with contextlib.suppress(ScheduleNotFound):  # deleted since: created again below
-                return json.dumps({"ScheduleArn": self.scheduler_backend.get_schedule(group, name).arn})
-        answer = original(self)
-        if token:
-            created_by[(group, name)] = token
-        return answer
+    original = BaseResponse.call_action
+    # (account, region, service, operation, token, parameters) -> (the answering backend's mark, its answer)
+    answered: dict[tuple[str, ...], tuple[object, Any]] = {}
+    locks: dict[tuple[str, ...], threading.Lock] = {}
+    guard = threading.Lock()
 
-    _replace(cls, "create_schedule", create_schedule)
+    def call_action(self: Any) -> Any:
+        token_member = _idempotency_token_member(self.service_name, self._get_action())
+        token = self._get_param(token_member) if token_member else None
+        if not token:
+            return original(self)
+        body = self.body if isinstance(self.body, bytes) else str(self.body or "").encode()
+        parameters = hashlib.sha256(body + repr(sorted(self.querystring.items())).encode()).hexdigest()
+        key = (self.current_account, self.region, self.service_name, self._get_action(), token, parameters)
+        try:  # moto's reset (a new mock_aws, /moto-api/reset) empties a backend's __dict__, and so its mark
+            backend = get_backend(self.service_name)[self.current_account][self.region]
+        except Exception:  # noqa: BLE001 - a service moto keys otherwise: no replay
+            return original(self)
+        mark = backend.__dict__.setdefault("deepsentinel_idempotency_mark", object())
+        with guard:
+            lock = locks.setdefault(key, threading.Lock())
+        with lock:  # a repeat that arrives while the first request runs waits for its answer
+            earlier = answered.get(key)
+            if earlier is not None and earlier[0] is mark:
+                return earlier[1]
+            answer = original(self)
+            if isinstance(answer, tuple) and 200 <= int(answer[0]) < 300:
+                answered[key] = (mark, answer)
+            return answer
+
+    _replace(BaseResponse, "call_action", call_action)
+
+
+def _idempotency_token_member(service: str, operation: str) -> str | None:
+    """The input member botocore's model marks idempotencyToken (ClientToken, ClientRequestToken, ...), if any."""
+    return _token_members(service).get(operation)
+
+
+@functools.cache
+def _token_members(service: str) -> dict[str, str]:
+    import botocore.session
+
+    try:
+        model = botocore.session.get_session().get_service_model(service)
+    except Exception:  # noqa: BLE001 - a moto service name botocore does not know: no token
+        return {}
+    members = {}
+    for operation in model.operation_names:
+        shape = model.operation_model(operation).input_shape
+        for name, member in shape.members.items() if shape else ():
+            if member.metadata.get("idempotencyToken"):
+                members[operation] = name
+    return members
 
 
 # Every patch by name (MotoException.patch); configure_moto applies them in this order.
@@ -757,6 +802,6 @@ LOCAL_PATCHES: dict[str, Callable[[], None]] = {
         _patch_sqs_no_builtin_lambda_polling,
         _patch_eventbridge_input_transformer,
         _patch_budgets_subscribers_and_tags,
-        _patch_scheduler_create_schedule_client_token,
+        _patch_client_token_idempotency,
     )
 }

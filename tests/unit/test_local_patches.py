@@ -707,7 +707,7 @@ def test_a_managed_policy_aws_does_not_have_is_no_such_entity(aws):
     assert _code(error) == "NoSuchEntity"
 
 
-# --- EventBridge Scheduler CreateSchedule's ClientToken ---------------------------------------------------------
+# --- a create sent again with its idempotency token -------------------------------------------------------------
 
 def _create_schedule(aws: Aws, token: str) -> dict[str, Any]:
     """As the provider creates dev's runnable-jobs check (synthesized: rate(5 minutes), no flexible window, the
@@ -719,7 +719,15 @@ def _create_schedule(aws: Aws, token: str) -> dict[str, Any]:
                 "RoleArn": "arn:aws:iam::123456789012:role/deepsentinel-dev-scheduler"})
 
 
-@needed("scheduler_create_schedule_client_token", without=ClientError)
+def _public_subnet_and_address(aws: Aws) -> tuple[str, str]:
+    """A subnet and an Elastic IP, as dev's NAT gateway gets them (network module)."""
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.0.0/24")["Subnet"]["SubnetId"]
+    return subnet, ec2.allocate_address(Domain="vpc")["AllocationId"]
+
+
+@needed("client_token_idempotency", without=ClientError)
 def test_a_create_schedule_sent_again_with_its_client_token_answers_the_schedule(aws):
     """EventBridge Scheduler API Reference, "CreateSchedule": ClientToken, "Unique, case-sensitive identifier you
     provide to ensure the idempotency of the request" (an SDK retry sends the same request, token included). Seen: a
@@ -731,7 +739,22 @@ def test_a_create_schedule_sent_again_with_its_client_token_answers_the_schedule
         "deepsentinel-dev-runnable-jobs-check"]
 
 
-@not_over_reaching("scheduler_create_schedule_client_token")
+@needed("client_token_idempotency", without=ClientError)
+def test_a_create_nat_gateway_sent_again_with_its_client_token_answers_the_same_gateway(aws):
+    """"Ensuring idempotency in Amazon EC2 API requests" (EC2 Developer Guide): CreateNatGateway takes a client
+    token; "If you retry a request that completed successfully using the same client token and the same parameters,
+    the retry succeeds without performing any further actions". moto creates a second gateway, whose Elastic IP is
+    the first's: Resource.AlreadyAssociated, as a rerun of an interrupted deploy once saw."""
+    ec2 = aws.client("ec2")
+    subnet, address = _public_subnet_and_address(aws)
+    first = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=address, ClientToken="c9a1-sent-twice")
+    again = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=address, ClientToken="c9a1-sent-twice")
+    assert again["NatGateway"]["NatGatewayId"] == first["NatGateway"]["NatGatewayId"]
+    assert [g["NatGatewayId"] for g in ec2.describe_nat_gateways()["NatGateways"]] == [
+        first["NatGateway"]["NatGatewayId"]]
+
+
+@not_over_reaching("client_token_idempotency")
 def test_a_second_create_schedule_of_the_name_with_another_token_is_a_conflict(aws):
     """CreateSchedule, Errors: ConflictException for a schedule that already exists (another request: its own
     token)."""
@@ -739,6 +762,32 @@ def test_a_second_create_schedule_of_the_name_with_another_token_is_a_conflict(a
     with pytest.raises(ClientError) as error:
         _create_schedule(aws, "second-request")
     assert _code(error) == "ConflictException"
+
+
+@not_over_reaching("client_token_idempotency")
+def test_the_same_token_with_other_parameters_is_not_answered_from_the_first_request(aws):
+    """The same token with a parameter changed is another request ("Ensuring idempotency": AWS refuses it,
+    IdempotentParameterMismatch): never the first request's answer. Here a second address for the gateway: moto
+    makes a second gateway, as without the patch."""
+    ec2 = aws.client("ec2")
+    subnet, address = _public_subnet_and_address(aws)
+    other = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    first = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=address, ClientToken="same-token")
+    changed = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=other, ClientToken="same-token")
+    assert changed["NatGateway"]["NatGatewayId"] != first["NatGateway"]["NatGatewayId"]
+
+
+@not_over_reaching("client_token_idempotency")
+def test_a_token_of_an_earlier_mock_is_not_replayed_in_a_new_one(aws):
+    """Answers belong to the backend that gave them: after moto's backends are made anew (a new mock, the server's
+    /moto-api/reset) the same token creates the resource again."""
+    first = _create_schedule(aws, "kept-across-a-reset")["ScheduleArn"]
+    from moto.core.base_backend import BackendDict
+
+    BackendDict.reset()  # what /moto-api/reset and a new mock_aws do
+    assert aws.client("scheduler").list_schedules()["Schedules"] == []
+    assert _create_schedule(aws, "kept-across-a-reset")["ScheduleArn"] == first
+    assert len(aws.client("scheduler").list_schedules()["Schedules"]) == 1
 
 
 # --- the list is complete ---------------------------------------------------------------------------------------
