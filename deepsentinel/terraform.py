@@ -334,8 +334,11 @@ def apply(stack_dir: Path, *, parallelism: int = 10, plan_file: str | None = Non
     )
 
 
-def destroy(stack_dir: Path, *, parallelism: int = 10, **kw) -> None:
-    run(["destroy", "-input=false", "-no-color", "-auto-approve", f"-parallelism={parallelism}"], stack_dir, **kw)
+def destroy(stack_dir: Path, *, parallelism: int = 10, refresh: bool = True, **kw) -> None:
+    """`refresh=False`: delete what the state records without reading each object first (`-refresh=false`), for a
+    state known to be current (a plan just read it)."""
+    args = ["destroy", "-input=false", "-no-color", "-auto-approve", f"-parallelism={parallelism}"]
+    run(args + ([] if refresh else ["-refresh=false"]), stack_dir, **kw)
 
 
 def outputs(stack_dir: Path, **kw) -> dict[str, object]:

@@ -35,6 +35,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "live_destroy: destroy-and-check test, run after all other live tests")
     config.addinivalue_line("markers", "while_destroying: runs after the other live tests and before the live_destroy "
                                        "ones, while the deployments' destroys run (it needs only what they leave)")
+    config.addinivalue_line("markers", "after_plans: runs after its deployment's other checks, which run while the "
+                                       "second plan does: it reads a plan, takes the state lock or changes what a "
+                                       "plan reads")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
@@ -57,11 +60,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(keep)
     # destroy checks last, so every deployment's tests ran while it was up and the destroys overlap; before them
     # what runs while the destroys do; the platform's own tests after the modules' (which check the platform without
-    # --live-modules): its fixture's end starts its destroy
+    # --live-modules): its fixture's end starts its destroy; in each module the after_plans tests last
     items.sort(key=lambda i: (i.get_closest_marker("live_destroy") is not None
                               or i.get_closest_marker("while_destroying") is not None,
                               i.get_closest_marker("live_destroy") is not None,
-                              "platform_live" in getattr(i, "fixturenames", ())))
+                              "platform_live" in getattr(i, "fixturenames", ()),
+                              i.get_closest_marker("after_plans") is not None))
 
 
 def _needed_deployments(session: pytest.Session) -> list[str]:

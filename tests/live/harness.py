@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -73,6 +74,10 @@ class Deployment:
     _local: Any = None  # deepsentinel.target.Target of a cli_layout deployment
     _account: Any = None  # deepsentinel.commands.bootstrap.AccountStacks of a cli_layout deployment
     _applied: threading.Event = field(default_factory=threading.Event)
+    # what reads the deployment through Terraform after the apply (the second plan, then what tests hand over with
+    # in_background): one at a time, as each takes the state lock, beside the tests that need no plan
+    _planner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="plan"))
+    _planned: dict[str, Future] = field(default_factory=dict)  # by name; SECOND_PLAN first
     _destroyed: threading.Event = field(default_factory=threading.Event)
     _destroy_started: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -191,21 +196,28 @@ class Deployment:
             self.log(f"{self.name}: applied in {self.timings.apply:.0f}s")
             self.outputs = terraform.outputs(self.stack_dir, env=env)
             self._mark("apply", applying)
-            started = time.perf_counter()
-            if self._local is not None:
-                planning = line_count(self.workdir / REQUESTS)
-                self._second_plan_with_the_cli()
-                self._mark("plan", planning)
-            else:
-                lines: list[str] = []
-                self.second_plan_has_changes = terraform.plan(self.stack_dir, env=env, on_line=lines.append)
-                self.second_plan_output = "\n".join(lines)
-            self.timings.second_plan = time.perf_counter() - started
+            self._planned[SECOND_PLAN] = self._planner.submit(self._plan_again, env)
         except Exception as error:  # noqa: BLE001 - reported by wait_applied in the test's thread
             self.apply_error = f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
             self.log(f"{self.name}: apply FAILED: {str(error)[-2000:]}")
         finally:
             self._applied.set()
+
+    def _plan_again(self, env: dict[str, str]) -> None:
+        """The second plan, on the planner thread while the first tests run: `deepsentinel plan --local` for a
+        cli_layout deployment (its requests marked "plan"), else `terraform plan`."""
+        from deepsentinel.local.request_log import line_count
+
+        started = time.perf_counter()
+        if self._local is not None:
+            planning = line_count(self.workdir / REQUESTS)
+            self._second_plan_with_the_cli()
+            self._mark("plan", planning)
+        else:
+            lines: list[str] = []
+            self.second_plan_has_changes = terraform.plan(self.stack_dir, env=env, on_line=lines.append)
+            self.second_plan_output = "\n".join(lines)
+        self.timings.second_plan = time.perf_counter() - started
 
     def _second_plan_with_the_cli(self) -> None:
         """`deepsentinel plan --local` as a user runs it; its JSON is kept as `second-plan.json`."""
@@ -230,6 +242,30 @@ class Deployment:
             raise RuntimeError(f"{self.name}: apply failed:\n{self.apply_error[-6000:]}")
         return self
 
+    def wait_planned(self, timeout: float = 900) -> Deployment:
+        """Applied, and its second plan done (`second_plan_has_changes`, `second_plan_output`, SECOND_PLAN)."""
+        self.wait_applied(timeout)
+        self._planned[SECOND_PLAN].result(timeout)
+        return self
+
+    def in_background(self, name: str, work: Callable[[], Any]) -> Future:
+        """`work` on the planner thread, after the second plan and whatever was handed over before: a command that
+        takes the state lock runs there while the tests that need none go on. Once per name: a fixture set up again
+        (a module's tests resumed after another's) gets the first run's future."""
+        self.wait_applied()
+        with self._lock:
+            if name not in self._planned:
+                self._planned[name] = self._planner.submit(work)
+            return self._planned[name]
+
+    def wait_plans_done(self, timeout: float = 900) -> Deployment:
+        """Everything handed to the planner thread is done: nothing holds the state lock or reads the deployment
+        through Terraform (for a test that changes a deployed attribute, or takes the lock itself)."""
+        self.wait_applied(timeout)
+        for planned in list(self._planned.values()):
+            planned.exception(timeout)  # done; its own test reports how it ended
+        return self
+
     # --- destroy -----------------------------------------------------------------------------------------
 
     def start_destroy(self) -> None:
@@ -241,7 +277,8 @@ class Deployment:
 
     def _destroy(self) -> None:
         try:
-            self._applied.wait()  # never destroy under a running apply
+            self._applied.wait()  # never destroy under a running apply, nor under a plan
+            self._planner.shutdown(wait=True)
             if self.keep:
                 self.log(f"{self.name}: kept in {self.workdir} (--live-keep; remove with "
                          f"`python -m tests.live.sweep --root {self.workdir}`)")
@@ -249,8 +286,9 @@ class Deployment:
                 return
             if self.stack_dir is not None and (self.stack_dir / ".terraform").is_dir():
                 started = time.perf_counter()
+                # the second plan read every object, and no check deletes one: the destroy need not read them again
                 destroy_stack(self.stack_dir, self.tf_env(), parallelism=self.parallelism,
-                              log=self._line_logger("destroy"))
+                              log=self._line_logger("destroy"), refresh=False)
                 self.timings.destroy = time.perf_counter() - started
                 self.log(f"{self.name}: destroyed in {self.timings.destroy:.0f}s")
             self.leftovers = project_leftovers(self.clients, json.loads((self.workdir / RECORD).read_text()))
@@ -281,8 +319,10 @@ class Deployment:
         return self
 
 
-def destroy_stack(stack_dir: Path, env: dict[str, str], *, parallelism: int, log: Callable[[str], None]) -> None:
-    with_retries(lambda: terraform.destroy(stack_dir, parallelism=parallelism, env=env, on_line=log), log=log)
+def destroy_stack(stack_dir: Path, env: dict[str, str], *, parallelism: int, log: Callable[[str], None],
+                  refresh: bool = True) -> None:
+    with_retries(lambda: terraform.destroy(stack_dir, parallelism=parallelism, env=env, on_line=log, refresh=refresh),
+                 log=log)
 
 
 def project_leftovers(clients: Clients, record: dict[str, Any]) -> list[str]:

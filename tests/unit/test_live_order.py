@@ -40,3 +40,18 @@ def test_what_runs_while_destroying_comes_after_every_check_and_before_every_des
     assert [i.name for i in items] == ["network check", "a unit test",
                                        "platform check", "bootstrap again", "destroy network", "destroy platform"]
     assert all("live" in i.markers for i in items if i.path != UNIT)
+
+
+def test_the_platforms_after_plans_checks_come_after_its_other_checks_and_before_what_runs_while_destroying():
+    """The platform's checks that need no plan run while its second plan does (tests/live/harness.py's planner
+    thread); those that read a plan, take the state lock or change what a plan reads wait for it, after them."""
+    items = [FakeItem("bootstrap again", markers=("while_destroying",), fixtures=("platform_live",)),
+             FakeItem("second plan", markers=("after_plans",), fixtures=("platform_live",)),
+             FakeItem("smoke", fixtures=("platform_live",)),
+             FakeItem("network's second plan", markers=("while_destroying",), fixtures=("network_live",)),
+             FakeItem("lock", markers=("after_plans",), fixtures=("platform_live",)),
+             FakeItem("outputs", fixtures=("platform_live",)),
+             FakeItem("network check", fixtures=("network_live",))]
+    live.pytest_collection_modifyitems(FakeConfig(), items)  # type: ignore[arg-type]
+    assert [i.name for i in items] == ["network check", "smoke", "outputs", "second plan", "lock",
+                                       "network's second plan", "bootstrap again"]
