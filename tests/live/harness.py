@@ -74,10 +74,9 @@ class Deployment:
     _local: Any = None  # deepsentinel.target.Target of a cli_layout deployment
     _account: Any = None  # deepsentinel.commands.bootstrap.AccountStacks of a cli_layout deployment
     _applied: threading.Event = field(default_factory=threading.Event)
-    # what reads the deployment through Terraform after the apply (the second plan, then what tests hand over with
-    # in_background): one at a time, as each takes the state lock, beside the tests that need no plan
+    # the second plan runs here after the apply, beside the tests that need no plan (tests/live/conftest.py)
     _planner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="plan"))
-    _planned: dict[str, Future] = field(default_factory=dict)  # by name; SECOND_PLAN first
+    _second_plan: Future | None = None
     _destroyed: threading.Event = field(default_factory=threading.Event)
     _destroy_started: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -196,7 +195,7 @@ class Deployment:
             self.log(f"{self.name}: applied in {self.timings.apply:.0f}s")
             self.outputs = terraform.outputs(self.stack_dir, env=env)
             self._mark("apply", applying)
-            self._planned[SECOND_PLAN] = self._planner.submit(self._plan_again, env)
+            self._second_plan = self._planner.submit(self._plan_again, env)
         except Exception as error:  # noqa: BLE001 - reported by wait_applied in the test's thread
             self.apply_error = f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
             self.log(f"{self.name}: apply FAILED: {str(error)[-2000:]}")
@@ -245,25 +244,8 @@ class Deployment:
     def wait_planned(self, timeout: float = 900) -> Deployment:
         """Applied, and its second plan done (`second_plan_has_changes`, `second_plan_output`, SECOND_PLAN)."""
         self.wait_applied(timeout)
-        self._planned[SECOND_PLAN].result(timeout)
-        return self
-
-    def in_background(self, name: str, work: Callable[[], Any]) -> Future:
-        """`work` on the planner thread, after the second plan and whatever was handed over before: a command that
-        takes the state lock runs there while the tests that need none go on. Once per name: a fixture set up again
-        (a module's tests resumed after another's) gets the first run's future."""
-        self.wait_applied()
-        with self._lock:
-            if name not in self._planned:
-                self._planned[name] = self._planner.submit(work)
-            return self._planned[name]
-
-    def wait_plans_done(self, timeout: float = 900) -> Deployment:
-        """Everything handed to the planner thread is done: nothing holds the state lock or reads the deployment
-        through Terraform (for a test that changes a deployed attribute, or takes the lock itself)."""
-        self.wait_applied(timeout)
-        for planned in list(self._planned.values()):
-            planned.exception(timeout)  # done; its own test reports how it ended
+        assert self._second_plan is not None
+        self._second_plan.result(timeout)
         return self
 
     # --- destroy -----------------------------------------------------------------------------------------

@@ -26,26 +26,8 @@ from tests.live.stacks import PLATFORM_OVERRIDES
 pytestmark = pytest.mark.live
 
 # The tests marked after_plans run last among the platform's checks (tests/live/conftest.py): they read the second
-# plan or the changed setting's, take the state lock, or change a deployed attribute a plan would read; the others
-# run meanwhile, while those plans run on the deployment's planner thread (tests/live/harness.py).
-CHANGED_SETTING = "max_receive_count=5"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def changed_setting_plan(platform_live):
-    """`deepsentinel plan -c max_receive_count=5 --local` as a user runs it (a process of its own), handed to the
-    planner thread as the module starts, behind the second plan; its test waits for it. None off moto."""
-    d = platform_live
-    if d.target != "moto":
-        return None
-    out = d.workdir / "changed-setting-plan.json"
-    overrides = [arg for setting in PLATFORM_OVERRIDES for arg in ("-c", setting)]
-    command = [sys.executable, "-m", "deepsentinel.cli", "plan", "-c", CHANGED_SETTING, *overrides, "--local",
-               "--workdir", str(d.workdir), "--json-out", str(out)]
-    from tests.conftest import REPO_ROOT
-
-    return out, d.in_background("changed setting", lambda: subprocess.run(command, cwd=REPO_ROOT, capture_output=True,
-                                                                          text=True, timeout=900))
+# plan, take the state lock, or change a deployed attribute a plan would read; the others run meanwhile, while the
+# second plan runs on the deployment's planner thread (tests/live/harness.py).
 
 
 def test_network_routing(platform_live):
@@ -398,7 +380,7 @@ def test_cli_plan_of_the_deployed_environment_is_locked_and_has_no_changes(platf
     d = platform_live
     if d.target != "moto":
         pytest.skip("the CLI's --local commands act on the moto deployment")
-    d.wait_plans_done()  # the changed setting's plan too: the lock is released
+    d.wait_planned()
     assert d.second_plan_has_changes is False, d.second_plan_output[-3000:]
     plan = json.loads((d.workdir / SECOND_PLAN).read_text())
     changes = [c["address"] for c in plan["resource_changes"] if c["change"]["actions"] not in (["no-op"], ["read"])]
@@ -489,12 +471,10 @@ def test_terraform_calls_are_allowed_for_the_plan_and_deploy_identities(platform
 
 
 @pytest.mark.after_plans
-def test_cli_plan_of_a_changed_setting_exits_2_and_its_json_feeds_the_review(platform_live, changed_setting_plan):
-    d = platform_live
-    if changed_setting_plan is None:
-        pytest.skip("the CLI's --local commands act on the moto deployment")
-    plan_json, running = changed_setting_plan
-    result = running.result(timeout=900)
+def test_cli_plan_of_a_changed_setting_exits_2_and_its_json_feeds_the_review(platform_live, tmp_path):
+    d = platform_live.wait_planned()  # the lock is free
+    plan_json = tmp_path / "plan.json"
+    result = _cli(d, "plan", "-c", "max_receive_count=5", "--json-out", str(plan_json))
     assert result.returncode == 2, result.stdout[-3000:] + result.stderr
     plan = json.loads(plan_json.read_text())
     changed = {c["address"]: c["change"]["actions"] for c in plan["resource_changes"]
@@ -511,7 +491,7 @@ def test_cli_plan_of_a_changed_setting_exits_2_and_its_json_feeds_the_review(pla
 def test_cli_plan_refuses_a_held_lock_in_one_line(platform_live):
     """S3-native locking: a `<key>.tflock` object written with a conditional PUT holds the lock ("Backend Type: s3",
     State Locking, https://developer.hashicorp.com/terraform/language/backend/s3)."""
-    d = platform_live.wait_plans_done()  # the lock is this test's alone
+    d = platform_live.wait_planned()  # the lock is this test's alone
     s3, lock = d.clients("s3"), f"{d.stack_dir.name}/terraform.tfstate.tflock"
     s3.put_object(Bucket=d.settings.state_bucket_name, Key=lock, Body=json.dumps({
         "ID": "4f1c9d2e-held-by-ci", "Operation": "OperationTypeApply", "Info": "", "Who": "runner@ci",
@@ -654,7 +634,7 @@ def test_smoke_a_malformed_message_reaches_the_dlq(smoke_platform):
     d, _, local, _ = smoke_platform
     if local is None:
         pytest.skip("checked on moto, where the mapping stand-in counts the receives")
-    d.wait_plans_done()  # no plan reads the shortened timeout
+    d.wait_planned()  # no plan reads the shortened timeout
     from deepsentinel.local.stand_in import DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment
 
     sqs, lambda_client = d.clients("sqs"), d.clients("lambda")
@@ -714,7 +694,7 @@ def test_cli_redrive_moves_a_refused_submit_back_and_leaves_a_malformed_message(
     d = platform_live
     if d.target != "moto":
         pytest.skip("the refused submit is staged with the mapping stand-in; the CLI's --local acts on moto")
-    d.wait_plans_done()  # no plan reads the shortened timeout
+    d.wait_planned()  # no plan reads the shortened timeout
     from deepsentinel.local.stand_in import DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment
 
     sqs, lambda_client, aws = d.clients("sqs"), d.clients("lambda"), LocalAwsEnvironment(d.endpoint_url,
