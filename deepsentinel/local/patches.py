@@ -761,26 +761,20 @@ def _patch_client_token_idempotency() -> None:
     _replace(BaseResponse, "call_action", call_action)
 
 
+@functools.cache
 def _idempotency_token_member(service: str, operation: str) -> str | None:
     """The input member botocore's model marks idempotencyToken (ClientToken, ClientRequestToken, ...), if any."""
-    return _token_members(service).get(operation)
-
-
-@functools.cache
-def _token_members(service: str) -> dict[str, str]:
-    import botocore.session
+    from deepsentinel.local.request_log import service_model
 
     try:
-        model = botocore.session.get_session().get_service_model(service)
+        model = service_model(service)
     except Exception:  # noqa: BLE001 - a moto service name botocore does not know: no token
-        return {}
-    members = {}
-    for operation in model.operation_names:
-        shape = model.operation_model(operation).input_shape
-        for name, member in shape.members.items() if shape else ():
-            if member.metadata.get("idempotencyToken"):
-                members[operation] = name
-    return members
+        return None
+    if operation not in model.operation_names:
+        return None
+    shape = model.operation_model(operation).input_shape
+    members = shape.members.items() if shape else ()
+    return next((name for name, member in members if member.metadata.get("idempotencyToken")), None)
 
 
 # Every patch by name (MotoException.patch); configure_moto applies them in this order.

@@ -2,8 +2,9 @@
 
 A `Deployment` owns one Terraform working directory and, on moto, one moto server process of its own
 (deployments never see each other's resources). Synthesis is jsii (one thread only), so `prepare()`
-runs in the caller's thread; `init`, `apply`, the second plan and `destroy` run in a worker thread so
-several deployments overlap the provider's waits (SQS ~25 s, ALB ~60 s, RDS ~80 s, S3 lifecycle ~55 s).
+runs in the caller's thread; `init`, `apply` and `destroy` run in a worker thread so several deployments
+overlap the provider's waits (SQS ~25 s, ALB ~60 s, RDS ~80 s, S3 lifecycle ~55 s), and the second plan in a
+thread of its own while the tests that need no plan check the deployment (`wait_planned` waits for it).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
