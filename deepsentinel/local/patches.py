@@ -164,8 +164,9 @@ MOTO_EXCEPTIONS = (
         "ConflictException, and the apply fails although the resource was made",
         "response patch: a request of an operation whose botocore input shape has an idempotencyToken member, "
         "repeated with the token and parameters of one that succeeded in the same account, region and moto "
-        "backend, gets the first answer again without running; another token, or the same token with other "
-        "parameters (AWS: IdempotentParameterMismatch), is answered by moto as before",
+        "backend, gets the first answer again without running; the same token with other parameters is refused "
+        "IdempotentParameterMismatch on EC2, as EC2 documents (any parameter: AWS allows another Availability Zone), "
+        "and answered by moto elsewhere; another token is moto's as before",
         patch="client_token_idempotency",
     ),
     MotoException(
@@ -726,37 +727,57 @@ def _patch_client_token_idempotency() -> None:
     import threading
 
     from moto.backends import get_backend
-    from moto.core.responses import BaseResponse
+    from moto.core.exceptions import ServiceException
+    from moto.core.responses import ActionResult, BaseResponse
+    from moto.ec2.exceptions import EC2ClientError
 
     original = BaseResponse.call_action
-    # (account, region, service, operation, token, parameters) -> (the answering backend's mark, its answer)
-    answered: dict[tuple[str, ...], tuple[object, Any]] = {}
+    # (account, region, service, operation, token) -> (the answering backend's mark, the parameters' digest, answer)
+    answered: dict[tuple[str, ...], tuple[object, str, Any]] = {}
     locks: dict[tuple[str, ...], threading.Lock] = {}
     guard = threading.Lock()
 
     def call_action(self: Any) -> Any:
-        token_member = _idempotency_token_member(self.service_name, self._get_action())
+        operation = self._get_action()
+        token_member = _idempotency_token_member(self.service_name, operation)
         token = self._get_param(token_member) if token_member else None
         if not token:
             return original(self)
-        body = self.body if isinstance(self.body, bytes) else str(self.body or "").encode()
-        parameters = hashlib.sha256(body + repr(sorted(self.querystring.items())).encode()).hexdigest()
-        key = (self.current_account, self.region, self.service_name, self._get_action(), token, parameters)
         try:  # moto's reset (a new mock_aws, /moto-api/reset) empties a backend's __dict__, and so its mark
             backend = get_backend(self.service_name)[self.current_account][self.region]
         except Exception:  # noqa: BLE001 - a service moto keys otherwise: no replay
             return original(self)
         mark = backend.__dict__.setdefault("deepsentinel_idempotency_mark", object())
+        body = self.body if isinstance(self.body, bytes) else str(self.body or "").encode()
+        parameters = hashlib.sha256(body + repr(sorted(self.querystring.items())).encode()).hexdigest()
+        request = (self.current_account, self.region, self.service_name, operation, token)
         with guard:
-            lock = locks.setdefault(key, threading.Lock())
+            lock = locks.setdefault(request, threading.Lock())
         with lock:  # a repeat that arrives while the first request runs waits for its answer
-            earlier = answered.get(key)
+            earlier = answered.get(request)
             if earlier is not None and earlier[0] is mark:
-                return earlier[1]
+                if earlier[1] == parameters:
+                    return earlier[2]
+                if self.service_name == "ec2":  # "Ensuring idempotency in Amazon EC2 API requests"
+                    mismatch = f"Client token {token} was used by a request with other parameters"
+                    return _refused(self, EC2ClientError("IdempotentParameterMismatch", mismatch))
             answer = original(self)
-            if isinstance(answer, tuple) and 200 <= int(answer[0]) < 300:
-                answered[key] = (mark, answer)
+            if (
+                isinstance(answer, tuple)
+                and 200 <= int(answer[0]) < 300
+                and (earlier is None or earlier[0] is not mark)
+            ):
+                answered[request] = (mark, parameters, answer)
             return answer
+
+    def _refused(self: Any, error: ServiceException) -> Any:
+        """The error as moto's call_action answers a ServiceException, in the service's protocol (the error's
+        module names the service: moto.ec2.exceptions)."""
+        status, headers, body = self.serialized(ActionResult(error))
+        headers["status"] = status
+        status, headers, body = self._transform_response(self.response_headers, (body, headers))
+        headers, body = self._enrich_response(headers, body)
+        return status, headers, body
 
     _replace(BaseResponse, "call_action", call_action)
 

@@ -764,17 +764,24 @@ def test_a_second_create_schedule_of_the_name_with_another_token_is_a_conflict(a
     assert _code(error) == "ConflictException"
 
 
-@not_over_reaching("client_token_idempotency")
-def test_the_same_token_with_other_parameters_is_not_answered_from_the_first_request(aws):
-    """The same token with a parameter changed is another request ("Ensuring idempotency": AWS refuses it,
-    IdempotentParameterMismatch): never the first request's answer. Here a second address for the gateway: moto
-    makes a second gateway, as without the patch."""
+@needed("client_token_idempotency")
+def test_the_same_token_with_other_parameters_is_refused_idempotent_parameter_mismatch(aws):
+    """"Ensuring idempotency in Amazon EC2 API requests": "If you retry a request that completed successfully using
+    the same client token, but one or more of the parameters are different, other than the Region or Availability
+    Zone, the retry fails with an IdempotentParameterMismatch error." Here the gateway's address differs; moto makes
+    a second gateway."""
     ec2 = aws.client("ec2")
     subnet, address = _public_subnet_and_address(aws)
     other = ec2.allocate_address(Domain="vpc")["AllocationId"]
     first = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=address, ClientToken="same-token")
-    changed = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=other, ClientToken="same-token")
-    assert changed["NatGateway"]["NatGatewayId"] != first["NatGateway"]["NatGatewayId"]
+    try:
+        ec2.create_nat_gateway(SubnetId=subnet, AllocationId=other, ClientToken="same-token")
+        code = None
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+    assert code == "IdempotentParameterMismatch"
+    assert [g["NatGatewayId"] for g in ec2.describe_nat_gateways()["NatGateways"]] == [
+        first["NatGateway"]["NatGatewayId"]]
 
 
 @not_over_reaching("client_token_idempotency")
