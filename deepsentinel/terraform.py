@@ -45,11 +45,11 @@ INSTALL_HINT = "https://developer.hashicorp.com/terraform/install"
 INTERRUPT_GRACE_SECONDS = 300.0
 RUNS_DIR = ".deepsentinel-runs"
 # Go's collector for terraform and the provider: collect when the heap reaches 512 MiB, not each time it doubles.
-# Starting the 700 MB provider allocates ~700 MB of short-lived schema objects, which the default (GOGC=100) collects
-# a dozen times; a `validate` of dev takes 2.4 CPU-s instead of 3.6, a local deploy and destroy 69 instead of 86
-# (benchmarks/terraform_gc.py, docs/local-speed.md). The live heaps stay far below the limit (terraform 88 MB during
-# dev's 212-resource apply, the provider ~60 MB). A soft limit: a heap that neared it would be collected more often.
-# A user's own GOGC or GOMEMLIMIT replaces both.
+# Both allocate far more than they keep (in dev's 212-resource apply terraform allocates ~940 MB before its first
+# collection and keeps 70-90 MB; the provider keeps ~60 MB), which the default (GOGC=100) collects dozens of times: a
+# `validate` of dev takes 2.3 CPU-s instead of 3.1 (benchmarks/terraform_gc.py), benchmarks/live.py's deploy, plan
+# and destroy 57 instead of 86 (docs/local-speed.md). A soft limit: a heap that neared it would be collected more
+# often. A user's own GOGC or GOMEMLIMIT replaces both.
 GO_GARBAGE_COLLECTION = {"GOGC": "off", "GOMEMLIMIT": "512MiB"}
 LOCK_HELD = "Error acquiring the state lock"
 LOCK_NOT_RELEASED = "Error releasing the state lock"
