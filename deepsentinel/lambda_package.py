@@ -9,6 +9,10 @@ Only pure-Python wheels qualify: a compiled extension built for this machine mig
 Amazon Linux, so a distribution with one is refused. Installer bookkeeping (RECORD, INSTALLER, REQUESTED,
 direct_url.json) and byte code are left out; METADATA stays, as libraries read their own version from it
 (scramp calls ``importlib.metadata.version("scramp")`` at import).
+
+The zip a function is deployed from is built here too (code_archive), not by cdktf's ARCHIVE asset, which starts a
+Node process per archive per synth (0.1-0.3 CPU-s each: 181 of them in one run of the unit tests, 2026-12-02): the
+same sources give the same bytes, so the asset hash still changes only with the code.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import importlib.metadata
 import os
 import shutil
 import tempfile
+import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -25,6 +31,13 @@ VENDOR_FILE = "vendor.txt"
 DEFAULT_BUILD_ROOT = Path(tempfile.gettempdir()) / "deepsentinel-lambda-packages"
 _SKIPPED_DIST_INFO = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 _COMPILED_SUFFIXES = (".so", ".pyd", ".dylib")
+# cdktf names an ARCHIVE asset's zip so; a FILE asset keeps its file's name: the stacks' asset paths are unchanged
+ARCHIVE_NAME = "archive.zip"
+# the earliest time a zip entry can hold: no build time in the bytes
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# a regular file readable by all: what Lambda needs of a package's files ("Deploying Python Lambda functions with
+# .zip file archives": 644 for files)
+_ZIP_FILE_MODE = 0o100644 << 16
 
 
 class VendoringError(RuntimeError):
@@ -92,17 +105,10 @@ def staged_code_dir(folder: Path, *, build_root: Path = DEFAULT_BUILD_ROOT) -> P
     pins = read_pins(folder)
     if not pins:
         return folder
-    sources = sorted(
-        (PurePosixPath(p.relative_to(folder).as_posix()), p)
-        for p in folder.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
-    )
+    sources = _code_files(folder)
     for pin in pins:
         sources += _distribution_files(pin)
-    digest = hashlib.sha256()
-    for inside, source in sources:
-        digest.update(str(inside).encode() + b"\0" + hashlib.sha256(source.read_bytes()).digest())
-    target = build_root / f"{folder.name}-{digest.hexdigest()[:16]}"
+    target = build_root / f"{folder.name}-{_digest(sources)}"
     if target.is_dir():
         for cache in list(target.rglob("__pycache__")):  # an import from the directory (a local run) wrote these
             shutil.rmtree(cache, ignore_errors=True)
@@ -118,3 +124,38 @@ def staged_code_dir(folder: Path, *, build_root: Path = DEFAULT_BUILD_ROOT) -> P
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)  # another process staged the same content first
     return target
+
+
+def code_archive(folder: Path, *, build_root: Path = DEFAULT_BUILD_ROOT) -> Path:
+    """The zip to deploy `folder` from: staged_code_dir's files in sorted order, each with one fixed time and mode
+    0644, compressed as cdktf's archiver did (deflate, level 9). Built once per content under `build_root`."""
+    code_dir = staged_code_dir(folder, build_root=build_root)
+    files = _code_files(code_dir)
+    target = build_root / "archives" / f"{folder.name}-{_digest(files)}" / ARCHIVE_NAME
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{ARCHIVE_NAME}.{os.getpid()}.{threading.get_ident()}")
+    with zipfile.ZipFile(partial, "w") as archive:
+        for inside, source in files:
+            entry = zipfile.ZipInfo(str(inside), date_time=_ZIP_EPOCH)
+            entry.external_attr = _ZIP_FILE_MODE
+            archive.writestr(entry, source.read_bytes(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    os.replace(partial, target)  # atomic: a parallel synth sees the whole zip or none (the same bytes either way)
+    return target
+
+
+def _code_files(directory: Path) -> list[tuple[PurePosixPath, Path]]:
+    """(path inside the package, file) for every file of `directory` but byte code, sorted."""
+    return sorted(
+        (PurePosixPath(p.relative_to(directory).as_posix()), p)
+        for p in directory.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
+
+
+def _digest(files: list[tuple[PurePosixPath, Path]]) -> str:
+    digest = hashlib.sha256()
+    for inside, source in files:
+        digest.update(str(inside).encode() + b"\0" + hashlib.sha256(source.read_bytes()).digest())
+    return digest.hexdigest()[:16]

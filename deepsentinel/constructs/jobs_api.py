@@ -78,6 +78,7 @@ from deepsentinel.constructs.pipeline import (
 )
 from deepsentinel.constructs.policies import Statement, allow, assume_role_policy, policy_document
 from deepsentinel.constructs.service_alarms import rate_alarm
+from deepsentinel.lambda_package import code_archive
 from deepsentinel.settings import PlatformSettings
 
 FOLDER = "jobs_api"  # lambdas/jobs_api/handler.py
@@ -182,7 +183,9 @@ class JobsApi(Construct):
             )
         s = self._s = props.settings
         self._props = props
-        self._code = TerraformAsset(self, "code", path=str(props.lambdas_dir / FOLDER), type=AssetType.ARCHIVE)
+        self._code = TerraformAsset(
+            self, "code", path=str(code_archive(props.lambdas_dir / FOLDER)), type=AssetType.FILE
+        )
 
         api = Apigatewayv2Api(
             self,

@@ -54,7 +54,7 @@ from deepsentinel.constructs.dashboard import RUNNABLE_AGE_METRIC, RUNNABLE_QUEU
 from deepsentinel.constructs.names import ECR_REPOSITORIES, LAMBDA_FUNCTIONS, ResourceNames
 from deepsentinel.constructs.policies import policy_document
 from deepsentinel.constructs.service_alarms import rate_alarm
-from deepsentinel.lambda_package import staged_code_dir
+from deepsentinel.lambda_package import code_archive
 from deepsentinel.settings import PlatformSettings
 
 LAMBDA_RUNTIME = "python3.12"
@@ -383,9 +383,9 @@ class Pipeline(Construct):
 
     def _function(self, folder: str, environment: dict[str, str]) -> LambdaFunction:
         s, props = self._s, self._props
-        # The folder itself, or a staged copy with the pure-Python libraries its vendor.txt pins.
+        # The zip of the folder, or of a staged copy with the pure-Python libraries its vendor.txt pins.
         code = TerraformAsset(
-            self, f"{folder}-code", path=str(staged_code_dir(props.lambdas_dir / folder)), type=AssetType.ARCHIVE
+            self, f"{folder}-code", path=str(code_archive(props.lambdas_dir / folder)), type=AssetType.FILE
         )
         log_group = CloudwatchLogGroup(
             self,

@@ -1,15 +1,17 @@
-"""A function's code directory: its folder plus the pure-Python distributions its vendor.txt pins."""
+"""A function's code directory: its folder plus the pure-Python distributions its vendor.txt pins; and its zip."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import shutil
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from deepsentinel.lambda_package import VendoringError, read_pins, staged_code_dir
+from deepsentinel.lambda_package import VendoringError, code_archive, read_pins, staged_code_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MONITOR = REPO_ROOT / "lambdas" / "batch_failure_monitor"
@@ -31,6 +33,36 @@ def test_the_package_is_content_addressed_and_other_functions_are_archived_as_th
     assert staged_code_dir(MONITOR, build_root=tmp_path) == first and not (first / "__pycache__").exists()
     assert staged_code_dir(REPO_ROOT / "lambdas" / "sqs_to_batch", build_root=tmp_path) == \
         REPO_ROOT / "lambdas" / "sqs_to_batch"
+
+
+def test_the_archive_holds_the_staged_files_and_is_the_same_bytes_for_the_same_sources(tmp_path):
+    """What cdktf's archiver zipped, but reproducible: every staged file (no byte code), sorted, one fixed time,
+    mode 0644 (Lambda reads the files as another user), deflated; built in another place, the same bytes."""
+    archive = code_archive(MONITOR, build_root=tmp_path / "one")
+    staged = staged_code_dir(MONITOR, build_root=tmp_path / "one")
+    entries = zipfile.ZipFile(archive).infolist()
+    names = [entry.filename for entry in entries]
+    assert names == sorted((p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()),
+                           key=lambda name: name.split("/"))  # in path order, directory by directory
+    assert {(e.date_time, e.external_attr >> 16, e.compress_type) for e in entries} == {
+        ((1980, 1, 1, 0, 0, 0), 0o100644, zipfile.ZIP_DEFLATED)}
+    with zipfile.ZipFile(archive) as opened:
+        assert opened.read("handler.py") == (MONITOR / "handler.py").read_bytes() and opened.testzip() is None
+    again = code_archive(MONITOR, build_root=tmp_path / "two")
+    assert again != archive and again.read_bytes() == archive.read_bytes()
+    assert code_archive(MONITOR, build_root=tmp_path / "one") == archive  # built once per content
+
+
+def test_an_edited_function_gets_another_archive_and_byte_code_is_left_out(tmp_path):
+    folder = tmp_path / "lambdas" / "sqs_to_batch"
+    shutil.copytree(REPO_ROOT / "lambdas" / "sqs_to_batch", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    first = code_archive(folder, build_root=tmp_path / "build")
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "handler.cpython-311.pyc").write_bytes(b"\0")
+    assert code_archive(folder, build_root=tmp_path / "build") == first
+    (folder / "handler.py").write_text((folder / "handler.py").read_text() + "\n# edited\n")
+    edited = code_archive(folder, build_root=tmp_path / "build")
+    assert edited != first and zipfile.ZipFile(edited).namelist() == zipfile.ZipFile(first).namelist()
 
 
 def test_the_handler_imports_the_vendored_driver_from_its_package(tmp_path):

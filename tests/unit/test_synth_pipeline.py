@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ def test_lambdas_are_zipped_assets_with_their_environment(platform):
     for function in functions.values():
         assert function["filename"].startswith("assets/") and function["handler"] == "handler.handler"
         zip_file = platform.paths["deepsentinel-dev"].parent / function["filename"]
-        assert zip_file.is_file() and zip_file.stat().st_size > 0
+        assert "handler.py" in zipfile.ZipFile(zip_file).namelist()
     assert set(functions["deepsentinel-dev-sqs-to-batch"]["environment"]["variables"]) == {
         "JOB_QUEUE", "JOB_DEFINITION", "IDEMPOTENCY_TABLE", "CLAIM_TTL_SECONDS"}
 
