@@ -35,9 +35,11 @@ _COMPILED_SUFFIXES = (".so", ".pyd", ".dylib")
 ARCHIVE_NAME = "archive.zip"
 # the earliest time a zip entry can hold: no build time in the bytes
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-# a regular file readable by all: what Lambda needs of a package's files ("Deploying Python Lambda functions with
-# .zip file archives": 644 for files)
+# Lambda needs every file readable by all, and every folder listable: 644 and 755 for Python ("How do I troubleshoot
+# 'permission denied' or 'unable to import module' errors when uploading a Lambda deployment package?", AWS
+# Knowledge Center); 0x10 is the MS-DOS directory attribute zip tools also set
 _ZIP_FILE_MODE = 0o100644 << 16
+_ZIP_FOLDER_MODE = (0o40755 << 16) | 0x10
 
 
 class VendoringError(RuntimeError):
@@ -127,8 +129,9 @@ def staged_code_dir(folder: Path, *, build_root: Path = DEFAULT_BUILD_ROOT) -> P
 
 
 def code_archive(folder: Path, *, build_root: Path = DEFAULT_BUILD_ROOT) -> Path:
-    """The zip to deploy `folder` from: staged_code_dir's files in sorted order, each with one fixed time and mode
-    0644, compressed as cdktf's archiver did (deflate, level 9). Built once per content under `build_root`."""
+    """The zip to deploy `folder` from: staged_code_dir's files in sorted order, each folder before what it holds,
+    with one fixed time, mode 0644 (folders 0755), compressed as cdktf's archiver did (deflate, level 9). Built once
+    per content under `build_root`."""
     code_dir = staged_code_dir(folder, build_root=build_root)
     files = _code_files(code_dir)
     target = build_root / "archives" / f"{folder.name}-{_digest(files)}" / ARCHIVE_NAME
@@ -137,7 +140,14 @@ def code_archive(folder: Path, *, build_root: Path = DEFAULT_BUILD_ROOT) -> Path
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{ARCHIVE_NAME}.{os.getpid()}.{threading.get_ident()}")
     with zipfile.ZipFile(partial, "w") as archive:
+        folders: set[PurePosixPath] = set()
         for inside, source in files:
+            for folder_inside in reversed(inside.parents[:-1]):  # "a/b/c.py": a/, then a/b/
+                if folder_inside not in folders:
+                    folders.add(folder_inside)
+                    folder_entry = zipfile.ZipInfo(f"{folder_inside}/", date_time=_ZIP_EPOCH)
+                    folder_entry.external_attr = _ZIP_FOLDER_MODE
+                    archive.writestr(folder_entry, b"")
             entry = zipfile.ZipInfo(str(inside), date_time=_ZIP_EPOCH)
             entry.external_attr = _ZIP_FILE_MODE
             archive.writestr(entry, source.read_bytes(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
-import shutil
 import tomllib
 import zipfile
 from pathlib import Path
@@ -37,15 +37,25 @@ def test_the_package_is_content_addressed_and_other_functions_are_archived_as_th
 
 def test_the_archive_holds_the_staged_files_and_is_the_same_bytes_for_the_same_sources(tmp_path):
     """What cdktf's archiver zipped, but reproducible: every staged file (no byte code), sorted, one fixed time,
-    mode 0644 (Lambda reads the files as another user), deflated; built in another place, the same bytes."""
+    files 0644 and folders 0755, as Lambda needs them ("How do I troubleshoot 'permission denied' or 'unable to import
+    module' errors when uploading a Lambda deployment package?", AWS Knowledge Center), deflated; built in another
+    place, the same bytes."""
     archive = code_archive(MONITOR, build_root=tmp_path / "one")
     staged = staged_code_dir(MONITOR, build_root=tmp_path / "one")
     entries = zipfile.ZipFile(archive).infolist()
-    names = [entry.filename for entry in entries]
-    assert names == sorted((p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()),
-                           key=lambda name: name.split("/"))  # in path order, directory by directory
-    assert {(e.date_time, e.external_attr >> 16, e.compress_type) for e in entries} == {
+    files = [e for e in entries if not e.is_dir()]
+    folders = [e for e in entries if e.is_dir()]
+    assert [e.filename for e in files] == sorted(
+        (p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()),
+        key=lambda name: name.split("/"))  # in path order, directory by directory
+    assert {e.filename for e in folders} == {
+        f"{p.relative_to(staged).as_posix()}/" for p in staged.rglob("*") if p.is_dir()}
+    names = [e.filename for e in entries]
+    assert all(names.index(name.rstrip("/").rpartition("/")[0] + "/") < names.index(name)
+               for name in names if "/" in name.rstrip("/"))  # each folder before what it holds
+    assert {(e.date_time, e.external_attr >> 16, e.compress_type) for e in files} == {
         ((1980, 1, 1, 0, 0, 0), 0o100644, zipfile.ZIP_DEFLATED)}
+    assert {(e.date_time, e.external_attr >> 16) for e in folders} == {((1980, 1, 1, 0, 0, 0), 0o40755)}
     with zipfile.ZipFile(archive) as opened:
         assert opened.read("handler.py") == (MONITOR / "handler.py").read_bytes() and opened.testzip() is None
     again = code_archive(MONITOR, build_root=tmp_path / "two")
