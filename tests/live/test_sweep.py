@@ -31,7 +31,8 @@ def build_queue_and_bucket(app: Any, settings: Any, options: Any) -> None:
     S3Bucket(stack, "bucket", bucket=settings.bucket_name("sweep-me"), force_destroy=True)
 
 
-@pytest.mark.slow  # a deployment of its own (about a minute) to check the test harness's sweeper, not the platform
+@pytest.mark.slow  # a deployment of its own (about a minute) to check the test harness's sweeper, not the platform;
+# as a live test it would run on the live worker, whose path bounds the default suite (docs/testing.md#tests)
 def test_a_kept_deployment_outlives_its_run_and_the_sweeper_removes_it(tmp_path: Path):
     from deepsentinel.local.server import LocalAws
     from deepsentinel.settings import load_settings
