@@ -3,27 +3,37 @@
     python benchmarks/test_suite.py [extra pytest args, e.g. -m slow]
 
 The per-directory figures are summed test times from pytest's JUnit XML (setup included), so module
-fixtures (the one session synth, the live applies) land in the directory that first needs them.
+fixtures (the one session synth, the live applies) land in the directory that first needs them. The peak memory is
+the largest sum of the resident sets of pytest's whole process tree (workers, terraform and its provider, jsii's
+node, the local servers; a page shared by two processes counts twice), sampled every half second with psutil.
 """
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
+
+import psutil
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "junit.xml"
         started, cpu_before = time.perf_counter(), _children_cpu()
-        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                 f"--junitxml={report}", *sys.argv[1:]], check=False, capture_output=True, text=True)
+        process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                    f"--junitxml={report}", *sys.argv[1:]], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        peak = _PeakMemory(process.pid)
+        stdout, _ = process.communicate()
+        peak.stop()
         wall, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
         cases = ET.parse(report).getroot().iter("testcase")
         by_dir: dict[str, list[float]] = defaultdict(list)
@@ -31,14 +41,42 @@ def main() -> None:
             module = case.get("classname", "").split(".")
             directory = "/".join(module[:-1]) or "."
             by_dir[directory].append(float(case.get("time", 0)))
-    print(result.stdout.strip().splitlines()[-1])
+    print(stdout.strip().splitlines()[-1])
     print(f"{'directory':<24} {'tests':>5} {'seconds':>8}")
     for directory, times in sorted(by_dir.items(), key=lambda item: -sum(item[1])):
         print(f"{directory:<24} {len(times):>5} {sum(times):>8.1f}")
     print(f"wall time of `pytest {' '.join(sys.argv[1:])}`: {wall:.1f} s, CPU {cpu:.0f} s (user + sys of every process "
           f"it waited for, as /usr/bin/time counts) (issue 20's goals on 2 cores: the default suite 240 s, "
           f"-m 'not live and not slow' 60 s)")
-    sys.exit(result.returncode)
+    print(f"peak memory of the process tree: {peak.bytes / 2**30:.1f} GiB (resident sets summed, sampled every "
+          f"{_PeakMemory.INTERVAL} s)")
+    sys.exit(process.returncode)
+
+
+class _PeakMemory:
+    """The largest summed resident set of a process and its descendants, sampled on a thread."""
+
+    INTERVAL = 0.5
+
+    def __init__(self, pid: int) -> None:
+        self.bytes, self._root, self._done = 0, psutil.Process(pid), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.INTERVAL):
+            total = 0
+            try:
+                for process in [self._root, *self._root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.NoSuchProcess):  # ended between the listing and the reading
+                        total += process.memory_info().rss
+            except psutil.NoSuchProcess:
+                return
+            self.bytes = max(self.bytes, total)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def _children_cpu() -> float:
