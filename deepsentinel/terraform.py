@@ -44,12 +44,12 @@ INSTALL_HINT = "https://developer.hashicorp.com/terraform/install"
 # stop (an S3 lifecycle configuration waits 55 s on the local server); a second Ctrl-C ends it at once (its rule).
 INTERRUPT_GRACE_SECONDS = 300.0
 RUNS_DIR = ".deepsentinel-runs"
-# Go's collector for terraform and the provider: collect when the heap reaches 512 MiB, not each time it doubles.
-# Both allocate far more than they keep (in dev's 212-resource apply terraform allocates ~940 MB before its first
-# collection and keeps 70-90 MB; the provider keeps ~60 MB), which the default (GOGC=100) collects dozens of times: a
-# `validate` of dev takes 2.3 CPU-s instead of 3.1 (benchmarks/terraform_gc.py), benchmarks/live.py's deploy, plan
-# and destroy 57 instead of 86 (docs/local-speed.md). A soft limit: a heap that neared it would be collected more
-# often. A user's own GOGC or GOMEMLIMIT replaces both.
+# Go's collector for terraform and the provider: collect when the heap reaches 512 MiB, not each time it doubles. Both
+# allocate far more than they keep (dev's 212-resource apply under a 1 GiB limit: terraform's first collection came at
+# ~940 MB and kept 70-90 MB; the provider keeps ~60 MB), which the default (GOGC=100) collects over and over
+# (terraform 17 times, the provider 13, in a validate of dev): a `validate` of dev takes 2.3 CPU-s instead of 3.1
+# (benchmarks/terraform_gc.py), benchmarks/live.py's deploy, plan and destroy 57 instead of 86 (docs/local-speed.md).
+# A soft limit: a heap that neared it would be collected more often. A user's own GOGC or GOMEMLIMIT replaces both.
 GO_GARBAGE_COLLECTION = {"GOGC": "off", "GOMEMLIMIT": "512MiB"}
 LOCK_HELD = "Error acquiring the state lock"
 LOCK_NOT_RELEASED = "Error releasing the state lock"
