@@ -3,7 +3,8 @@
     python benchmarks/test_suite.py [extra pytest args, e.g. -m slow]
 
 The per-directory figures are summed test times from pytest's JUnit XML (setup included), so module
-fixtures (the one session synth, the live applies) land in the directory that first needs them. The peak memory is
+fixtures (the one session synth, the live applies) land in the directory that first needs them; the slowest tests
+follow, by the same times. The peak memory is
 the largest sum of the resident sets of pytest's whole process tree (workers, terraform and its provider, jsii's
 node, the local servers; a page shared by two processes counts twice), sampled every half second with psutil.
 """
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import psutil
 
+SLOWEST = 25
+
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
@@ -37,14 +40,20 @@ def main() -> None:
         wall, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
         cases = ET.parse(report).getroot().iter("testcase")
         by_dir: dict[str, list[float]] = defaultdict(list)
+        by_test: list[tuple[float, str]] = []
         for case in cases:
             module = case.get("classname", "").split(".")
             directory = "/".join(module[:-1]) or "."
-            by_dir[directory].append(float(case.get("time", 0)))
+            seconds = float(case.get("time", 0))
+            by_dir[directory].append(seconds)
+            by_test.append((seconds, f"{'/'.join(module)}.py::{case.get('name')}"))
     print(stdout.strip().splitlines()[-1])
     print(f"{'directory':<24} {'tests':>5} {'seconds':>8}")
     for directory, times in sorted(by_dir.items(), key=lambda item: -sum(item[1])):
         print(f"{directory:<24} {len(times):>5} {sum(times):>8.1f}")
+    print(f"the {SLOWEST} slowest tests (seconds, setup included):")
+    for seconds, test in sorted(by_test, reverse=True)[:SLOWEST]:
+        print(f"{seconds:8.1f}  {test}")
     print(f"wall time of `pytest {' '.join(sys.argv[1:])}`: {wall:.1f} s, CPU {cpu:.0f} s (user + sys of every process "
           f"it waited for, as /usr/bin/time counts) (issue 20's goals on 2 cores: the default suite 240 s, "
           f"-m 'not live and not slow' 60 s)")
