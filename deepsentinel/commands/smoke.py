@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ RAW_KEY_LAYOUT = "uploads/{video_id}/{filename}"
 DEFAULT_CLIP_SECONDS = 5
 LOCAL_TIMEOUT_SECONDS = 600
 AWS_TIMEOUT_SECONDS = 3600  # a GPU instance may have to start first
+SMOKE_MODEL_FILE = "smoke-model.pt"  # in the scratch dir; published at the job definition's MODEL_URI
 
 
 class SmokeError(OperationFailed):
@@ -165,6 +166,31 @@ def make_clip(path: Path, seconds: int = DEFAULT_CLIP_SECONDS) -> Path:
         check=True,
     )
     return path
+
+
+def runtime_environment(scratch: Path, base: Mapping[str, str]) -> dict[str, str]:
+    """Runtime-only settings of the local worker: no ultralytics update checks, caches in the scratch dir."""
+    return {**base, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(scratch / "ultralytics")}
+
+
+def build_smoke_model(scratch: Path) -> Path:
+    """The smoke model (deepsentinel.local.smoke_model) in `scratch`, built once, in a child process: torch is
+    imported there, not here. Written under a temporary name and renamed, so an interrupted build leaves no partial
+    file that a later run would take for the model."""
+    model = scratch / SMOKE_MODEL_FILE
+    if not model.is_file():
+        building = scratch / f".building-{os.getpid()}-{SMOKE_MODEL_FILE}"
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "deepsentinel.local.smoke_model", str(building)],
+                check=True,
+                capture_output=True,
+                env=runtime_environment(scratch, os.environ),
+            )
+            os.replace(building, model)
+        finally:
+            building.unlink(missing_ok=True)
+    return model
 
 
 def upload_and_enqueue(
@@ -611,14 +637,7 @@ class LocalPlatform:
         if model_object_exists(s3, bucket, key):
             say(f"model: s3://{bucket}/{key} (the job definition's MODEL_URI) is published")
             return
-        model = self.scratch / "smoke-model.pt"
-        if not model.is_file():
-            subprocess.run(
-                [sys.executable, "-m", "deepsentinel.local.smoke_model", str(model)],
-                check=True,
-                capture_output=True,
-                env=self._runtime_environment(dict(os.environ)),
-            )
+        model = build_smoke_model(self.scratch)
         published = publish_model(s3, model, bucket=bucket, key=key, where=f"the moto server on {self.endpoint_url}")
         say(
             f"model: s3://{bucket}/{key} (the job definition's MODEL_URI) was empty; published the smoke model "
@@ -632,10 +651,6 @@ class LocalPlatform:
         if not definitions:
             raise SmokeError(f"job definition {self.outputs['gpu_job_definition_arn']} is not deployed")
         return {e["name"]: e["value"] for e in definitions[0]["containerProperties"]["environment"]}
-
-    def _runtime_environment(self, base: dict[str, str]) -> dict[str, str]:
-        """Runtime-only settings of the local worker: no ultralytics update checks, caches in the scratch dir."""
-        return {**base, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(self.scratch / "ultralytics")}
 
     def dispatch_and_run(self, report: SmokeReport, *, say: _Progress, deadline: float) -> None:
         from deepsentinel.local.stand_in import (
@@ -675,8 +690,9 @@ class LocalPlatform:
                 aws=aws,
                 job_queue=self.outputs["job_queue_arn"],
                 endpoint_overrides=self.db_endpoint,
-                extra_environment=self._runtime_environment(
-                    {"WORK_DIR": str(self.scratch / "work"), "MODEL_CACHE_DIR": str(self.scratch / "models")}
+                extra_environment=runtime_environment(
+                    self.scratch,
+                    {"WORK_DIR": str(self.scratch / "work"), "MODEL_CACHE_DIR": str(self.scratch / "models")},
                 ),
                 on_attempt=lambda run, attempt: say(
                     f"  {run.job_name} attempt {attempt.attempt}: exit {attempt.exit_code} ({attempt.seconds:.1f}s)"

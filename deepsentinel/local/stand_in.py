@@ -561,12 +561,10 @@ class LocalDatabase:
 
     def start(self, *, username: str, password: str, database: str) -> dict[str, str]:
         """Start (or reuse) the server, create the master user and database; return DB_HOST/DB_PORT."""
-        import pgserver
         import psycopg
         from psycopg import sql
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.server = pgserver.get_server(self.data_dir, cleanup_mode=None)
+        self.start_server()
         with psycopg.connect(self.server.get_uri(), autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (username,)).fetchone()
             verb = "ALTER" if exists else "CREATE"
@@ -581,6 +579,14 @@ class LocalDatabase:
                     sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(username))
                 )
         return {"DB_HOST": self.socket_dir, "DB_PORT": str(self.port)}
+
+    def start_server(self) -> None:
+        """Initialize the data directory if it is new and start its server, or attach to the one running there (it
+        outlives the process that started it)."""
+        import pgserver
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.server = pgserver.get_server(self.data_dir, cleanup_mode=None)
 
     @property
     def socket_dir(self) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LIVE_AWS_OPT_IN as AWS_OPT_IN  # noqa: E402
+from tests.live import smoke_warm_up
 from tests.live.harness import RECORD  # noqa: E402
 
 DEPLOYMENT_FIXTURES = {"network_live": "network", "security_live": "security", "storage_live": "storage",
@@ -114,9 +115,14 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
                                   cli_overrides=PLATFORM_OVERRIDES if name == "platform" else ())
 
     pool = DeploymentPool({n: factory(n) for n in DEPLOYMENT_FIXTURES.values()}, log)
-    pool.start(_needed_deployments(request.session))
+    needed = _needed_deployments(request.session)
+    pool.start(needed)
+    smoke_scratch = root / "platform" / smoke_warm_up.SCRATCH
+    if live_target == "moto" and "platform" in needed:
+        smoke_warm_up.start(request.config, request.session.items, smoke_scratch)
     yield pool
     pool.destroy_all()
+    smoke_warm_up.stop_database(request.config, smoke_scratch)
     if keep:
         log(f"kept the deployments under {root}; rerun with --live-keep --live-workdir {root} to reuse them, "
             f"remove them with `python -m tests.live.sweep --root {root}`")

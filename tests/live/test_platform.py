@@ -21,6 +21,7 @@ from tests.live.aws_checks import (get_batch_compute_environment, get_batch_job_
                                    get_lambda_function, get_scalable_targets, get_scaling_policies,
                                    get_scheduled_actions, get_sqs_queue_attributes, is_private_subnet_behind_nat,
                                    is_public_subnet)
+from tests.live import smoke_warm_up
 from tests.live.stacks import PLATFORM_OVERRIDES
 
 pytestmark = pytest.mark.live
@@ -549,19 +550,21 @@ def test_destroy_leaves_nothing_of_the_project(platform_live):
 # --- a video through the deployed platform (deepsentinel smoke) -------------------------------------------
 
 @pytest.fixture(scope="module")
-def smoke_platform(platform_live, tmp_path_factory):
-    """What `deepsentinel smoke` runs against: on moto the stand-ins configured from the deployment."""
+def smoke_platform(platform_live, tmp_path_factory, request):
+    """What `deepsentinel smoke` runs against: on moto the stand-ins configured from the deployment (the part that
+    needs no deployment made ready during the apply: tests/live/smoke_warm_up.py)."""
     import boto3
 
     from deepsentinel.commands.smoke import LocalPlatform
 
     d = platform_live
     # On moto, where `deepsentinel smoke --local` keeps its scratch (and `status --local` finds the database).
-    scratch = d.workdir / "smoke" if d.target == "moto" else tmp_path_factory.mktemp("smoke")
+    scratch = d.workdir / smoke_warm_up.SCRATCH if d.target == "moto" else tmp_path_factory.mktemp("smoke")
     scratch.mkdir(exist_ok=True)
     if d.target == "aws":
         yield d, boto3.Session(region_name=d.settings.region), None, scratch
         return
+    smoke_warm_up.wait(request.config)
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=d.settings.region)
     local = LocalPlatform(session=session, endpoint_url=d.endpoint_url, region=d.settings.region, outputs=d.outputs,
                           stack_dir=d.stack_dir, scratch=scratch)

@@ -157,6 +157,32 @@ def test_the_local_smoke_publishes_its_model_where_the_job_definition_points(aws
     assert len(s3.list_object_versions(Bucket=BUCKET, Prefix="models/yolov8n.pt")["Versions"]) == 1
 
 
+def test_an_interrupted_smoke_model_build_leaves_no_file_a_later_run_would_take_for_the_model(tmp_path, monkeypatch):
+    """The build writes under a temporary name and renames when done: a build stopped halfway (here the child exits
+    after writing part of its file) leaves neither the model nor the partial file; the next run builds it."""
+    import subprocess
+
+    from deepsentinel.commands import smoke
+
+    real_run = subprocess.run
+
+    def killed_halfway(argv, **kwargs):
+        Path(argv[-1]).write_bytes(b"PK\x03\x04 half of a torch archive")
+        raise subprocess.CalledProcessError(-9, argv)
+
+    monkeypatch.setattr(smoke.subprocess, "run", killed_halfway)
+    with pytest.raises(subprocess.CalledProcessError):
+        smoke.build_smoke_model(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(smoke.subprocess, "run", real_run)
+    built = smoke.build_smoke_model(tmp_path)
+    assert built == tmp_path / smoke.SMOKE_MODEL_FILE
+    assert sorted(p.name for p in tmp_path.iterdir()) == [built.name, "ultralytics"]  # its settings, no partial file
+    from deepsentinel.commands.model import check_loads
+
+    assert check_loads(built).startswith("DetectionModel, ")
+
+
 def test_the_aws_smoke_stops_before_sending_a_video_when_the_model_is_not_published(aws):
     from deepsentinel.commands.smoke import SmokeError, require_published_model
 
