@@ -4,9 +4,9 @@
 
 The per-directory figures are summed test times from pytest's JUnit XML (setup included), so module
 fixtures (the one session synth, the live applies) land in the directory that first needs them; the slowest tests
-follow, by the same times. The peak memory is
-the largest sum of the resident sets of pytest's whole process tree (workers, terraform and its provider, jsii's
-node, the local servers; a page shared by two processes counts twice), sampled every half second with psutil.
+follow, by the same times. The peak memory is the largest sum of the resident sets of pytest's whole process tree
+(workers, terraform and its provider, jsii's node, the local servers; a page shared by two processes counts twice),
+sampled every half second with psutil.
 """
 
 from __future__ import annotations
