@@ -2,9 +2,12 @@
 
 With `DEEPSENTINEL_LOCAL_AWS_REQUEST_LOG=<file>` in its environment, the local server (deepsentinel/local/server.py)
 appends one JSON line per request to the file: the service and region of the SigV4 credential scope, the access
-key id, the User-Agent (Terraform's AWS provider and its S3 backend say `Terraform/<version>`), the HTTP status and
-the API operation with its parameters. Nothing else in the server changes: the log is a WSGI middleware around
-moto's application, and the request body it reads is handed on unchanged.
+key id, the User-Agent (Terraform's AWS provider and its S3 backend say `Terraform/<version>`), the HTTP status,
+the API operation with its parameters, and the SDK's own retry headers: `amz-sdk-invocation-id` (one id per
+operation call, kept by its retries) and the attempt number of `amz-sdk-request: attempt=N; max=M`, so a create that
+reaches the server twice shows whether the SDK retried one call (same id, attempt 2) or the caller made two.
+Nothing else in the server changes: the log is a WSGI middleware around moto's application, and the request body it
+reads is handed on unchanged.
 
 The operation is found as the AWS SDKs send it (botocore's service models describe each protocol):
 JSON protocols name it in `X-Amz-Target`, query protocols in the `Action` parameter, REST protocols by method and
@@ -33,6 +36,7 @@ MAX_VALUE_CHARS = 2048
 _PARSED_TYPES = ("application/x-www-form-urlencoded", "application/x-amz-json", "application/json")
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _CBOR_PATH = re.compile(r"^/service/[^/]+/operation/([^/]+)$")  # smithy-rpc-v2-cbor
+_SDK_ATTEMPT = re.compile(r"(?:^|;)\s*attempt=(\d+)")  # amz-sdk-request: attempt=1; max=3
 
 # SigV4 signing names that are not botocore's service name, with the botocore services that sign with them
 # (from every botocore service model's metadata.signingName, botocore 1.35; tests/unit/test_recorded_terraform_calls.py
@@ -120,12 +124,20 @@ def describe(environ: dict[str, Any]) -> dict[str, Any]:
         "method": environ.get("REQUEST_METHOD", ""),
         "path": environ.get("PATH_INFO", ""),
         "target": environ.get("HTTP_X_AMZ_TARGET"),
+        "sdk_invocation": environ.get("HTTP_AMZ_SDK_INVOCATION_ID"),
+        "sdk_attempt": sdk_attempt(environ.get("HTTP_AMZ_SDK_REQUEST", "")),
     }
     service, operation, params = resolve(
         signing_name, entry["method"], entry["path"], query, entry["target"], body, environ
     )
     entry.update(service=service, operation=operation, params=_shortened(params))
     return entry
+
+
+def sdk_attempt(header: str) -> int | None:
+    """The attempt number of an `amz-sdk-request` header (1 for a call's first request), or None without one."""
+    found = _SDK_ATTEMPT.search(header)
+    return int(found.group(1)) if found else None
 
 
 def _body(environ: dict[str, Any]) -> Any:

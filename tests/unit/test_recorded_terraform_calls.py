@@ -327,6 +327,23 @@ def test_request_log_finds_rest_operations_by_path_query_and_required_members() 
     assert operation("GET", "/b", {"list-type": ["2"]}) == "ListObjectsV2"
 
 
+def test_the_request_log_keeps_the_sdks_invocation_id_and_attempt_of_each_request(recorded: Recorded) -> None:
+    """Terraform's AWS provider (aws-sdk-go-v2) sends `amz-sdk-invocation-id` and `amz-sdk-request: attempt=N; max=M`
+    with each request: every logged request of its phases has both, and the attempts of one invocation are 1, 2, ...
+    of one operation (a retry sends the same call again)."""
+    from deepsentinel.local.request_log import sdk_attempt
+
+    entries = [e for e in recorded.entries(*recorded.phases) if "Terraform/" in e["user_agent"]]
+    assert entries and all(e["sdk_invocation"] and e["sdk_attempt"] for e in entries)
+    calls: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        calls.setdefault(entry["sdk_invocation"], []).append(entry)
+    for attempts in calls.values():
+        assert sorted(e["sdk_attempt"] for e in attempts) == list(range(1, len(attempts) + 1))
+        assert len({(e["service"], e["operation"]) for e in attempts}) == 1
+    assert (sdk_attempt("attempt=2; max=25"), sdk_attempt("max=3; attempt=1"), sdk_attempt("")) == (2, 1, None)
+
+
 def test_the_report_lists_what_is_not_evaluated(tmp_path: Path, recorded: Recorded) -> None:
     """The least-privilege report carries the reasons some calls cannot be evaluated (STS GetCallerIdentity needs
     no permission)."""
