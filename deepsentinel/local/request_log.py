@@ -36,7 +36,8 @@ MAX_VALUE_CHARS = 2048
 _PARSED_TYPES = ("application/x-www-form-urlencoded", "application/x-amz-json", "application/json")
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _CBOR_PATH = re.compile(r"^/service/[^/]+/operation/([^/]+)$")  # smithy-rpc-v2-cbor
-_SDK_ATTEMPT = re.compile(r"(?:^|;)\s*attempt=(\d+)")  # amz-sdk-request: attempt=1; max=3
+# amz-sdk-request: "attempt=1; max=3" (aws-sdk-go-v2), "ttl=...; attempt=2; max=5" (botocore)
+_SDK_ATTEMPT = re.compile(r"(?:^|;)\s*attempt=(\d+)")
 
 # SigV4 signing names that are not botocore's service name, with the botocore services that sign with them
 # (from every botocore service model's metadata.signingName, botocore 1.35; tests/unit/test_recorded_terraform_calls.py
