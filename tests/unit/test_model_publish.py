@@ -164,17 +164,15 @@ def test_an_interrupted_smoke_model_build_leaves_no_file_a_later_run_would_take_
 
     from deepsentinel.commands import smoke
 
-    real_run = subprocess.run
-
     def killed_halfway(argv, **kwargs):
         Path(argv[-1]).write_bytes(b"PK\x03\x04 half of a torch archive")
         raise subprocess.CalledProcessError(-9, argv)
 
-    monkeypatch.setattr(smoke.subprocess, "run", killed_halfway)
-    with pytest.raises(subprocess.CalledProcessError):
-        smoke.build_smoke_model(tmp_path)
+    with monkeypatch.context() as patched:
+        patched.setattr(smoke.subprocess, "run", killed_halfway)
+        with pytest.raises(subprocess.CalledProcessError):
+            smoke.build_smoke_model(tmp_path)
     assert list(tmp_path.iterdir()) == []
-    monkeypatch.setattr(smoke.subprocess, "run", real_run)
     built = smoke.build_smoke_model(tmp_path)
     assert built == tmp_path / smoke.SMOKE_MODEL_FILE
     assert sorted(p.name for p in tmp_path.iterdir()) == [built.name, "ultralytics"]  # its settings, no partial file
