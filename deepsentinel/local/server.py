@@ -58,11 +58,32 @@ def in_process(port: int = 0) -> Iterator[str]:
         unconfigure_moto()
 
 
+def log_dropped_connections() -> None:
+    """werkzeug ignores, without a word, a connection that fails while it reads a request or writes the answer (its
+    access log has already shown the status by then). Say so on stderr (the server's log): when an SDK sends again a
+    request the server answered, this tells whether the server saw the client go (docs/testing.md#a-known-flake)."""
+    from moto.server import MotoRequestHandler
+
+    def connection_dropped(handler: Any, error: BaseException, environ: dict[str, Any] | None = None) -> None:
+        request = (
+            f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}" if environ else getattr(handler, "requestline", "")
+        )
+        print(
+            f"connection dropped by {handler.client_address[0]}:{handler.client_address[1]} while answering "
+            f"{request!r}: {type(error).__name__}: {error}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    MotoRequestHandler.connection_dropped = connection_dropped  # type: ignore[method-assign,assignment]
+
+
 def start_in_process(port: int = 0) -> Any:
     """A ThreadedMotoServer in this process with the patches applied; returns (server, endpoint_url)."""
     from moto.server import ThreadedMotoServer
 
     configure_moto()
+    log_dropped_connections()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     from deepsentinel.local import request_log

@@ -201,3 +201,26 @@ def test_unconfigure_puts_moto_back_as_released():
     finally:
         if configured_before:
             local_aws.configure_moto()
+
+
+def test_a_connection_the_client_resets_mid_request_is_logged(endpoint, capsys):
+    """werkzeug ignores a connection that fails while it reads a request or writes its answer; the local server says
+    so on stderr (its log), naming the client and the request, so a request an SDK sends again can be told apart."""
+    import socket
+    import struct
+    import time
+    import urllib.parse
+
+    parsed = urllib.parse.urlsplit(endpoint)
+    with socket.create_connection((parsed.hostname, parsed.port)) as client:
+        client_port = client.getsockname()[1]
+        client.sendall(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n")  # the headers never end
+        time.sleep(0.2)  # the server reads the request line and waits for the rest
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+    deadline = time.monotonic() + 10
+    logged = ""
+    while f":{client_port} " not in logged and time.monotonic() < deadline:
+        time.sleep(0.05)
+        logged += capsys.readouterr().err
+    assert f"connection dropped by 127.0.0.1:{client_port} while answering 'POST / HTTP/1.1': ConnectionResetError" \
+        in logged
