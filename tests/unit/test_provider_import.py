@@ -30,21 +30,32 @@ def run_synth(outdir: Path, prelude: str = "") -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_synth_loads_only_the_service_modules_it_uses(tmp_path: Path):
-    report = run_synth(tmp_path)
+# the two tests that read it run on one xdist worker, so the synth is made once
+SHARES_THE_LAZY_SYNTH = pytest.mark.xdist_group("provider_import_lazy_synth")
+
+
+@pytest.fixture(scope="module")
+def lazy_synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One synth as the toolkit runs it, for both tests below: its output directory and its report."""
+    outdir = tmp_path_factory.mktemp("lazy")
+    return outdir, run_synth(outdir)
+
+
+@SHARES_THE_LAZY_SYNTH
+def test_synth_loads_only_the_service_modules_it_uses(lazy_synth: tuple[Path, dict]):
+    _, report = lazy_synth
     assert report["package_init_ran"] is False
     services = {m.split(".")[1] for m in report["submodules"]}
     assert {"vpc", "db_instance", "lambda_function", "batch_compute_environment", "provider"} <= services
     assert len(services) < 100  # of 2,135
 
 
-# ~20 s (two synths, one behind the whole binding's import): back in the default suite since the unit tests end before
-# the live deployment's path does (docs/testing.md#tests)
-def test_synth_is_identical_to_one_with_the_whole_binding_imported(tmp_path: Path):
-    run_synth(tmp_path / "lazy")
+# ~20 CPU-s (a synth behind the whole binding's import), in the default suite: it proves the lazy import changes nothing
+@SHARES_THE_LAZY_SYNTH
+def test_synth_is_identical_to_one_with_the_whole_binding_imported(tmp_path: Path, lazy_synth: tuple[Path, dict]):
     report = run_synth(tmp_path / "full", prelude="import cdktf_cdktf_provider_aws")
     assert report["package_init_ran"] is True
-    lazy = (tmp_path / "lazy" / "stacks" / "deepsentinel-dev" / "cdk.tf.json").read_text()
+    lazy = (lazy_synth[0] / "stacks" / "deepsentinel-dev" / "cdk.tf.json").read_text()
     full = (tmp_path / "full" / "stacks" / "deepsentinel-dev" / "cdk.tf.json").read_text()
     assert lazy == full
 
