@@ -6,7 +6,9 @@ The per-directory figures are summed test times from pytest's JUnit XML (setup i
 fixtures (the one session synth, the live applies) land in the directory that first needs them; the slowest tests
 follow, by the same times. The peak memory is the largest sum of the resident sets of pytest's whole process tree
 (workers, terraform and its provider, jsii's node, the local servers; a page shared by two processes counts twice),
-sampled every half second with psutil.
+sampled every half second with psutil. The machine's own share follows: how busy its cores were during the run and
+how much of that the suite's count leaves out (processes that are not pytest's: another job, or this machine's own
+daemons, named with their CPU seconds), so a figure measured beside other work is seen as such.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from pathlib import Path
 import psutil
 
 SLOWEST = 25
+OTHERS = 3  # the machine's busiest processes outside the suite
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "junit.xml"
         started, cpu_before = time.perf_counter(), _children_cpu()
+        machine_before, others_before = _busy_cpu(), _process_cpu()
         process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                     f"--junitxml={report}", *sys.argv[1:]], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
@@ -38,6 +42,7 @@ def main() -> None:
         stdout, _ = process.communicate()
         peak.stop()
         wall, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
+        machine, others = _busy_cpu() - machine_before, _others(others_before, _process_cpu())
         cases = ET.parse(report).getroot().iter("testcase")
         by_dir: dict[str, list[float]] = defaultdict(list)
         by_test: list[tuple[float, str]] = []
@@ -59,6 +64,10 @@ def main() -> None:
           f"-m 'not live and not slow' 60 s)")
     print(f"peak memory of the process tree: {peak.bytes / 2**30:.1f} GiB (resident sets summed, sampled every "
           f"{_PeakMemory.INTERVAL} s)")
+    available = wall * (psutil.cpu_count() or 1)
+    print(f"the machine's {psutil.cpu_count()} cores were busy {machine:.0f} of {available:.0f} CPU-s "
+          f"({machine / available:.0%}); not in the suite's count: {machine - cpu:.0f} CPU-s, most of it "
+          + (", ".join(f"{name} {seconds:.0f} s" for name, seconds in others[:OTHERS]) or "nothing named"))
     sys.exit(process.returncode)
 
 
@@ -86,6 +95,29 @@ class _PeakMemory:
     def stop(self) -> None:
         self._done.set()
         self._thread.join()
+
+
+def _busy_cpu() -> float:
+    """CPU seconds every core of the machine spent not idle, since boot."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def _process_cpu() -> dict[tuple[int, float], tuple[str, float]]:
+    """(pid, start time) -> (name, CPU seconds) of every process now running (kernel threads too)."""
+    found = {}
+    for process in psutil.process_iter(["name", "create_time", "cpu_times"]):
+        times = process.info["cpu_times"]
+        if times is not None:
+            found[(process.pid, process.info["create_time"])] = (process.info["name"], times.user + times.system)
+    return found
+
+
+def _others(before: dict[tuple[int, float], tuple[str, float]],
+            after: dict[tuple[int, float], tuple[str, float]]) -> list[tuple[str, float]]:
+    """The processes that ran through the whole suite (so not its own) by the CPU seconds they used meanwhile."""
+    used = [(name, seconds - before[key][1]) for key, (name, seconds) in after.items() if key in before]
+    return sorted((entry for entry in used if entry[1] >= 1.0), key=lambda entry: -entry[1])
 
 
 def _children_cpu() -> float:
