@@ -315,14 +315,24 @@ def validate(stack_dir: Path, **kw) -> None:
     run(["validate", "-no-color"], stack_dir, **kw)
 
 
-def plan(stack_dir: Path, *, destroy: bool = False, out: str | None = None, lock_timeout: str = "0s", **kw) -> bool:
+def plan(
+    stack_dir: Path,
+    *,
+    destroy: bool = False,
+    out: str | None = None,
+    lock_timeout: str = "0s",
+    refresh: bool = True,
+    **kw,
+) -> bool:
     """Return True when the plan has changes (`-detailed-exitcode`: 0 none, 2 changes).
 
     The plan takes the state lock (waiting up to `lock_timeout`): a plan read while another apply holds the
-    lock would describe a state that is about to change.
+    lock would describe a state that is about to change. `refresh=False` plans from the state without reading
+    each object first (`-refresh=false`).
     """
     args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-lock-timeout={lock_timeout}"]
     args += ["-destroy"] if destroy else []
+    args += [] if refresh else ["-refresh=false"]
     args += [f"-out={out}"] if out else []
     return run(args, stack_dir, ok_codes=(0, 2), **kw).returncode == 2
 

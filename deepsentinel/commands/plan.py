@@ -1,9 +1,10 @@
-"""`deepsentinel plan [--env] [--local] [--json-out FILE]`: a locked plan of one environment.
+"""`deepsentinel plan [--env] [--local] [--json-out FILE] [--no-refresh]`: a locked plan of one environment.
 
 Exit codes as `terraform plan -detailed-exitcode`: 0 no changes, 2 changes, 1 error (one `error:` line).
 The plan takes the state lock (an S3 object beside the state, `use_lockfile`), so it never reads a state
 that a running apply is about to change; a held lock is one line naming its holder (deepsentinel.state_lock).
 `--json-out` writes `terraform show -json` of the saved plan: the file `deepsentinel review --plan` reads.
+`--no-refresh` plans from the state alone (`-refresh=false`): it does not read each deployed resource first.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         metavar="DURATION",
         help="how long to wait for a held state lock, e.g. 5m (default 0s: fail at once)",
     )
+    parser.add_argument(
+        "--refresh",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="read every deployed resource before planning (default); --no-refresh plans from the state alone: "
+        "faster, and blind to what was changed outside Terraform",
+    )
     arguments.add_verbose_argument(parser)
 
 
@@ -60,12 +68,17 @@ def run(args: argparse.Namespace) -> int:
     stack = platform_stack_name(settings)
     target = target_from_args(args, settings)
     stack_dir = initialised_platform(target)
-    print(f"terraform plan of {stack} on {target.where} (locked, lock timeout {args.lock_timeout}) ...", flush=True)
+    reading = "" if args.refresh else ", no refresh"
+    print(
+        f"terraform plan of {stack} on {target.where} (locked, lock timeout {args.lock_timeout}{reading}) ...",
+        flush=True,
+    )
     changes = state_lock.locked(
         lambda: terraform.plan(
             stack_dir,
             out=PLAN_FILE,
             lock_timeout=args.lock_timeout,
+            refresh=args.refresh,
             env=target.tf_env,
             on_line=PlanProgress(verbose=args.verbose),
         ),
