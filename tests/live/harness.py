@@ -66,6 +66,8 @@ class Deployment:
     outputs: dict[str, Any] = field(default_factory=dict)
     second_plan_has_changes: bool | None = None
     second_plan_output: str = ""
+    # cli_layout: the environment's state as the second plan left it (checks that run while the destroy does read it)
+    planned_state: dict[str, Any] | None = None
     apply_error: str | None = None
     destroy_error: str | None = None
     leftovers: list[str] | None = None
@@ -213,6 +215,10 @@ class Deployment:
             planning = line_count(self.workdir / REQUESTS)
             self._second_plan_with_the_cli()
             self._mark("plan", planning)
+            assert self.stack_dir is not None
+            state = self.clients("s3").get_object(Bucket=self.settings.state_bucket_name,
+                                                  Key=f"{self.stack_dir.name}/terraform.tfstate")
+            self.planned_state = json.loads(state["Body"].read())
         else:
             lines: list[str] = []
             self.second_plan_has_changes = terraform.plan(self.stack_dir, env=env, on_line=lines.append)

@@ -435,29 +435,39 @@ def test_generated_django_key_never_enters_the_state(platform_live):
                                                    "aws_secretsmanager_random_password"}
 
 
-@pytest.mark.after_plans
-def test_terraform_calls_are_allowed_for_the_plan_and_deploy_identities(platform_live):
+@pytest.fixture
+def platform_destroying(platform_live):
+    """For a check that needs only what dev's destroy leaves (the account stack, the local server, what the second plan
+    recorded): dev's Terraform destroy starts (once) before it, so its provider waits, the live path's last minute,
+    overlap the check instead of following it."""
+    platform_live.start_destroy()
+    with platform_live.server_kept_up():  # the destroy stops the server once done: not while this check runs
+        yield platform_live
+
+
+@pytest.mark.while_destroying
+def test_terraform_calls_are_allowed_for_the_plan_and_deploy_identities(platform_destroying):
     """Every call Terraform made (the server's request log, User-Agent `Terraform/`) is allowed: the second plan's
     (`deepsentinel plan --local` of the deployed dev) as the GitHub plan role and a member of the developers group,
     the apply's as the GitHub deploy role within its permissions boundary; with the state bucket's and the
     environment's resource policies ("Policy evaluation logic", IAM User Guide; actions and resources from the
     Service Authorization Reference: tests/terraform_call_check.py, which also says what is not evaluated).
     A denied call names identity, action, resource and the deciding statement; the least-privilege report
-    (LEAST_PRIVILEGE_REPORT, else the deployment's workdir) gets every identity's calls and unused grants."""
+    (LEAST_PRIVILEGE_REPORT, else the deployment's workdir) gets every identity's calls and unused grants.
+    It reads only what the apply and the second plan recorded (their requests, the state as the plan left it), so it
+    runs while dev's destroy does."""
     from deepsentinel.local.request_log import read
     from tests.live.harness import REQUESTS
     from tests.terraform_call_check import deployed_evaluations, write_report
 
-    d = platform_live
+    d = platform_destroying
     if d.target != "moto":
         pytest.skip("the request log is the local server's")
     d.wait_planned()
-    state = json.loads(d.clients("s3").get_object(Bucket=d.settings.state_bucket_name,
-                                                  Key=f"{d.stack_dir.name}/terraform.tfstate")["Body"].read())
     account = d.clients("sts").get_caller_identity()["Account"]
     evaluations, notes = deployed_evaluations(
         account_stack=json.loads((d._account.stack_dir / "cdk.tf.json").read_text()),
-        platform_stack=json.loads((d.stack_dir / "cdk.tf.json").read_text()), platform_state=state,
+        platform_stack=json.loads((d.stack_dir / "cdk.tf.json").read_text()), platform_state=d.planned_state,
         plan=read(d.workdir / REQUESTS, *d.request_marks["plan"]),
         apply=read(d.workdir / REQUESTS, *d.request_marks["apply"]), settings=d.settings, account=account)
     path = write_report(evaluations, d.workdir / "least-privilege.json")
@@ -519,18 +529,15 @@ def test_cli_output_reads_the_deployed_outputs(platform_live):
 
 
 @pytest.mark.while_destroying
-def test_cli_bootstrap_again_changes_nothing_while_the_environment_is_destroyed(platform_live):
+def test_cli_bootstrap_again_changes_nothing_while_the_environment_is_destroyed(platform_destroying):
     """Idempotent: the account stack's state is in the bucket (not in the deleted local file) and matches. The account
     stack is the account's, planned apart from any environment (its only data source is the caller's identity), so
-    this runs after every other platform check, while dev's Terraform destroy does (started here; the destroy tests
-    wait for it), as when a team retires an environment: the destroy's provider waits are the live path's last
-    minute and a half, this plan's time no longer adds to them."""
-    d = platform_live
+    this runs after every other platform check, while dev's Terraform destroy does (the destroy tests wait for it),
+    as when a team retires an environment."""
+    d = platform_destroying
     if d.target != "moto":
         pytest.skip("the CLI's --local commands act on the moto deployment")
-    d.start_destroy()
-    with d.server_kept_up():
-        result = _cli(d, "bootstrap")
+    result = _cli(d, "bootstrap")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert "deepsentinel-account: no changes" in result.stdout
     assert not list((d.workdir / "bootstrap").glob("*.tfstate*"))
