@@ -81,6 +81,7 @@ class Deployment:
     _planner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="plan"))
     _second_plan: Future | None = None
     _destroyed: threading.Event = field(default_factory=threading.Event)
+    _deleting: threading.Event = field(default_factory=threading.Event)  # the destroy's first delete has started
     _destroy_started: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server_in_use: threading.Lock = field(default_factory=threading.Lock)  # see server_kept_up
@@ -277,7 +278,7 @@ class Deployment:
                 started = time.perf_counter()
                 # the second plan read every object, and no check deletes one: the destroy need not read them again
                 destroy_stack(self.stack_dir, self.tf_env(), parallelism=self.parallelism,
-                              log=self._line_logger("destroy"), refresh=False)
+                              log=self._noting_the_first_delete(self._line_logger("destroy")), refresh=False)
                 self.timings.destroy = time.perf_counter() - started
                 self.log(f"{self.name}: destroyed in {self.timings.destroy:.0f}s")
             self.leftovers = project_leftovers(self.clients, json.loads((self.workdir / RECORD).read_text()))
@@ -289,7 +290,20 @@ class Deployment:
             with self._server_in_use:
                 if self._server is not None:
                     self._server.stop()
+            self._deleting.set()
             self._destroyed.set()
+
+    def _noting_the_first_delete(self, log: Callable[[str], None]) -> Callable[[str], None]:
+        def on_line(line: str) -> None:
+            if ": Destroying..." in line:
+                self._deleting.set()
+            log(line)
+        return on_line
+
+    def wait_deleting(self, timeout: float = 300) -> None:
+        """Until the destroy (started) has begun deleting, or ended: Terraform's start and destroy plan are done, what is
+        left is mostly the provider's waits, beside which other work no longer holds the destroy up."""
+        self._deleting.wait(timeout)
 
     @contextlib.contextmanager
     def server_kept_up(self) -> Iterator[None]:

@@ -439,8 +439,10 @@ def test_generated_django_key_never_enters_the_state(platform_live):
 def platform_destroying(platform_live):
     """For a check that needs only what dev's destroy leaves (the account stack, the local server, what the second plan
     recorded): dev's Terraform destroy starts (once) before it, so its provider waits, the live path's last minute,
-    overlap the check instead of following it."""
+    overlap the check instead of following it. The check starts once the destroy deletes: beside Terraform's start
+    and destroy plan it would delay them, and they are on the live path."""
     platform_live.start_destroy()
+    platform_live.wait_deleting()
     with platform_live.server_kept_up():  # the destroy stops the server once done: not while this check runs
         yield platform_live
 
@@ -641,8 +643,9 @@ def test_smoke_a_malformed_message_reaches_the_dlq(smoke_platform):
     """A body the submitter cannot parse is reported in batchItemFailures every time; it is received again after
     the queue's visibility timeout ("Handling errors for an SQS event source in Lambda") and SQS moves it to the DLQ
     after maxReceiveCount receives ("Using dead-letter queues in Amazon SQS"). The queue's own VisibilityTimeout is
-    shortened to 1 s for the test (the deployed 400 s would take 20 minutes) and restored after it, so the next plan
-    sees no change; the mapping stand-in never shortens a message's visibility itself."""
+    set to 0 for the test (a failed message is received again at once; the deployed 400 s would take 20 minutes) and
+    restored after it, so the next plan sees no change; the mapping stand-in never shortens a message's visibility
+    itself."""
     d, _, local, _ = smoke_platform
     if local is None:
         pytest.skip("checked on moto, where the mapping stand-in counts the receives")
@@ -655,13 +658,13 @@ def test_smoke_a_malformed_message_reaches_the_dlq(smoke_platform):
     mapping = EventSourceMappingStandIn.read_back(lambda_client, sqs, function, d.settings.region)
     queue_url = d.outputs["jobs_queue_url"]
     deployed = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"]
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "1"})
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "0"})
     try:
         sqs.send_message(QueueUrl=queue_url, MessageBody='{"video": {"id": ')
         aws = LocalAwsEnvironment(d.endpoint_url, d.settings.region)
         receives = 0
-        for _ in range(d.settings.max_receive_count + 2):
-            receives += mapping.poll_once(aws, wait_seconds=2)["received"]
+        for _ in range(d.settings.max_receive_count + 2):  # the last two find it gone: received no more
+            receives += mapping.poll_once(aws, wait_seconds=1)["received"]
     finally:
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=deployed)
     dlq_url = sqs.get_queue_url(QueueName=d.settings.name("jobs-dlq"))["QueueUrl"]
@@ -721,13 +724,13 @@ def test_cli_redrive_moves_a_refused_submit_back_and_leaves_a_malformed_message(
                                                          "key": f"uploads/{video_id}/clip.mp4"}})
     fifo = queue_url.endswith(".fifo")
     deployed = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"]
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "1"})  # as the malformed test
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "0"})  # as the malformed test
     try:
         for text, group in ((body, video_id), (malformed, "malformed")):
             sqs.send_message(QueueUrl=queue_url, MessageBody=text, **({"MessageGroupId": group} if fifo else {}))
         mapping = EventSourceMappingStandIn.read_back(lambda_client, sqs, refusing, d.settings.region)
         for _ in range(d.settings.max_receive_count + 2):
-            mapping.poll_once(aws, wait_seconds=2)
+            mapping.poll_once(aws, wait_seconds=1)
     finally:
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=deployed)
 
