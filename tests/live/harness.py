@@ -233,9 +233,10 @@ class Deployment:
 
     def _plan_the_destroy(self, env: dict[str, str]) -> None:
         """The destroy's plan, saved now (on the planner thread, while the checks run) and applied by the destroy as
-        `deepsentinel destroy` applies the plan it showed: Terraform's plan of 212 deletions (10-18 s here) leaves the
-        live path. No check changes what the state records, so the plan is still current then (if not, Terraform
-        refuses it as stale and the destroy plans afresh)."""
+        `deepsentinel destroy` applies the plan it showed: Terraform's plan of the platform's 251 deletions leaves the
+        live path (from the destroy's lock to its first delete 10-18 s before, 6 s after). No check changes what the
+        state records, so the plan is still current then (if not, Terraform refuses it as stale and the destroy plans
+        afresh)."""
         try:
             terraform.plan(self.stack_dir, destroy=True, out=str(self.workdir / DESTROY_PLAN), refresh=False, env=env,
                            on_line=self._line_logger("destroy"))
