@@ -98,9 +98,11 @@ class _PeakMemory:
 
 
 def _busy_cpu() -> float:
-    """CPU seconds every core of the machine spent not idle, since boot."""
+    """CPU seconds every core of the machine spent not idle, since boot, as psutil's cpu_percent counts them: Linux
+    already counts guest time in user and nice (psutil's _cpu_tot_time), so it is not added twice."""
     times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+    guest = getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+    return sum(times) - guest - times.idle - getattr(times, "iowait", 0.0)
 
 
 def _process_cpu() -> dict[tuple[int, float], tuple[str, float]]:
