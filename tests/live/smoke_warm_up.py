@@ -39,7 +39,8 @@ def wait(config: pytest.Config) -> None:
 
 
 def stop_database(config: pytest.Config, scratch: Path) -> None:
-    """The server the warm-up started, also when no smoke test got to stop it (the apply failed, say)."""
+    """The server the warm-up started, at the live pool's end: its one owner, whether the smoke tests ran or not (the
+    apply failed, say)."""
     from deepsentinel.local.stand_in import SMOKE_DATABASE_DIR, LocalDatabase
 
     future = config.stash.get(_WARM_UP, None)

@@ -580,10 +580,7 @@ def smoke_platform(platform_live, tmp_path_factory, request):
     local = LocalPlatform(session=session, endpoint_url=d.endpoint_url, region=d.settings.region, outputs=d.outputs,
                           stack_dir=d.stack_dir, scratch=scratch)
     local.prepare(print)
-    yield d, session, local, scratch
-    from deepsentinel.local.stand_in import SMOKE_DATABASE_DIR, LocalDatabase
-
-    LocalDatabase.stop(scratch / SMOKE_DATABASE_DIR)
+    yield d, session, local, scratch  # the warm-up started its database; the live pool's end stops it
 
 
 def _smoke(smoke_platform, video=None, timeout=600):

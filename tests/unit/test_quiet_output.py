@@ -156,7 +156,6 @@ def test_bootstrap_names_the_account_state_once_and_ends_with_the_backend(tmp_pa
     once; the account stack's state object is named where it is moved to, not again at the end; the apply's
     summary line carries no second count."""
     from deepsentinel.cli import main
-
     from deepsentinel.local.request_log import LOG_VARIABLE
 
     monkeypatch.chdir(REPO_ROOT)
