@@ -640,7 +640,8 @@ def test_smoke_a_malformed_message_reaches_the_dlq(smoke_platform):
     """A body the submitter cannot parse is reported in batchItemFailures every time; it is received again after
     the queue's visibility timeout ("Handling errors for an SQS event source in Lambda") and SQS moves it to the DLQ
     after maxReceiveCount receives ("Using dead-letter queues in Amazon SQS"). The queue's own VisibilityTimeout is
-    set to 0 for the test (a failed message is received again at once; the deployed 400 s would take 20 minutes) and
+    set to 0 for the test (SQS's documented minimum, of 0 to 43,200 s: SetQueueAttributes, Amazon SQS API Reference;
+    a failed message is received again at once; the deployed 400 s would take 20 minutes) and
     restored after it, so the next plan sees no change; the mapping stand-in never shortens a message's visibility
     itself."""
     d, _, local, _ = smoke_platform
