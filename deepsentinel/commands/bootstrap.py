@@ -68,16 +68,30 @@ class AccountStacks:
 
 def bootstrap(target: Any, *, confirm: Any = lambda question: True, log: Any = print) -> dict[str, Any]:
     """Create or update the account stack on `target`; return its outputs. Idempotent."""
+    _plans_against_the_bucket(target, account_stack_dirs(target))  # a lost state is refused before the synth
     return apply_account_stack(target, synth_account_stacks(target), confirm=confirm, log=log)
+
+
+def account_stack_dirs(target: Any) -> AccountStacks:
+    """Where the account stack is synthesized and its first apply keeps its local state (nothing written)."""
+    from deepsentinel.app import ACCOUNT_STACK
+    from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
+
+    local_dir = (target.work.root / "bootstrap") if target.work else BOOTSTRAP_STATE_DIR.resolve()
+    return AccountStacks(
+        first_apply_dir=local_dir / "cdktf.out" / "stacks" / ACCOUNT_STACK,
+        stack_dir=target.outdir / "stacks" / ACCOUNT_STACK,
+        local_state=local_dir / f"{ACCOUNT_STATE_KEY}.tfstate",
+    )
 
 
 def synth_account_stacks(target: Any) -> AccountStacks:
     """Both syntheses up front (jsii runs in one thread; the terraform part may run in another)."""
     from deepsentinel.app import synth_account
-    from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
     from deepsentinel.stacks.provider import StackOptions
 
-    local_dir = (target.work.root / "bootstrap") if target.work else BOOTSTRAP_STATE_DIR.resolve()
+    stacks = account_stack_dirs(target)
+    local_dir = stacks.local_state.parent
     local_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stdout(sys.stderr):  # jsii's own chatter, if any
         first = synth_account(
@@ -88,31 +102,21 @@ def synth_account_stacks(target: Any) -> AccountStacks:
         final = synth_account(
             target.settings, outdir=target.outdir, options=StackOptions(endpoint_url=target.endpoint_url)
         )
-    return AccountStacks(
-        first_apply_dir=first.parent, stack_dir=final.parent, local_state=local_dir / f"{ACCOUNT_STATE_KEY}.tfstate"
-    )
+    assert (first.parent, final.parent) == (stacks.first_apply_dir, stacks.stack_dir), (first, final)
+    return stacks
 
 
 def apply_account_stack(
     target: Any, stacks: AccountStacks, *, confirm: Any = lambda question: True, log: Any = print
 ) -> dict[str, Any]:
-    from deepsentinel import recovery, state_lock, terraform
+    from deepsentinel import state_lock, terraform
     from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
     from deepsentinel.stacks.provider import state_object_key
-    from deepsentinel.target import state_bucket_exists
 
     bucket = target.settings.state_bucket_name
     key = state_object_key(ACCOUNT_STATE_KEY)
-    # A first apply interrupted while creating the bucket can leave it in no state: that run is finished (the
-    # bucket imported), not refused for a bucket without the account state.
-    first_apply_interrupted = stacks.local_state.is_file() or bool(recovery.pending(stacks.first_apply_dir))
-    if state_bucket_exists(target) and not first_apply_interrupted:
-        if not _object_exists(target.client("s3"), bucket, key):
-            raise OperationFailed(
-                f"the state bucket {bucket} exists on {target.where} but holds no account state at {key}: "
-                "restore it from an earlier version of that object, or import the account stack's resources "
-                "(docs/state-and-bootstrap.md: Recovering the account stack's state)"
-            )
+    first_apply_interrupted = _first_apply_interrupted(stacks)
+    if _plans_against_the_bucket(target, stacks):
         log(f"the state bucket {bucket} exists; planning the account stack against s3://{bucket}/{key}")
     else:
         # First run (or one interrupted before the push): apply with a local state, then move it.
@@ -180,6 +184,33 @@ def _plan_and_apply(target: Any, stack_dir: Path, confirm: Any, log: Any) -> boo
         )
         recovered.applied()
     log(f"deepsentinel-account: applied in {time.perf_counter() - started:.0f}s")
+    return True
+
+
+def _first_apply_interrupted(stacks: AccountStacks) -> bool:
+    """A first apply interrupted while creating the bucket can leave it in no state: that run is finished (the bucket
+    imported), not refused for a bucket without the account state."""
+    from deepsentinel import recovery
+
+    return stacks.local_state.is_file() or bool(recovery.pending(stacks.first_apply_dir))
+
+
+def _plans_against_the_bucket(target: Any, stacks: AccountStacks) -> bool:
+    """Whether this run plans against the account state in the bucket (it exists, no first apply was interrupted);
+    refused when the bucket holds no account state."""
+    from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
+    from deepsentinel.stacks.provider import state_object_key
+    from deepsentinel.target import state_bucket_exists
+
+    bucket, key = target.settings.state_bucket_name, state_object_key(ACCOUNT_STATE_KEY)
+    if _first_apply_interrupted(stacks) or not state_bucket_exists(target):
+        return False
+    if not _object_exists(target.client("s3"), bucket, key):
+        raise OperationFailed(
+            f"the state bucket {bucket} exists on {target.where} but holds no account state at {key}: "
+            "restore it from an earlier version of that object, or import the account stack's resources "
+            "(docs/state-and-bootstrap.md: Recovering the account stack's state)"
+        )
     return True
 
 

@@ -6,6 +6,7 @@ first bootstrap, a repeated one and the lock run on the live platform.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,10 +46,14 @@ def test_an_interrupted_bootstrap_is_finished_and_a_lost_state_is_refused(tmp_pa
         s3 = target.client("s3")
         s3.head_object(Bucket="deepsentinel-tfstate", Key="account/terraform.tfstate")
 
-        # The state object deleted (not versions: the current one), no local file: refuse to guess.
+        # The state object deleted (not versions: the current one), no local file: refuse to guess, before the
+        # synth (from a clean checkout: nothing synthesized, nothing written).
         s3.delete_object(Bucket="deepsentinel-tfstate", Key="account/terraform.tfstate")
+        shutil.rmtree(target.outdir)
+        shutil.rmtree(stacks.first_apply_dir)
         refused = bootstrap_cli(tmp_path)
         assert refused.returncode == 1
+        assert not target.outdir.exists() and not stacks.first_apply_dir.exists()
         assert refused.stderr.strip().splitlines() == [
             f"error: the state bucket deepsentinel-tfstate exists on the moto server on {server.endpoint_url} but holds "
             "no account state at account/terraform.tfstate: restore it from an earlier version of that object, or "
