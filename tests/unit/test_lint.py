@@ -2,7 +2,7 @@
 worker_image/src/, configured in pyproject.toml ([tool.ruff], [tool.mypy]), zero findings. The pull-request workflow
 runs the same commands. Each test prints the findings when it fails.
 
-mypy keeps its cache in pytest's (.pytest_cache/d/mypy): a first run analyses the imported libraries (about 24 s
+mypy keeps its cache in pytest's (.pytest_cache/d/mypy): a first run analyses the imported libraries (about 17 s
 of CPU, torch left out: pyproject.toml), later ones only what changed (seconds)."""
 
 from __future__ import annotations
