@@ -46,6 +46,22 @@ def as_typed_at_a_prompt() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+def _one_botocore_loader_per_data_path() -> None:
+    """botocore parses its data files (endpoints.json, each service's model and rules) once per Loader, and each
+    Session makes a Loader of its own; moto's mock_aws gives every test a new default session, so each test's first
+    clients parsed them all again. Here every session of a test process shares one Loader per data path: the same
+    files, parsed once. Nothing changes what a Loader returned (botocore's own clients of one session share its cached
+    dicts, and no handler of `service-data-loaded` is registered)."""
+    import functools
+
+    import botocore.session
+
+    botocore.session.create_loader = functools.cache(botocore.session.create_loader)  # type: ignore[assignment]
+
+
+_one_botocore_loader_per_data_path()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     # Registered here, at the root of the tests, so `pytest -m live --live-target=aws` works from the repo root.
     parser.addoption("--live-target", choices=("moto", "aws"), default="moto",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
 import botocore.session
 import pytest
 from botocore.stub import Stubber
@@ -251,8 +252,8 @@ def test_an_inference_profile_id_is_looked_up_as_a_profile() -> None:
 def availability_bedrock() -> tuple[Any, Stubber]:
     """A bedrock client from botocore 1.44.8's service model (an excerpt in tests/unit/data), which has
     GetFoundationModelAvailability (public since 2025-06-24)."""
-    core = botocore.session.get_session()
-    core.get_component("data_loader").search_paths.insert(0, str(DATA))
+    core = botocore.session.get_session()  # a loader of its own: the test sessions share one (tests/conftest.py)
+    core.register_component("data_loader", botocore.loaders.Loader(extra_search_paths=[str(DATA)]))
     return stubbed("bedrock", session=boto3.Session(botocore_session=core))
 
 
