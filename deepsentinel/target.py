@@ -128,7 +128,7 @@ def local_target(settings: PlatformSettings, workdir: Path | None, *, start: boo
         session=session,
         endpoint_url=server.endpoint_url,
         outdir=work.outdir,
-        tf_env=terraform.environment(work.terraform_cli_dir),
+        tf_env=terraform.environment(work.terraform_cli_dir, endpoint_url=server.endpoint_url),
         work=work,
     )
 

@@ -51,6 +51,10 @@ RUNS_DIR = ".deepsentinel-runs"
 # (benchmarks/terraform_gc.py), benchmarks/live.py's deploy, plan and destroy 57 instead of 86 (docs/local-speed.md).
 # A soft limit: a heap that neared it would be collected more often. A user's own GOGC or GOMEMLIMIT replaces both.
 GO_GARBAGE_COLLECTION = {"GOGC": "off", "GOMEMLIMIT": "512MiB"}
+# The AWS provider's base endpoint for every service ("Custom Service Endpoint Configuration", AWS provider guide:
+# after the provider's `endpoints` block and `AWS_ENDPOINT_URL_<SERVICE>`, before shared config files).
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
+IGNORE_ENDPOINTS_VARIABLE = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 LOCK_HELD = "Error acquiring the state lock"
 LOCK_NOT_RELEASED = "Error releasing the state lock"
 
@@ -134,11 +138,20 @@ def cli_config(mirror: str) -> str:
     return f'provider_installation {{\n  filesystem_mirror {{\n    path    = "{mirror}"\n  }}\n}}\n'
 
 
-def environment(config_dir: Path = CLI_CONFIG_DIR) -> dict[str, str]:
-    """The environment of every terraform subprocess (and so of its provider plugins, which inherit it)."""
+def environment(config_dir: Path = CLI_CONFIG_DIR, *, endpoint_url: str | None = None) -> dict[str, str]:
+    """The environment of every terraform subprocess (and so of its provider plugins, which inherit it).
+
+    endpoint_url: a local server's URL, for stacks synthesized with `StackOptions(endpoint_url=...)`: the AWS
+    provider sends every service there (`AWS_ENDPOINT_URL`; deepsentinel/stacks/provider.py says why not the
+    provider's `endpoints` block), and no service-specific `AWS_ENDPOINT_URL_<SERVICE>` of the caller's, which would
+    take precedence, nor `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is passed on."""
     env = dict(os.environ, TF_IN_AUTOMATION="1", CHECKPOINT_DISABLE="1")
     if not any(name in os.environ for name in GO_GARBAGE_COLLECTION):
         env.update(GO_GARBAGE_COLLECTION)
+    if endpoint_url is not None:
+        for name in [name for name in env if name.startswith(ENDPOINT_VARIABLE) or name == IGNORE_ENDPOINTS_VARIABLE]:
+            del env[name]
+        env[ENDPOINT_VARIABLE] = endpoint_url
     mirror = os.environ.get(MIRROR_ENV)
     if mirror:
         if not Path(mirror).is_dir():

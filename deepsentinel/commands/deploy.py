@@ -92,7 +92,7 @@ def _run_local(args: argparse.Namespace, settings) -> int:
         # docs/local-speed.md), so it runs only when asked; the live suite's destroy test exercises it anyway.
         if args.terraform and (stack_dir / ".terraform").is_dir():
             print(f"destroying {stack} on {server.endpoint_url} (parallelism {parallelism}) ...", flush=True)
-            env = terraform.environment(work.terraform_cli_dir)
+            env = terraform.environment(work.terraform_cli_dir, endpoint_url=server.endpoint_url)
             state_lock.locked(
                 lambda: terraform.destroy(
                     stack_dir, parallelism=parallelism, env=env, on_line=Progress("destroyed", verbose=args.verbose)

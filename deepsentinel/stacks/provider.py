@@ -1,42 +1,23 @@
-"""The AWS provider and backend of every stack: real AWS, or every endpoint pointed at one URL (moto)."""
+"""The AWS provider and backend of every stack: real AWS, or every endpoint pointed at one URL (moto).
+
+A local stack's provider names no `endpoints`: terraform runs with `AWS_ENDPOINT_URL` set to the server
+(`deepsentinel.terraform.environment(endpoint_url=...)`), which the provider applies to every service. The block would
+cost each provider start that validates or configures the provider about 1.9 s of CPU (the plugin framework's
+validation of that set of some 450 attributes; a validate of one resource 2.6 -> 0.75 provider CPU-s on 2026-12-03,
+docs/local-speed.md), three starts per plan or apply. The state backend keeps its own `endpoints` (Terraform's
+code, not the provider's). Run without that variable, a local stack reaches AWS's STS with the test keys, which AWS
+refuses (InvalidClientTokenId): nothing of a real account is touched.
+"""
 
 from __future__ import annotations
 
-import keyword
 from dataclasses import dataclass
 
 from cdktf import LocalBackend, S3Backend, TerraformStack
-from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags, AwsProviderEndpoints
+from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 
 from deepsentinel.settings import PlatformSettings
 
-# Every service the stacks use; AwsProviderEndpoints takes one keyword per service.
-ENDPOINT_SERVICES = (
-    "acm",
-    "apigatewayv2",
-    "applicationautoscaling",
-    "batch",
-    "budgets",
-    "cloudwatch",
-    "cloudwatchlogs",
-    "dynamodb",
-    "ec2",
-    "ecr",
-    "ecs",
-    "elbv2",
-    "events",
-    "iam",
-    "kms",
-    "lambda",
-    "rds",
-    "route53",
-    "s3",
-    "scheduler",
-    "secretsmanager",
-    "sns",
-    "sqs",
-    "sts",
-)
 LOCAL_MAX_RETRIES = 3
 
 
@@ -44,19 +25,14 @@ LOCAL_MAX_RETRIES = 3
 class StackOptions:
     """How a stack reaches AWS and keeps its state.
 
-    endpoint_url: None for real AWS; a URL (a local moto server) sends every API call there, the state
-    backend's included.
+    endpoint_url: None for real AWS; a URL (a local moto server): the state backend is pointed there, the provider
+    gets test keys and is sent there by terraform's environment (`terraform.environment(endpoint_url=...)`).
     local_state_dir: None keeps state in the S3 backend the account stack creates (`bootstrap`); a directory
     keeps it in a local `<key>.tfstate` there (the account stack's first apply, the live tests' deployments).
     """
 
     endpoint_url: str | None = None
     local_state_dir: str | None = None
-
-
-def _keyword(service: str) -> str:
-    """The binding's keyword for a service: Python keywords get a trailing underscore (`lambda_`)."""
-    return f"{service}_" if keyword.iskeyword(service) else service
 
 
 def configure_stack(stack: TerraformStack, settings: PlatformSettings, options: StackOptions, state_key: str) -> None:
@@ -75,9 +51,6 @@ def configure_stack(stack: TerraformStack, settings: PlatformSettings, options: 
         s3_use_path_style=True if endpoint else None,
         # Local mode: an action the emulator lacks answers HTTP 500; fail in seconds, not after 25 backoffs.
         max_retries=LOCAL_MAX_RETRIES if endpoint else None,
-        endpoints=[AwsProviderEndpoints(**{_keyword(service): endpoint for service in ENDPOINT_SERVICES})]
-        if endpoint
-        else None,
     )
     if options.local_state_dir is not None:
         LocalBackend(stack, path=f"{options.local_state_dir}/{state_key}.tfstate")

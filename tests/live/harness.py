@@ -171,7 +171,9 @@ class Deployment:
         threading.Thread(target=self._apply, name=f"apply-{self.name}", daemon=True).start()
 
     def tf_env(self) -> dict[str, str]:
-        return self._local.tf_env if self._local is not None else terraform.environment(self.workdir / ".terraform-cli")
+        if self._local is not None:
+            return self._local.tf_env
+        return terraform.environment(self.workdir / ".terraform-cli", endpoint_url=self.endpoint_url)
 
     def _line_logger(self, verb: str) -> Callable[[str], None]:
         log_file = open(self.workdir / f"terraform-{verb}.log", "a")  # noqa: SIM115 - closed by the thread end

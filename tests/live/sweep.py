@@ -56,7 +56,8 @@ def sweep(record_path: Path, *, dry_run: bool, log=print) -> list[str]:
         return []
     if (stack_dir / ".terraform").is_dir():
         log(f"{label}: terraform destroy ...")
-        destroy_stack(stack_dir, terraform.environment(workdir / ".terraform-cli"), parallelism=30, log=lambda _: None)
+        env = terraform.environment(workdir / ".terraform-cli", endpoint_url=server.endpoint_url if server else None)
+        destroy_stack(stack_dir, env, parallelism=30, log=lambda _: None)
     leftovers = project_leftovers(Clients(region=record["region"], endpoint_url=record["endpoint_url"]), record)
     if server is not None:
         server.stop(workdir / "server.json")

@@ -59,7 +59,7 @@ def _settings_blocks(settings: Any, endpoint: str, state_key: str) -> dict[str, 
                                          "use_lockfile": True, **local_backend_settings(endpoint)}}},
         "provider": {"aws": [{"region": settings.region, "access_key": "test", "secret_key": "test",
                               "skip_credentials_validation": True, "skip_metadata_api_check": "true",
-                              "max_retries": 3, "endpoints": [{"secretsmanager": endpoint, "sts": endpoint}]}]}}
+                              "max_retries": 3}]}}
 
 
 def account_secrets_stack(account: dict[str, Any], settings: Any, endpoint: str) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
         phase(names[1], lambda: terraform.apply(stack_dir, plan_file=SAVED_PLAN, env=env))
         phase(names[2], lambda: terraform.plan(stack_dir, env=env))
 
-    env = terraform.environment(work / ".terraform-cli")
+    env = terraform.environment(work / ".terraform-cli", endpoint_url=server.endpoint_url)
 
     def plan_and_apply() -> None:
         try:
@@ -204,14 +204,18 @@ def test_the_environment_plans_take_the_lock_and_touch_no_secret_value(recorded:
     reads the state and takes and releases the lock object `<key>.tflock` ("Backend Type: s3", Terraform docs: S3
     State Locking and the permissions it lists); the lookup of the Django key reads the secret's metadata
     (DescribeSecret; the `aws_secretsmanager_secret` data source, AWS provider docs: "Retrieve metadata information
-    about a Secrets Manager secret"). No GetRandomPassword, no GetSecretValue."""
+    about a Secrets Manager secret"). The provider asks for the account (hashicorp/aws-sdk-go-base's
+    getAccountIDAndPartition: iam:GetUser, which answers an IAM user's keys such as the test keys here; a role's
+    credentials get an error there and the provider asks sts:GetCallerIdentity next). No GetRandomPassword, no
+    GetSecretValue."""
     lock = f"{recorded.settings.prefix}/terraform.tfstate.tflock"
     for phase in ENVIRONMENT_PLANS:
         calls, unresolved = terraform_calls(recorded.entries(phase), "terraform")
         made = {(c.service, c.operation, c.params.get("Key", "")) for c in calls}
         assert not unresolved
         assert {("s3", "ListObjectsV2", ""), ("s3", "PutObject", lock), ("s3", "DeleteObject", lock),
-                ("secretsmanager", "DescribeSecret", ""), ("sts", "GetCallerIdentity", "")} <= made, sorted(made)
+                ("secretsmanager", "DescribeSecret", "")} <= made, sorted(made)
+        assert made & {("iam", "GetUser", ""), ("sts", "GetCallerIdentity", "")}, sorted(made)
         secrets_manager = {operation for service, operation, _ in made if service == "secretsmanager"}
         assert not secrets_manager & {"GetRandomPassword", "GetSecretValue", "BatchGetSecretValue"}, secrets_manager
 

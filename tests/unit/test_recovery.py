@@ -51,17 +51,16 @@ def endpoint() -> Iterator[str]:
 def target(endpoint: str, tmp_path: Path) -> ServerTarget:
     from deepsentinel import terraform
 
-    return ServerTarget(endpoint, terraform.environment(tmp_path / "terraform-cli"))
+    return ServerTarget(endpoint, terraform.environment(tmp_path / "terraform-cli", endpoint_url=endpoint))
 
 
-def stack(directory: Path, resources: dict[str, dict[str, dict[str, Any]]], endpoint: str = "") -> Path:
-    """A stack directory as cdktf writes it (cdk.tf.json), the provider's default tags included."""
+def stack(directory: Path, resources: dict[str, dict[str, dict[str, Any]]], local: bool = False) -> Path:
+    """A stack directory as cdktf writes it (cdk.tf.json), the provider's default tags included; `local`: its
+    provider configured as for a local server (the server itself comes from terraform's environment)."""
     provider: dict[str, Any] = {"region": REGION, "default_tags": [{"tags": DEFAULT_TAGS}]}
-    if endpoint:
+    if local:
         provider.update(access_key="test", secret_key="test", skip_credentials_validation=True,
-                        skip_metadata_api_check="true", skip_requesting_account_id=True, max_retries=3,
-                        endpoints=[{"ec2": endpoint, "sts": endpoint, "kms": endpoint, "s3": endpoint,
-                                    "iam": endpoint, "elbv2": endpoint}])
+                        skip_metadata_api_check="true", skip_requesting_account_id=True, max_retries=3)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "cdk.tf.json").write_text(json.dumps({"provider": {"aws": [provider]}, "resource": resources}))
     return directory
@@ -280,7 +279,7 @@ def test_the_next_apply_imports_what_was_left_instead_of_creating_another(target
                                              VpcId=vpc)["TargetGroups"]
     directory = stack(tmp_path / "stack", {
         "aws_launch_template": {"gpu": {"name": "recovery-gpu", "instance_type": "t3.micro"}},
-        "aws_lb_target_group": {"backend": group_settings}}, endpoint=target.endpoint_url)
+        "aws_lb_target_group": {"backend": group_settings}}, local=True)
     recovery.remember(directory, ["aws_launch_template.gpu", "aws_lb_target_group.backend"])
     said: list[str] = []
     terraform.init(directory, env=target.tf_env)
