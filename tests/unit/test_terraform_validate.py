@@ -6,6 +6,8 @@ by DEEPSENTINEL_TF_PLUGIN_MIRROR (`.ci/run` sets it).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from deepsentinel import terraform
@@ -58,6 +60,39 @@ def test_terraform_collects_garbage_at_the_toolkits_limit_unless_the_user_set_on
     monkeypatch.setenv("GOMEMLIMIT", "2GiB")
     env = terraform.environment(config_dir=tmp_path)
     assert env["GOMEMLIMIT"] == "2GiB" and "GOGC" not in env
+
+
+def test_a_local_target_sends_every_service_to_its_server_and_no_caller_override_wins(tmp_path, monkeypatch):
+    """Local stacks name no provider `endpoints` (deepsentinel/stacks/provider.py): the server comes from
+    AWS_ENDPOINT_URL, which a service-specific AWS_ENDPOINT_URL_<SERVICE> or AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
+    would override ("Custom Service Endpoint Configuration", AWS provider guide: the order endpoints are evaluated
+    in), so those are not passed on; without a local server the caller's variables are theirs."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://elsewhere:1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://elsewhere:2")
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    local = terraform.environment(config_dir=tmp_path, endpoint_url="http://127.0.0.1:4566")
+    assert local["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+    assert not {"AWS_ENDPOINT_URL_S3", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"} & set(local)
+    aws = terraform.environment(config_dir=tmp_path)
+    assert (aws["AWS_ENDPOINT_URL"], aws["AWS_ENDPOINT_URL_S3"]) == ("http://elsewhere:1", "http://elsewhere:2")
+
+
+def test_local_stacks_leave_the_endpoints_to_terraforms_environment():
+    """The synthesized local provider has the test keys and no `endpoints` block (1.9 CPU-s per provider start,
+    docs/local-speed.md); the S3 backend keeps its own endpoints."""
+    from cdktf import App, TerraformStack, Testing
+
+    from deepsentinel.settings import load_settings
+    from deepsentinel.stacks.provider import StackOptions, configure_stack
+
+    app = App()
+    stack = TerraformStack(app, "local")
+    configure_stack(stack, load_settings("dev"), StackOptions(endpoint_url="http://127.0.0.1:4566"), "dev")
+    document = json.loads(Testing.synth(stack))
+    [provider] = document["provider"]["aws"]
+    assert provider["access_key"] == "test" and "endpoints" not in provider
+    assert document["terraform"]["backend"]["s3"]["endpoints"] == {"s3": "http://127.0.0.1:4566",
+                                                                    "sts": "http://127.0.0.1:4566"}
 
 
 def test_a_missing_mirror_directory_is_named(tmp_path, monkeypatch):
