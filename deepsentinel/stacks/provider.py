@@ -4,9 +4,9 @@ A local stack's provider names no `endpoints`: terraform runs with `AWS_ENDPOINT
 (`deepsentinel.terraform.environment(endpoint_url=...)`), which the provider applies to every service. The block would
 cost each provider start that validates or configures the provider about 1.9 s of CPU (the plugin framework's
 validation of that set of some 450 attributes; a validate of one resource 2.6 -> 0.75 provider CPU-s on 2026-12-03,
-docs/local-speed.md), three starts per plan or apply. The state backend keeps its own `endpoints` (Terraform's
-code, not the provider's). Run without that variable, a local stack reaches AWS's STS with the test keys, which AWS
-refuses (InvalidClientTokenId): nothing of a real account is touched.
+docs/local-speed.md), two of the three starts of a plan or apply. The state backend keeps its own `endpoints`
+(Terraform's code, not the provider's). Run without that variable, a local stack reaches AWS with the test keys (its
+account lookup, IAM's GetUser, first), which AWS refuses (InvalidClientTokenId): nothing of a real account is touched.
 """
 
 from __future__ import annotations

@@ -204,18 +204,18 @@ def test_the_environment_plans_take_the_lock_and_touch_no_secret_value(recorded:
     reads the state and takes and releases the lock object `<key>.tflock` ("Backend Type: s3", Terraform docs: S3
     State Locking and the permissions it lists); the lookup of the Django key reads the secret's metadata
     (DescribeSecret; the `aws_secretsmanager_secret` data source, AWS provider docs: "Retrieve metadata information
-    about a Secrets Manager secret"). The provider asks for the account (hashicorp/aws-sdk-go-base's
-    getAccountIDAndPartition: iam:GetUser, which answers an IAM user's keys such as the test keys here; a role's
-    credentials get an error there and the provider asks sts:GetCallerIdentity next). No GetRandomPassword, no
-    GetSecretValue."""
+    about a Secrets Manager secret"). The provider asks for the account with iam:GetUser first
+    (hashicorp/aws-sdk-go-base's getAccountIDAndPartition; sts:GetCallerIdentity only when that fails, as it does for
+    a role's credentials): with an IAM user's keys, as the test keys are, GetUser answers ("If you do not specify a
+    user name, IAM determines the user name implicitly based on the AWS access key ID used to sign the request", IAM
+    API Reference, GetUser). No GetRandomPassword, no GetSecretValue."""
     lock = f"{recorded.settings.prefix}/terraform.tfstate.tflock"
     for phase in ENVIRONMENT_PLANS:
         calls, unresolved = terraform_calls(recorded.entries(phase), "terraform")
         made = {(c.service, c.operation, c.params.get("Key", "")) for c in calls}
         assert not unresolved
         assert {("s3", "ListObjectsV2", ""), ("s3", "PutObject", lock), ("s3", "DeleteObject", lock),
-                ("secretsmanager", "DescribeSecret", "")} <= made, sorted(made)
-        assert made & {("iam", "GetUser", ""), ("sts", "GetCallerIdentity", "")}, sorted(made)
+                ("secretsmanager", "DescribeSecret", ""), ("iam", "GetUser", "")} <= made, sorted(made)
         secrets_manager = {operation for service, operation, _ in made if service == "secretsmanager"}
         assert not secrets_manager & {"GetRandomPassword", "GetSecretValue", "BatchGetSecretValue"}, secrets_manager
 
