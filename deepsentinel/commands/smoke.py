@@ -340,7 +340,7 @@ def note_failure_reason(report: SmokeReport, *, log_lines: Iterable[str] = (), r
 
 def worker_timings(log_lines: Iterable[str], *, attempt_seconds: float) -> dict[str, Any]:
     """Where one attempt's seconds went, from the worker's JSON log lines (video_worker.logs): its phases
-    (`job_phases`: imports, clients, model, pipeline, notify; wall and CPU seconds), the model's steps
+    (`job_phases`: imports, clients, input, model, pipeline, notify; wall and CPU seconds), the model's steps
     (`model_ready`: import, fetch, load, warmup) and the pipeline's stages (`timings`). `process_s` is the rest of
     the attempt: the interpreter's start and exit and the modules imported before the job's code runs."""
     found: dict[str, Any] = {"attempt_s": round(attempt_seconds, 3)}

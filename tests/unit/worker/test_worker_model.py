@@ -126,9 +126,9 @@ def test_an_unreachable_s3_is_retried(tmp_path: Path) -> None:
 
 
 def test_a_job_whose_model_is_missing_ends_failed_at_once(
-        aws: None, job_env: dict[str, str], db: psycopg.Connection, tmp_path: Path) -> None:
-    """Exit 65 is the job definition's "do not retry" code; the video ends FAILED on this first attempt with the
-    reason, and FAILED is published on the video-events topic."""
+        aws: None, job_env: dict[str, str], db: psycopg.Connection, tmp_path: Path, videos: dict[str, Path]) -> None:
+    """Exit 65 is the job definition's "do not retry" code; the video (readable: the worker reads it before the
+    model) ends FAILED on this first attempt with the reason, and FAILED is published on the video-events topic."""
     sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
     topic = sns.create_topic(Name="deepsentinel-dev-video-events")["TopicArn"]
     queue = sqs.create_queue(QueueName="events")["QueueUrl"]
@@ -137,6 +137,7 @@ def test_a_job_whose_model_is_missing_ends_failed_at_once(
     s3 = _models_bucket({})
     for bucket in (job_env["RAW_BUCKET"], job_env["HIGHLIGHTS_BUCKET"]):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.upload_file(str(videos["good"]), job_env["RAW_BUCKET"], job_env["S3_KEY"])
     job_env.update(VIDEO_ID="no-model-1", MODEL_URI="s3://models/models/yolov8n.pt", JOB_ATTEMPTS="3",
                    AWS_BATCH_JOB_ATTEMPT="1", VIDEO_EVENTS_TOPIC_ARN=topic, MODEL_CACHE_DIR=str(tmp_path))
     assert main(job_env, s3=s3) == EXIT_BAD_INPUT

@@ -125,3 +125,19 @@ def test_done_and_failed_videos_are_notified(videos: dict[str, Path], job_env: d
     assert main(job_env, s3=s3, detector=detector) == EXIT_BAD_INPUT
     (failed,) = notifications()
     assert failed["status"] == "FAILED" and failed["reason"] and failed["highlight_keys"] == []
+
+
+def test_an_unreadable_video_fails_before_the_model_is_loaded(videos: dict[str, Path], job_env: dict[str, str],
+                                                              aws: None, db: psycopg.Connection,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """ffprobe refuses the upload first: the job ends FAILED (exit 65) without fetching the weights or loading torch,
+    the seconds a GPU instance would otherwise spend on a video it cannot read."""
+    import video_worker.detect
+
+    loads: list[str] = []
+    monkeypatch.setattr(video_worker.detect, "load_detector", lambda cfg, *, s3: loads.append(cfg.model_uri))
+    job_env["VIDEO_ID"] = "unreadable-1"
+    assert main(job_env, s3=_buckets(job_env, videos["corrupt"])) == EXIT_BAD_INPUT
+    assert loads == []
+    status, reason = _status(db, "unreadable-1")
+    assert status == "FAILED" and "unreadable video" in reason

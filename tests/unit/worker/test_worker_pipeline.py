@@ -126,7 +126,7 @@ def test_worker_logs_where_its_seconds_went(completed: dict[str, Any]) -> None:
     the model's steps. The smoke's report and benchmarks/smoke.py read them."""
     events = [json.loads(line) for line in completed["logs"]]
     (phases,) = [e for e in events if e["event"] == "job_phases"]
-    assert list(phases["phases_s"]) == ["imports", "clients", "model", "pipeline", "notify"]
+    assert list(phases["phases_s"]) == ["imports", "clients", "input", "model", "pipeline", "notify"]
     assert all(seconds >= 0 for seconds in phases["phases_s"].values())
     assert sum(phases["phases_s"].values()) <= phases["wall_s"] + 0.01  # phases are consecutive parts of the job
     assert phases["exit_code"] == EXIT_OK and phases["cpu_s"] > 0 and phases["video_id"] == "e2e-1"

@@ -97,10 +97,14 @@ def _run(cfg: WorkerConfig, phases: _Phases, *, s3: Any, secrets: Any, detector:
             dbname=cfg.db_name,
         )
         phases.end("clients")
-        if detector is None:
-            detector = load_detector(cfg, s3=s3)
-        phases.end("model")
-        result = pipeline.run(cfg, s3=s3, connect=store.connector(dsn), detector=detector)
+
+        def model() -> Any:  # called by the pipeline once the video is known readable
+            phases.end("input")
+            loaded = detector if detector is not None else load_detector(cfg, s3=s3)
+            phases.end("model")
+            return loaded
+
+        result = pipeline.run(cfg, s3=s3, connect=store.connector(dsn), detector=model)
         phases.end("pipeline")
         log_event("video_completed", video_id=cfg.video_id, events=len(result.events))
         notify.publish(
