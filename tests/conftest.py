@@ -81,3 +81,22 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedPlatform:
     """dev, prod and the account stack with default settings, synthesized once per session (xdist's workers share
     it: tests/synth_cache.py)."""
     return synthesized(tmp_path_factory, [("dev", []), ("prod", [])])
+
+
+# How much lower the unit tests' CPU priority is than the live deployment's, in nice(2) steps (0 to 19).
+UNIT_WORKER_NICENESS = 10
+_worker_role: list[str] = []  # "live" or "unit", decided by this xdist worker's first test
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The live deployment's path (its apply, checks and destroy, one after another on one worker) is the default
+    suite's longest; the unit tests on the other workers have slack. A worker whose first test is a unit test lowers
+    its priority (and its children's: terraform, the CLI, the local servers it starts), so the live path gets a core
+    whenever it needs one and the unit tests fill the provider's waits (docs/testing.md#tests). The live worker's
+    first test is a live one (its group is the largest unit xdist hands out); if a worker running unit tests is handed
+    the live group later, the live path runs at the unit tests' priority, as every test did before."""
+    if _worker_role or "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    _worker_role.append("live" if item.get_closest_marker("live") else "unit")
+    if _worker_role[0] == "unit":
+        os.nice(UNIT_WORKER_NICENESS)
