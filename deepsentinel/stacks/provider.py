@@ -42,15 +42,7 @@ def configure_stack(stack: TerraformStack, settings: PlatformSettings, options: 
         "aws",
         region=settings.region,
         default_tags=[AwsProviderDefaultTags(tags=settings.common_tags)],
-        access_key="test" if endpoint else None,
-        secret_key="test" if endpoint else None,
-        skip_credentials_validation=True if endpoint else None,
-        # The account id is asked from the endpoint's STS (moto answers); without it the provider cannot tell
-        # same-account group references from cross-account ones ("<account>/sg-..." diffs).
-        skip_metadata_api_check="true" if endpoint else None,
-        s3_use_path_style=True if endpoint else None,
-        # Local mode: an action the emulator lacks answers HTTP 500; fail in seconds, not after 25 backoffs.
-        max_retries=LOCAL_MAX_RETRIES if endpoint else None,
+        **(local_provider_settings() if endpoint else {}),
     )
     if options.local_state_dir is not None:
         LocalBackend(stack, path=f"{options.local_state_dir}/{state_key}.tfstate")
@@ -64,6 +56,22 @@ def configure_stack(stack: TerraformStack, settings: PlatformSettings, options: 
     if endpoint:
         for name, value in local_backend_settings(endpoint).items():
             stack.add_override(f"terraform.backend.s3.{name}", value)
+
+
+def local_provider_settings() -> dict[str, object]:
+    """The provider's arguments for a local server, besides its region and default tags (Terraform's names, which are
+    also AwsProvider's keyword arguments); the server's URL comes from terraform's environment."""
+    return {
+        "access_key": "test",
+        "secret_key": "test",
+        "skip_credentials_validation": True,
+        # The account id is asked from the server (moto answers); without it the provider cannot tell same-account
+        # group references from cross-account ones ("<account>/sg-..." diffs).
+        "skip_metadata_api_check": "true",
+        "s3_use_path_style": True,
+        # An action the emulator lacks answers HTTP 500: fail in seconds, not after 25 backoffs.
+        "max_retries": LOCAL_MAX_RETRIES,
+    }
 
 
 def state_object_key(state_key: str) -> str:

@@ -50,16 +50,14 @@ SAVED_PLAN = "recorded.tfplan"
 
 def _settings_blocks(settings: Any, endpoint: str, state_key: str) -> dict[str, Any]:
     """The S3 backend (with the lock) and the provider, as the stacks configure them for a local server."""
-    from deepsentinel.stacks.provider import local_backend_settings, state_object_key
+    from deepsentinel.stacks.provider import local_backend_settings, local_provider_settings, state_object_key
 
     return {
         "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": "5.100.0"}},
                       "backend": {"s3": {"bucket": settings.state_bucket_name, "encrypt": True,
                                          "key": state_object_key(state_key), "region": settings.region,
                                          "use_lockfile": True, **local_backend_settings(endpoint)}}},
-        "provider": {"aws": [{"region": settings.region, "access_key": "test", "secret_key": "test",
-                              "skip_credentials_validation": True, "skip_metadata_api_check": "true",
-                              "max_retries": 3}]}}
+        "provider": {"aws": [{"region": settings.region, **local_provider_settings()}]}}
 
 
 def account_secrets_stack(account: dict[str, Any], settings: Any, endpoint: str) -> dict[str, Any]:

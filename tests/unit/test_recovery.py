@@ -59,8 +59,9 @@ def stack(directory: Path, resources: dict[str, dict[str, dict[str, Any]]], loca
     provider configured as for a local server (the server itself comes from terraform's environment)."""
     provider: dict[str, Any] = {"region": REGION, "default_tags": [{"tags": DEFAULT_TAGS}]}
     if local:
-        provider.update(access_key="test", secret_key="test", skip_credentials_validation=True,
-                        skip_metadata_api_check="true", skip_requesting_account_id=True, max_retries=3)
+        from deepsentinel.stacks.provider import local_provider_settings
+
+        provider.update(local_provider_settings())
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "cdk.tf.json").write_text(json.dumps({"provider": {"aws": [provider]}, "resource": resources}))
     return directory
