@@ -12,6 +12,7 @@ account lookup, IAM's GetUser, first), which AWS refuses (InvalidClientTokenId):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cdktf import LocalBackend, S3Backend, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
@@ -58,7 +59,7 @@ def configure_stack(stack: TerraformStack, settings: PlatformSettings, options: 
             stack.add_override(f"terraform.backend.s3.{name}", value)
 
 
-def local_provider_settings() -> dict[str, object]:
+def local_provider_settings() -> dict[str, Any]:
     """The provider's arguments for a local server, besides its region and default tags (Terraform's names, which are
     also AwsProvider's keyword arguments); the server's URL comes from terraform's environment."""
     return {
