@@ -1,6 +1,6 @@
 """What `status` and `smoke` say about a video that FAILED, read from a real failure: sqs_to_batch claims the video
-and submits its job (its own code), the real worker runs in the Batch stand-in and fails with ModelMissing (no
-weights at MODEL_URI: exit 65), the FAILED state change reaches the failure monitor (its packaged code), which
+and submits its job (its own code), the real worker runs in the Batch stand-in, reads the uploaded clip and fails
+with ModelMissing (no weights at MODEL_URI: exit 65), the FAILED state change reaches the failure monitor (its packaged code), which
 releases the claim, and the worker's schema holds the row in a real PostgreSQL.
 
 Documentation the expectations come from:
@@ -33,6 +33,7 @@ MODEL_URI = "s3://deepsentinel-dev-analysis-models/models/never-published.pt"
 @pytest.fixture(scope="module")
 def failed_video(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     pytest.importorskip("pgserver")
+    from deepsentinel.commands.smoke import make_clip
     from deepsentinel.local.server import in_process
     from lambdas.sqs_to_batch import handler as submitter
     from tests.local_database import worker_database
@@ -59,6 +60,9 @@ def failed_video(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
                                           path.aws)
 
         video_id = "cam7-no-model"
+        # a readable upload: the worker reads the video before it fetches the model
+        s3.upload_file(str(make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", seconds=1)), RAW,
+                       f"uploads/{video_id}.mp4")
         settings = submitter.Settings(job_queue=queue, job_definition=definition, table=TABLE)
         record = {"messageId": "m-1", "body": json.dumps({"video_id": video_id, "s3_key": f"uploads/{video_id}.mp4"})}
         submitted = submitter.process_record(record, dynamodb=dynamodb, batch=batch, settings=settings)
