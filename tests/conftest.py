@@ -93,10 +93,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     suite's longest; the unit tests on the other workers have slack. A worker whose first test is a unit test lowers
     its priority (and its children's: terraform, the CLI, the local servers it starts), so the live path gets a core
     whenever it needs one and the unit tests fill the provider's waits (docs/testing.md#tests). The live worker's
-    first test is a live one: xdist's loadgroup hands each of the three workers one of the three largest units first,
-    and the live group (66 tests) is among them (test_local_patches.py 77, test_settings.py 67). Were a worker running
-    unit tests handed the live group later, the live path would run at the unit tests' priority, as every test did
-    before."""
+    first test is a live one: `--dist loadgroup` hands out the largest unit first, and the live group (66 tests) is by
+    far the largest (a test in no group is a unit of its own; the other groups hold 2-21). Run with another `--dist`,
+    a worker running unit tests may be handed the live tests later: the live path then runs at the unit tests'
+    priority, as every test did before."""
     if _worker_role or "PYTEST_XDIST_WORKER" not in os.environ:
         return
     _worker_role.append("live" if item.get_closest_marker("live") else "unit")
