@@ -1,7 +1,7 @@
 """What `status` and `smoke` say about a video that FAILED, read from a real failure: sqs_to_batch claims the video
 and submits its job (its own code), the real worker runs in the Batch stand-in, reads the uploaded clip and fails
-with ModelMissing (no weights at MODEL_URI: exit 65), the FAILED state change reaches the failure monitor (its packaged code), which
-releases the claim, and the worker's schema holds the row in a real PostgreSQL.
+with ModelMissing (no weights at MODEL_URI: exit 65), the FAILED state change reaches the failure monitor (its
+packaged code), which releases the claim, and the worker's schema holds the row in a real PostgreSQL.
 
 Documentation the expectations come from:
 * "Job state change events" (https://docs.aws.amazon.com/batch/latest/userguide/batch_job_events.html) and the
