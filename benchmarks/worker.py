@@ -165,7 +165,7 @@ def main() -> int:
             runs: list[tuple[float, float]] = []  # (end-to-end s, model-only s), interleaved pairs
             for _ in range(args.repeat):
                 # 1. End to end: the real job (a retry of the same video: rows are replaced).
-                result = pipeline.run(cfg, s3=s3, connect=connect, detector=lambda: detector)
+                result = pipeline.run(cfg, s3=s3, connect=connect, load_detector=lambda: detector)
                 # 2. Model only, same frames, same batches, same process, right after.
                 t0 = time.perf_counter()
                 for i in range(0, len(frames), cfg.batch_size):

@@ -85,7 +85,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedPlatform:
 
 # How much lower the unit tests' CPU priority is than the live deployment's, in nice(2) steps (0 to 19).
 UNIT_WORKER_NICENESS = 10
-_worker_role: list[str] = []  # "live" or "unit", decided by this xdist worker's first test
+_first_test_started = False  # this xdist worker's: its kind decides the worker's priority
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -97,8 +97,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     far the largest (a test in no group is a unit of its own; the other groups hold 2-21). Run with another `--dist`,
     a worker running unit tests may be handed the live tests later: the live path then runs at the unit tests'
     priority, as every test did before."""
-    if _worker_role or "PYTEST_XDIST_WORKER" not in os.environ:
+    global _first_test_started
+    if _first_test_started or "PYTEST_XDIST_WORKER" not in os.environ:
         return
-    _worker_role.append("live" if item.get_closest_marker("live") else "unit")
-    if _worker_role[0] == "unit":
+    _first_test_started = True
+    if not item.get_closest_marker("live"):
         os.nice(UNIT_WORKER_NICENESS)

@@ -98,13 +98,13 @@ def _run(cfg: WorkerConfig, phases: _Phases, *, s3: Any, secrets: Any, detector:
         )
         phases.end("clients")
 
-        def model() -> Any:  # called by the pipeline once the video is known readable
+        def model_once_the_video_is_readable() -> Any:
             phases.end("input")
             loaded = detector if detector is not None else load_detector(cfg, s3=s3)
             phases.end("model")
             return loaded
 
-        result = pipeline.run(cfg, s3=s3, connect=store.connector(dsn), detector=model)
+        result = pipeline.run(cfg, s3=s3, connect=store.connector(dsn), load_detector=model_once_the_video_is_readable)
         phases.end("pipeline")
         log_event("video_completed", video_id=cfg.video_id, events=len(result.events))
         notify.publish(

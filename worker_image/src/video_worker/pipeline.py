@@ -113,11 +113,11 @@ def download_video(s3: Any, *, bucket: str, key: str, dest: Path) -> Path:
     return dest
 
 
-def run(cfg: WorkerConfig, *, s3: Any, connect: store.Connect, detector: Callable[[], Detector]) -> RunResult:
+def run(cfg: WorkerConfig, *, s3: Any, connect: store.Connect, load_detector: Callable[[], Detector]) -> RunResult:
     """Analyse one video. Raises BadInputError (video marked FAILED) or RetryableError.
 
-    `detector` is called once, when the video is downloaded and ffprobe has read it: a bad upload fails before the
-    model is fetched and torch is loaded (seconds on a CPU, more with CUDA on a GPU instance)."""
+    `load_detector` is called once, when the video is downloaded and ffprobe has read it: a bad upload fails before
+    the model is fetched and torch is loaded (seconds on a CPU, more with CUDA on a GPU instance)."""
     started = time.perf_counter()
     timer = StageTimer()
     with timer.stage("db_prepare"), _db("preparing the database"), connect() as conn:
@@ -132,8 +132,8 @@ def run(cfg: WorkerConfig, *, s3: Any, connect: store.Connect, detector: Callabl
                 path = download_video(s3, bucket=cfg.raw_bucket, key=cfg.s3_key, dest=Path(tmp) / "input")
             with timer.stage("probe"):
                 info = probe_video(path)
-            loaded = detector()
-            analysis = _analyse(cfg, path, info, s3=s3, detector=loaded, timer=timer, uploaded=uploaded)
+            detector = load_detector()
+            analysis = _analyse(cfg, path, info, s3=s3, detector=detector, timer=timer, uploaded=uploaded)
     except BadInputError as exc:
         # Nothing partial survives a bad video: highlights removed, detections/events deleted.
         delete_highlights(s3, bucket=cfg.highlights_bucket, keys=uploaded)
@@ -161,7 +161,7 @@ def run(cfg: WorkerConfig, *, s3: Any, connect: store.Connect, detector: Callabl
             detections=analysis.detections,
             events=analysis.events,
             embeddings=embeddings,
-            names=loaded.names,
+            names=detector.names,
         )
     wall = time.perf_counter() - started
     timings = timer.snapshot()
