@@ -69,6 +69,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                               i.get_closest_marker("after_plans") is not None))
 
 
+def _module_views(session: pytest.Session) -> list[str]:
+    """Modules whose selected tests check them on the platform deployment (without --live-modules)."""
+    if session.config.getoption("--live-modules"):
+        return []
+    return sorted({DEPLOYMENT_FIXTURES[f] for item in session.items if not item.get_closest_marker("skip")
+                   for f in getattr(item, "fixturenames", ()) if f in DEPLOYMENT_FIXTURES and f != "platform_live"})
+
+
 def _needed_deployments(session: pytest.Session) -> list[str]:
     """Deployments used by the tests that survived -m/-k selection (and are not skipped); without --live-modules
     the modules' tests use the platform's."""
@@ -117,6 +125,11 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
     pool = DeploymentPool({n: factory(n) for n in DEPLOYMENT_FIXTURES.values()}, log)
     needed = _needed_deployments(request.session)
     pool.start(needed)
+    if "platform" in needed:
+        from tests.live.module_view import module_output_expressions
+
+        for module in _module_views(request.session):  # synthesized here (jsii) while the platform applies
+            pool.module_outputs[module] = module_output_expressions(module, pool.get("platform").settings)
     smoke_scratch = root / "platform" / smoke_warm_up.SCRATCH
     if live_target == "moto" and "platform" in needed:
         smoke_warm_up.start(request.config, request.session.items, smoke_scratch)
@@ -137,7 +150,8 @@ def _deployment_fixture(name: str):
             from tests.live.module_view import ModuleOnPlatform
 
             if name not in live_pool.module_views:
-                live_pool.module_views[name] = ModuleOnPlatform.of(name, live_pool.get("platform").wait_applied())
+                live_pool.module_views[name] = ModuleOnPlatform.of(name, live_pool.get("platform").wait_applied(),
+                                                                   live_pool.module_outputs[name])
             yield live_pool.module_views[name]
             return
         deployment = live_pool.get(name)

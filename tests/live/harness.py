@@ -66,6 +66,7 @@ class Deployment:
     endpoint_url: str | None = None
     stack_dir: Path | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    applied_state: dict[str, Any] = field(default_factory=dict)  # the state document the apply left
     second_plan_has_changes: bool | None = None
     second_plan_output: str = ""
     # cli_layout: the environment's state as the second plan left it (checks that run while the destroy does read it)
@@ -202,7 +203,9 @@ class Deployment:
                                                  on_line=self._line_logger("apply")), log=self._line_logger("apply"))
             self.timings.apply = time.perf_counter() - started
             self.log(f"{self.name}: applied in {self.timings.apply:.0f}s")
-            self.outputs = terraform.outputs(self.stack_dir, env=env)
+            # one read of the state (no provider start) serves the outputs and the modules' checks (module_view.py)
+            self.applied_state = terraform.state_pull(self.stack_dir, env=env)
+            self.outputs = {name: output["value"] for name, output in self.applied_state.get("outputs", {}).items()}
             self._mark("apply", applying)
             self._second_plan = self._planner.submit(self._plan_again, env)
         except Exception as error:  # noqa: BLE001 - reported by wait_applied in the test's thread
@@ -377,6 +380,8 @@ class DeploymentPool:
         self.deployments: dict[str, Deployment] = {}
         # a module's checks on the platform (tests/live/module_view.py), kept for its destroy test's second setup
         self.module_views: dict[str, Any] = {}
+        # their output expressions, synthesized while the platform applies
+        self.module_outputs: dict[str, dict[str, Any]] = {}
 
     def start(self, names: list[str]) -> None:
         for name in names:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepsentinel import terraform
 
 # cdktf renders a construct attribute as "${<type>.<name>.<attribute path>}" (see the synthesized cdk.tf.json)
 REFERENCE = re.compile(r"^\$\{(?P<type>[a-z0-9_]+)\.(?P<name>[A-Za-z0-9_-]+)\.(?P<path>[A-Za-z0-9_.\[\]]+)\}$")
@@ -39,14 +38,17 @@ def module_output_expressions(module: str, settings: Any) -> dict[str, Any]:
     return {name: output["value"] for name, output in document["output"].items()}
 
 
-def state_values(show_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """`terraform show -json` of a state: address -> attribute values (every module, depth first)."""
+def state_values(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A state document (`terraform state pull`, format version 4): address -> attribute values of each managed
+    resource (a stack synthesized by cdktf has no modules; a resource with several instances is found by index)."""
     found: dict[str, dict[str, Any]] = {}
-    pending = [show_json.get("values", {}).get("root_module", {})]
-    while pending:
-        module = pending.pop()
-        found |= {resource["address"]: resource["values"] for resource in module.get("resources", [])}
-        pending.extend(module.get("child_modules", []))
+    for resource in state.get("resources", []):
+        if resource["mode"] != "managed":
+            continue
+        address = ".".join(filter(None, [resource.get("module"), resource["type"], resource["name"]]))
+        for instance in resource["instances"]:
+            key = instance.get("index_key")
+            found[address if key is None else f"{address}[{json.dumps(key)}]"] = instance["attributes"]
     return found
 
 
@@ -68,18 +70,6 @@ def resolve(expression: Any, values: dict[str, dict[str, Any]]) -> Any:
     return value
 
 
-_APPLIED_VALUES: dict[Path, dict[str, Any]] = {}
-
-
-def applied_values(platform: Any) -> dict[str, Any]:
-    """The platform's state values by address, read once per deployment (`terraform show -json` starts the provider
-    and renders the whole state: one read serves the three modules; nothing applies while the checks run)."""
-    if platform.stack_dir not in _APPLIED_VALUES:
-        shown = terraform.run(["show", "-json", "-no-color"], platform.stack_dir, env=platform.tf_env()).stdout
-        _APPLIED_VALUES[platform.stack_dir] = state_values(json.loads(shown[shown.find("{"):]))
-    return _APPLIED_VALUES[platform.stack_dir]
-
-
 @dataclass
 class ModuleOnPlatform:
     """What a module's tests read (clients, settings, outputs, the second plan, destroy), from the platform."""
@@ -89,9 +79,9 @@ class ModuleOnPlatform:
     outputs: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, module: str, platform: Any) -> ModuleOnPlatform:
-        expressions = module_output_expressions(module, platform.settings)
-        return cls(module=module, platform=platform, outputs=resolve(expressions, applied_values(platform)))
+    def of(cls, module: str, platform: Any, expressions: dict[str, Any]) -> ModuleOnPlatform:
+        """`expressions`: module_output_expressions(module, ...), resolved on the state the platform's apply left."""
+        return cls(module=module, platform=platform, outputs=resolve(expressions, state_values(platform.applied_state)))
 
     def __getattr__(self, name: str) -> Any:  # everything but the outputs is the platform's
         return getattr(self.platform, name)
