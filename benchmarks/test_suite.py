@@ -9,7 +9,9 @@ of pytest's whole process tree (workers, terraform and its provider, jsii's node
 two processes counts twice), sampled every half second with psutil. The machine's own share follows: how busy its
 cores were during the run and how much of that the suite's count leaves out (processes that are not pytest's: another
 job, or this machine's own daemons, named with their CPU seconds), so a figure measured beside other work is seen as
-such. Run as root, it last prints the CPU seconds of every process that ended during the run by command name (the
+such. The cores' speed, each loaded at once (benchmarks/machine.py), is measured before and after the run: on a
+shared host one can be far slower than the other, and the same code then takes more CPU seconds. Run as root, it last
+prints the CPU seconds of every process that ended during the run by command name (the
 kernel's BSD process accounting, acct(2): one record per process at its exit, nothing sampled), which says how much
 went to Python, Terraform, its provider and jsii's node.
 """
@@ -31,6 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import psutil
+from machine import describe_every_core_at_once  # benchmarks/machine.py, beside this script
 
 SLOWEST = 25
 OTHERS = 3  # the machine's busiest processes outside the suite
@@ -38,6 +41,7 @@ COMMANDS = 8  # the command names that used the most CPU
 
 
 def main() -> None:
+    cores_before = describe_every_core_at_once()
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "junit.xml"
         started, cpu_before = time.perf_counter(), _children_cpu()
@@ -52,6 +56,7 @@ def main() -> None:
         by_command = accounting.stop()
         wall, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
         machine, others = _busy_cpu() - machine_before, _others(others_before, _process_cpu())
+        cores_after = describe_every_core_at_once()
         cases = ET.parse(report).getroot().iter("testcase")
         by_dir: dict[str, list[float]] = defaultdict(list)
         by_test: list[tuple[float, str]] = []
@@ -82,6 +87,8 @@ def main() -> None:
     print(f"the machine's {psutil.cpu_count()} cores were busy {machine:.0f} of {available:.0f} CPU-s "
           f"({machine / available:.0%}); not in the suite's count: {machine - cpu:.0f} CPU-s, most of it "
           + (", ".join(f"{name} {seconds:.0f} s" for name, seconds in others[:OTHERS]) or "nothing named"))
+    print(f"the cores' speed, a fixed loop's CPU-s on each at once (benchmarks/machine.py): before {cores_before}; "
+          f"after {cores_after}")
     if by_command:
         total = sum(seconds for seconds, _ in by_command.values())
         print(f"CPU of the {sum(count for _, count in by_command.values())} processes that ended during the run, "
