@@ -11,9 +11,9 @@ cores were during the run and how much of that the suite's count leaves out (pro
 job, or this machine's own daemons, named with their CPU seconds), so a figure measured beside other work is seen as
 such. The cores' speed, each loaded at once (benchmarks/machine.py), is measured before and after the run: on a
 shared host one can be far slower than the other, and the same code then takes more CPU seconds. Run as root, it last
-prints the CPU seconds of every process that ended during the run by command name (the
-kernel's BSD process accounting, acct(2): one record per process at its exit, nothing sampled), which says how much
-went to Python, Terraform, its provider and jsii's node.
+prints the CPU seconds of every process that ended during the run by command name (the kernel's BSD process
+accounting, acct(2): one record per process at its exit, nothing sampled), which says how much went to Python,
+Terraform, its provider and jsii's node.
 """
 
 from __future__ import annotations
