@@ -207,6 +207,7 @@ OPERATIONS: dict[tuple[str, str], list[tuple[str, Resource]]] = {
     ("logs", "GetLogEvents"): [("logs:GetLogEvents", _log_stream)],
     ("cloudwatch", "PutMetricData"): [("cloudwatch:PutMetricData", _star)],
     ("ecs", "UpdateService"): [("ecs:UpdateService", _ecs_service)],
+    ("rds", "DescribeDBInstances"): [("rds:DescribeDBInstances", _arn("rds", "db:{DBInstanceIdentifier}"))],
     ("ecs", "ListTaskDefinitions"): [("ecs:ListTaskDefinitions", _star)],
     ("ecs", "DescribeTaskDefinition"): [("ecs:DescribeTaskDefinition", _star)],
     ("ecr", "DescribeImages"): [("ecr:DescribeImages", _ecr_repository)],

@@ -4,8 +4,8 @@
 `create_in_moto` creates what the functions and the worker touch (the key, buckets, queues, topics, table, secrets,
 log groups, repositories, cluster and services, job queue and definitions) and keeps each Terraform reference's
 value (`aws_s3_bucket.<id>.arn` -> the ARN), so the synthesized environments and policies resolve to what exists.
-RDS is not created: its managed master secret is (named `rds!db-<identifier>`, as RDS names it), its address a
-closed local port unless a test gives a database.
+The RDS instance is created with its master password managed by RDS, so DescribeDBInstances names its secret
+(`rds!db-<uuid>`, as RDS names it); no database runs: its address is a closed local port unless a test gives one.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class Deployment:
 def create_in_moto(stack: dict[str, Any]) -> Deployment:
     """dev's resources the functions and the worker touch, created in moto under their synthesized names."""
     c = {s: boto3.client(s, region_name=REGION) for s in ("kms", "s3", "sqs", "sns", "dynamodb", "secretsmanager",
-                                                           "logs", "ecr", "ecs", "batch", "iam")}
+                                                           "logs", "ecr", "ecs", "batch", "iam", "rds")}
     refs: dict[str, str] = {}
     resources = stack["resource"]
 
@@ -137,12 +137,15 @@ def create_in_moto(stack: dict[str, Any]) -> Deployment:
         put("data.aws_secretsmanager_secret", logical, arn=arn, id=arn, name=config["name"])
         secret_arns[config["name"]] = arn
     for logical, config in resources["aws_db_instance"].items():
-        # RDS manages the master secret ("Password management with Amazon RDS and AWS Secrets Manager"); its name
-        # starts with rds!. The address is a closed local port: no database runs here.
-        name = f"rds!db-{config['identifier']}"
-        arn = c["secretsmanager"].create_secret(
-            Name=name, SecretString=json.dumps({"username": "deepsentinel_admin", "password": "local"}))["ARN"]
-        secret_arns[name] = arn
+        # RDS manages the master secret ("Password management with Amazon RDS and AWS Secrets Manager"): it holds
+        # {"username", "password"}, its name starts with rds!. The address is a closed local port: no database runs.
+        instance = c["rds"].create_db_instance(
+            DBInstanceIdentifier=config["identifier"], Engine=config["engine"], DBInstanceClass=config["instance_class"],
+            MasterUsername=config["username"], ManageMasterUserPassword=True, AllocatedStorage=20)["DBInstance"]
+        arn = instance["MasterUserSecret"]["SecretArn"]
+        c["secretsmanager"].put_secret_value(SecretId=arn, SecretString=json.dumps(
+            {"username": config["username"], "password": "local"}))
+        secret_arns[c["secretsmanager"].describe_secret(SecretId=arn)["Name"]] = arn
         put("aws_db_instance", logical, **{"master_user_secret[0].secret_arn": arn, "address": UNREACHABLE_DB[0],
                                            "port": UNREACHABLE_DB[1]})
     for logical, config in resources["aws_cloudwatch_log_group"].items():

@@ -181,7 +181,9 @@ class Iam(Construct):
                     ["ecs:UpdateService"],
                     [arn("ecs", f"service/{n.ecs_cluster}/{n.ecs_service(svc)}") for svc in ECS_SERVICES],
                     "RestartServices",
-                )
+                ),
+                # which secret is the instance's: read when a rotation comes (lambdas/ecs_redeploy)
+                allow(["rds:DescribeDBInstances"], [arn("rds", f"db:{n.db_instance}")], "ReadDbMasterSecretArn"),
             ],
             "batch_runnable_monitor": [
                 # ListJobs and DescribeJobs have no resource-level permissions ("Supported resource-level

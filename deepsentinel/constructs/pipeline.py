@@ -51,7 +51,7 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from deepsentinel.constructs.dashboard import RUNNABLE_AGE_METRIC, RUNNABLE_QUEUE_DIMENSION, metrics_namespace
-from deepsentinel.constructs.names import ECR_REPOSITORIES, LAMBDA_FUNCTIONS, ResourceNames
+from deepsentinel.constructs.names import ECR_REPOSITORIES, ECS_SERVICES, LAMBDA_FUNCTIONS, ResourceNames
 from deepsentinel.constructs.policies import policy_document
 from deepsentinel.constructs.service_alarms import rate_alarm
 from deepsentinel.lambda_package import code_archive
@@ -173,8 +173,6 @@ class PipelineProps:
     kms_key_arn: str  # the environment's customer-managed key: topics, queues, table, log groups, function env
     private_subnet_ids: list[str]  # where the functions run
     lambda_security_group_id: str
-    ecs_cluster_name: str
-    ecs_service_names: list[str]  # restarted after the DB secret rotates
     raw_bucket_name: str
     highlights_bucket_name: str
     models_bucket_name: str
@@ -307,10 +305,12 @@ class Pipeline(Construct):
                 "KEEP_LATEST": str(s.ecr_keep_images),
                 "DRY_RUN": "false",
             },
+            # By name, not from the services and the instance: the function needs none of them to be created, so
+            # the apply creates it beside the DB instance's 80 s, not after them (the rule names the secret).
             "ecs_redeploy": {
-                "CLUSTER": props.ecs_cluster_name,
-                "SERVICES": ",".join(props.ecs_service_names),
-                "SECRET_ARN": props.db_secret_arn,
+                "CLUSTER": n.ecs_cluster,
+                "SERVICES": ",".join(n.ecs_service(service) for service in ECS_SERVICES),
+                "DB_INSTANCE": n.db_instance,
             },
             "batch_runnable_monitor": {"JOB_QUEUE": n.batch_job_queue, "METRIC_NAMESPACE": metrics_namespace(s)},
         }

@@ -214,8 +214,6 @@ class PlatformStack(TerraformStack):
                 kms_key_arn=key,
                 private_subnet_ids=network.private_subnet_ids,
                 lambda_security_group_id=security.lambda_security_group_id,
-                ecs_cluster_name=compute.cluster_name,
-                ecs_service_names=list(compute.service_names.values()),
                 raw_bucket_name=storage.bucket_names["raw-videos"],
                 highlights_bucket_name=storage.bucket_names["highlights"],
                 models_bucket_name=storage.bucket_names["analysis-models"],

@@ -8,10 +8,15 @@ as reported for RDS-managed secrets) here, and each service gets a
 new deployment (``UpdateService`` with ``forceNewDeployment``): new tasks start with the new password while
 the deployment circuit breaker guards the rollout.
 
+Only a rotation of the DB instance's own master secret restarts anything: its ARN is read from the instance when the
+event comes (``DescribeDBInstances``, ``MasterUserSecret.SecretArn``; "MasterUserSecret", Amazon RDS API Reference),
+so the function names only the instance and is deployed before it is (the instance's 80 s of creation no longer
+precede it in an apply), and a managed secret the instance was given since is the one checked.
+
 Environment:
     CLUSTER      ECS cluster name or ARN (required)
     SERVICES     comma-separated service names (required)
-    SECRET_ARN   only events for this secret restart anything (optional; every rotation otherwise)
+    DB_INSTANCE  the RDS instance identifier whose managed master secret's rotation restarts them (required)
 
 A failed service does not stop the others; the invocation then raises so EventBridge's retry policy
 tries again (UpdateService with forceNewDeployment is safe to repeat).
@@ -43,25 +48,35 @@ class RedeployError(RuntimeError):
 class Settings:
     cluster: str
     services: tuple[str, ...]
-    secret_arn: str | None
+    db_instance: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         cluster = env.get("CLUSTER", "").strip()
         services = tuple(s.strip() for s in env.get("SERVICES", "").split(",") if s.strip())
-        missing = [name for name, value in (("CLUSTER", cluster), ("SERVICES", services)) if not value]
+        db_instance = env.get("DB_INSTANCE", "").strip()
+        required = (("CLUSTER", cluster), ("SERVICES", services), ("DB_INSTANCE", db_instance))
+        missing = [name for name, value in required if not value]
         if missing:
             raise ValueError(f"missing environment: {', '.join(missing)}")
-        return cls(cluster=cluster, services=services, secret_arn=env.get("SECRET_ARN", "").strip() or None)
+        return cls(cluster=cluster, services=services, db_instance=db_instance)
+
+
+@dataclass(frozen=True)
+class Clients:
+    ecs: Any
+    rds: Any
 
 
 @lru_cache(maxsize=1)
-def clients() -> Any:
-    return boto3.client("ecs")
+def clients() -> Clients:
+    """Clients created on first use (after a test's mock starts) and reused while the runtime is warm."""
+    return Clients(ecs=boto3.client("ecs"), rds=boto3.client("rds"))
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    return process_event(event, ecs=clients(), settings=Settings.from_env())
+    c = clients()
+    return process_event(event, ecs=c.ecs, rds=c.rds, settings=Settings.from_env())
 
 
 def rotated_secret(event: Mapping[str, Any]) -> str | None:
@@ -76,9 +91,19 @@ def rotated_secret(event: Mapping[str, Any]) -> str | None:
     return documented or reported or None
 
 
-def process_event(event: Mapping[str, Any], *, ecs: Any, settings: Settings) -> dict[str, Any]:
+def master_secret_arn(rds: Any, db_instance: str) -> str | None:
+    """The ARN of the instance's RDS-managed master secret, None when it has none; RedeployError when it cannot be
+    read (EventBridge tries the event again)."""
+    try:
+        (instance,) = rds.describe_db_instances(DBInstanceIdentifier=db_instance)["DBInstances"]
+    except (ClientError, BotoCoreError) as error:
+        raise RedeployError(f"could not read the master secret of DB instance {db_instance}: {error}") from error
+    return (instance.get("MasterUserSecret") or {}).get("SecretArn")
+
+
+def process_event(event: Mapping[str, Any], *, ecs: Any, rds: Any, settings: Settings) -> dict[str, Any]:
     secret = rotated_secret(event)
-    if secret is None or (settings.secret_arn and secret != settings.secret_arn):
+    if secret is None or secret != master_secret_arn(rds, settings.db_instance):
         result: dict[str, Any] = {"outcome": "ignored", "secret": secret, "restarted": []}
         _emit(result)
         return result

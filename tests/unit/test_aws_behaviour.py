@@ -137,13 +137,21 @@ def test_db_secret_rotation_restarts_the_backend(platform):
     function_name, function = named(platform.dev, "aws_lambda_function", "ecs_redeploy")
     assert target["arn"] == ref("aws_lambda_function", function_name, "arn")
     assert target["rule"] == ref("aws_cloudwatch_event_rule", rule_name, "name")
-    services = {ref("aws_ecs_service", n, "name") for n in of_type(platform.dev, "aws_ecs_service")}
-    assert set(function["environment"]["variables"]["SERVICES"].split(",")) == services
+    # by name (the function is created beside the instance, not after it): the deployed services' names, and the
+    # instance whose master secret it checks a rotation against (lambdas/ecs_redeploy)
+    variables = function["environment"]["variables"]
+    services = {service["name"] for service in of_type(platform.dev, "aws_ecs_service").values()}
+    assert set(variables["SERVICES"].split(",")) == services
+    assert variables["CLUSTER"] == only(platform.dev, "aws_ecs_cluster")[1]["name"]
+    assert variables["DB_INSTANCE"] == only(platform.dev, "aws_db_instance")[1]["identifier"]
     role_policy = policy(named(platform.dev, "aws_iam_role_policy", "lambda-ecs-redeploy")[1])
     for service in ("frontend", "backend"):
         service_arn = ("arn:aws:ecs:ap-northeast-2:${data.aws_caller_identity.current.account_id}:"
                        f"service/deepsentinel-dev-cluster/deepsentinel-dev-{service}")
         assert permits(role_policy, "ecs:UpdateService", service_arn) == PermissionResult.PERMITTED
+    instance_arn = ("arn:aws:rds:ap-northeast-2:${data.aws_caller_identity.current.account_id}:db:"
+                    + variables["DB_INSTANCE"])
+    assert permits(role_policy, "rds:DescribeDBInstances", instance_arn) == PermissionResult.PERMITTED
 
 
 def test_job_role_may_list_the_raw_bucket_so_a_missing_video_is_a_404(platform):

@@ -148,6 +148,7 @@ def test_every_function_made_the_calls_its_work_needs(recorded: Recorded) -> Non
                 ("deepsentinel-dev-lambda-sqs-to-batch", "dynamodb.PutItem"),
                 ("deepsentinel-dev-lambda-batch-runnable-monitor", "cloudwatch.PutMetricData"),
                 ("deepsentinel-dev-lambda-ecr-cleanup", "ecr.BatchDeleteImage"),
+                ("deepsentinel-dev-lambda-ecs-redeploy", "rds.DescribeDBInstances"),
                 ("deepsentinel-dev-lambda-ecs-redeploy", "ecs.UpdateService"),
                 ("deepsentinel-dev-lambda-batch-failure-monitor", "logs.GetLogEvents"),
                 ("deepsentinel-dev-lambda-batch-failure-monitor", "sns.Publish"),
