@@ -101,10 +101,19 @@ class Where:
 Resource = Callable[[Call, Where], list[str]]
 
 
+class ResourceNotNamed(LookupError):
+    """The call's parameters do not name the resource its OPERATIONS entry reads (Terraform's DescribeDBInstances
+    with Filters, say): any_authorizations derives it instead; for a function's call it is an error."""
+
+
 def _arn(service: str, resource: str) -> Resource:
     """arn:aws:<service>:<region>:<account>:<resource with {Param} filled in>."""
-    return lambda call, where: [f"arn:aws:{service}:{call.region}:{where.account}:"
-                                + resource.format(**call.params)]
+    def resources(call: Call, where: Where) -> list[str]:
+        try:
+            return [f"arn:aws:{service}:{call.region}:{where.account}:" + resource.format(**call.params)]
+        except KeyError as missing:
+            raise ResourceNotNamed(f"{call.service}.{call.operation} has no parameter {missing}") from None
+    return resources
 
 
 def _star(call: Call, where: Where) -> list[str]:
@@ -486,7 +495,10 @@ def any_authorizations(call: Call, where: Where, *, principal_arn: str,
     if key in NO_AUTHORIZATION:
         return []
     if key in OPERATIONS and key not in ACTION_OVERRIDES:
-        return authorizations(call, where, principal_arn=principal_arn, encrypted_by=encrypted_by)
+        try:
+            return authorizations(call, where, principal_arn=principal_arn, encrypted_by=encrypted_by)
+        except ResourceNotNamed:
+            pass  # derived below, as for an operation OPERATIONS does not list
     action = iam_action(call)
     context = {"aws:SecureTransport": "true", "aws:PrincipalArn": principal_arn, "aws:PrincipalAccount": where.account,
                "aws:RequestedRegion": call.region}

@@ -371,6 +371,26 @@ def test_a_write_that_hands_a_role_to_a_service_needs_pass_role() -> None:
     assert decide_any(passed, lambda_only, None, ACCOUNT).outcome == IMPLICIT_DENY
 
 
+def test_a_listed_operation_whose_call_names_no_resource_is_derived_like_any_other() -> None:
+    """rds.DescribeDBInstances is in OPERATIONS for ecs_redeploy's call, which names its instance (authorized on
+    `db:<identifier>`); the provider also calls it with a Filters list (dbi-resource-id), which names none: that
+    authorization is derived as for any operation (Resource "*", undecidable unless every statement names "*"),
+    while a function's call that names no resource stays an error."""
+    from tests.recorded_calls import ResourceNotNamed, any_authorizations, authorizations
+
+    where = Where(ACCOUNT, {}, "")
+    named = Call("deployer", "rds", "DescribeDBInstances", "ap-northeast-2", {"DBInstanceIdentifier": "dev-postgres"})
+    filtered = Call("deployer", "rds", "DescribeDBInstances", "ap-northeast-2", {
+        "Filters.Filter.1.Name": "dbi-resource-id", "Filters.Filter.1.Values.Value.1": "db-M5ENSHXFPU6XHZ4G4ZEI5QIO2U"})
+    [one] = any_authorizations(named, where, principal_arn="p", encrypted_by=lambda r: None)
+    assert (one.action, one.resource, one.derived) == (
+        "rds:DescribeDBInstances", f"arn:aws:rds:ap-northeast-2:{ACCOUNT}:db:dev-postgres", True)
+    [derived] = any_authorizations(filtered, where, principal_arn="p", encrypted_by=lambda r: None)
+    assert (derived.action, derived.resource, derived.derived) == ("rds:DescribeDBInstances", "*", False)
+    with pytest.raises(ResourceNotNamed, match="DBInstanceIdentifier"):
+        authorizations(filtered, where, principal_arn="p", encrypted_by=lambda r: None)
+
+
 def test_kms_actions_without_a_key_are_decided_by_iam_policies_alone() -> None:
     """kms:ListAliases and kms:CreateKey have no key resource (Service Authorization Reference, AWS KMS), so no key
     policy takes part: an identity policy allowing them is enough."""
