@@ -40,7 +40,9 @@ def module_output_expressions(module: str, settings: Any) -> dict[str, Any]:
 
 def state_values(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A state document (`terraform state pull`, format version 4): address -> attribute values of each managed
-    resource (a stack synthesized by cdktf has no modules; a resource with several instances is found by index)."""
+    resource, as the state stores them (a dynamically typed attribute keeps its {"type", "value"}; the AWS attributes
+    the modules output are typed). A stack synthesized by cdktf has no modules; an instance of a resource with
+    count or for_each is found by its index."""
     found: dict[str, dict[str, Any]] = {}
     for resource in state.get("resources", []):
         if resource["mode"] != "managed":
