@@ -69,21 +69,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                               i.get_closest_marker("after_plans") is not None))
 
 
+def _deployments_asked_for(session: pytest.Session) -> set[str]:
+    """The deployments whose fixtures the tests that survived -m/-k selection (and are not skipped) use."""
+    return {DEPLOYMENT_FIXTURES[f] for item in session.items if not item.get_closest_marker("skip")
+            for f in getattr(item, "fixturenames", ()) if f in DEPLOYMENT_FIXTURES}
+
+
 def _module_views(session: pytest.Session) -> list[str]:
     """Modules whose selected tests check them on the platform deployment (without --live-modules)."""
     if session.config.getoption("--live-modules"):
         return []
-    return sorted({DEPLOYMENT_FIXTURES[f] for item in session.items if not item.get_closest_marker("skip")
-                   for f in getattr(item, "fixturenames", ()) if f in DEPLOYMENT_FIXTURES and f != "platform_live"})
+    return sorted(_deployments_asked_for(session) - {"platform"})
 
 
 def _needed_deployments(session: pytest.Session) -> list[str]:
-    """Deployments used by the tests that survived -m/-k selection (and are not skipped); without --live-modules
-    the modules' tests use the platform's."""
-    alone = session.config.getoption("--live-modules")
-    return sorted({DEPLOYMENT_FIXTURES[f] if alone or f == "platform_live" else "platform"
-                   for item in session.items if not item.get_closest_marker("skip")
-                   for f in getattr(item, "fixturenames", ()) if f in DEPLOYMENT_FIXTURES})
+    """Deployments to apply for the selected tests; without --live-modules the modules' tests use the platform's."""
+    asked = _deployments_asked_for(session)
+    if session.config.getoption("--live-modules"):
+        return sorted(asked)
+    return ["platform"] if asked else []
 
 
 @pytest.fixture(scope="session")
