@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.live import early
 from tests.synth_cache import SynthesizedPlatform, synthesized
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +82,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedPlatform:
     """dev, prod and the account stack with default settings, synthesized once per session (xdist's workers share
     it: tests/synth_cache.py)."""
     return synthesized(tmp_path_factory, [("dev", []), ("prod", [])])
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist starts its workers, which inherit early.VARIABLE
+def pytest_sessionstart(session: pytest.Session) -> None:
+    early.start(session.config)  # the platform deployment, if this run needs it (tests/live/early.py)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    early.finish(session.config)
 
 
 # How much lower the unit tests' CPU priority is than the live deployment's, in nice(2) steps (0 to 19).

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LIVE_AWS_OPT_IN as AWS_OPT_IN  # noqa: E402
-from tests.live import smoke_warm_up
+from tests.live import early, smoke_warm_up
 from tests.live.harness import RECORD  # noqa: E402
 
 DEPLOYMENT_FIXTURES = {"network_live": "network", "security_live": "security", "storage_live": "storage",
@@ -101,7 +101,9 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
     from tests.live.harness import Deployment, DeploymentPool
     from tests.live.stacks import PLATFORM_OVERRIDES, build_platform, module_builder
 
-    root = request.config.getoption("--live-workdir") or tmp_path_factory.mktemp("live")
+    started_early = early.started(request.config)  # the platform, deployed by the session's main process
+    root = started_early.root if started_early else (request.config.getoption("--live-workdir")
+                                                     or tmp_path_factory.mktemp("live"))
     root = Path(root).resolve()
     keep = request.config.getoption("--live-keep")
 
@@ -121,6 +123,8 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
                                                f"admin_user_names={users[0]}", *extra])
 
     def factory(name: str):
+        if name == "platform" and live_target == "moto":
+            return lambda: early.moto_platform(root, log=log, keep=keep, early=started_early)
         builder = build_platform if name == "platform" else module_builder(name)
         return lambda: Deployment(name=name, settings=settings_for(name), build=builder, workdir=root / name,
                                   target=live_target, log=log, cli_layout=name == "platform", keep=keep,

@@ -60,6 +60,10 @@ class Deployment:
     # the same --live-workdir. `python -m tests.live.sweep` removes kept or killed deployments.
     keep: bool = False
     cli_overrides: tuple[str, ...] = ()  # cli_layout: the `-c KEY=VALUE` settings it was deployed with
+    # tests/live/early.py: `hand_over` in the process that deploys early (its server outlives it); `early` in the live
+    # worker, which adopts that deployment instead of making its own
+    hand_over: bool = False
+    early: Any = None  # tests.live.early.EarlyStart
     parallelism: int = PARALLELISM
     log: Callable[[str], None] = print
 
@@ -103,6 +107,11 @@ class Deployment:
         from deepsentinel.local.server import LocalAws
         from deepsentinel.stacks.provider import StackOptions
 
+        if self.early is not None:  # the session's main process deploys it (tests/live/early.py): claimed here
+            from tests.live import early
+
+            early.claim(self.workdir)
+            return
         self.workdir.mkdir(parents=True, exist_ok=True)
         cli_layout = self.cli_layout and self.target == "moto"
         if self.target == "moto":
@@ -136,7 +145,8 @@ class Deployment:
         if self.cli_layout:  # read by the server process at its start only
             os.environ[LOG_VARIABLE] = str(self.workdir / REQUESTS)
         try:
-            return LocalAws.start(log_path=self.workdir / "moto.log", info_file=info, detach=self.keep)
+            return LocalAws.start(log_path=self.workdir / "moto.log", info_file=info,
+                                  detach=self.keep or self.hand_over)
         finally:
             os.environ.pop(LOG_VARIABLE, None) if saved is None else os.environ.update({LOG_VARIABLE: saved})
 
@@ -184,25 +194,53 @@ class Deployment:
             log_file.flush()
         return on_line
 
+    def bootstrap_and_apply(self) -> int:
+        """The bootstrap (cli_layout), `terraform init` and the apply; returns the request log's line count before
+        the environment's init (where its "apply" mark starts)."""
+        from deepsentinel.local.request_log import line_count
+
+        env = self.tf_env()
+        assert self.stack_dir is not None
+        started = time.perf_counter()
+        if self._account is not None:
+            from deepsentinel.commands.bootstrap import apply_account_stack
+
+            apply_account_stack(self._local, self._account, log=self._line_logger("bootstrap"))
+        applying = line_count(self.workdir / REQUESTS)
+        terraform.init(self.stack_dir, env=env, reconfigure=True, on_line=self._line_logger("init"))
+        self.timings.init = time.perf_counter() - started
+        started = time.perf_counter()
+        with_retries(lambda: terraform.apply(self.stack_dir, parallelism=self.parallelism, env=env,
+                                             on_line=self._line_logger("apply")), log=self._line_logger("apply"))
+        self.timings.apply = time.perf_counter() - started
+        self.log(f"{self.name}: applied in {self.timings.apply:.0f}s")
+        return applying
+
+    def _adopt_early(self) -> int:
+        """The deployment the session's main process started (tests/live/early.py), once its apply has ended: its
+        server, stack and timings; returns its "apply" mark's start."""
+        from deepsentinel.local.server import LocalAws
+        from deepsentinel.target import local_target
+        from tests.live import early
+
+        assert self.early is not None
+        result = early.wait_for_result(self.early, self.workdir)
+        if result["error"]:
+            raise RuntimeError(f"the early deployment failed (log: {self.workdir / early.LOG}):\n{result['error']}")
+        self._server = LocalAws.find(self.workdir / "server.json")
+        if self._server is None:
+            raise RuntimeError(f"the early deployment's server in {self.workdir} no longer answers")
+        self.endpoint_url = self._server.endpoint_url
+        self._local = local_target(self.settings, self.workdir)
+        self.stack_dir = Path(result["stack_dir"])
+        self.timings = Timings(**result["timings"])
+        self.log(f"{self.name}: adopted the early deployment, applied in {self.timings.apply:.0f}s")
+        return int(result["applying"])
+
     def _apply(self) -> None:
         try:
+            applying = self.bootstrap_and_apply() if self.early is None else self._adopt_early()
             env = self.tf_env()
-            assert self.stack_dir is not None
-            started = time.perf_counter()
-            if self._account is not None:
-                from deepsentinel.commands.bootstrap import apply_account_stack
-
-                apply_account_stack(self._local, self._account, log=self._line_logger("bootstrap"))
-            from deepsentinel.local.request_log import line_count
-
-            applying = line_count(self.workdir / REQUESTS)
-            terraform.init(self.stack_dir, env=env, reconfigure=True, on_line=self._line_logger("init"))
-            self.timings.init = time.perf_counter() - started
-            started = time.perf_counter()
-            with_retries(lambda: terraform.apply(self.stack_dir, parallelism=self.parallelism, env=env,
-                                                 on_line=self._line_logger("apply")), log=self._line_logger("apply"))
-            self.timings.apply = time.perf_counter() - started
-            self.log(f"{self.name}: applied in {self.timings.apply:.0f}s")
             # one read of the state (no provider start) serves the outputs and the modules' checks (module_view.py)
             self.applied_state = terraform.state_pull(self.stack_dir, env=env)
             self.outputs = {name: output["value"] for name, output in self.applied_state.get("outputs", {}).items()}
@@ -396,7 +434,8 @@ class DeploymentPool:
                 deployment._applied.set()
                 continue
             deployment.start_apply()
-            self._log(f"{name}: applying on {deployment.endpoint_url or 'AWS'} in {deployment.workdir}")
+            where = "moto, by the session's main process" if deployment.early else deployment.endpoint_url or "AWS"
+            self._log(f"{name}: applying on {where} in {deployment.workdir}")
 
     def get(self, name: str) -> Deployment:
         if name not in self.deployments:
