@@ -51,8 +51,10 @@ def _one_botocore_loader_per_data_path() -> None:
     """botocore parses its data files (endpoints.json, each service's model and rules) once per Loader, and each
     Session makes a Loader of its own; moto's mock_aws gives every test a new default session, so each test's first
     clients parsed them all again. Here every session of a test process shares one Loader per data path: the same
-    files, parsed once. Nothing changes what a Loader returned (botocore's own clients of one session share its cached
-    dicts, and no handler of `service-data-loaded` is registered)."""
+    files, parsed once. The dicts are shared as botocore's own clients of one session share them; what a client
+    changes in them, every later session of the process sees: once an S3 client has sent a request, its operations'
+    `requestUri` no longer starts with `/{Bucket}` (botocore's `remove_bucket_from_url_paths_from_model`, harmless to
+    clients; deepsentinel/local/request_log.py reads the model with a loader of its own for that reason)."""
     import functools
 
     import botocore.session

@@ -176,9 +176,14 @@ def _shortened(value: Any) -> Any:
 
 @cache
 def service_model(name: str) -> Any:
-    import botocore.session
+    """botocore's model of the service as botocore ships it, read by a loader of its own: a botocore S3 client rewrites
+    its loader's model in place once it sends a request (`handlers.remove_bucket_from_url_paths_from_model` drops the
+    leading `/{Bucket}` of the `requestUri`s, which its endpoint rules place), so a model shared with such a client (a
+    loader shared by sessions, as the test suite's, tests/conftest.py) matched `GET /b?list-type=2` as GetObject."""
+    from botocore.loaders import Loader
+    from botocore.model import ServiceModel
 
-    return botocore.session.get_session().get_service_model(name)
+    return ServiceModel(Loader().load_service_model(name, "service-2"), service_name=name)
 
 
 @cache

@@ -329,6 +329,27 @@ def test_request_log_finds_rest_operations_by_path_query_and_required_members() 
     assert operation("GET", "/b", {"list-type": ["2"]}) == "ListObjectsV2"
 
 
+def test_request_log_reads_s3s_paths_as_shipped_after_an_s3_client_of_this_process_has_sent_requests() -> None:
+    """Once a botocore S3 client has sent a request, botocore has rewritten the operations' `requestUri` in its
+    loader's model (`/{Bucket}?list-type=2` -> `?list-type=2`); this process's sessions share one loader
+    (tests/conftest.py), so the request log must not read that model (it took `GET /b?list-type=2` for GetObject of
+    key `b` whenever such a test ran before it in the same process)."""
+    from moto import mock_aws
+
+    from deepsentinel.local import request_log
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="listed")
+        s3.list_objects_v2(Bucket="listed")
+    assert boto3.session.Session()._session.get_service_model("s3").operation_model(  # noqa: SLF001
+        "ListObjectsV2").http["requestUri"] == "?list-type=2"  # what a shared loader now holds
+    request_log.service_model.cache_clear()
+    request_log._rest_templates.cache_clear()  # noqa: SLF001
+    assert request_log.resolve("s3", "GET", "/b", {"list-type": ["2"]}, None, None, {})[1] == "ListObjectsV2"
+    assert request_log.resolve("s3", "GET", "/b/k", {}, None, None, {})[1] == "GetObject"
+
+
 def test_the_request_log_keeps_the_sdks_invocation_id_and_attempt_of_each_request(recorded: Recorded) -> None:
     """Terraform's AWS provider (aws-sdk-go-v2) sends `amz-sdk-invocation-id` and `amz-sdk-request: attempt=N; max=M`
     with each request: every logged request of its phases has both, and the attempts of one invocation are 1, 2, ...
