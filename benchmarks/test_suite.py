@@ -47,13 +47,11 @@ def main() -> None:
         started, cpu_before = time.perf_counter(), _children_cpu()
         machine_before, others_before = _busy_cpu(), _process_cpu()
         accounting = _ProcessAccounting(Path(tmp) / "acct")
-        _adopt_orphans()
         process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                     f"--junitxml={report}", *sys.argv[1:]], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         peak = _PeakMemory(process.pid)
         stdout, _ = process.communicate()
-        _reap_orphans()
         peak.stop()
         by_command = accounting.stop()
         wall, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
@@ -81,8 +79,8 @@ def main() -> None:
     for seconds, test in sorted(by_test, reverse=True)[:SLOWEST]:
         print(f"{seconds:8.1f}  {test}")
     print(f"wall time of `pytest {' '.join(sys.argv[1:])}`: {wall:.1f} s, CPU {cpu:.0f} s (user + sys of every process "
-          f"it waited for, as /usr/bin/time counts, and of those that outlived their parent) (issue 20's goals on 2 "
-          f"cores: the default suite 240 s, -m 'not live and not slow' 60 s)")
+          f"it waited for, as /usr/bin/time counts) (issue 20's goals on 2 cores: the default suite 240 s, "
+          f"-m 'not live and not slow' 60 s)")
     print(f"peak memory of the process tree: {peak.bytes / 2**30:.1f} GiB (resident sets summed, sampled every "
           f"{_PeakMemory.INTERVAL} s)")
     available = wall * (psutil.cpu_count() or 1)
@@ -100,25 +98,6 @@ def main() -> None:
     else:
         print(f"CPU by command: not measured ({accounting.unavailable})")
     sys.exit(process.returncode)
-
-
-def _adopt_orphans() -> None:
-    """A process of the suite that outlives its parent (a moto server started detached, as the early platform's is:
-    tests/live/early.py) is reparented to this process instead of init (Linux's child subreaper), so its CPU counts
-    once it has ended and _reap_orphans has waited for it."""
-    pr_set_child_subreaper = 36  # linux/prctl.h
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0)
-
-
-def _reap_orphans() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:  # one still runs: left running by the suite, not waited for
-            return
 
 
 class _ProcessAccounting:
