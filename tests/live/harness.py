@@ -219,6 +219,7 @@ class Deployment:
     def _adopt_early(self) -> int:
         """The deployment the session's main process started (tests/live/early.py), once its apply has ended: its
         server, stack and timings; returns its "apply" mark's start."""
+        from deepsentinel.commands.bootstrap import account_stack_dirs
         from deepsentinel.local.server import LocalAws
         from deepsentinel.target import local_target
         from tests.live import early
@@ -232,6 +233,7 @@ class Deployment:
             raise RuntimeError(f"the early deployment's server in {self.workdir} no longer answers")
         self.endpoint_url = self._server.endpoint_url
         self._local = local_target(self.settings, self.workdir)
+        self._account = account_stack_dirs(self._local)  # where the early process synthesized the account stack
         self.stack_dir = Path(result["stack_dir"])
         self.timings = Timings(**result["timings"])
         self.log(f"{self.name}: adopted the early deployment, applied in {self.timings.apply:.0f}s")
