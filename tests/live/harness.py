@@ -18,11 +18,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepsentinel import terraform
 from tests.live.aws_checks import Clients, find_project_resources
 from tests.live.retry import with_retries
+
+if TYPE_CHECKING:
+    from tests.live.early import EarlyStart
 
 PARALLELISM = 30
 
@@ -63,7 +66,7 @@ class Deployment:
     # tests/live/early.py: `hand_over` in the process that deploys early (its server outlives it); `early` in the live
     # worker, which adopts that deployment instead of making its own
     hand_over: bool = False
-    early: Any = None  # tests.live.early.EarlyStart
+    early: EarlyStart | None = None
     parallelism: int = PARALLELISM
     log: Callable[[str], None] = print
 
