@@ -23,16 +23,19 @@ import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.live.harness import Deployment
 
 VARIABLE = "DEEPSENTINEL_LIVE_EARLY"  # {"root", "pid", "session"}: set by the main process for its xdist workers
 RESULT = "early.json"  # in the platform's workdir: the early process's outcome
 ADOPTED = "early-adopted"  # in the platform's workdir: a live worker has taken the deployment over
 LOG = "early.log"  # in the platform's workdir: the early process's output
 LIVE_DIR = Path(__file__).parent
-# the test files whose tests use the platform deployment (the modules' check it unless --live-modules)
+# the test files whose tests use the platform deployment (the modules' tests check it, unless --live-modules)
 PLATFORM_FILES = {"test_platform.py", "test_network.py", "test_security.py", "test_storage.py"}
 _STARTED = pytest.StashKey["tuple[EarlyStart, subprocess.Popen[bytes]]"]()
 
@@ -43,7 +46,7 @@ class EarlyStart:
     pid: int  # the early process
 
 
-def moto_platform(root: Path, *, log: Callable[[str], None], **fields: Any) -> Any:
+def moto_platform(root: Path, *, log: Callable[[str], None], **fields: Any) -> Deployment:
     """The platform deployment on moto, as the live fixture and the early process both make it."""
     from deepsentinel.settings import load_settings
     from tests.live.harness import Deployment
