@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from deepsentinel.local.server import GC_THRESHOLDS as LOCAL_SERVER_GC_THRESHOLDS
 from tests.live import early
 from tests.synth_cache import SynthesizedPlatform, synthesized
 
@@ -70,10 +71,9 @@ _one_botocore_loader_per_data_path()
 # jsii's objects), and each full collection walks them all. tests/unit/{lambdas,worker}, test_local_patches.py,
 # test_leftovers.py and test_preflight.py with -n 0 (2026-12-03): 9,424 collections, 14.1 s of 75.6 CPU-s, 78.1 s;
 # at (10000, 10, 10) 530 collections, 4.7 s of 66.3 CPU-s, 69.1 s, the same peak memory (1.33 GB). Every cycle is
-# still collected, later. Only the test processes (and the local server, deepsentinel/local/server.py): the toolkit's
-# commands keep Python's defaults.
-GC_THRESHOLDS = (10_000, 10, 10)
-gc.set_threshold(*GC_THRESHOLDS)
+# still collected, later. The same thresholds as the local server's process (deepsentinel/local/server.py), whose
+# heap is moto's too; the toolkit's commands keep Python's defaults.
+gc.set_threshold(*LOCAL_SERVER_GC_THRESHOLDS)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -15,9 +15,7 @@ still standing.
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import sys
 from pathlib import Path
 
@@ -25,7 +23,6 @@ import pytest
 
 from tests.conftest import LIVE_AWS_OPT_IN as AWS_OPT_IN  # noqa: E402
 from tests.live import early, smoke_warm_up
-from tests.live.harness import RECORD  # noqa: E402
 
 DEPLOYMENT_FIXTURES = {"network_live": "network", "security_live": "security", "storage_live": "storage",
                        "platform_live": "platform"}
@@ -97,9 +94,7 @@ def live_target(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory: pytest.TempPathFactory):
-    from deepsentinel.settings import load_settings
-    from tests.live.harness import Deployment, DeploymentPool
-    from tests.live.stacks import PLATFORM_OVERRIDES, build_platform, module_builder
+    from tests.live.harness import DeploymentPool, live_deployment
 
     started_early = early.started(request.config)  # the platform, deployed by the session's main process
     root = started_early.root if started_early else (request.config.getoption("--live-workdir")
@@ -111,24 +106,9 @@ def live_pool(request: pytest.FixtureRequest, live_target: str, tmp_path_factory
         sys.__stderr__.write(f"[live] {message}\n")
         sys.__stderr__.flush()
 
-    def settings_for(name: str):
-        extra = list(PLATFORM_OVERRIDES) if name == "platform" else []
-        if live_target == "moto":
-            return load_settings("dev", overrides=extra)  # one moto server per deployment: names never collide
-        kept = root / name / RECORD
-        # unique, and the tag the sweeper finds a run's resources by: buckets and IAM users are account/global names
-        project = json.loads(kept.read_text())["project"] if keep and kept.is_file() else f"dst{secrets.token_hex(3)}"
-        users = [f"{project}-alice", f"{project}-bob", f"{project}-carol"]
-        return load_settings("dev", overrides=[f"project={project}", f"user_names={','.join(users)}",
-                                               f"admin_user_names={users[0]}", *extra])
-
     def factory(name: str):
-        if name == "platform" and live_target == "moto":
-            return lambda: early.moto_platform(root, log=log, keep=keep, early=started_early)
-        builder = build_platform if name == "platform" else module_builder(name)
-        return lambda: Deployment(name=name, settings=settings_for(name), build=builder, workdir=root / name,
-                                  target=live_target, log=log, cli_layout=name == "platform", keep=keep,
-                                  cli_overrides=PLATFORM_OVERRIDES if name == "platform" else ())
+        return lambda: live_deployment(name, root, target=live_target, log=log, keep=keep,
+                                       early=started_early if name == "platform" else None)
 
     pool = DeploymentPool({n: factory(n) for n in DEPLOYMENT_FIXTURES.values()}, log)
     needed = _needed_deployments(request.session)

@@ -5,8 +5,8 @@ start only once every xdist worker had collected (13-17 s: xdist hands out tests
 platform's first create (the moto server, the synths, the bootstrap, the environment's init and plan: about 34 s at
 one core) needs no test. So when a run will need the platform on moto (`wanted`), the main process starts
 `python -m tests.live.early ROOT` at session start, which prepares and applies it exactly as the live fixture does
-(`moto_platform`, `Deployment.prepare` and `bootstrap_and_apply`, its server detached), writes RESULT and exits. The
-live worker adopts it (`Deployment.early`: its checks, plans and destroy as before); a deployment nobody adopted
+(`harness.live_deployment`, `Deployment.prepare` and `bootstrap_and_apply`, its server detached), writes RESULT and
+exits. The live worker adopts it (`Deployment.early`: its checks, plans and destroy as before); a deployment nobody adopted
 (the selection needed no platform after all) is stopped at the session's end (`finish`).
 """
 
@@ -20,15 +20,11 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
-
-if TYPE_CHECKING:
-    from tests.live.harness import Deployment
 
 VARIABLE = "DEEPSENTINEL_LIVE_EARLY"  # {"root", "pid", "session"}: set by the main process for its xdist workers
 RESULT = "early.json"  # in the platform's workdir: the early process's outcome
@@ -44,17 +40,6 @@ _STARTED = pytest.StashKey["tuple[EarlyStart, subprocess.Popen[bytes]]"]()
 class EarlyStart:
     root: Path  # the live deployments' root (--live-workdir, or the session's temporary directory)
     pid: int  # the early process
-
-
-def moto_platform(root: Path, *, log: Callable[[str], None], **fields: Any) -> Deployment:
-    """The platform deployment on moto, as the live fixture and the early process both make it."""
-    from deepsentinel.settings import load_settings
-    from tests.live.harness import Deployment
-    from tests.live.stacks import PLATFORM_OVERRIDES, build_platform
-
-    return Deployment(name="platform", settings=load_settings("dev", overrides=list(PLATFORM_OVERRIDES)),
-                      build=build_platform, workdir=root / "platform", target="moto", log=log, cli_layout=True,
-                      cli_overrides=PLATFORM_OVERRIDES, **fields)
 
 
 def wanted(config: pytest.Config) -> bool:
@@ -191,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"[live early] {message}", file=sys.stderr, flush=True)
 
-    deployment = moto_platform(root, log=log, hand_over=True)
+    from tests.live.harness import live_deployment
+
+    deployment = live_deployment("platform", root, target="moto", log=log, hand_over=True)
     result: dict[str, Any] = {"error": None, "applying": None}
     try:
         deployment.prepare()

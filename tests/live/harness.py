@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import threading
 import time
 import traceback
@@ -412,6 +413,29 @@ def project_leftovers(clients: Clients, record: dict[str, Any]) -> list[str]:
     """
     found = find_project_resources(clients, record["project"], record["prefix"])
     return [f for f in found if f not in set(record["account_resources"])]
+
+
+def live_deployment(name: str, root: Path, *, target: str, log: Callable[[str], None], keep: bool = False,
+                    **fields: Any) -> Deployment:
+    """The live tests' deployment `name` (platform or a module) in `root/name`, as the live fixture and the early
+    process (tests/live/early.py) both make it."""
+    from deepsentinel.settings import load_settings
+    from tests.live.stacks import PLATFORM_OVERRIDES, build_platform, module_builder
+
+    extra = list(PLATFORM_OVERRIDES) if name == "platform" else []
+    if target == "moto":
+        settings = load_settings("dev", overrides=extra)  # one moto server per deployment: names never collide
+    else:
+        kept = root / name / RECORD
+        # unique, and the tag the sweeper finds a run's resources by: buckets and IAM users are account/global names
+        project = json.loads(kept.read_text())["project"] if keep and kept.is_file() else f"dst{secrets.token_hex(3)}"
+        users = [f"{project}-alice", f"{project}-bob", f"{project}-carol"]
+        settings = load_settings("dev", overrides=[f"project={project}", f"user_names={','.join(users)}",
+                                                   f"admin_user_names={users[0]}", *extra])
+    platform = name == "platform"
+    return Deployment(name=name, settings=settings, build=build_platform if platform else module_builder(name),
+                      workdir=root / name, target=target, log=log, cli_layout=platform, keep=keep,
+                      cli_overrides=PLATFORM_OVERRIDES if platform else (), **fields)
 
 
 class DeploymentPool:
