@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="keep logs and state here (default: a temp dir)")
     args = parser.parse_args(argv)
 
-    from deepsentinel.app import platform_stack_name
+    from deepsentinel.stacks.names import platform_stack_name
     from deepsentinel.commands.bootstrap import bootstrap
     from deepsentinel.target import local_target, synth_platform
 

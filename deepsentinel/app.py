@@ -10,14 +10,9 @@ from cdktf import App
 from deepsentinel.constructs.pipeline import DEFAULT_LAMBDAS_DIR
 from deepsentinel.settings import PlatformSettings
 from deepsentinel.stacks.account import AccountStack
+from deepsentinel.stacks.names import ACCOUNT_STACK, platform_stack_name
 from deepsentinel.stacks.platform import PlatformStack
 from deepsentinel.stacks.provider import StackOptions
-
-ACCOUNT_STACK = "deepsentinel-account"
-
-
-def platform_stack_name(settings: PlatformSettings) -> str:
-    return f"deepsentinel-{settings.environment}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -173,7 +173,8 @@ def require_state_backend(target: Target) -> None:
 
 def synth_platform(target: Target, *, progress: Any = None) -> Path:
     """Synthesize the target's environment for it (provider endpoints, S3 backend); return the stack dir."""
-    from deepsentinel.app import platform_stack_name, synth
+    from deepsentinel.app import synth
+    from deepsentinel.stacks.names import platform_stack_name
     from deepsentinel.stacks.provider import StackOptions
 
     out = progress or sys.stdout
@@ -208,7 +209,7 @@ def initialised_platform(target: Target, *, progress: Any = None) -> Path:
 def deployed_outputs(target: Target) -> dict[str, Any]:
     """The environment's outputs as recorded in its state (empty when it is not deployed)."""
     from deepsentinel import terraform
-    from deepsentinel.app import platform_stack_name
+    from deepsentinel.stacks.names import platform_stack_name
 
     deployed = target.outdir / "stacks" / platform_stack_name(target.settings)
     if target.local and (deployed / ".terraform").is_dir():

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
+import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,30 @@ def deepsentinel_in_process(*args: str) -> subprocess.CompletedProcess[str]:
     finally:
         os.chdir(here)
     return subprocess.CompletedProcess(["deepsentinel", *args], code, out.getvalue(), err.getvalue())
+
+
+# Importing one starts jsii's node (the binding's package itself is an empty stand-in: deepsentinel/provider.py).
+JSII_MODULES = frozenset({"cdktf", "constructs", "cdktf_cdktf_provider_aws._jsii"})
+_RUN_AND_LIST_JSII_MODULES = """
+import json, sys
+from deepsentinel.cli import main
+try:
+    code = main(sys.argv[2:])
+finally:
+    with open(sys.argv[1], "w") as report:
+        json.dump(sorted(set(%r) & set(sys.modules)), report)
+sys.exit(code)
+"""
+
+
+def deepsentinel_in_a_new_process(report: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """`deepsentinel <args>` in a Python process of its own, from the checkout, and which of JSII_MODULES it
+    imported: a command that synthesizes nothing should start no jsii runtime (4-5 s before it prints a word).
+    `report` is the file the process writes that list to."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_AND_LIST_JSII_MODULES % sorted(JSII_MODULES), str(report), *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False)
+    return done, set(json.loads(report.read_text()))
 
 
 def as_typed_at_a_prompt() -> None:

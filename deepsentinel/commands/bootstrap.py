@@ -74,8 +74,7 @@ def bootstrap(target: Any, *, confirm: Any = lambda question: True, log: Any = p
 
 def account_stack_dirs(target: Any) -> AccountStacks:
     """Where the account stack is synthesized and its first apply keeps its local state (nothing written)."""
-    from deepsentinel.app import ACCOUNT_STACK
-    from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
+    from deepsentinel.stacks.names import ACCOUNT_STACK, ACCOUNT_STATE_KEY
 
     local_dir = (target.work.root / "bootstrap") if target.work else BOOTSTRAP_STATE_DIR.resolve()
     return AccountStacks(
@@ -110,8 +109,7 @@ def apply_account_stack(
     target: Any, stacks: AccountStacks, *, confirm: Any = lambda question: True, log: Any = print
 ) -> dict[str, Any]:
     from deepsentinel import state_lock, terraform
-    from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
-    from deepsentinel.stacks.provider import state_object_key
+    from deepsentinel.stacks.names import ACCOUNT_STATE_KEY, state_object_key
 
     bucket = target.settings.state_bucket_name
     key = state_object_key(ACCOUNT_STATE_KEY)
@@ -198,8 +196,7 @@ def _first_apply_interrupted(stacks: AccountStacks) -> bool:
 def _plans_against_the_bucket(target: Any, stacks: AccountStacks) -> bool:
     """Whether this run plans against the account state in the bucket (it exists, no first apply was interrupted);
     refused when the bucket holds no account state."""
-    from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
-    from deepsentinel.stacks.provider import state_object_key
+    from deepsentinel.stacks.names import ACCOUNT_STATE_KEY, state_object_key
     from deepsentinel.target import state_bucket_exists
 
     bucket, key = target.settings.state_bucket_name, state_object_key(ACCOUNT_STATE_KEY)

@@ -66,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_local(args: argparse.Namespace, settings) -> int:
     from deepsentinel import recovery, state_lock, terraform
-    from deepsentinel.app import platform_stack_name
     from deepsentinel.commands.bootstrap import bootstrap
     from deepsentinel.local.patches import MOTO_EXCEPTIONS
     from deepsentinel.local.server import LocalAws
     from deepsentinel.local.stand_in import LocalDatabase
+    from deepsentinel.stacks.names import platform_stack_name
     from deepsentinel.target import LocalWorkdir, default_workdir, initialised_platform, local_target
 
     stack = platform_stack_name(settings)
@@ -152,7 +152,7 @@ def _print_outputs(outputs: dict[str, object]) -> None:
 
 def _run_aws(args: argparse.Namespace, settings) -> int:
     from deepsentinel import recovery, state_lock, terraform
-    from deepsentinel.app import platform_stack_name
+    from deepsentinel.stacks.names import platform_stack_name
     from deepsentinel.target import aws_target, initialised_platform
 
     stack = platform_stack_name(settings)

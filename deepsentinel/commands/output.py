@@ -21,8 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     (settings,) = arguments.settings_from_args(args, default_envs=("dev",))
-    from deepsentinel.app import platform_stack_name
-    from deepsentinel.stacks.platform import OUTPUT_DESCRIPTIONS
+    from deepsentinel.stacks.names import OUTPUT_DESCRIPTIONS, platform_stack_name
     from deepsentinel.target import deployed_outputs, target_from_args
 
     stack = platform_stack_name(settings)

@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     (settings,) = arguments.settings_from_args(args, default_envs=("dev",))
     from deepsentinel import state_lock, terraform
-    from deepsentinel.app import platform_stack_name
+    from deepsentinel.stacks.names import platform_stack_name
     from deepsentinel.target import initialised_platform, target_from_args
 
     if not re.fullmatch(r"\d+[smh]", args.lock_timeout):

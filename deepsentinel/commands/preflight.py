@@ -20,6 +20,7 @@ from typing import Any
 
 from deepsentinel.commands import arguments
 from deepsentinel.settings import PlatformSettings
+from deepsentinel.stacks.names import ACCOUNT_STATE_KEY, state_object_key
 
 OK, BLOCKED, WARN, SKIPPED = "ok", "blocked", "warn", "skipped"
 
@@ -29,9 +30,7 @@ OK, BLOCKED, WARN, SKIPPED = "ok", "blocked", "warn", "skipped"
 ON_DEMAND_G_VT_QUOTA = ("L-DB2E81BA", "Running On-Demand G and VT instances")
 SPOT_G_VT_QUOTA = ("L-3819A6DF", "All G and VT Spot Instance Requests")
 G_VT_FAMILY = re.compile(r"^(g\d|gr\d|vt\d)")
-# The account stack's state object (deepsentinel.stacks.provider.state_object_key("account"); that module imports
-# cdktf, which this command does not need: a test keeps the two equal).
-ACCOUNT_STATE_OBJECT = "account/terraform.tfstate"
+ACCOUNT_STATE_OBJECT = state_object_key(ACCOUNT_STATE_KEY)  # the account stack's state object
 COST_ALLOCATION_TAG = "Environment"  # the tag the budget filters on (deepsentinel/constructs/budget.py)
 # Route 53 Domains and Cost Explorer have one endpoint, in us-east-1.
 ROUTE53DOMAINS_REGION = "us-east-1"

@@ -415,7 +415,7 @@ def _print_report(report: SmokeReport) -> None:
 
 
 def smoke_aws(settings, *, video: Path | None, say: _Progress, timeout: float) -> SmokeReport:
-    from deepsentinel.app import platform_stack_name
+    from deepsentinel.stacks.names import platform_stack_name
     from deepsentinel.target import aws_target, deployed_outputs
 
     with tempfile.TemporaryDirectory(prefix="deepsentinel-smoke-") as tmp:
@@ -547,7 +547,7 @@ def _client_factory(session: Any, endpoint_url: str | None):
 
 def smoke_local(settings, *, workdir: Path | None, video: Path | None, say: _Progress, timeout: float) -> SmokeReport:
     from deepsentinel import terraform
-    from deepsentinel.app import platform_stack_name
+    from deepsentinel.stacks.names import platform_stack_name
     from deepsentinel.target import local_target
 
     target = local_target(settings, workdir)

@@ -38,7 +38,7 @@ from deepsentinel.constructs.people import AWS_MANAGED, no_data_reads
 from deepsentinel.constructs.policies import Statement, allow, deny, policy_document
 from deepsentinel.review.ai_summary import DEFAULT_MODEL_ID as AI_REVIEW_MODEL_ID
 from deepsentinel.settings import ENVIRONMENTS, PlatformSettings
-from deepsentinel.stacks.provider import state_object_key
+from deepsentinel.stacks.names import state_object_key
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"

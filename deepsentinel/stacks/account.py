@@ -31,9 +31,8 @@ from deepsentinel.constructs.github_oidc import GithubOidc, GithubOidcProps
 from deepsentinel.constructs.people import People, PeopleProps
 from deepsentinel.constructs.policies import tls_only_bucket_policy
 from deepsentinel.settings import PlatformSettings
+from deepsentinel.stacks.names import ACCOUNT_STATE_KEY
 from deepsentinel.stacks.provider import StackOptions, configure_stack
-
-ACCOUNT_STATE_KEY = "account"
 
 
 class AccountStack(TerraformStack):

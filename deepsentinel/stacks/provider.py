@@ -18,6 +18,7 @@ from cdktf import LocalBackend, S3Backend, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderDefaultTags
 
 from deepsentinel.settings import PlatformSettings
+from deepsentinel.stacks.names import state_object_key
 
 LOCAL_MAX_RETRIES = 3
 
@@ -73,11 +74,6 @@ def local_provider_settings() -> dict[str, Any]:
         # An action the emulator lacks answers HTTP 500: fail in seconds, not after 25 backoffs.
         "max_retries": LOCAL_MAX_RETRIES,
     }
-
-
-def state_object_key(state_key: str) -> str:
-    """The state object of a stack in the state bucket (its lock is this key + `.tflock`)."""
-    return f"{state_key}/terraform.tfstate"
 
 
 def local_backend_settings(endpoint: str) -> dict[str, object]:

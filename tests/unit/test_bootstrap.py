@@ -1,27 +1,18 @@
 """`deepsentinel bootstrap` when a run was interrupted, when the bucket lost the account's state, and what it prints.
 
-The interrupted-run test takes about 40 s (an account-stack apply and two bootstraps on a moto server of its own); the
+The interrupted-run test takes about 30 s (an account-stack apply and two bootstraps on a moto server of its own); the
 first bootstrap, a repeated one and the lock run on the live platform.
 """
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import REPO_ROOT
+from tests.conftest import deepsentinel_in_a_new_process, deepsentinel_in_process
 
 
-def bootstrap_cli(workdir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deepsentinel.cli", "bootstrap", "--local", "--workdir", str(workdir)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-
-
-# ~40 s of account-stack applies on a server of its own: back in the default suite since the unit tests end before
+# ~30 s of account-stack applies on a server of its own: back in the default suite since the unit tests end before
 # the live deployment's path does (docs/testing.md#tests)
 def test_an_interrupted_bootstrap_is_finished_and_a_lost_state_is_refused(tmp_path: Path):
     from deepsentinel import terraform
@@ -38,7 +29,8 @@ def test_an_interrupted_bootstrap_is_finished_and_a_lost_state_is_refused(tmp_pa
         terraform.apply(stacks.first_apply_dir, env=target.tf_env)
         assert stacks.local_state.is_file()
 
-        finished = bootstrap_cli(tmp_path)
+        # in this process: the synth uses the jsii runtime this test's synth started (a new process takes 4-5 s more)
+        finished = deepsentinel_in_process("bootstrap", "--local", "--workdir", str(tmp_path))
         assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr
         assert f"found the state of an interrupted bootstrap in {stacks.local_state}: finishing it" in finished.stdout
         assert "deepsentinel-account: no changes" in finished.stdout  # the push kept every resource in the state
@@ -51,8 +43,10 @@ def test_an_interrupted_bootstrap_is_finished_and_a_lost_state_is_refused(tmp_pa
         s3.delete_object(Bucket="deepsentinel-tfstate", Key="account/terraform.tfstate")
         shutil.rmtree(target.outdir)
         shutil.rmtree(stacks.first_apply_dir)
-        refused = bootstrap_cli(tmp_path)
+        refused, jsii = deepsentinel_in_a_new_process(tmp_path / "imported.json", "bootstrap", "--local",
+                                                      "--workdir", str(tmp_path))
         assert refused.returncode == 1
+        assert jsii == set()  # nothing of cdktf imported: the refusal comes before jsii's 4-5 s of start
         assert not target.outdir.exists() and not stacks.first_apply_dir.exists()
         assert refused.stderr.strip().splitlines() == [
             f"error: the state bucket deepsentinel-tfstate exists on the moto server on {server.endpoint_url} but holds "

@@ -129,13 +129,6 @@ def test_a_state_bucket_of_another_account_is_named_as_such() -> None:
     assert check.status == BLOCKED and "403" in check.message and "bucket_suffix" in check.action
 
 
-def test_the_state_object_key_is_bootstraps() -> None:
-    from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
-    from deepsentinel.stacks.provider import state_object_key
-
-    assert preflight.ACCOUNT_STATE_OBJECT == state_object_key(ACCOUNT_STATE_KEY)
-
-
 # --- GPU quotas (Service Quotas: moto implements only the vpc service code) --------------------------------
 
 def service_quota(code: str, name: str, value: float) -> dict[str, Any]:

@@ -50,7 +50,8 @@ SAVED_PLAN = "recorded.tfplan"
 
 def _settings_blocks(settings: Any, endpoint: str, state_key: str) -> dict[str, Any]:
     """The S3 backend (with the lock) and the provider, as the stacks configure them for a local server."""
-    from deepsentinel.stacks.provider import local_backend_settings, local_provider_settings, state_object_key
+    from deepsentinel.stacks.names import state_object_key
+    from deepsentinel.stacks.provider import local_backend_settings, local_provider_settings
 
     return {
         "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": "5.100.0"}},
@@ -63,7 +64,7 @@ def _settings_blocks(settings: Any, endpoint: str, state_key: str) -> dict[str, 
 def account_secrets_stack(account: dict[str, Any], settings: Any, endpoint: str) -> dict[str, Any]:
     """The synthesized account stack's Django keys (secrets, write-only versions, their ephemeral generators) with
     the account's backend."""
-    from deepsentinel.stacks.account import ACCOUNT_STATE_KEY
+    from deepsentinel.stacks.names import ACCOUNT_STATE_KEY
 
     return {**_settings_blocks(settings, endpoint, ACCOUNT_STATE_KEY), "ephemeral": account["ephemeral"],
             "resource": {kind: {name: {k: v for k, v in block.items() if k != "//"}

@@ -219,7 +219,7 @@ def release(workflow) -> Release:
 @pytest.fixture(scope="module")
 def deployed(release, tmp_path_factory) -> dict[str, Deployed]:
     """Each deploy step's environment synthesized with exactly that step's -c arguments."""
-    from deepsentinel.app import platform_stack_name
+    from deepsentinel.stacks.names import platform_stack_name
     from tests.synth_cache import synthesized
 
     overrides = {env: overrides for _, _, env, overrides in release.deploys}

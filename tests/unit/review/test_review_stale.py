@@ -64,7 +64,7 @@ def test_review_of_dev_judges_the_repository_baseline_against_dev_only(platform,
     assert blind.stale and all(not s.stacks for s in blind.stale)
 
 def test_project_stacks_are_the_apps_stacks():
-    from deepsentinel.app import ACCOUNT_STACK
+    from deepsentinel.stacks.names import ACCOUNT_STACK
     from deepsentinel.commands.review import project_stacks
 
     assert project_stacks() == PROJECT_STACKS and ACCOUNT_STACK in project_stacks()
