@@ -105,7 +105,9 @@ def aws_target(settings: PlatformSettings, outdir: Path) -> Target:
 
 
 def local_target(settings: PlatformSettings, workdir: Path | None, *, start: bool = False) -> Target:
-    """The moto server of the local deployment in `workdir`; `start` starts one when none answers."""
+    """The moto server of the local deployment in `workdir`; `start` starts one when none answers. The commands that
+    start one (bootstrap, deploy) synthesize next: while the server imports moto, cdktf is imported here, which starts
+    jsii's runtime (each 2-5 s, side by side on two cores)."""
     import boto3
 
     from deepsentinel import terraform
@@ -120,7 +122,13 @@ def local_target(settings: PlatformSettings, workdir: Path | None, *, start: boo
         )
     if server is None:
         work.root.mkdir(parents=True, exist_ok=True)
-        server = LocalAws.start(log_path=work.server_log, info_file=work.server_info, detach=True)
+        server = LocalAws.launch(log_path=work.server_log, detach=True)
+        try:
+            import deepsentinel.app  # noqa: F401 - cdktf, the constructs and their provider modules: jsii starts
+        except BaseException:
+            server.stop()
+            raise
+        server.wait_ready(work.server_info)
         print(f"started a moto server on {server.endpoint_url} (pid {server.pid}, log {work.server_log})", flush=True)
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=settings.region)
     return Target(

@@ -124,6 +124,15 @@ class LocalAws:
 
     @classmethod
     def start(cls, *, log_path: Path | None = None, info_file: Path | None = None, detach: bool = False) -> LocalAws:
+        """A server answering on its endpoint, recorded in `info_file`."""
+        server = cls.launch(log_path=log_path, detach=detach)
+        server.wait_ready(info_file)
+        return server
+
+    @classmethod
+    def launch(cls, *, log_path: Path | None = None, detach: bool = False) -> LocalAws:
+        """The server's process started, not yet answering (its imports take 2-3 s): the caller does other work
+        meanwhile, then calls `wait_ready`, or `stop` if that work failed."""
         port = free_port()
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
         process = subprocess.Popen(
@@ -138,25 +147,30 @@ class LocalAws:
             log.close()  # type: ignore[union-attr]
         server = cls(pid=process.pid, endpoint_url=f"http://{LOOPBACK}:{port}", log_path=log_path)
         server._process = process  # type: ignore[attr-defined]
+        return server
+
+    def wait_ready(self, info_file: Path | None = None) -> None:
+        """Until the launched server answers; then it is recorded in `info_file`. Stopped if it never does."""
+        process = self._process  # type: ignore[attr-defined]
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         try:
-            while not is_alive(server.endpoint_url, timeout=1.0):
+            while not is_alive(self.endpoint_url, timeout=1.0):
                 if process.poll() is not None:
                     raise RuntimeError(
-                        f"the moto server exited with {process.returncode}" + (f"; see {log_path}" if log_path else "")
+                        f"the moto server exited with {process.returncode}"
+                        + (f"; see {self.log_path}" if self.log_path else "")
                     )
                 if time.monotonic() > deadline:
                     raise TimeoutError(
-                        f"the moto server did not answer on {server.endpoint_url} within {READY_TIMEOUT_SECONDS:.0f}s"
+                        f"the moto server did not answer on {self.endpoint_url} within {READY_TIMEOUT_SECONDS:.0f}s"
                     )
                 time.sleep(0.1)
             if info_file:
                 info_file.parent.mkdir(parents=True, exist_ok=True)
-                info_file.write_text(json.dumps({"pid": server.pid, "endpoint_url": server.endpoint_url}))
+                info_file.write_text(json.dumps({"pid": self.pid, "endpoint_url": self.endpoint_url}))
         except BaseException:  # also Ctrl-C: a detached server nobody recorded would run on, found by no one
-            server.stop()
+            self.stop()
             raise
-        return server
 
     @classmethod
     def find(cls, info_file: Path) -> LocalAws | None:

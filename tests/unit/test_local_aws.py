@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -224,3 +226,29 @@ def test_a_connection_the_client_resets_mid_request_is_logged(endpoint, capsys):
         logged += capsys.readouterr().err
     assert f"connection dropped by 127.0.0.1:{client_port} while answering 'POST / HTTP/1.1': ConnectionResetError" \
         in logged
+
+
+def test_a_server_started_for_a_command_is_stopped_and_unrecorded_when_the_synth_runtime_fails_to_load(
+        tmp_path, monkeypatch):
+    """`local_target(start=True)` (bootstrap, deploy) launches the server, loads cdktf while it starts, then waits for
+    it: when that load fails (or a Ctrl-C comes), the server it launched is stopped and never recorded, so no detached
+    server is left that no later command would find."""
+    from deepsentinel.interruption import pid_alive
+    from deepsentinel.local.server import LocalAws, is_alive
+    from deepsentinel.settings import load_settings
+    from deepsentinel.target import LocalWorkdir, local_target
+
+    launched: list[LocalAws] = []
+    launch = LocalAws.launch
+
+    def recorded_launch(**options):
+        launched.append(launch(**options))
+        return launched[-1]
+
+    monkeypatch.setattr(LocalAws, "launch", recorded_launch)
+    monkeypatch.setitem(sys.modules, "deepsentinel.app", None)  # `import deepsentinel.app` now raises ImportError
+    with pytest.raises(ImportError):
+        local_target(load_settings("dev"), tmp_path, start=True)
+    (server,) = launched
+    assert not pid_alive(server.pid) and not is_alive(server.endpoint_url)
+    assert not LocalWorkdir(tmp_path).server_info.exists()
