@@ -1,4 +1,5 @@
-"""The local moto server's patches answer as AWS does (checked in-process, without Terraform)."""
+"""The local moto server's patches answer as AWS does (checked in-process, without Terraform), and a server a command
+launched is not left running unrecorded."""
 
 from __future__ import annotations
 
