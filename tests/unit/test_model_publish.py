@@ -159,26 +159,36 @@ def test_the_local_smoke_publishes_its_model_where_the_job_definition_points(aws
 
 def test_an_interrupted_smoke_model_build_leaves_no_file_a_later_run_would_take_for_the_model(tmp_path, monkeypatch):
     """The build writes under a temporary name and renames when done: a build stopped halfway (here the child exits
-    after writing part of its file) leaves neither the model nor the partial file; the next run builds it."""
+    after writing part of its file) leaves neither the model nor the partial file; the next run builds it again. The
+    child is a stand-in writing its file here (the build itself, torch and ultralytics in a child process, runs in
+    the test above, whose publish loads the model as the worker does)."""
     import subprocess
 
     from deepsentinel.commands import smoke
 
+    children: list[list[str]] = []
+
     def killed_halfway(argv, **kwargs):
+        children.append(argv)
         Path(argv[-1]).write_bytes(b"PK\x03\x04 half of a torch archive")
         raise subprocess.CalledProcessError(-9, argv)
 
-    with monkeypatch.context() as patched:
-        patched.setattr(smoke.subprocess, "run", killed_halfway)
-        with pytest.raises(subprocess.CalledProcessError):
-            smoke.build_smoke_model(tmp_path)
-    assert list(tmp_path.iterdir()) == []
-    built = smoke.build_smoke_model(tmp_path)
-    assert built == tmp_path / smoke.SMOKE_MODEL_FILE
-    assert sorted(p.name for p in tmp_path.iterdir()) == [built.name, "ultralytics"]  # its settings, no partial file
-    from deepsentinel.commands.model import check_loads
+    def completed(argv, **kwargs):
+        children.append(argv)
+        Path(argv[-1]).write_bytes(b"PK\x03\x04 a whole torch archive")
+        return subprocess.CompletedProcess(argv, 0)
 
-    assert check_loads(built).startswith("DetectionModel, ")
+    monkeypatch.setattr(smoke.subprocess, "run", killed_halfway)
+    with pytest.raises(subprocess.CalledProcessError):
+        smoke.build_smoke_model(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(smoke.subprocess, "run", completed)
+    built = smoke.build_smoke_model(tmp_path)
+    assert built == tmp_path / smoke.SMOKE_MODEL_FILE and built.read_bytes().endswith(b"a whole torch archive")
+    assert [p.name for p in tmp_path.iterdir()] == [built.name]  # no partial file
+    assert [argv[-3:-1] for argv in children] == [["-m", "deepsentinel.local.smoke_model"]] * 2
+    assert all(Path(argv[-1]).parent == tmp_path and Path(argv[-1]) != built for argv in children)  # a temporary name
+    assert smoke.build_smoke_model(tmp_path) == built and len(children) == 2  # built once: kept on the next run
 
 
 def test_the_aws_smoke_stops_before_sending_a_video_when_the_model_is_not_published(aws):
