@@ -122,13 +122,9 @@ def local_target(settings: PlatformSettings, workdir: Path | None, *, start: boo
         )
     if server is None:
         work.root.mkdir(parents=True, exist_ok=True)
-        server = LocalAws.launch(log_path=work.server_log, detach=True)
-        try:
-            import deepsentinel.app  # noqa: F401 - cdktf, the constructs and their provider modules: jsii starts
-        except BaseException:
-            server.stop()
-            raise
-        server.wait_ready(work.server_info)
+        server = LocalAws.start(
+            log_path=work.server_log, info_file=work.server_info, detach=True, meanwhile=_load_the_synth
+        )
         print(f"started a moto server on {server.endpoint_url} (pid {server.pid}, log {work.server_log})", flush=True)
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=settings.region)
     return Target(
@@ -139,6 +135,10 @@ def local_target(settings: PlatformSettings, workdir: Path | None, *, start: boo
         tf_env=terraform.environment(work.terraform_cli_dir, endpoint_url=server.endpoint_url),
         work=work,
     )
+
+
+def _load_the_synth() -> None:
+    import deepsentinel.app  # noqa: F401 - cdktf, the constructs and their provider modules: jsii starts
 
 
 def target_from_args(args: Any, settings: PlatformSettings, *, start: bool = False) -> Target:

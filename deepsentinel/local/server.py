@@ -25,7 +25,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,16 +123,28 @@ class LocalAws:
     log_path: Path | None = None
 
     @classmethod
-    def start(cls, *, log_path: Path | None = None, info_file: Path | None = None, detach: bool = False) -> LocalAws:
-        """A server answering on its endpoint, recorded in `info_file`."""
+    def start(
+        cls,
+        *,
+        log_path: Path | None = None,
+        info_file: Path | None = None,
+        detach: bool = False,
+        meanwhile: Callable[[], object] = lambda: None,
+    ) -> LocalAws:
+        """A server answering on its endpoint, recorded in `info_file`. `meanwhile` runs while the server's process
+        starts (its imports take 2-3 s); if it fails (or a Ctrl-C comes), the server is stopped, never recorded."""
         server = cls.launch(log_path=log_path, detach=detach)
+        try:
+            meanwhile()
+        except BaseException:
+            server.stop()
+            raise
         server.wait_ready(info_file)
         return server
 
     @classmethod
     def launch(cls, *, log_path: Path | None = None, detach: bool = False) -> LocalAws:
-        """The server's process started, not yet answering (its imports take 2-3 s): the caller does other work
-        meanwhile, then calls `wait_ready`, or `stop` if that work failed."""
+        """The server's process started, not yet answering: `wait_ready` follows (`start` is the two)."""
         port = free_port()
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
         process = subprocess.Popen(

@@ -115,23 +115,17 @@ class Deployment:
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
         cli_layout = self.cli_layout and self.target == "moto"
-        info, launched = self.workdir / "server.json", None
         if self.target == "moto":
+            info = self.workdir / "server.json"
             kept = LocalAws.find(info) if self.keep else None
             if kept is not None:
                 self.log(f"{self.name}: reusing the kept moto server on {kept.endpoint_url}")
-            self._server = kept or (launched := self._launch_server())
+            self._server = kept or self._start_server(info)
             self.endpoint_url = self._server.endpoint_url
-        try:  # jsii's runtime and the provider binding load (4-5 s) while a launched server imports moto (2-3 s)
-            from cdktf import App
+        from cdktf import App  # loaded already when a server was started here (`_start_server`)
 
-            from deepsentinel.stacks.provider import StackOptions
-        except BaseException:
-            if launched is not None:
-                launched.stop()
-            raise
-        if launched is not None:
-            launched.wait_ready(info)
+        from deepsentinel.stacks.provider import StackOptions
+
         started = time.perf_counter()
         if cli_layout:
             self._prepare_like_deploy_local()
@@ -144,9 +138,11 @@ class Deployment:
         self.timings.synth = time.perf_counter() - started
         self._write_record()
 
-    def _launch_server(self) -> Any:
-        """The deployment's moto server, launched (`wait_ready` follows); the platform's (cli_layout) logs its
-        requests (tests/terraform_call_check.py decides Terraform's calls as the plan and deploy identities)."""
+    def _start_server(self, info: Path) -> Any:
+        """The deployment's moto server, started while jsii's runtime and the provider binding load here (4-5 s
+        beside its 2-3 s); the platform's (cli_layout) logs its requests (tests/terraform_call_check.py decides
+        Terraform's calls as the plan and deploy identities)."""
+        import importlib
         import os
 
         from deepsentinel.local.server import LocalAws
@@ -156,7 +152,9 @@ class Deployment:
         if self.cli_layout:  # read by the server process at its start only
             os.environ[LOG_VARIABLE] = str(self.workdir / REQUESTS)
         try:
-            return LocalAws.launch(log_path=self.workdir / "moto.log", detach=self.keep or self.hand_over)
+            return LocalAws.start(log_path=self.workdir / "moto.log", info_file=info,
+                                  detach=self.keep or self.hand_over,
+                                  meanwhile=lambda: importlib.import_module("deepsentinel.stacks.provider"))
         finally:
             os.environ.pop(LOG_VARIABLE, None) if saved is None else os.environ.update({LOG_VARIABLE: saved})
 
