@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -84,12 +85,25 @@ def log_dropped_connections() -> None:
     MotoRequestHandler.connection_dropped = connection_dropped  # type: ignore[method-assign,assignment]
 
 
+def list_moto_modules_once() -> None:
+    """moto's dispatcher asks `moto.backends.list_of_moto_modules()` for every request (is the host a module's
+    name?), and that lists moto's package directory and stats each of its ~170 entries: 1.1 ms of the server's ~9 ms
+    per request, under the dispatcher's lock (2026-12-03, docs/local-speed.md). The directory is the installed
+    package's, fixed while the process runs: list it once."""
+    from moto import backends
+
+    if not hasattr(backends.list_of_moto_modules, "cache_info"):
+        listed = backends.list_of_moto_modules
+        backends.list_of_moto_modules = functools.cache(lambda: tuple(listed()))
+
+
 def start_in_process(port: int = 0) -> Any:
     """A ThreadedMotoServer in this process with the patches applied; returns (server, endpoint_url)."""
     from moto.server import ThreadedMotoServer
 
     configure_moto()
     log_dropped_connections()
+    list_moto_modules_once()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     from deepsentinel.local import request_log

@@ -229,6 +229,29 @@ def test_a_connection_the_client_resets_mid_request_is_logged(endpoint, capsys):
         in logged
 
 
+def test_the_dispatcher_lists_motos_modules_once_and_routes_each_service_by_that_list(endpoint):
+    """moto's dispatcher asks list_of_moto_modules() on every request; the server lists moto's package directory once
+    (deepsentinel/local/server.py list_moto_modules_once) and each request after it is answered from that listing,
+    which is moto's own (the same names, in its order)."""
+    import os
+
+    import moto
+    from moto import backends
+
+    listing = backends.list_of_moto_modules
+    assert hasattr(listing, "cache_info"), "the server did not replace moto's per-request directory listing"
+    package = os.path.dirname(moto.__file__)
+    assert list(listing()) == sorted(name for name in os.listdir(package)
+                                     if os.path.isdir(os.path.join(package, name)) and not name.startswith("__"))
+    before = listing.cache_info()
+    _client(endpoint, "sqs").list_queues()
+    _client(endpoint, "s3").list_buckets()
+    _client(endpoint, "sts").get_caller_identity()
+    after = listing.cache_info()
+    assert after.misses <= 1 and after.misses == before.misses, (before, after)
+    assert after.hits >= before.hits + 3, (before, after)
+
+
 def test_a_server_started_for_a_command_is_stopped_and_unrecorded_when_the_synth_runtime_fails_to_load(
         tmp_path, monkeypatch):
     """`local_target(start=True)` (bootstrap, deploy) launches the server, loads cdktf while it starts, then waits for
