@@ -5,7 +5,8 @@
 Starts `python -m deepsentinel.local.server` as deploy --local does (LocalAws.start), reads its CPU seconds from
 /proc when it answers, then sends `--rounds` rounds of seven read requests (STS GetCallerIdentity, S3 ListBuckets,
 IAM ListRoles, SQS ListQueues, KMS ListKeys, CloudWatch Logs DescribeLogGroups, EC2 DescribeVpcs) after one warm-up
-round (each service's first request imports its backend), and prints the server's CPU per request. The client runs in
+round (each service's first request imports and builds its backend: its CPU is printed too), and prints the
+server's CPU per request. The client runs in
 this process; only the server's CPU is counted.
 """
 
@@ -51,12 +52,14 @@ def main() -> None:
 
         one_round()
         before = cpu_seconds(server.pid)
+        first_round = before - start_cpu
         for _ in range(rounds):
             one_round()
         per_request = (cpu_seconds(server.pid) - before) / (rounds * 7)
     finally:
         server.stop()
     print(f"local server, {os.cpu_count()} CPUs: answering after {ready:.2f} s, {start_cpu:.2f} CPU-s to start; "
+          f"{first_round:.2f} CPU-s for the first round (each backend's first request); "
           f"{per_request * 1000:.2f} ms of its CPU per request ({rounds * 7} requests after a warm-up round)")
 
 

@@ -252,6 +252,27 @@ def test_the_dispatcher_lists_motos_modules_once_and_routes_each_service_by_that
     assert after.hits >= before.hits + 3, (before, after)
 
 
+def test_a_request_builds_no_iam_backend_of_an_unused_partition_and_its_key_still_names_its_account(endpoint):
+    """moto finds a request's account by its access key in every partition's IAM backend, creating each; the server
+    searches only the backends that exist (deepsentinel/local/server.py look_up_access_keys_in_existing_iam_backends).
+    A key made in another account (moto's x-moto-account-id header) is still found: GetCallerIdentity with it, and
+    no header, answers that account."""
+    from moto.iam.models import iam_backends
+
+    other_account = "111122223333"
+    iam = _client(endpoint, "iam")
+    iam.meta.events.register("before-sign.iam.*",
+                             lambda request, **_: request.headers.__setitem__("x-moto-account-id", other_account))
+    iam.create_user(UserName="ci")
+    key = iam.create_access_key(UserName="ci")["AccessKey"]
+    _client(endpoint, "s3").list_buckets()
+    caller = boto3.client("sts", endpoint_url=endpoint, region_name="ap-northeast-2",
+                          aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    assert caller.get_caller_identity()["Account"] == other_account
+    for account in (other_account, "123456789012"):
+        assert set(dict.keys(iam_backends[account])) <= {"aws"}, (account, list(dict.keys(iam_backends[account])))
+
+
 def test_a_server_started_for_a_command_is_stopped_and_unrecorded_when_the_synth_runtime_fails_to_load(
         tmp_path, monkeypatch):
     """`local_target(start=True)` (bootstrap, deploy) launches the server, loads cdktf while it starts, then waits for
