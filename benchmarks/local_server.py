@@ -6,8 +6,7 @@ Starts `python -m deepsentinel.local.server` as deploy --local does (LocalAws.st
 /proc when it answers, then sends `--rounds` rounds of seven read requests (STS GetCallerIdentity, S3 ListBuckets,
 IAM ListRoles, SQS ListQueues, KMS ListKeys, CloudWatch Logs DescribeLogGroups, EC2 DescribeVpcs) after one warm-up
 round (each service's first request imports and builds its backend: its CPU is printed too), and prints the
-server's CPU per request. The client runs in
-this process; only the server's CPU is counted.
+server's CPU per request. The client runs in this process; only the server's CPU is counted.
 """
 
 from __future__ import annotations
@@ -43,8 +42,8 @@ def main() -> None:
         ready, start_cpu = time.perf_counter() - started, cpu_seconds(server.pid)
         options = {"endpoint_url": server.endpoint_url, "region_name": REGION, "aws_access_key_id": "test",
                    "aws_secret_access_key": "test"}
-        sts, s3, iam, sqs, kms, logs, ec2 = (boto3.client(name, **options)  # type: ignore[call-overload]
-                                             for name in ("sts", "s3", "iam", "sqs", "kms", "logs", "ec2"))
+        services = ("sts", "s3", "iam", "sqs", "kms", "logs", "ec2")
+        sts, s3, iam, sqs, kms, logs, ec2 = (boto3.client(name, **options) for name in services)
 
         def one_round() -> None:
             sts.get_caller_identity(), s3.list_buckets(), iam.list_roles(), sqs.list_queues()
