@@ -30,6 +30,11 @@ VARIABLE = "DEEPSENTINEL_LIVE_EARLY"  # {"root", "pid", "session"}: set by the m
 RESULT = "early.json"  # in the platform's workdir: the early process's outcome
 ADOPTED = "early-adopted"  # in the platform's workdir: a live worker has taken the deployment over
 LOG = "early.log"  # in the platform's workdir: the early process's output
+# The xdist workers start right after the early process and collect the suite at once (three processes on two cores
+# for ~18 s) while it loads cdktf and bootstraps: the main process lowers its own priority by this many nice(2) steps
+# before it starts them, so they collect behind the deployment (a unit worker then adds tests/conftest.py's
+# UNIT_WORKER_NICENESS; the live worker keeps this one).
+WORKER_NICENESS = 5
 LIVE_DIR = Path(__file__).parent
 # the test files whose tests use the platform deployment (the modules' tests check it, unless --live-modules)
 PLATFORM_FILES = {"test_platform.py", "test_network.py", "test_security.py", "test_storage.py"}
@@ -70,7 +75,8 @@ def platform_selected(paths: list[Path], markexpr: str, *, modules_alone: bool) 
 
 
 def start(config: pytest.Config) -> None:
-    """In the main process at session start, if `wanted`: the early process, and VARIABLE for the workers."""
+    """In the main process at session start, if `wanted`: the early process, VARIABLE for the workers and, when
+    xdist will start them, this process's lower priority (WORKER_NICENESS) for them to inherit."""
     if not wanted(config):
         return
     from tests.conftest import REPO_ROOT
@@ -87,6 +93,8 @@ def start(config: pytest.Config) -> None:
     early = EarlyStart(root=root, pid=process.pid)
     config.stash[_STARTED] = (early, process)
     os.environ[VARIABLE] = json.dumps({"root": str(root), "pid": process.pid, "session": os.getpid()})
+    if config.getoption("numprocesses", None):  # xdist starts its workers from this process next: they inherit it
+        os.nice(WORKER_NICENESS)
 
 
 def started(config: pytest.Config) -> EarlyStart | None:

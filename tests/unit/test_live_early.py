@@ -78,3 +78,43 @@ def test_the_worker_is_told_when_the_early_process_ended_without_a_result(tmp_pa
             early.wait_for_result(early.EarlyStart(root=tmp_path, pid=ended.pid), workdir)
     finally:
         ended.wait()
+
+
+START_IN_A_PROCESS_OF_ITS_OWN = """
+import json, os, subprocess, sys
+import pytest
+from tests.live import early
+
+class Config:  # what early.start reads of pytest's config
+    def __init__(self, options):
+        self.options, self.stash = options, pytest.Stash()
+    def getoption(self, name, default=None):
+        return self.options.get(name, default)
+
+launched, popen = [], subprocess.Popen
+def the_early_process(command, **kwargs):  # started as early.start starts it, running something harmless
+    launched.append(popen([sys.executable, "-c", "import time; time.sleep(60)"], **kwargs))
+    return launched[-1]
+
+early.wanted = lambda config: True
+early.subprocess.Popen = the_early_process
+base = os.nice(0)
+early.start(Config({"--live-workdir": sys.argv[1], "numprocesses": int(sys.argv[2])}))
+child = int(open(f"/proc/{launched[0].pid}/stat").read().rsplit(")", 1)[1].split()[16])  # its nice value
+launched[0].kill()
+print(json.dumps({"base": base, "main": os.nice(0), "early": child}))
+"""
+
+
+@pytest.mark.parametrize("workers", [3, 0])
+def test_the_workers_start_below_the_early_deployments_priority(tmp_path: Path, workers: int):
+    """With xdist (-n 3), the main process lowers its own priority by WORKER_NICENESS after starting the early
+    process and before xdist starts the workers, which inherit it; the early process keeps the session's. Without
+    workers (-n 0) nothing changes: the main process runs the tests itself. In a process of its own (nice(2) cannot
+    be undone)."""
+    done = subprocess.run([sys.executable, "-c", START_IN_A_PROCESS_OF_ITS_OWN, str(tmp_path), str(workers)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["early"] == seen["base"]
+    assert seen["main"] == min(seen["base"] + (early.WORKER_NICENESS if workers else 0), 19)
