@@ -259,7 +259,8 @@ def test_a_request_builds_no_iam_backend_of_an_unused_partition_and_its_key_stil
     no header, answers that account."""
     from moto.iam.models import iam_backends
 
-    other_account = "111122223333"
+    other_account = "210987654321"  # new to this process: its IAM backends are the ones these requests build
+    default_before = set(dict.keys(iam_backends["123456789012"]))  # earlier tests of this worker may have built some
     iam = _client(endpoint, "iam")
     iam.meta.events.register("before-sign.iam.*",
                              lambda request, **_: request.headers.__setitem__("x-moto-account-id", other_account))
@@ -269,8 +270,8 @@ def test_a_request_builds_no_iam_backend_of_an_unused_partition_and_its_key_stil
     caller = boto3.client("sts", endpoint_url=endpoint, region_name="ap-northeast-2",
                           aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
     assert caller.get_caller_identity()["Account"] == other_account
-    for account in (other_account, "123456789012"):
-        assert set(dict.keys(iam_backends[account])) <= {"aws"}, (account, list(dict.keys(iam_backends[account])))
+    assert set(dict.keys(iam_backends[other_account])) <= {"aws"}, list(dict.keys(iam_backends[other_account]))
+    assert set(dict.keys(iam_backends["123456789012"])) - default_before <= {"aws"}
 
 
 def test_a_server_started_for_a_command_is_stopped_and_unrecorded_when_the_synth_runtime_fails_to_load(
