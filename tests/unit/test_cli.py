@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,29 +10,11 @@ import pytest
 from tests.conftest import JSII_MODULES, REPO_ROOT, deepsentinel_in_a_new_process, deepsentinel_in_process
 
 
-def deepsentinel(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "deepsentinel.cli", *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=300)
-
-
 @pytest.fixture
 def cli():
     """The command in this process, for what is decided before any process boundary matters (parsing, settings,
     messages): tests/conftest.py deepsentinel_in_process."""
     return deepsentinel_in_process
-
-
-def test_synth_one_environment_prints_the_resource_table(tmp_path: Path):
-    result = deepsentinel("synth", "--env", "dev", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()]
-    modules = {row[1]: int(row[2]) for row in rows if row and row[0] == "deepsentinel-dev" and row[1] != "total"}
-    assert set(modules) == {"encryption", "network", "security", "storage", "iam", "compute", "pipeline",
-                            "dashboard", "service-alarms", "budget"}  # dev has no access-logs bucket
-    total = next(int(row[2]) for row in rows if row[:2] == ["deepsentinel-dev", "total"])
-    assert total == sum(modules.values()) >= 140
-    assert sorted(p.name for p in (tmp_path / "stacks").iterdir()) == ["deepsentinel-account", "deepsentinel-dev"]
-    assert "Node 20 is end-of-life" not in result.stdout + result.stderr
 
 
 def test_unknown_environment_is_refused_by_the_parser(cli):

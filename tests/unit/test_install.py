@@ -50,11 +50,15 @@ def test_the_worker_extra_pins_what_the_worker_image_installs():
         assert installed_here[name].specifier == image[name].specifier, name
 
 
-def test_synth_runs_and_every_toolkit_module_imports_without_the_analysis_stack(tmp_path: Path):
-    """A fresh interpreter where importing the analysis stack fails (as without the extra) imports every module of
-    the toolkit and runs a real `deepsentinel synth --env dev`; nothing asked for torch, ultralytics or OpenCV."""
+def test_synth_of_dev_as_a_user_runs_it_needs_no_analysis_stack_and_prints_the_resource_table(tmp_path: Path):
+    """In a fresh interpreter where importing the analysis stack fails (as without the extra): `deepsentinel synth
+    --env dev` run as `python -m deepsentinel.cli` runs it (runpy, `__main__`), which exits 0, prints each module's
+    resource count and writes the account and dev stacks; then every module of the toolkit imports; nothing asked
+    for torch, ultralytics or OpenCV. One process for both checks: each new synth process starts Python and jsii's
+    runtime again (about 10 CPU-s)."""
+    out = tmp_path / "out"
     script = textwrap.dedent(f"""
-        import importlib, json, pkgutil, sys
+        import importlib, json, pkgutil, runpy, sys
 
         asked = []
 
@@ -66,20 +70,32 @@ def test_synth_runs_and_every_toolkit_module_imports_without_the_analysis_stack(
                 return None
 
         sys.meta_path.insert(0, WithoutAnalysisStack())
+        sys.argv = ["deepsentinel", "synth", "--env", "dev", "--out", {str(out)!r}]
+        try:
+            runpy.run_module("deepsentinel.cli", run_name="__main__", alter_sys=True)
+            code = "returned without sys.exit"
+        except SystemExit as exited:
+            code = exited.code
         import deepsentinel
         for module in pkgutil.walk_packages(deepsentinel.__path__, "deepsentinel."):
             importlib.import_module(module.name)
-        from deepsentinel.cli import main
-        code = main(["synth", "--env", "dev", "--out", {str(tmp_path / "out")!r}])
         print(json.dumps({{"code": code, "asked": asked,
                           "loaded": sorted(n for n in sys.modules if n.split(".")[0] in {ANALYSIS_MODULES!r})}}))
     """)
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    outcome = json.loads(result.stdout.splitlines()[-1])
-    assert outcome == {"code": 0, "asked": [], "loaded": []}
-    assert (tmp_path / "out" / "stacks" / "deepsentinel-dev" / "cdk.tf.json").is_file()
+    *printed, last = result.stdout.splitlines()
+    assert json.loads(last) == {"code": 0, "asked": [], "loaded": []}
+    rows = [line.split() for line in printed]
+    modules = {row[1]: int(row[2]) for row in rows if row and row[0] == "deepsentinel-dev" and row[1] != "total"}
+    assert set(modules) == {"encryption", "network", "security", "storage", "iam", "compute", "pipeline",
+                            "dashboard", "service-alarms", "budget"}  # dev has no access-logs bucket
+    total = next(int(row[2]) for row in rows if row[:2] == ["deepsentinel-dev", "total"])
+    assert total == sum(modules.values()) >= 140
+    assert sorted(p.name for p in (out / "stacks").iterdir()) == ["deepsentinel-account", "deepsentinel-dev"]
+    assert (out / "stacks" / "deepsentinel-dev" / "cdk.tf.json").is_file()
+    assert "Node 20 is end-of-life" not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("absent", ["torch", "ultralytics", "pgserver"])
