@@ -1,7 +1,7 @@
 """A dev deployment's failure path, made on a local server for the tests that drive the Batch stand-in
 (tests/unit/test_batch_job_end.py, tests/unit/test_failed_video_output.py): the video-events and alerts topics, the
 database secret, the GPU compute environment, job queue and job definition, and the failure monitor (its packaged
-code) behind the rule with the deployed pattern (deepsentinel/constructs/pipeline.py batch_failed_event_pattern)."""
+code) behind the rule with the deployed pattern (deepsentinel/constructs/event_patterns.py batch_failed_event_pattern)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deepsentinel.constructs.pipeline import batch_failed_event_pattern
+from deepsentinel.constructs.event_patterns import batch_failed_event_pattern
 from deepsentinel.lambda_package import staged_code_dir
 from deepsentinel.local.stand_in import DeployedFunction, EventRuleStandIn, LocalAwsEnvironment
 

@@ -47,7 +47,7 @@ from cdktf_cdktf_provider_aws.launch_template import (
 from constructs import Construct
 
 from deepsentinel.constructs.names import ECR_REPOSITORIES, ResourceNames
-from deepsentinel.constructs.network import BACKEND_PORT, FRONTEND_PORT
+from deepsentinel.constructs.ports import BACKEND_PORT, FRONTEND_PORT
 from deepsentinel.settings import PlatformSettings
 
 JOB_QUEUE_PRIORITY = 10

@@ -37,13 +37,12 @@ from constructs import Construct
 
 from deepsentinel.constructs.access_logs import ALB_LOG_PREFIX
 from deepsentinel.constructs.policies import assume_role_policy
+from deepsentinel.constructs.ports import BACKEND_PORT, FRONTEND_PORT
 from deepsentinel.settings import PlatformSettings
 
 # bedrock-runtime: the backend's InvokeModel calls (answers, embeddings) stay in the VPC. Rerank goes to
 # bedrock-agent-runtime in settings.bedrock_rerank_region (not offered here), through the NAT.
 INTERFACE_ENDPOINT_SERVICES = ("ecr.api", "ecr.dkr", "logs", "sqs", "secretsmanager", "bedrock-runtime")
-FRONTEND_PORT = 3000
-BACKEND_PORT = 8000
 BACKEND_PATHS = ("/api/*", "/admin/*")
 
 

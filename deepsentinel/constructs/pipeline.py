@@ -51,6 +51,7 @@ from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
 from deepsentinel.constructs.dashboard import RUNNABLE_AGE_METRIC, RUNNABLE_QUEUE_DIMENSION, metrics_namespace
+from deepsentinel.constructs.event_patterns import batch_failed_event_pattern, db_secret_rotated_event_pattern
 from deepsentinel.constructs.names import ECR_REPOSITORIES, ECS_SERVICES, LAMBDA_FUNCTIONS, ResourceNames
 from deepsentinel.constructs.policies import policy_document
 from deepsentinel.constructs.service_alarms import rate_alarm
@@ -121,37 +122,6 @@ def alerts_topic_policy(topic_arn: str, account_id: str, s: PlatformSettings) ->
             "Resource": topic_arn,
             "Condition": {**same_account, "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{account_id}:*"}},
         },
-    )
-
-
-def batch_failed_event_pattern(job_queue_arn: str) -> str:
-    """Every job of the queue that Batch ends FAILED, for whatever reason (the failure monitor's rule)."""
-    return json.dumps(
-        {
-            "source": ["aws.batch"],
-            "detail-type": ["Batch Job State Change"],
-            "detail": {"status": ["FAILED"], "jobQueue": [job_queue_arn]},
-        }
-    )
-
-
-def db_secret_rotated_event_pattern(secret_arn: str) -> str:
-    """Secrets Manager's RotationSucceeded of the secret: a service event via CloudTrail with the secret in
-    additionalEventData.SecretId (the documented entry, tests/fixtures/aws_events/README.md), or, as reported for
-    RDS-managed secrets though no AWS page shows it, in serviceEventDetails.secretId: either key matches."""
-    return json.dumps(
-        {
-            "source": ["aws.secretsmanager"],
-            "detail-type": ["AWS Service Event via CloudTrail"],
-            "detail": {
-                "eventSource": ["secretsmanager.amazonaws.com"],
-                "eventName": ["RotationSucceeded"],
-                "$or": [
-                    {"additionalEventData": {"SecretId": [secret_arn]}},
-                    {"serviceEventDetails": {"secretId": [secret_arn]}},
-                ],
-            },
-        }
     )
 
 

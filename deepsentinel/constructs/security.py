@@ -22,7 +22,7 @@ from cdktf_cdktf_provider_aws.wafv2_web_acl_association import Wafv2WebAclAssoci
 from cdktf_cdktf_provider_aws.wafv2_web_acl_logging_configuration import Wafv2WebAclLoggingConfiguration
 from constructs import Construct
 
-from deepsentinel.constructs.network import BACKEND_PORT, FRONTEND_PORT
+from deepsentinel.constructs.ports import BACKEND_PORT, FRONTEND_PORT
 from deepsentinel.settings import PlatformSettings
 
 POSTGRES_PORT = 5432

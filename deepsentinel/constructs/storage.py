@@ -6,7 +6,6 @@ looks it up, so no plan of an environment generates or reads it.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from cdktf import Token
@@ -46,29 +45,10 @@ from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA, S
 from constructs import Construct
 
 from deepsentinel.constructs.access_logs import S3_LOG_PREFIX
+from deepsentinel.constructs.buckets import RAW_VIDEOS, BucketSpec, bucket_specs
 from deepsentinel.constructs.policies import assume_role_policy, tls_only_bucket_policy
 from deepsentinel.settings import PlatformSettings
 
-
-@dataclass(frozen=True)
-class BucketSpec:
-    """Retention of one bucket: None means kept forever."""
-
-    purpose: str
-    versioned: bool
-    glacier_after_days: int | None = None
-    expire_after_days: int | None = None
-    noncurrent_expire_after_days: int | None = 90
-
-
-BUCKETS = (
-    BucketSpec("raw-videos", versioned=True),  # transition and expiration from the settings: bucket_specs
-    BucketSpec("thumbnails", versioned=True, expire_after_days=90, noncurrent_expire_after_days=7),
-    BucketSpec("highlights", versioned=True),
-    BucketSpec("terraform-state", versioned=True, noncurrent_expire_after_days=None),  # keep every state version
-    BucketSpec("analysis-models", versioned=True, noncurrent_expire_after_days=None),
-)
-RAW_VIDEOS = "raw-videos"
 ABORT_MULTIPART_AFTER_DAYS = 7
 # Browser uploads: the site PUTs a video (or its parts, for a presigned multipart upload) straight to the raw
 # bucket. The preflight asks for the headers the upload sets (Content-Type, an MD5 or x-amz-checksum-*); the page
@@ -302,19 +282,6 @@ class Storage(Construct):
             policy_arn="arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
         )
         return role.arn
-
-
-def bucket_specs(s: PlatformSettings) -> tuple[BucketSpec, ...]:
-    """BUCKETS with the raw videos' retention from the settings (raw_video_glacier_after_days,
-    raw_video_retention_days): the one bucket whose days an environment chooses."""
-    return tuple(
-        dataclasses.replace(
-            spec, glacier_after_days=s.raw_video_glacier_after_days, expire_after_days=s.raw_video_retention_days
-        )
-        if spec.purpose == RAW_VIDEOS
-        else spec
-        for spec in BUCKETS
-    )
 
 
 def upload_cors_origins(s: PlatformSettings, alb_dns_name: str | None) -> list[str]:

@@ -1,7 +1,7 @@
-"""What the commands need to know of the stacks without synthesizing them: their names, the account state's key and
-the platform's outputs. Nothing here imports cdktf: the first cdktf import starts jsii's node and loads the provider
-binding's assembly (4-5 s, docs/local-speed.md), which `output`, `destroy --local`, `smoke` and a refused `bootstrap`
-do not need."""
+"""What the commands need to know of the stacks without synthesizing them: their names, the account state's key, the
+platform's modules and its outputs. Nothing here imports cdktf: the first cdktf import starts jsii's node and loads
+the provider binding's assembly (4-5 s, docs/local-speed.md), which `output`, `destroy --local`, `smoke` and a
+refused `bootstrap` do not need."""
 
 from __future__ import annotations
 
@@ -12,6 +12,21 @@ if TYPE_CHECKING:
 
 ACCOUNT_STACK = "deepsentinel-account"
 ACCOUNT_STATE_KEY = "account"
+
+# Construct ids double as the module names of reports (synth table, review, graph).
+MODULES = (
+    "encryption",
+    "access-logs",
+    "network",
+    "security",
+    "storage",
+    "iam",
+    "compute",
+    "pipeline",
+    "dashboard",
+    "service-alarms",
+    "budget",
+)
 
 
 def platform_stack_name(settings: PlatformSettings) -> str:

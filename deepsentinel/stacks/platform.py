@@ -29,21 +29,6 @@ from deepsentinel.settings import PlatformSettings
 from deepsentinel.stacks.names import OUTPUT_DESCRIPTIONS
 from deepsentinel.stacks.provider import StackOptions, configure_stack
 
-# Construct ids double as the module names of reports (synth table, review, graph).
-MODULES = (
-    "encryption",
-    "access-logs",
-    "network",
-    "security",
-    "storage",
-    "iam",
-    "compute",
-    "pipeline",
-    "dashboard",
-    "service-alarms",
-    "budget",
-)
-
 
 class PlatformStack(TerraformStack):
     def __init__(

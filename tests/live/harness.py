@@ -33,6 +33,11 @@ PARALLELISM = 30
 # build(app, settings, options) adds one stack named STACK to the app
 StackBuilder = Callable[[Any, Any, Any], None]
 STACK = "live"
+# The live platform has the optional parts moto serves switched on (its CLI tests pass the same -c). With
+# github_repository the account stack holds the GitHub plan and deploy roles, and the environment's roles carry the
+# deploy role's permissions boundary, as in CI: Terraform's calls are decided as those roles
+# (test_terraform_calls_are_allowed_for_the_plan_and_deploy_identities).
+PLATFORM_OVERRIDES = ("jobs_api_enabled=true", "github_repository=acme/deepsentinel")
 SECOND_PLAN = "second-plan.json"  # cli_layout: `deepsentinel plan --json-out` after the apply
 # cli_layout on moto: the server's request log (deepsentinel/local/request_log.py); `request_marks` bound each phase's lines
 REQUESTS = "requests.jsonl"
@@ -424,7 +429,7 @@ def live_deployment(name: str, root: Path, *, target: str, log: Callable[[str], 
     """The live tests' deployment `name` (platform or a module) in `root/name`, as the live fixture and the early
     process (tests/live/early.py) both make it."""
     from deepsentinel.settings import load_settings
-    from tests.live.stacks import PLATFORM_OVERRIDES, build_platform, module_builder
+    from tests.live.stacks import build_platform, module_builder
 
     extra = list(PLATFORM_OVERRIDES) if name == "platform" else []
     if target == "moto":

@@ -63,12 +63,5 @@ def module_builder(module: str):
     return build
 
 
-# The live platform has the optional parts moto serves switched on (its CLI tests pass the same -c). With
-# github_repository the account stack holds the GitHub plan and deploy roles, and the environment's roles carry the
-# deploy role's permissions boundary, as in CI: Terraform's calls are decided as those roles
-# (test_terraform_calls_are_allowed_for_the_plan_and_deploy_identities).
-PLATFORM_OVERRIDES = ("jobs_api_enabled=true", "github_repository=acme/deepsentinel")
-
-
 def build_platform(app: Any, settings: Any, options: Any) -> None:
     PlatformStack(app, STACK, settings=settings, options=options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepsentinel.constructs.network import BACKEND_PORT, FRONTEND_PORT
+from deepsentinel.constructs.ports import BACKEND_PORT, FRONTEND_PORT
 from tests.live.aws_checks import (get_flow_logs_for_vpc, get_listener_rules, get_load_balancer,
                                    get_load_balancer_listeners, get_nat_gateways_for_vpc, get_subnets_for_vpc,
                                    get_target_group, get_vpc_by_id, get_vpc_endpoints_for_vpc,

@@ -22,7 +22,7 @@ from tests.live.aws_checks import (get_batch_compute_environment, get_batch_job_
                                    get_scheduled_actions, get_sqs_queue_attributes, is_private_subnet_behind_nat,
                                    is_public_subnet)
 from tests.live import smoke_warm_up
-from tests.live.stacks import PLATFORM_OVERRIDES
+from tests.live.harness import PLATFORM_OVERRIDES
 
 pytestmark = pytest.mark.live
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepsentinel.constructs.storage import BUCKETS, bucket_specs
+from deepsentinel.constructs.buckets import BUCKETS, bucket_specs
 from tests.live.aws_checks import (assert_s3_bucket_exists, get_address_of_rds_instance, get_rds_instance_details,
                                    get_s3_bucket_encryption_algorithm, get_s3_bucket_lifecycle_rules,
                                    get_s3_bucket_policy, get_s3_bucket_public_access_block,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from deepsentinel.commands.graph import build, render, to_dot
+from deepsentinel.stacks.names import MODULES
 from deepsentinel.synthesized import count_by_module
-from deepsentinel.stacks.platform import MODULES
 
 
 def test_graph_has_one_cluster_per_module_and_the_queue_edge(platform, tmp_path):
