@@ -119,10 +119,37 @@ def look_up_access_keys_in_existing_iam_backends() -> None:
     models.get_account_id_from = get_account_id_from
 
 
+def share_one_session_for_region_lists() -> None:
+    """moto's EC2 models ask three new boto3 Sessions for EC2's regions when imported (`aws`, `aws-us-gov`, `aws-cn`:
+    moto/ec2/models/availability_zones_and_regions.py), and each new Session's loader reads EC2's service model again
+    to find its endpoint prefix: 0.45 of the 1.9-2.3 CPU-s a server process takes to start (2026-12-03). boto3's
+    `get_available_regions` answers from one botocore session here, whose loader keeps what it read: the same
+    answers, from the same installed data."""
+    import boto3.session
+    import botocore.session
+
+    if getattr(boto3.session.Session.get_available_regions, "shares_one_session", False):
+        return
+    shared = botocore.session.get_session()
+
+    @functools.cache
+    def regions(service_name: str, partition_name: str, allow_non_regional: bool) -> tuple[str, ...]:
+        return tuple(shared.get_available_regions(service_name, partition_name, allow_non_regional))
+
+    def get_available_regions(
+        self: Any, service_name: str, partition_name: str = "aws", allow_non_regional: bool = False
+    ) -> list[str]:
+        return list(regions(service_name, partition_name, allow_non_regional))
+
+    get_available_regions.shares_one_session = True  # type: ignore[attr-defined]
+    boto3.session.Session.get_available_regions = get_available_regions
+
+
 def start_in_process(port: int = 0) -> Any:
     """A ThreadedMotoServer in this process with the patches applied; returns (server, endpoint_url)."""
     from moto.server import ThreadedMotoServer
 
+    share_one_session_for_region_lists()  # before configure_moto, whose patches import moto's EC2 models
     configure_moto()
     log_dropped_connections()
     list_moto_modules_once()

@@ -274,6 +274,31 @@ def test_a_request_builds_no_iam_backend_of_an_unused_partition_and_its_key_stil
     assert set(dict.keys(iam_backends["123456789012"])) - default_before <= {"aws"}
 
 
+def test_new_boto3_sessions_list_regions_from_one_loaded_model_with_botocores_answers(endpoint, monkeypatch):
+    """moto's EC2 models ask three new boto3 Sessions for EC2's regions when imported; in the server's process they
+    are answered from one botocore session (deepsentinel/local/server.py share_one_session_for_region_lists): no new
+    Session reads EC2's service model again, each answer is a fresh botocore session's, and the server's EC2 lists
+    those regions."""
+    import botocore.loaders
+    import botocore.session
+
+    loads: list[str] = []
+    load_service_model = botocore.loaders.Loader.load_service_model
+
+    def counted(self, service_name, *args, **kwargs):
+        loads.append(service_name)
+        return load_service_model(self, service_name, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.loaders.Loader, "load_service_model", counted)
+    fresh = botocore.session.Session()  # botocore's own Session is not replaced: what an unshared lookup answers
+    for partition in ("aws", "aws-us-gov", "aws-cn"):
+        assert boto3.Session().get_available_regions("ec2", partition_name=partition) == \
+            fresh.get_available_regions("ec2", partition_name=partition), partition
+    assert loads.count("ec2") == 3, loads  # the fresh session's three; the boto3 Sessions asked for no model
+    listed = {r["RegionName"] for r in _client(endpoint, "ec2").describe_regions(AllRegions=True)["Regions"]}
+    assert set(fresh.get_available_regions("ec2")) <= listed
+
+
 def test_a_server_started_for_a_command_is_stopped_and_unrecorded_when_the_synth_runtime_fails_to_load(
         tmp_path, monkeypatch):
     """`local_target(start=True)` (bootstrap, deploy) launches the server, loads cdktf while it starts, then waits for
