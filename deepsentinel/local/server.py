@@ -57,7 +57,7 @@ def free_port() -> int:
 def in_process(port: int = 0) -> Iterator[str]:
     """start_in_process for a test or a script: yields the endpoint; afterwards the server is stopped and moto is
     back as released (later in-process `mock_aws` tests of the same process see it unpatched; the two spared
-    per-request lookups below stay, as they answer what moto's do)."""
+    per-request lookups and the shared region lists below stay, as they answer what moto's and boto3's do)."""
     server, endpoint = start_in_process(port)
     try:
         yield endpoint
@@ -122,9 +122,9 @@ def look_up_access_keys_in_existing_iam_backends() -> None:
 def share_one_session_for_region_lists() -> None:
     """moto's EC2 models ask three new boto3 Sessions for EC2's regions when imported (`aws`, `aws-us-gov`, `aws-cn`:
     moto/ec2/models/availability_zones_and_regions.py), and each new Session's loader reads EC2's service model again
-    to find its endpoint prefix: 0.45 of the 1.9-2.3 CPU-s a server process takes to start (2026-12-03). boto3's
-    `get_available_regions` answers from one botocore session here, whose loader keeps what it read: the same
-    answers, from the same installed data."""
+    to find its endpoint prefix. boto3's `get_available_regions` answers from one botocore session here, whose loader
+    keeps what it read: the same answers, from the same installed data, and a server process starts on 1.08-1.50
+    CPU-s instead of 1.78-1.80 (benchmarks/local_server.py, 2026-12-03)."""
     import boto3.session
     import botocore.session
 
