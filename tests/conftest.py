@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from deepsentinel.local.server import GC_THRESHOLDS as LOCAL_SERVER_GC_THRESHOLDS
+from deepsentinel.local.server import share_one_botocore_loader_per_data_path
 from tests.live import early
 from tests.synth_cache import SynthesizedPlatform, synthesized
 
@@ -75,22 +76,8 @@ def as_typed_at_a_prompt() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def _one_botocore_loader_per_data_path() -> None:
-    """botocore parses its data files (endpoints.json, each service's model and rules) once per Loader, and each
-    Session makes a Loader of its own; moto's mock_aws gives every test a new default session, so each test's first
-    clients parsed them all again. Here every session of a test process shares one Loader per data path: the same
-    files, parsed once. The dicts are shared as botocore's own clients of one session share them; what a client
-    changes in them, every later session of the process sees: once an S3 client has sent a request, its operations'
-    `requestUri` no longer starts with `/{Bucket}` (botocore's `remove_bucket_from_url_paths_from_model`, harmless to
-    clients; deepsentinel/local/request_log.py reads the model with a loader of its own for that reason)."""
-    import functools
-
-    import botocore.session
-
-    botocore.session.create_loader = functools.cache(botocore.session.create_loader)  # type: ignore[assignment]
-
-
-_one_botocore_loader_per_data_path()
+# Every botocore session of a test process shares one Loader per data path (the local server's processes do the same).
+share_one_botocore_loader_per_data_path()
 
 # Python's cyclic garbage collector at its default thresholds (700, 10, 10) spent a quarter of a test process's CPU:
 # these processes hold hundreds of thousands of long-lived containers (botocore's service models, moto's backends,

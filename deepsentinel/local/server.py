@@ -57,7 +57,7 @@ def free_port() -> int:
 def in_process(port: int = 0) -> Iterator[str]:
     """start_in_process for a test or a script: yields the endpoint; afterwards the server is stopped and moto is
     back as released (later in-process `mock_aws` tests of the same process see it unpatched; the two spared
-    per-request lookups and the shared region lists below stay, as they answer what moto's and boto3's do)."""
+    per-request lookups and the shared botocore loader below stay, as they answer what moto's and botocore's do)."""
     server, endpoint = start_in_process(port)
     try:
         yield endpoint
@@ -119,37 +119,28 @@ def look_up_access_keys_in_existing_iam_backends() -> None:
     models.get_account_id_from = get_account_id_from
 
 
-def share_one_session_for_region_lists() -> None:
-    """moto's EC2 models ask three new boto3 Sessions for EC2's regions when imported (`aws`, `aws-us-gov`, `aws-cn`:
-    moto/ec2/models/availability_zones_and_regions.py), and each new Session's loader reads EC2's service model again
-    to find its endpoint prefix. boto3's `get_available_regions` answers from one botocore session here, whose loader
-    keeps what it read: the same answers, from the same installed data, and a server process starts on 1.08-1.50
-    CPU-s instead of 1.78-1.80 (benchmarks/local_server.py, 2026-12-03)."""
-    import boto3.session
+def share_one_botocore_loader_per_data_path() -> None:
+    """botocore parses its data files (endpoints.json, each service's model and rules) once per Loader, and each
+    Session makes a Loader of its own: moto's EC2 models ask three new Sessions for EC2's regions when imported (one
+    per partition, moto/ec2/models/availability_zones_and_regions.py), each parsing EC2's model again, and moto's
+    mock_aws gives every test a new default session. Here every session of the process shares one Loader per data
+    path: the same files, parsed once (a server process starts on 1.08-1.58 CPU-s instead of 1.78-1.80,
+    benchmarks/local_server.py, 2026-12-03). The dicts are shared as botocore's own clients of one session share
+    them; what a client changes in them, every later session of the process sees: once an S3 client has sent a
+    request, its operations' `requestUri` no longer starts with `/{Bucket}` (botocore's
+    `remove_bucket_from_url_paths_from_model`, harmless to clients; deepsentinel/local/request_log.py reads the model
+    with a loader of its own for that reason). The test suite's processes share it too (tests/conftest.py)."""
     import botocore.session
 
-    if getattr(boto3.session.Session.get_available_regions, "shares_one_session", False):
-        return
-    shared = botocore.session.get_session()
-
-    @functools.cache
-    def regions(service_name: str, partition_name: str, allow_non_regional: bool) -> tuple[str, ...]:
-        return tuple(shared.get_available_regions(service_name, partition_name, allow_non_regional))
-
-    def get_available_regions(
-        self: Any, service_name: str, partition_name: str = "aws", allow_non_regional: bool = False
-    ) -> list[str]:
-        return list(regions(service_name, partition_name, allow_non_regional))
-
-    get_available_regions.shares_one_session = True  # type: ignore[attr-defined]
-    boto3.session.Session.get_available_regions = get_available_regions
+    if not hasattr(botocore.session.create_loader, "cache_info"):
+        botocore.session.create_loader = functools.cache(botocore.session.create_loader)
 
 
 def start_in_process(port: int = 0) -> Any:
     """A ThreadedMotoServer in this process with the patches applied; returns (server, endpoint_url)."""
     from moto.server import ThreadedMotoServer
 
-    share_one_session_for_region_lists()  # before configure_moto, whose patches import moto's EC2 models
+    share_one_botocore_loader_per_data_path()  # before configure_moto, whose patches import moto's EC2 models
     configure_moto()
     log_dropped_connections()
     list_moto_modules_once()

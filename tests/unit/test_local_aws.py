@@ -3,6 +3,8 @@ launched is not left running unrecorded."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 
 import boto3
@@ -10,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from deepsentinel.local.server import in_process
+from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -274,29 +277,50 @@ def test_a_request_builds_no_iam_backend_of_an_unused_partition_and_its_key_stil
     assert set(dict.keys(iam_backends["123456789012"])) - default_before <= {"aws"}
 
 
-def test_new_boto3_sessions_list_regions_from_one_loaded_model_with_botocores_answers(endpoint, monkeypatch):
-    """moto's EC2 models ask three new boto3 Sessions for EC2's regions when imported; in the server's process they
-    are answered from one botocore session (deepsentinel/local/server.py share_one_session_for_region_lists): no new
-    Session reads EC2's service model again, each answer is a fresh botocore session's, and the server's EC2 lists
-    those regions."""
-    import botocore.loaders
-    import botocore.session
+SERVER_START_COUNTING_EC2_MODEL_READS = """
+import json, sys
+import botocore.loaders
 
-    loads: list[str] = []
-    load_service_model = botocore.loaders.Loader.load_service_model
+reads = []
+load_file = botocore.loaders.JSONFileLoader.load_file
+def recorded(self, file_path):
+    reads.append(file_path)
+    return load_file(self, file_path)
+botocore.loaders.JSONFileLoader.load_file = recorded
 
-    def counted(self, service_name, *args, **kwargs):
-        loads.append(service_name)
-        return load_service_model(self, service_name, *args, **kwargs)
+import boto3
 
-    monkeypatch.setattr(botocore.loaders.Loader, "load_service_model", counted)
-    fresh = botocore.session.Session()  # botocore's own Session is not replaced: what an unshared lookup answers
-    for partition in ("aws", "aws-us-gov", "aws-cn"):
-        assert boto3.Session().get_available_regions("ec2", partition_name=partition) == \
-            fresh.get_available_regions("ec2", partition_name=partition), partition
-    assert loads.count("ec2") == 3, loads  # the fresh session's three; the boto3 Sessions asked for no model
-    listed = {r["RegionName"] for r in _client(endpoint, "ec2").describe_regions(AllRegions=True)["Regions"]}
-    assert set(fresh.get_available_regions("ec2")) <= listed
+def ec2_model_reads():
+    return sum(1 for path in reads if "/ec2/" in path and path.endswith("service-2"))
+
+partitions = ("aws", "aws-us-gov", "aws-cn")
+unshared = {p: boto3.Session().get_available_regions("ec2", partition_name=p) for p in partitions}
+before = ec2_model_reads()
+from deepsentinel.local.server import start_in_process
+server, endpoint = start_in_process(0)  # imports moto's EC2 models, which ask three new Sessions for EC2's regions
+at_start = ec2_model_reads() - before
+shared = {p: boto3.Session().get_available_regions("ec2", partition_name=p) for p in partitions}
+after = ec2_model_reads() - before - at_start
+ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="ap-northeast-2", aws_access_key_id="test",
+                   aws_secret_access_key="test")
+listed = [r["RegionName"] for r in ec2.describe_regions(AllRegions=True)["Regions"]]
+server.stop()
+print(json.dumps({"unshared_reads": before, "at_start": at_start, "after": after, "same": shared == unshared,
+                  "unlisted": sorted(set(unshared["aws"]) - set(listed))}))
+"""
+
+
+def test_a_server_process_parses_ec2s_model_once_for_motos_region_lists_with_botocores_answers():
+    """moto's EC2 models ask three new boto3 Sessions for EC2's regions when imported, and each new Session's Loader
+    parses EC2's model again; a server process shares one Loader per data path (deepsentinel/local/server.py
+    share_one_botocore_loader_per_data_path). In a process of its own (this one already shares, tests/conftest.py):
+    three Sessions before the server starts parse it three times; the server's start parses it once, later Sessions
+    not at all, and they answer what the unshared ones did, which the server's EC2 lists."""
+    done = subprocess.run([sys.executable, "-c", SERVER_START_COUNTING_EC2_MODEL_READS], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen == {"unshared_reads": 3, "at_start": 1, "after": 0, "same": True, "unlisted": []}, seen
 
 
 def test_a_server_started_for_a_command_is_stopped_and_unrecorded_when_the_synth_runtime_fails_to_load(
