@@ -180,6 +180,9 @@ def _tail(path: Path, lines: int = 40) -> str:
 def main(argv: list[str] | None = None) -> int:
     """The early process: prepare and apply the platform in ROOT/platform, write RESULT there, leave its server up."""
     root = Path((sys.argv[1:] if argv is None else argv)[0])
+    # `stop` interrupts this process with SIGINT; a pytest started in the background by a non-interactive shell
+    # ignores SIGINT and Python keeps an inherited SIG_IGN, which would make `stop` wait out its 60 s
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def log(message: str) -> None:
         print(f"[live early] {message}", file=sys.stderr, flush=True)

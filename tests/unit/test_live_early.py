@@ -4,6 +4,7 @@ when no worker adopts it. The adoption itself runs in every default `pytest` (th
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,10 +41,15 @@ def test_an_unadopted_early_deployment_is_stopped_with_its_server_and_record(tmp
     workdir = tmp_path / "platform"
     server = LocalAws.start(info_file=workdir / "server.json", detach=True)  # as the early process leaves it
     (workdir / RECORD).write_text(json.dumps({"name": "platform"}))
-    still_applying = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    # interruptible as early.main makes itself, whatever SIGINT disposition this test's process passes on (ignored
+    # under a backgrounded pytest: the test then waited out early.stop's 60 s)
+    interruptible = ("import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                     "print(flush=True); time.sleep(120)")
+    still_applying = subprocess.Popen([sys.executable, "-c", interruptible], stdout=subprocess.PIPE)
+    assert still_applying.stdout is not None and still_applying.stdout.readline() == b"\n"  # interruptible now
     try:
         early.stop(early.EarlyStart(root=tmp_path, pid=still_applying.pid), still_applying)
-        assert still_applying.returncode is not None  # interrupted, not left running
+        assert still_applying.returncode == -signal.SIGINT  # interrupted, neither left running nor killed
         assert LocalAws.find(workdir / "server.json") is None and not (workdir / "server.json").exists()
         assert not (workdir / RECORD).exists()
     finally:
