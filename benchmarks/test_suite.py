@@ -2,18 +2,18 @@
 
     python benchmarks/test_suite.py [extra pytest args, e.g. -m slow]
 
-After pytest's summary line it names each failed test. The per-directory figures are summed test times from pytest's
-JUnit XML (setup included), so module fixtures (the one session synth, the live applies) land in the directory that
-first needs them; the slowest tests follow, by the same times. The peak memory is the largest sum of the resident sets
-of pytest's whole process tree (workers, terraform and its provider, jsii's node, the local servers; a page shared by
-two processes counts twice), sampled every half second with psutil. The machine's own share follows: how busy its
-cores were during the run and how much of that the suite's count leaves out (processes that are not pytest's: another
-job, or this machine's own daemons, named with their CPU seconds), so a figure measured beside other work is seen as
-such. The cores' speed, each loaded at once (benchmarks/machine.py), is measured before and after the run: on a
-shared host one can be far slower than the other, and the same code then takes more CPU seconds. Run as root, it last
-prints the CPU seconds of every process that ended during the run by command name (the kernel's BSD process
-accounting, acct(2): one record per process at its exit, nothing sampled), which says how much went to Python,
-Terraform, its provider and jsii's node.
+After pytest's summary line it names each failed test with the start of its failure message. The per-directory
+figures are summed test times from pytest's JUnit XML (setup included), so module fixtures (the one session synth,
+the live applies) land in the directory that first needs them; the slowest tests follow, by the same times. The peak
+memory is the largest sum of the resident sets of pytest's whole process tree (workers, terraform and its provider,
+jsii's node, the local servers; a page shared by two processes counts twice), sampled every half second with psutil.
+The machine's own share follows: how busy its cores were during the run and how much of that the suite's count leaves
+out (processes that are not pytest's: another job, or this machine's own daemons, named with their CPU seconds), so a
+figure measured beside other work is seen as such. The cores' speed, each loaded at once (benchmarks/machine.py), is
+measured before and after the run: on a shared host one can be far slower than the other, and the same code then
+takes more CPU seconds. Run as root, it last prints the CPU seconds of every process that ended during the run by
+command name (the kernel's BSD process accounting, acct(2): one record per process at its exit, nothing sampled),
+which says how much went to Python, Terraform, its provider and jsii's node.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import psutil
 from machine import describe_every_core_at_once  # benchmarks/machine.py, beside this script
 
 SLOWEST = 25
+FAILURE_MESSAGE = 400  # characters of a failed test's message (pytest's first line of the error), on one line
 OTHERS = 3  # the machine's busiest processes outside the suite
 COMMANDS = 8  # the command names that used the most CPU
 
@@ -57,21 +58,25 @@ def main() -> None:
         wall, cpu = time.perf_counter() - started, _children_cpu() - cpu_before
         machine, others = _busy_cpu() - machine_before, _others(others_before, _process_cpu())
         cores_after = describe_every_core_at_once()
+        if not report.exists():  # pytest ran no session (its --help, a usage error): what it said is all there is
+            print(stdout.strip())
+            sys.exit(process.returncode)
         cases = ET.parse(report).getroot().iter("testcase")
         by_dir: dict[str, list[float]] = defaultdict(list)
         by_test: list[tuple[float, str]] = []
-        failed: list[str] = []
+        failed: list[tuple[str, str]] = []
         for case in cases:
             module = case.get("classname", "").split(".")
             directory = "/".join(module[:-1]) or "."
             seconds = float(case.get("time", 0))
             by_dir[directory].append(seconds)
             by_test.append((seconds, f"{'/'.join(module)}.py::{case.get('name')}"))
-            if case.find("failure") is not None or case.find("error") is not None:
-                failed.append(by_test[-1][1])
+            outcome = case.find("failure") if case.find("failure") is not None else case.find("error")
+            if outcome is not None:
+                failed.append((by_test[-1][1], " ".join(outcome.get("message", "").split())[:FAILURE_MESSAGE]))
     print(stdout.strip().splitlines()[-1])
-    for test in failed:  # a timing of a red suite says little: name what to rerun
-        print(f"FAILED {test}")
+    for test, message in failed:  # a timing of a red suite says little: name what to rerun, and why it failed
+        print(f"FAILED {test}" + (f": {message}" if message else ""))
     print(f"{'directory':<24} {'tests':>5} {'seconds':>8}")
     for directory, times in sorted(by_dir.items(), key=lambda item: -sum(item[1])):
         print(f"{directory:<24} {len(times):>5} {sum(times):>8.1f}")
