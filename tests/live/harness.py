@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-import subprocess
 import threading
 import time
 import traceback
@@ -97,7 +96,6 @@ class Deployment:
     # the second plan runs here after the apply, beside the tests that need no plan (tests/live/conftest.py)
     _planner: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="plan"))
     _second_plan: Future | None = None
-    _planner_runs: list[Future] = field(default_factory=list)  # everything submitted to the planner, in order
     _destroyed: threading.Event = field(default_factory=threading.Event)
     _deleting: threading.Event = field(default_factory=threading.Event)  # the destroy's first delete has started
     _destroy_planned: bool = False
@@ -263,7 +261,6 @@ class Deployment:
             self.outputs = {name: output["value"] for name, output in self.applied_state.get("outputs", {}).items()}
             self._mark("apply", applying)
             self._second_plan = self._planner.submit(self._plan_again, env)
-            self._planner_runs.append(self._second_plan)
         except Exception as error:  # noqa: BLE001 - reported by wait_applied in the test's thread
             self.apply_error = f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
             self.log(f"{self.name}: apply FAILED: {str(error)[-2000:]}")
@@ -307,38 +304,19 @@ class Deployment:
 
     def _second_plan_with_the_cli(self) -> None:
         """`deepsentinel plan --local` as a user runs it; its JSON is kept as `second-plan.json`."""
-        done = self.cli_process("plan", "--json-out", str(self.workdir / SECOND_PLAN))
-        self.second_plan_output = done.stdout + done.stderr
-        if done.returncode not in (0, 2):
-            raise RuntimeError(f"deepsentinel plan exited {done.returncode}:\n{self.second_plan_output[-4000:]}")
-        self.second_plan_has_changes = done.returncode == 2
-
-    def cli_process(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
-        """`deepsentinel COMMAND ARGS` with the deployment's settings, `--local --workdir`, in a process of its own
-        (the planner's thread cannot use this process's jsii runtime, nor its sys.stdout)."""
+        import subprocess
         import sys
 
         from tests.conftest import REPO_ROOT
 
         overrides = [arg for setting in self.cli_overrides for arg in ("-c", setting)]
-        return subprocess.run([sys.executable, "-m", "deepsentinel.cli", command, *args, *overrides, "--local",
-                               "--workdir", str(self.workdir)], cwd=REPO_ROOT, capture_output=True, text=True,
-                              timeout=900, check=False)
-
-    @property
-    def destroy_started(self) -> bool:
-        return self._destroy_started
-
-    def on_the_planner(self, run: Callable[[], Any]) -> Future:
-        """`run` on the planner thread once the plans before it are done (the second plan, the destroy's): a check's
-        own plan, made while the other checks run. Call it once applied and before the destroy starts;
-        `wait_planner_idle` and the destroy wait for it."""
-        with self._lock:
-            if self._destroy_started:
-                raise RuntimeError(f"{self.name}: the destroy has started, nothing more is planned")
-            future = self._planner.submit(run)
-            self._planner_runs.append(future)
-        return future
+        done = subprocess.run([sys.executable, "-m", "deepsentinel.cli", "plan", *overrides, "--local", "--workdir",
+                               str(self.workdir), "--json-out", str(self.workdir / SECOND_PLAN)],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+        self.second_plan_output = done.stdout + done.stderr
+        if done.returncode not in (0, 2):
+            raise RuntimeError(f"deepsentinel plan exited {done.returncode}:\n{self.second_plan_output[-4000:]}")
+        self.second_plan_has_changes = done.returncode == 2
 
     def wait_applied(self, timeout: float = 900) -> Deployment:
         if not self._applied.wait(timeout):
@@ -352,16 +330,6 @@ class Deployment:
         self.wait_applied(timeout)
         assert self._second_plan is not None
         self._second_plan.result(timeout)
-        return self
-
-    def wait_planner_idle(self, timeout: float = 900) -> Deployment:
-        """`wait_planned`, and whatever else was put on the planner (`on_the_planner`) done: the state lock is free,
-        and no plan is reading what a check is about to change."""
-        self.wait_planned(timeout)
-        with self._lock:
-            runs = list(self._planner_runs)
-        for run in runs:
-            run.exception(timeout)  # done (its own check reads its result)
         return self
 
     # --- destroy -----------------------------------------------------------------------------------------

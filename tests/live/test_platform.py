@@ -386,18 +386,9 @@ def test_cli_plan_of_the_deployed_environment_is_locked_and_has_no_changes(platf
     plan = json.loads((d.workdir / SECOND_PLAN).read_text())
     changes = [c["address"] for c in plan["resource_changes"] if c["change"]["actions"] not in (["no-op"], ["read"])]
     assert changes == [] and len(plan["resource_changes"]) >= 140
-    # The plan took the lock and released it (its own requests: a later plan on the planner may hold it by now), and
-    # nothing is left in the bucket beside the states and that lock.
-    from deepsentinel.local.request_log import read
-    from tests.live.harness import REQUESTS
-    from tests.terraform_call_check import terraform_calls
-
-    lock = f"{d.stack_dir.name}/terraform.tfstate.tflock"
-    calls, _ = terraform_calls(read(d.workdir / REQUESTS, *d.request_marks["plan"]), "terraform")
-    assert [c.operation for c in calls if c.service == "s3" and c.params.get("Key") == lock] == [
-        "PutObject", "DeleteObject"]
-    keys = {o["Key"] for o in d.clients("s3").list_objects_v2(Bucket=d.settings.state_bucket_name)["Contents"]}
-    assert keys - {lock} == {"account/terraform.tfstate", f"{d.stack_dir.name}/terraform.tfstate"}
+    # The lock was taken and released: nothing is left beside the states.
+    keys = [o["Key"] for o in d.clients("s3").list_objects_v2(Bucket=d.settings.state_bucket_name)["Contents"]]
+    assert sorted(keys) == ["account/terraform.tfstate", f"{d.stack_dir.name}/terraform.tfstate"]
 
 
 @pytest.mark.after_plans
@@ -490,6 +481,46 @@ def test_terraform_calls_are_allowed_for_the_plan_and_deploy_identities(platform
     assert all(e.decisions for e in evaluations.values()), "no Terraform call was recorded"
     failures = sorted({f for e in evaluations.values() for f in e.failures})
     assert not notes and not failures, "\n".join(notes + failures)
+
+
+@pytest.mark.after_plans
+def test_cli_plan_of_a_changed_setting_exits_2_and_its_json_feeds_the_review(platform_live, tmp_path):
+    d = platform_live.wait_planned()  # the lock is free
+    plan_json = tmp_path / "plan.json"
+    # from the state alone: the second plan has just read every resource, and nothing changed them since
+    result = _cli(d, "plan", "-c", "max_receive_count=5", "--no-refresh", "--json-out", str(plan_json))
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr
+    assert "no refresh) ..." in result.stdout and "resource(s) refreshed" not in result.stdout, result.stdout
+    plan = json.loads(plan_json.read_text())
+    changed = {c["address"]: c["change"]["actions"] for c in plan["resource_changes"]
+               if c["change"]["actions"] not in (["no-op"], ["read"])}
+    assert list(changed.values()) == [["update"]] and "aws_sqs_queue.pipeline_jobs-queue" in next(iter(changed))
+    synthesized = str(d.workdir / "cdktf.out")
+    review = deepsentinel_in_process("review", "--no-policy", "--json", "--head", synthesized, "--base", synthesized,
+                           "--plan", f"{d.stack_dir.name}={plan_json}")
+    assert review.returncode == 0, review.stderr
+    assert json.loads(review.stdout)["summary"]["changes"]["update"] == 1
+
+
+@pytest.mark.after_plans
+def test_cli_plan_refuses_a_held_lock_in_one_line(platform_live):
+    """S3-native locking: a `<key>.tflock` object written with a conditional PUT holds the lock ("Backend Type: s3",
+    State Locking, https://developer.hashicorp.com/terraform/language/backend/s3)."""
+    d = platform_live.wait_planned()  # the lock is this test's alone
+    s3, lock = d.clients("s3"), f"{d.stack_dir.name}/terraform.tfstate.tflock"
+    s3.put_object(Bucket=d.settings.state_bucket_name, Key=lock, Body=json.dumps({
+        "ID": "4f1c9d2e-held-by-ci", "Operation": "OperationTypeApply", "Info": "", "Who": "runner@ci",
+        "Version": "1.11.4", "Created": "2026-12-01T00:00:00Z", "Path": f"{d.settings.state_bucket_name}/{lock}"}))
+    try:
+        result = _cli(d, "plan")
+    finally:
+        s3.delete_object(Bucket=d.settings.state_bucket_name, Key=lock)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: the state of {d.stack_dir.name} is locked by another run (runner@ci's apply since "
+        "2026-12-01T00:00:00Z, lock ID 4f1c9d2e-held-by-ci); wait for it to finish and run the same command again (or "
+        "pass --lock-timeout 5m), or if that run is gone, release the lock: terraform "
+        f"-chdir={d.stack_dir} force-unlock 4f1c9d2e-held-by-ci"]
 
 
 def test_cli_output_reads_the_deployed_outputs(platform_live):
@@ -616,7 +647,7 @@ def test_smoke_a_malformed_message_reaches_the_dlq(smoke_platform):
     d, _, local, _ = smoke_platform
     if local is None:
         pytest.skip("checked on moto, where the mapping stand-in counts the receives")
-    d.wait_planned()  # no plan reads the shortened timeout (the planner's later plans do not refresh)
+    d.wait_planned()  # no plan reads the shortened timeout
     from deepsentinel.local.stand_in import DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment
 
     sqs, lambda_client = d.clients("sqs"), d.clients("lambda")
@@ -678,7 +709,7 @@ def test_cli_redrive_moves_a_refused_submit_back_and_leaves_a_malformed_message(
     d = platform_live
     if d.target != "moto":
         pytest.skip("the refused submit is staged with the mapping stand-in; the CLI's --local acts on moto")
-    d.wait_planned()  # no plan reads the shortened timeout (the planner's later plans do not refresh)
+    d.wait_planned()  # no plan reads the shortened timeout
     from deepsentinel.local.stand_in import DeployedFunction, EventSourceMappingStandIn, LocalAwsEnvironment
 
     sqs, lambda_client, aws = d.clients("sqs"), d.clients("lambda"), LocalAwsEnvironment(d.endpoint_url,
@@ -798,60 +829,3 @@ def test_backend_task_role_and_container_name_exactly_the_bedrock_models(platfor
     assert {k: v for k, v in environment.items() if k.startswith("BEDROCK_")} == {
         "BEDROCK_TEXT_MODEL_ID": s.bedrock_text_model_id, "BEDROCK_EMBEDDING_MODEL_ID": s.bedrock_embedding_model_id,
         "BEDROCK_RERANK_MODEL_ID": s.bedrock_rerank_model_id, "BEDROCK_RERANK_REGION": s.bedrock_rerank_region}
-
-
-CHANGED_SETTING = "max_receive_count=5"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def changed_setting_plan(platform_live, tmp_path_factory):
-    """`deepsentinel plan -c CHANGED_SETTING --no-refresh --json-out F`, started on the deployment's planner (after
-    the second plan, which takes the same state lock) when the module's first check begins: it runs beside the smoke
-    tests instead of on the checks' path (12-17 s there). Its test reads the outcome: (the process, F)."""
-    d = platform_live
-    if d.target != "moto" or d.destroy_started:  # set up again for the checks made while the destroy runs: done
-        return None
-    plan_json = tmp_path_factory.mktemp("changed-setting") / "plan.json"
-    # from the state alone: the second plan has just read every resource, and no check changes them
-    return d.on_the_planner(lambda: (d.cli_process("plan", "-c", CHANGED_SETTING, "--no-refresh", "--json-out",
-                                                   str(plan_json)), plan_json))
-
-
-@pytest.mark.after_plans
-def test_cli_plan_of_a_changed_setting_exits_2_and_its_json_feeds_the_review(platform_live, changed_setting_plan):
-    d = platform_live
-    if changed_setting_plan is None:
-        pytest.skip("the CLI's --local commands act on the moto deployment")
-    result, plan_json = changed_setting_plan.result(timeout=900)
-    assert result.returncode == 2, result.stdout[-3000:] + result.stderr
-    assert "no refresh) ..." in result.stdout and "resource(s) refreshed" not in result.stdout, result.stdout
-    plan = json.loads(plan_json.read_text())
-    changed = {c["address"]: c["change"]["actions"] for c in plan["resource_changes"]
-               if c["change"]["actions"] not in (["no-op"], ["read"])}
-    assert list(changed.values()) == [["update"]] and "aws_sqs_queue.pipeline_jobs-queue" in next(iter(changed))
-    synthesized = str(d.workdir / "cdktf.out")
-    review = deepsentinel_in_process("review", "--no-policy", "--json", "--head", synthesized, "--base", synthesized,
-                           "--plan", f"{d.stack_dir.name}={plan_json}")
-    assert review.returncode == 0, review.stderr
-    assert json.loads(review.stdout)["summary"]["changes"]["update"] == 1
-
-
-@pytest.mark.after_plans
-def test_cli_plan_refuses_a_held_lock_in_one_line(platform_live):
-    """S3-native locking: a `<key>.tflock` object written with a conditional PUT holds the lock ("Backend Type: s3",
-    State Locking, https://developer.hashicorp.com/terraform/language/backend/s3)."""
-    d = platform_live.wait_planner_idle()  # the lock is this test's alone (the file's last after_plans check)
-    s3, lock = d.clients("s3"), f"{d.stack_dir.name}/terraform.tfstate.tflock"
-    s3.put_object(Bucket=d.settings.state_bucket_name, Key=lock, Body=json.dumps({
-        "ID": "4f1c9d2e-held-by-ci", "Operation": "OperationTypeApply", "Info": "", "Who": "runner@ci",
-        "Version": "1.11.4", "Created": "2026-12-01T00:00:00Z", "Path": f"{d.settings.state_bucket_name}/{lock}"}))
-    try:
-        result = _cli(d, "plan")
-    finally:
-        s3.delete_object(Bucket=d.settings.state_bucket_name, Key=lock)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        f"error: the state of {d.stack_dir.name} is locked by another run (runner@ci's apply since "
-        "2026-12-01T00:00:00Z, lock ID 4f1c9d2e-held-by-ci); wait for it to finish and run the same command again (or "
-        "pass --lock-timeout 5m), or if that run is gone, release the lock: terraform "
-        f"-chdir={d.stack_dir} force-unlock 4f1c9d2e-held-by-ci"]
