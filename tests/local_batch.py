@@ -1,7 +1,10 @@
 """A dev deployment's failure path, made on a local server for the tests that drive the Batch stand-in
 (tests/unit/test_batch_job_end.py, tests/unit/test_failed_video_output.py): the video-events and alerts topics, the
-database secret, the GPU compute environment, job queue and job definition, and the failure monitor (its packaged
-code) behind the rule with the deployed pattern (deepsentinel/constructs/event_patterns.py batch_failed_event_pattern)."""
+database instance with its RDS-managed secret, the GPU compute environment, job queue and job definition, and the
+failure monitor (its packaged code) behind the rule with the deployed pattern
+(deepsentinel/constructs/event_patterns.py batch_failed_event_pattern). The job definition names the database as the
+pipeline gives the worker (the instance's address and secret), the monitor as the pipeline gives it (the instance's
+identifier and the database's name); the stand-ins point both at the local PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,8 +21,7 @@ from deepsentinel.local.stand_in import DeployedFunction, EventRuleStandIn, Loca
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REGION = "ap-northeast-2"
 DB_NAME, DB_USER, DB_PASSWORD = "deepsentinel", "deepsentinel_admin", "local-test-password"
-# The deployed database's address as the functions and the job get it; the stand-ins point it at the local one.
-DB_HOST = "deepsentinel-dev.abc.ap-northeast-2.rds.amazonaws.com"
+DB_INSTANCE = "deepsentinel-dev-postgres"
 MONITOR = "deepsentinel-dev-batch-failure-monitor"
 RULE = "deepsentinel-dev-batch-failed"
 
@@ -44,9 +46,15 @@ def failure_path(client: Callable[[str], Any], endpoint: str, db_endpoint: dict[
     sns, batch, events = client("sns"), client("batch"), client("events")
     video_events = sns.create_topic(Name="deepsentinel-dev-video-events")["TopicArn"]
     alerts = sns.create_topic(Name="deepsentinel-dev-alerts")["TopicArn"]
-    secret = client("secretsmanager").create_secret(
-        Name="rds!db-local", SecretString=json.dumps({"username": DB_USER, "password": DB_PASSWORD}))["ARN"]
-    database = {"DB_SECRET_ARN": secret, "DB_HOST": DB_HOST, "DB_PORT": "5432", "DB_NAME": DB_NAME}
+    instance = client("rds").create_db_instance(
+        DBInstanceIdentifier=DB_INSTANCE, Engine="postgres", DBInstanceClass="db.t4g.micro", DBName=DB_NAME,
+        MasterUsername=DB_USER, ManageMasterUserPassword=True, AllocatedStorage=20)["DBInstance"]
+    secret = instance["MasterUserSecret"]["SecretArn"]  # {"username", "password"}; here the local database's
+    client("secretsmanager").put_secret_value(
+        SecretId=secret, SecretString=json.dumps({"username": DB_USER, "password": DB_PASSWORD}))
+    address = client("rds").describe_db_instances(DBInstanceIdentifier=DB_INSTANCE)["DBInstances"][0]["Endpoint"]
+    database = {"DB_SECRET_ARN": secret, "DB_HOST": address["Address"], "DB_PORT": str(address["Port"]),
+                "DB_NAME": DB_NAME}
     role = client("iam").create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     compute = batch.create_compute_environment(computeEnvironmentName="deepsentinel-dev-gpu", type="UNMANAGED",
                                                state="ENABLED", serviceRole=role)["computeEnvironmentArn"]
@@ -62,7 +70,7 @@ def failure_path(client: Callable[[str], Any], endpoint: str, db_endpoint: dict[
     monitor = DeployedFunction(
         name=MONITOR, arn=f"arn:aws:lambda:{REGION}:123456789012:function:{MONITOR}",
         environment={"ALERT_TOPIC_ARN": alerts, "LOG_GROUP": "/aws/batch/job", "VIDEO_EVENTS_TOPIC_ARN": video_events,
-                     **database, **(monitor_environment or {})},
+                     "DB_INSTANCE": DB_INSTANCE, "DB_NAME": DB_NAME, **(monitor_environment or {})},
         code_dir=staged_code_dir(REPO_ROOT / "lambdas" / "batch_failure_monitor"), handler="handler.handler")
     events.put_rule(Name=RULE, EventPattern=batch_failed_event_pattern(queue))
     events.put_targets(Rule=RULE, Targets=[{"Id": "monitor", "Arn": monitor.arn}])

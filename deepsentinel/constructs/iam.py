@@ -153,9 +153,10 @@ class Iam(Construct):
                 allow(["sns:Publish"], [arn("sns", n.alerts_topic)], "PublishAlerts"),
                 use_key,
                 allow(["dynamodb:DeleteItem"], [arn("dynamodb", f"table/{n.idempotency_table}")], "ReleaseClaims"),
-                # A job Batch ended for good: its video's row set FAILED (the RDS-managed secret, encrypted with
-                # the environment's key) and FAILED published for it, as the worker does.
-                allow(["secretsmanager:GetSecretValue"], [props.db_secret_arn], "ReadDbSecret"),
+                # A job Batch ended for good: its video's row set FAILED (the instance's endpoint and RDS-managed
+                # secret read when it happens; the secret in db_secret_statements) and FAILED published for it, as
+                # the worker does.
+                allow(["rds:DescribeDBInstances"], [arn("rds", f"db:{n.db_instance}")], "FindTheDatabase"),
                 allow(["sns:Publish"], [arn("sns", n.video_events_topic)], "NotifyVideoEvents"),
                 *(
                     [allow(["secretsmanager:GetSecretValue"], [s.github_token_secret_arn], "ReadGithubToken")]
@@ -199,6 +200,14 @@ class Iam(Construct):
                 ),
             ],
         }
+        # What names the DB instance's secret exists only once the instance does (its 80 s): in a policy of its own
+        # that the function does not wait for, so the apply creates the function beside the instance. Until the
+        # policy exists (a first apply's minute, before any job can have run) the function reports the row update
+        # failed and still alerts and publishes FAILED.
+        db_secret_statements = {
+            # encrypted with the environment's key, which UseEnvironmentKey grants
+            "batch_failure_monitor": [allow(["secretsmanager:GetSecretValue"], [props.db_secret_arn], "ReadDbSecret")]
+        }
         self.lambda_role_arns, self.lambda_role_ready = {}, {}
         for folder in LAMBDA_FUNCTIONS:
             log_group = arn("logs", f"log-group:{n.function_log_group(folder)}:*")
@@ -217,6 +226,14 @@ class Iam(Construct):
             )
             self.lambda_role_arns[folder] = role.arn
             self.lambda_role_ready[folder] = ready
+            if folder in db_secret_statements:
+                IamRolePolicy(
+                    self,
+                    f"{n.lambda_role(folder)}-db-secret-policy",
+                    name="db-secret",
+                    role=role.id,
+                    policy=policy_document(*db_secret_statements[folder]),
+                )
 
         scheduler, _ = self._role(
             "scheduler",

@@ -259,9 +259,9 @@ class Pipeline(Construct):
                 # A job Batch ends for good (timeout, a kill on the last attempt) ends
                 # its video FAILED: the row, and FAILED on the video-events topic.
                 "VIDEO_EVENTS_TOPIC_ARN": video_events.arn,
-                "DB_SECRET_ARN": props.db_secret_arn,
-                "DB_HOST": props.db_host,
-                "DB_PORT": props.db_port,
+                # The instance by name (its endpoint and secret are read when a job ends): the apply creates the
+                # function beside the instance's 80 s instead of after them (docs/local-speed.md).
+                "DB_INSTANCE": n.db_instance,
                 "DB_NAME": props.db_name,
                 **(
                     {"GITHUB_REPOSITORY": s.github_repository, "GITHUB_TOKEN_SECRET_ARN": s.github_token_secret_arn}

@@ -3,7 +3,7 @@
 Why here: a FAILED event is the one place that sees *every* job Batch ends for good. The worker records its
 own ends (bad input; a retryable error on the last attempt), but some ends never reach its code: a timeout is
 not retried and ends with SIGTERM then SIGKILL 30 s later (AWS Batch "Job timeouts"), and a kill on the last
-attempt (Spot reclaim, out of memory: SIGKILL) cannot be caught. So, when ``DB_SECRET_ARN`` is set, the
+attempt (Spot reclaim, out of memory: SIGKILL) cannot be caught. So, when ``DB_INSTANCE`` is set, the
 function sets the video's row FAILED (with Batch's status reason) in one statement that leaves a COMPLETED or
 FAILED row alone, and publishes FAILED on the video-events topic in the worker's message shape
 (video_worker/notify.py) only when it made that change: a row the worker already ended was published by the
@@ -39,9 +39,13 @@ Environment:
                              FAILED: a resend cannot start before)
     VIDEO_EVENTS_TOPIC_ARN   the worker's DONE/FAILED topic; FAILED is published there for a video this
                              function ends
-    DB_SECRET_ARN            the RDS-managed secret ({"username", "password"}); enables the row update with:
-    DB_HOST, DB_PORT, DB_NAME  the instance's endpoint (a path in DB_HOST is a Unix socket directory: the
-                             local stand-in's PostgreSQL)
+    DB_INSTANCE, DB_NAME     the RDS instance identifier and the database: enable the row update. The endpoint and
+                             the RDS-managed master secret ({"username", "password"}) are read from the instance
+                             when a video is to be ended (``DescribeDBInstances``: ``Endpoint``,
+                             ``MasterUserSecret.SecretArn``; Amazon RDS API Reference), so the function names only
+                             the instance and the apply creates it beside the instance's 80 s, not after them
+    DB_HOST, DB_PORT, DB_SECRET_ARN  each, when set, replaces what the instance says (a path in DB_HOST is a Unix
+                             socket directory: the local stand-in's PostgreSQL)
 
 Standard library, boto3 (with what the runtime ships for it: python-dateutil) and the vendored pg8000.
 """
@@ -93,10 +97,11 @@ class Settings:
     github_api_url: str = DEFAULT_GITHUB_API_URL
     idempotency_table: str | None = None
     video_events_topic_arn: str | None = None
-    db_secret_arn: str | None = None
-    db_host: str | None = None
-    db_port: int = DEFAULT_DB_PORT
+    db_instance: str | None = None
     db_name: str | None = None
+    db_secret_arn: str | None = None  # the three overrides of what the instance says
+    db_host: str | None = None
+    db_port: int | None = None
 
     @property
     def github_enabled(self) -> bool:
@@ -104,7 +109,7 @@ class Settings:
 
     @property
     def database_enabled(self) -> bool:
-        return bool(self.db_secret_arn and self.db_host and self.db_name)
+        return bool(self.db_name and (self.db_instance or (self.db_secret_arn and self.db_host)))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -122,10 +127,11 @@ class Settings:
             github_api_url=(env.get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
             video_events_topic_arn=env.get("VIDEO_EVENTS_TOPIC_ARN") or None,
+            db_instance=env.get("DB_INSTANCE") or None,
+            db_name=env.get("DB_NAME") or None,
             db_secret_arn=env.get("DB_SECRET_ARN") or None,
             db_host=env.get("DB_HOST") or None,
-            db_port=int(env["DB_PORT"]) if (env.get("DB_PORT") or "").isdigit() else DEFAULT_DB_PORT,
-            db_name=env.get("DB_NAME") or None,
+            db_port=int(env["DB_PORT"]) if (env.get("DB_PORT") or "").isdigit() else None,
         )
 
 
@@ -199,6 +205,7 @@ class Clients:
     sns: Any
     secretsmanager: Any
     dynamodb: Any = None
+    rds: Any = None
 
 
 @lru_cache(maxsize=1)
@@ -209,6 +216,7 @@ def clients() -> Clients:
         sns=boto3.client("sns"),
         secretsmanager=boto3.client("secretsmanager"),
         dynamodb=boto3.client("dynamodb"),
+        rds=boto3.client("rds"),
     )
 
 
@@ -277,8 +285,9 @@ def end_video(clients: Clients, job: FailedJob, settings: Settings) -> VideoEnd:
         # Without the row it cannot tell whether the worker ended the video (and published) itself.
         return VideoEnd("skipped: no database configured")
     try:
-        outcome = mark_failed(read_db_credentials(clients.secretsmanager, settings), settings, job, reason)
-    except Exception as exc:  # noqa: BLE001 - pg8000, socket, Secrets Manager errors: the alert reports them
+        database = find_database(clients.rds, settings)
+        outcome = mark_failed(read_db_credentials(clients.secretsmanager, database), database, job, reason)
+    except Exception as exc:  # noqa: BLE001 - pg8000, socket, RDS, Secrets Manager errors: the alert reports them
         outcome = f"error: {type(exc).__name__}: {exc}"
     if outcome.startswith("already-"):
         return VideoEnd(outcome)  # the worker recorded the end and published it
@@ -292,9 +301,32 @@ def failure_reason(job: FailedJob) -> str:
     )[:MAX_REASON_CHARS]
 
 
-def read_db_credentials(secrets_client: Any, settings: Settings) -> tuple[str, str]:
+@dataclass(frozen=True, kw_only=True)
+class Database:
+    host: str
+    port: int
+    name: str
+    secret_arn: str
+
+
+def find_database(rds_client: Any, settings: Settings) -> Database:
+    """The database to update: the instance's endpoint and managed master secret (one DescribeDBInstances),
+    each replaced by its override when set."""
+    host, port, secret_arn = settings.db_host, settings.db_port, settings.db_secret_arn
+    if settings.db_instance and not (host and port and secret_arn):
+        (instance,) = rds_client.describe_db_instances(DBInstanceIdentifier=settings.db_instance)["DBInstances"]
+        endpoint = instance.get("Endpoint") or {}
+        host = host or endpoint.get("Address")
+        port = port or endpoint.get("Port")
+        secret_arn = secret_arn or (instance.get("MasterUserSecret") or {}).get("SecretArn")
+    if not host or not secret_arn:
+        raise MonitorError(f"DB instance {settings.db_instance} has no endpoint or no RDS-managed master secret yet")
+    return Database(host=host, port=int(port or DEFAULT_DB_PORT), name=str(settings.db_name), secret_arn=secret_arn)
+
+
+def read_db_credentials(secrets_client: Any, database: Database) -> tuple[str, str]:
     """(username, password) from the RDS-managed secret, which holds exactly those two."""
-    secret = json.loads(secrets_client.get_secret_value(SecretId=settings.db_secret_arn)["SecretString"])
+    secret = json.loads(secrets_client.get_secret_value(SecretId=database.secret_arn)["SecretString"])
     return str(secret["username"]), str(secret["password"])
 
 
@@ -310,9 +342,9 @@ RETURNING video_id
 """
 
 
-def mark_failed(credentials: tuple[str, str], settings: Settings, job: FailedJob, reason: str) -> str:
+def mark_failed(credentials: tuple[str, str], database: Database, job: FailedJob, reason: str) -> str:
     """marked-failed | already-<status> | no-schema (no worker has created the tables yet)."""
-    conn = connect_database(credentials, settings)
+    conn = connect_database(credentials, database)
     try:
         exists = conn.run("SELECT to_regclass('videos') IS NOT NULL")[0][0]
         if not exists:
@@ -334,17 +366,17 @@ def mark_failed(credentials: tuple[str, str], settings: Settings, job: FailedJob
         conn.close()
 
 
-def connect_database(credentials: tuple[str, str], settings: Settings) -> Any:
+def connect_database(credentials: tuple[str, str], database: Database) -> Any:
     import pg8000.native  # vendored (vendor.txt); imported here so the alert path never depends on it
 
     user, password = credentials
-    host = settings.db_host or ""
+    host = database.host
     if host.startswith("/"):  # a socket directory (the local stand-in); TLS does not apply to a Unix socket
         return pg8000.native.Connection(
             user,
             password=password,
-            database=settings.db_name,
-            unix_sock=f"{host}/.s.PGSQL.{settings.db_port}",
+            database=database.name,
+            unix_sock=f"{host}/.s.PGSQL.{database.port}",
             ssl_context=False,
             timeout=DB_TIMEOUT_SECONDS,
         )
@@ -353,8 +385,8 @@ def connect_database(credentials: tuple[str, str], settings: Settings) -> Any:
         user,
         password=password,
         host=host,
-        port=settings.db_port,
-        database=settings.db_name,
+        port=database.port,
+        database=database.name,
         ssl_context=True,
         timeout=DB_TIMEOUT_SECONDS,
     )

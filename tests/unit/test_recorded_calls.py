@@ -152,6 +152,7 @@ def test_every_function_made_the_calls_its_work_needs(recorded: Recorded) -> Non
                 ("deepsentinel-dev-lambda-ecs-redeploy", "ecs.UpdateService"),
                 ("deepsentinel-dev-lambda-batch-failure-monitor", "logs.GetLogEvents"),
                 ("deepsentinel-dev-lambda-batch-failure-monitor", "sns.Publish"),
+                ("deepsentinel-dev-lambda-batch-failure-monitor", "rds.DescribeDBInstances"),
                 ("deepsentinel-dev-lambda-batch-failure-monitor", "secretsmanager.GetSecretValue")}
     assert expected <= made, sorted(expected - made)
 

@@ -199,6 +199,41 @@ def test_without_a_database_the_video_is_left_alone_and_nothing_is_sent_on_video
     assert "Video row:     skipped: no database configured" in alert["Message"]
 
 
+def test_the_database_is_read_from_the_instance_and_each_override_replaces_its_part(env: Env, boto_client) -> None:
+    """DB_INSTANCE: the endpoint and the RDS-managed master secret come from DescribeDBInstances ("Endpoint",
+    "MasterUserSecret", Amazon RDS API Reference: DBInstance); DB_HOST/DB_PORT (the local stand-in's socket) and
+    DB_SECRET_ARN replace what the instance says."""
+    instance = boto_client("rds").create_db_instance(
+        DBInstanceIdentifier="deepsentinel-dev-postgres", Engine="postgres", DBInstanceClass="db.t4g.micro",
+        MasterUsername="deepsentinel_admin", ManageMasterUserPassword=True, AllocatedStorage=20)["DBInstance"]
+    endpoint = boto_client("rds").describe_db_instances(
+        DBInstanceIdentifier="deepsentinel-dev-postgres")["DBInstances"][0]["Endpoint"]
+    deployed = {"ALERT_TOPIC_ARN": env.topic_arn, "DB_INSTANCE": "deepsentinel-dev-postgres", "DB_NAME": "deepsentinel"}
+    settings = env.module.Settings.from_env(deployed)
+    assert settings.database_enabled
+    found = env.module.find_database(env.module.clients().rds, settings)
+    assert (found.host, found.port, found.name) == (endpoint["Address"], endpoint["Port"], "deepsentinel")
+    assert found.secret_arn == instance["MasterUserSecret"]["SecretArn"]
+    local = env.module.Settings.from_env({**deployed, "DB_HOST": "/tmp/pg", "DB_PORT": "6543"})
+    found = env.module.find_database(env.module.clients().rds, local)
+    assert (found.host, found.port, found.secret_arn) == ("/tmp/pg", 6543, instance["MasterUserSecret"]["SecretArn"])
+
+
+def test_a_database_instance_that_cannot_be_read_still_alerts_and_publishes_failed(env: Env, lambda_context,
+                                                                                  monkeypatch, boto_client) -> None:
+    """When the database cannot be reached FAILED is published anyway and the alert says the row was not updated:
+    here the instance is not there (DescribeDBInstances answers DBInstanceNotFound)."""
+    events = boto_client("sns").create_topic(Name="deepsentinel-dev-video-events")["TopicArn"]
+    monkeypatch.setenv("VIDEO_EVENTS_TOPIC_ARN", events)
+    monkeypatch.setenv("DB_INSTANCE", "deepsentinel-dev-postgres")
+    monkeypatch.setenv("DB_NAME", "deepsentinel")
+    result = env.module.handler(failed_event(stream=None), lambda_context)
+    assert result["video"].startswith("error: ") and "DBInstanceNotFound" in result["video"], result["video"]
+    assert result["video_event_published"] is True
+    [alert] = env.alerts()
+    assert "DBInstanceNotFound" in alert["Message"]
+
+
 def test_publish_failure_fails_the_invocation(env: Env, lambda_context) -> None:
     fail_call(env.module.clients().sns, "Publish", code="InternalError", status=500)
     with pytest.raises(env.module.MonitorError, match="SNS publish failed"):
