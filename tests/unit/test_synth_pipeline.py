@@ -129,7 +129,7 @@ def test_github_issues_for_failed_jobs_are_wired_when_configured(tmp_path: Path)
     _, monitor = named(document, "aws_lambda_function", "batch_failure_monitor")
     assert monitor["environment"]["variables"]["GITHUB_REPOSITORY"] == "deepsentinel/platform"
     assert monitor["environment"]["variables"]["GITHUB_TOKEN_SECRET_ARN"] == token
-    _, role_policy = named(document, "aws_iam_role_policy", "lambda-batch-failure-monitor")
+    _, role_policy = named(document, "aws_iam_role_policy", "lambda-batch-failure-monitor-policy")
     statements = {s["Sid"]: s for s in json.loads(role_policy["policy"])["Statement"]}
     assert statements["ReadGithubToken"] == {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
                                              "Resource": [token], "Sid": "ReadGithubToken"}
