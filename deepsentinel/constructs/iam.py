@@ -202,8 +202,8 @@ class Iam(Construct):
         }
         # What names the DB instance's secret exists only once the instance does (its 80 s): in a policy of its own
         # that the function does not wait for, so the apply creates the function beside the instance. Until the
-        # policy exists (a first apply's minute, before any job can have run) the function reports the row update
-        # failed and still alerts and publishes FAILED.
+        # policy exists (a first apply's minute or so, when no job can have ended yet) the function reports the row
+        # update failed and still alerts and publishes FAILED.
         db_secret_statements = {
             # encrypted with the environment's key, which UseEnvironmentKey grants
             "batch_failure_monitor": [allow(["secretsmanager:GetSecretValue"], [props.db_secret_arn], "ReadDbSecret")]
