@@ -1,4 +1,4 @@
-"""Wall time of the default test suite (`pytest`), and the time spent per test directory.
+"""Wall time of the default test suite (`pytest`), the time spent per test directory and each xdist worker's span.
 
     python benchmarks/test_suite.py [extra pytest args, e.g. -m slow]
 
@@ -31,8 +31,10 @@ import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import psutil
+import worker_timeline  # benchmarks/worker_timeline.py, beside this script: loaded by pytest too (-p)
 from machine import describe_every_core_at_once  # benchmarks/machine.py, beside this script
 
 SLOWEST = 25
@@ -44,13 +46,16 @@ COMMANDS = 8  # the command names that used the most CPU
 def main() -> None:
     cores_before = describe_every_core_at_once()
     with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "junit.xml"
-        started, cpu_before = time.perf_counter(), _children_cpu()
+        report, timeline = Path(tmp) / "junit.xml", Path(tmp) / "timeline.jsonl"
+        # the plugin's module is found on PYTHONPATH (this script's directory) in pytest's process
+        env = dict(os.environ, **{worker_timeline.VARIABLE: str(timeline)},
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")])))
+        started, epoch, cpu_before = time.perf_counter(), time.time(), _children_cpu()
         machine_before, others_before = _busy_cpu(), _process_cpu()
         accounting = _ProcessAccounting(Path(tmp) / "acct")
-        process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                    f"--junitxml={report}", *sys.argv[1:]], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+                                    "worker_timeline", f"--junitxml={report}", *sys.argv[1:]], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=env)
         peak = _PeakMemory(process.pid)
         stdout, _ = process.communicate()
         peak.stop()
@@ -61,6 +66,7 @@ def main() -> None:
         if not report.exists():  # pytest ran no session (its --help, a usage error): what it said is all there is
             print(stdout.strip())
             sys.exit(process.returncode)
+        phases = worker_timeline.read(timeline)
         cases = ET.parse(report).getroot().iter("testcase")
         by_dir: dict[str, list[float]] = defaultdict(list)
         by_test: list[tuple[float, str]] = []
@@ -83,6 +89,8 @@ def main() -> None:
     print(f"the {SLOWEST} slowest tests (seconds, setup included):")
     for seconds, test in sorted(by_test, reverse=True)[:SLOWEST]:
         print(f"{seconds:8.1f}  {test}")
+    for line in _timeline_summary(phases, epoch):
+        print(line)
     print(f"wall time of `pytest {' '.join(sys.argv[1:])}`: {wall:.1f} s, CPU {cpu:.0f} s (user + sys of every process "
           f"it waited for, as /usr/bin/time counts) (issue 20's goals on 2 cores: the default suite 240 s, "
           f"-m 'not live and not slow' 60 s)")
@@ -103,6 +111,25 @@ def main() -> None:
     else:
         print(f"CPU by command: not measured ({accounting.unavailable})")
     sys.exit(process.returncode)
+
+
+def _timeline_summary(phases: list[dict[str, Any]], epoch: float) -> list[str]:
+    """Each xdist worker's span, the one that ended last first, and the live worker's path: when its first check
+    could start (the deployment adopted or applied) and when its destroy checks ended."""
+    by_worker: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for phase in phases:
+        by_worker[str(phase["worker"])].append(phase)
+    lines = ["each worker's tests, seconds since pytest started (first start -> last end), the last to end first:"]
+    for worker, own in sorted(by_worker.items(), key=lambda item: -max(p["stop"] for p in item[1])):
+        live = sorted((p for p in own if str(p["test"]).startswith("tests/live/")), key=lambda p: p["start"])
+        lines.append(f"  {worker}: {len({p['test'] for p in own})} tests{' (the live ones)' if live else ''}, "
+                     f"{min(p['start'] for p in own) - epoch:.1f} -> {max(p['stop'] for p in own) - epoch:.1f} s")
+        if live:
+            ready = next(p for p in live if p["when"] == "setup")["stop"] - epoch
+            destroys = [p["stop"] - epoch for p in live if "test_destroy_leaves_nothing" in str(p["test"])]
+            lines.append(f"    its first check began at {ready:.1f} s (the platform deployed, the setup's wait)"
+                         + (f"; its destroy checks ended at {max(destroys):.1f} s" if destroys else ""))
+    return lines if phases else []
 
 
 class _ProcessAccounting:
