@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import worker_timeline  # benchmarks/worker_timeline.py, beside this script: loaded by pytest too (-p)
+import worker_timeline  # benchmarks/worker_timeline.py, beside this script; pytest loads it too (-p)
 from machine import describe_every_core_at_once  # benchmarks/machine.py, beside this script
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 SLOWEST = 25
 FAILURE_MESSAGE = 400  # characters of a failed test's message (pytest's first line of the error), on one line
 OTHERS = 3  # the machine's busiest processes outside the suite
@@ -47,15 +48,16 @@ def main() -> None:
     cores_before = describe_every_core_at_once()
     with tempfile.TemporaryDirectory() as tmp:
         report, timeline = Path(tmp) / "junit.xml", Path(tmp) / "timeline.jsonl"
-        # the plugin's module is found on PYTHONPATH (this script's directory) in pytest's process
+        # the plugin as benchmarks.worker_timeline from the checkout's root (this directory itself on the path would
+        # put benchmarks/lambdas.py in the place of the lambdas package)
         env = dict(os.environ, **{worker_timeline.VARIABLE: str(timeline)},
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")])))
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
         started, epoch, cpu_before = time.perf_counter(), time.time(), _children_cpu()
         machine_before, others_before = _busy_cpu(), _process_cpu()
         accounting = _ProcessAccounting(Path(tmp) / "acct")
         process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
-                                    "worker_timeline", f"--junitxml={report}", *sys.argv[1:]], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, env=env)
+                                    "benchmarks.worker_timeline", f"--junitxml={report}", *sys.argv[1:]],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         peak = _PeakMemory(process.pid)
         stdout, _ = process.communicate()
         peak.stop()
