@@ -4,11 +4,13 @@
 
 After pytest's summary line it names each failed test with the start of its failure message. The per-directory
 figures are summed test times from pytest's JUnit XML (setup included), so module fixtures (the one session synth,
-the live applies) land in the directory that first needs them; the slowest tests follow, by the same times. The peak
-memory is the largest sum of the resident sets of pytest's whole process tree (workers, terraform and its provider,
-jsii's node, the local servers; a page shared by two processes counts twice), sampled every half second with psutil.
-The machine's own share follows: how busy its cores were during the run and how much of that the suite's count leaves
-out (processes that are not pytest's: another job, or this machine's own daemons, named with their CPU seconds), so a
+the live applies) land in the directory that first needs them; the slowest tests follow, by the same times. Then each
+xdist worker's span (benchmarks/worker_timeline.py, a plugin in pytest's main process), the last to end first, with
+the live worker's first check and the end of its destroy checks: which path is the suite's length. The peak memory is
+the largest sum of the resident sets of pytest's whole process tree (workers, terraform and its provider, jsii's
+node, the local servers; a page shared by two processes counts twice), sampled every half second with psutil. The
+machine's own share follows: how busy its cores were during the run and how much of that the suite's count leaves out
+(processes that are not pytest's: another job, or this machine's own daemons, named with their CPU seconds), so a
 figure measured beside other work is seen as such. The cores' speed, each loaded at once (benchmarks/machine.py), is
 measured before and after the run: on a shared host one can be far slower than the other, and the same code then
 takes more CPU seconds. Run as root, it last prints the CPU seconds of every process that ended during the run by
