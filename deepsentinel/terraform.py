@@ -14,6 +14,7 @@ record left behind names a terraform that was killed, whose lock, if it holds on
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -159,11 +160,25 @@ def environment(config_dir: Path = CLI_CONFIG_DIR, *, endpoint_url: str | None =
                 f"{MIRROR_ENV}={mirror!r} is not a directory (expected a Terraform "
                 "filesystem mirror: <dir>/registry.terraform.io/hashicorp/aws/...)"
             )
-        config_dir.mkdir(parents=True, exist_ok=True)
-        path = (config_dir / "terraform.rc").resolve()
-        path.write_text(cli_config(str(Path(mirror).resolve())))
+        path = write_cli_config(config_dir / "terraform.rc", cli_config(str(Path(mirror).resolve())))
         env["TF_CLI_CONFIG_FILE"] = str(path)
     return env
+
+
+def write_cli_config(path: Path, content: str) -> Path:
+    """`path` holding `content`, resolved. Every command (and test) writes the same file, while a terraform started by
+    another may be reading it: a config read while being rewritten in place is empty, and Terraform then looks for
+    the provider in the registry instead of the mirror ("Failed to query available provider packages", seen in a test
+    run, 2026-12-04). So it is left alone when it already holds `content`, else replaced whole (a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path = path.resolve()
+    with contextlib.suppress(OSError):
+        if path.read_text() == content:
+            return path
+    staged = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    staged.write_text(content)
+    os.replace(staged, path)
+    return path
 
 
 def run(

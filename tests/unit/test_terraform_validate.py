@@ -37,6 +37,38 @@ def test_mirror_setting_writes_a_cli_config(tmp_path, monkeypatch):
     assert f'path    = "{tmp_path.resolve()}"' in config and "filesystem_mirror" in config
 
 
+def test_the_cli_config_is_never_seen_half_written_while_another_command_writes_it(tmp_path, monkeypatch):
+    """Every command writes the one CLI config while a terraform another started may be reading it; one that read
+    it empty looked for the provider in the registry (a `pytest -m "not live"` run, 2026-12-04: "Failed to query
+    available provider packages"). Readers racing writers of alternating mirrors only ever see a whole config."""
+    import threading
+
+    mirrors = [tmp_path / "mirror-a", tmp_path / "mirror-b"]
+    for mirror in mirrors:
+        mirror.mkdir()
+    config_dir, seen, done = tmp_path / "config", set(), threading.Event()
+    monkeypatch.setenv(terraform.MIRROR_ENV, str(mirrors[0]))
+    terraform.environment(config_dir=config_dir)
+
+    def read() -> None:
+        while not done.is_set():
+            seen.add((config_dir / "terraform.rc").read_text())
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for i in range(600):
+            monkeypatch.setenv(terraform.MIRROR_ENV, str(mirrors[i % 2]))
+            terraform.environment(config_dir=config_dir)
+    finally:
+        done.set()
+        for reader in readers:
+            reader.join()
+    assert seen <= {terraform.cli_config(str(mirror.resolve())) for mirror in mirrors}, seen
+    assert not [p for p in config_dir.iterdir() if p.name != "terraform.rc"]  # no staged file left behind
+
+
 def test_without_a_mirror_the_cli_config_is_left_alone(tmp_path, monkeypatch):
     monkeypatch.delenv(terraform.MIRROR_ENV, raising=False)
     monkeypatch.setenv("TF_CLI_CONFIG_FILE", "/users/own/config.rc")
