@@ -320,7 +320,7 @@ def find_database(rds_client: Any, settings: Settings) -> Database:
         port = port or endpoint.get("Port")
         secret_arn = secret_arn or (instance.get("MasterUserSecret") or {}).get("SecretArn")
     if not host or not secret_arn:
-        raise MonitorError(f"DB instance {settings.db_instance} has no endpoint or no RDS-managed master secret yet")
+        raise LookupError(f"DB instance {settings.db_instance} has no endpoint or no RDS-managed master secret yet")
     return Database(host=host, port=int(port or DEFAULT_DB_PORT), name=str(settings.db_name), secret_arn=secret_arn)
 
 
