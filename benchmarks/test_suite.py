@@ -120,6 +120,8 @@ def main() -> None:
 def _timeline_summary(phases: list[dict[str, Any]], epoch: float) -> list[str]:
     """Each xdist worker's span, the one that ended last first, and the live worker's path: when its first check
     could start (the deployment adopted or applied) and when its destroy checks ended."""
+    if not phases:
+        return []
     by_worker: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for phase in phases:
         by_worker[str(phase["worker"])].append(phase)
@@ -133,7 +135,7 @@ def _timeline_summary(phases: list[dict[str, Any]], epoch: float) -> list[str]:
             destroys = [p["stop"] - epoch for p in live if "test_destroy_leaves_nothing" in str(p["test"])]
             lines.append(f"    its first check began at {ready:.1f} s (the platform deployed, the setup's wait)"
                          + (f"; its destroy checks ended at {max(destroys):.1f} s" if destroys else ""))
-    return lines if phases else []
+    return lines
 
 
 class _ProcessAccounting:

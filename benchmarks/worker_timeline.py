@@ -1,9 +1,10 @@
 """A pytest plugin for benchmarks/test_suite.py: when each test phase ran and on which xdist worker.
 
-The benchmark loads it (`-p worker_timeline`) and names a file in DEEPSENTINEL_TIMELINE; the main process, which gets
-every worker's reports, appends one JSON line per phase (worker, test, setup/call/teardown, start and stop as epoch
-seconds, outcome). From them the benchmark says which worker ended last and where the live worker's time went: a
-suite figure alone does not say whether the live path or the CPU bounds it.
+The benchmark loads it (`-p benchmarks.worker_timeline`, the checkout's root on PYTHONPATH) and names a file in
+DEEPSENTINEL_TIMELINE; the main process, which gets every worker's reports, appends one JSON line per phase (worker,
+test, setup/call/teardown, start and stop as epoch seconds, outcome). From them the benchmark says which worker ended
+last and where the live worker's time went: a suite figure alone does not say whether the live path or the CPU bounds
+it.
 """
 
 from __future__ import annotations
